@@ -1,0 +1,255 @@
+"""The interfaces that the core and every plugin implement.
+
+Each interface is a small abstract base class.  A plugin returns instances (or, for
+covariance structures, classes) of these from the hooks in :mod:`mixedmodels.hookspec`;
+:mod:`mixedmodels.testing` checks that an implementation honours the contract written in
+the docstrings here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FloatArray = NDArray[np.float64]
+
+__all__ = [
+    "CovarianceStructure",
+    "Dataset",
+    "Diagnostic",
+    "Estimator",
+    "Family",
+    "FloatArray",
+    "Link",
+    "Tidier",
+]
+
+
+class Link(ABC):
+    """A link function ``eta = g(mu)``.
+
+    Implementations must be vectorised over numpy arrays and satisfy
+    ``inverse(link(mu)) == mu`` on the link's domain and
+    ``mu_eta(eta) == d inverse(eta) / d eta``.
+    """
+
+    #: Registered name, e.g. ``"logit"``.
+    name: ClassVar[str]
+
+    @abstractmethod
+    def link(self, mu: FloatArray) -> FloatArray:
+        """Map the mean to the linear predictor."""
+
+    @abstractmethod
+    def inverse(self, eta: FloatArray) -> FloatArray:
+        """Map the linear predictor to the mean."""
+
+    @abstractmethod
+    def mu_eta(self, eta: FloatArray) -> FloatArray:
+        """Derivative of :meth:`inverse` with respect to ``eta``."""
+
+    def valid_eta(self, eta: FloatArray) -> NDArray[np.bool_]:
+        """Whether each ``eta`` lies in the domain of :meth:`inverse`."""
+        return np.isfinite(eta)
+
+    def __repr__(self) -> str:
+        return f"<Link {self.name}>"
+
+
+class Family(ABC):
+    """A response distribution of an exponential-dispersion (or related) family.
+
+    ``weights`` are prior weights (for the binomial: the number of trials, with ``y``
+    a proportion).  ``dispersion`` is the scale parameter ``phi`` (``sigma**2`` for the
+    gaussian); families without one (binomial, poisson) ignore it.
+    """
+
+    #: Registered name, e.g. ``"binomial"``.
+    name: ClassVar[str]
+    #: Name of the canonical / default link.
+    default_link: ClassVar[str]
+    #: Names of the links this family accepts.
+    links: ClassVar[tuple[str, ...]]
+    #: Whether the family has a free dispersion parameter.
+    has_dispersion: ClassVar[bool] = False
+
+    @abstractmethod
+    def variance(self, mu: FloatArray) -> FloatArray:
+        """Variance function ``V(mu)`` (variance divided by dispersion)."""
+
+    @abstractmethod
+    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
+        """Unit deviance ``d(y, mu)`` (non-negative, zero at ``y == mu``)."""
+
+    @abstractmethod
+    def loglik(
+        self,
+        y: FloatArray,
+        mu: FloatArray,
+        weights: FloatArray | None = None,
+        dispersion: float = 1.0,
+    ) -> FloatArray:
+        """Log-likelihood (or log density) of each observation."""
+
+    @abstractmethod
+    def simulate(
+        self,
+        mu: FloatArray,
+        rng: np.random.Generator,
+        weights: FloatArray | None = None,
+        dispersion: float = 1.0,
+    ) -> FloatArray:
+        """Draw one response per element of ``mu`` on the same scale as ``y``."""
+
+    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
+        """Raise :class:`ValueError` naming the problem if ``y`` is outside the support."""
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{self.name} family: the response has non-finite values")
+
+    def deviance_residuals(
+        self, y: FloatArray, mu: FloatArray, weights: FloatArray | None = None
+    ) -> FloatArray:
+        """Signed square roots of the weighted unit deviances."""
+        w = 1.0 if weights is None else weights
+        d = np.maximum(w * self.unit_deviance(y, mu), 0.0)
+        return np.sign(y - mu) * np.sqrt(d)
+
+    def __repr__(self) -> str:
+        return f"<Family {self.name}>"
+
+
+class CovarianceStructure(ABC):
+    """A parameterisation of the covariance of one random-effect term.
+
+    An instance describes a ``dim x dim`` *relative* covariance (the covariance of the
+    random effects divided by the residual variance, for families with a dispersion).
+    The core needs only :meth:`factor`, a lower-triangular ``L`` with ``L @ L.T`` equal
+    to that relative covariance; everything else is for optimisation and reporting.
+
+    Subclasses are registered as classes and instantiated with the term's dimension and
+    the names of its columns.
+    """
+
+    #: Registered name, e.g. ``"us"``; used as the formula wrapper ``us(x | g)``.
+    name: ClassVar[str]
+
+    def __init__(self, dim: int, column_names: Sequence[str] | None = None) -> None:
+        if dim < 1:
+            raise ValueError(f"covariance structure {self.name!r}: dimension must be >= 1")
+        self.dim = int(dim)
+        self.column_names = (
+            list(column_names) if column_names is not None else [f"x{i}" for i in range(dim)]
+        )
+        if len(self.column_names) != self.dim:
+            raise ValueError("column_names must have one name per dimension")
+
+    @property
+    @abstractmethod
+    def n_params(self) -> int:
+        """Number of free parameters."""
+
+    @abstractmethod
+    def param_names(self) -> list[str]:
+        """One name per parameter."""
+
+    @abstractmethod
+    def start(self) -> FloatArray:
+        """A start value inside the parameter space."""
+
+    @abstractmethod
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        """Lower and upper bounds of each parameter (``-inf``/``inf`` when free)."""
+
+    @abstractmethod
+    def factor(self, params: FloatArray) -> FloatArray:
+        """Lower-triangular ``dim x dim`` factor of the relative covariance."""
+
+    def covariance(self, params: FloatArray) -> FloatArray:
+        """The relative covariance ``factor @ factor.T``."""
+        lam = self.factor(params)
+        return lam @ lam.T
+
+    def is_boundary(self, params: FloatArray, tol: float = 1e-4) -> bool:
+        """Whether ``params`` lie on the boundary (a singular covariance)."""
+        lower, _ = self.bounds()
+        finite = np.isfinite(lower)
+        return bool(np.any(np.abs(params[finite] - lower[finite]) < tol))
+
+    def __repr__(self) -> str:
+        return f"<CovarianceStructure {self.name} dim={self.dim}>"
+
+
+class Estimator(ABC):
+    """A named fitting method.
+
+    ``supports`` says whether the estimator can fit a model (returning ``None``) or why
+    not (a message); ``fit`` returns a result object.
+    """
+
+    #: Registered name, e.g. ``"reml"``.
+    name: ClassVar[str]
+    #: One line shown by ``mixedmodels plugins``.
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def supports(self, model: Any) -> str | None:
+        """``None`` if ``model`` can be fitted, else the reason it cannot."""
+
+    @abstractmethod
+    def fit(self, model: Any, **options: Any) -> Any:
+        """Fit ``model`` and return a result."""
+
+    def __repr__(self) -> str:
+        return f"<Estimator {self.name}>"
+
+
+class Diagnostic(ABC):
+    """A named check over a fitted result returning a tidy table."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def supports(self, result: Any) -> str | None:
+        """``None`` if the check applies to ``result``, else the reason it does not."""
+
+    @abstractmethod
+    def run(self, result: Any, **options: Any) -> pd.DataFrame:
+        """Run the check; columns at least ``check``, ``statistic``, ``p_value``."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named data set that :func:`mixedmodels.datasets.load` can return."""
+
+    name: str
+    description: str
+    source: str
+    loader: Callable[[], pd.DataFrame] = field(repr=False)
+    n_rows: int | None = None
+
+    def load(self) -> pd.DataFrame:
+        """Return a fresh copy of the data."""
+        return self.loader()
+
+
+@dataclass(frozen=True)
+class Tidier:
+    """broom-style tidiers for one result type.
+
+    Each callable takes the result and keyword options and returns a DataFrame.
+    ``None`` means the result type does not support that verb.
+    """
+
+    result_type: type
+    tidy: Callable[..., pd.DataFrame] | None = None
+    glance: Callable[..., pd.DataFrame] | None = None
+    augment: Callable[..., pd.DataFrame] | None = None
