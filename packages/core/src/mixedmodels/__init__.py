@@ -1,0 +1,51 @@
+"""mixedmodels: linear and generalized linear mixed models, with plugins.
+
+Attributes are imported on first use so that ``import mixedmodels`` stays fast and
+discovers no plugin until one is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "lmm": "._api",
+    "tidy": "._api",
+    "glance": "._api",
+    "augment": "._api",
+    "anova": ".anova",
+    "Model": ".model",
+    "LMMResult": ".results",
+    "plugins": "._plugins",
+    "hookimpl": ".hookspec",
+}
+_SUBMODULES = {"datasets", "testing", "interfaces", "hookspec", "covariance", "formula"}
+
+__all__ = [*sorted(_LAZY), "datasets", "testing", "__version__"]
+
+if TYPE_CHECKING:
+    from . import datasets, testing
+    from ._api import augment, glance, lmm, tidy
+    from ._plugins import plugins
+    from .anova import anova
+    from .hookspec import hookimpl
+    from .model import Model
+    from .results import LMMResult
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name], __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'mixedmodels' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

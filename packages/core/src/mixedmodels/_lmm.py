@@ -1,0 +1,392 @@
+"""The profiled criterion of a linear mixed model over blocked cross-products.
+
+Notation follows Bates et al. (2015), "Fitting Linear Mixed-Effects Models Using lme4":
+``b = Lambda(theta) u``, ``u ~ N(0, sigma^2 I)``.  The random-effect terms are sorted by
+number of levels (largest first).  The first term's block of ``Z'Z`` is block diagonal
+(one ``p1 x p1`` block per level) and is eliminated analytically; everything else —
+the other terms, ``X`` and ``y`` — forms one dense block ``R`` of size ``m``.  Its Schur
+complement after eliminating the first term is
+
+    S(theta) = Lambda_R' (A_RR - G(theta_1)) Lambda_R + I_RE,
+    G(theta_1) = A_R1 W(theta_1) A_R1',   W_j = l1 (l1' A11_j l1 + I)^-1 l1'
+
+and one dense Cholesky of ``S`` gives every piece of the criterion.  ``W_j`` depends on
+level ``j`` only through its block ``A11_j``, so levels with equal blocks form classes
+and ``G`` is a fixed linear map of the per-class ``W``: ``vec(G) = V w``, with ``V``
+precomputed once (sparse or dense).  An evaluation therefore costs one product with
+``V`` and one dense Cholesky of size ``m``, independent of the number of rows and of the
+number of levels of the first term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .interfaces import CovarianceStructure, FloatArray
+
+__all__ = ["LMMProblem", "TermData"]
+
+# Budget for a dense per-class cross-product store (entries); beyond it V is sparse.
+_DENSE_V_ENTRIES = 48_000_000
+# Number of level-pairs generated per chunk while building V (bounds peak memory).
+_PAIR_CHUNK = 4_000_000
+
+
+@dataclass
+class TermData:
+    """Numeric content of one random-effect term."""
+
+    codes: np.ndarray  # (n,) int level index
+    n_levels: int
+    Z: np.ndarray  # (n, p) raw model matrix
+    structure: CovarianceStructure
+
+    @property
+    def dim(self) -> int:
+        return int(self.Z.shape[1])
+
+    @property
+    def q(self) -> int:
+        return self.n_levels * self.dim
+
+
+@dataclass
+class Evaluation:
+    """Everything the criterion computes at one theta (kept for the optimum)."""
+
+    theta: FloatArray
+    objective: float
+    logdet_L: float  # log |L_theta|^2
+    logdet_RX: float  # log |R_X|^2
+    pwrss: float  # penalised weighted residual sum of squares r^2
+    L: FloatArray  # dense lower Cholesky factor of S
+    class_T: FloatArray  # (ncls, p1, p1) l1' A11_c l1 + I
+    lambdas: list[FloatArray]
+
+
+def _sparse_term(term: TermData, n: int) -> sp.csc_matrix:
+    """The term's n x (levels * dim) indicator-weighted matrix, level-major columns."""
+    p = term.dim
+    rows = np.repeat(np.arange(n), p)
+    cols = (term.codes[:, None] * p + np.arange(p)[None, :]).ravel()
+    return sp.csc_matrix((term.Z.ravel(), (rows, cols)), shape=(n, term.q))
+
+
+class LMMProblem:
+    """Stored cross-products of ``[Z X y]`` and the profiled deviance / REML criterion.
+
+    Parameters
+    ----------
+    X
+        ``(n, p)`` full-rank fixed-effects matrix.
+    y
+        ``(n,)`` response (offset already subtracted).
+    terms
+        Random-effect terms, sorted by number of levels, largest first.
+    weights
+        Prior weights or ``None``.
+    """
+
+    def __init__(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        terms: list[TermData],
+        weights: FloatArray | None = None,
+    ) -> None:
+        if not terms:
+            raise ValueError("a linear mixed model needs at least one random-effect term")
+        n, p = X.shape
+        self.n, self.p = n, p
+        self.terms = terms
+        self.weights = weights
+        sw = np.ones(n) if weights is None else np.sqrt(weights)
+        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
+        Xw = X * sw[:, None]
+        yw = y * sw
+        wterms = [
+            TermData(t.codes, t.n_levels, t.Z * sw[:, None], t.structure) for t in terms
+        ]
+        first, rest = wterms[0], wterms[1:]
+        self.p1 = first.dim
+        self.n1 = first.n_levels
+        self.q_rest = sum(t.q for t in rest)
+        self.m = self.q_rest + p + 1
+        # Offsets of each non-first term inside the R block.
+        self.rest_offsets = np.cumsum([0] + [t.q for t in rest]).tolist()
+
+        # --- first term: per-level p1 x p1 blocks, grouped into classes -------------
+        p1 = self.p1
+        A11 = np.empty((self.n1, p1, p1))
+        for k in range(p1):
+            for l_ in range(k, p1):
+                v = np.bincount(
+                    first.codes, weights=first.Z[:, k] * first.Z[:, l_], minlength=self.n1
+                )
+                A11[:, k, l_] = v
+                A11[:, l_, k] = v
+        self.A11 = A11
+        blocks, cls, counts = np.unique(
+            A11.reshape(self.n1, p1 * p1), axis=0, return_inverse=True, return_counts=True
+        )
+        self.class_A = blocks.reshape(-1, p1, p1)
+        self.level_class = cls.ravel()
+        self.class_counts = counts.astype(np.float64)
+        self.n_classes = len(counts)
+
+        # --- R block: [Z_2 ... Z_K X y]' [Z_2 ... Z_K X y] --------------------------
+        dense_xy = np.column_stack([Xw, yw])
+        if rest:
+            ZR = sp.hstack([_sparse_term(t, n) for t in rest], format="csc")
+            zz = (ZR.T @ ZR).toarray()
+            zxy = np.asarray(ZR.T @ dense_xy)
+            A_RR = np.block([[zz, zxy], [zxy.T, dense_xy.T @ dense_xy]])
+        else:
+            ZR = None
+            A_RR = dense_xy.T @ dense_xy
+        self.A_RR = A_RR
+        self.y_sumsq = float(yw @ yw)
+
+        # --- A_R1 = [Z_R X y]' Z_1 (m x q1), sparse in its RE rows -------------------
+        Z1 = _sparse_term(first, n)
+        if ZR is not None:
+            top = (ZR.T @ Z1).tocsr()
+        else:
+            top = sp.csr_matrix((0, first.q))
+        bottom = sp.csr_matrix(np.asarray((Z1.T @ dense_xy).T))
+        self.A_R1 = sp.vstack([top, bottom], format="csc")
+        self._build_V()
+
+    # ------------------------------------------------------------------------------
+    def _build_V(self) -> None:
+        """Precompute the linear map from per-class ``W`` to the lower triangle of ``G``."""
+        m, p1, n1 = self.m, self.p1, self.n1
+        A = self.A_R1.tocoo()
+        # Entries sorted by level (column // p1), then by column.
+        level = A.col // p1
+        comp = A.col % p1
+        order = np.lexsort((A.row, level))
+        rows, lev, cmp_, vals = A.row[order], level[order], comp[order], A.data[order]
+        per_level = np.bincount(lev, minlength=n1)
+        starts = np.concatenate([[0], np.cumsum(per_level)[:-1]])
+        n_wcols = self.n_classes * p1 * p1
+        self.n_wcols = n_wcols
+        dense = n_wcols * m * m <= _DENSE_V_ENTRIES
+        acc_dense = np.zeros(n_wcols * m * m) if dense else None
+        sparse_parts: list[sp.csr_matrix] = []
+        # Chunk over levels so the pairs of one chunk stay bounded.
+        cum = np.cumsum(per_level.astype(np.int64) ** 2)
+        breaks = np.flatnonzero(np.diff(cum // _PAIR_CHUNK)) + 1
+        edges = [0, *breaks.tolist(), n1]
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            if hi <= lo:
+                continue
+            levs = np.arange(lo, hi)
+            e = per_level[levs]
+            tot = int(np.sum(e.astype(np.int64) ** 2))
+            if tot:
+                # For each level with e entries, all e*e ordered pairs (a, b).
+                a_level = np.repeat(levs, e * e)
+                pair_start = np.repeat(np.cumsum(e * e) - e * e, e * e)
+                within = np.arange(tot) - pair_start
+                ee = np.repeat(e, e * e)
+                ia = starts[a_level] + within // ee
+                ib = starts[a_level] + within % ee
+                ra, rb = rows[ia], rows[ib]
+                keep = ra >= rb  # lower triangle of G
+                ia, ib, ra, rb = ia[keep], ib[keep], ra[keep], rb[keep]
+                wcol = (self.level_class[lev[ia]] * p1 + cmp_[ia]) * p1 + cmp_[ib]
+                contrib = vals[ia] * vals[ib]
+                pos = ra.astype(np.int64) * m + rb
+                if dense:
+                    assert acc_dense is not None
+                    acc_dense += np.bincount(
+                        wcol.astype(np.int64) * (m * m) + pos,
+                        weights=contrib,
+                        minlength=n_wcols * m * m,
+                    )
+                else:
+                    sparse_parts.append(
+                        sp.csr_matrix((contrib, (pos, wcol)), shape=(m * m, n_wcols))
+                    )
+        if dense:
+            assert acc_dense is not None
+            full = acc_dense.reshape(n_wcols, m * m)
+            self._V_rows = np.flatnonzero(np.any(full != 0.0, axis=0))
+            self._V_dense: FloatArray | None = np.ascontiguousarray(full[:, self._V_rows].T)
+            self._V_sparse: sp.csr_matrix | None = None
+        else:
+            V = sparse_parts[0]
+            for part in sparse_parts[1:]:
+                V = V + part
+            V = V.tocsr()
+            nz_rows = np.flatnonzero(np.diff(V.indptr))
+            self._V_rows = nz_rows
+            self._V_sparse = V[nz_rows]
+            self._V_dense = None
+
+    # ------------------------------------------------------------------------------
+    @property
+    def theta_sizes(self) -> list[int]:
+        return [t.structure.n_params for t in self.terms]
+
+    def split_theta(self, theta: FloatArray) -> list[FloatArray]:
+        idx = np.cumsum([0, *self.theta_sizes])
+        return [theta[idx[i] : idx[i + 1]] for i in range(len(self.terms))]
+
+    def lambdas(self, theta: FloatArray) -> list[FloatArray]:
+        return [
+            t.structure.factor(th)
+            for t, th in zip(self.terms, self.split_theta(theta), strict=True)
+        ]
+
+    def _scale_R(self, M: FloatArray, lambdas: list[FloatArray]) -> FloatArray:
+        """``Lambda_R' M Lambda_R`` for the symmetric ``m x m`` matrix ``M``."""
+        for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
+            sl = slice(off, off + t.q)
+            if t.dim == 1:
+                s = lam[0, 0]
+                M[sl, :] *= s
+                M[:, sl] *= s
+            else:
+                blk = M[sl, :].reshape(t.n_levels, t.dim, self.m)
+                M[sl, :] = np.einsum("ji,njm->nim", lam, blk).reshape(t.q, self.m)
+                blk = M[:, sl].reshape(self.m, t.n_levels, t.dim)
+                M[:, sl] = np.einsum("mnj,ji->mni", blk, lam).reshape(self.m, t.q)
+        return M
+
+    def evaluate(self, theta: FloatArray, reml: bool) -> Evaluation | None:
+        """The criterion and its factor at ``theta``; ``None`` if S is not PD."""
+        theta = np.asarray(theta, dtype=np.float64)
+        lambdas = self.lambdas(theta)
+        l1 = lambdas[0]
+        p1 = self.p1
+        if p1 == 1:
+            s2 = l1[0, 0] ** 2
+            T = s2 * self.class_A + 1.0
+            logdet1 = float(np.sum(self.class_counts * np.log(T[:, 0, 0])))
+            w = s2 / T[:, 0, 0]
+        else:
+            T = np.einsum("ji,cjk,kl->cil", l1, self.class_A, l1) + np.eye(p1)
+            _, logdets = np.linalg.slogdet(T)
+            logdet1 = float(np.sum(self.class_counts * logdets))
+            # W_c = l1 T_c^-1 l1'
+            Tinv_lt = np.linalg.solve(T, np.broadcast_to(l1.T, T.shape))
+            w = np.einsum("ij,cjk->cik", l1, Tinv_lt).reshape(-1)
+        m = self.m
+        g = np.zeros(m * m)
+        if self._V_dense is not None:
+            g[self._V_rows] = self._V_dense @ w
+        else:
+            assert self._V_sparse is not None
+            g[self._V_rows] = self._V_sparse @ w
+        G = g.reshape(m, m)
+        G = G + np.tril(G, -1).T  # symmetric from the lower triangle
+        S = self._scale_R(self.A_RR - G, lambdas)
+        q = self.q_rest
+        S[np.arange(q), np.arange(q)] += 1.0
+        try:
+            L = sla.cholesky(S, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return None
+        d = np.diag(L)
+        if not np.all(d[:-1] > 0) or not np.all(np.isfinite(d)):
+            return None
+        logdet_L = logdet1 + 2.0 * float(np.sum(np.log(d[:q])))
+        logdet_RX = 2.0 * float(np.sum(np.log(d[q : q + self.p])))
+        pwrss = float(d[-1] ** 2)
+        n, p = self.n, self.p
+        if reml:
+            nmp = n - p
+            obj = logdet_L + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
+        else:
+            obj = logdet_L + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+        obj -= self.log_weights_sum
+        return Evaluation(theta, float(obj), logdet_L, logdet_RX, pwrss, L, T, lambdas)
+
+    def objective(self, theta: FloatArray, reml: bool) -> float:
+        ev = self.evaluate(theta, reml)
+        return np.inf if ev is None else ev.objective
+
+    # ------------------------------------------------------------------------------
+    def solve(self, ev: Evaluation) -> tuple[FloatArray, list[FloatArray], FloatArray]:
+        """Fixed effects, spherical random effects per term ``(n_levels, dim)`` and the
+        spherical random effects of the first term, at the evaluation ``ev``."""
+        L = ev.L
+        q, p = self.q_rest, self.p
+        sol = sla.solve_triangular(L[:-1, :-1], L[-1, :-1], trans="T", lower=True)
+        u_R, beta = sol[:q], sol[q : q + p]
+        # First term: (l1' A11_j l1 + I) u_1j = l1' (A_1y - A_1X beta - A_1R Lambda_R u_R)
+        lam_u_R = np.zeros(q)
+        for t, lam, off in zip(self.terms[1:], ev.lambdas[1:], self.rest_offsets, strict=False):
+            blk = u_R[off : off + t.q].reshape(t.n_levels, t.dim)
+            lam_u_R[off : off + t.q] = (blk @ lam.T).ravel()
+        coef = np.concatenate([-lam_u_R, -beta, [1.0]])
+        r1 = np.asarray(self.A_R1.T @ coef).reshape(self.n1, self.p1)
+        rhs = r1 @ ev.lambdas[0]  # rows are (l1' r_j)'
+        T_levels = ev.class_T[self.level_class]
+        u1 = np.linalg.solve(T_levels, rhs[:, :, None])[:, :, 0]
+        us = [u1]
+        for t, off in zip(self.terms[1:], self.rest_offsets, strict=False):
+            us.append(u_R[off : off + t.q].reshape(t.n_levels, t.dim))
+        return beta, us, u_R
+
+    def vcov_unscaled(self, ev: Evaluation) -> FloatArray:
+        """``(X' V0^-1 X)^-1``; multiply by sigma^2 for the covariance of beta-hat."""
+        q, p = self.q_rest, self.p
+        LX = ev.L[q : q + p, q : q + p]
+        inv = sla.solve_triangular(LX, np.eye(p), lower=True)
+        return np.asarray(inv.T @ inv)
+
+    def conditional_variances(self, ev: Evaluation) -> list[FloatArray]:
+        """Per term ``(n_levels, dim, dim)`` blocks of ``Lambda (Lambda'Z'Z Lambda +
+        I)^-1 Lambda'`` (multiply by sigma^2), lme4's ``condVar``."""
+        q = self.q_rest
+        lambdas = ev.lambdas
+        out: list[FloatArray] = []
+        Tinv = np.linalg.inv(ev.class_T)[self.level_class]  # (n1, p1, p1)
+        l1 = lambdas[0]
+        if q == 0:
+            cov_u1 = Tinv
+        else:
+            L_RE = ev.L[:q, :q]
+            # B = Lambda_R' A_R1[RE] Lambda_1 T^-1 ; Var(u1) = T^-1 + B' S^-1 B
+            A = self.A_R1[:q, :].tocsc()
+            M = A @ sp.kron(sp.eye(self.n1), l1, format="csr") if self.p1 > 1 else A * l1[0, 0]
+            M = sp.csc_matrix(M)
+            extra = np.zeros((self.n1, self.p1, self.p1))
+            chunk = max(1, 4_000_000 // max(q, 1) // self.p1)
+            for lo in range(0, self.n1, chunk):
+                hi = min(self.n1, lo + chunk)
+                cols = M[:, lo * self.p1 : hi * self.p1].toarray()
+                cols = self._scale_R_rows(cols, lambdas)
+                blk = cols.reshape(q, hi - lo, self.p1)
+                blk = np.einsum("qnj,njk->qnk", blk, Tinv[lo:hi])
+                H = sla.solve_triangular(L_RE, blk.reshape(q, -1), lower=True)
+                H = H.reshape(q, hi - lo, self.p1)
+                extra[lo:hi] = np.einsum("qni,qnj->nij", H, H)
+            cov_u1 = Tinv + extra
+        out.append(np.einsum("ij,njk,lk->nil", l1, cov_u1, l1))
+        if q:
+            Linv = sla.solve_triangular(ev.L[:q, :q], np.eye(q), lower=True)
+            for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
+                # diag blocks of (L L')^-1 = Linv' Linv, restricted to this term's rows
+                cols = Linv[:, off : off + t.q].reshape(q, t.n_levels, t.dim)
+                cov_u = np.einsum("qni,qnj->nij", cols, cols)
+                out.append(np.einsum("ij,njk,lk->nil", lam, cov_u, lam))
+        return out
+
+    def _scale_R_rows(self, M: FloatArray, lambdas: list[FloatArray]) -> FloatArray:
+        """``Lambda_RE' M`` for a matrix with the RE rows of the R block."""
+        for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
+            sl = slice(off, off + t.q)
+            if t.dim == 1:
+                M[sl] *= lam[0, 0]
+            else:
+                blk = M[sl].reshape(t.n_levels, t.dim, -1)
+                M[sl] = np.einsum("ji,njm->nim", lam, blk).reshape(t.q, -1)
+        return M

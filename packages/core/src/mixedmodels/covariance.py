@@ -1,0 +1,94 @@
+"""Built-in covariance structures for random-effect terms.
+
+The parameters are those of the relative covariance factor ``lambda`` (the random
+effects' covariance divided by the residual variance is ``lambda @ lambda.T``), as in
+lme4, so that the profiled criterion is a smooth function of them with simple bounds.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from .interfaces import CovarianceStructure, FloatArray
+
+__all__ = ["BUILTIN_STRUCTURES", "Diagonal", "Unstructured"]
+
+
+class Unstructured(CovarianceStructure):
+    """General positive semi-definite covariance (lme4's default, glmmTMB's ``us``).
+
+    Parameters are the lower triangle of the Cholesky factor in column-major order,
+    lme4's ``theta``: for a 2 x 2 term ``[l11, l21, l22]``.  Diagonal elements are
+    bounded below by zero; the off-diagonal ones are free.
+    """
+
+    name: ClassVar[str] = "us"
+
+    def _tril(self) -> tuple[np.ndarray, np.ndarray]:
+        # Column-major order of the lower triangle (lme4's theta order).
+        cols, rows = np.triu_indices(self.dim)
+        return rows, cols
+
+    @property
+    def n_params(self) -> int:
+        return self.dim * (self.dim + 1) // 2
+
+    def param_names(self) -> list[str]:
+        rows, cols = self._tril()
+        names = self.column_names
+        return [
+            names[r] if r == c else f"{names[r]}.{names[c]}"
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+        ]
+
+    def start(self) -> FloatArray:
+        rows, cols = self._tril()
+        return (rows == cols).astype(np.float64)
+
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        rows, cols = self._tril()
+        lower = np.where(rows == cols, 0.0, -np.inf)
+        return lower, np.full(self.n_params, np.inf)
+
+    def factor(self, params: FloatArray) -> FloatArray:
+        lam = np.zeros((self.dim, self.dim))
+        rows, cols = self._tril()
+        lam[rows, cols] = params
+        return lam
+
+    def params_from_covariance(self, cov: FloatArray) -> FloatArray:
+        """Parameters whose factor reproduces the positive definite ``cov``."""
+        lam = np.linalg.cholesky(np.asarray(cov, dtype=np.float64))
+        rows, cols = self._tril()
+        return np.asarray(lam[rows, cols], dtype=np.float64)
+
+
+class Diagonal(CovarianceStructure):
+    """Independent random effects with their own variances (``diag``, lme4's ``||``)."""
+
+    name: ClassVar[str] = "diag"
+
+    @property
+    def n_params(self) -> int:
+        return self.dim
+
+    def param_names(self) -> list[str]:
+        return list(self.column_names)
+
+    def start(self) -> FloatArray:
+        return np.ones(self.dim)
+
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        return np.zeros(self.dim), np.full(self.dim, np.inf)
+
+    def factor(self, params: FloatArray) -> FloatArray:
+        return np.diag(np.asarray(params, dtype=np.float64))
+
+    def params_from_covariance(self, cov: FloatArray) -> FloatArray:
+        """Square roots of the diagonal of ``cov`` (off-diagonals must be zero)."""
+        return np.sqrt(np.diag(np.asarray(cov, dtype=np.float64)))
+
+
+BUILTIN_STRUCTURES: list[type[CovarianceStructure]] = [Unstructured, Diagonal]

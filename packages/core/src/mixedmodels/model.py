@@ -1,0 +1,235 @@
+"""Model specification: formula, data, family, weights and offset, before any fitting.
+
+A :class:`Model` knows nothing about how it will be fitted; ``Model.fit(method=...)``
+looks the method up among the registered estimators (built-in or from a plugin).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+
+from ._data import as_pandas
+from ._design import Design, RandomTerm, build_design
+from .interfaces import CovarianceStructure, Family, FloatArray, Link
+
+__all__ = ["Model", "RankDeficiencyWarning"]
+
+# lme4's default tolerance for rank deficiency of X (chkRank.drop.cols).
+_RANK_TOL = 1e-7
+
+
+class RankDeficiencyWarning(UserWarning):
+    """Fixed-effect columns were dropped because X is rank deficient."""
+
+
+def _vector_option(
+    value: Any, name: str, data: pd.DataFrame, design: Design
+) -> FloatArray | None:
+    """Weights/offset given as a column name or an array aligned with ``data``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in data.columns:
+            raise ValueError(f"{name}: column {value!r} not found in data")
+        series = data[value]
+    else:
+        arr = np.asarray(value)
+        if arr.ndim != 1 or len(arr) != len(data):
+            raise ValueError(
+                f"{name} must have one value per row of data ({len(data)}), got shape "
+                f"{arr.shape}"
+            )
+        series = pd.Series(arr, index=data.index)
+    try:
+        out = np.asarray(series.loc[design.row_index], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numeric") from err
+    if np.any(~np.isfinite(out)):
+        bad = int(np.sum(~np.isfinite(out)))
+        raise ValueError(f"{name} has {bad} missing or non-finite values among the used rows")
+    return out
+
+
+class Model:
+    """A mixed model: formula, data and family, ready to be fitted.
+
+    Parameters
+    ----------
+    formula
+        lme4-syntax formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data
+        pandas DataFrame (or polars DataFrame / pyarrow Table, converted once).
+    family
+        Family name (any registered family) or :class:`~mixedmodels.interfaces.Family`.
+    link
+        Link name or :class:`~mixedmodels.interfaces.Link`; the family's default if
+        ``None``.
+    weights
+        Prior weights: a column name or an array with one value per row of ``data``.
+    offset
+        Offset added to the linear predictor: a column name or an array; adds to any
+        ``offset()`` term in the formula.
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> sleep = mm.datasets.load("sleepstudy")
+    >>> fit = mm.Model("Reaction ~ Days + (Days | Subject)", sleep).fit(method="reml")
+    """
+
+    def __init__(
+        self,
+        formula: str,
+        data: Any,
+        family: str | Family = "gaussian",
+        link: str | Link | None = None,
+        weights: Any = None,
+        offset: Any = None,
+    ) -> None:
+        from . import _plugins
+
+        self.formula = formula
+        frame = as_pandas(data)
+        self.family: Family = (
+            _plugins.get_family(family) if isinstance(family, str) else family
+        )
+        if link is None:
+            link = self.family.default_link
+        if isinstance(link, str):
+            if link not in self.family.links:
+                raise ValueError(
+                    f"link {link!r} is not available for family {self.family.name!r}; "
+                    f"choose one of {list(self.family.links)}"
+                )
+            link = _plugins.get_link(link)
+        self.link: Link = link
+        design = build_design(formula, frame)
+        self.data = frame
+        self.design = design
+        self.weights = _vector_option(weights, "weights", frame, design)
+        if self.weights is not None and np.any(self.weights <= 0):
+            raise ValueError("weights must be positive")
+        extra_offset = _vector_option(offset, "offset", frame, design)
+        total = design.offset
+        if extra_offset is not None:
+            total = extra_offset if total is None else total + extra_offset
+        self.offset: FloatArray | None = total
+        if design.n_dropped:
+            warnings.warn(
+                f"{design.n_dropped} rows with missing values in the model's columns were "
+                f"dropped ({design.n_obs} used)",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.X, self.fixef_names, self.dropped_columns = self._full_rank_X(design)
+        # lme4 orders terms by number of levels, largest first (stable for ties).
+        order = sorted(range(len(design.terms)), key=lambda i: -design.terms[i].n_levels)
+        self.terms: list[RandomTerm] = [design.terms[i] for i in order]
+        self.group_names = _unique_group_names(self.terms)
+        self.structures: list[CovarianceStructure] = [
+            _plugins.get_covariance_structure(t.structure)(t.dim, t.column_names)
+            for t in self.terms
+        ]
+        self._check_terms()
+
+    # ------------------------------------------------------------------------------
+    @staticmethod
+    def _full_rank_X(design: Design) -> tuple[FloatArray, list[str], list[str]]:
+        X = design.X
+        names = list(design.fixef_names)
+        if X.shape[1] == 0:
+            return X, names, []
+        _, R, piv = sla.qr(X, mode="economic", pivoting=True)
+        diag = np.abs(np.diag(R))
+        rank = int(np.sum(diag > _RANK_TOL * diag[0])) if diag.size and diag[0] > 0 else 0
+        if rank == X.shape[1]:
+            return X, names, []
+        keep = np.sort(piv[:rank])
+        dropped = [names[i] for i in sorted(piv[rank:].tolist())]
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+        return X[:, keep], [names[i] for i in keep], dropped
+
+    def _check_terms(self) -> None:
+        n = self.design.n_obs
+        for term, name in zip(self.terms, self.group_names, strict=True):
+            if term.n_levels < 2:
+                raise ValueError(
+                    f"grouping factor {term.group_name!r} of term ({term.expr}) has "
+                    f"{term.n_levels} level; a random effect needs at least 2 levels"
+                )
+            if term.n_levels * term.dim >= n and self.family.has_dispersion:
+                raise ValueError(
+                    f"term ({term.expr}): {term.n_levels} levels x {term.dim} "
+                    f"coefficients >= {n} observations; the random effects of "
+                    f"{name!r} and the residual variance cannot both be identified"
+                )
+
+    # ------------------------------------------------------------------------------
+    @property
+    def n_obs(self) -> int:
+        """Number of observations used."""
+        return self.design.n_obs
+
+    @property
+    def response(self) -> FloatArray:
+        """The response used in fitting."""
+        return self.design.y
+
+    @property
+    def is_linear(self) -> bool:
+        """Whether the model is a linear mixed model (gaussian family, identity link)."""
+        return self.family.name == "gaussian" and self.link.name == "identity"
+
+    def fit(self, method: str | None = None, **options: Any) -> Any:
+        """Fit with a registered estimator.
+
+        Parameters
+        ----------
+        method
+            Estimator name: ``"reml"`` (default for linear mixed models) or ``"ml"``
+            from the core, or any name a plugin registers.
+        **options
+            Passed to the estimator.
+
+        Returns
+        -------
+        result
+            The estimator's result object (e.g. :class:`~mixedmodels.LMMResult`).
+        """
+        from . import _plugins
+
+        if method is None:
+            method = "reml" if self.is_linear else "laplace"
+        estimator = _plugins.get_estimator(method)
+        reason = estimator.supports(self)
+        if reason is not None:
+            raise ValueError(f"estimator {method!r} cannot fit this model: {reason}")
+        return estimator.fit(self, **options)
+
+    def __repr__(self) -> str:
+        return (
+            f"Model({self.formula!r}, family={self.family.name!r}, link={self.link.name!r}, "
+            f"n_obs={self.n_obs})"
+        )
+
+
+def _unique_group_names(terms: Sequence[RandomTerm]) -> list[str]:
+    """lme4's names for terms in VarCorr: a repeated group gets ``.1``, ``.2``..."""
+    seen: dict[str, int] = {}
+    out = []
+    for t in terms:
+        k = seen.get(t.group_name, 0)
+        out.append(t.group_name if k == 0 else f"{t.group_name}.{k}")
+        seen[t.group_name] = k + 1
+    return out
