@@ -1,0 +1,70 @@
+"""Automation for the mixedmodels monorepo: tests, lint, benchmarks, demo.
+
+    nox -s tests        each package alone, then all packages together with tests/
+    nox -s lint         ruff and mypy
+    nox -s bench        timings against lme4 (Rscript) when it is installed
+    nox -s demo         fit sleepstudy and InstEval, print lme4-style summaries
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+# Every distribution in packages/, core first; a plugin's tests run with the core only.
+PACKAGES = ["core"] + sorted(
+    p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").exists() and p.name != "core"
+)
+TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyarrow>=12"]
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _install(session: nox.Session, *packages: str) -> None:
+    session.install(*TEST_DEPS)
+    session.install(*[f"-e{ROOT / 'packages' / p}" for p in packages])
+
+
+@nox.session
+@nox.parametrize("target", [*PACKAGES, "all"])
+def tests(session: nox.Session, target: str) -> None:
+    """Run one package's tests with only the core installed, or everything together."""
+    env = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if target == "all":
+        _install(session, *PACKAGES)
+        paths = [str(ROOT / "packages" / p / "tests") for p in PACKAGES]
+        if any((ROOT / "tests").glob("test_*.py")):
+            paths.append(str(ROOT / "tests"))
+        session.run("pytest", "-q", *paths, *session.posargs, env=env)
+    else:
+        _install(session, *dict.fromkeys(["core", target]))
+        session.run("pytest", "-q", str(ROOT / "packages" / target / "tests"), *session.posargs, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy over every package's sources."""
+    session.install("ruff", "mypy", "pandas-stubs", "scipy-stubs")
+    _install(session, *PACKAGES)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    for p in PACKAGES:
+        session.run("mypy", str(ROOT / "packages" / p / "src"))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time mixedmodels and (when Rscript is installed) lme4 on the same data."""
+    session.install("threadpoolctl")
+    _install(session, *PACKAGES)
+    session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Fit sleepstudy and InstEval and print lme4-style summaries."""
+    session.install(*[f"-e{ROOT / 'packages' / p}" for p in PACKAGES])
+    session.run("python", str(ROOT / "examples" / "demo.py"))
