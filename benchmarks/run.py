@@ -1,0 +1,175 @@
+"""Time mixedmodels against lme4 on the same data, in one run, and print the ratios.
+
+Each case is fitted in a fresh subprocess (so its peak memory can be read) and, when
+``Rscript`` with lme4 is installed, by ``lmer`` on the very same data written to CSV.
+Usage::
+
+    python benchmarks/run.py [--repeat N] [--only NAME ...] [--no-r]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+@dataclass
+class Case:
+    name: str
+    formula: str
+    reml: bool
+    make_data: str  # Python expression producing a DataFrame `data`
+    target: str  # what the issue asks for
+    repeat: int = 3
+
+
+CASES = [
+    Case(
+        "sleepstudy",
+        "Reaction ~ Days + (Days | Subject)",
+        True,
+        "mm.datasets.load('sleepstudy')",
+        "under 5 ms per fit",
+        repeat=50,
+    ),
+    Case(
+        "InstEval",
+        "y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept:service)",
+        False,
+        "mm.datasets.load('InstEval')",
+        "at least 15x faster than lme4",
+    ),
+    Case(
+        "sim1M",
+        "y ~ x + (1 | f1) + (1 | f2)",
+        False,
+        "simulate_crossed(1_000_000, 20_000, 1_000, seed=1)",
+        "under 8 s and 2 GiB peak",
+        repeat=1,
+    ),
+]
+
+PY_RUNNER = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    import numpy as np, pandas as pd
+    import mixedmodels as mm
+    sys.path.insert(0, {here!r})
+    from simulate import simulate_crossed
+    data = {make_data}
+    if {csv!r}:
+        data.to_csv({csv!r}, index=False)
+    times = []
+    for _ in range({repeat}):
+        start = time.perf_counter()
+        fit = mm.lmm({formula!r}, data, reml={reml})
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    crit = fit.reml_criterion if fit.reml else fit.deviance
+    print(json.dumps({{"seconds": min(times), "median": float(np.median(times)),
+                      "criterion": crit, "peak_bytes": peak,
+                      "n_evaluations": fit.optimizer["n_evaluations"],
+                      "converged": fit.converged}}))
+    """
+)
+
+R_RUNNER = textwrap.dedent(
+    """
+    suppressMessages(library(lme4))
+    data <- read.csv("{csv}", stringsAsFactors = TRUE)
+    {factors}
+    times <- numeric(0)
+    for (i in seq_len({repeat})) {{
+      t <- system.time(fit <- lmer({formula}, data = data, REML = {reml}))[["elapsed"]]
+      times <- c(times, t)
+    }}
+    crit <- if ({reml}) REMLcrit(fit) else deviance(fit)
+    cat(sprintf('{{"seconds": %.6f, "criterion": %.10f}}\\n', min(times), crit))
+    """
+)
+
+FACTORS = {
+    "sleepstudy": "data$Subject <- factor(data$Subject)",
+    "InstEval": "for (v in c('s','d','dept','service')) data[[v]] <- factor(data[[v]])",
+    "sim1M": "data$f1 <- factor(data$f1); data$f2 <- factor(data$f2)",
+}
+
+
+def run_python(case: Case, csv: str | None, repeat: int) -> dict[str, float]:
+    code = PY_RUNNER.format(
+        here=str(HERE),
+        make_data=case.make_data,
+        csv=csv or "",
+        repeat=repeat,
+        formula=case.formula,
+        reml=case.reml,
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{case.name}: python run failed\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_r(case: Case, csv: str, repeat: int) -> dict[str, float] | None:
+    script = R_RUNNER.format(
+        csv=csv,
+        factors=FACTORS.get(case.name, ""),
+        repeat=repeat,
+        formula=case.formula,
+        reml="TRUE" if case.reml else "FALSE",
+    )
+    out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"  lme4 failed: {out.stderr.strip()[-500:]}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", help="case names to run")
+    parser.add_argument("--repeat", type=int, help="override repetitions")
+    parser.add_argument("--no-r", action="store_true", help="skip lme4")
+    args = parser.parse_args(argv)
+    have_r = not args.no_r and shutil.which("Rscript") is not None
+    if not have_r:
+        print("Rscript not found (or --no-r): timing mixedmodels only")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in CASES:
+            if args.only and case.name not in args.only:
+                continue
+            repeat = args.repeat or case.repeat
+            csv = str(Path(tmp) / f"{case.name}.csv") if have_r else None
+            py = run_python(case, csv, repeat)
+            line = (
+                f"{case.name:<11} mixedmodels {py['seconds'] * 1000:9.1f} ms "
+                f"(peak {py['peak_bytes'] / 2**30:.2f} GiB, {py['n_evaluations']} evals)"
+            )
+            r = run_r(case, csv, min(repeat, 5)) if have_r and csv else None
+            if r is not None:
+                ratio = r["seconds"] / py["seconds"]
+                diff = py["criterion"] - r["criterion"]
+                line += (
+                    f" | lme4 {r['seconds'] * 1000:9.1f} ms | ratio {ratio:6.1f}x"
+                    f" | criterion diff {diff:+.2e}"
+                )
+            print(line + f"   [target: {case.target}]", flush=True)
+            rows.append({"case": case.name, "python": py, "lme4": r})
+    out = HERE / "results.json"
+    out.write_text(json.dumps(rows, indent=2))
+    print(f"results written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
