@@ -35,6 +35,8 @@ _DENSE_V_ENTRIES = 48_000_000
 # Number of level-pairs generated per chunk while building V (bounds peak memory).
 _PAIR_CHUNK = 4_000_000
 
+_potrf = sla.lapack.dpotrf
+
 
 @dataclass
 class TermData:
@@ -160,74 +162,65 @@ class LMMProblem:
         bottom = sp.csr_matrix(np.asarray((Z1.T @ dense_xy).T))
         self.A_R1 = sp.vstack([top, bottom], format="csc")
         self._build_V()
+        self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
+        self._eye_p1 = np.eye(self.p1)
 
     # ------------------------------------------------------------------------------
     def _build_V(self) -> None:
-        """Precompute the linear map from per-class ``W`` to the lower triangle of ``G``."""
-        m, p1, n1 = self.m, self.p1, self.n1
-        A = self.A_R1.tocoo()
-        # Entries sorted by level (column // p1), then by column.
-        level = A.col // p1
-        comp = A.col % p1
-        order = np.lexsort((A.row, level))
-        rows, lev, cmp_, vals = A.row[order], level[order], comp[order], A.data[order]
-        per_level = np.bincount(lev, minlength=n1)
-        starts = np.concatenate([[0], np.cumsum(per_level)[:-1]])
+        """Precompute the linear map from per-class ``W`` to the lower triangle of ``G``.
+
+        Column ``(c, k, l)`` of ``V`` holds the lower triangle of
+        ``P_ckl = sum_{j in class c} a_jk a_jl'`` (``a_jk``: column ``(j, k)`` of
+        ``A_R1``).  All classes come out of one sparse product: a copy of ``A_R1`` whose
+        rows are shifted by ``class(j) * m`` times ``A_R1'`` stacks the ``P_c``.
+        """
+        m, p1 = self.m, self.p1
+        A = self.A_R1.tocsc()
         n_wcols = self.n_classes * p1 * p1
         self.n_wcols = n_wcols
         dense = n_wcols * m * m <= _DENSE_V_ENTRIES
-        acc_dense = np.zeros(n_wcols * m * m) if dense else None
-        sparse_parts: list[sp.csr_matrix] = []
-        # Chunk over levels so the pairs of one chunk stay bounded.
-        cum = np.cumsum(per_level.astype(np.int64) ** 2)
-        breaks = np.flatnonzero(np.diff(cum // _PAIR_CHUNK)) + 1
-        edges = [0, *breaks.tolist(), n1]
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            if hi <= lo:
+        # Levels of each class-chunk: bound the product's output (~ sum of e_j^2).
+        entries = np.diff(A.indptr).reshape(self.n1, p1).sum(axis=1).astype(np.int64)
+        class_work = np.bincount(self.level_class, weights=entries**2, minlength=self.n_classes)
+        chunk_of_class = (np.cumsum(class_work) // _PAIR_CHUNK).astype(np.int64)
+        n_chunks = int(chunk_of_class[-1]) + 1 if self.n_classes else 0
+        pos_parts: list[np.ndarray] = []
+        col_parts: list[np.ndarray] = []
+        val_parts: list[np.ndarray] = []
+        level_chunk = chunk_of_class[self.level_class]
+        for chunk in range(n_chunks):
+            levels = np.flatnonzero(level_chunk == chunk)
+            if levels.size == 0:
                 continue
-            levs = np.arange(lo, hi)
-            e = per_level[levs]
-            tot = int(np.sum(e.astype(np.int64) ** 2))
-            if tot:
-                # For each level with e entries, all e*e ordered pairs (a, b).
-                a_level = np.repeat(levs, e * e)
-                pair_start = np.repeat(np.cumsum(e * e) - e * e, e * e)
-                within = np.arange(tot) - pair_start
-                ee = np.repeat(e, e * e)
-                ia = starts[a_level] + within // ee
-                ib = starts[a_level] + within % ee
-                ra, rb = rows[ia], rows[ib]
-                keep = ra >= rb  # lower triangle of G
-                ia, ib, ra, rb = ia[keep], ib[keep], ra[keep], rb[keep]
-                wcol = (self.level_class[lev[ia]] * p1 + cmp_[ia]) * p1 + cmp_[ib]
-                contrib = vals[ia] * vals[ib]
-                pos = ra.astype(np.int64) * m + rb
-                if dense:
-                    assert acc_dense is not None
-                    acc_dense += np.bincount(
-                        wcol.astype(np.int64) * (m * m) + pos,
-                        weights=contrib,
-                        minlength=n_wcols * m * m,
-                    )
-                else:
-                    sparse_parts.append(
-                        sp.csr_matrix((contrib, (pos, wcol)), shape=(m * m, n_wcols))
-                    )
+            cls = self.level_class[levels]
+            for k in range(p1):
+                Ak = A[:, levels * p1 + k].tocoo()
+                # Shift each entry's row by its level's class.
+                shifted = sp.csr_matrix(
+                    (Ak.data, (cls[Ak.col] * m + Ak.row, Ak.col)),
+                    shape=(self.n_classes * m, levels.size),
+                )
+                for l_ in range(p1):
+                    Al = A[:, levels * p1 + l_]
+                    prod = (shifted @ Al.T).tocoo()
+                    c, r = np.divmod(prod.row, m)
+                    s = prod.col
+                    keep = r >= s  # lower triangle of G
+                    pos_parts.append(r[keep].astype(np.int64) * m + s[keep])
+                    col_parts.append((c[keep] * p1 + k) * p1 + l_)
+                    val_parts.append(prod.data[keep])
+        pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, np.int64)
+        col = np.concatenate(col_parts) if col_parts else np.zeros(0, np.int64)
+        val = np.concatenate(val_parts) if val_parts else np.zeros(0)
+        rows, row_of = np.unique(pos, return_inverse=True)
+        self._V_rows = rows
+        V = sp.csr_matrix((val, (row_of.ravel(), col)), shape=(rows.size, n_wcols))
         if dense:
-            assert acc_dense is not None
-            full = acc_dense.reshape(n_wcols, m * m)
-            self._V_rows = np.flatnonzero(np.any(full != 0.0, axis=0))
-            self._V_dense: FloatArray | None = np.ascontiguousarray(full[:, self._V_rows].T)
+            self._V_dense: FloatArray | None = V.toarray()
             self._V_sparse: sp.csr_matrix | None = None
         else:
-            V = sparse_parts[0]
-            for part in sparse_parts[1:]:
-                V = V + part
-            V = V.tocsr()
-            nz_rows = np.flatnonzero(np.diff(V.indptr))
-            self._V_rows = nz_rows
-            self._V_sparse = V[nz_rows]
             self._V_dense = None
+            self._V_sparse = V
 
     # ------------------------------------------------------------------------------
     @property
@@ -235,7 +228,7 @@ class LMMProblem:
         return [t.structure.n_params for t in self.terms]
 
     def split_theta(self, theta: FloatArray) -> list[FloatArray]:
-        idx = np.cumsum([0, *self.theta_sizes])
+        idx = self._theta_index
         return [theta[idx[i] : idx[i + 1]] for i in range(len(self.terms))]
 
     def lambdas(self, theta: FloatArray) -> list[FloatArray]:
@@ -271,12 +264,12 @@ class LMMProblem:
             logdet1 = float(np.sum(self.class_counts * np.log(T[:, 0, 0])))
             w = s2 / T[:, 0, 0]
         else:
-            T = np.einsum("ji,cjk,kl->cil", l1, self.class_A, l1) + np.eye(p1)
-            _, logdets = np.linalg.slogdet(T)
-            logdet1 = float(np.sum(self.class_counts * logdets))
+            T = l1.T @ self.class_A @ l1 + self._eye_p1
+            chol = np.linalg.cholesky(T)
+            logdets = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+            logdet1 = float(self.class_counts @ logdets)
             # W_c = l1 T_c^-1 l1'
-            Tinv_lt = np.linalg.solve(T, np.broadcast_to(l1.T, T.shape))
-            w = np.einsum("ij,cjk->cik", l1, Tinv_lt).reshape(-1)
+            w = (l1 @ np.linalg.inv(T) @ l1.T).reshape(-1)
         m = self.m
         g = np.zeros(m * m)
         if self._V_dense is not None:
@@ -289,9 +282,8 @@ class LMMProblem:
         S = self._scale_R(self.A_RR - G, lambdas)
         q = self.q_rest
         S[np.arange(q), np.arange(q)] += 1.0
-        try:
-            L = sla.cholesky(S, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
+        L, info = _potrf(S, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
             return None
         d = np.diag(L)
         if not np.all(d[:-1] > 0) or not np.all(np.isfinite(d)):

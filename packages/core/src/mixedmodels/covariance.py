@@ -7,6 +7,7 @@ lme4, so that the profiled criterion is a smooth function of them with simple bo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -26,10 +27,14 @@ class Unstructured(CovarianceStructure):
 
     name: ClassVar[str] = "us"
 
-    def _tril(self) -> tuple[np.ndarray, np.ndarray]:
+    def __init__(self, dim: int, column_names: Sequence[str] | None = None) -> None:
+        super().__init__(dim, column_names)
         # Column-major order of the lower triangle (lme4's theta order).
         cols, rows = np.triu_indices(self.dim)
-        return rows, cols
+        self._rows, self._cols = rows, cols
+
+    def _tril(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._rows, self._cols
 
     @property
     def n_params(self) -> int:
@@ -54,8 +59,7 @@ class Unstructured(CovarianceStructure):
 
     def factor(self, params: FloatArray) -> FloatArray:
         lam = np.zeros((self.dim, self.dim))
-        rows, cols = self._tril()
-        lam[rows, cols] = params
+        lam[self._rows, self._cols] = params
         return lam
 
     def params_from_covariance(self, cov: FloatArray) -> FloatArray:
