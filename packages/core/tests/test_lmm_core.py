@@ -32,8 +32,11 @@ def random_problem(seed: int, dims: list[int], levels: list[int], weighted: bool
     weights = rng.uniform(0.5, 2.0, n) if weighted else None
     theta = np.concatenate(
         [
-            np.where(t.structure.bounds()[0] == 0, rng.uniform(0.1, 2.0, t.structure.n_params),
-                     rng.uniform(-1, 1, t.structure.n_params))
+            np.where(
+                t.structure.bounds()[0] == 0,
+                rng.uniform(0.1, 2.0, t.structure.n_params),
+                rng.uniform(-1, 1, t.structure.n_params),
+            )
             for t in terms
         ]
     )
@@ -77,9 +80,7 @@ def dense_reference(X, y, terms, weights, theta, reml):
     return obj, beta, b, condvar, np.linalg.inv(M)[q:, q:]
 
 
-shapes = st.lists(
-    st.tuples(st.integers(1, 3), st.integers(2, 9)), min_size=1, max_size=3
-)
+shapes = st.lists(st.tuples(st.integers(1, 3), st.integers(2, 9)), min_size=1, max_size=3)
 
 
 @settings(max_examples=40, deadline=None)
@@ -95,9 +96,7 @@ def test_blocked_equals_dense(seed, shape, weighted, reml):
     assert ev.objective == pytest.approx(obj, rel=1e-10)
     got_beta, us, _ = problem.solve(ev)
     np.testing.assert_allclose(got_beta, beta, rtol=1e-8, atol=1e-10)
-    got_b = np.concatenate(
-        [(u @ lam.T).ravel() for u, lam in zip(us, ev.lambdas, strict=True)]
-    )
+    got_b = np.concatenate([(u @ lam.T).ravel() for u, lam in zip(us, ev.lambdas, strict=True)])
     np.testing.assert_allclose(got_b, b, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(problem.vcov_unscaled(ev), vcov, rtol=1e-8, atol=1e-12)
     blocks = problem.conditional_variances(ev)
