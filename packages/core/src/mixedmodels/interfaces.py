@@ -80,6 +80,10 @@ class Family(ABC):
     links: ClassVar[tuple[str, ...]]
     #: Whether the family has a free dispersion parameter.
     has_dispersion: ClassVar[bool] = False
+    #: Whether ``unit_deviance(y, mu) == 2 * dispersion * (loglik(y, y) - loglik(y, mu)) / w``
+    #: (true of exponential-dispersion families); :func:`mixedmodels.testing.check_family`
+    #: checks the identity only where this is ``True``.
+    deviance_is_loglik_ratio: ClassVar[bool] = True
 
     @abstractmethod
     def variance(self, mu: FloatArray) -> FloatArray:
@@ -108,6 +112,22 @@ class Family(ABC):
         dispersion: float = 1.0,
     ) -> FloatArray:
         """Draw one response per element of ``mu`` on the same scale as ``y``."""
+
+    def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
+        """Whether each ``mu`` lies in the mean's parameter space (R's ``validmu``).
+
+        The default accepts every finite value; families with a restricted mean (a
+        probability, a positive mean) override it.
+        """
+        return np.isfinite(mu)
+
+    def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+        """Starting means for iterative fitting (R's ``family()$initialize``).
+
+        Must return values for which :meth:`valid_mu` holds.  The default is ``y``
+        itself, as R's gaussian family does.
+        """
+        return np.asarray(y, dtype=np.float64).copy()
 
     def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
         """Raise :class:`ValueError` naming the problem if ``y`` is outside the support."""
