@@ -21,6 +21,7 @@ number of levels of the first term.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
@@ -167,60 +168,56 @@ class LMMProblem:
 
     # ------------------------------------------------------------------------------
     def _build_V(self) -> None:
-        """Precompute the linear map from per-class ``W`` to the lower triangle of ``G``.
+        """Precompute the linear maps from per-class ``W`` to the lower triangle of ``G``.
 
-        Column ``(c, k, l)`` of ``V`` holds the lower triangle of
-        ``P_ckl = sum_{j in class c} a_jk a_jl'`` (``a_jk``: column ``(j, k)`` of
-        ``A_R1``).  All classes come out of one sparse product: a copy of ``A_R1`` whose
-        rows are shifted by ``class(j) * m`` times ``A_R1'`` stacks the ``P_c``.
+        For each component pair ``(k, l)`` of the first term, row ``c`` of ``VT[k, l]``
+        holds the lower triangle of ``P_ckl = sum_{j in class c} a_jk a_jl'`` (``a_jk``:
+        column ``(j, k)`` of ``A_R1``), flattened row-major over ``m x m``.  All classes
+        come out of one sparse product: a copy of ``A_R1`` whose rows are shifted by
+        ``class(j) * m``, times ``A_R1'``; its CSR rows ``(c, r)`` regroup into rows
+        ``c`` with column ``r * m + s`` without any sorting.
         """
         m, p1 = self.m, self.p1
         A = self.A_R1.tocsc()
-        n_wcols = self.n_classes * p1 * p1
-        self.n_wcols = n_wcols
-        dense = n_wcols * m * m <= _DENSE_V_ENTRIES
-        # Levels of each class-chunk: bound the product's output (~ sum of e_j^2).
+        ncls = self.n_classes
+        # Chunks of classes bound the size of one product (~ sum of e_j^2 per class).
         entries = np.diff(A.indptr).reshape(self.n1, p1).sum(axis=1).astype(np.int64)
-        class_work = np.bincount(self.level_class, weights=entries**2, minlength=self.n_classes)
+        class_work = np.bincount(self.level_class, weights=entries**2, minlength=ncls)
         chunk_of_class = (np.cumsum(class_work) // _PAIR_CHUNK).astype(np.int64)
-        n_chunks = int(chunk_of_class[-1]) + 1 if self.n_classes else 0
-        pos_parts: list[np.ndarray] = []
-        col_parts: list[np.ndarray] = []
-        val_parts: list[np.ndarray] = []
         level_chunk = chunk_of_class[self.level_class]
-        for chunk in range(n_chunks):
+        parts: dict[tuple[int, int], list[sp.csr_matrix]] = {
+            (k, l_): [] for k in range(p1) for l_ in range(p1)
+        }
+        for chunk in np.unique(chunk_of_class).tolist():
             levels = np.flatnonzero(level_chunk == chunk)
-            if levels.size == 0:
-                continue
-            cls = self.level_class[levels]
+            chunk_classes = np.flatnonzero(chunk_of_class == chunk)
+            first_class, n_chunk_classes = int(chunk_classes[0]), chunk_classes.size
+            cls = self.level_class[levels] - first_class
             for k in range(p1):
                 Ak = A[:, levels * p1 + k].tocoo()
-                # Shift each entry's row by its level's class.
                 shifted = sp.csr_matrix(
                     (Ak.data, (cls[Ak.col] * m + Ak.row, Ak.col)),
-                    shape=(self.n_classes * m, levels.size),
+                    shape=(n_chunk_classes * m, levels.size),
                 )
                 for l_ in range(p1):
-                    Al = A[:, levels * p1 + l_]
-                    prod = (shifted @ Al.T).tocoo()
-                    c, r = np.divmod(prod.row, m)
-                    s = prod.col
-                    keep = r >= s  # lower triangle of G
-                    pos_parts.append(r[keep].astype(np.int64) * m + s[keep])
-                    col_parts.append((c[keep] * p1 + k) * p1 + l_)
-                    val_parts.append(prod.data[keep])
-        pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, np.int64)
-        col = np.concatenate(col_parts) if col_parts else np.zeros(0, np.int64)
-        val = np.concatenate(val_parts) if val_parts else np.zeros(0)
-        rows, row_of = np.unique(pos, return_inverse=True)
-        self._V_rows = rows
-        V = sp.csr_matrix((val, (row_of.ravel(), col)), shape=(rows.size, n_wcols))
-        if dense:
-            self._V_dense: FloatArray | None = V.toarray()
-            self._V_sparse: sp.csr_matrix | None = None
-        else:
-            self._V_dense = None
-            self._V_sparse = V
+                    prod = (shifted @ A[:, levels * p1 + l_].T).tocsr()
+                    row_id = np.repeat(np.arange(n_chunk_classes * m), np.diff(prod.indptr))
+                    row_r = row_id % m
+                    keep = row_r >= prod.indices  # lower triangle of G
+                    per_class = np.bincount(row_id[keep] // m, minlength=n_chunk_classes)
+                    indptr = np.concatenate([[0], np.cumsum(per_class)])
+                    flat = row_r[keep].astype(np.int64) * m + prod.indices[keep]
+                    parts[(k, l_)].append(
+                        sp.csr_matrix(
+                            (prod.data[keep], flat, indptr), shape=(n_chunk_classes, m * m)
+                        )
+                    )
+        dense = ncls * m * m <= _DENSE_V_ENTRIES
+        self._VT: dict[tuple[int, int], Any] = {}
+        for key, mats in parts.items():
+            VT = sp.vstack(mats, format="csr") if len(mats) > 1 else mats[0]
+            # Evaluations compute g = VT' w: store the transpose in CSR for a fast matvec.
+            self._VT[key] = VT.toarray().T.copy() if dense else VT.T.tocsr()
 
     # ------------------------------------------------------------------------------
     @property
@@ -271,12 +268,12 @@ class LMMProblem:
             # W_c = l1 T_c^-1 l1'
             w = (l1 @ np.linalg.inv(T) @ l1.T).reshape(-1)
         m = self.m
-        g = np.zeros(m * m)
-        if self._V_dense is not None:
-            g[self._V_rows] = self._V_dense @ w
-        else:
-            assert self._V_sparse is not None
-            g[self._V_rows] = self._V_sparse @ w
+        wk = w.reshape(-1, p1, p1)
+        g = None
+        for (k, l_), VT in self._VT.items():
+            part = VT @ wk[:, k, l_]
+            g = part if g is None else g + part
+        assert g is not None
         G = g.reshape(m, m)
         G = G + np.tril(G, -1).T  # symmetric from the lower triangle
         S = self._scale_R(self.A_RR - G, lambdas)
