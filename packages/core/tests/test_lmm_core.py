@@ -116,3 +116,24 @@ def test_boundary_theta_is_finite():
     assert ev is not None and np.isfinite(ev.objective)
     obj, *_ = dense_reference(X, y, terms, weights, theta, True)
     assert ev.objective == pytest.approx(obj, rel=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), shape=shapes, weighted=st.booleans(), reml=st.booleans())
+def test_analytic_gradient_matches_finite_differences(seed, shape, weighted, reml):
+    dims = [d for d, _ in shape]
+    levels = [nl for _, nl in shape]
+    X, y, terms, weights, theta = random_problem(seed, dims, levels, weighted)
+    problem = LMMProblem(X, y, terms, weights)
+    value, grad = problem.gradient(theta, reml)
+    assert value == pytest.approx(problem.objective(theta, reml), rel=1e-12)
+    assert grad is not None
+    h = 1e-6
+    fd = np.array(
+        [
+            (problem.objective(theta + h * e, reml) - problem.objective(theta - h * e, reml))
+            / (2 * h)
+            for e in np.eye(theta.size)
+        ]
+    )
+    np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-4)

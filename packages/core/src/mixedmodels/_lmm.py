@@ -36,7 +36,12 @@ _DENSE_V_ENTRIES = 48_000_000
 # Number of level-pairs generated per chunk while building V (bounds peak memory).
 _PAIR_CHUNK = 4_000_000
 
+# Distance from a bound at which the gradient is taken on boundary fits.
+_BOUNDARY_STEP = 1e-7
+
 _potrf = sla.lapack.dpotrf
+_trtrs = sla.lapack.dtrtrs
+_trtri = sla.lapack.dtrtri
 
 
 @dataclass
@@ -163,7 +168,16 @@ class LMMProblem:
         bottom = sp.csr_matrix(np.asarray((Z1.T @ dense_xy).T))
         self.A_R1 = sp.vstack([top, bottom], format="csc")
         self._build_V()
+        # Operators used at every solve; dense when small (sparse overheads dominate).
+        if self.m * first.q <= 200_000:
+            dense_A = self.A_R1.toarray()
+            self._A_R1_T: Any = np.ascontiguousarray(dense_A.T)
+            self._A_R1_RE: Any = dense_A[: self.q_rest]
+        else:
+            self._A_R1_T = self.A_R1.T.tocsr()
+            self._A_R1_RE = self.A_R1.tocsr()[: self.q_rest]
         self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
+        self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
         self._eye_p1 = np.eye(self.p1)
 
     # ------------------------------------------------------------------------------
@@ -307,7 +321,7 @@ class LMMProblem:
         spherical random effects of the first term, at the evaluation ``ev``."""
         L = ev.L
         q, p = self.q_rest, self.p
-        sol = sla.solve_triangular(L[:-1, :-1], L[-1, :-1], trans="T", lower=True)
+        sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
         u_R, beta = sol[:q], sol[q : q + p]
         # First term: (l1' A11_j l1 + I) u_1j = l1' (A_1y - A_1X beta - A_1R Lambda_R u_R)
         lam_u_R = np.zeros(q)
@@ -315,14 +329,100 @@ class LMMProblem:
             blk = u_R[off : off + t.q].reshape(t.n_levels, t.dim)
             lam_u_R[off : off + t.q] = (blk @ lam.T).ravel()
         coef = np.concatenate([-lam_u_R, -beta, [1.0]])
-        r1 = np.asarray(self.A_R1.T @ coef).reshape(self.n1, self.p1)
+        r1 = np.asarray(self._A_R1_T @ coef).reshape(self.n1, self.p1)
         rhs = r1 @ ev.lambdas[0]  # rows are (l1' r_j)'
-        T_levels = ev.class_T[self.level_class]
-        u1 = np.linalg.solve(T_levels, rhs[:, :, None])[:, :, 0]
+        if self.p1 == 1:
+            u1 = rhs / ev.class_T[self.level_class, 0]
+        else:
+            T_levels = ev.class_T[self.level_class]
+            u1 = np.linalg.solve(T_levels, rhs[:, :, None])[:, :, 0]
         us = [u1]
         for t, off in zip(self.terms[1:], self.rest_offsets, strict=False):
             us.append(u_R[off : off + t.q].reshape(t.n_levels, t.dim))
         return beta, us, u_R
+
+    def gradient(self, theta: FloatArray, reml: bool) -> tuple[float, FloatArray | None]:
+        """The criterion and its analytic gradient at ``theta``.
+
+        With ``Omega`` the (augmented, for REML) penalised system and ``r^2`` the
+        penalised RSS, ``d = log|Omega| + nu log r^2 + const``; by the envelope theorem
+        ``d r^2 / d theta_i = -2 r' Z_k D_i u_k`` and
+        ``d log|Omega| / d theta_i = 2 tr(D_i (n_k I - Phi_k) lambda_k^-1)``, where
+        ``D_i = d lambda_k / d theta_i`` and ``Phi_k`` is the sum over levels of the
+        diagonal blocks of ``Omega^-1`` for term ``k``.  The gradient is ``None`` (use
+        finite differences) where a ``lambda_k`` is singular, i.e. on the boundary.
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        # On the boundary (a singular lambda) the criterion is still smooth in theta but
+        # the formula needs lambda^-1: take the gradient a hair inside the box instead.
+        lower = self._theta_lower
+        near = np.isfinite(lower) & (theta - lower < _BOUNDARY_STEP)
+        if np.any(near):
+            value = self.objective(theta, reml)
+            if not np.isfinite(value):
+                return value, None
+            ev = self.evaluate(np.where(near, lower + _BOUNDARY_STEP, theta), reml)
+        else:
+            ev = self.evaluate(theta, reml)
+            value = np.inf if ev is None else ev.objective
+        if ev is None:
+            return value, None
+        lambdas = ev.lambdas
+        if any(np.min(np.abs(np.diag(lam))) < 1e-12 for lam in lambdas):
+            return value, None
+        q, p, m, p1 = self.q_rest, self.p, self.m, self.p1
+        beta, us, _ = self.solve(ev)
+        bs = [u @ lam.T for u, lam in zip(us, lambdas, strict=True)]
+        b_R = np.concatenate([b.ravel() for b in bs[1:]]) if q else np.zeros(0)
+        coef = np.concatenate([-b_R, -beta, [1.0]])
+        # Z_k' r per level from the stored cross-products (r: weighted residuals).
+        zr1 = np.asarray(self._A_R1_T @ coef).reshape(self.n1, p1) - np.einsum(
+            "jkl,jl->jk", self.A11, bs[0]
+        )
+        zrs = [zr1]
+        if q:
+            zrR = self.A_RR[:q] @ coef - np.asarray(self._A_R1_RE @ bs[0].ravel()).ravel()
+            for t, off in zip(self.terms[1:], self.rest_offsets, strict=False):
+                zrs.append(zrR[off : off + t.q].reshape(t.n_levels, t.dim))
+        # Sum of diagonal blocks of Omega^-1 per term.
+        s = q + p if reml else q
+        phis: list[FloatArray] = []
+        Tinv = np.linalg.inv(ev.class_T)
+        phi1 = np.einsum("c,cij->ij", self.class_counts, Tinv)
+        if s:
+            Linv, _ = _trtri(ev.L[:s, :s], lower=1)
+            Sinv = Linv.T @ Linv
+            # S-hat = Lambda_sub S^-1 Lambda_sub', embedded in the m x m block.
+            S_hat = np.zeros((m, m))
+            S_hat[:s, :s] = Sinv
+            S_hat = self._scale_R(S_hat, [lam.T for lam in lambdas])
+            s_low = np.tril(S_hat).ravel()
+            s_strict = np.tril(S_hat, -1).ravel()
+            Q = np.empty((self.n_classes, p1, p1))
+            for k in range(p1):
+                for l_ in range(p1):
+                    Q[:, k, l_] = self._VT[(k, l_)].T @ s_low + self._VT[(l_, k)].T @ s_strict
+            l1 = lambdas[0]
+            M = Tinv @ l1.T
+            phi1 = phi1 + np.einsum("cia,cab,cjb->ij", M, Q, M)
+        phis.append(phi1)
+        if q:
+            for t, off in zip(self.terms[1:], self.rest_offsets, strict=False):
+                blk = Sinv[off : off + t.q, off : off + t.q]
+                phis.append(
+                    np.einsum("jajb->ab", blk.reshape(t.n_levels, t.dim, t.n_levels, t.dim))
+                )
+        nu = self.n - p if reml else self.n
+        grads = []
+        for t, lam, th, u, zr, phi in zip(
+            self.terms, lambdas, self.split_theta(ev.theta), us, zrs, phis, strict=True
+        ):
+            D = t.structure.factor_jacobian(th)
+            N = (t.n_levels * np.eye(t.dim) - phi) @ np.linalg.inv(lam)
+            dlogdet = 2.0 * np.einsum("iab,ba->i", D, N)
+            dr2 = -2.0 * np.einsum("iab,ab->i", D, zr.T @ u)
+            grads.append(dlogdet + nu * dr2 / ev.pwrss)
+        return value, np.concatenate(grads)
 
     def vcov_unscaled(self, ev: Evaluation) -> FloatArray:
         """``(X' V0^-1 X)^-1``; multiply by sigma^2 for the covariance of beta-hat."""

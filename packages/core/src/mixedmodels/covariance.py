@@ -62,6 +62,11 @@ class Unstructured(CovarianceStructure):
         lam[self._rows, self._cols] = params
         return lam
 
+    def factor_jacobian(self, params: FloatArray) -> FloatArray:
+        jac = np.zeros((self.n_params, self.dim, self.dim))
+        jac[np.arange(self.n_params), self._rows, self._cols] = 1.0
+        return jac
+
     def params_from_covariance(self, cov: FloatArray) -> FloatArray:
         """Parameters whose factor reproduces the positive definite ``cov``."""
         lam = np.linalg.cholesky(np.asarray(cov, dtype=np.float64))
@@ -89,6 +94,12 @@ class Diagonal(CovarianceStructure):
 
     def factor(self, params: FloatArray) -> FloatArray:
         return np.diag(np.asarray(params, dtype=np.float64))
+
+    def factor_jacobian(self, params: FloatArray) -> FloatArray:
+        jac = np.zeros((self.dim, self.dim, self.dim))
+        idx = np.arange(self.dim)
+        jac[idx, idx, idx] = 1.0
+        return jac
 
     def params_from_covariance(self, cov: FloatArray) -> FloatArray:
         """Square roots of the diagonal of ``cov`` (off-diagonals must be zero)."""

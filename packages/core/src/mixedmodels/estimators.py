@@ -17,6 +17,8 @@ __all__ = ["BUILTIN_ESTIMATORS", "MLEstimator", "REMLEstimator", "fit_lmm"]
 # Size of the dense block above which BLAS gets both threads: for small blocks a
 # multithreaded BLAS on a loaded 2-core machine is slower than one thread.
 _THREADED_BLAS_MIN = 2000
+# Largest dense block for which the optimiser uses the analytic gradient.
+_GRADIENT_MAX_M = 400
 
 
 def build_problem(model: Model) -> LMMProblem:
@@ -70,7 +72,17 @@ def fit_lmm(
         def objective(theta: np.ndarray) -> float:
             return problem.objective(theta, reml)
 
-        opt = minimize_bounded(objective, x0, lower, upper, method=optimizer)
+        # The analytic gradient costs about three factorisations of the dense block:
+        # worth it while that block is small, not for InstEval-sized ones.
+        use_gradient = problem.m <= _GRADIENT_MAX_M and optimizer in ("auto", "lbfgsb")
+        opt = minimize_bounded(
+            objective,
+            x0,
+            lower,
+            upper,
+            method=optimizer,
+            fun_and_grad=(lambda th: problem.gradient(th, reml)) if use_gradient else None,
+        )
         theta = opt.x
         # Snap parameters within a hair of a bound onto it (singular fits).
         near = np.abs(theta - lower) < 1e-7

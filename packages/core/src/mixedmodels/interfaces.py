@@ -192,6 +192,22 @@ class CovarianceStructure(ABC):
     def factor(self, params: FloatArray) -> FloatArray:
         """Lower-triangular ``dim x dim`` factor of the relative covariance."""
 
+    def factor_jacobian(self, params: FloatArray) -> FloatArray:
+        """Derivatives of :meth:`factor`: array ``(n_params, dim, dim)``.
+
+        The default uses central differences (exact for structures whose factor is
+        linear in the parameters); override it with the analytic form when there is one.
+        """
+        params = np.asarray(params, dtype=np.float64)
+        out = np.empty((params.size, self.dim, self.dim))
+        for i in range(params.size):
+            h = 1e-6 * max(1.0, abs(params[i]))
+            up, down = params.copy(), params.copy()
+            up[i] += h
+            down[i] -= h
+            out[i] = (self.factor(up) - self.factor(down)) / (2 * h)
+        return out
+
     def covariance(self, params: FloatArray) -> FloatArray:
         """The relative covariance ``factor @ factor.T``."""
         lam = self.factor(params)
