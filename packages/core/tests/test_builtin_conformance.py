@@ -1,0 +1,47 @@
+"""The core's built-ins pass the plugin author's kit, through the registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mixedmodels as mm
+from mixedmodels import _plugins, testing
+
+
+def sleep_model(seed: int | None):
+    data = mm.datasets.load("sleepstudy")
+    if seed is not None:
+        data = data.iloc[np.random.default_rng(seed).permutation(len(data))]
+    return mm.Model("Reaction ~ Days + (Days | Subject)", data)
+
+
+@pytest.mark.parametrize("name", ["reml", "ml"])
+def test_builtin_estimators_pass_check_estimator(name):
+    testing.check_estimator(_plugins.get_estimator(name), sleep_model)
+
+
+@pytest.mark.parametrize("name", sorted(_plugins.registry("covariance_structure")))
+def test_builtin_covariance_structures_pass(name):
+    testing.check_covariance_structure(_plugins.get_covariance_structure(name))
+
+
+@pytest.mark.parametrize("name", sorted(_plugins.registry("family")))
+def test_builtin_families_pass(name):
+    family = _plugins.get_family(name)
+    for link in family.links:
+        testing.check_family(family, link=_plugins.get_link(link))
+
+
+@pytest.mark.parametrize("name", sorted(_plugins.registry("link")))
+def test_builtin_links_pass(name):
+    testing.check_link(_plugins.get_link(name))
+
+
+def test_estimator_refuses_a_non_gaussian_model_with_a_reason():
+    data = mm.datasets.load("cbpp")
+    model = mm.Model("incidence ~ period + (1 | herd)", data, family="poisson")
+    reason = _plugins.get_estimator("reml").supports(model)
+    assert reason is not None and "poisson" in reason
+    with pytest.raises(ValueError, match="cannot fit"):
+        model.fit(method="reml")
