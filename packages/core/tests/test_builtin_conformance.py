@@ -45,3 +45,18 @@ def test_estimator_refuses_a_non_gaussian_model_with_a_reason():
     assert reason is not None and "poisson" in reason
     with pytest.raises(ValueError, match="cannot fit"):
         model.fit(method="reml")
+
+
+def test_core_registers_its_builtins():
+    assert {"us", "diag"} <= set(_plugins.registry("covariance_structure"))
+    assert {"reml", "ml"} <= set(_plugins.registry("estimator"))
+    assert {"gaussian", "binomial", "poisson", "Gamma"} <= set(_plugins.registry("family"))
+    assert {"sleepstudy", "InstEval", "Dyestuff2"} <= set(_plugins.registry("dataset"))
+    frame = mm.plugins()
+    assert set(frame.loc[frame["plugin"] == "builtin", "kind"]) >= {
+        "estimator",
+        "family",
+        "link",
+        "dataset",
+        "covariance_structure",
+    }
