@@ -8,6 +8,7 @@ order, and one :class:`RandomTerm` per random-effect term (after expanding ``||`
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,15 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ._data import as_pandas, drop_unused, factorize, format_levels
-from .formula import FormulaError, ModelTerms, expr_variables, model_terms, parse_formula, tokenize
+from .formula import (
+    FormulaError,
+    ModelTerms,
+    deparse,
+    expr_variables,
+    model_terms,
+    parse_formula,
+    tokenize,
+)
 
 __all__ = ["Design", "RandomTerm", "build_design"]
 
@@ -110,6 +119,16 @@ class Design:
     @property
     def n_obs(self) -> int:
         return int(self.X.shape[0])
+
+    @property
+    def response_levels(self) -> list[str] | None:
+        """``[failure, success]`` when the response is a two-level factor, else ``None``.
+
+        Such a response is coded 0/1 in :attr:`y` (1 = second level), as glmer's
+        binomial family does; a fitter for continuous responses may reject it.
+        """
+        spec = self.spec
+        return getattr(spec, "response_levels", None)
 
     def fixed_matrix(self, newdata: Any) -> NDArray[np.float64]:
         """The fixed-effects matrix of ``newdata`` (same columns as :attr:`X`).
@@ -257,7 +276,9 @@ def _formulaic_matrix(
     from formulaic import Formula
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            # NaN from log(-1) and the like is a missing value (dropped), as in R.
+            warnings.filterwarnings("ignore", category=RuntimeWarning)
             # An unseen level would silently become a row of zeros: make it an error.
             warnings.filterwarnings("error", message=".*categories outside of the nominated")
             if spec is None:
@@ -273,7 +294,12 @@ def _formulaic_matrix(
             else:
                 mm = spec.get_model_matrix(frame, context=_context(), na_action="ignore")
     except Warning as exc:
-        raise ValueError(f"{what}: {exc}") from exc
+        found = re.search(r"\{.*\}", str(exc))
+        levels = found.group(0) if found else str(exc)
+        raise ValueError(
+            f"{what}: {', '.join(deparse(k) for k in keys)} has level(s) {levels} that were "
+            "not present in the data used for fitting"
+        ) from exc
     except FormulaError:
         raise
     except Exception as exc:
@@ -614,6 +640,8 @@ class _Numeric:
         self.columns = columns
         self.lookup = lookup
         self.fspec: Any = None
+        #: For a two-level factor response: its levels (failure, success).
+        self.levels: list[str] | None = None
 
     def evaluate(self, work: pd.DataFrame, fit: bool = True) -> NDArray[np.float64]:
         if self.lookup:
@@ -621,7 +649,7 @@ class _Numeric:
             if pd.api.types.is_bool_dtype(col.dtype):
                 return col.to_numpy(dtype=np.float64, na_value=np.nan)
             if not pd.api.types.is_numeric_dtype(col.dtype):
-                raise ValueError(f"{self.what} {self.expr!r} is not numeric (dtype {col.dtype})")
+                return self._factor_response(col)
             return col.to_numpy(dtype=np.float64, na_value=np.nan)
         from .formula import to_python
 
@@ -634,6 +662,22 @@ class _Numeric:
             if getattr(kind, "value", None) == "categorical" or arr.shape[1] != 1:
                 raise ValueError(f"{self.what} {self.expr!r} is not numeric")
         return arr[:, 0]
+
+    def _factor_response(self, col: pd.Series) -> NDArray[np.float64]:
+        """A two-level factor response as 0/1 (first level = failure), as glmer does."""
+        codes, levels, _ = factorize(col)
+        present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(levels)))
+        if self.what != "response" or len(present) != 2:
+            raise ValueError(
+                f"{self.what} {self.expr!r} is not numeric (dtype {col.dtype}"
+                + (f", {len(present)} levels" if self.what == "response" else "")
+                + "); use a numeric column"
+                + (" or a factor with exactly two levels" if self.what == "response" else "")
+            )
+        self.levels = [levels[i] for i in present.tolist()]
+        y = (codes == present[1]).astype(np.float64)
+        y[codes < 0] = np.nan
+        return y
 
     def new_values(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         _missing_columns(frame, self.columns, self.what)
@@ -718,6 +762,8 @@ class _DesignSpec:
     fixed: _Part
     offsets: list[_Numeric]
     columns: list[str]
+    #: Levels (failure, success) of a two-level factor response, else None.
+    response_levels: list[str] | None = None
 
 
 def _spec_of(design: Design) -> _DesignSpec:
@@ -822,6 +868,7 @@ def build_design(formula: str, data: Any) -> Design:
             na_counts[c] = int(miss.sum())
             keep &= ~miss
     work = frame[columns] if keep.all() else frame.loc[keep, columns]
+    n_na = n_total - len(work)
 
     def evaluate(w: pd.DataFrame) -> tuple[list[Any], NDArray[np.bool_]]:
         bad = np.zeros(len(w), dtype=bool)
@@ -835,13 +882,14 @@ def build_design(formula: str, data: Any) -> Design:
                 bad |= v.bad_rows()
         return [ys, offs, vals], bad
 
-    def no_rows(extra: str = "") -> ValueError:
+    def no_rows(n_invalid: int = 0) -> ValueError:
         detail = ", ".join(f"{c!r}: {k}" for c, k in na_counts.items())
-        return ValueError(
-            f"no rows left: all {n_total} rows were dropped for missing values"
-            + (f" (missing per column: {detail})" if detail else "")
-            + extra
+        msg = f"no rows left: all {n_total} rows were dropped; {n_na} for missing values" + (
+            f" (missing per column: {detail})" if detail else ""
         )
+        if n_invalid:
+            msg += f", {n_invalid} whose values could not be evaluated (NaN, e.g. log(0))"
+        return ValueError(msg)
 
     if len(work) == 0:
         if n_total == 0:
@@ -855,7 +903,7 @@ def build_design(formula: str, data: Any) -> Design:
         keep[np.flatnonzero(keep)[bad]] = False
         work = work.loc[~bad]
         if len(work) == 0:
-            raise no_rows(f"; {n_invalid} more had values that could not be evaluated")
+            raise no_rows(n_invalid)
         (ys, offs, vals), bad = evaluate(work)
         if bad.any():
             raise ValueError("missing values remain after removing incomplete rows")
@@ -908,5 +956,5 @@ def build_design(formula: str, data: Any) -> Design:
         offset=None if offset is None else np.asarray(offset, dtype=np.float64),
         row_index=frame.index[keep],
         n_dropped=n_total - n,
-        spec=_DesignSpec(fixed, offsets, columns),
+        spec=_DesignSpec(fixed, offsets, columns, responses[0].levels),
     )
