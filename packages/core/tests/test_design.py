@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from pathlib import Path
 
@@ -592,6 +593,11 @@ def test_unknown_column_is_named():
         build_design("y ~ x + offset(log(n)) + (1|g)", small_data())
 
 
+def test_dot_is_not_supported():
+    with pytest.raises(FormulaError, match=r"'\.' \(all other columns\)"):
+        build_design("y ~ . + (1|g)", small_data())
+
+
 def test_formula_without_response_is_an_error():
     with pytest.raises(FormulaError, match="no response"):
         build_design("~ x + (1|g)", small_data())
@@ -660,6 +666,14 @@ def test_new_data_numeric_group_and_string_types():
     assert d.terms[0].levels == ["308", "309", "310"]
     new = pd.DataFrame({"id": ["309", "311"]})
     assert d.random_matrices(new)[0][1].tolist() == [1, -1]
+
+
+def test_design_survives_pickling():
+    data = small_data()
+    d = build_design(FORMULA, data)
+    again = pickle.loads(pickle.dumps(d))
+    np.testing.assert_allclose(again.fixed_matrix(data), d.X)
+    np.testing.assert_array_equal(again.random_matrices(data)[1][1], d.terms[1].codes)
 
 
 def test_design_fields():

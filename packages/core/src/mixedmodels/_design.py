@@ -292,6 +292,7 @@ def _formulaic_matrix(
                 )
                 spec = mm.model_spec
             else:
+                _materializer()  # registers the materializer by name (e.g. after unpickling)
                 mm = spec.get_model_matrix(frame, context=_context(), na_action="ignore")
     except Warning as exc:
         found = re.search(r"\{.*\}", str(exc))
@@ -788,6 +789,10 @@ def _columns_of(expr: str, frame: pd.DataFrame, what: str) -> list[str]:
             known = _known_names()
         if name in known:
             continue
+        if name == ".":
+            raise FormulaError(
+                f"'.' (all other columns) is not supported ({what}); name the columns"
+            )
         avail = ", ".join(map(str, list(frame.columns)[:40]))
         more = ", ..." if len(frame.columns) > 40 else ""
         raise FormulaError(f"column {name!r} ({what}) not found in data; available: {avail}{more}")

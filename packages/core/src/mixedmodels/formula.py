@@ -247,7 +247,7 @@ def to_python(expr: str) -> str:
                 tok = tok._replace(kind="bq", text=f"`{t}`")
         elif tok.kind == "op" and t == "^" and call_ends:
             tok = tok._replace(text="**")
-        elif tok.kind == "op" and t == "%in%":
+        elif tok.kind == "op" and t == "%in%" and not call_ends:
             tok = tok._replace(text=":")
         elif tok.kind == "num" and t.endswith("L"):
             tok = tok._replace(text=t[:-1])
