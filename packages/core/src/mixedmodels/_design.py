@@ -360,12 +360,6 @@ class _Value:
         assert self.codes is not None
         return np.asarray(self.codes < 0)
 
-    def subset(self, keep: NDArray[np.bool_]) -> _Value:
-        if self.num is not None:
-            return _Value(num=self.num[keep], suffixes=self.suffixes)
-        assert self.codes is not None
-        return _Value(codes=self.codes[keep], levels=self.levels, ordered=self.ordered)
-
 
 @dataclass
 class _Factor:
@@ -421,18 +415,23 @@ class _Part:
     def _split_formulaic(self, arr: NDArray[np.float64]) -> dict[str, _Value]:
         values: dict[str, _Value] = {}
         col = 0
-        for st in self.fspec.structure:
-            key = str(st.term)
+        structure = list(self.fspec.structure)
+        names = [str(st.term) for st in structure]
+        if sorted(names) != sorted(self.expr_keys):
+            # formulaic normalised an expression differently: rely on the term order.
+            names = list(self.expr_keys)
+        for st, key in zip(structure, names, strict=True):
+            state_key = str(st.term)
             k = len(st.columns)
             block = arr[:, col : col + k]
             col += k
-            kind, state = self.fspec.encoder_state.get(key, (None, {}))
+            kind, state = self.fspec.encoder_state.get(state_key, (None, {}))
             if getattr(kind, "value", None) == "categorical":
                 codes = np.argmax(block, axis=1).astype(np.int64)
                 codes[~(np.nansum(block, axis=1) > 0)] = -1
                 values[key] = _Value(codes=codes, levels=format_levels(state["categories"]))
             else:
-                prefix = key
+                prefix = state_key
                 suffixes = [
                     c[len(prefix) :].strip("[]") if c.startswith(prefix) else str(j + 1)
                     for j, c in enumerate(st.columns)
