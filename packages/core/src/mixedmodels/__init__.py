@@ -16,7 +16,8 @@ _LAZY = {
     "tidy": "._api",
     "glance": "._api",
     "augment": "._api",
-    "anova": ".anova",
+    "anova": "._anova",
+    "RefitMLWarning": "._anova",
     "Model": ".model",
     "LMMResult": ".results",
     "plugins": "._plugins",
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from . import datasets, testing
     from ._api import augment, glance, lmm, tidy
     from ._plugins import plugins
-    from .anova import anova
+    from ._anova import RefitMLWarning, anova
     from .hookspec import hookimpl
     from .model import Model
     from .results import LMMResult

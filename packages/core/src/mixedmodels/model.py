@@ -28,9 +28,7 @@ class RankDeficiencyWarning(UserWarning):
     """Fixed-effect columns were dropped because X is rank deficient."""
 
 
-def _vector_option(
-    value: Any, name: str, data: pd.DataFrame, design: Design
-) -> FloatArray | None:
+def _vector_option(value: Any, name: str, data: pd.DataFrame, design: Design) -> FloatArray | None:
     """Weights/offset given as a column name or an array aligned with ``data``."""
     if value is None:
         return None
@@ -42,8 +40,7 @@ def _vector_option(
         arr = np.asarray(value)
         if arr.ndim != 1 or len(arr) != len(data):
             raise ValueError(
-                f"{name} must have one value per row of data ({len(data)}), got shape "
-                f"{arr.shape}"
+                f"{name} must have one value per row of data ({len(data)}), got shape {arr.shape}"
             )
         series = pd.Series(arr, index=data.index)
     try:
@@ -96,9 +93,7 @@ class Model:
 
         self.formula = formula
         frame = as_pandas(data)
-        self.family: Family = (
-            _plugins.get_family(family) if isinstance(family, str) else family
-        )
+        self.family: Family = _plugins.get_family(family) if isinstance(family, str) else family
         if link is None:
             link = self.family.default_link
         if isinstance(link, str):
@@ -145,13 +140,17 @@ class Model:
         names = list(design.fixef_names)
         if X.shape[1] == 0:
             return X, names, []
-        _, R, piv = sla.qr(X, mode="economic", pivoting=True)
-        diag = np.abs(np.diag(R))
-        rank = int(np.sum(diag > _RANK_TOL * diag[0])) if diag.size and diag[0] > 0 else 0
-        if rank == X.shape[1]:
+        # As R's qr() (LINPACK dqrdc2, limited pivoting): a column is dropped when its
+        # part orthogonal to the columns before it is negligible, so the *later* of
+        # two collinear columns goes, as in lme4.
+        R = sla.qr(X, mode="r")[0]
+        norms = np.linalg.norm(X, axis=0)
+        diag = np.abs(np.diag(R))[: X.shape[1]]
+        dependent = diag <= _RANK_TOL * np.where(norms > 0, norms, 1.0)
+        if not np.any(dependent):
             return X, names, []
-        keep = np.sort(piv[:rank])
-        dropped = [names[i] for i in sorted(piv[rank:].tolist())]
+        keep = np.flatnonzero(~dependent)
+        dropped = [names[i] for i in np.flatnonzero(dependent)]
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
             f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",

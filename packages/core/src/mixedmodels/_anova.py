@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -155,20 +153,3 @@ def anova(*fits: Any, refit: bool = True, names: Sequence[str] | None = None) ->
         f"{label}: {f.model.formula}" for label, f in zip(labels, models, strict=True)
     ]
     return table
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`anova`.
-
-    ``import mixedmodels.anova`` (e.g. for :class:`RefitMLWarning`) makes the package
-    attribute ``mixedmodels.anova`` this module rather than the function, as for any
-    submodule; making the module callable keeps ``mm.anova(m0, m1)`` working either way.
-    """
-
-    def __call__(
-        self, *fits: Any, refit: bool = True, names: Sequence[str] | None = None
-    ) -> pd.DataFrame:
-        return anova(*fits, refit=refit, names=names)
-
-
-sys.modules[__name__].__class__ = _CallableModule
