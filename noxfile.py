@@ -1,9 +1,9 @@
 """Automation for the mixedmodels monorepo: tests, lint, benchmarks, demo.
 
-    nox -s tests        each package alone, then all packages together with tests/
-    nox -s lint         ruff and mypy
-    nox -s bench        timings against lme4 (Rscript) when it is installed
-    nox -s demo         fit sleepstudy and InstEval, print lme4-style summaries
+nox -s tests        each package alone, then all packages together with tests/
+nox -s lint         ruff and mypy
+nox -s bench        timings against lme4 (Rscript) when it is installed
+nox -s demo         fit sleepstudy and InstEval, print lme4-style summaries
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import nox
 
 ROOT = Path(__file__).parent
 # Every distribution in packages/, core first; a plugin's tests run with the core only.
-PACKAGES = ["core"] + sorted(
-    p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").exists() and p.name != "core"
+PLUGINS = sorted(
+    p.name
+    for p in (ROOT / "packages").iterdir()
+    if (p / "pyproject.toml").exists() and p.name != "core"
 )
+PACKAGES = ["core", *PLUGINS]
 TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyarrow>=12"]
 
 nox.options.sessions = ["tests", "lint"]
@@ -41,7 +44,9 @@ def tests(session: nox.Session, target: str) -> None:
         session.run("pytest", "-q", *paths, *session.posargs, env=env)
     else:
         _install(session, *dict.fromkeys(["core", target]))
-        session.run("pytest", "-q", str(ROOT / "packages" / target / "tests"), *session.posargs, env=env)
+        session.run(
+            "pytest", "-q", str(ROOT / "packages" / target / "tests"), *session.posargs, env=env
+        )
 
 
 @nox.session

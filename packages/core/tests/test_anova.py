@@ -9,10 +9,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import mixedmodels as mm
 import numpy as np
 import pandas as pd
 import pytest
+
+import mixedmodels as mm
 from mixedmodels import RefitMLWarning
 
 RTOL = 1e-6

@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import mixedmodels as mm
 import numpy as np
 import pandas as pd
 import pytest
+
+import mixedmodels as mm
 from mixedmodels import cli
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"

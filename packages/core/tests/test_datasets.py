@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mixedmodels import _builtin, _plugins, datasets
 from mixedmodels.datasets import _registry
 from mixedmodels.hookspec import hookimpl

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mixedmodels._data import as_pandas, factorize, format_levels, r_format_number
 from mixedmodels._design import Design, build_design, contr_poly
 from mixedmodels.formula import FormulaError

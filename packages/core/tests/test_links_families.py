@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from mixedmodels import _builtin
 from mixedmodels.families import (
     BUILTIN_FAMILIES,
@@ -31,7 +33,6 @@ from mixedmodels.links import (
     SqrtLink,
 )
 from mixedmodels.testing import check_family, check_link
-from scipy import stats
 
 LINKS_BY_NAME = {cls.name: cls for cls in BUILTIN_LINKS}
 FAMILY_LINK_PAIRS = [(cls, name) for cls in BUILTIN_FAMILIES for name in cls.links]

@@ -7,12 +7,15 @@ rounding error for any mix of scalar and vector terms, weights and parameter val
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import scipy.linalg as sla
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mixedmodels import _lmm
 from mixedmodels._lmm import LMMProblem, TermData
 from mixedmodels.covariance import Diagonal, Unstructured
 
@@ -89,10 +92,19 @@ def test_blocked_equals_dense(seed, shape, weighted, reml):
     dims = [d for d, _ in shape]
     levels = [nl for _, nl in shape]
     X, y, terms, weights, theta = random_problem(seed, dims, levels, weighted)
+    obj, beta, b, condvar, vcov = dense_reference(X, y, terms, weights, theta, reml)
+    # Both ways of building V: dense outer products (small) and the sparse product.
+    with mock.patch.object(_lmm, "_SMALL_DENSE_ENTRIES", 0):
+        sparse_built = LMMProblem(X, y, terms, weights)
+        ev_sparse = sparse_built.evaluate(theta, reml)
+        assert ev_sparse is not None
+        assert ev_sparse.objective == pytest.approx(obj, rel=1e-10)
+        _, grad = sparse_built.gradient(theta, reml)
     problem = LMMProblem(X, y, terms, weights)
     ev = problem.evaluate(theta, reml)
     assert ev is not None
-    obj, beta, b, condvar, vcov = dense_reference(X, y, terms, weights, theta, reml)
+    _, grad_dense = problem.gradient(theta, reml)
+    np.testing.assert_allclose(grad, grad_dense, rtol=1e-8, atol=1e-8)
     assert ev.objective == pytest.approx(obj, rel=1e-10)
     got_beta, us, _ = problem.solve(ev)
     np.testing.assert_allclose(got_beta, beta, rtol=1e-8, atol=1e-10)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from mixedmodels import _plugins
 from mixedmodels._plugins import (
     MixedModelsPluginWarning,
@@ -167,6 +168,7 @@ def test_tidier_dispatch_walks_the_mro_and_most_specific_wins(
 ) -> None:
     install("good")
     import mmfix_common
+
     from mixedmodels.interfaces import Tidier
 
     sub = mmfix_common.FixtureSubResult()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+
 from mixedmodels._summary import _abbreviate, _r_format, _zapsmall, format_summary
 
 

@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.typing import NDArray
+from scipy import special
+
 from mixedmodels.families import Binomial, Gamma, Gaussian, NegativeBinomial, Poisson
 from mixedmodels.interfaces import (
     CovarianceStructure,
@@ -31,8 +34,6 @@ from mixedmodels.testing import (
     check_family,
     check_link,
 )
-from numpy.typing import NDArray
-from scipy import special
 
 # ======================================================================================
 # links

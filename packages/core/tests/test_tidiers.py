@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import mixedmodels as mm
 import numpy as np
 import pandas as pd
 import pytest
+
+import mixedmodels as mm
 from mixedmodels.interfaces import Tidier
 from mixedmodels.results import LMMResult
 from mixedmodels.tidiers import BUILTIN_TIDIERS, augment_lmm, glance_lmm, hat_values, tidy_lmm

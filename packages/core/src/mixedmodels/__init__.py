@@ -25,13 +25,27 @@ _LAZY = {
 }
 _SUBMODULES = {"datasets", "testing", "interfaces", "hookspec", "covariance", "formula"}
 
-__all__ = [*sorted(_LAZY), "datasets", "testing", "__version__"]
+__all__ = [
+    "LMMResult",
+    "Model",
+    "RefitMLWarning",
+    "__version__",
+    "anova",
+    "augment",
+    "datasets",
+    "glance",
+    "hookimpl",
+    "lmm",
+    "plugins",
+    "testing",
+    "tidy",
+]
 
 if TYPE_CHECKING:
     from . import datasets, testing
+    from ._anova import RefitMLWarning, anova
     from ._api import augment, glance, lmm, tidy
     from ._plugins import plugins
-    from ._anova import RefitMLWarning, anova
     from .hookspec import hookimpl
     from .model import Model
     from .results import LMMResult

@@ -33,6 +33,8 @@ __all__ = ["LMMProblem", "TermData"]
 
 # Budget for a dense per-class cross-product store (entries); beyond it V is sparse.
 _DENSE_V_ENTRIES = 48_000_000
+# Problems with at most this many per-level outer-product entries build V densely.
+_SMALL_DENSE_ENTRIES = 200_000
 # Number of level-pairs generated per chunk while building V (bounds peak memory).
 _PAIR_CHUNK = 4_000_000
 
@@ -116,9 +118,7 @@ class LMMProblem:
         self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
         Xw = X * sw[:, None]
         yw = y * sw
-        wterms = [
-            TermData(t.codes, t.n_levels, t.Z * sw[:, None], t.structure) for t in terms
-        ]
+        wterms = [TermData(t.codes, t.n_levels, t.Z * sw[:, None], t.structure) for t in terms]
         first, rest = wterms[0], wterms[1:]
         self.p1 = first.dim
         self.n1 = first.n_levels
@@ -161,10 +161,7 @@ class LMMProblem:
 
         # --- A_R1 = [Z_R X y]' Z_1 (m x q1), sparse in its RE rows -------------------
         Z1 = _sparse_term(first, n)
-        if ZR is not None:
-            top = (ZR.T @ Z1).tocsr()
-        else:
-            top = sp.csr_matrix((0, first.q))
+        top = (ZR.T @ Z1).tocsr() if ZR is not None else sp.csr_matrix((0, first.q))
         bottom = sp.csr_matrix(np.asarray((Z1.T @ dense_xy).T))
         self.A_R1 = sp.vstack([top, bottom], format="csc")
         self._build_V()
@@ -192,8 +189,22 @@ class LMMProblem:
         ``c`` with column ``r * m + s`` without any sorting.
         """
         m, p1 = self.m, self.p1
-        A = self.A_R1.tocsc()
         ncls = self.n_classes
+        if self.n1 * m * m * p1 * p1 <= _SMALL_DENSE_ENTRIES:
+            # Small problems: dense outer products summed by class (sparse overheads
+            # would dominate).
+            Ad = self.A_R1.toarray().reshape(m, self.n1, p1)
+            low = np.tril(np.ones((m, m), dtype=bool)).ravel()
+            self._VT: dict[tuple[int, int], Any] = {}
+            for k in range(p1):
+                for l_ in range(p1):
+                    outer = np.einsum("rj,sj->jrs", Ad[:, :, k], Ad[:, :, l_]).reshape(self.n1, -1)
+                    per_class = np.zeros((ncls, m * m))
+                    np.add.at(per_class, self.level_class, outer)
+                    per_class[:, ~low] = 0.0
+                    self._VT[(k, l_)] = np.ascontiguousarray(per_class.T)
+            return
+        A = self.A_R1.tocsc()
         # Chunks of classes bound the size of one product (~ sum of e_j^2 per class).
         entries = np.diff(A.indptr).reshape(self.n1, p1).sum(axis=1).astype(np.int64)
         class_work = np.bincount(self.level_class, weights=entries**2, minlength=ncls)
@@ -227,7 +238,7 @@ class LMMProblem:
                         )
                     )
         dense = ncls * m * m <= _DENSE_V_ENTRIES
-        self._VT: dict[tuple[int, int], Any] = {}
+        self._VT = {}
         for key, mats in parts.items():
             VT = sp.vstack(mats, format="csr") if len(mats) > 1 else mats[0]
             # Evaluations compute g = VT' w: store the transpose in CSR for a fast matvec.

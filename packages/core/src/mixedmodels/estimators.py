@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._lmm import LMMProblem, TermData
 from ._optimize import check_convergence, minimize_bounded
@@ -19,6 +19,18 @@ __all__ = ["BUILTIN_ESTIMATORS", "MLEstimator", "REMLEstimator", "fit_lmm"]
 _THREADED_BLAS_MIN = 2000
 # Largest dense block for which the optimiser uses the analytic gradient.
 _GRADIENT_MAX_M = 400
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _blas_limit(threads: int | None) -> Any:
+    """Context limiting BLAS threads; the controller (which scans the loaded shared
+    libraries, ~3 ms) is created once per process."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=threads, user_api="blas")
 
 
 def build_problem(model: Model) -> LMMProblem:
@@ -67,7 +79,7 @@ def fit_lmm(
     if x0.shape != lower.shape:
         raise ValueError(f"start must have {lower.size} values (theta), got {x0.size}")
     threads = None if problem.m >= _THREADED_BLAS_MIN else 1
-    with threadpool_limits(limits=threads):
+    with _blas_limit(threads):
 
         def objective(theta: np.ndarray) -> float:
             return problem.objective(theta, reml)
@@ -93,7 +105,7 @@ def fit_lmm(
         ev = problem.evaluate(theta, reml)
         if ev is None:
             raise RuntimeError("the criterion could not be evaluated at the optimum")
-        converged, messages = True, []
+        converged, messages = True, list[str]()
         gradient = hessian = None
         if check:
             converged, messages, gradient, hessian = check_convergence(

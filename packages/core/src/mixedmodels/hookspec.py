@@ -21,6 +21,8 @@ an error naming both.  The core registers its own built-ins through these very h
 
 from __future__ import annotations
 
+# mypy: disable-error-code="empty-body"
+
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 

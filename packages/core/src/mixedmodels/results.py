@@ -200,8 +200,9 @@ class LMMResult:
         if not condvar:
             out: dict[str, pd.DataFrame] = {}
             for t, b in zip(terms, bs, strict=True):
-                frame = pd.DataFrame(b, index=pd.Index(t.levels, name=t.group_name),
-                                     columns=t.column_names)
+                frame = pd.DataFrame(
+                    b, index=pd.Index(t.levels, name=t.group_name), columns=t.column_names
+                )
                 if t.group_name in out:  # `||` terms share their group, as in lme4
                     out[t.group_name] = out[t.group_name].join(frame)
                 else:
@@ -350,9 +351,7 @@ class LMMResult:
         groups = {b.group for b in parsed.random_terms}
         unknown = groups - {t.group_name for t in terms}
         if unknown:
-            raise ValueError(
-                f"re_form names grouping factors not in the model: {sorted(unknown)}"
-            )
+            raise ValueError(f"re_form names grouping factors not in the model: {sorted(unknown)}")
         return [t.group_name in groups for t in terms]
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:

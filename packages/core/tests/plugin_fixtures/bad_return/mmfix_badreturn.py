@@ -1,7 +1,8 @@
 """A plugin whose families hook returns something that is not a Family."""
 
-from mixedmodels.hookspec import hookimpl
 from mmfix_common import make_estimator
+
+from mixedmodels.hookspec import hookimpl
 
 
 @hookimpl

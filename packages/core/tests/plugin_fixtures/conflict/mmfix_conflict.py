@@ -1,7 +1,8 @@
 """A plugin registering a family name that mmfix_good registers too."""
 
-from mixedmodels.hookspec import hookimpl
 from mmfix_common import make_family
+
+from mixedmodels.hookspec import hookimpl
 
 
 @hookimpl

@@ -1,6 +1,5 @@
 """A well-behaved plugin registering one object in every registry."""
 
-from mixedmodels.hookspec import hookimpl
 from mmfix_common import (
     FIXTURE_DATASET,
     FIXTURE_TIDIER,
@@ -11,6 +10,8 @@ from mmfix_common import (
     make_estimator,
     make_family,
 )
+
+from mixedmodels.hookspec import hookimpl
 
 
 @hookimpl

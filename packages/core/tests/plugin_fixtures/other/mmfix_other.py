@@ -1,7 +1,8 @@
 """A plugin given as a class (entry point ``mmfix_other:Plugin``)."""
 
-from mixedmodels.hookspec import hookimpl
 from mmfix_common import make_estimator
+
+from mixedmodels.hookspec import hookimpl
 
 
 class Plugin:

@@ -1,7 +1,8 @@
 """A plugin with one good hook and one hook that raises."""
 
-from mixedmodels.hookspec import hookimpl
 from mmfix_common import make_estimator, make_family
+
+from mixedmodels.hookspec import hookimpl
 
 
 @hookimpl
