@@ -174,6 +174,8 @@ class LMMProblem:
             self._A_R1_T = self.A_R1.T.tocsr()
             self._A_R1_RE = self.A_R1.tocsr()[: self.q_rest]
         self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
+        self._rest_scalar = all(t.dim == 1 for t in terms[1:])
+        self._diag_re = np.arange(self.q_rest)
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
         self._eye_p1 = np.eye(self.p1)
 
@@ -259,6 +261,13 @@ class LMMProblem:
             for t, th in zip(self.terms, self.split_theta(theta), strict=True)
         ]
 
+    def _scale_vector(self, lambdas: list[FloatArray]) -> FloatArray:
+        """Diagonal of Lambda_R when every non-first term is scalar."""
+        scale = np.ones(self.m)
+        for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
+            scale[off : off + t.q] = lam[0, 0]
+        return scale
+
     def _scale_R(self, M: FloatArray, lambdas: list[FloatArray]) -> FloatArray:
         """``Lambda_R' M Lambda_R`` for the symmetric ``m x m`` matrix ``M``."""
         for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
@@ -299,14 +308,26 @@ class LMMProblem:
             part = VT @ wk[:, k, l_]
             g = part if g is None else g + part
         assert g is not None
-        G = g.reshape(m, m)
-        G = G + np.tril(G, -1).T  # symmetric from the lower triangle
-        S = self._scale_R(self.A_RR - G, lambdas)
+        # S = Lambda_R' (A_RR - G) Lambda_R + I_RE, built in place in g's buffer.  Only
+        # the lower triangle of G is stored; when every other term is scalar, Lambda_R
+        # is diagonal and the lower triangle of S is all the factorisation reads.
+        S = g.reshape(m, m)
+        if self._rest_scalar:
+            np.subtract(self.A_RR, S, out=S)
+            scale = self._scale_vector(lambdas)
+            S *= scale[:, None]
+            S *= scale[None, :]
+        else:
+            S += np.tril(S, -1).T
+            S = self._scale_R(self.A_RR - S, lambdas)
         q = self.q_rest
-        S[np.arange(q), np.arange(q)] += 1.0
-        L, info = _potrf(S, lower=1, clean=1, overwrite_a=1)
+        S[self._diag_re, self._diag_re] += 1.0
+        # A C-ordered symmetric S is its own transpose in Fortran order: factor S.T as
+        # upper (U'U = S) without copying; U.T is the lower factor L.
+        U, info = _potrf(S.T, lower=0, clean=1, overwrite_a=1)
         if info != 0:
             return None
+        L = U.T
         d = np.diag(L)
         if not np.all(d[:-1] > 0) or not np.all(np.isfinite(d)):
             return None

@@ -93,7 +93,7 @@ def minimize_bounded(
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-7, "maxfun": max_evaluations},
+            options={"ftol": 1e-12, "gtol": 1e-7, "maxfun": max_evaluations},
         )
     elif method == "lbfgsb":
         res = minimize(
@@ -109,7 +109,7 @@ def minimize_bounded(
             x0,
             method="COBYQA",
             bounds=bounds,
-            options={"maxfev": max_evaluations, "final_tr_radius": 1e-7},
+            options={"maxfev": max_evaluations, "final_tr_radius": 1e-6},
         )
     else:
         raise ValueError(f"unknown optimizer {method!r}; use 'auto', 'lbfgsb' or 'cobyqa'")
@@ -145,24 +145,24 @@ def finite_difference_derivatives(
 
     # Step direction per coordinate: away from a bound that is within one step.
     sign = np.where(x - h < lower, 1.0, np.where(x + h > upper, -1.0, 0.0))
+    step = np.where(sign < 0, -h, h)
+    forward = np.zeros(k)  # f(x + step_i e_i), reused by the cross derivatives
     for i in range(k):
         if sign[i] == 0.0:
             fp, fm = shifted(i, h[i]), shifted(i, -h[i])
             grad[i] = (fp - fm) / (2 * h[i])
             hess[i, i] = (fp - 2 * f0 + fm) / h[i] ** 2
+            forward[i] = fp
         else:
-            s = sign[i] * h[i]
+            s = step[i]
             f1, f2 = shifted(i, s), shifted(i, 2 * s)
             grad[i] = (-3 * f0 + 4 * f1 - f2) / (2 * s)
             hess[i, i] = (f0 - 2 * f1 + f2) / s**2
+            forward[i] = f1
     for i in range(k):
         for j in range(i + 1, k):
-            si = h[i] if sign[i] >= 0 else -h[i]
-            sj = h[j] if sign[j] >= 0 else -h[j]
-            fpp = shifted(i, si, j, sj)
-            fpi = shifted(i, si)
-            fpj = shifted(j, sj)
-            hess[i, j] = hess[j, i] = (fpp - fpi - fpj + f0) / (si * sj)
+            fpp = shifted(i, step[i], j, step[j])
+            hess[i, j] = hess[j, i] = (fpp - forward[i] - forward[j] + f0) / (step[i] * step[j])
     return grad, hess
 
 

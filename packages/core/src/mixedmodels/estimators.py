@@ -14,9 +14,10 @@ from .model import Model
 
 __all__ = ["BUILTIN_ESTIMATORS", "MLEstimator", "REMLEstimator", "fit_lmm"]
 
-# Size of the dense block above which BLAS gets both threads: for small blocks a
-# multithreaded BLAS on a loaded 2-core machine is slower than one thread.
-_THREADED_BLAS_MIN = 2000
+# Size of the dense block from which BLAS gets all threads: below it a multithreaded
+# BLAS is slower than one thread (measured on 2 cores: dpotrf of m = 1159 takes
+# 12.4 ms with 2 threads and 16.8 ms with one; small blocks lose to thread start-up).
+_THREADED_BLAS_MIN = 1000
 # Largest dense block for which the optimiser uses the analytic gradient.
 _GRADIENT_MAX_M = 400
 

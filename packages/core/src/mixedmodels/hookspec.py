@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """Hook specifications: what a mixedmodels plugin may provide.
 
 A plugin is a module (or object) exposed under the entry-point group ``mixedmodels``::
@@ -20,8 +21,6 @@ an error naming both.  The core registers its own built-ins through these very h
 """
 
 from __future__ import annotations
-
-# mypy: disable-error-code="empty-body"
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
