@@ -78,6 +78,36 @@ class Evaluation:
     lambdas: list[FloatArray]
 
 
+@dataclass
+class _CompactMap:
+    """A linear map into ``R^(m*m)`` stored on its nonzero output rows only.
+
+    A CSR matrix's product loops over every row, empty or not; the lower triangle of
+    ``G`` has far fewer nonzero positions than ``m * m``, so products run on the
+    compacted matrix and scatter into the output.
+    """
+
+    rows: np.ndarray
+    matrix: Any  # dense ndarray or CSR, shape (len(rows), n_inputs)
+
+    @classmethod
+    def from_full(cls, full: Any) -> _CompactMap:
+        if sp.issparse(full):
+            full = sp.csr_matrix(full)
+            rows = np.flatnonzero(np.diff(full.indptr))
+            return cls(rows, full[rows])
+        rows = np.flatnonzero(np.any(full != 0.0, axis=1))
+        return cls(rows, np.ascontiguousarray(full[rows]))
+
+    def add_product(self, w: FloatArray, out: FloatArray) -> None:
+        """``out += M @ w``."""
+        out[self.rows] += self.matrix @ np.ascontiguousarray(w)
+
+    def adjoint(self, v: FloatArray) -> FloatArray:
+        """``M' @ v``."""
+        return np.asarray(self.matrix.T @ v[self.rows])
+
+
 def _sparse_term(term: TermData, n: int) -> sp.csc_matrix:
     """The term's n x (levels * dim) indicator-weighted matrix, level-major columns."""
     p = term.dim
@@ -197,14 +227,14 @@ class LMMProblem:
             # would dominate).
             Ad = self.A_R1.toarray().reshape(m, self.n1, p1)
             low = np.tril(np.ones((m, m), dtype=bool)).ravel()
-            self._VT: dict[tuple[int, int], Any] = {}
+            self._VT: dict[tuple[int, int], _CompactMap] = {}
             for k in range(p1):
                 for l_ in range(p1):
                     outer = np.einsum("rj,sj->jrs", Ad[:, :, k], Ad[:, :, l_]).reshape(self.n1, -1)
                     per_class = np.zeros((ncls, m * m))
                     np.add.at(per_class, self.level_class, outer)
                     per_class[:, ~low] = 0.0
-                    self._VT[(k, l_)] = np.ascontiguousarray(per_class.T)
+                    self._VT[(k, l_)] = _CompactMap.from_full(per_class.T)
             return
         A = self.A_R1.tocsc()
         # Chunks of classes bound the size of one product (~ sum of e_j^2 per class).
@@ -244,7 +274,7 @@ class LMMProblem:
         for key, mats in parts.items():
             VT = sp.vstack(mats, format="csr") if len(mats) > 1 else mats[0]
             # Evaluations compute g = VT' w: store the transpose in CSR for a fast matvec.
-            self._VT[key] = VT.toarray().T.copy() if dense else VT.T.tocsr()
+            self._VT[key] = _CompactMap.from_full(VT.toarray().T if dense else VT.T.tocsr())
 
     # ------------------------------------------------------------------------------
     @property
@@ -283,8 +313,15 @@ class LMMProblem:
                 M[:, sl] = np.einsum("mnj,ji->mni", blk, lam).reshape(self.m, t.q)
         return M
 
-    def evaluate(self, theta: FloatArray, reml: bool) -> Evaluation | None:
-        """The criterion and its factor at ``theta``; ``None`` if S is not PD."""
+    def evaluate(
+        self, theta: FloatArray, reml: bool, need_factor: bool = True
+    ) -> Evaluation | None:
+        """The criterion and its factor at ``theta``; ``None`` if S is not PD.
+
+        With ``need_factor=False`` (the optimiser's calls) the returned ``L`` may be the
+        factor of ``D^-1 S D^-1`` for the diagonal ``D = Lambda_R``, which skips two
+        passes over the dense block; only the criterion is then meaningful.
+        """
         theta = np.asarray(theta, dtype=np.float64)
         lambdas = self.lambdas(theta)
         l1 = lambdas[0]
@@ -303,25 +340,30 @@ class LMMProblem:
             w = (l1 @ np.linalg.inv(T) @ l1.T).reshape(-1)
         m = self.m
         wk = w.reshape(-1, p1, p1)
-        g = None
-        for (k, l_), VT in self._VT.items():
-            part = VT @ wk[:, k, l_]
-            g = part if g is None else g + part
-        assert g is not None
+        g = np.zeros(m * m)
+        for (k, l_), vmap in self._VT.items():
+            vmap.add_product(wk[:, k, l_], g)
         # S = Lambda_R' (A_RR - G) Lambda_R + I_RE, built in place in g's buffer.  Only
         # the lower triangle of G is stored; when every other term is scalar, Lambda_R
         # is diagonal and the lower triangle of S is all the factorisation reads.
         S = g.reshape(m, m)
+        q = self.q_rest
+        logdet_scale = 0.0
         if self._rest_scalar:
             np.subtract(self.A_RR, S, out=S)
             scale = self._scale_vector(lambdas)
-            S *= scale[:, None]
-            S *= scale[None, :]
+            if not need_factor and np.all(scale[:q] > 0):
+                # chol(D M D + I) = D chol(M + D^-2): no scaling passes over M.
+                S[self._diag_re, self._diag_re] += scale[:q] ** -2
+                logdet_scale = 2.0 * float(np.sum(np.log(scale[:q])))
+            else:
+                S *= scale[:, None]
+                S *= scale[None, :]
+                S[self._diag_re, self._diag_re] += 1.0
         else:
             S += np.tril(S, -1).T
             S = self._scale_R(self.A_RR - S, lambdas)
-        q = self.q_rest
-        S[self._diag_re, self._diag_re] += 1.0
+            S[self._diag_re, self._diag_re] += 1.0
         # A C-ordered symmetric S is its own transpose in Fortran order: factor S.T as
         # upper (U'U = S) without copying; U.T is the lower factor L.
         U, info = _potrf(S.T, lower=0, clean=1, overwrite_a=1)
@@ -331,7 +373,7 @@ class LMMProblem:
         d = np.diag(L)
         if not np.all(d[:-1] > 0) or not np.all(np.isfinite(d)):
             return None
-        logdet_L = logdet1 + 2.0 * float(np.sum(np.log(d[:q])))
+        logdet_L = logdet1 + logdet_scale + 2.0 * float(np.sum(np.log(d[:q])))
         logdet_RX = 2.0 * float(np.sum(np.log(d[q : q + self.p])))
         pwrss = float(d[-1] ** 2)
         n, p = self.n, self.p
@@ -344,7 +386,7 @@ class LMMProblem:
         return Evaluation(theta, float(obj), logdet_L, logdet_RX, pwrss, L, T, lambdas)
 
     def objective(self, theta: FloatArray, reml: bool) -> float:
-        ev = self.evaluate(theta, reml)
+        ev = self.evaluate(theta, reml, need_factor=False)
         return np.inf if ev is None else ev.objective
 
     # ------------------------------------------------------------------------------
@@ -433,7 +475,9 @@ class LMMProblem:
             Q = np.empty((self.n_classes, p1, p1))
             for k in range(p1):
                 for l_ in range(p1):
-                    Q[:, k, l_] = self._VT[(k, l_)].T @ s_low + self._VT[(l_, k)].T @ s_strict
+                    Q[:, k, l_] = self._VT[(k, l_)].adjoint(s_low) + self._VT[(l_, k)].adjoint(
+                        s_strict
+                    )
             l1 = lambdas[0]
             M = Tinv @ l1.T
             phi1 = phi1 + np.einsum("cia,cab,cjb->ij", M, Q, M)

@@ -109,7 +109,7 @@ def minimize_bounded(
             x0,
             method="COBYQA",
             bounds=bounds,
-            options={"maxfev": max_evaluations, "final_tr_radius": 1e-6},
+            options={"maxfev": max_evaluations, "final_tr_radius": 1e-5},
         )
     else:
         raise ValueError(f"unknown optimizer {method!r}; use 'auto', 'lbfgsb' or 'cobyqa'")
@@ -128,11 +128,15 @@ def finite_difference_derivatives(
     x: FloatArray,
     lower: FloatArray,
     upper: FloatArray,
+    value: float | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """Central-difference gradient and Hessian, one-sided next to a bound."""
+    """Central-difference gradient and Hessian, one-sided next to a bound.
+
+    ``value`` is ``fun(x)`` when the caller already has it.
+    """
     k = len(x)
     h = 1e-4 * np.maximum(np.abs(x), 1e-2)
-    f0 = fun(x)
+    f0 = fun(x) if value is None else value
     grad = np.zeros(k)
     hess = np.zeros((k, k))
 
@@ -172,6 +176,7 @@ def check_convergence(
     lower: FloatArray,
     upper: FloatArray,
     tol: float = 1e-6,
+    value: float | None = None,
 ) -> tuple[bool, list[str], FloatArray, FloatArray]:
     """Scale-free check that ``x`` is a local minimum of ``fun`` (a deviance).
 
@@ -181,7 +186,7 @@ def check_convergence(
     must be below ``tol``.  A Hessian that is not positive definite is reported.  Unlike
     lme4's absolute-gradient test this does not raise false alarms on large data.
     """
-    grad, hess = finite_difference_derivatives(fun, x, lower, upper)
+    grad, hess = finite_difference_derivatives(fun, x, lower, upper, value)
     messages: list[str] = []
     at_lower = (x - lower <= 1e-8 * np.maximum(1.0, np.abs(lower))) & (grad >= 0)
     at_upper = (upper - x <= 1e-8 * np.maximum(1.0, np.abs(upper))) & (grad <= 0)

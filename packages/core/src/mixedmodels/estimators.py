@@ -88,6 +88,8 @@ def fit_lmm(
         # The analytic gradient costs about three factorisations of the dense block:
         # worth it while that block is small, not for InstEval-sized ones.
         use_gradient = problem.m <= _GRADIENT_MAX_M and optimizer in ("auto", "lbfgsb")
+        if optimizer == "auto":
+            optimizer = "lbfgsb" if use_gradient else "cobyqa"
         opt = minimize_bounded(
             objective,
             x0,
@@ -110,7 +112,7 @@ def fit_lmm(
         gradient = hessian = None
         if check:
             converged, messages, gradient, hessian = check_convergence(
-                objective, theta, lower, upper
+                objective, theta, lower, upper, value=ev.objective
             )
     return LMMResult(
         model=model,
