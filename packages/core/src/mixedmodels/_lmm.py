@@ -78,6 +78,26 @@ class Evaluation:
     lambdas: list[FloatArray]
 
 
+def _batched_inverse_logdet(T: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Inverses and log-determinants of a stack of small matrices ``(c, k, k)``.
+
+    Closed forms for k <= 2 (valid for any invertible matrix): numpy's batched LAPACK
+    calls cost more in overhead than the arithmetic for the tiny blocks of a term.
+    Larger blocks must be symmetric positive definite.
+    """
+    k = T.shape[-1]
+    if k == 1:
+        return 1.0 / T, np.log(T[:, 0, 0])
+    if k == 2:
+        a, b, c, d = T[:, 0, 0], T[:, 0, 1], T[:, 1, 0], T[:, 1, 1]
+        det = a * d - b * c
+        inv = np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], -2) / det[:, None, None]
+        return inv, np.log(det)
+    chol = np.linalg.cholesky(T)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    return np.linalg.inv(T), logdet
+
+
 @dataclass
 class _CompactMap:
     """A linear map into ``R^(m*m)`` stored on its nonzero output rows only.
@@ -206,6 +226,8 @@ class LMMProblem:
         self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
         self._rest_scalar = all(t.dim == 1 for t in terms[1:])
         self._diag_re = np.arange(self.q_rest)
+        self._lower_mask = np.tril(np.ones((self.m, self.m)))
+        self._strict_lower_mask = np.tril(np.ones((self.m, self.m)), -1)
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
         self._eye_p1 = np.eye(self.p1)
 
@@ -333,11 +355,10 @@ class LMMProblem:
             w = s2 / T[:, 0, 0]
         else:
             T = l1.T @ self.class_A @ l1 + self._eye_p1
-            chol = np.linalg.cholesky(T)
-            logdets = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+            Tinv, logdets = _batched_inverse_logdet(T)
             logdet1 = float(self.class_counts @ logdets)
             # W_c = l1 T_c^-1 l1'
-            w = (l1 @ np.linalg.inv(T) @ l1.T).reshape(-1)
+            w = (l1 @ Tinv @ l1.T).reshape(-1)
         m = self.m
         wk = w.reshape(-1, p1, p1)
         g = np.zeros(m * m)
@@ -371,7 +392,7 @@ class LMMProblem:
             return None
         L = U.T
         d = np.diag(L)
-        if not np.all(d[:-1] > 0) or not np.all(np.isfinite(d)):
+        if not (d[:-1].min(initial=1.0) > 0.0 and np.isfinite(d.sum())):
             return None
         logdet_L = logdet1 + logdet_scale + 2.0 * float(np.sum(np.log(d[:q])))
         logdet_RX = 2.0 * float(np.sum(np.log(d[q : q + self.p])))
@@ -408,8 +429,8 @@ class LMMProblem:
         if self.p1 == 1:
             u1 = rhs / ev.class_T[self.level_class, 0]
         else:
-            T_levels = ev.class_T[self.level_class]
-            u1 = np.linalg.solve(T_levels, rhs[:, :, None])[:, :, 0]
+            Tinv, _ = _batched_inverse_logdet(ev.class_T)
+            u1 = np.einsum("jab,jb->ja", Tinv[self.level_class], rhs)
         us = [u1]
         for t, off in zip(self.terms[1:], self.rest_offsets, strict=False):
             us.append(u_R[off : off + t.q].reshape(t.n_levels, t.dim))
@@ -442,7 +463,7 @@ class LMMProblem:
         if ev is None:
             return value, None
         lambdas = ev.lambdas
-        if any(np.min(np.abs(np.diag(lam))) < 1e-12 for lam in lambdas):
+        if min(float(np.abs(np.diagonal(lam)).min()) for lam in lambdas) < 1e-12:
             return value, None
         q, p, m, p1 = self.q_rest, self.p, self.m, self.p1
         beta, us, _ = self.solve(ev)
@@ -461,7 +482,7 @@ class LMMProblem:
         # Sum of diagonal blocks of Omega^-1 per term.
         s = q + p if reml else q
         phis: list[FloatArray] = []
-        Tinv = np.linalg.inv(ev.class_T)
+        Tinv, _ = _batched_inverse_logdet(ev.class_T)
         phi1 = np.einsum("c,cij->ij", self.class_counts, Tinv)
         if s:
             Linv, _ = _trtri(ev.L[:s, :s], lower=1)
@@ -470,8 +491,8 @@ class LMMProblem:
             S_hat = np.zeros((m, m))
             S_hat[:s, :s] = Sinv
             S_hat = self._scale_R(S_hat, [lam.T for lam in lambdas])
-            s_low = np.tril(S_hat).ravel()
-            s_strict = np.tril(S_hat, -1).ravel()
+            s_low = (S_hat * self._lower_mask).ravel()
+            s_strict = (S_hat * self._strict_lower_mask).ravel()
             Q = np.empty((self.n_classes, p1, p1))
             for k in range(p1):
                 for l_ in range(p1):
@@ -494,7 +515,8 @@ class LMMProblem:
             self.terms, lambdas, self.split_theta(ev.theta), us, zrs, phis, strict=True
         ):
             D = t.structure.factor_jacobian(th)
-            N = (t.n_levels * np.eye(t.dim) - phi) @ np.linalg.inv(lam)
+            lam_inv = _batched_inverse_logdet(lam[None])[0][0] if t.dim <= 2 else np.linalg.inv(lam)
+            N = (t.n_levels * np.eye(t.dim) - phi) @ lam_inv
             dlogdet = 2.0 * np.einsum("iab,ba->i", D, N)
             dr2 = -2.0 * np.einsum("iab,ab->i", D, zr.T @ u)
             grads.append(dlogdet + nu * dr2 / ev.pwrss)

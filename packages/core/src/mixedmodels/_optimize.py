@@ -93,7 +93,7 @@ def minimize_bounded(
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"ftol": 1e-12, "gtol": 1e-7, "maxfun": max_evaluations},
+            options={"ftol": 1e-11, "gtol": 1e-6, "maxfun": max_evaluations},
         )
     elif method == "lbfgsb":
         res = minimize(

@@ -14,6 +14,7 @@ R's column names).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -350,8 +351,12 @@ def factor_label(key: str, lookup: bool) -> str:
     return _r_name(key) if lookup else deparse(key)
 
 
+@functools.lru_cache(maxsize=512)
 def model_terms(rhs: str) -> ModelTerms:
     """Parse a formula right-hand side in R syntax into R's ordered terms.
+
+    Cached: the result is immutable and depends on the text only (refitting one
+    formula to many data sets parses it once).
 
     Parameters
     ----------
