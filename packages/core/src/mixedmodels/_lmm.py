@@ -95,7 +95,7 @@ def _batched_inverse_logdet(T: FloatArray) -> tuple[FloatArray, FloatArray]:
         return inv, np.log(det)
     chol = np.linalg.cholesky(T)
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    return np.linalg.inv(T), logdet
+    return np.asarray(np.linalg.inv(T), dtype=np.float64), np.asarray(logdet, dtype=np.float64)
 
 
 @dataclass
@@ -112,10 +112,10 @@ class _CompactMap:
 
     @classmethod
     def from_full(cls, full: Any) -> _CompactMap:
-        if sp.issparse(full):
-            full = sp.csr_matrix(full)
-            rows = np.flatnonzero(np.diff(full.indptr))
-            return cls(rows, full[rows])
+        if isinstance(full, sp.csr_matrix):
+            csr = full
+            rows = np.flatnonzero(np.diff(csr.indptr))
+            return cls(rows, csr[rows])
         rows = np.flatnonzero(np.any(full != 0.0, axis=1))
         return cls(rows, np.ascontiguousarray(full[rows]))
 
@@ -296,7 +296,7 @@ class LMMProblem:
         for key, mats in parts.items():
             VT = sp.vstack(mats, format="csr") if len(mats) > 1 else mats[0]
             # Evaluations compute g = VT' w: store the transpose in CSR for a fast matvec.
-            self._VT[key] = _CompactMap.from_full(VT.toarray().T if dense else VT.T.tocsr())
+            self._VT[key] = _CompactMap.from_full(VT.toarray().T if dense else sp.csr_matrix(VT.T))
 
     # ------------------------------------------------------------------------------
     @property
@@ -562,8 +562,8 @@ class LMMProblem:
             Linv = sla.solve_triangular(ev.L[:q, :q], np.eye(q), lower=True)
             for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
                 # diag blocks of (L L')^-1 = Linv' Linv, restricted to this term's rows
-                cols = Linv[:, off : off + t.q].reshape(q, t.n_levels, t.dim)
-                cov_u = np.einsum("qni,qnj->nij", cols, cols)
+                blocks = Linv[:, off : off + t.q].reshape(q, t.n_levels, t.dim)
+                cov_u = np.einsum("qni,qnj->nij", blocks, blocks)
                 out.append(np.einsum("ij,njk,lk->nil", lam, cov_u, lam))
         return out
 
