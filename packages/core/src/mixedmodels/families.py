@@ -321,7 +321,26 @@ class Poisson(Family):
         return _as_float(y) + 0.1
 
 
-class Gamma(Family):
+class _PositiveContinuous(Family):
+    """Shared support rules of the positive continuous families (Gamma, inverse
+    Gaussian): response and mean strictly positive, start at the response."""
+
+    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
+        y = _as_float(y)
+        _check_finite(self.name, y, weights)
+        bad = y <= 0
+        if np.any(bad):
+            raise ValueError(_describe(self.name, y, bad, "not positive"))
+
+    def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
+        mu = _as_float(mu)
+        return np.isfinite(mu) & (mu > 0)
+
+    def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+        return _as_float(y).copy()
+
+
+class Gamma(_PositiveContinuous):
     """Gamma distribution with shape ``1 / dispersion`` and mean ``mu``."""
 
     name: ClassVar[str] = "Gamma"
@@ -374,22 +393,8 @@ class Gamma(Family):
         shape = w / dispersion
         return rng.gamma(shape, mu / shape)
 
-    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
-        y = _as_float(y)
-        _check_finite(self.name, y, weights)
-        bad = y <= 0
-        if np.any(bad):
-            raise ValueError(_describe(self.name, y, bad, "not positive"))
 
-    def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
-        mu = _as_float(mu)
-        return np.isfinite(mu) & (mu > 0)
-
-    def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
-        return _as_float(y).copy()
-
-
-class InverseGaussian(Family):
+class InverseGaussian(_PositiveContinuous):
     """Inverse Gaussian distribution with mean ``mu`` and shape ``1 / dispersion``."""
 
     name: ClassVar[str] = "inverse_gaussian"
@@ -436,20 +441,6 @@ class InverseGaussian(Family):
         w = _weights(weights, mu.shape)
         # R's inverse.gaussian()$simulate: shape lambda = weights / dispersion.
         return rng.wald(mu, w / dispersion)
-
-    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
-        y = _as_float(y)
-        _check_finite(self.name, y, weights)
-        bad = y <= 0
-        if np.any(bad):
-            raise ValueError(_describe(self.name, y, bad, "not positive"))
-
-    def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
-        mu = _as_float(mu)
-        return np.isfinite(mu) & (mu > 0)
-
-    def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
-        return _as_float(y).copy()
 
 
 class NegativeBinomial(Family):
