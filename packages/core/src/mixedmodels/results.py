@@ -242,10 +242,16 @@ class LMMResult:
         return out
 
     # --- fitted values, residuals, prediction ---------------------------------------
-    def _random_part(self, Zs: list[FloatArray], codes: list[np.ndarray]) -> FloatArray:
+    def _random_part(
+        self, Zs: list[FloatArray], codes: list[np.ndarray], include: list[bool] | None = None
+    ) -> FloatArray:
+        """Sum of ``Z_k b_k`` over the included terms; unseen levels (code -1) add 0."""
         n = Zs[0].shape[0] if Zs else 0
         total = np.zeros(n)
-        for Z, c, b in zip(Zs, codes, self._b(), strict=True):
+        use = include if include is not None else [True] * len(Zs)
+        for Z, c, b, on in zip(Zs, codes, self._b(), use, strict=True):
+            if not on:
+                continue
             known = c >= 0
             contrib = np.zeros(n)
             contrib[known] = np.einsum("ij,ij->i", Z[known], b[c[known]])
@@ -327,15 +333,8 @@ class LMMResult:
         eta = X @ self._beta
         if offset is not None:
             eta = eta + offset
-        sel = [i for i, use in enumerate(include) if use]
-        if sel:
-            b_all = self._b()
-            n = X.shape[0]
-            for i in sel:
-                known = codes[i] >= 0
-                contrib = np.zeros(n)
-                contrib[known] = np.einsum("ij,ij->i", Zs[i][known], b_all[i][codes[i][known]])
-                eta = eta + contrib
+        if any(include):
+            eta = eta + self._random_part(Zs, codes, include)
         return pd.Series(eta, index=index, name="prediction")
 
     def _terms_in(self, re_form: str | None) -> list[bool]:
