@@ -60,3 +60,11 @@ def test_core_registers_its_builtins():
         "dataset",
         "covariance_structure",
     }
+
+
+def test_lmm_estimators_refuse_unknown_model_extras():
+    data = mm.datasets.load("sleepstudy")
+    model = mm.Model("Reaction ~ Days + (1 | Subject)", data, groups="Subject")
+    assert model.extras == {"groups": "Subject"}
+    with pytest.raises(ValueError, match="groups"):
+        model.fit(method="reml")

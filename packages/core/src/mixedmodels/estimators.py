@@ -142,6 +142,8 @@ class _LMMEstimator(Estimator):
                 f"{self.name} fits linear mixed models (gaussian family, identity link); "
                 f"this model has family {model.family.name!r} with link {model.link.name!r}"
             )
+        if model.extras:
+            return f"unexpected model arguments for {self.name!r}: {sorted(model.extras)}"
         if not model.terms:
             return "the formula has no random-effect term; use a linear model"
         if np.ndim(model.response) != 1:

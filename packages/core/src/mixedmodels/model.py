@@ -72,6 +72,10 @@ class Model:
     offset
         Offset added to the linear predictor: a column name or an array; adds to any
         ``offset()`` term in the formula.
+    **extras
+        Further specification for estimators that need it (e.g. ``groups=`` and
+        ``time=`` for a plugin's GEE), kept in :attr:`extras`; an estimator that gets
+        extras it does not understand refuses the model, naming them.
 
     Examples
     --------
@@ -88,10 +92,12 @@ class Model:
         link: str | Link | None = None,
         weights: Any = None,
         offset: Any = None,
+        **extras: Any,
     ) -> None:
         from . import _plugins
 
         self.formula = formula
+        self.extras: dict[str, Any] = dict(extras)
         frame = as_pandas(data)
         self.family: Family = _plugins.get_family(family) if isinstance(family, str) else family
         if link is None:
