@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from mixedmodels import _lmm
 from mixedmodels._lmm import LMMProblem, TermData
+from mixedmodels._lmm_dense import DenseLMMProblem
 from mixedmodels.covariance import Diagonal, Unstructured
 
 
@@ -149,3 +150,31 @@ def test_analytic_gradient_matches_finite_differences(seed, shape, weighted, rem
         ]
     )
     np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), shape=shapes, weighted=st.booleans(), reml=st.booleans())
+def test_dense_problem_equals_the_dense_reference(seed, shape, weighted, reml):
+    dims = [d for d, _ in shape]
+    levels = [nl for _, nl in shape]
+    X, y, terms, weights, theta = random_problem(seed, dims, levels, weighted)
+    obj, beta, b, condvar, vcov = dense_reference(X, y, terms, weights, theta, reml)
+    problem = DenseLMMProblem(X, y, terms, weights)
+    ev = problem.evaluate(theta, reml)
+    assert ev is not None
+    assert ev.objective == pytest.approx(obj, rel=1e-10)
+    assert problem.objective(theta, reml) == pytest.approx(obj, rel=1e-10)
+    got_beta, us, _ = problem.solve(ev)
+    np.testing.assert_allclose(got_beta, beta, rtol=1e-8, atol=1e-10)
+    got_b = np.concatenate([(u @ lam.T).ravel() for u, lam in zip(us, ev.lambdas, strict=True)])
+    np.testing.assert_allclose(got_b, b, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(problem.vcov_unscaled(ev), vcov, rtol=1e-8, atol=1e-12)
+    offset = 0
+    for t, blk in zip(terms, problem.conditional_variances(ev), strict=True):
+        for j in range(t.n_levels):
+            sl = slice(offset + j * t.dim, offset + (j + 1) * t.dim)
+            np.testing.assert_allclose(blk[j], condvar[sl, sl], rtol=1e-7, atol=1e-10)
+        offset += t.q
+    _, grad = problem.gradient(theta, reml)
+    _, grad_blocked = LMMProblem(X, y, terms, weights).gradient(theta, reml)
+    np.testing.assert_allclose(grad, grad_blocked, rtol=1e-7, atol=1e-7)

@@ -125,3 +125,24 @@ def test_conditional_modes(case_id: str) -> None:
 def test_fitted_values(case_id: str) -> None:
     fit, ref = fit_case(case_id)
     np.testing.assert_allclose(fit.fitted().to_numpy()[:10], ref["fitted_first10"], rtol=PARAM_RTOL)
+
+
+@pytest.mark.parametrize("case_id", [c for c in CASES if c != "lmer_insteval_ml"])
+def test_blocked_path_matches_reference(case_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small cases normally use the dense problem; the blocked one must agree too."""
+    from mixedmodels import estimators
+
+    monkeypatch.setattr(estimators, "_DENSE_MAX_M", 0)
+    case = load_case(case_id)
+    ref = case["results"]
+    fit = mm.lmm(case["formula"], mm.datasets.load(case["dataset"]), reml=case["method"] == "REML")
+    assert type(fit._problem).__name__ == "LMMProblem"
+    crit = fit.reml_criterion if fit.reml else fit.deviance
+    assert crit == pytest.approx(
+        ref["REMLcrit"] if fit.reml else ref["deviance"], rel=DEVIANCE_RTOL
+    )
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=PARAM_RTOL)
+    np.testing.assert_allclose(
+        fit.fixef_se.to_numpy(), list(ref["fixef_se"].values()), rtol=PARAM_RTOL
+    )
+    np.testing.assert_allclose(fit.theta, list(ref["theta"].values()), rtol=PARAM_RTOL, atol=1e-6)

@@ -8,6 +8,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ._lmm import LMMProblem, TermData
+from ._lmm_dense import DenseLMMProblem
 from ._optimize import check_convergence, minimize_bounded
 from .interfaces import Estimator
 from .model import Model
@@ -18,6 +19,9 @@ __all__ = ["BUILTIN_ESTIMATORS", "MLEstimator", "REMLEstimator", "fit_lmm"]
 # BLAS is slower than one thread (measured on 2 cores: dpotrf of m = 1159 takes
 # 12.4 ms with 2 threads and 16.8 ms with one; small blocks lose to thread start-up).
 _THREADED_BLAS_MIN = 1000
+# Largest [Z X y] (columns) fitted as one dense matrix: where numpy call overheads,
+# not arithmetic, dominate an evaluation.
+_DENSE_MAX_M = 120
 # Largest dense block for which the optimiser uses the analytic gradient.
 _GRADIENT_MAX_M = 400
 
@@ -34,8 +38,12 @@ def _blas_limit(threads: int | None) -> Any:
     return _CONTROLLER.limit(limits=threads, user_api="blas")
 
 
-def build_problem(model: Model) -> LMMProblem:
-    """The stored cross-products of ``model`` (offset removed from the response)."""
+def build_problem(model: Model) -> LMMProblem | DenseLMMProblem:
+    """The stored cross-products of ``model`` (offset removed from the response).
+
+    Small problems (all random effects, fixed effects and the response together at most
+    ``_DENSE_MAX_M`` columns) use one dense matrix; the others the blocked form.
+    """
     y = np.asarray(model.response, dtype=np.float64)
     if y.ndim != 1:
         raise ValueError("a linear mixed model needs a single numeric response column")
@@ -45,6 +53,9 @@ def build_problem(model: Model) -> LMMProblem:
         TermData(t.codes, t.n_levels, t.Z, s)
         for t, s in zip(model.terms, model.structures, strict=True)
     ]
+    size = sum(t.q for t in terms) + model.X.shape[1] + 1
+    if size <= _DENSE_MAX_M:
+        return DenseLMMProblem(model.X, y, terms, model.weights)
     return LMMProblem(model.X, y, terms, model.weights)
 
 

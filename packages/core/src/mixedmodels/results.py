@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._lmm import Evaluation, LMMProblem
+from ._lmm_dense import DenseLMMProblem
 from .interfaces import FloatArray
 from .model import Model
 
@@ -27,7 +28,7 @@ class LMMResult:
     def __init__(
         self,
         model: Model,
-        problem: LMMProblem,
+        problem: LMMProblem | DenseLMMProblem,
         evaluation: Evaluation,
         reml: bool,
         optimizer: dict[str, Any],
