@@ -239,3 +239,15 @@ def test_no_spurious_convergence_warning_on_clean_fits(sleep_fit):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mm.lmm(SLEEP_FORMULA, mm.datasets.load("sleepstudy"))
+
+
+def test_infinite_values_are_errors_naming_the_column(sleep):
+    with pytest.raises(ValueError, match=r"response .Reaction.*not finite"):
+        mm.lmm(SLEEP_FORMULA, sleep.assign(Reaction=np.where(sleep["Days"] == 3, np.inf, 1.0)))
+    with pytest.raises(ValueError, match="infinite values: Days"):
+        mm.lmm(SLEEP_FORMULA, sleep.assign(Days=np.where(sleep["Days"] == 3, np.inf, 1.0)))
+
+
+def test_empty_frame_is_a_clear_error(sleep):
+    with pytest.raises(ValueError, match="no rows"):
+        mm.lmm(SLEEP_FORMULA, sleep.iloc[:0])

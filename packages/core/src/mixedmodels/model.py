@@ -128,6 +128,13 @@ class Model:
                 UserWarning,
                 stacklevel=2,
             )
+        self._check_finite(design)
+        try:
+            self.family.validate_response(
+                design.y if design.y.ndim == 1 else design.y[:, 0], self.weights
+            )
+        except ValueError as err:
+            raise ValueError(f"response {design.response_name!r}: {err}") from err
         self.X, self.fixef_names, self.dropped_columns = self._full_rank_X(design)
         # lme4 orders terms by number of levels, largest first (stable for ties).
         order = sorted(range(len(design.terms)), key=lambda i: -design.terms[i].n_levels)
@@ -164,6 +171,19 @@ class Model:
             stacklevel=3,
         )
         return X[:, keep], [names[i] for i in keep], dropped
+
+    @staticmethod
+    def _check_finite(design: Design) -> None:
+        """Infinite values are not missing values: they are an error, named."""
+        bad = ~np.isfinite(design.X).all(axis=0)
+        if bad.any():
+            names = [n for n, b in zip(design.fixef_names, bad, strict=True) if b]
+            raise ValueError(f"fixed-effect columns with infinite values: {', '.join(names)}")
+        for term in design.terms:
+            if not np.isfinite(term.Z).all():
+                raise ValueError(f"random-effect term ({term.expr}) has infinite values")
+        if design.offset is not None and not np.isfinite(design.offset).all():
+            raise ValueError("the offset has infinite values")
 
     def _check_terms(self) -> None:
         n = self.design.n_obs
