@@ -175,9 +175,9 @@ class Model:
     @staticmethod
     def _check_finite(design: Design) -> None:
         """Infinite values are not missing values: they are an error, named."""
-        bad = ~np.isfinite(design.X).all(axis=0)
-        if bad.any():
-            names = [n for n, b in zip(design.fixef_names, bad, strict=True) if b]
+        bad = np.flatnonzero(~np.isfinite(design.X).all(axis=0))
+        if bad.size:
+            names = [design.fixef_names[i] for i in bad]
             raise ValueError(f"fixed-effect columns with infinite values: {', '.join(names)}")
         for term in design.terms:
             if not np.isfinite(term.Z).all():
