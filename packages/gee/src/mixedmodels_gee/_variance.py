@@ -1,0 +1,383 @@
+"""Variance estimates of the GEE coefficients, batched over clusters.
+
+With the working covariance whitened per cluster (``L_i L_i' = R_i``), write
+``W_i = L_i^-1 V_i^-1/2-scaled D_i`` and ``e_i = L_i^-1`` times the scaled residuals, so
+that ``D_i' V_i^-1 D_i = W_i' W_i`` and ``U_i = D_i' V_i^-1 (y_i - mu_i) = W_i' e_i``.
+With ``Omega = sum W_i' W_i`` (the model-based precision):
+
+* naive (model-based): ``Omega^-1``;
+* robust (sandwich, Liang & Zeger 1986): ``Omega^-1 (sum U_i U_i') Omega^-1``;
+* Mancl & DeRouen (2001): ``U_i = D_i' V_i^-1 (I - H_i)^-1 (y_i - mu_i)``,
+  ``H_i = D_i Omega^-1 D_i' V_i^-1``; whitened, ``(I - H_i)^-1`` becomes
+  ``(I - P_i)^-1`` with the symmetric ``P_i = W_i Omega^-1 W_i'``;
+* Kauermann & Carroll (2001): the same with ``(I - H_i)^-1/2`` (the principal square
+  root, through the eigendecomposition of the symmetric ``I - P_i``);
+* Fay & Graubard (2001): ``U_i`` scaled by ``diag(1 - min(b, diag(Q_i)))^-1/2``,
+  ``Q_i = W_i' W_i Omega^-1``, ``b = 0.75``;
+* Morel, Bokossa & Neerchal (2003): ``c Omega^-1 M Omega^-1 + delta xi Omega^-1`` with
+  ``c = (N - 1) / (N - p) * K / (K - 1)``, ``delta = min(p / (K - p), 1 / d)`` (that is
+  ``p / (K - p)`` when ``K > (d + 1) p``), ``xi = max(r, tr(Omega^-1 M) / p)``, ``d = 2``,
+  ``r = 1``, as geesmv's ``GEE.var.mbn``;
+* approximate jackknife (geepack's ``"jack"``, Lipsitz et al. 1990):
+  ``(K - p - q - 1) / K * sum b_i b_i'`` with ``b_i = (Omega - Omega_i)^-1 U_i``.
+
+The scale cancels from every estimate except the naive one (and MBN's ``delta xi``
+term, which is proportional to the naive variance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mixedmodels.interfaces import Family, FloatArray
+
+from ._fit import GEEFit, whiten
+
+__all__ = [
+    "VCOV_TYPES",
+    "ClusterScores",
+    "cluster_scores",
+    "compute_vcov",
+    "nuisance_vcov",
+    "normalize_vcov_type",
+]
+
+IntArray = NDArray[np.int64]
+
+#: Canonical variance types and their accepted aliases.
+VCOV_TYPES: dict[str, str] = {
+    "robust": "robust",
+    "sandwich": "robust",
+    "san.se": "robust",
+    "naive": "naive",
+    "model": "naive",
+    "model-based": "naive",
+    "jackknife": "jackknife",
+    "jack": "jackknife",
+    "md": "md",
+    "mancl-derouen": "md",
+    "mancl_derouen": "md",
+    "kc": "kc",
+    "kauermann-carroll": "kc",
+    "kauermann_carroll": "kc",
+    "fg": "fg",
+    "fay-graubard": "fg",
+    "fay_graubard": "fg",
+    "mbn": "mbn",
+    "morel-bokossa-neerchal": "mbn",
+    "morel_bokossa_neerchal": "mbn",
+}
+
+#: Long names used in summaries.
+VCOV_LABELS: dict[str, str] = {
+    "robust": "robust sandwich",
+    "naive": "model-based (naive)",
+    "jackknife": "approximate jackknife",
+    "md": "Mancl-DeRouen bias-corrected sandwich",
+    "kc": "Kauermann-Carroll bias-corrected sandwich",
+    "fg": "Fay-Graubard bias-corrected sandwich",
+    "mbn": "Morel-Bokossa-Neerchal corrected sandwich",
+}
+
+
+def normalize_vcov_type(kind: str) -> str:
+    """The canonical name of a variance type (see :data:`VCOV_TYPES`)."""
+    key = VCOV_TYPES.get(str(kind).strip().lower())
+    if key is None:
+        names = sorted(set(VCOV_TYPES.values()))
+        raise ValueError(f"unknown variance type {kind!r}; choose one of {names}")
+    return key
+
+
+@dataclass
+class ClusterScores:
+    """Whitened per-cluster quantities at the solution (clusters in layout block order).
+
+    Attributes
+    ----------
+    W
+        Per size group, ``(K_m, m, p)`` whitened derivatives (scale included).
+    e
+        Per size group, ``(K_m, m)`` whitened residuals (scale included).
+    U
+        ``(K, p)`` cluster scores ``W_i' e_i``.
+    omega
+        ``(p, p)`` model-based precision ``sum W_i' W_i``.
+    bread
+        ``(p, p)`` its inverse, the naive variance.
+    """
+
+    W: list[FloatArray]
+    e: list[FloatArray]
+    U: FloatArray
+    omega: FloatArray
+    bread: FloatArray
+    n_obs: int
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.U.shape[0])
+
+    @property
+    def p(self) -> int:
+        return int(self.U.shape[1])
+
+    def omega_i(self) -> FloatArray:
+        """``(K, p, p)`` per-cluster ``W_i' W_i``."""
+        return np.concatenate([np.einsum("kip,kiq->kpq", W, W) for W in self.W])
+
+
+def _inv_sym(A: FloatArray) -> FloatArray:
+    try:
+        L = np.linalg.cholesky(A)
+        Li = np.linalg.inv(L)
+        return np.asarray(Li.T @ Li, dtype=np.float64)
+    except np.linalg.LinAlgError:
+        return np.asarray(np.linalg.pinv(A, hermitian=True), dtype=np.float64)
+
+
+def cluster_scores(fit: GEEFit) -> ClusterScores:
+    """Whitened derivatives, residuals and cluster scores at the solution."""
+    ws = fit.ws
+    s = np.sqrt(ws.w / (fit.scale * fit.var))
+    D = ws.X * (s * fit.mu_eta)[:, None]
+    r = s * (ws.y - fit.mu)
+    p = ws.X.shape[1]
+    Ws: list[FloatArray] = []
+    es: list[FloatArray] = []
+    Us: list[FloatArray] = []
+    omega = np.zeros((p, p))
+    for g, pb, Linv in zip(ws.groups, ws.pairs, fit.factors, strict=True):
+        Wg = np.ascontiguousarray(whiten(g, pb, Linv, g.block(D)))
+        eg = np.ascontiguousarray(whiten(g, pb, Linv, g.block(r)))
+        Ws.append(Wg)
+        es.append(eg)
+        Us.append(np.einsum("kip,ki->kp", Wg, eg))
+        flat = Wg.reshape(-1, p)
+        omega += flat.T @ flat
+    omega = 0.5 * (omega + omega.T)
+    return ClusterScores(
+        W=Ws,
+        e=es,
+        U=np.concatenate(Us) if Us else np.zeros((0, p)),
+        omega=omega,
+        bread=_inv_sym(omega),
+        n_obs=int(ws.X.shape[0]),
+    )
+
+
+def _sandwich(bread: FloatArray, U: FloatArray) -> FloatArray:
+    meat = U.T @ U
+    out = bread @ meat @ bread
+    return np.asarray(0.5 * (out + out.T), dtype=np.float64)
+
+
+def _leverage_scores(cs: ClusterScores, power: float) -> FloatArray:
+    """Cluster scores ``W_i' (I - P_i)^power e_i`` (``power`` -1 or -1/2)."""
+    out = []
+    for W, e in zip(cs.W, cs.e, strict=True):
+        m = W.shape[1]
+        P = np.einsum("kip,pq,kjq->kij", W, cs.bread, W)
+        IminusP = np.eye(m) - P
+        if power == -1.0:
+            x = np.linalg.solve(IminusP, e[:, :, None])[:, :, 0]
+        else:
+            lam, Q = np.linalg.eigh(IminusP)
+            if np.any(lam <= 1e-12):
+                raise ValueError(
+                    "a cluster has leverage 1 (I - H_i is singular); the Kauermann-Carroll "
+                    "correction is undefined"
+                )
+            x = np.einsum("kij,kj->ki", Q, np.einsum("kji,kj->ki", Q, e) * lam**power)
+        out.append(np.einsum("kip,ki->kp", W, x))
+    return np.concatenate(out)
+
+
+def compute_vcov(
+    cs: ClusterScores,
+    kind: str,
+    n_corr_params: int = 0,
+    fg_b: float = 0.75,
+    mbn_d: float = 2.0,
+    mbn_r: float = 1.0,
+) -> FloatArray:
+    """The variance of the coefficients of type ``kind`` (see the module docstring).
+
+    Parameters
+    ----------
+    cs
+        Cluster scores from :func:`cluster_scores`.
+    kind
+        A name or alias in :data:`VCOV_TYPES`.
+    n_corr_params
+        Number of correlation parameters (``q`` in the jackknife's factor).
+    fg_b
+        Fay-Graubard's bound on the leverages.
+    mbn_d, mbn_r
+        Morel-Bokossa-Neerchal's ``d`` and ``r``.
+    """
+    kind = normalize_vcov_type(kind)
+    K, p = cs.n_clusters, cs.p
+    B = cs.bread
+    if kind == "naive":
+        return B.copy()
+    if kind == "robust":
+        return _sandwich(B, cs.U)
+    if kind == "md":
+        return _sandwich(B, _leverage_scores(cs, -1.0))
+    if kind == "kc":
+        return _sandwich(B, _leverage_scores(cs, -0.5))
+    if kind == "fg":
+        om = cs.omega_i()
+        lev = np.einsum("kpq,qp->kp", om, B)  # diag(Omega_i Omega^-1)
+        scale = (1.0 - np.minimum(fg_b, lev)) ** -0.5
+        return _sandwich(B, cs.U * scale)
+    if kind == "mbn":
+        if K <= 1 or cs.n_obs <= p:
+            raise ValueError("the Morel-Bokossa-Neerchal correction needs K > 1 and N > p")
+        c = (cs.n_obs - 1.0) / (cs.n_obs - p) * K / (K - 1.0)
+        M = cs.U.T @ cs.U
+        delta = p / (K - p) if K > (mbn_d + 1.0) * p else 1.0 / mbn_d
+        xi = max(mbn_r, float(np.trace(B @ M)) / p)
+        out = c * (B @ M @ B) + delta * xi * B
+        return np.asarray(0.5 * (out + out.T), dtype=np.float64)
+    # Approximate jackknife: one-step leave-one-cluster-out changes, as geepack's "jack".
+    om = cs.omega_i()
+    b = np.linalg.solve(cs.omega[None, :, :] - om, cs.U[:, :, None])[:, :, 0]
+    f = (K - p - n_corr_params - 1.0) / K
+    out = f * (b.T @ b)
+    return np.asarray(0.5 * (out + out.T), dtype=np.float64)
+
+
+# ------------------------------------------------------------- nuisance parameters
+
+
+def _variance_derivative(family: Family, mu: FloatArray) -> FloatArray:
+    """``dV/dmu`` by central differences (variance functions are smooth polynomials here)."""
+    h = 1e-5 * np.maximum(np.abs(mu), 1e-3)
+    with np.errstate(all="ignore"):
+        return np.asarray(
+            (family.variance(mu + h) - family.variance(mu - h)) / (2.0 * h), dtype=np.float64
+        )
+
+
+def nuisance_vcov(
+    fit: GEEFit, cs: ClusterScores, family: Family
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """Sandwich variances of the scale and the correlation parameters, as geepack's.
+
+    geepack (``gee_var``) stacks the estimating equations of ``beta``, the scale and
+    ``alpha`` and reports the corresponding blocks of the joint sandwich.  The
+    derivative terms follow geepack's code (``getS_Beta``, ``getZ_Beta``), so that the
+    standard errors agree with geepack's summary.
+
+    Returns
+    -------
+    vgamma, valpha
+        ``(1, 1)`` variance of the scale (``None`` when fixed) and ``(q, q)`` variance
+        of the correlation parameters (``None`` without any).
+    """
+    ws = fit.ws
+    phi = fit.scale
+    n, p = ws.X.shape
+    K = cs.n_clusters
+    sizes = np.concatenate([np.full(g.n_clusters, g.size) for g in ws.groups])
+    row_cluster = np.repeat(np.arange(K), sizes)
+    w = ws.w
+    V = fit.var
+    sqV = np.sqrt(V)
+    PR = (ws.y - fit.mu) / sqV
+    Dr = ws.X * (fit.mu_eta / sqV)[:, None]  # unweighted d mu / d beta over sqrt(V)
+    Vmu = _variance_derivative(family, fit.mu)
+    U1 = cs.U
+    Ainv = cs.bread
+    level_scale = not fit.scale_fixed
+    q = ws.corr.n_params
+    level_alpha = q > 0 and ws.class_keys.size > 0
+
+    vgamma: FloatArray | None = None
+    valpha: FloatArray | None = None
+    C = Binv = Cinv = np.zeros((1, 1))
+    B = np.zeros((1, p))
+    U2 = np.zeros((K, 1))
+    if level_scale:
+        wv = w / (2.0 * phi)
+        U2 = np.bincount(row_cluster, weights=wv * (PR * PR - phi), minlength=K)[:, None]
+        C = np.array([[np.sum(wv)]])
+        f = -2.0 * PR / sqV - PR * PR / V * Vmu
+        B = (-(wv * f)) @ Dr
+        B = B[None, :]
+        Cinv = np.linalg.inv(C)
+        Binv = -Cinv @ B @ Ainv
+        L11 = U1.T @ U1
+        L12 = U1.T @ U2
+        L22 = U2.T @ U2
+        vgamma = (Binv @ L11 + Cinv @ L12.T) @ Binv.T + (Binv @ L12 + Cinv @ L22) @ Cinv.T
+
+    if level_alpha:
+        keys = ws.class_keys
+        rho_c = ws.corr.rho(fit.alpha, keys)
+        e_c = ws.corr.drho(fit.alpha, keys)
+        par_c = ws.class_param
+        F = np.zeros(q)
+        U3 = np.zeros((K, q))
+        row_coef = np.zeros((n, q))
+        E = np.zeros(q)
+        offsets = np.concatenate([[0], np.cumsum([g.stop - g.start for g in ws.groups])[:-1]])
+        cl_offsets = np.concatenate([[0], np.cumsum([g.n_clusters for g in ws.groups])[:-1]])
+        for g, pb, r0, c0 in zip(ws.groups, ws.pairs, offsets, cl_offsets, strict=True):
+            if pb is None:
+                continue
+            cls = pb.classes
+            ok = cls >= 0
+            c = np.where(ok, par_c[np.maximum(cls, 0)], -1)
+            ok &= c >= 0
+            Wb = g.block(w)
+            Pb = g.block(PR)
+            W3 = Wb[:, pb.j] * Wb[:, pb.k]
+            prj, prk = Pb[:, pb.j], Pb[:, pb.k]
+            z = prj * prk / phi
+            rho = rho_c[np.maximum(cls, 0)]
+            ev = e_c[np.maximum(cls, 0)]
+            cc = np.maximum(c, 0)
+            F += np.bincount(cc[ok], weights=(W3 * ev * ev)[ok], minlength=q)
+            kidx = (c0 + np.arange(g.n_clusters))[:, None] * q + cc
+            U3 += np.bincount(
+                kidx[ok], weights=(W3 * ev * (z - rho))[ok], minlength=K * q
+            ).reshape(K, q)
+            E += np.bincount(cc[ok], weights=(W3 * ev * z / phi)[ok], minlength=q)
+            # geepack's getZ_Beta: -PR_j D_j - PR_k D_k - PR_j PR_k (a_j D_j + a_k D_k) / 2,
+            # with a = V'(mu) / sqrt(V); D (q x p) = -sum W3 e onehot(c) Z_Beta / phi.
+            a = g.block(Vmu / sqV)
+            coef_j = W3 * ev * (prj + 0.5 * prj * prk * a[:, pb.j]) / phi
+            coef_k = W3 * ev * (prk + 0.5 * prj * prk * a[:, pb.k]) / phi
+            rows = r0 + np.arange(g.n_clusters)[:, None] * g.size
+            rj = (rows + pb.j[None, :])[ok] * q + cc[ok]
+            rk = (rows + pb.k[None, :])[ok] * q + cc[ok]
+            row_coef += np.bincount(rj, weights=coef_j[ok], minlength=n * q).reshape(n, q)
+            row_coef += np.bincount(rk, weights=coef_k[ok], minlength=n * q).reshape(n, q)
+        Dmat = row_coef.T @ Dr  # (q, p)
+        Fd = np.where(F > 0, F, np.nan)
+        Finv = np.diag(1.0 / Fd)
+        Emat = E[:, None]
+        if level_scale:
+            Einv = -Finv @ Emat @ Cinv
+            Dinv = -Finv @ (Dmat @ Ainv + Emat @ Binv)
+        else:
+            Einv = np.zeros((q, 1))
+            Dinv = -Finv @ Dmat @ Ainv
+        L11 = U1.T @ U1
+        L13 = U1.T @ U3
+        L33 = U3.T @ U3
+        L12 = U1.T @ U2
+        L22 = U2.T @ U2
+        L23 = U2.T @ U3
+        valpha = (
+            (Dinv @ L11 + Einv @ L12.T + Finv @ L13.T) @ Dinv.T
+            + (Dinv @ L12 + Einv @ L22 + Finv @ L23.T) @ Einv.T
+            + (Dinv @ L13 + Einv @ L23 + Finv @ L33) @ Finv.T
+        )
+    return vgamma, valpha
