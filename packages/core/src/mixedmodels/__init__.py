@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "lmm": "._api",
+    "glmm": "._api",
+    "GLMMResult": "._glmm_results",
     "tidy": "._api",
     "glance": "._api",
     "augment": "._api",
@@ -26,6 +28,7 @@ _LAZY = {
 _SUBMODULES = {"datasets", "testing", "interfaces", "hookspec", "covariance", "formula"}
 
 __all__ = [
+    "GLMMResult",
     "LMMResult",
     "Model",
     "RefitMLWarning",
@@ -34,6 +37,7 @@ __all__ = [
     "augment",
     "datasets",
     "glance",
+    "glmm",
     "hookimpl",
     "lmm",
     "plugins",
@@ -44,7 +48,8 @@ __all__ = [
 if TYPE_CHECKING:
     from . import datasets, testing
     from ._anova import RefitMLWarning, anova
-    from ._api import augment, glance, lmm, tidy
+    from ._api import augment, glance, glmm, lmm, tidy
+    from ._glmm_results import GLMMResult
     from ._plugins import plugins
     from .hookspec import hookimpl
     from .model import Model

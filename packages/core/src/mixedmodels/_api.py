@@ -8,7 +8,10 @@ import pandas as pd
 
 from .model import Model
 
-__all__ = ["augment", "glance", "lmm", "tidy"]
+__all__ = ["augment", "glance", "glmm", "lmm", "tidy"]
+
+# glmmTMB's name for the negative binomial with quadratic variance.
+_FAMILY_ALIASES = {"nbinom2": "negative_binomial"}
 
 
 def lmm(
@@ -50,6 +53,52 @@ def lmm(
     """
     model = Model(formula, data, family="gaussian", weights=weights, offset=offset)
     return model.fit(method="reml" if reml else "ml", **options)
+
+
+def glmm(
+    formula: str,
+    data: Any,
+    family: Any = "binomial",
+    link: Any = None,
+    nagq: int = 1,
+    weights: Any = None,
+    offset: Any = None,
+    **options: Any,
+) -> Any:
+    """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``).
+
+    Parameters
+    ----------
+    formula
+        lme4-syntax formula; binomial responses as 0/1, booleans, a two-level factor,
+        ``cbind(successes, failures)``, or proportions with ``weights=`` trials.
+    data
+        pandas DataFrame (polars DataFrame or pyarrow Table accepted).
+    family
+        Registered family name (``"binomial"``, ``"poisson"``, ``"negative_binomial"``
+        or its alias ``"nbinom2"`` with the size estimated, ...) or a Family object.
+    link
+        Link name; the family's default if ``None``.
+    nagq
+        1: Laplace approximation (default); > 1: adaptive Gauss-Hermite quadrature
+        with that many nodes (one scalar random-effect term only); 0: the fast mode
+        (fixed effects inside PIRLS, lme4's ``nAGQ = 0``).
+    weights, offset
+        Prior weights and offset (column names or arrays).
+    **options
+        Passed to the estimator (``check``).
+
+    Returns
+    -------
+    GLMMResult
+    """
+    if isinstance(family, str):
+        family = _FAMILY_ALIASES.get(family, family)
+    model = Model(formula, data, family=family, link=link, weights=weights, offset=offset)
+    if nagq == 0:
+        return model.fit(method="fast", **options)
+    method = "laplace" if nagq == 1 else "agq"
+    return model.fit(method=method, nagq=nagq, **options)
 
 
 def _tidier_verb(result: Any, verb: str) -> Any:

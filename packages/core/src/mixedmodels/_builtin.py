@@ -38,9 +38,10 @@ def mixedmodels_covariance_structures() -> Sequence[Any]:
 
 @hookimpl
 def mixedmodels_estimators() -> Sequence[Any]:
+    from ._glmm_fit import GLMM_ESTIMATORS
     from .estimators import BUILTIN_ESTIMATORS
 
-    return [cls() for cls in BUILTIN_ESTIMATORS]
+    return [cls() for cls in [*BUILTIN_ESTIMATORS, *GLMM_ESTIMATORS]]
 
 
 @hookimpl
@@ -52,9 +53,10 @@ def mixedmodels_datasets() -> Sequence[Any]:
 
 @hookimpl
 def mixedmodels_tidiers() -> Sequence[Any]:
+    from ._glmm_output import GLMM_TIDIERS
     from .tidiers import BUILTIN_TIDIERS
 
-    return list(BUILTIN_TIDIERS)
+    return [*BUILTIN_TIDIERS, *GLMM_TIDIERS]
 
 
 @hookimpl

@@ -37,6 +37,7 @@ def minimize_bounded(
     method: str = "auto",
     max_evaluations: int = 10_000,
     fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray | None]] | None = None,
+    fd_step: float = 1e-8,
 ) -> OptimizeResult:
     """Minimise ``fun`` over a box.
 
@@ -44,7 +45,9 @@ def minimize_bounded(
     given (falling back to forward differences where it returns ``None``), else with
     forward differences: fewest Python-level overheads, best for cheap criteria.
     ``"cobyqa"`` (a trust-region quadratic-model method, like lme4's BOBYQA) needs the
-    fewest evaluations without a gradient, best for expensive criteria.  ``"auto"``:
+    fewest evaluations without a gradient, best for expensive criteria.  ``fd_step`` is
+    L-BFGS-B's forward-difference step when no gradient is given (larger for criteria
+    with an inner iteration, whose noise must stay small against it).  ``"auto"``:
     L-BFGS-B when a gradient is given, else picked from the measured cost of one
     evaluation.
     """
@@ -101,7 +104,7 @@ def minimize_bounded(
             x0,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-9, "maxfun": max_evaluations, "eps": 1e-8},
+            options={"ftol": 1e-15, "gtol": 1e-9, "maxfun": max_evaluations, "eps": fd_step},
         )
     elif method == "cobyqa":
         res = minimize(
@@ -129,13 +132,16 @@ def finite_difference_derivatives(
     lower: FloatArray,
     upper: FloatArray,
     value: float | None = None,
+    step: float = 1e-4,
 ) -> tuple[FloatArray, FloatArray]:
     """Central-difference gradient and Hessian, one-sided next to a bound.
 
-    ``value`` is ``fun(x)`` when the caller already has it.
+    ``value`` is ``fun(x)`` when the caller already has it.  ``step`` is the relative
+    step; a criterion with an inner iteration (a GLMM's PIRLS) needs a larger one so
+    that its convergence noise stays small against ``step**2``.
     """
     k = len(x)
-    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
+    h = step * np.maximum(np.abs(x), 1e-2)
     f0 = fun(x) if value is None else value
     grad = np.zeros(k)
     hess = np.zeros((k, k))
@@ -149,7 +155,7 @@ def finite_difference_derivatives(
 
     # Step direction per coordinate: away from a bound that is within one step.
     sign = np.where(x - h < lower, 1.0, np.where(x + h > upper, -1.0, 0.0))
-    step = np.where(sign < 0, -h, h)
+    signed_h = np.where(sign < 0, -h, h)
     forward = np.zeros(k)  # f(x + step_i e_i), reused by the cross derivatives
     for i in range(k):
         if sign[i] == 0.0:
@@ -158,15 +164,17 @@ def finite_difference_derivatives(
             hess[i, i] = (fp - 2 * f0 + fm) / h[i] ** 2
             forward[i] = fp
         else:
-            s = step[i]
+            s = signed_h[i]
             f1, f2 = shifted(i, s), shifted(i, 2 * s)
             grad[i] = (-3 * f0 + 4 * f1 - f2) / (2 * s)
             hess[i, i] = (f0 - 2 * f1 + f2) / s**2
             forward[i] = f1
     for i in range(k):
         for j in range(i + 1, k):
-            fpp = shifted(i, step[i], j, step[j])
-            hess[i, j] = hess[j, i] = (fpp - forward[i] - forward[j] + f0) / (step[i] * step[j])
+            fpp = shifted(i, signed_h[i], j, signed_h[j])
+            hess[i, j] = hess[j, i] = (fpp - forward[i] - forward[j] + f0) / (
+                signed_h[i] * signed_h[j]
+            )
     return grad, hess
 
 
@@ -177,6 +185,7 @@ def check_convergence(
     upper: FloatArray,
     tol: float = 1e-6,
     value: float | None = None,
+    step: float = 1e-4,
 ) -> tuple[bool, list[str], FloatArray, FloatArray]:
     """Scale-free check that ``x`` is a local minimum of ``fun`` (a deviance).
 
@@ -186,7 +195,7 @@ def check_convergence(
     must be below ``tol``.  A Hessian that is not positive definite is reported.  Unlike
     lme4's absolute-gradient test this does not raise false alarms on large data.
     """
-    grad, hess = finite_difference_derivatives(fun, x, lower, upper, value)
+    grad, hess = finite_difference_derivatives(fun, x, lower, upper, value, step)
     messages: list[str] = []
     at_lower = (x - lower <= 1e-8 * np.maximum(1.0, np.abs(lower))) & (grad >= 0)
     at_upper = (upper - x <= 1e-8 * np.maximum(1.0, np.abs(upper))) & (grad <= 0)
@@ -203,8 +212,8 @@ def check_convergence(
         )
         return False, messages, grad, hess
     try:
-        step = np.linalg.solve(H, g)
-        decrease = 0.5 * float(g @ step)
+        newton = np.linalg.solve(H, g)
+        decrease = 0.5 * float(g @ newton)
     except np.linalg.LinAlgError:
         decrease = float("inf")
     if not np.isfinite(decrease) or decrease > tol:

@@ -129,10 +129,9 @@ class Model:
                 stacklevel=2,
             )
         self._check_finite(design)
+        self.y, self.trials = self._prepare_response(design)
         try:
-            self.family.validate_response(
-                design.y if design.y.ndim == 1 else design.y[:, 0], self.weights
-            )
+            self.family.validate_response(self.y, self.prior_weights)
         except ValueError as err:
             raise ValueError(f"response {design.response_name!r}: {err}") from err
         self.X, self.fixef_names, self.dropped_columns = self._full_rank_X(design)
@@ -171,6 +170,42 @@ class Model:
             stacklevel=3,
         )
         return X[:, keep], [names[i] for i in keep], dropped
+
+    def _prepare_response(self, design: Design) -> tuple[FloatArray, FloatArray | None]:
+        """The response as the family sees it, and binomial trials from ``cbind``.
+
+        ``cbind(successes, failures)`` becomes the proportion of successes with the
+        number of trials as weights (R's binomial convention); other families take the
+        response as it is.
+        """
+        y = design.y
+        if y.ndim == 1:
+            return y, None
+        if self.family.name != "binomial":
+            raise ValueError(
+                f"response {design.response_name!r}: a two-column cbind() response is for "
+                f"the binomial family, not {self.family.name!r}"
+            )
+        successes, failures = y[:, 0], y[:, 1]
+        if np.any(successes < 0) or np.any(failures < 0):
+            raise ValueError(
+                f"response {design.response_name!r}: successes and failures must be "
+                "non-negative (successes exceed trials in some rows)"
+            )
+        trials = successes + failures
+        if np.any(trials == 0):
+            raise ValueError(
+                f"response {design.response_name!r}: {int(np.sum(trials == 0))} rows have "
+                "zero trials"
+            )
+        return successes / trials, trials
+
+    @property
+    def prior_weights(self) -> FloatArray | None:
+        """The family's prior weights: binomial trials (from ``cbind``) times ``weights``."""
+        if self.trials is None:
+            return self.weights
+        return self.trials if self.weights is None else self.trials * self.weights
 
     @staticmethod
     def _check_finite(design: Design) -> None:

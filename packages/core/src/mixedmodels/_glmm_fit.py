@@ -1,0 +1,242 @@
+"""Built-in GLMM estimators: ``laplace``, ``agq`` and ``fast`` (lme4's nAGQ = 0).
+
+As lme4's ``glmer``: a first stage optimises ``theta`` with ``beta`` updated inside
+PIRLS (this alone is the ``fast`` estimator); the second stage optimises ``theta`` and
+``beta`` together on the Laplace (or adaptive quadrature) criterion, starting there.
+The covariance of the fixed effects comes from the Hessian of that criterion over
+``(theta, beta)`` (lme4's default ``use.hessian = TRUE``), computed by the same central
+differences as the scale-free convergence check.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from ._glmm import GLMMProblem
+from ._lmm import TermData
+from ._optimize import check_convergence, minimize_bounded
+from .interfaces import Estimator, FloatArray
+from .model import Model
+
+__all__ = ["GLMM_ESTIMATORS", "fit_glmm"]
+
+# lme4 accepts up to 25 quadrature nodes; more are accurate too but slow for nothing.
+_MAX_NAGQ = 100
+# Relative finite-difference step for the Hessian of the (PIRLS-evaluated) criterion.
+_HESSIAN_STEP = 1e-3
+# Forward-difference step of the optimiser's gradient, for the same reason.
+_FD_STEP = 1e-6
+
+
+def build_glmm_problem(model: Model, family: Any = None) -> GLMMProblem:
+    """The PIRLS machinery for ``model`` (optionally with another family instance)."""
+    terms = [
+        TermData(t.codes, t.n_levels, t.Z, s)
+        for t, s in zip(model.terms, model.structures, strict=True)
+    ]
+    return GLMMProblem(
+        model.X,
+        np.asarray(model.y, dtype=np.float64),
+        terms,
+        model.prior_weights,
+        model.offset,
+        family if family is not None else model.family,
+        model.link,
+    )
+
+
+def _check_nagq(model: Model, nagq: int) -> None:
+    if not isinstance(nagq, int | np.integer) or nagq < 0 or nagq > _MAX_NAGQ:
+        raise ValueError(f"nagq must be an integer between 0 and {_MAX_NAGQ}, got {nagq!r}")
+    if nagq > 1 and (len(model.terms) != 1 or model.terms[0].dim != 1):
+        terms = ", ".join(f"({t.expr})" for t in model.terms)
+        raise ValueError(
+            "adaptive Gauss-Hermite quadrature (nagq > 1) needs a single scalar random-effect "
+            f"term, e.g. (1 | g); this model has {terms}. Use the Laplace approximation "
+            "(nagq=1)."
+        )
+
+
+def fit_glmm(
+    model: Model,
+    nagq: int = 1,
+    fast: bool = False,
+    check: bool = True,
+    family: Any = None,
+    problem: GLMMProblem | None = None,
+) -> Any:
+    """Fit a GLMM by Laplace (``nagq=1``), adaptive quadrature (``nagq>1``) or the fast
+    first stage only (``fast=True``, lme4's ``nAGQ = 0``).
+
+    Parameters
+    ----------
+    model
+        The model specification.
+    nagq
+        Number of adaptive Gauss-Hermite nodes; 1 is the Laplace approximation.
+    fast
+        Stop after the first stage (beta estimated inside PIRLS).
+    check
+        Run the scale-free convergence check (and compute the Hessian-based vcov).
+    family, problem
+        Internal: another family instance (negative binomial size) or a problem to reuse
+        (its warm starts speed up repeated fits).
+    """
+    from ._glmm_results import GLMMResult
+
+    _check_nagq(model, nagq)
+    P = problem if problem is not None else build_glmm_problem(model, family)
+    k = P.n_theta
+    lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
+    upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
+    start = np.concatenate([s.start() for s in model.structures])
+    stage1 = minimize_bounded(
+        lambda th: P.laplace(th, None), start, lower_t, upper_t, "lbfgsb", fd_step=_FD_STEP
+    )
+    res1 = P.pirls(stage1.x, None)
+    if res1 is None:
+        raise RuntimeError("PIRLS failed at the first-stage estimates")
+    messages: list[str] = []
+    if fast:
+        f = P.joint.factor(res1.factor.lambdas, P._weights(res1.eta)[2])
+        vcov = P.joint.fixed_effects_vcov(f) if f is not None else None
+        return GLMMResult(
+            model,
+            P,
+            stage1.x,
+            res1.beta,
+            stage1.fun,
+            nagq=0,
+            vcov=vcov,
+            optimizer={"method": stage1.method, "n_evaluations": stage1.n_evaluations},
+            converged=True,
+            messages=messages,
+        )
+
+    def objective(x: FloatArray) -> float:
+        if nagq > 1:
+            return P.agq(x[:k], x[k:], nagq)
+        return P.laplace(x[:k], x[k:])
+
+    lower = np.concatenate([lower_t, np.full(model.X.shape[1], -np.inf)])
+    upper = np.concatenate([upper_t, np.full(model.X.shape[1], np.inf)])
+    x0 = np.concatenate([stage1.x, res1.beta])
+    stage2 = minimize_bounded(objective, x0, lower, upper, "lbfgsb", fd_step=_FD_STEP)
+    x = stage2.x
+    value = objective(x)
+    converged, hessian = True, None
+    if check:
+        converged, msgs, _, hessian = check_convergence(
+            objective, x, lower, upper, value=value, step=_HESSIAN_STEP
+        )
+        messages += msgs
+    vcov = _hessian_vcov(hessian, k) if hessian is not None else None
+    if vcov is None:
+        res = P.pirls(x[:k], None)
+        if res is not None:
+            vcov = P.joint.fixed_effects_vcov(res.factor)
+            messages.append("vcov of the fixed effects from the PIRLS system (Hessian not PD)")
+    P.pirls(x[:k], x[k:])  # leave the modes of the optimum in the problem
+    return GLMMResult(
+        model,
+        P,
+        x[:k],
+        x[k:],
+        value,
+        nagq=nagq,
+        vcov=vcov,
+        optimizer={
+            "method": stage2.method,
+            "n_evaluations": stage1.n_evaluations + stage2.n_evaluations,
+        },
+        converged=converged,
+        messages=messages,
+    )
+
+
+def _hessian_vcov(hessian: FloatArray, k: int) -> FloatArray | None:
+    """``2 H^-1`` restricted to beta, if the Hessian of ``-2 log L`` is PD."""
+    try:
+        np.linalg.cholesky(hessian)
+    except np.linalg.LinAlgError:
+        return None
+    return np.asarray(2.0 * np.linalg.inv(hessian)[k:, k:])
+
+
+def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> Any:
+    """Negative binomial GLMM with the size ``theta`` estimated (lme4's ``glmer.nb``):
+    the profile criterion in ``log theta`` is minimised by Brent's method, each point a
+    full GLMM fit warm-started from the last."""
+    base = model.family
+    problem = build_glmm_problem(model)
+
+    def profile(log_size: float) -> float:
+        problem.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
+        fit = fit_glmm(model, nagq=nagq, check=False, problem=problem)
+        return float(fit.minus2loglik)
+
+    best = minimize_scalar(profile, bracket=(-1.0, 2.0), tol=1e-7)
+    size = float(np.exp(best.x))
+    problem.family = base.with_theta(size)  # type: ignore[attr-defined]
+    fit = fit_glmm(model, nagq=nagq, check=check, problem=problem)
+    fit.nb_size = size
+    return fit
+
+
+class _GLMMEstimator(Estimator):
+    def supports(self, model: Any) -> str | None:
+        if not isinstance(model, Model):
+            return "not a mixedmodels.Model"
+        if model.extras:
+            return f"unexpected model arguments for {self.name!r}: {sorted(model.extras)}"
+        if not model.terms:
+            return "the formula has no random-effect term; use a generalized linear model"
+        if model.family.has_dispersion:
+            return (
+                f"family {model.family.name!r} has a dispersion parameter; the GLMM "
+                "estimators here fit families without one (binomial, poisson, negative "
+                "binomial)"
+            )
+        return None
+
+
+class LaplaceEstimator(_GLMMEstimator):
+    """Laplace approximation (lme4's glmer default, ``nAGQ = 1``)."""
+
+    name: ClassVar[str] = "laplace"
+    description: ClassVar[str] = "GLMMs by the Laplace approximation (glmer's nAGQ = 1)"
+
+    def fit(self, model: Any, **options: Any) -> Any:
+        nagq = options.pop("nagq", 1)
+        if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
+            return fit_glmm_nb(model, nagq=nagq, **options)
+        return fit_glmm(model, nagq=nagq, **options)
+
+
+class AGQEstimator(_GLMMEstimator):
+    """Adaptive Gauss-Hermite quadrature for one scalar random-effect term."""
+
+    name: ClassVar[str] = "agq"
+    description: ClassVar[str] = "GLMMs by adaptive Gauss-Hermite quadrature (nAGQ > 1)"
+
+    def fit(self, model: Any, **options: Any) -> Any:
+        nagq = options.pop("nagq", 9)
+        if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
+            return fit_glmm_nb(model, nagq=nagq, **options)
+        return fit_glmm(model, nagq=nagq, **options)
+
+
+class FastEstimator(_GLMMEstimator):
+    """First stage only: beta inside PIRLS (lme4's ``nAGQ = 0``)."""
+
+    name: ClassVar[str] = "fast"
+    description: ClassVar[str] = "GLMMs with beta estimated inside PIRLS (glmer's nAGQ = 0)"
+
+    def fit(self, model: Any, **options: Any) -> Any:
+        return fit_glmm(model, fast=True, **options)
+
+
+GLMM_ESTIMATORS: list[type[Estimator]] = [LaplaceEstimator, AGQEstimator, FastEstimator]

@@ -1,0 +1,232 @@
+"""The fitted generalized linear mixed model.
+
+It has the interface of :class:`~mixedmodels.results.LMMResult`; the accessors that do
+not depend on the response distribution (random effects, coefficients, prediction of
+the linear predictor) are the very same functions.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._glmm import GLMMProblem
+from .interfaces import FloatArray
+from .model import Model
+from .results import LMMResult
+
+__all__ = ["GLMMResult"]
+
+
+def _shared(member: Any) -> Any:
+    """A member of LMMResult reused as is: it reads only attributes both results have
+    (model, theta, sigma, _beta, _u, _lambdas, _condvar, vcov, loglik, df, nobs)."""
+    return member
+
+
+class GLMMResult:
+    """A GLMM fitted by the Laplace approximation, adaptive quadrature or the fast mode.
+
+    ``loglik`` is lme4's: the Laplace approximation of the log-likelihood; for adaptive
+    quadrature (``nagq > 1``) lme4 integrates deviance residuals, so that log-likelihood
+    is relative to the saturated model (not comparable with the Laplace one).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        problem: GLMMProblem,
+        theta: FloatArray,
+        beta: FloatArray,
+        minus2loglik: float,
+        nagq: int,
+        vcov: FloatArray | None,
+        optimizer: dict[str, Any],
+        converged: bool,
+        messages: list[str],
+    ) -> None:
+        self.model = model
+        self._problem = problem
+        self.theta = np.asarray(theta, dtype=np.float64)
+        self._beta = np.asarray(beta, dtype=np.float64)
+        self.minus2loglik = float(minus2loglik)
+        self.nagq = nagq
+        self.method = {0: "fast (nAGQ = 0)", 1: "Laplace"}.get(nagq, f"adaptive GHQ ({nagq})")
+        self.optimizer = optimizer
+        self.converged = converged
+        self.messages = list(messages)
+        self.family = problem.family
+        self.link = problem.link
+        self.nb_size: float | None = None
+        self.sigma = 1.0
+        self.reml = False
+        res = problem.pirls(self.theta, self._beta)
+        if res is None:
+            raise RuntimeError("PIRLS failed at the estimates")
+        self._modes = res
+        self._u = [res.u1] + [
+            res.uR[off : off + t.n_levels * t.dim].reshape(t.n_levels, t.dim)
+            for t, off in zip(model.terms[1:], problem.fixed.rest_offsets, strict=False)
+        ]
+        self._vcov = vcov
+        self.singular = any(
+            s.is_boundary(th) for s, th in zip(model.structures, self._split_theta(), strict=True)
+        )
+        if self.singular:
+            self.messages.append("boundary (singular) fit: a variance is (near) zero")
+
+    def _split_theta(self) -> list[FloatArray]:
+        idx = self._problem._theta_index
+        return [self.theta[idx[i] : idx[i + 1]] for i in range(len(self.model.terms))]
+
+    def _lambdas(self) -> list[FloatArray]:
+        return self._modes.factor.lambdas
+
+    # --- sizes and fixed effects -------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self._problem.n
+
+    ngrps: Any = _shared(LMMResult.ngrps)
+
+    @property
+    def n_theta(self) -> int:
+        return int(self.theta.size)
+
+    @property
+    def df(self) -> int:
+        """Number of estimated parameters (fixed effects, theta, NB size if estimated)."""
+        return self._problem.p + self.n_theta + (self.nb_size is not None)
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._beta, index=self.model.fixef_names, name="estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects (from the Hessian of the criterion)."""
+        names = self.model.fixef_names
+        v = self._vcov if self._vcov is not None else np.full((len(names),) * 2, np.nan)
+        return pd.DataFrame(v, index=names, columns=names)
+
+    fixef_se: Any = _shared(LMMResult.fixef_se)
+
+    # --- variance components and random effects -------------------------------------
+    covariance_matrices: Any = _shared(LMMResult.covariance_matrices)
+
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as ``as.data.frame(VarCorr(fit))``: no residual row for
+        families without a dispersion parameter, as lme4."""
+        table = _shared(LMMResult.varcorr)(self)
+        return table[table["grp"] != "Residual"].reset_index(drop=True)
+
+    _b: Any = _shared(LMMResult._b)
+    ranef: Any = _shared(LMMResult.ranef)
+    coef: Any = _shared(LMMResult.coef)
+    _random_part: Any = _shared(LMMResult._random_part)
+    _terms_in: Any = _shared(LMMResult._terms_in)
+
+    @cached_property
+    def _condvar(self) -> list[FloatArray]:
+        return self._problem.fixed.conditional_variances(self._modes.factor)
+
+    # --- likelihood ---------------------------------------------------------------------
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self.minus2loglik
+
+    aic: Any = _shared(LMMResult.aic)
+    bic: Any = _shared(LMMResult.bic)
+    reml_criterion = None
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance()`` of a GLMM: the sum of squared deviance residuals."""
+        return float(np.sum(self.residuals(type="deviance").to_numpy() ** 2))
+
+    # --- fitted values, residuals, prediction -------------------------------------------
+    def fitted(self) -> pd.Series:
+        """Fitted means (response scale), conditional on the random effects."""
+        return pd.Series(self._modes.mu, index=self.model.design.row_index, name="fitted")
+
+    def linear_predictor(self) -> pd.Series:
+        """The linear predictor, conditional on the random effects."""
+        return pd.Series(self._modes.eta, index=self.model.design.row_index, name="eta")
+
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """Residuals of type ``"deviance"`` (default, as lme4), ``"pearson"``,
+        ``"response"`` or ``"working"``."""
+        P = self._problem
+        y, mu, eta = P.y, self._modes.mu, self._modes.eta
+        if type == "response":
+            r = y - mu
+        elif type == "pearson":
+            r = (y - mu) * np.sqrt(P.pw / self.family.variance(mu))
+        elif type == "deviance":
+            r = self.family.deviance_residuals(y, mu, P.pw)
+        elif type == "working":
+            r = (y - mu) / self.link.mu_eta(eta)
+        else:
+            raise ValueError(
+                f"unknown residual type {type!r}; use 'deviance', 'pearson', 'response' "
+                "or 'working'"
+            )
+        return pd.Series(r, index=self.model.design.row_index, name="residuals")
+
+    _predict_link: Any = _shared(LMMResult.predict)
+
+    def predict(
+        self,
+        newdata: Any = None,
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+        type: str = "link",
+    ) -> pd.Series:
+        """Predictions on the ``"link"`` (default, as lme4) or ``"response"`` scale;
+        ``re_form`` and ``allow_new_levels`` as for linear mixed models."""
+        eta = self._predict_link(newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        if type == "link":
+            return eta
+        if type == "response":
+            return pd.Series(self.link.inverse(eta.to_numpy()), index=eta.index, name="prediction")
+        raise ValueError(f"unknown prediction type {type!r}; use 'link' or 'response'")
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """Simulate responses (new random effects, then the family), columns ``sim_1``...
+
+        Binomial responses are proportions of the prior weights (trials), as R's
+        ``family()$simulate``."""
+        rng = np.random.default_rng(seed)
+        m = self.model
+        eta0 = m.X @ self._beta + (m.offset if m.offset is not None else 0.0)
+        sims = np.empty((self.nobs, nsim))
+        P = self._problem
+        for s in range(nsim):  # a loop over simulations, each vectorised over rows
+            eta = eta0.copy()
+            for t, lam in zip(m.terms, self._lambdas(), strict=True):
+                b = rng.standard_normal((t.n_levels, t.dim)) @ lam.T
+                eta += np.einsum("ij,ij->i", t.Z, b[t.codes])
+            sims[:, s] = self.family.simulate(self.link.inverse(eta), rng, P.pw)
+        return pd.DataFrame(
+            sims, index=m.design.row_index, columns=[f"sim_{i + 1}" for i in range(nsim)]
+        )
+
+    # --- reporting ----------------------------------------------------------------------
+    def summary(self) -> str:
+        """glmer-style text summary."""
+        from ._glmm_output import format_glmm_summary
+
+        return format_glmm_summary(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<GLMMResult {self.method} {self.family.name}({self.link.name}): "
+            f"{self.model.formula}, n={self.nobs}, logLik={self.loglik:.4f}"
+            f"{'' if self.converged else ', NOT CONVERGED'}{', singular' if self.singular else ''}>"
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
