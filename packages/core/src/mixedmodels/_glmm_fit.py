@@ -29,6 +29,8 @@ _MAX_NAGQ = 100
 _HESSIAN_STEP = 1e-3
 # Forward-difference step of the optimiser's gradient, for the same reason.
 _FD_STEP = 1e-6
+# L-BFGS-B's relative-reduction stop: the criterion is only as exact as PIRLS.
+_FTOL = 1e-10
 
 
 def build_glmm_problem(model: Model, family: Any = None) -> GLMMProblem:
@@ -94,7 +96,13 @@ def fit_glmm(
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
     start = np.concatenate([s.start() for s in model.structures])
     stage1 = minimize_bounded(
-        lambda th: P.laplace(th, None), start, lower_t, upper_t, "lbfgsb", fd_step=_FD_STEP
+        lambda th: P.laplace(th, None),
+        start,
+        lower_t,
+        upper_t,
+        "lbfgsb",
+        fd_step=_FD_STEP,
+        ftol=_FTOL,
     )
     res1 = P.pirls(stage1.x, None)
     if res1 is None:
@@ -124,7 +132,7 @@ def fit_glmm(
     lower = np.concatenate([lower_t, np.full(model.X.shape[1], -np.inf)])
     upper = np.concatenate([upper_t, np.full(model.X.shape[1], np.inf)])
     x0 = np.concatenate([stage1.x, res1.beta])
-    stage2 = minimize_bounded(objective, x0, lower, upper, "lbfgsb", fd_step=_FD_STEP)
+    stage2 = minimize_bounded(objective, x0, lower, upper, "lbfgsb", fd_step=_FD_STEP, ftol=_FTOL)
     x = stage2.x
     value = objective(x)
     converged, hessian = True, None

@@ -38,6 +38,7 @@ def minimize_bounded(
     max_evaluations: int = 10_000,
     fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray | None]] | None = None,
     fd_step: float = 1e-8,
+    ftol: float = 1e-15,
 ) -> OptimizeResult:
     """Minimise ``fun`` over a box.
 
@@ -104,7 +105,7 @@ def minimize_bounded(
             x0,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-9, "maxfun": max_evaluations, "eps": fd_step},
+            options={"ftol": ftol, "gtol": 1e-9, "maxfun": max_evaluations, "eps": fd_step},
         )
     elif method == "cobyqa":
         res = minimize(
