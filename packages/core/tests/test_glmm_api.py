@@ -1,0 +1,185 @@
+"""The GLMM user API: response forms, invariances, prediction, anova, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, special
+
+import mixedmodels as mm
+
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+@pytest.fixture(scope="module")
+def cbpp() -> pd.DataFrame:
+    return mm.datasets.load("cbpp")
+
+
+@pytest.fixture(scope="module")
+def cbpp_fit(cbpp):
+    return mm.glmm(CBPP, cbpp, family="binomial")
+
+
+def test_proportions_with_weights_equal_cbind(cbpp, cbpp_fit):
+    data = cbpp.assign(p=cbpp["incidence"] / cbpp["size"])
+    fit = mm.glmm("p ~ period + (1 | herd)", data, family="binomial", weights="size")
+    assert fit.loglik == pytest.approx(cbpp_fit.loglik, rel=1e-8)
+    np.testing.assert_allclose(fit.fixef, cbpp_fit.fixef, rtol=1e-5)
+
+
+def test_boolean_and_two_level_factor_responses_agree():
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(20), 15)
+    x = rng.standard_normal(g.size)
+    eta = -0.3 + 0.8 * x + rng.standard_normal(20)[g]
+    y = rng.random(g.size) < special.expit(eta)
+    data = pd.DataFrame({"x": x, "g": g.astype(str), "y01": y.astype(float), "yb": y})
+    data["yf"] = pd.Categorical(np.where(y, "yes", "no"), categories=["no", "yes"])
+    fits = [mm.glmm(f"{r} ~ x + (1 | g)", data, family="binomial") for r in ("y01", "yb", "yf")]
+    for fit in fits[1:]:
+        assert fit.loglik == pytest.approx(fits[0].loglik, rel=1e-10)
+
+
+def test_duplicated_rows_with_halved_counts_give_the_same_estimates():
+    rng = np.random.default_rng(11)
+    g = np.repeat(np.arange(12), 6)
+    x = rng.standard_normal(g.size)
+    p = special.expit(0.2 + 0.5 * x + 0.7 * rng.standard_normal(12)[g])
+    s = 2 * rng.binomial(5, p)  # even successes out of 10 trials
+    data = pd.DataFrame({"x": x, "g": g.astype(str), "s": s, "f": 10 - s})
+    base = mm.glmm("cbind(s, f) ~ x + (1 | g)", data, family="binomial")
+    half = pd.concat([data.assign(s=data.s // 2, f=data.f // 2)] * 2, ignore_index=True)
+    dup = mm.glmm("cbind(s, f) ~ x + (1 | g)", half, family="binomial")
+    np.testing.assert_allclose(dup.fixef, base.fixef, rtol=1e-4)
+    np.testing.assert_allclose(dup.theta, base.theta, rtol=1e-4, atol=1e-6)
+
+
+def test_no_group_variation_gives_the_glm():
+    # Every group holds the same (x, y) pairs: no between-group variance at all.
+    rng = np.random.default_rng(5)
+    x0 = rng.standard_normal(12)
+    y0 = rng.poisson(np.exp(0.5 + 0.4 * x0))
+    data = pd.DataFrame(
+        {"x": np.tile(x0, 8), "y": np.tile(y0, 8), "g": np.repeat(np.arange(8), 12).astype(str)}
+    )
+    fit = mm.glmm("y ~ x + (1 | g)", data, family="poisson")
+    X = np.column_stack([np.ones(len(data)), data["x"]])
+
+    def nll(beta):
+        eta = X @ beta
+        return float(np.sum(np.exp(eta) - data["y"] * eta))
+
+    glm = optimize.minimize(nll, np.zeros(2), method="BFGS", options={"gtol": 1e-10}).x
+    assert fit.theta[0] == pytest.approx(0.0, abs=1e-3)
+    np.testing.assert_allclose(fit.fixef, glm, rtol=1e-4)
+
+
+def test_fast_mode_is_close_to_laplace(cbpp, cbpp_fit):
+    fast = mm.glmm(CBPP, cbpp, family="binomial", nagq=0)
+    np.testing.assert_allclose(fast.fixef, cbpp_fit.fixef, atol=0.05)
+    assert fast.nagq == 0
+
+
+def test_predict_residuals_and_simulate(cbpp, cbpp_fit):
+    link = cbpp_fit.predict()
+    np.testing.assert_allclose(link, cbpp_fit.linear_predictor(), rtol=1e-10)
+    resp = cbpp_fit.predict(type="response")
+    np.testing.assert_allclose(resp, cbpp_fit.fitted(), rtol=1e-10)
+    pop = cbpp_fit.predict(cbpp.head(4), re_form="~0", type="response")
+    expected = special.expit(
+        cbpp_fit.fixef["(Intercept)"] + np.array([0.0, *cbpp_fit.fixef.iloc[1:]])
+    )
+    np.testing.assert_allclose(pop, expected, rtol=1e-10)
+    for kind in ("deviance", "pearson", "response", "working"):
+        assert np.all(np.isfinite(cbpp_fit.residuals(kind)))
+    dev = cbpp_fit.residuals("deviance").to_numpy()
+    assert float(np.sum(dev**2)) == pytest.approx(cbpp_fit.deviance)
+    sims = cbpp_fit.simulate(nsim=3, seed=1)
+    assert sims.shape == (56, 3)
+    assert np.all((sims.to_numpy() >= 0) & (sims.to_numpy() <= 1))
+    pd.testing.assert_frame_equal(sims, cbpp_fit.simulate(nsim=3, seed=1))
+    with pytest.raises(ValueError, match="prediction type"):
+        cbpp_fit.predict(type="probability")
+
+
+def test_summary_tidy_glance(cbpp_fit):
+    text = cbpp_fit.summary()
+    assert "Generalized linear mixed model fit by maximum likelihood (Laplace" in text
+    assert "Family: binomial  ( logit )" in text
+    assert "z value" in text and "Pr(>|z|)" in text
+    tidy = mm.tidy(cbpp_fit)
+    assert list(tidy["term"]) == [
+        "(Intercept)",
+        "period2",
+        "period3",
+        "period4",
+        "sd__(Intercept)",
+    ]
+    assert {"p.value", "statistic", "std.error"} <= set(tidy.columns)
+    glance = mm.glance(cbpp_fit)
+    assert glance.loc[0, "nobs"] == 56
+    aug = mm.augment(cbpp_fit)
+    assert {".fitted", ".resid", ".eta"} <= set(aug.columns)
+
+
+def test_anova_lrt_between_glmms_matches_lme4():
+    data = mm.datasets.load("grouseticks")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m0 = mm.glmm("TICKS ~ YEAR + (1 | BROOD)", data, family="poisson")
+        m1 = mm.glmm("TICKS ~ YEAR + HEIGHT_s + (1 | BROOD)", data, family="poisson")
+    table = mm.anova(m0, m1)
+    # lme4: anova(m0, m1) Chisq 52.5120513953, Df 1
+    assert table["Chisq"].iloc[1] == pytest.approx(52.5120513953, rel=1e-5)
+    assert table["Df"].iloc[1] == 1
+
+
+def test_pickle_round_trip(cbpp_fit):
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(cbpp_fit))
+    assert clone.loglik == cbpp_fit.loglik
+    pd.testing.assert_series_equal(clone.fixef, cbpp_fit.fixef)
+
+
+# --- bad input -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "family", "match"),
+    [
+        ("neg", "poisson", "negative"),
+        ("frac", "poisson", "whole number"),
+        ("incidence", "binomial", "outside"),
+        ("neg", "negative_binomial", "negative"),
+    ],
+)
+def test_response_outside_the_support(cbpp, response, family, match):
+    data = cbpp.assign(neg=-cbpp["incidence"], frac=cbpp["incidence"] + 0.5)
+    with pytest.raises(ValueError, match=match):
+        mm.glmm(f"{response} ~ period + (1 | herd)", data, family=family)
+
+
+def test_successes_exceeding_trials(cbpp):
+    with pytest.raises(ValueError, match="successes"):
+        mm.glmm("cbind(incidence, size - 30) ~ period + (1 | herd)", cbpp, family="binomial")
+
+
+def test_unknown_family_lists_registered_ones(cbpp):
+    with pytest.raises(KeyError, match="poisson"):
+        mm.glmm("incidence ~ period + (1 | herd)", cbpp, family="tweedie")
+
+
+def test_quadrature_needs_one_scalar_term():
+    data = mm.datasets.load("grouseticks")
+    with pytest.raises(ValueError, match="single scalar random-effect term"):
+        mm.glmm("TICKS ~ YEAR + (1|BROOD) + (1|LOCATION)", data, family="poisson", nagq=5)
+
+
+def test_family_with_dispersion_is_refused_with_a_reason(cbpp):
+    with pytest.raises(ValueError, match="dispersion"):
+        mm.glmm("size ~ period + (1 | herd)", cbpp, family="Gamma")
