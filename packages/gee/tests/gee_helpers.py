@@ -1,0 +1,59 @@
+"""Shared helpers: reference figures (copied into tests/reference) and data sets."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import mixedmodels as mm
+
+REFERENCE = Path(__file__).parent / "reference"
+
+
+@cache
+def _load_json(name: str) -> dict[str, Any]:
+    with open(REFERENCE / name) as fh:
+        out: dict[str, Any] = json.load(fh)
+    return out
+
+
+def geeglm_case(case_id: str) -> dict[str, Any]:
+    """One geeglm reference case (../shared/reference/cases, copied)."""
+    return _load_json(f"{case_id}.json")
+
+
+def extra_reference() -> dict[str, Any]:
+    """Figures made by tools/reference/gee/gee_reference.R."""
+    return _load_json("gee_reference.json")
+
+
+@cache
+def _dataset(name: str) -> pd.DataFrame:
+    return mm.datasets.load(name)
+
+
+def dataset(name: str) -> pd.DataFrame:
+    """A fresh copy of a core data set."""
+    return _dataset(name).copy()
+
+
+def values(d: dict[str, float] | list[float] | float) -> np.ndarray:
+    """The numbers of a named JSON vector, in order (a scalar is a vector of one)."""
+    if isinstance(d, dict):
+        return np.array(list(d.values()), dtype=float)
+    return np.atleast_1d(np.asarray(d, dtype=float))
+
+
+def assert_rel(actual: Any, expected: Any, rtol: float, what: str = "") -> None:
+    """Elementwise relative comparison with a readable message."""
+    a = np.asarray(actual, dtype=float)
+    e = np.asarray(expected, dtype=float)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
+    rel = np.abs(a - e) / np.maximum(np.abs(e), 1e-300)
+    worst = float(np.max(rel)) if rel.size else 0.0
+    assert worst <= rtol, f"{what}: max relative difference {worst:.3g} > {rtol:g}\n{a}\n{e}"
