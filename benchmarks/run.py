@@ -30,6 +30,7 @@ class Case:
     make_data: str  # Python expression producing a DataFrame `data`
     target: str  # what the issue asks for
     repeat: int = 3
+    family: str | None = None  # a GLMM (glmer) when set
 
 
 CASES = [
@@ -49,6 +50,23 @@ CASES = [
         "at least 15x faster than lme4",
     ),
     Case(
+        "VerbAgg",
+        "r2 ~ (Anger + Gender + btype + situ) + (1 | id) + (1 | item)",
+        False,
+        "mm.datasets.load('VerbAgg')",
+        "GLMM at least 5x faster than glmer",
+        family="binomial",
+    ),
+    Case(
+        "sim200k",
+        "y ~ x + (1 | f1) + (1 | f2)",
+        False,
+        "simulate_binary(200_000, 5_000, 200, seed=1)",
+        "GLMM at least 5x faster than glmer",
+        repeat=1,
+        family="binomial",
+    ),
+    Case(
         "sim1M",
         "y ~ x + (1 | f1) + (1 | f2)",
         False,
@@ -64,17 +82,20 @@ PY_RUNNER = textwrap.dedent(
     import numpy as np, pandas as pd
     import mixedmodels as mm
     sys.path.insert(0, {here!r})
-    from simulate import simulate_crossed
+    from simulate import simulate_binary, simulate_crossed
     data = {make_data}
     if {csv!r}:
         data.to_csv({csv!r}, index=False)
     times = []
     for _ in range({repeat}):
         start = time.perf_counter()
-        fit = mm.lmm({formula!r}, data, reml={reml})
+        if {glmm!r}:
+            fit = mm.glmm({formula!r}, data, family={family!r})
+        else:
+            fit = mm.lmm({formula!r}, data, reml={reml})
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    crit = fit.reml_criterion if fit.reml else fit.deviance
+    crit = fit.reml_criterion if fit.reml else -2 * fit.loglik
     print(json.dumps({{"seconds": min(times), "median": float(np.median(times)),
                       "criterion": crit, "peak_bytes": peak,
                       "n_evaluations": fit.optimizer["n_evaluations"],
@@ -89,10 +110,10 @@ R_RUNNER = textwrap.dedent(
     {factors}
     times <- numeric(0)
     for (i in seq_len({repeat})) {{
-      t <- system.time(fit <- lmer({formula}, data = data, REML = {reml}))[["elapsed"]]
+      t <- system.time(fit <- {call})[["elapsed"]]
       times <- c(times, t)
     }}
-    crit <- if ({reml}) REMLcrit(fit) else deviance(fit)
+    crit <- if ({reml}) REMLcrit(fit) else -2 * as.numeric(logLik(fit))
     cat(sprintf('{{"seconds": %.6f, "criterion": %.10f}}\\n', min(times), crit))
     """
 )
@@ -101,6 +122,8 @@ FACTORS = {
     "sleepstudy": "data$Subject <- factor(data$Subject)",
     "InstEval": "for (v in c('s','d','dept','service')) data[[v]] <- factor(data[[v]])",
     "sim1M": "data$f1 <- factor(data$f1); data$f2 <- factor(data$f2)",
+    "sim200k": "data$f1 <- factor(data$f1); data$f2 <- factor(data$f2)",
+    "VerbAgg": "data$id <- factor(data$id); data$item <- factor(data$item)",
 }
 
 
@@ -112,6 +135,8 @@ def run_python(case: Case, csv: str | None, repeat: int) -> dict[str, float]:
         repeat=repeat,
         formula=case.formula,
         reml=case.reml,
+        glmm=case.family is not None,
+        family=case.family or "gaussian",
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode != 0:
@@ -120,12 +145,18 @@ def run_python(case: Case, csv: str | None, repeat: int) -> dict[str, float]:
 
 
 def run_r(case: Case, csv: str, repeat: int) -> dict[str, float] | None:
+    reml = "TRUE" if case.reml else "FALSE"
+    call = (
+        f"glmer({case.formula}, data = data, family = {case.family})"
+        if case.family
+        else f"lmer({case.formula}, data = data, REML = {reml})"
+    )
     script = R_RUNNER.format(
         csv=csv,
         factors=FACTORS.get(case.name, ""),
         repeat=repeat,
-        formula=case.formula,
-        reml="TRUE" if case.reml else "FALSE",
+        call=call,
+        reml=reml,
     )
     out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
     if out.returncode != 0:
