@@ -174,7 +174,10 @@ class GLMMProblem:
             if step < _PIRLS_TOL * scale:
                 converged = True
                 break
-        f = system.factor(lambdas, w)  # at the weights of the modes
+        if not converged:
+            # Otherwise the last factor stands: its weights differ from those at the
+            # modes by O(step) < 1e-10, below what the criterion can resolve.
+            f = system.factor(lambdas, w)
         if f is None:
             return None
         self._u1, self._uR = u1, uR[:q]

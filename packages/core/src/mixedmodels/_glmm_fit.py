@@ -18,6 +18,7 @@ from scipy.optimize import minimize_scalar
 from ._glmm import GLMMProblem
 from ._lmm import TermData
 from ._optimize import check_convergence, minimize_bounded
+from .estimators import _THREADED_BLAS_MIN, _blas_limit
 from .interfaces import Estimator, FloatArray
 from .model import Model
 
@@ -87,10 +88,18 @@ def fit_glmm(
         Internal: another family instance (negative binomial size) or a problem to reuse
         (its warm starts speed up repeated fits).
     """
-    from ._glmm_results import GLMMResult
 
     _check_nagq(model, nagq)
     P = problem if problem is not None else build_glmm_problem(model, family)
+    # One BLAS thread below a large dense block: oversubscribed threads make small
+    # factorisations ~50x slower on a busy 2-core machine (measured).
+    with _blas_limit(None if P.fixed.m >= _THREADED_BLAS_MIN else 1):
+        return _fit(model, P, nagq, fast, check)
+
+
+def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> Any:
+    from ._glmm_results import GLMMResult
+
     k = P.n_theta
     lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])

@@ -23,6 +23,7 @@ __all__ = ["Factor", "PenalizedSystem"]
 
 _potrf = sla.lapack.dpotrf
 _potrs = sla.lapack.dpotrs
+_syrk = sla.blas.dsyrk
 
 
 @dataclass
@@ -157,7 +158,9 @@ class PenalizedSystem:
         S = self._scale_rows(S.T.copy(), lambdas)  # Lambda_R' A_RR Lambda_R (symmetric)
         S[self._diag_re, self._diag_re] += 1.0
         if p1 == 1:
-            S -= (B * Tinv[:, 0, 0]) @ B.T
+            # S -= B diag(T^-1) B' as a symmetric rank-k update (lower triangle only).
+            Bs = B * np.sqrt(Tinv[:, 0, 0])
+            S = _syrk(-1.0, Bs, beta=1.0, c=np.asfortranarray(S), lower=1)
         else:
             Bl = B.reshape(self.m, self.n1, p1)
             S -= np.einsum("mja,jab,kjb->mk", Bl, Tinv, Bl)
