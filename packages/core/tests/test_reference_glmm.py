@@ -61,7 +61,15 @@ def test_loglik_and_information_criteria(case_id: str) -> None:
 def test_estimates(case_id: str) -> None:
     fit, ref = fit_case(case_id)
     assert list(fit.fixef.index) == list(ref["fixef"])
-    np.testing.assert_allclose(fit.fixef, list(ref["fixef"].values()), rtol=1e-3)
+    # 1e-3 relative, or, where lme4 stopped short of the optimum (our -2 log L is lower),
+    # within 1e-3 standard errors: VerbAgg's intercept (SE 0.41) is flat enough that
+    # lme4's early stop (7.7e-4 above our -2 log L) moves it by 1.2e-3 relative.
+    expected = np.array(list(ref["fixef"].values()))
+    se = np.array(list(ref["fixef_se"].values()))
+    diff = np.abs(fit.fixef.to_numpy() - expected)
+    lower = -2 * fit.loglik <= ref["minus2logLik"]
+    ok = (diff <= 1e-3 * np.abs(expected)) | (lower & (diff <= 1e-3 * se))
+    assert ok.all(), (fit.fixef.to_numpy(), expected)
     np.testing.assert_allclose(fit.theta, list(ref["theta"].values()), rtol=1e-3)
     np.testing.assert_allclose(
         fit.fixef_se, list(ref["fixef_se"].values()), rtol=SE_RTOL.get(case_id, 5e-3)

@@ -32,6 +32,11 @@ _HESSIAN_STEP = 1e-3
 _FD_STEP = 1e-6
 # L-BFGS-B's relative-reduction stop: the criterion is only as exact as PIRLS.
 _FTOL = 1e-10
+# The first stage only provides a start for the second: a loose stop is enough.
+_STAGE1_FTOL = 1e-7
+# Largest rows x dense-block size for the analytic beta gradient (its leverages need an
+# n x m work array); beyond it, forward differences.
+_GRADIENT_MAX_ENTRIES = 20_000_000
 
 
 def build_glmm_problem(model: Model, family: Any = None) -> GLMMProblem:
@@ -111,7 +116,7 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
         upper_t,
         "lbfgsb",
         fd_step=_FD_STEP,
-        ftol=_FTOL,
+        ftol=_STAGE1_FTOL,
     )
     res1 = P.pirls(stage1.x, None)
     if res1 is None:
@@ -141,7 +146,34 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
     lower = np.concatenate([lower_t, np.full(model.X.shape[1], -np.inf)])
     upper = np.concatenate([upper_t, np.full(model.X.shape[1], np.inf)])
     x0 = np.concatenate([stage1.x, res1.beta])
-    stage2 = minimize_bounded(objective, x0, lower, upper, "lbfgsb", fd_step=_FD_STEP, ftol=_FTOL)
+    use_gradient = nagq == 1 and P.n * max(P.fixed.m, 1) <= _GRADIENT_MAX_ENTRIES
+
+    def objective_and_gradient(x: FloatArray) -> tuple[float, FloatArray | None]:
+        # Exact gradient in beta; forward differences (k more evaluations) in theta.
+        value, g_beta = P.laplace_beta_gradient(x[:k], x[k:])
+        if g_beta is None or not np.isfinite(value):
+            return value, None
+        g_theta = np.empty(k)
+        for i in range(k):  # a loop over covariance parameters (few)
+            h = _FD_STEP * max(1.0, abs(x[i]))
+            if x[i] + h > upper_t[i]:
+                h = -h
+            shifted = x[:k].copy()
+            shifted[i] += h
+            g_theta[i] = (P.laplace(shifted, x[k:]) - value) / h
+        return value, np.concatenate([g_theta, g_beta])
+
+    stage2 = minimize_bounded(
+        objective,
+        x0,
+        lower,
+        upper,
+        "lbfgsb",
+        fd_step=_FD_STEP,
+        # With the exact beta gradient the criterion can be driven further down.
+        ftol=_FTOL / 100 if use_gradient else _FTOL,
+        fun_and_grad=objective_and_gradient if use_gradient else None,
+    )
     x = stage2.x
     value = objective(x)
     converged, hessian = True, None

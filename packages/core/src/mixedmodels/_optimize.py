@@ -83,7 +83,7 @@ def minimize_bounded(
             if grad is None:  # boundary: forward differences into the box
                 grad = np.empty_like(x)
                 for i in range(x.size):
-                    h = 1e-7 * max(1.0, abs(x[i]))
+                    h = max(fd_step, 1e-7) * max(1.0, abs(x[i]))
                     if x[i] + h > upper[i]:
                         h = -h
                     y = x.copy()
@@ -97,7 +97,7 @@ def minimize_bounded(
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"ftol": 1e-11, "gtol": 1e-6, "maxfun": max_evaluations},
+            options={"ftol": max(ftol, 1e-11), "gtol": 1e-6, "maxfun": max_evaluations},
         )
     elif method == "lbfgsb":
         res = minimize(

@@ -238,3 +238,31 @@ class PenalizedSystem:
         Lx = f.L[self.q_rest :, self.q_rest :]
         inv = sla.solve_triangular(Lx, np.eye(self.p), lower=True)
         return np.asarray(inv.T @ inv)
+
+    # --- leverages ------------------------------------------------------------------------
+    def leverages(self, f: Factor) -> FloatArray:
+        """``h_i = (Z Lambda Omega^-1 Lambda' Z')_ii`` for every row (system without X).
+
+        Row ``i`` touches its first-term level ``j`` (vector ``a_i``) and one level of
+        each other term (``c_i``); with ``C = B T^-1``,
+        ``h_i = a_i' T_j^-1 a_i + |L^-1 (C_j a_i - c_i)|^2``.
+        """
+        first = self.terms[0]
+        a = self.vals1 @ f.lambdas[0]  # rows: (lambda1' z1_i)'
+        j = first.codes
+        Ta = np.einsum("iab,ib->ia", f.Tinv[j], a)
+        h = np.einsum("ia,ia->i", a, Ta)
+        if self.m:
+            Bl = f.B.reshape(self.m, self.n1, self.p1)
+            G = np.einsum("mia,ia->im", Bl[:, j, :], Ta)
+            # c_i: the row's entries in the other terms, scaled by their lambdas.
+            C = np.zeros((self.n, self.m))
+            rows = np.arange(self.n)
+            for t, lam, off in zip(self.terms[1:], f.lambdas[1:], self.rest_offsets, strict=False):
+                zl = t.Z @ lam
+                for k in range(t.dim):
+                    C[rows, off + t.codes * t.dim + k] = zl[:, k]
+            G -= C
+            H = sla.solve_triangular(f.L, G.T, lower=True)
+            h += np.einsum("mi,mi->i", H, H)
+        return h
