@@ -183,3 +183,28 @@ def test_quadrature_needs_one_scalar_term():
 def test_family_with_dispersion_is_refused_with_a_reason(cbpp):
     with pytest.raises(ValueError, match="dispersion"):
         mm.glmm("size ~ period + (1 | herd)", cbpp, family="Gamma")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "formula", "family"),
+    [
+        ("cbpp", CBPP, "binomial"),
+        ("grouseticks", "TICKS ~ YEAR + HEIGHT_s + (1 | BROOD) + (1 | LOCATION)", "poisson"),
+        ("grouseticks", "TICKS ~ YEAR + (1 | BROOD)", "negative_binomial"),
+    ],
+)
+def test_laplace_beta_gradient_matches_finite_differences(dataset, formula, family):
+    from mixedmodels._glmm_fit import build_glmm_problem
+
+    model = mm.Model(formula, mm.datasets.load(dataset), family=family)
+    problem = build_glmm_problem(model)
+    theta = np.full(problem.n_theta, 0.7)
+    beta = np.linspace(-0.5, 0.5, model.X.shape[1])
+    value, grad = problem.laplace_beta_gradient(theta, beta)
+    assert value == pytest.approx(problem.laplace(theta, beta), rel=1e-9)
+    h = 1e-5
+    fd = [
+        (problem.laplace(theta, beta + h * e) - problem.laplace(theta, beta - h * e)) / (2 * h)
+        for e in np.eye(beta.size)
+    ]
+    np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-3)
