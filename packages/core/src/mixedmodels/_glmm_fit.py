@@ -216,22 +216,47 @@ def _hessian_vcov(hessian: FloatArray, k: int) -> FloatArray | None:
 
 
 def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> Any:
-    """Negative binomial GLMM with the size ``theta`` estimated (lme4's ``glmer.nb``):
-    the profile criterion in ``log theta`` is minimised by Brent's method, each point a
-    full GLMM fit warm-started from the last."""
+    """Negative binomial GLMM with the size estimated (lme4's ``glmer.nb``).
+
+    The size is the joint maximiser with ``theta`` and ``beta``, as glmer.nb's
+    alternation converges to: a coarse profile over ``log size`` with fast (first-stage)
+    fits gives a start, one optimisation over ``(theta, beta, log size)`` the optimum,
+    and a final fit at that size gives the fixed-size inference glmer.nb reports.
+    """
     base = model.family
-    problem = build_glmm_problem(model)
+    P = build_glmm_problem(model)
+    k = P.n_theta
+    lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
+    upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
+    with _blas_limit(None if P.fixed.m >= _THREADED_BLAS_MIN else 1):
 
-    def profile(log_size: float) -> float:
-        problem.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
-        fit = fit_glmm(model, nagq=nagq, check=False, problem=problem)
-        return float(fit.minus2loglik)
+        def set_size(log_size: float) -> None:
+            P.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
 
-    best = minimize_scalar(profile, bracket=(-1.0, 2.0), tol=1e-7)
-    size = float(np.exp(best.x))
-    problem.family = base.with_theta(size)  # type: ignore[attr-defined]
-    fit = fit_glmm(model, nagq=nagq, check=check, problem=problem)
+        def profile(log_size: float) -> float:
+            set_size(log_size)
+            return float(_fit(model, P, nagq=1, fast=True, check=False).minus2loglik)
+
+        coarse = minimize_scalar(profile, bracket=(-1.0, 2.0), tol=1e-3)
+        set_size(float(coarse.x))
+        start = _fit(model, P, nagq=1, fast=True, check=False)
+
+        def objective(x: FloatArray) -> float:
+            set_size(float(x[-1]))
+            return P.agq(x[:k], x[k:-1], nagq) if nagq > 1 else P.laplace(x[:k], x[k:-1])
+
+        p = model.X.shape[1]
+        lower = np.concatenate([lower_t, np.full(p + 1, -np.inf)])
+        upper = np.concatenate([upper_t, np.full(p + 1, np.inf)])
+        x0 = np.concatenate([start.theta, start.fixef.to_numpy(), [coarse.x]])
+        joint = minimize_bounded(
+            objective, x0, lower, upper, "lbfgsb", fd_step=_FD_STEP, ftol=_FTOL
+        )
+        size = float(np.exp(joint.x[-1]))
+        set_size(joint.x[-1])
+        fit = _fit(model, P, nagq=nagq, fast=False, check=check)
     fit.nb_size = size
+    fit.optimizer["n_evaluations"] += joint.n_evaluations
     return fit
 
 
