@@ -16,34 +16,50 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from mixedmodels_gee import gee
-
 from gee_helpers import assert_rel, dataset, extra_reference, geeglm_case, values
+from mixedmodels_gee import gee
 
 CASES: dict[str, dict[str, Any]] = {
     "geeglm_ohio_independence": dict(
-        formula="resp ~ age + smoke", data="ohio", family="binomial", groups="id",
+        formula="resp ~ age + smoke",
+        data="ohio",
+        family="binomial",
+        groups="id",
         corstr="independence",
     ),
     "geeglm_ohio_exchangeable": dict(
-        formula="resp ~ age + smoke", data="ohio", family="binomial", groups="id",
+        formula="resp ~ age + smoke",
+        data="ohio",
+        family="binomial",
+        groups="id",
         corstr="exchangeable",
     ),
     "geeglm_ohio_unstructured": dict(
-        formula="resp ~ age + smoke", data="ohio", family="binomial", groups="id",
+        formula="resp ~ age + smoke",
+        data="ohio",
+        family="binomial",
+        groups="id",
         corstr="unstructured",
     ),
     "geeglm_respiratory_exchangeable": dict(
-        formula="outcome ~ treat + sex + age + baseline", data="respiratory",
-        family="binomial", groups=["center", "id"], corstr="exchangeable",
+        formula="outcome ~ treat + sex + age + baseline",
+        data="respiratory",
+        family="binomial",
+        groups=["center", "id"],
+        corstr="exchangeable",
     ),
     "geeglm_respiratory_ar1": dict(
-        formula="outcome ~ treat + sex + age + baseline", data="respiratory",
-        family="binomial", groups=["center", "id"], corstr="ar1",
+        formula="outcome ~ treat + sex + age + baseline",
+        data="respiratory",
+        family="binomial",
+        groups=["center", "id"],
+        corstr="ar1",
     ),
     "geeglm_dietox_ar1": dict(
-        formula="Weight ~ Time + Cu", data="dietox", family="gaussian", groups="Pig",
+        formula="Weight ~ Time + Cu",
+        data="dietox",
+        family="gaussian",
+        groups="Pig",
         corstr="ar1",
     ),
 }
@@ -76,7 +92,9 @@ def test_standard_errors(case: tuple[str, Any, dict[str, Any]]) -> None:
     vr = np.array(ref["vcov_robust"]["values"])
     assert np.allclose(fit.vcov.to_numpy(), vr, rtol=1e-4, atol=1e-4 * np.abs(vr).max())
     vn = np.array(ref["vcov_naive"]["values"])
-    assert np.allclose(fit.get_vcov("naive").to_numpy(), vn, rtol=1e-4, atol=1e-4 * np.abs(vn).max())
+    assert np.allclose(
+        fit.get_vcov("naive").to_numpy(), vn, rtol=1e-4, atol=1e-4 * np.abs(vn).max()
+    )
 
 
 def test_correlation_and_scale(case: tuple[str, Any, dict[str, Any]]) -> None:
@@ -110,8 +128,13 @@ def test_qic(case: tuple[str, Any, dict[str, Any]]) -> None:
     name, fit, ref = case
     q = fit.qic()
     r = ref["QIC"]
-    for ours, theirs in [("QIC", "QIC"), ("QICu", "QICu"), ("QuasiLik", "Quasi Lik"),
-                         ("CIC", "CIC"), ("QICC", "QICC")]:
+    for ours, theirs in [
+        ("QIC", "QIC"),
+        ("QICu", "QICu"),
+        ("QuasiLik", "Quasi Lik"),
+        ("CIC", "CIC"),
+        ("QICC", "QICC"),
+    ]:
         assert_rel(q[ours], r[theirs], 1e-6, f"{name} {ours}")
     assert q["params"] == r["params"]
 

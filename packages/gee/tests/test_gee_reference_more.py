@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-
-from mixedmodels.families import NegativeBinomial
+from gee_helpers import assert_rel, dataset, extra_reference, values
 from mixedmodels_gee import MDependent, anova, gee
 
-from gee_helpers import assert_rel, dataset, extra_reference, values
+from mixedmodels.families import NegativeBinomial
 
 COEF_TOL = 1e-7
 SE_TOL = 1e-6
@@ -51,8 +50,11 @@ def test_poisson_with_offset_unsorted_rows() -> None:
     # geepack needed the rows sorted by brood; ours takes them as they come.
     d = dataset("grouseticks")
     fit = gee(
-        "TICKS ~ YEAR + cHEIGHT + offset(log(HEIGHT))", d, groups="BROOD",
-        family="poisson", corstr="exchangeable",
+        "TICKS ~ YEAR + cHEIGHT + offset(log(HEIGHT))",
+        d,
+        groups="BROOD",
+        family="poisson",
+        corstr="exchangeable",
     )
     # geepack's alpha standard error is off with singleton clusters (it reuses the
     # previous cluster's blocks); checked below on the same data without them.
@@ -65,8 +67,11 @@ def test_poisson_alpha_se_without_singleton_clusters() -> None:
     d = dataset("grouseticks")
     d = d.loc[~d["BROOD"].isin(ref["singleton_broods"])]
     fit = gee(
-        "TICKS ~ YEAR + cHEIGHT + offset(log(HEIGHT))", d, groups="BROOD",
-        family="poisson", corstr="exchangeable",
+        "TICKS ~ YEAR + cHEIGHT + offset(log(HEIGHT))",
+        d,
+        groups="BROOD",
+        family="poisson",
+        corstr="exchangeable",
     )
     assert (fit.cluster_sizes > 1).all()
     _check(fit, ref, "poisson offset, no singletons")
@@ -74,7 +79,11 @@ def test_poisson_alpha_se_without_singleton_clusters() -> None:
 
 def test_gamma_log_link() -> None:
     fit = gee(
-        "Weight ~ Time + Cu", dataset("dietox"), groups="Pig", family="Gamma", link="log",
+        "Weight ~ Time + Cu",
+        dataset("dietox"),
+        groups="Pig",
+        family="Gamma",
+        link="log",
         corstr="exchangeable",
     )
     _check(fit, more("gamma_log_exch"), "Gamma log")
@@ -83,14 +92,18 @@ def test_gamma_log_link() -> None:
 def test_cbind_binomial_equals_proportion_with_weights() -> None:
     d = dataset("cbpp")
     fit = gee(
-        "cbind(incidence, size - incidence) ~ period", d, groups="herd", family="binomial",
+        "cbind(incidence, size - incidence) ~ period",
+        d,
+        groups="herd",
+        family="binomial",
         corstr="exchangeable",
     )
     # One herd has a single row: geepack's alpha standard error is off (see above).
     _check(fit, more("cbind_binomial_exch"), "cbind binomial", alpha_se=False)
     d["prop"] = d["incidence"] / d["size"]
-    fit2 = gee("prop ~ period", d, groups="herd", family="binomial", weights="size",
-               corstr="exchangeable")
+    fit2 = gee(
+        "prop ~ period", d, groups="herd", family="binomial", weights="size", corstr="exchangeable"
+    )
     assert np.allclose(fit2.fixef, fit.fixef, rtol=1e-12)
     assert np.allclose(fit2.vcov, fit.vcov, rtol=1e-10)
 
@@ -98,8 +111,9 @@ def test_cbind_binomial_equals_proportion_with_weights() -> None:
 def test_prior_weights() -> None:
     d = dataset("ohio")
     d["w"] = 1 + d["id"] % 3
-    fit = gee("resp ~ age + smoke", d, groups="id", family="binomial", weights="w",
-              corstr="exchangeable")
+    fit = gee(
+        "resp ~ age + smoke", d, groups="id", family="binomial", weights="w", corstr="exchangeable"
+    )
     _check(fit, more("weights_ohio_exch"), "weights")
 
 
@@ -121,8 +135,9 @@ def _ohio_gaps() -> pd.DataFrame:
 def test_ar1_with_time_gaps() -> None:
     fit = gee("Weight ~ Time + Cu", _dietox_gaps(), groups="Pig", time="Time", corstr="ar1")
     _check(fit, more("dietox_gaps_ar1"), "dietox gaps")
-    fit = gee("resp ~ age + smoke", _ohio_gaps(), groups="id", time="age", family="binomial",
-              corstr="ar1")
+    fit = gee(
+        "resp ~ age + smoke", _ohio_gaps(), groups="id", time="age", family="binomial", corstr="ar1"
+    )
     _check(fit, more("ohio_gaps_ar1"), "ohio gaps")
 
 
@@ -135,11 +150,23 @@ def test_ar1_gaps_differ_from_positions() -> None:
 
 
 def test_m_dependent() -> None:
-    fit = gee("resp ~ age + smoke", dataset("ohio"), groups="id", family="binomial",
-              corstr="m-dependent", mdep=2)
+    fit = gee(
+        "resp ~ age + smoke",
+        dataset("ohio"),
+        groups="id",
+        family="binomial",
+        corstr="m-dependent",
+        mdep=2,
+    )
     _check(fit, more("ohio_mdep2"), "m-dependent")
-    fit2 = gee("resp ~ age + smoke", dataset("ohio"), groups="id", family="binomial",
-               corstr=MDependent(2), time="age")
+    fit2 = gee(
+        "resp ~ age + smoke",
+        dataset("ohio"),
+        groups="id",
+        family="binomial",
+        corstr=MDependent(2),
+        time="age",
+    )
     assert np.allclose(fit2.fixef, fit.fixef, rtol=1e-12)
     R = fit.working_correlation().to_numpy()
     assert R[0, 3] == 0.0 and R[0, 1] == pytest.approx(fit.corr_params.iloc[0])
@@ -147,59 +174,132 @@ def test_m_dependent() -> None:
 
 def test_fixed_working_correlation() -> None:
     ref = more("ohio_fixed")
-    fit = gee("resp ~ age + smoke", dataset("ohio"), groups="id", family="binomial",
-              corstr="fixed", matrix=np.array(ref["matrix"]))
+    fit = gee(
+        "resp ~ age + smoke",
+        dataset("ohio"),
+        groups="id",
+        family="binomial",
+        corstr="fixed",
+        matrix=np.array(ref["matrix"]),
+    )
     _check(fit, ref, "fixed", nuisance=False)
     assert_rel(fit.scale, ref["scale"], COEF_TOL, "fixed scale")
     assert len(fit.corr_params) == 0
     # A matrix given directly as corstr is the same structure.
-    fit2 = gee("resp ~ age + smoke", dataset("ohio"), groups="id", family="binomial",
-               corstr=np.array(ref["matrix"]))
+    fit2 = gee(
+        "resp ~ age + smoke",
+        dataset("ohio"),
+        groups="id",
+        family="binomial",
+        corstr=np.array(ref["matrix"]),
+    )
     assert np.allclose(fit2.fixef, fit.fixef, rtol=1e-12)
 
 
 def test_scale_fixed() -> None:
-    fit = gee("resp ~ age + smoke", dataset("ohio"), groups="id", family="binomial",
-              corstr="exchangeable", scale_fix=True)
+    fit = gee(
+        "resp ~ age + smoke",
+        dataset("ohio"),
+        groups="id",
+        family="binomial",
+        corstr="exchangeable",
+        scale_fix=True,
+    )
     # Reference: geese(scale.fix = TRUE, gm = 1); geeglm(scale.fix = TRUE) keeps the
     # scale at the GLM's mean squared Pearson residual instead.
     _check(fit, more("ohio_exch_scalefix"), "scale fixed")
     assert fit.scale == 1.0 and fit.scale_fixed
-    assert gee("resp ~ age + smoke", dataset("ohio"), groups="id", family="binomial",
-               corstr="exchangeable", scale_fix=1.0).scale == 1.0
+    assert (
+        gee(
+            "resp ~ age + smoke",
+            dataset("ohio"),
+            groups="id",
+            family="binomial",
+            corstr="exchangeable",
+            scale_fix=1.0,
+        ).scale
+        == 1.0
+    )
     assert np.isnan(fit.scale_se)
     assert "Scale is fixed." in fit.summary()
 
 
 def test_probit_ar1() -> None:
-    fit = gee("outcome ~ treat + sex + age + baseline", dataset("respiratory"),
-              groups=["center", "id"], family="binomial", link="probit", corstr="ar1")
+    fit = gee(
+        "outcome ~ treat + sex + age + baseline",
+        dataset("respiratory"),
+        groups=["center", "id"],
+        family="binomial",
+        link="probit",
+        corstr="ar1",
+    )
     _check(fit, more("respiratory_probit_ar1"), "probit")
 
 
 def test_negative_binomial_fixed_theta() -> None:
     ref = extra_reference()["negbin_independence"]
-    fit = gee("TICKS ~ YEAR + cHEIGHT", dataset("grouseticks"), groups="BROOD",
-              family=NegativeBinomial(theta=ref["theta"]))
+    fit = gee(
+        "TICKS ~ YEAR + cHEIGHT",
+        dataset("grouseticks"),
+        groups="BROOD",
+        family=NegativeBinomial(theta=ref["theta"]),
+    )
     assert_rel(fit.fixef, values(ref["coef"]), 1e-8, "negbin coef")
     assert_rel(fit.fixef_se, values(ref["robust_se"]), 1e-6, "negbin robust se")
     # Any registered family works with any structure.
-    ex = gee("TICKS ~ YEAR + cHEIGHT", dataset("grouseticks"), groups="BROOD",
-             family=NegativeBinomial(theta=2.0), corstr="exchangeable")
+    ex = gee(
+        "TICKS ~ YEAR + cHEIGHT",
+        dataset("grouseticks"),
+        groups="BROOD",
+        family=NegativeBinomial(theta=2.0),
+        corstr="exchangeable",
+    )
     assert ex.converged and np.all(np.isfinite(ex.fixef_se))
 
 
 @pytest.mark.parametrize(
     "name, spec",
     [
-        ("ohio_exchangeable", dict(formula="resp ~ age + smoke", data="ohio", groups="id",
-                                   family="binomial", corstr="exchangeable")),
-        ("ohio_independence", dict(formula="resp ~ age + smoke", data="ohio", groups="id",
-                                   family="binomial", corstr="independence")),
-        ("ohio_unstructured", dict(formula="resp ~ age + smoke", data="ohio", groups="id",
-                                   family="binomial", corstr="unstructured")),
-        ("dietox_ar1", dict(formula="Weight ~ Time + Cu", data="dietox", groups="Pig",
-                            family="gaussian", corstr="ar1")),
+        (
+            "ohio_exchangeable",
+            dict(
+                formula="resp ~ age + smoke",
+                data="ohio",
+                groups="id",
+                family="binomial",
+                corstr="exchangeable",
+            ),
+        ),
+        (
+            "ohio_independence",
+            dict(
+                formula="resp ~ age + smoke",
+                data="ohio",
+                groups="id",
+                family="binomial",
+                corstr="independence",
+            ),
+        ),
+        (
+            "ohio_unstructured",
+            dict(
+                formula="resp ~ age + smoke",
+                data="ohio",
+                groups="id",
+                family="binomial",
+                corstr="unstructured",
+            ),
+        ),
+        (
+            "dietox_ar1",
+            dict(
+                formula="Weight ~ Time + Cu",
+                data="dietox",
+                groups="Pig",
+                family="gaussian",
+                corstr="ar1",
+            ),
+        ),
     ],
 )
 def test_jackknife(name: str, spec: dict[str, Any]) -> None:
@@ -228,11 +328,17 @@ def test_anova_sequential() -> None:
     fit = gee("Weight ~ Time + Cu", dataset("dietox"), groups="Pig", corstr="ar1")
     _anova_check(fit.anova(), refs["dietox_ar1"], "dietox_ar1")
     _anova_check(anova(fit), refs["dietox_ar1"], "dietox_ar1")
-    fit = gee("outcome ~ treat + sex + age + baseline", dataset("respiratory"),
-              groups=["center", "id"], family="binomial", corstr="exchangeable")
+    fit = gee(
+        "outcome ~ treat + sex + age + baseline",
+        dataset("respiratory"),
+        groups=["center", "id"],
+        family="binomial",
+        corstr="exchangeable",
+    )
     _anova_check(fit.anova(), refs["respiratory_exchangeable"], "respiratory")
-    fit = gee("resp ~ age * smoke", dataset("ohio"), groups="id", family="binomial",
-              corstr="exchangeable")
+    fit = gee(
+        "resp ~ age * smoke", dataset("ohio"), groups="id", family="binomial", corstr="exchangeable"
+    )
     _anova_check(fit.anova(), refs["ohio_interaction"], "ohio interaction")
 
 
@@ -251,15 +357,46 @@ def test_anova_nested_models() -> None:
 @pytest.mark.parametrize(
     "name, spec",
     [
-        ("dietox_ar1", dict(formula="Weight ~ Time + Cu", data="dietox", groups="Pig",
-                            family="gaussian", corstr="ar1")),
-        ("respiratory_exchangeable", dict(formula="outcome ~ treat + sex + age + baseline",
-                                          data="respiratory", groups=["center", "id"],
-                                          family="binomial", corstr="exchangeable")),
-        ("ohio_ar1", dict(formula="resp ~ age + smoke", data="ohio", groups="id",
-                          family="binomial", corstr="ar1")),
-        ("ohio_unstructured", dict(formula="resp ~ age + smoke", data="ohio", groups="id",
-                                   family="binomial", corstr="unstructured")),
+        (
+            "dietox_ar1",
+            dict(
+                formula="Weight ~ Time + Cu",
+                data="dietox",
+                groups="Pig",
+                family="gaussian",
+                corstr="ar1",
+            ),
+        ),
+        (
+            "respiratory_exchangeable",
+            dict(
+                formula="outcome ~ treat + sex + age + baseline",
+                data="respiratory",
+                groups=["center", "id"],
+                family="binomial",
+                corstr="exchangeable",
+            ),
+        ),
+        (
+            "ohio_ar1",
+            dict(
+                formula="resp ~ age + smoke",
+                data="ohio",
+                groups="id",
+                family="binomial",
+                corstr="ar1",
+            ),
+        ),
+        (
+            "ohio_unstructured",
+            dict(
+                formula="resp ~ age + smoke",
+                data="ohio",
+                groups="id",
+                family="binomial",
+                corstr="unstructured",
+            ),
+        ),
     ],
 )
 def test_qic(name: str, spec: dict[str, Any]) -> None:

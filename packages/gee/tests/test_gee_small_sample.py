@@ -15,27 +15,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-
-from mixedmodels_gee import gee
-
 from gee_helpers import assert_rel, dataset, extra_reference, values
+from mixedmodels_gee import gee
 
 
 def _respiratory() -> Any:
     d = dataset("respiratory")
     d = d.loc[d["center"] == 1]
-    return gee("outcome ~ treat + age + baseline", d, groups="id", family="binomial",
-               corstr="exchangeable")
+    return gee(
+        "outcome ~ treat + age + baseline", d, groups="id", family="binomial", corstr="exchangeable"
+    )
 
 
 def _ohio() -> Any:
     d = dataset("ohio")
     i, a = d["id"], d["age"]
-    keep = (i % 12 == 0) & ~((i % 5 == 0) & (a == 1)) & ~((i % 3 == 0) & (a == -2)) & ~(
-        (i % 7 == 0) & (a == 0)
+    keep = (
+        (i % 12 == 0)
+        & ~((i % 5 == 0) & (a == 1))
+        & ~((i % 3 == 0) & (a == -2))
+        & ~((i % 7 == 0) & (a == 0))
     )
-    return gee("resp ~ age + smoke", d.loc[keep], groups="id", family="binomial",
-               corstr="exchangeable")
+    return gee(
+        "resp ~ age + smoke", d.loc[keep], groups="id", family="binomial", corstr="exchangeable"
+    )
 
 
 def _dietox() -> Any:
@@ -48,8 +51,13 @@ def _dietox() -> Any:
 def _grouse() -> Any:
     d = dataset("grouseticks")
     pos = d["LOCATION"].cat.codes.to_numpy() + 1
-    return gee("TICKS ~ YEAR + cHEIGHT", d.loc[pos % 2 == 1], groups="LOCATION",
-               family="poisson", corstr="exchangeable")
+    return gee(
+        "TICKS ~ YEAR + cHEIGHT",
+        d.loc[pos % 2 == 1],
+        groups="LOCATION",
+        family="poisson",
+        corstr="exchangeable",
+    )
 
 
 CASES = {
@@ -107,9 +115,14 @@ def test_corrections_inflate(case: tuple[str, Any, dict[str, Any]]) -> None:
 
 def test_aliases_and_default(case: tuple[str, Any, dict[str, Any]]) -> None:
     _, fit, _ = case
-    for alias, kind in [("mancl-derouen", "md"), ("kauermann-carroll", "kc"),
-                        ("fay-graubard", "fg"), ("morel-bokossa-neerchal", "mbn"),
-                        ("sandwich", "robust"), ("model", "naive")]:
+    for alias, kind in [
+        ("mancl-derouen", "md"),
+        ("kauermann-carroll", "kc"),
+        ("fay-graubard", "fg"),
+        ("morel-bokossa-neerchal", "mbn"),
+        ("sandwich", "robust"),
+        ("model", "naive"),
+    ]:
         assert np.array_equal(fit.get_vcov(alias).to_numpy(), fit.get_vcov(kind).to_numpy())
     md = fit.with_std_err("md")
     assert md.std_err == "md"

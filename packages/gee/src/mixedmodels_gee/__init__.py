@@ -28,7 +28,7 @@ from ._correlation import (
 )
 from ._estimator import GEEEstimator, gee
 from ._fit import GEEConvergenceWarning, GEEError
-from ._inference import anova
+from ._inference import anova, qic
 from ._results import GEEResult
 from ._tidiers import glance_gee, tidy_gee
 from ._variance import VCOV_TYPES
@@ -55,31 +55,3 @@ __all__ = [
     "qic",
     "tidy_gee",
 ]
-
-
-def qic(*results: GEEResult, scaled: bool = False) -> "pd.DataFrame":  # noqa: UP037
-    """QIC table of one or more fits (geepack's ``QIC(fit1, fit2, ...)``).
-
-    Parameters
-    ----------
-    *results
-        Fitted GEE models (of the same data, for the comparison to make sense).
-    scaled
-        Divide the quasi-likelihood by each fit's scale (see :meth:`GEEResult.qic`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per fit: ``QIC``, ``QICu``, ``QuasiLik``, ``CIC``, ``params``, ``QICC``.
-    """
-    import pandas as pd
-
-    if not results:
-        raise ValueError("qic needs at least one fit")
-    nobs = {r.nobs for r in results}
-    if len(nobs) > 1:
-        import warnings
-
-        warnings.warn("models are not all fitted to the same number of observations", stacklevel=2)
-    rows = [r.qic(scaled=scaled) for r in results]
-    return pd.DataFrame(rows, index=[f"fit{i + 1}" for i in range(len(rows))])

@@ -154,10 +154,11 @@ def _codes_of(values: pd.Series | list[pd.Series]) -> tuple[IntArray, list[Any],
     else:
         index = pd.MultiIndex.from_arrays([p.to_numpy() for p in parts])
         try:
-            codes, uniques = index.factorize(sort=True)
+            mcodes, muniques = index.factorize(sort=True)
         except TypeError:
-            codes, uniques = index.factorize(sort=False)
-        labels = [":".join(map(str, u)) for u in uniques]
+            mcodes, muniques = index.factorize(sort=False)
+        codes = np.asarray(mcodes)
+        labels = [":".join(map(str, u)) for u in muniques]
     return np.asarray(codes, dtype=np.int64), labels, missing
 
 

@@ -70,9 +70,7 @@ class WorkingCorrelation(ABC):
         """Learn what depends on the data (time points, ...) before fitting."""
 
     @abstractmethod
-    def pair_keys(
-        self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray
-    ) -> FloatArray:
+    def pair_keys(self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray) -> FloatArray:
         """Class key of each pair (``NaN``: the pair is uncorrelated and has no parameter).
 
         ``tj < tk`` are the pair's times and ``wj < wk`` their indices among the
@@ -134,9 +132,7 @@ class Independence(WorkingCorrelation):
     def is_independence(self) -> bool:
         return True
 
-    def pair_keys(
-        self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray
-    ) -> FloatArray:
+    def pair_keys(self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray) -> FloatArray:
         return np.full(tj.shape, np.nan)
 
     def class_params(self, keys: FloatArray) -> IntArray:
@@ -155,9 +151,7 @@ class Exchangeable(WorkingCorrelation):
         super().__init__()
         self.param_names = ["alpha"]
 
-    def pair_keys(
-        self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray
-    ) -> FloatArray:
+    def pair_keys(self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray) -> FloatArray:
         return np.zeros(tj.shape)
 
     def class_params(self, keys: FloatArray) -> IntArray:
@@ -181,9 +175,7 @@ class AR1(WorkingCorrelation):
         super().__init__()
         self.param_names = ["alpha"]
 
-    def pair_keys(
-        self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray
-    ) -> FloatArray:
+    def pair_keys(self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray) -> FloatArray:
         return np.asarray(tk - tj, dtype=np.float64)
 
     def class_params(self, keys: FloatArray) -> IntArray:
@@ -276,9 +268,7 @@ class Unstructured(WorkingCorrelation):
             f"alpha.{labels[int(c) // self._T]}:{labels[int(c) % self._T]}" for c in keys
         ]
 
-    def pair_keys(
-        self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray
-    ) -> FloatArray:
+    def pair_keys(self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray) -> FloatArray:
         return np.asarray(wj * self._T + wk, dtype=np.float64)
 
     def class_params(self, keys: FloatArray) -> IntArray:
@@ -331,9 +321,7 @@ class MDependent(WorkingCorrelation):
                 f"differences); {layout.time_name!r} has fractional values"
             )
 
-    def pair_keys(
-        self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray
-    ) -> FloatArray:
+    def pair_keys(self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray) -> FloatArray:
         lag = np.asarray(tk - tj, dtype=np.float64)
         return np.where(lag <= self.m, lag, np.nan)
 
@@ -372,8 +360,7 @@ class Fixed(WorkingCorrelation):
             raise ValueError("fixed working correlation is not symmetric")
         if np.max(np.abs(np.diag(R) - 1.0), initial=0.0) > 1e-10:
             raise ValueError(
-                "fixed working correlation must have a unit diagonal (it is a correlation "
-                "matrix)"
+                "fixed working correlation must have a unit diagonal (it is a correlation matrix)"
             )
         eig = np.linalg.eigvalsh(R)
         if eig[0] <= 1e-12:
@@ -392,11 +379,11 @@ class Fixed(WorkingCorrelation):
                 if layout.has_time
                 else f"a largest cluster of {T} rows"
             )
-            raise ValueError(f"fixed working correlation is {self._T} x {self._T} but the data has {what}")
+            raise ValueError(
+                f"fixed working correlation is {self._T} x {self._T} but the data has {what}"
+            )
 
-    def pair_keys(
-        self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray
-    ) -> FloatArray:
+    def pair_keys(self, tj: FloatArray, tk: FloatArray, wj: IntArray, wk: IntArray) -> FloatArray:
         return np.asarray(wj * self._T + wk, dtype=np.float64)
 
     def class_params(self, keys: FloatArray) -> IntArray:
@@ -468,5 +455,10 @@ def resolve_corstr(corstr: Any, mdep: int | None = None, matrix: Any = None) -> 
         if matrix is None:
             raise ValueError("corstr='fixed' needs the correlation matrix: pass matrix=")
         return Fixed(matrix)
-    return {"independence": Independence, "exchangeable": Exchangeable, "ar1": AR1,
-            "unstructured": Unstructured}[key]()
+    classes: dict[str, type[WorkingCorrelation]] = {
+        "independence": Independence,
+        "exchangeable": Exchangeable,
+        "ar1": AR1,
+        "unstructured": Unstructured,
+    }
+    return classes[key]()

@@ -13,6 +13,7 @@ from ._clusters import build_layout
 from ._correlation import resolve_corstr
 from ._fit import build_workspace, fit_gee
 from ._results import FitData, GEEResult
+from ._threads import single_blas_thread
 from ._variance import normalize_vcov_type
 
 __all__ = ["GEEEstimator", "fit_model", "gee"]
@@ -44,7 +45,9 @@ def _scale_fix(value: Any) -> float | None:
     try:
         out = float(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"scale_fix must be None, True or a positive number, got {value!r}") from exc
+        raise ValueError(
+            f"scale_fix must be None, True or a positive number, got {value!r}"
+        ) from exc
     if not np.isfinite(out) or out <= 0:
         raise ValueError(f"scale_fix must be positive, got {value!r}")
     return out
@@ -96,7 +99,9 @@ def fit_model(model: Any, **options: Any) -> GEEResult:
         w = w * trials
     family.validate_response(y, w)
     corr = resolve_corstr(
-        options.get("corstr", "independence"), mdep=options.get("mdep"), matrix=options.get("matrix")
+        options.get("corstr", "independence"),
+        mdep=options.get("mdep"),
+        matrix=options.get("matrix"),
     )
     std_err = normalize_vcov_type(options.get("std_err", "robust"))
     start = options.get("start")
@@ -181,7 +186,8 @@ class GEEEstimator(Estimator):
         if reason is not None:
             raise ValueError(f"estimator 'gee' cannot fit this model: {reason}")
         merged = {**(getattr(model, "extras", {}) or {}), **options}
-        return fit_model(model, **merged)
+        with single_blas_thread():
+            return fit_model(model, **merged)
 
 
 def gee(

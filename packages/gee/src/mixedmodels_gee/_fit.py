@@ -10,16 +10,22 @@ one Fisher-scoring step in ``beta``, then sets the scale to the weighted mean of
 squared Pearson residuals and solves the moment equations of the correlation
 parameters (see :mod:`._correlation`); the fixed point is geepack's solution.
 
-Everything per cluster is batched: rows are sorted so that the clusters of one size
-form a ``(K_m, m, ...)`` block (:mod:`._clusters`), and the working correlation is
-factored once per distinct *pattern* of pair classes (one pattern per cluster size for
-balanced data), then applied to all clusters of the pattern with one matrix product.
+Layout.  Everything per cluster is batched.  Clusters with the same number of rows and
+the same working correlation (the same *pattern* of pair classes: for balanced data,
+one pattern per cluster size) form a :class:`Block`, stored *position-major*: row
+``i`` of every cluster of the block, then row ``i + 1``, ...  A block of ``K`` clusters
+of ``m`` rows is then an ``(m, K, ...)`` array, and applying the inverse Cholesky factor
+of the block's working correlation to all its clusters is one ``(m, m) @ (m, K p)``
+matrix product.  Sizes with many distinct patterns (irregular times) stay one block,
+with a batched product over per-cluster factors.  The only Python loops are over
+blocks, never over clusters or rows.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
@@ -27,12 +33,15 @@ from numpy.typing import NDArray
 
 from mixedmodels.interfaces import Family, FloatArray, Link
 
-from ._clusters import ClusterLayout, SizeGroup, pair_indices
+from ._clusters import ClusterLayout, pair_indices
 from ._correlation import WorkingCorrelation
 
-__all__ = ["GEEConvergenceWarning", "GEEError", "GEEFit", "fit_gee"]
+__all__ = ["Block", "GEEConvergenceWarning", "GEEError", "GEEFit", "Workspace", "fit_gee"]
 
 IntArray = NDArray[np.int64]
+
+#: A cluster size with more distinct correlation patterns than this stays one block.
+MAX_PATTERN_BLOCKS = 32
 
 
 class GEEError(ValueError):
@@ -44,45 +53,96 @@ class GEEConvergenceWarning(UserWarning):
 
 
 @dataclass
-class PairBlock:
-    """Pairs of rows within the clusters of one size group.
+class Block:
+    """Clusters of ``size`` rows, stored position-major in rows ``start:stop``.
 
     Attributes
     ----------
+    size
+        Rows per cluster, ``m``.
+    start, stop
+        Rows of the workspace; row ``start + i * K + k`` is row ``i`` of cluster ``k``.
+    clusters
+        ``(K,)`` cluster indices (into the layout's labels).
     j, k
-        ``(n_pairs,)`` row positions (within the cluster) of each pair, ``j < k``.
-    classes
-        ``(K_m, n_pairs)`` global pair-class index of each pair (``-1``: none).
+        ``(n_pairs,)`` positions of the pairs of rows within a cluster, ``j < k``.
     patterns
-        ``(P, n_pairs)`` distinct rows of :attr:`classes`.
+        ``(P, n_pairs)`` pair classes of each distinct working correlation (``-1``: an
+        uncorrelated pair); ``P == 0`` when the correlation is the identity.
     pattern_of
-        ``(K_m,)`` pattern index of each cluster.
+        ``(K,)`` pattern of each cluster.
     """
 
+    size: int
+    start: int
+    stop: int
+    clusters: IntArray
     j: IntArray
     k: IntArray
-    classes: IntArray
     patterns: IntArray
     pattern_of: IntArray
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.clusters.shape[0])
+
+    @property
+    def identity(self) -> bool:
+        """Whether every cluster of the block has the identity working correlation."""
+        return self.patterns.shape[0] == 0
+
+    @property
+    def single(self) -> bool:
+        """Whether all clusters of the block share one working correlation."""
+        return self.patterns.shape[0] == 1
+
+    def view(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The block's rows of ``values`` as ``(m, K, ...)``."""
+        part = values[self.start : self.stop]
+        return part.reshape((self.size, self.n_clusters, *part.shape[1:]))
+
+    def classes(self) -> IntArray:
+        """``(K, n_pairs)`` pair classes of every cluster."""
+        return self.patterns[self.pattern_of]
 
 
 @dataclass
 class Workspace:
-    """The data in sorted order, with the pair classes of the working correlation."""
+    """The data in block order, with the pair classes of the working correlation.
+
+    Attributes
+    ----------
+    order
+        ``(n,)`` workspace row ``r`` holds used row ``order[r]``.
+    class_keys
+        The structure's key of each pair class (lags, pairs of times, ...).
+    class_param
+        The parameter each class belongs to (``-1``: none).
+    """
 
     X: FloatArray
     y: FloatArray
     w: FloatArray
     offset: FloatArray
+    order: IntArray
     layout: ClusterLayout
     corr: WorkingCorrelation
     class_keys: FloatArray
     class_param: IntArray
-    pairs: list[PairBlock | None]
+    blocks: list[Block]
 
     @property
-    def groups(self) -> list[SizeGroup]:
-        return self.layout.groups
+    def cluster_order(self) -> IntArray:
+        """Cluster indices in block order (the order of per-cluster arrays)."""
+        return np.concatenate([b.clusters for b in self.blocks]).astype(np.int64)
+
+
+def _unique_rows(a: NDArray[Any]) -> tuple[NDArray[Any], IntArray]:
+    """Distinct rows and the index of each row's distinct row (fast when all equal)."""
+    if a.shape[0] == 0 or bool(np.all(a == a[:1])):
+        return a[:1], np.zeros(a.shape[0], dtype=np.int64)
+    rows, inverse = np.unique(a, axis=0, return_inverse=True)
+    return rows, np.asarray(inverse, dtype=np.int64).reshape(-1)
 
 
 def build_workspace(
@@ -93,56 +153,91 @@ def build_workspace(
     layout: ClusterLayout,
     corr: WorkingCorrelation,
 ) -> Workspace:
-    """Sort the data by cluster and classify every within-cluster pair."""
-    order = layout.order
+    """Arrange the data in blocks and classify every within-cluster pair of rows."""
     corr.bind(layout)
-    raw: list[tuple[IntArray, IntArray, FloatArray] | None] = []
+    correlated = not corr.is_independence
+    # Pair keys depend only on a cluster's times: compute them per distinct time vector.
+    per_group: list[tuple[IntArray, IntArray, FloatArray, IntArray] | None] = []
     all_keys: list[FloatArray] = []
     for g in layout.groups:
-        if g.size < 2 or corr.is_independence:
-            raw.append(None)
+        if g.size < 2 or not correlated:
+            per_group.append(None)
             continue
+        times, t_of = _unique_rows(g.times)
+        waves = np.searchsorted(layout.time_values, times).astype(np.int64)
         j, k = pair_indices(g.size)
-        keys = corr.pair_keys(g.times[:, j], g.times[:, k], g.waves[:, j], g.waves[:, k])
-        raw.append((j, k, keys))
+        keys = corr.pair_keys(times[:, j], times[:, k], waves[:, j], waves[:, k])
+        per_group.append((j, k, keys, t_of))
         all_keys.append(keys[np.isfinite(keys)])
     class_keys = np.unique(np.concatenate(all_keys)) if all_keys else np.empty(0)
-    pairs: list[PairBlock | None] = []
-    for item in raw:
+
+    blocks: list[Block] = []
+    rows: list[IntArray] = []
+    start = 0
+    empty = np.empty(0, dtype=np.int64)
+    for g, item in zip(layout.groups, per_group, strict=True):
+        local = np.arange(g.n_clusters)
         if item is None:
-            pairs.append(None)
-            continue
-        j, k, keys = item
-        finite = np.isfinite(keys)
-        classes = np.where(
-            finite, np.searchsorted(class_keys, np.where(finite, keys, 0.0)), -1
-        ).astype(np.int64)
-        patterns, pattern_of = np.unique(classes, axis=0, return_inverse=True)
-        pairs.append(
-            PairBlock(j, k, classes, patterns.astype(np.int64), pattern_of.reshape(-1))
-        )
+            parts = [(local, np.empty((0, 0), dtype=np.int64), np.zeros(g.n_clusters, np.int64))]
+            j = k = empty
+        else:
+            j, k, keys, t_of = item
+            finite = np.isfinite(keys)
+            cls = np.where(finite, np.searchsorted(class_keys, np.where(finite, keys, 0.0)), -1)
+            patterns, p_of_t = _unique_rows(cls.astype(np.int64))
+            pattern_of = p_of_t[t_of]
+            if patterns.shape[0] == 1 or patterns.shape[0] > MAX_PATTERN_BLOCKS:
+                parts = [(local, patterns, pattern_of)]
+            else:
+                # A few patterns (e.g. a few gap patterns): one single-pattern block each.
+                by = np.argsort(pattern_of, kind="stable")
+                cuts = np.searchsorted(pattern_of[by], np.arange(1, patterns.shape[0]))
+                parts = [
+                    (sel, patterns[p : p + 1], np.zeros(sel.shape[0], np.int64))
+                    for p, sel in enumerate(np.split(by, cuts))
+                    if sel.size
+                ]
+        for sel, pats, p_of in parts:
+            K = sel.shape[0]
+            m = g.size
+            # Position-major: row i of every cluster, then row i + 1.
+            layout_rows = g.start + (sel[None, :] * m + np.arange(m)[:, None]).reshape(-1)
+            rows.append(layout_rows)
+            blocks.append(
+                Block(
+                    size=m,
+                    start=start,
+                    stop=start + K * m,
+                    clusters=g.clusters[sel],
+                    j=j,
+                    k=k,
+                    patterns=np.asarray(pats, dtype=np.int64),
+                    pattern_of=np.asarray(p_of, dtype=np.int64),
+                )
+            )
+            start += K * m
+    order = layout.order[np.concatenate(rows)] if rows else layout.order
     return Workspace(
         X=np.ascontiguousarray(X[order]),
         y=y[order],
         w=w[order],
         offset=offset[order],
+        order=order,
         layout=layout,
         corr=corr,
         class_keys=class_keys,
         class_param=corr.class_params(class_keys),
-        pairs=pairs,
+        blocks=blocks,
     )
 
 
 # ------------------------------------------------------------------ working correlation
 
 
-def correlation_factors(
-    ws: Workspace, alpha: FloatArray
-) -> list[FloatArray | None]:
-    """Per size group, the inverse Cholesky factors ``L^-1`` of each pattern's ``R``.
+def correlation_factors(ws: Workspace, alpha: FloatArray) -> list[FloatArray | None]:
+    """Per block, the inverse Cholesky factors ``L^-1`` ``(P, m, m)`` of its patterns.
 
-    Returns ``None`` for groups with an identity working correlation.
+    ``None`` for blocks with the identity working correlation.
 
     Raises
     ------
@@ -151,69 +246,52 @@ def correlation_factors(
     """
     rho_class = ws.corr.rho(alpha, ws.class_keys) if ws.class_keys.size else np.empty(0)
     out: list[FloatArray | None] = []
-    for g, pb in zip(ws.groups, ws.pairs, strict=True):
-        if pb is None:
+    for b in ws.blocks:
+        if b.identity:
             out.append(None)
             continue
-        m = g.size
-        rho = np.where(pb.patterns >= 0, rho_class[np.maximum(pb.patterns, 0)], 0.0)
+        m = b.size
+        rho = np.where(b.patterns >= 0, rho_class[np.maximum(b.patterns, 0)], 0.0)
         R = np.broadcast_to(np.eye(m), (rho.shape[0], m, m)).copy()
-        R[:, pb.j, pb.k] = rho
-        R[:, pb.k, pb.j] = rho
+        R[:, b.j, b.k] = rho
+        R[:, b.k, b.j] = rho
         try:
             L = np.linalg.cholesky(R)
         except np.linalg.LinAlgError:
-            bad = _first_not_pd(R)
+            smallest = float(np.linalg.eigvalsh(R)[:, 0].min())
             raise GEEError(
                 f"the {ws.corr.describe()} working correlation is not positive definite for "
-                f"clusters of size {m} at alpha = {np.array2string(np.asarray(alpha), precision=4)}"
-                f" (smallest eigenvalue {bad:.3g}); try another correlation structure"
+                f"clusters of size {m} at alpha = "
+                f"{np.array2string(np.asarray(alpha), precision=4)} (smallest eigenvalue "
+                f"{smallest:.3g}): the data are more correlated than the structure allows; "
+                "try another correlation structure"
             ) from None
-        eye = np.broadcast_to(np.eye(m), L.shape)
-        out.append(np.linalg.solve(L, eye))
+        out.append(np.linalg.solve(L, np.broadcast_to(np.eye(m), L.shape)))
     return out
 
 
-def _first_not_pd(R: FloatArray) -> float:
-    eig = np.linalg.eigvalsh(R)
-    return float(eig[:, 0].min())
-
-
-def whiten(g: SizeGroup, pb: PairBlock | None, Linv: FloatArray | None, A: FloatArray) -> FloatArray:
-    """``L_i^-1 A_i`` for every cluster of a size group; ``A`` is ``(K_m, m, ...)``."""
-    if Linv is None or pb is None:
+def whiten(b: Block, Linv: FloatArray | None, A: FloatArray) -> FloatArray:
+    """``L_k^-1 A_k`` for every cluster ``k`` of a block; ``A`` is ``(m, K, ...)``."""
+    if Linv is None:
         return A
+    m, K = A.shape[0], A.shape[1]
     if Linv.shape[0] == 1:
-        # One pattern: a single matrix product over all clusters of this size.
-        moved = np.moveaxis(A, 1, -1)  # (K, ..., m)
-        return np.moveaxis(moved @ Linv[0].T, -1, 1)
-    mats = Linv[pb.pattern_of]
+        # One working correlation for the block: a single matrix product.
+        return np.asarray((Linv[0] @ A.reshape(m, -1)).reshape(A.shape), dtype=np.float64)
+    mats = Linv[b.pattern_of]  # (K, m, m)
     if A.ndim == 2:
-        return np.einsum("kij,kj->ki", mats, A)
-    return np.matmul(mats, A)
+        return np.asarray(np.einsum("kij,jk->ik", mats, A), dtype=np.float64)
+    flat = A.reshape(m, K, -1)
+    out = np.einsum("kij,jkp->ikp", mats, flat)
+    return np.asarray(out.reshape(A.shape), dtype=np.float64)
 
 
 # ---------------------------------------------------------------------- the fitting loop
 
 
 @dataclass
-class RowState:
-    """Per-row quantities at the current ``beta`` (sorted order)."""
-
-    eta: FloatArray
-    mu: FloatArray
-    mu_eta: FloatArray
-    var: FloatArray
-
-    @property
-    def pearson(self) -> FloatArray:
-        """Unweighted Pearson residuals ``(y - mu) / sqrt(V(mu))`` need ``y``; see fit."""
-        raise NotImplementedError
-
-
-@dataclass
 class GEEFit:
-    """The converged state of a GEE fit (arrays in sorted order)."""
+    """The converged state of a GEE fit (arrays in workspace order)."""
 
     beta: FloatArray
     alpha: FloatArray
@@ -229,58 +307,71 @@ class GEEFit:
     factors: list[FloatArray | None] = field(repr=False)
 
 
-def _row_state(
-    ws: Workspace, beta: FloatArray, family: Family, link: Link
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, bool]:
+@dataclass
+class _Rows:
+    """Per-row quantities at one ``beta``."""
+
+    eta: FloatArray
+    mu: FloatArray
+    mu_eta: FloatArray
+    var: FloatArray
+    valid: bool
+
+    def pearson(self, y: FloatArray) -> FloatArray:
+        return np.asarray((y - self.mu) / np.sqrt(self.var), dtype=np.float64)
+
+
+def _rows(ws: Workspace, beta: FloatArray, family: Family, link: Link) -> _Rows:
     eta = ws.X @ beta + ws.offset
-    valid = bool(np.all(link.valid_eta(eta)))
     with np.errstate(all="ignore"):
+        valid = bool(np.all(link.valid_eta(eta)))
         mu = link.inverse(eta)
         valid = valid and bool(np.all(family.valid_mu(mu)))
         mu_eta = link.mu_eta(eta)
         var = family.variance(mu)
-    valid = valid and bool(np.all(np.isfinite(var) & (var > 0)))
-    return eta, mu, mu_eta, var, valid
+        valid = valid and bool(np.all(var > 0) and np.all(np.isfinite(var)))
+    return _Rows(eta, mu, mu_eta, var, valid)
 
 
 def _score(
-    ws: Workspace,
-    factors: list[FloatArray | None],
-    mu_eta: FloatArray,
-    var: FloatArray,
-    resid: FloatArray,
+    ws: Workspace, factors: list[FloatArray | None], rows: _Rows
 ) -> tuple[FloatArray, FloatArray]:
     """``sum D'V^-1 D`` and ``sum D'V^-1 (y - mu)`` without the scale."""
-    s = np.sqrt(ws.w / var)
-    D = ws.X * (s * mu_eta)[:, None]
-    r = s * resid
+    s = np.sqrt(ws.w / rows.var)
+    D = ws.X * (s * rows.mu_eta)[:, None]
+    r = s * (ws.y - rows.mu)
     p = ws.X.shape[1]
     H = np.zeros((p, p))
     G = np.zeros(p)
-    for g, pb, Linv in zip(ws.groups, ws.pairs, factors, strict=True):
-        Dw = whiten(g, pb, Linv, g.block(D)).reshape(-1, p)
-        rw = whiten(g, pb, Linv, g.block(r)).reshape(-1)
+    for b, Linv in zip(ws.blocks, factors, strict=True):
+        Dw = whiten(b, Linv, b.view(D)).reshape(-1, p)
+        rw = whiten(b, Linv, b.view(r)).reshape(-1)
         H += Dw.T @ Dw
         G += Dw.T @ rw
     return H, G
 
 
-def class_sums(ws: Workspace, b: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Per pair class: ``sum b_j b_k`` and ``sum w_j w_k`` over the pairs of the class."""
+def class_sums(ws: Workspace, values: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per pair class: ``sum v_j v_k`` and ``sum w_j w_k`` over the pairs of the class."""
     G = ws.class_keys.shape[0]
     S = np.zeros(G)
     N = np.zeros(G)
-    for g, pb in zip(ws.groups, ws.pairs, strict=True):
-        if pb is None:
+    for b in ws.blocks:
+        if b.identity:
             continue
-        B = g.block(b)
-        Wb = g.block(w)
-        cls = pb.classes.reshape(-1)
-        ok = cls >= 0
-        prod = (B[:, pb.j] * B[:, pb.k]).reshape(-1)
-        wprod = (Wb[:, pb.j] * Wb[:, pb.k]).reshape(-1)
-        S += np.bincount(cls[ok], weights=prod[ok], minlength=G)
-        N += np.bincount(cls[ok], weights=wprod[ok], minlength=G)
+        V = b.view(values)
+        Wv = b.view(w)
+        if b.single:
+            # Sums over the block's clusters of v_j v_k are a Gram matrix.
+            cls = b.patterns[0]
+            ok = cls >= 0
+            S += np.bincount(cls[ok], weights=(V @ V.T)[b.j, b.k][ok], minlength=G)
+            N += np.bincount(cls[ok], weights=(Wv @ Wv.T)[b.j, b.k][ok], minlength=G)
+        else:
+            cls = b.classes().T  # (n_pairs, K)
+            ok = cls >= 0
+            S += np.bincount(cls[ok], weights=(V[b.j] * V[b.k])[ok], minlength=G)
+            N += np.bincount(cls[ok], weights=(Wv[b.j] * Wv[b.k])[ok], minlength=G)
     return S, N
 
 
@@ -298,23 +389,9 @@ def _glm_start(ws: Workspace, family: Family, link: Link) -> FloatArray:
     mu_eta = link.mu_eta(eta)
     var = family.variance(mu)
     z = eta - ws.offset + (ws.y - mu) / mu_eta
-    sw = np.sqrt(ws.w * mu_eta**2 / var)
-    beta, *_ = np.linalg.lstsq(ws.X * sw[:, None], z * sw, rcond=None)
-    return np.asarray(beta, dtype=np.float64)
-
-
-def _glm_phase(
-    ws: Workspace, family: Family, link: Link, beta: FloatArray, tol: float, maxiter: int
-) -> tuple[FloatArray, int, bool]:
-    """Fisher scoring with the identity working correlation: the GLM fit (IRLS)."""
-    identity: list[FloatArray | None] = [None] * len(ws.groups)
-    n_iter = 0
-    for _ in range(maxiter):
-        n_iter += 1
-        beta, change, _ = _beta_step(ws, family, link, beta, identity)
-        if change <= tol:
-            return beta, n_iter, True
-    return beta, n_iter, False
+    wt = ws.w * mu_eta**2 / var
+    Xw = ws.X * wt[:, None]
+    return _solve(Xw.T @ ws.X, Xw.T @ z)
 
 
 def _beta_step(
@@ -322,35 +399,29 @@ def _beta_step(
     family: Family,
     link: Link,
     beta: FloatArray,
+    rows: _Rows,
     factors: list[FloatArray | None],
-) -> tuple[FloatArray, float, float]:
+) -> tuple[FloatArray, _Rows, float, float]:
     """One Fisher-scoring step in ``beta`` (halved while it leaves the valid range).
 
-    Returns the new ``beta``, the largest change relative to ``1 + |beta|`` and the
-    largest absolute change.
+    Returns the new ``beta`` and its rows, the largest change relative to
+    ``1 + |beta|`` and the largest absolute change.
     """
-    _, mu, mu_eta, var, _ = _row_state(ws, beta, family, link)
-    H, G = _score(ws, factors, mu_eta, var, ws.y - mu)
+    H, G = _score(ws, factors, rows)
     delta = _solve(H, G)
     step = 1.0
     for _half in range(40):
         new = beta + step * delta
-        if _row_state(ws, new, family, link)[4]:
+        new_rows = _rows(ws, new, family, link)
+        if new_rows.valid:
             d = np.abs(step * delta)
             change = float(np.max(d / (1.0 + np.abs(new)), initial=0.0))
-            return new, change, float(np.max(d, initial=0.0))
+            return new, new_rows, change, float(np.max(d, initial=0.0))
         step *= 0.5
     raise GEEError(
         "no step keeps the linear predictor in the link's domain and the means in the "
         "family's range; check the model or give start values"
     )
-
-
-def _pearson(
-    ws: Workspace, family: Family, link: Link, beta: FloatArray
-) -> FloatArray:
-    _, mu, _, var, _ = _row_state(ws, beta, family, link)
-    return np.asarray((ws.y - mu) / np.sqrt(var), dtype=np.float64)
 
 
 def fit_gee(
@@ -368,7 +439,7 @@ def fit_gee(
     Parameters
     ----------
     ws
-        The sorted data and pair classes.
+        The data in blocks, with the pair classes.
     family, link
         Mean and variance model.
     scale_fix
@@ -402,19 +473,25 @@ def fit_gee(
     corr = ws.corr
     has_alpha = not corr.is_independence and ws.class_keys.size > 0
     sum_w = float(np.sum(ws.w))
+    identity: list[FloatArray | None] = [None] * len(ws.blocks)
+    n_iter = 0
+    glm_ok = False
+    beta = _glm_start(ws, family, link) if start is None else np.asarray(start, float).copy()
+    rows = _rows(ws, beta, family, link)
+    if not rows.valid:
+        raise GEEError("the starting values give means outside the family's range")
     if start is None:
-        beta = _glm_start(ws, family, link)
-        if not _row_state(ws, beta, family, link)[4]:
-            raise GEEError("the starting values give means outside the family's range")
-        # The GLM fit is the independence GEE and the start of every other structure.
-        beta, n_iter, glm_ok = _glm_phase(ws, family, link, beta, 1e-12, max(maxiter, 100))
-    else:
-        beta = np.asarray(start, dtype=np.float64).copy()
-        n_iter, glm_ok = 0, False
-        if not _row_state(ws, beta, family, link)[4]:
-            raise GEEError("the start values give means outside the family's range")
+        # The GLM fit (independence GEE) is geepack's start for every structure; it is
+        # the answer for independence, and only a start otherwise (unless emulating).
+        glm_tol = 1e-12 if corr.is_independence or emulate else 1e-6
+        for _ in range(max(maxiter, 100)):
+            n_iter += 1
+            beta, rows, change, _ = _beta_step(ws, family, link, beta, rows, identity)
+            if change <= glm_tol:
+                glm_ok = True
+                break
     alpha = corr.start()
-    pr = _pearson(ws, family, link, beta)
+    pr = rows.pearson(ws.y)
     if scale_fix is not None:
         scale = float(scale_fix)
     elif emulate:
@@ -425,14 +502,15 @@ def fit_gee(
         S, N = class_sums(ws, ws.w * pr, ws.w)
         alpha = corr.estimate(ws.class_keys, S / scale, N, alpha)
     converged = corr.is_independence and not emulate and glm_ok
+    factors = identity
     if not converged:
         for _ in range(maxiter):
             n_iter += 1
-            factors = correlation_factors(ws, alpha)
-            beta, change, abs_change = _beta_step(ws, family, link, beta, factors)
+            factors = correlation_factors(ws, alpha) if has_alpha else identity
+            beta, rows, change, abs_change = _beta_step(ws, family, link, beta, rows, factors)
             if emulate:
                 change = abs_change
-            pr = _pearson(ws, family, link, beta)
+            pr = rows.pearson(ws.y)
             if scale_fix is None:
                 new_scale = float(np.sum(ws.w * pr * pr) / sum_w)
                 change = max(
@@ -442,8 +520,8 @@ def fit_gee(
                 scale = new_scale
             if has_alpha:
                 S, N = class_sums(ws, ws.w * pr, ws.w)
-                step = corr.fisher_step if emulate else corr.estimate
-                new_alpha = step(ws.class_keys, S / scale, N, alpha)
+                update = corr.fisher_step if emulate else corr.estimate
+                new_alpha = update(ws.class_keys, S / scale, N, alpha)
                 change = max(change, float(np.max(np.abs(new_alpha - alpha), initial=0.0)))
                 alpha = new_alpha
             if change <= tol:
@@ -459,8 +537,7 @@ def fit_gee(
         raise GEEError("the GEE iterations diverged (non-finite coefficients)")
     if not has_alpha and corr.n_params:
         alpha = np.full(corr.n_params, np.nan)  # no pairs: nothing to estimate from
-    factors = correlation_factors(ws, alpha) if has_alpha else [None] * len(ws.groups)
-    eta, mu, mu_eta, var, _ = _row_state(ws, beta, family, link)
+    factors = correlation_factors(ws, alpha) if has_alpha else identity
     return GEEFit(
         beta=beta,
         alpha=np.asarray(alpha, dtype=np.float64),
@@ -469,9 +546,9 @@ def fit_gee(
         converged=converged,
         n_iter=n_iter,
         ws=ws,
-        eta=eta,
-        mu=mu,
-        mu_eta=mu_eta,
-        var=var,
+        eta=rows.eta,
+        mu=rows.mu,
+        mu_eta=rows.mu_eta,
+        var=rows.var,
         factors=factors,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,13 @@ from mixedmodels.interfaces import Family, FloatArray
 
 from ._correlation import Independence
 from ._fit import build_workspace, fit_gee
+from ._threads import single_blas_thread
 from ._variance import cluster_scores, compute_vcov
 
 if TYPE_CHECKING:
     from ._results import GEEResult
 
-__all__ = ["anova", "anova_terms", "coef_table", "qic", "term_columns", "wald_test"]
+__all__ = ["anova", "anova_terms", "coef_table", "qic", "qic_of", "term_columns", "wald_test"]
 
 
 # ---------------------------------------------------------------------------- terms
@@ -145,15 +147,16 @@ def _refit(result: GEEResult, cols: Sequence[int], corr: Any = None) -> tuple[Fl
     ws = build_workspace(
         d.X[:, list(cols)], d.y, d.w, d.offset, d.layout, result.corstr if corr is None else corr
     )
-    fit = fit_gee(
-        ws,
-        result.family,
-        result.link,
-        scale_fix=opts.get("scale_fix"),
-        tol=opts.get("tol"),
-        maxiter=opts.get("maxiter"),
-        algorithm=opts.get("algorithm", "converge"),
-    )
+    with single_blas_thread():
+        fit = fit_gee(
+            ws,
+            result.family,
+            result.link,
+            scale_fix=opts.get("scale_fix"),
+            tol=opts.get("tol"),
+            maxiter=opts.get("maxiter"),
+            algorithm=opts.get("algorithm", "converge"),
+        )
     return fit.beta, fit
 
 
@@ -178,7 +181,9 @@ def anova_terms(
             )
         else:
             keep = sorted(
-                c for t, cs in mapping.items() if t == "(Intercept)" or t in terms[: i + 1]
+                c
+                for t, cs in mapping.items()
+                if t == "(Intercept)" or t in terms[: i + 1]
                 for c in cs
             )
             beta, fit = _refit(result, keep)
@@ -200,7 +205,9 @@ def anova_terms(
     return table
 
 
-def anova(*results: GEEResult, type: str = "sequential", std_err: str | None = None) -> pd.DataFrame:
+def anova(
+    *results: GEEResult, type: str = "sequential", std_err: str | None = None
+) -> pd.DataFrame:
     """Wald tests for one GEE fit (per term) or two nested fits (geepack's ``anova``).
 
     With two fits of the same data, the coefficients of the larger model that the
@@ -287,8 +294,31 @@ def quasi_likelihood(family: Family, y: FloatArray, mu: FloatArray, w: FloatArra
     return float(np.sum(w * q))
 
 
-def qic(result: GEEResult, scaled: bool = False) -> pd.Series:
-    """QIC and friends (see :meth:`GEEResult.qic`)."""
+def qic(*results: GEEResult, scaled: bool = False) -> pd.DataFrame:
+    """QIC table of one or more fits (geepack's ``QIC(fit1, fit2, ...)``).
+
+    Parameters
+    ----------
+    *results
+        Fitted GEE models (of the same data, for the comparison to make sense).
+    scaled
+        Divide the quasi-likelihood by each fit's scale (see :meth:`GEEResult.qic`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit: ``QIC``, ``QICu``, ``QuasiLik``, ``CIC``, ``params``, ``QICC``.
+    """
+    if not results:
+        raise ValueError("qic needs at least one fit")
+    if len({r.nobs for r in results}) > 1:
+        warnings.warn("models are not all fitted to the same number of observations", stacklevel=2)
+    rows = [qic_of(r, scaled=scaled) for r in results]
+    return pd.DataFrame(rows, index=[f"fit{i + 1}" for i in range(len(rows))])
+
+
+def qic_of(result: GEEResult, scaled: bool = False) -> pd.Series:
+    """QIC and friends of one fit (see :meth:`GEEResult.qic`)."""
     d = result._data
     mu = result.fitted().to_numpy()
     quasi = quasi_likelihood(result.family, d.y, mu, d.w)

@@ -14,6 +14,7 @@ from mixedmodels.interfaces import Family, FloatArray, Link
 from ._clusters import ClusterLayout, format_time
 from ._correlation import Unstructured, WorkingCorrelation
 from ._fit import GEEFit
+from ._threads import single_blas_thread
 from ._variance import (
     VCOV_LABELS,
     ClusterScores,
@@ -85,9 +86,10 @@ class GEEResult:
         self.converged = bool(fit.converged)
         self.n_iter = int(fit.n_iter)
         self.fixef_names: list[str] = list(model.fixef_names)
-        # Sorted position -> position among the rows used.
-        self._inverse = np.empty_like(data.layout.order)
-        self._inverse[data.layout.order] = np.arange(data.layout.order.shape[0])
+        # Position among the rows used -> workspace row.
+        order = fit.ws.order
+        self._inverse = np.empty_like(order)
+        self._inverse[order] = np.arange(order.shape[0])
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -134,7 +136,8 @@ class GEEResult:
 
     def _scores(self) -> ClusterScores:
         if "scores" not in self._cache:
-            self._cache["scores"] = cluster_scores(self._fit)
+            with single_blas_thread():
+                self._cache["scores"] = cluster_scores(self._fit)
         scores: ClusterScores = self._cache["scores"]
         return scores
 
@@ -159,14 +162,15 @@ class GEEResult:
         cache_key = f"vcov:{key}"
         if cache_key not in self._cache:
             opts = self._data.options
-            self._cache[cache_key] = compute_vcov(
-                self._scores(),
-                key,
-                n_corr_params=self.corstr.n_params,
-                fg_b=float(opts.get("fg_b", 0.75)),
-                mbn_d=float(opts.get("mbn_d", 2.0)),
-                mbn_r=float(opts.get("mbn_r", 1.0)),
-            )
+            with single_blas_thread():
+                self._cache[cache_key] = compute_vcov(
+                    self._scores(),
+                    key,
+                    n_corr_params=self.corstr.n_params,
+                    fg_b=float(opts.get("fg_b", 0.75)),
+                    mbn_d=float(opts.get("mbn_d", 2.0)),
+                    mbn_r=float(opts.get("mbn_r", 1.0)),
+                )
         v = self._cache[cache_key]
         return pd.DataFrame(v.copy(), index=self.fixef_names, columns=self.fixef_names)
 
@@ -210,7 +214,9 @@ class GEEResult:
 
     def _nuisance(self) -> tuple[FloatArray | None, FloatArray | None]:
         if "nuisance" not in self._cache:
-            self._cache["nuisance"] = nuisance_vcov(self._fit, self._scores(), self.family)
+            scores = self._scores()
+            with single_blas_thread():
+                self._cache["nuisance"] = nuisance_vcov(self._fit, scores, self.family)
         out: tuple[FloatArray | None, FloatArray | None] = self._cache["nuisance"]
         return out
 
@@ -242,7 +248,9 @@ class GEEResult:
         else:
             j, k = np.triu_indices(T, 1)
             keys = self.corstr.pair_keys(t[j], t[k], j.astype(np.int64), k.astype(np.int64))
-            rho = np.where(np.isfinite(keys), self.corstr.rho(self._fit.alpha, np.nan_to_num(keys)), 0.0)
+            rho = np.where(
+                np.isfinite(keys), self.corstr.rho(self._fit.alpha, np.nan_to_num(keys)), 0.0
+            )
             R = np.eye(T)
             R[j, k] = rho
             R[k, j] = rho
@@ -429,9 +437,9 @@ class GEEResult:
         -------
         pandas.Series
         """
-        from ._inference import qic
+        from ._inference import qic_of
 
-        return qic(self, scaled=scaled)
+        return qic_of(self, scaled=scaled)
 
     # ------------------------------------------------------------------ output
     def summary(self, std_err: str | None = None) -> str:

@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 __all__ = ["format_pval", "format_summary", "print_coefmat"]
 
 _EPS = float(np.finfo(float).eps)
-_LEGEND = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
+_LEGEND = (
+    "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 "
+    "\u2018.\u2019 0.1 \u2018 \u2019 1"
+)
 
 
 def format_pval(pv: Sequence[float], digits: int, eps: float = _EPS) -> list[str]:
-    """R's ``format.pval``."""
+    """R's ``format.pval`` (R >= 4.0: p-values down to 1e-4 in fixed notation)."""
     pv = [float(v) for v in pv]
     is0 = [v < eps for v in pv]
     out = [""] * len(pv)
@@ -35,7 +38,7 @@ def format_pval(pv: Sequence[float], digits: int, eps: float = _EPS) -> list[str
     rr: list[str] = []
     if rest:
         expo = [math.floor(math.log10(v)) if v > 0 else -50 for v in rest]
-        fix = [e >= -3 or v == 0 for e, v in zip(expo, rest, strict=True)]
+        fix = [e >= -3 or (e == -4 and digits > 1) for e in expo]
         rr = [""] * len(rest)
         for flag in (True, False):
             idx = [i for i, f in enumerate(fix) if f == flag]
@@ -114,7 +117,7 @@ def print_coefmat(
     if stars:
         sym = [_stars(v) for v in pv]
         width = max(len(s) for s in sym)
-        rows = [r + [s.ljust(width)] for r, s in zip(rows, sym, strict=True)]
+        rows = [[*r, s.ljust(width)] for r, s in zip(rows, sym, strict=True)]
         cols = [*cols, ""]
     text = _print_matrix(list(rownames), cols, rows, right=True)
     if stars:
@@ -125,7 +128,8 @@ def print_coefmat(
 def _frame(rownames: Sequence[str], est: Sequence[float], se: Sequence[float], digits: int) -> str:
     """``print(data.frame(Estimate, Std.err), digits)``: each column formatted alone."""
     e = _r_format([float(v) for v in est], digits)
-    s = ["NA" if math.isnan(float(v)) else x for v, x in zip(se, _r_format([float(v) for v in se], digits), strict=True)]
+    se_str = _r_format([float(v) for v in se], digits)
+    s = ["NA" if math.isnan(float(v)) else x for v, x in zip(se, se_str, strict=True)]
     rows = [[a.strip(), b.strip()] for a, b in zip(e, s, strict=True)]
     return _print_matrix(list(rownames), ["Estimate", "Std.err"], rows, right=True)
 

@@ -41,8 +41,8 @@ __all__ = [
     "ClusterScores",
     "cluster_scores",
     "compute_vcov",
-    "nuisance_vcov",
     "normalize_vcov_type",
+    "nuisance_vcov",
 ]
 
 IntArray = NDArray[np.int64]
@@ -94,18 +94,18 @@ def normalize_vcov_type(kind: str) -> str:
 
 @dataclass
 class ClusterScores:
-    """Whitened per-cluster quantities at the solution (clusters in layout block order).
+    """Whitened per-cluster quantities at the solution (clusters in block order).
 
     Attributes
     ----------
     W
-        Per size group, ``(K_m, m, p)`` whitened derivatives (scale included).
+        Per block, ``(m, K, p)`` whitened derivatives (scale included).
     e
-        Per size group, ``(K_m, m)`` whitened residuals (scale included).
+        Per block, ``(m, K)`` whitened residuals (scale included).
     U
-        ``(K, p)`` cluster scores ``W_i' e_i``.
+        ``(K, p)`` cluster scores ``W_k' e_k``.
     omega
-        ``(p, p)`` model-based precision ``sum W_i' W_i``.
+        ``(p, p)`` model-based precision ``sum W_k' W_k``.
     bread
         ``(p, p)`` its inverse, the naive variance.
     """
@@ -126,8 +126,8 @@ class ClusterScores:
         return int(self.U.shape[1])
 
     def omega_i(self) -> FloatArray:
-        """``(K, p, p)`` per-cluster ``W_i' W_i``."""
-        return np.concatenate([np.einsum("kip,kiq->kpq", W, W) for W in self.W])
+        """``(K, p, p)`` per-cluster ``W_k' W_k``."""
+        return np.concatenate([np.einsum("ikp,ikq->kpq", W, W) for W in self.W])
 
 
 def _inv_sym(A: FloatArray) -> FloatArray:
@@ -150,13 +150,13 @@ def cluster_scores(fit: GEEFit) -> ClusterScores:
     es: list[FloatArray] = []
     Us: list[FloatArray] = []
     omega = np.zeros((p, p))
-    for g, pb, Linv in zip(ws.groups, ws.pairs, fit.factors, strict=True):
-        Wg = np.ascontiguousarray(whiten(g, pb, Linv, g.block(D)))
-        eg = np.ascontiguousarray(whiten(g, pb, Linv, g.block(r)))
-        Ws.append(Wg)
-        es.append(eg)
-        Us.append(np.einsum("kip,ki->kp", Wg, eg))
-        flat = Wg.reshape(-1, p)
+    for b, Linv in zip(ws.blocks, fit.factors, strict=True):
+        Wb = np.ascontiguousarray(whiten(b, Linv, b.view(D)))
+        eb = np.ascontiguousarray(whiten(b, Linv, b.view(r)))
+        Ws.append(Wb)
+        es.append(eb)
+        Us.append(np.einsum("ikp,ik->kp", Wb, eb))
+        flat = Wb.reshape(-1, p)
         omega += flat.T @ flat
     omega = 0.5 * (omega + omega.T)
     return ClusterScores(
@@ -176,14 +176,15 @@ def _sandwich(bread: FloatArray, U: FloatArray) -> FloatArray:
 
 
 def _leverage_scores(cs: ClusterScores, power: float) -> FloatArray:
-    """Cluster scores ``W_i' (I - P_i)^power e_i`` (``power`` -1 or -1/2)."""
+    """Cluster scores ``W_k' (I - P_k)^power e_k`` (``power`` -1 or -1/2)."""
     out = []
     for W, e in zip(cs.W, cs.e, strict=True):
-        m = W.shape[1]
-        P = np.einsum("kip,pq,kjq->kij", W, cs.bread, W)
+        m = W.shape[0]
+        P = np.einsum("ikp,pq,jkq->kij", W, cs.bread, W)
         IminusP = np.eye(m) - P
+        ek = e.T  # (K, m)
         if power == -1.0:
-            x = np.linalg.solve(IminusP, e[:, :, None])[:, :, 0]
+            x = np.linalg.solve(IminusP, ek[:, :, None])[:, :, 0]
         else:
             lam, Q = np.linalg.eigh(IminusP)
             if np.any(lam <= 1e-12):
@@ -191,8 +192,8 @@ def _leverage_scores(cs: ClusterScores, power: float) -> FloatArray:
                     "a cluster has leverage 1 (I - H_i is singular); the Kauermann-Carroll "
                     "correction is undefined"
                 )
-            x = np.einsum("kij,kj->ki", Q, np.einsum("kji,kj->ki", Q, e) * lam**power)
-        out.append(np.einsum("kip,ki->kp", W, x))
+            x = np.einsum("kij,kj->ki", Q, np.einsum("kji,kj->ki", Q, ek) * lam**power)
+        out.append(np.einsum("ikp,ki->kp", W, x))
     return np.concatenate(out)
 
 
@@ -240,7 +241,7 @@ def compute_vcov(
             raise ValueError("the Morel-Bokossa-Neerchal correction needs K > 1 and N > p")
         c = (cs.n_obs - 1.0) / (cs.n_obs - p) * K / (K - 1.0)
         M = cs.U.T @ cs.U
-        delta = p / (K - p) if K > (mbn_d + 1.0) * p else 1.0 / mbn_d
+        delta = p / (K - p) if (mbn_d + 1.0) * p < K else 1.0 / mbn_d
         xi = max(mbn_r, float(np.trace(B @ M)) / p)
         out = c * (B @ M @ B) + delta * xi * B
         return np.asarray(0.5 * (out + out.T), dtype=np.float64)
@@ -284,8 +285,14 @@ def nuisance_vcov(
     phi = fit.scale
     n, p = ws.X.shape
     K = cs.n_clusters
-    sizes = np.concatenate([np.full(g.n_clusters, g.size) for g in ws.groups])
-    row_cluster = np.repeat(np.arange(K), sizes)
+    # Cluster (in block order) of every row; blocks are position-major.
+    cl_offsets = np.cumsum([0] + [b.n_clusters for b in ws.blocks])[:-1]
+    row_cluster = np.concatenate(
+        [
+            c0 + np.tile(np.arange(b.n_clusters), b.size)
+            for b, c0 in zip(ws.blocks, cl_offsets, strict=True)
+        ]
+    )
     w = ws.w
     V = fit.var
     sqV = np.sqrt(V)
@@ -300,17 +307,20 @@ def nuisance_vcov(
 
     vgamma: FloatArray | None = None
     valpha: FloatArray | None = None
-    C = Binv = Cinv = np.zeros((1, 1))
-    B = np.zeros((1, p))
-    U2 = np.zeros((K, 1))
+    C: FloatArray = np.zeros((1, 1))
+    Binv: FloatArray = np.zeros((1, p))
+    Cinv: FloatArray = np.zeros((1, 1))
+    U2: FloatArray = np.zeros((K, 1))
     if level_scale:
         wv = w / (2.0 * phi)
-        U2 = np.bincount(row_cluster, weights=wv * (PR * PR - phi), minlength=K)[:, None]
+        U2 = np.asarray(
+            np.bincount(row_cluster, weights=wv * (PR * PR - phi), minlength=K)[:, None],
+            dtype=np.float64,
+        )
         C = np.array([[np.sum(wv)]])
         f = -2.0 * PR / sqV - PR * PR / V * Vmu
-        B = (-(wv * f)) @ Dr
-        B = B[None, :]
-        Cinv = np.linalg.inv(C)
+        B = ((-(wv * f)) @ Dr)[None, :]
+        Cinv = np.asarray(np.linalg.inv(C), dtype=np.float64)
         Binv = -Cinv @ B @ Ainv
         L11 = U1.T @ U1
         L12 = U1.T @ U2
@@ -326,37 +336,36 @@ def nuisance_vcov(
         U3 = np.zeros((K, q))
         row_coef = np.zeros((n, q))
         E = np.zeros(q)
-        offsets = np.concatenate([[0], np.cumsum([g.stop - g.start for g in ws.groups])[:-1]])
-        cl_offsets = np.concatenate([[0], np.cumsum([g.n_clusters for g in ws.groups])[:-1]])
-        for g, pb, r0, c0 in zip(ws.groups, ws.pairs, offsets, cl_offsets, strict=True):
-            if pb is None:
+        for b, c0 in zip(ws.blocks, cl_offsets, strict=True):
+            if b.identity:
                 continue
-            cls = pb.classes
+            Kb = b.n_clusters
+            cls = b.classes().T  # (n_pairs, K)
             ok = cls >= 0
             c = np.where(ok, par_c[np.maximum(cls, 0)], -1)
             ok &= c >= 0
-            Wb = g.block(w)
-            Pb = g.block(PR)
-            W3 = Wb[:, pb.j] * Wb[:, pb.k]
-            prj, prk = Pb[:, pb.j], Pb[:, pb.k]
+            Wb = b.view(w)
+            Pb = b.view(PR)
+            W3 = Wb[b.j] * Wb[b.k]
+            prj, prk = Pb[b.j], Pb[b.k]
             z = prj * prk / phi
             rho = rho_c[np.maximum(cls, 0)]
             ev = e_c[np.maximum(cls, 0)]
             cc = np.maximum(c, 0)
             F += np.bincount(cc[ok], weights=(W3 * ev * ev)[ok], minlength=q)
-            kidx = (c0 + np.arange(g.n_clusters))[:, None] * q + cc
-            U3 += np.bincount(
-                kidx[ok], weights=(W3 * ev * (z - rho))[ok], minlength=K * q
-            ).reshape(K, q)
+            kidx = (c0 + np.arange(Kb))[None, :] * q + cc
+            U3 += np.bincount(kidx[ok], weights=(W3 * ev * (z - rho))[ok], minlength=K * q).reshape(
+                K, q
+            )
             E += np.bincount(cc[ok], weights=(W3 * ev * z / phi)[ok], minlength=q)
             # geepack's getZ_Beta: -PR_j D_j - PR_k D_k - PR_j PR_k (a_j D_j + a_k D_k) / 2,
             # with a = V'(mu) / sqrt(V); D (q x p) = -sum W3 e onehot(c) Z_Beta / phi.
-            a = g.block(Vmu / sqV)
-            coef_j = W3 * ev * (prj + 0.5 * prj * prk * a[:, pb.j]) / phi
-            coef_k = W3 * ev * (prk + 0.5 * prj * prk * a[:, pb.k]) / phi
-            rows = r0 + np.arange(g.n_clusters)[:, None] * g.size
-            rj = (rows + pb.j[None, :])[ok] * q + cc[ok]
-            rk = (rows + pb.k[None, :])[ok] * q + cc[ok]
+            a = b.view(Vmu / sqV)
+            coef_j = W3 * ev * (prj + 0.5 * prj * prk * a[b.j]) / phi
+            coef_k = W3 * ev * (prk + 0.5 * prj * prk * a[b.k]) / phi
+            kk = np.arange(Kb)[None, :]
+            rj = (b.start + b.j[:, None] * Kb + kk)[ok] * q + cc[ok]
+            rk = (b.start + b.k[:, None] * Kb + kk)[ok] * q + cc[ok]
             row_coef += np.bincount(rj, weights=coef_j[ok], minlength=n * q).reshape(n, q)
             row_coef += np.bincount(rk, weights=coef_k[ok], minlength=n * q).reshape(n, q)
         Dmat = row_coef.T @ Dr  # (q, p)
