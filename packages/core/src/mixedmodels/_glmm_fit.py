@@ -277,30 +277,31 @@ class _GLMMEstimator(Estimator):
         return None
 
 
-class LaplaceEstimator(_GLMMEstimator):
+class _QuadratureEstimator(_GLMMEstimator):
+    #: Nodes used when ``nagq`` is not given.
+    default_nagq: ClassVar[int]
+
+    def fit(self, model: Any, **options: Any) -> Any:
+        nagq = options.pop("nagq", self.default_nagq)
+        if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
+            return fit_glmm_nb(model, nagq=nagq, **options)
+        return fit_glmm(model, nagq=nagq, **options)
+
+
+class LaplaceEstimator(_QuadratureEstimator):
     """Laplace approximation (lme4's glmer default, ``nAGQ = 1``)."""
 
     name: ClassVar[str] = "laplace"
     description: ClassVar[str] = "GLMMs by the Laplace approximation (glmer's nAGQ = 1)"
-
-    def fit(self, model: Any, **options: Any) -> Any:
-        nagq = options.pop("nagq", 1)
-        if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
-            return fit_glmm_nb(model, nagq=nagq, **options)
-        return fit_glmm(model, nagq=nagq, **options)
+    default_nagq = 1
 
 
-class AGQEstimator(_GLMMEstimator):
+class AGQEstimator(_QuadratureEstimator):
     """Adaptive Gauss-Hermite quadrature for one scalar random-effect term."""
 
     name: ClassVar[str] = "agq"
     description: ClassVar[str] = "GLMMs by adaptive Gauss-Hermite quadrature (nAGQ > 1)"
-
-    def fit(self, model: Any, **options: Any) -> Any:
-        nagq = options.pop("nagq", 9)
-        if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
-            return fit_glmm_nb(model, nagq=nagq, **options)
-        return fit_glmm(model, nagq=nagq, **options)
+    default_nagq = 9
 
 
 class FastEstimator(_GLMMEstimator):
