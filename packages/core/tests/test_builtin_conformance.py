@@ -68,3 +68,17 @@ def test_lmm_estimators_refuse_unknown_model_extras():
     assert model.extras == {"groups": "Subject"}
     with pytest.raises(ValueError, match="groups"):
         model.fit(method="reml")
+
+
+def cbpp_model(seed: int | None):
+    data = mm.datasets.load("cbpp")
+    if seed is not None:
+        data = data.iloc[np.random.default_rng(seed).permutation(len(data))]
+    return mm.Model(
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)", data, family="binomial"
+    )
+
+
+@pytest.mark.parametrize("name", ["laplace", "agq", "fast"])
+def test_builtin_glmm_estimators_pass_check_estimator(name):
+    testing.check_estimator(_plugins.get_estimator(name), cbpp_model)
