@@ -117,11 +117,25 @@ def test_three_models(sleep: pd.DataFrame, ml_fits: tuple[Any, Any]) -> None:
     )
 
 
-def test_single_model_points_at_inference(ml_fits: tuple[Any, Any]) -> None:
-    with pytest.raises(NotImplementedError, match=r"single model.*inference"):
-        mm.anova(ml_fits[0])
+def test_single_model_gives_f_tests(ml_fits: tuple[Any, Any]) -> None:
+    # One model: F tests of its terms (see test_ddf.py and test_anova_types.py).
+    table = mm.anova(ml_fits[0])
+    assert list(table.columns) == ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
+    assert table.index.tolist() == ["Days"]
     with pytest.raises(ValueError, match="at least two"):
         mm.anova()
+
+
+def test_non_nested_models_are_refused(sleep: pd.DataFrame, ml_fits: tuple[Any, Any]) -> None:
+    quadratic = mm.lmm("Reaction ~ Days + I(Days**2) + (1 | Subject)", sleep, reml=False)
+    no_slope_fixed = mm.lmm("Reaction ~ 1 + (Days || Subject)", sleep, reml=False)
+    with pytest.raises(ValueError, match=r"not nested \(fixed effects of 'm1'"):
+        mm.anova(ml_fits[1], quadratic)
+    with pytest.raises(ValueError, match=r"not nested \(random effects of 'm0'"):
+        mm.anova(no_slope_fixed, quadratic)
+    # Nested in the fixed part only is fine; the check can be switched off.
+    assert len(mm.anova(ml_fits[0], quadratic)) == 2
+    assert len(mm.anova(ml_fits[1], quadratic, check_nested=False)) == 2
 
 
 def test_different_number_of_observations(sleep: pd.DataFrame, ml_fits: tuple[Any, Any]) -> None:

@@ -61,7 +61,8 @@ def test_fit_text_is_the_summary(capsys: pytest.CaptureFixture[str], reml_text: 
     code, out, err = run_main(capsys, "fit", FORMULA, "--data", "sleepstudy")
     assert code == 0, err
     assert out == reml_text
-    assert out.splitlines()[2] == "   Data: sleepstudy"
+    # lmerTest's title (Satterthwaite t tests by default) takes two lines.
+    assert out.splitlines()[3] == "   Data: sleepstudy"
     assert "REML criterion at convergence: 1743.6" in out
 
 
@@ -105,7 +106,17 @@ def test_fit_ml_csv(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     table = pd.read_csv(io.StringIO(out))
-    assert list(table.columns) == ["effect", "group", "term", "estimate", "std.error", "statistic"]
+    # broom.mixed's columns for an lmerTest fit (Satterthwaite df and p-values).
+    assert list(table.columns) == [
+        "effect",
+        "group",
+        "term",
+        "estimate",
+        "std.error",
+        "statistic",
+        "df",
+        "p.value",
+    ]
     assert table["term"].tolist()[:2] == ["(Intercept)", "Days"]
     assert table["group"].isna().tolist() == [True, True, False, False, False, False]
     np.testing.assert_allclose(table["estimate"][:2], list(R_FIXEF.values()), rtol=1e-6)

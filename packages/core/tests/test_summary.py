@@ -972,8 +972,9 @@ def sleep_fit() -> Any:
 def test_real_fit_summary_equals_lme4(sleep_fit: Any) -> None:
     expected = "".join(R_SUMMARIES["sleepstudy_reml"]["expected"])
     text = format_summary(sleep_fit)
-    assert sleep_fit.summary() == text
-    assert str(sleep_fit) == text
+    # lme4's layout is summary(ddf="none"); the default adds lmerTest's df and p-values.
+    assert sleep_fit.summary(ddf="none") == text
+    assert str(sleep_fit) == sleep_fit.summary() == format_summary(sleep_fit, ddf="satterthwaite")
     got_lines, exp_lines = text.splitlines(), expected.splitlines()
     assert len(got_lines) == len(exp_lines)
     # The REML criterion is flat near the optimum: lme4 stops at theta_1 = 0.966742, the

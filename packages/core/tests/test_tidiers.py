@@ -47,8 +47,8 @@ def test_registered_for_lmm_result(fit: Any) -> None:
 
 
 def test_tidy_default_matches_broom_mixed(fit: Any) -> None:
-    # broom.mixed: tidy(m)
-    t = mm.tidy(fit)
+    # broom.mixed: tidy(m) of an lme4 fit (no df): ddf="none"
+    t = mm.tidy(fit, ddf="none")
     assert list(t.columns) == ["effect", "group", "term", "estimate", "std.error", "statistic"]
     assert t["effect"].tolist() == ["fixed"] * 2 + ["ran_pars"] * 4
     assert t["group"].tolist() == [None, None, "Subject", "Subject", "Subject", "Residual"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["RefitMLWarning", "anova"]
+__all__ = ["RefitMLWarning", "anova", "term_tests"]
 
 
 class RefitMLWarning(UserWarning):
@@ -58,14 +58,98 @@ def _check_comparable(fits: Sequence[Any], names: Sequence[str]) -> None:
             )
 
 
-def anova(*fits: Any, refit: bool = True, names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
+def _in_span(A: np.ndarray, B: np.ndarray, tol: float = 1e-7) -> bool:
+    """Whether every column of ``A`` lies in the column space of ``B``."""
+    if A.shape[1] == 0:
+        return True
+    if B.shape[1] == 0:
+        return False
+    coef, *_ = np.linalg.lstsq(B, A, rcond=None)
+    resid = np.linalg.norm(A - B @ coef, axis=0)
+    return bool(np.all(resid <= tol * np.maximum(np.linalg.norm(A, axis=0), 1e-300)))
+
+
+def _random_columns(model: Any) -> dict[tuple[int, ...], np.ndarray]:
+    """Per grouping of the rows (the partition a grouping factor makes), the n-vectors
+    of every random-effect column: column j of level l is Z[:, j] on the rows of l."""
+    out: dict[tuple[int, ...], list[np.ndarray]] = {}
+    for t in model.terms:
+        codes = np.asarray(t.codes)
+        # A canonical label of the partition: first-appearance order of the levels.
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        rank = np.argsort(np.argsort(first))
+        key = tuple(rank[inverse.ravel()].tolist())
+        Z = np.asarray(t.Z, dtype=np.float64)
+        cols = [Z[:, j] for j in range(Z.shape[1])]
+        out.setdefault(key, []).extend(cols)
+    return {k: np.column_stack(v) for k, v in out.items()}
+
+
+def _check_nested(small: Any, large: Any, name_s: str, name_l: str) -> None:
+    """Raise if ``small`` is not nested in ``large`` (see :func:`anova`)."""
+    ms: Any = getattr(small, "model", None)
+    ml: Any = getattr(large, "model", None)
+    if not all(hasattr(m, "X") and hasattr(m, "terms") for m in (ms, ml)):
+        return
+    msg = (
+        f"models {name_s!r} and {name_l!r} are not nested ({{what}}); likelihood-ratio "
+        "tests compare a model with a more general one; compare non-nested models by "
+        "AIC or BIC (or pass check_nested=False)"
+    )
+    if not _in_span(np.asarray(ms.X, float), np.asarray(ml.X, float)):
+        raise ValueError(
+            msg.format(what=f"fixed effects of {name_s!r} not within those of {name_l!r}")
+        )
+    rs, rl = _random_columns(ms), _random_columns(ml)
+    for key, cols in rs.items():
+        big = rl.get(key)
+        if big is None or not _in_span_by_level(np.asarray(key), cols, big):
+            raise ValueError(
+                msg.format(what=f"random effects of {name_s!r} not within those of {name_l!r}")
+            )
+
+
+def _in_span_by_level(groups: np.ndarray, A: np.ndarray, B: np.ndarray) -> bool:
+    """Whether, on the rows of every level, the columns of ``A`` lie in the span of
+    those of ``B`` (batched Gram matrices, no loop over levels)."""
+    n_lev = int(groups.max()) + 1
+
+    def gram(U: np.ndarray, V: np.ndarray) -> np.ndarray:
+        out = np.empty((n_lev, U.shape[1], V.shape[1]))
+        for i in range(U.shape[1]):
+            for j in range(V.shape[1]):
+                out[:, i, j] = np.bincount(groups, weights=U[:, i] * V[:, j], minlength=n_lev)
+        return out
+
+    Gbb, Gba, Gaa = gram(B, B), gram(B, A), gram(A, A)
+    resid = Gaa - np.swapaxes(Gba, 1, 2) @ np.linalg.pinv(Gbb, rcond=1e-10) @ Gba
+    scale = np.maximum(np.einsum("lii->l", Gaa), 1e-300)
+    return bool(np.all(np.abs(np.einsum("lii->l", resid)) <= 1e-8 * scale))
+
+
+def anova(
+    *fits: Any,
+    refit: bool = True,
+    names: Sequence[str] | None = None,
+    type: int | str = 3,
+    ddf: str | None = "satterthwaite",
+    test: str | None = None,
+    check_nested: bool = True,
+) -> pd.DataFrame:
+    """Tests of fixed-effect terms of one model, or likelihood-ratio tests between models.
+
+    With one model: a table of F tests by term with Satterthwaite or Kenward-Roger
+    denominator df (lmerTest's ``anova(fit, type, ddf)``) for linear mixed models, or
+    of Wald chi-square tests (car's ``Anova(fit, type, test.statistic = "Chisq")``)
+    for generalized linear mixed models (and linear ones with ``test="Chisq"``).  With
+    two or more: likelihood-ratio tests, as lme4's ``anova(m0, m1, ...)``.
 
     Parameters
     ----------
     *fits
-        Two or more fitted models (e.g. :class:`~mixedmodels.LMMResult`) of the same
-        response on the same observations.
+        One fitted model, or two or more fitted models (e.g.
+        :class:`~mixedmodels.LMMResult`) of the same response on the same observations,
+        each nested in the next.
     refit
         Refit REML fits by maximum likelihood first (default, as lme4; a
         :class:`RefitMLWarning` says so).  REML likelihoods of models with different
@@ -73,11 +157,32 @@ def anova(*fits: Any, refit: bool = True, names: Sequence[str] | None = None) ->
         they are (sensible only for models that differ in random effects alone).
     names
         Row names, one per fit in the order given; default ``"m0"``, ``"m1"``, ...
+    check_nested
+        Several models: check that each model is nested in the next (fixed-effect
+        columns in the span of the next model's, random-effect columns of each grouping
+        factor in the span of the next model's for the same factor) and raise if not.
+    type
+        One model: 1, 2 or 3 (``"I"``, ``"II"``, ``"III"``; default 3).  The hypotheses
+        are lmerTest's for F tests (type III as SAS, whatever the contrast coding) and
+        car's for Wald chi-square tests (type II in the metric of the covariance of the
+        estimates; type III with lmerTest's coding-free hypotheses, the intercept not
+        tested).
+    ddf
+        One linear mixed model: ``"satterthwaite"`` (default), ``"kenward-roger"`` or
+        ``"none"`` (F values without df or p-values, as lme4).
+    test
+        One model: ``"F"`` (default for linear mixed models) or ``"Chisq"`` (Wald
+        chi-square; the only choice for other results, which need ``fixef`` and
+        ``vcov``).
 
     Returns
     -------
     pandas.DataFrame
-        One row per model, sorted by number of parameters (``npar``), with columns
+        One model, F tests: one row per term with ``Sum Sq``, ``Mean Sq``, ``NumDF``,
+        ``DenDF``, ``F value``, ``Pr(>F)``; Wald tests: ``Chisq``, ``Df``,
+        ``Pr(>Chisq)``.  ``attrs["heading"]`` says which.
+
+        Several models: one row per model, sorted by number of parameters (``npar``), with columns
         ``npar``, ``AIC``, ``BIC``, ``logLik``, ``deviance`` (``-2 logLik``),
         ``Chisq`` (twice the increase in log-likelihood over the previous row, floored
         at 0), ``Df`` (difference in ``npar``) and ``Pr(>Chisq)`` (upper tail of the
@@ -86,12 +191,9 @@ def anova(*fits: Any, refit: bool = True, names: Sequence[str] | None = None) ->
 
     Raises
     ------
-    NotImplementedError
-        For a single model (lme4's F-test table needs denominator degrees of freedom,
-        which come with the inference module).
     ValueError
-        If the models differ in number of observations, rows or response, or the
-        names are not one per model.
+        If the models differ in number of observations, rows or response, are not
+        nested, or the names are not one per model.
 
     Examples
     --------
@@ -105,12 +207,7 @@ def anova(*fits: Any, refit: bool = True, names: Sequence[str] | None = None) ->
     if len(fits) == 0:
         raise ValueError("anova() needs at least two fitted models to compare")
     if len(fits) == 1:
-        raise NotImplementedError(
-            "anova() of a single model (F tests of its fixed-effect terms, lme4's "
-            "one-model table) needs denominator degrees of freedom (Satterthwaite / "
-            "Kenward-Roger), which come with the inference module; pass two or more "
-            "nested models for likelihood-ratio tests"
-        )
+        return term_tests(fits[0], type=type, ddf=ddf, test=test)
     labels = [f"m{i}" for i in range(len(fits))] if names is None else [str(n) for n in names]
     if len(labels) != len(fits):
         raise ValueError(f"names has {len(labels)} entries for {len(fits)} models")
@@ -131,6 +228,9 @@ def anova(*fits: Any, refit: bool = True, names: Sequence[str] | None = None) ->
     models = [models[i] for i in order]
     labels = [labels[i] for i in order]
     npar = npar[order]
+    if check_nested:
+        for i in range(1, len(models)):
+            _check_nested(models[i - 1], models[i], labels[i - 1], labels[i])
     loglik = np.array([float(f.loglik) for f in models])
     chisq = np.concatenate([[np.nan], 2.0 * np.maximum(0.0, np.diff(loglik))])
     dfs = np.concatenate([[np.nan], np.diff(npar).astype(float)])
@@ -152,4 +252,118 @@ def anova(*fits: Any, refit: bool = True, names: Sequence[str] | None = None) ->
     table.attrs["heading"] = ["Models:"] + [
         f"{label}: {f.model.formula}" for label, f in zip(labels, models, strict=True)
     ]
+    return table
+
+
+# --- tests of the terms of one model -------------------------------------------------------
+_TYPE_NAMES = {1: "I", 2: "II", 3: "III"}
+
+
+def _wald_chisq(beta: np.ndarray, V: np.ndarray, L: np.ndarray) -> tuple[float, int]:
+    """Wald statistic of ``L beta = 0`` and its df (rank of ``L V L'``)."""
+    if L.shape[0] == 0:
+        return np.nan, 0
+    VL = L @ V @ L.T
+    d, P = np.linalg.eigh((VL + VL.T) / 2.0)
+    keep = d > max(d.max(initial=0.0), 0.0) * 1.49e-8
+    proj = P[:, keep].T @ (L @ beta)
+    return float(np.sum(proj**2 / d[keep])), int(keep.sum())
+
+
+def _conj_comp(X: np.ndarray, Z: np.ndarray, ip: np.ndarray) -> np.ndarray:
+    """car's ``ConjComp``: the part of span(Z) orthogonal to span(X) in the inner
+    product ``ip`` (columns)."""
+    M = Z.T @ ip @ X
+    if M.size == 0:
+        return Z
+    q, r = np.linalg.qr(M, mode="complete")
+    rank = int(np.sum(np.abs(np.diag(r)) > 1e-7 * max(np.abs(r).max(initial=0.0), 1e-300)))
+    if rank == 0:
+        return Z
+    return np.asarray(Z @ q[:, rank:])
+
+
+def _wald_hypotheses(result: Any, kind: int) -> dict[str, np.ndarray]:
+    """Hypotheses of Wald chi-square tests: car's type II (and a type I in the same
+    metric), lmerTest's coding-free type III."""
+    from ._hypotheses import fixed_terms, hypotheses
+
+    model = result.model
+    if kind == 3:
+        return hypotheses(model, 3)
+    ft = fixed_terms(model)
+    V = result.vcov.to_numpy()
+    p = V.shape[0]
+    eye = np.eye(p)
+    out = {}
+    for i, label in enumerate(ft.labels):
+        if kind == 2:
+            # car's relatives: the terms that contain this one (any variables).
+            others = [
+                j
+                for j, t in enumerate(ft.labels)
+                if t != label and set(ft.variables[label]) < set(ft.variables[t])
+            ]
+        else:
+            # Sequential: adjusted for the terms before, ignoring those after.
+            others = list(range(i + 1, len(ft.labels)))
+        base = eye[np.isin(ft.assign, others)]
+        both = eye[np.isin(ft.assign, [*others, i])]
+        hyp = both if base.shape[0] == 0 else _conj_comp(base.T, both.T, V).T
+        out[label] = hyp[~np.all(np.abs(hyp) < 1e-12, axis=1)]
+    return out
+
+
+def term_tests(
+    result: Any, type: int | str = 3, ddf: str | None = "satterthwaite", test: str | None = None
+) -> pd.DataFrame:
+    """F or Wald chi-square tests of each fixed-effect term of one model (see
+    :func:`anova`)."""
+    from ._ddf import contest_md, normalize_ddf
+    from ._hypotheses import _normalize_type, hypotheses
+    from .results import LMMResult
+
+    kind = _normalize_type(type)
+    is_lmm = isinstance(result, LMMResult)
+    if test is None:
+        test = "F" if is_lmm else "Chisq"
+    test_key = str(test).strip().lower()
+    if test_key in ("chisq", "chi2", "chisquare", "wald"):
+        V = result.vcov.to_numpy()
+        if not np.all(np.isfinite(V)):
+            raise ValueError("Wald tests need the covariance of the fixed effects (vcov)")
+        beta = result.fixef.to_numpy()
+        rows = {}
+        for label, L in _wald_hypotheses(result, kind).items():
+            chisq, df = _wald_chisq(beta, V, L)
+            p = float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan
+            rows[label] = {"Chisq": chisq, "Df": df, "Pr(>Chisq)": p}
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=["Chisq", "Df", "Pr(>Chisq)"])
+        table.attrs["heading"] = [
+            "Analysis of Deviance Table (Type " + _TYPE_NAMES[kind] + " Wald chisquare tests)",
+            f"Response: {getattr(result.model.design, 'response_name', '')}",
+        ]
+        return table
+    if test_key != "f":
+        raise ValueError(f"unknown test {test!r}; use 'F' or 'Chisq'")
+    if not is_lmm:
+        raise ValueError(
+            f"F tests need a linear mixed model; for {result.__class__.__name__} use test='Chisq'"
+        )
+    method = normalize_ddf(ddf)
+    rows = {
+        label: contest_md(result, L, method) for label, L in hypotheses(result.model, kind).items()
+    }
+    table = pd.DataFrame.from_dict(
+        rows,
+        orient="index",
+        columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"],
+    )
+    if method == "none":
+        table = table.drop(columns=["DenDF", "Pr(>F)"])
+        heading = f"Type {_TYPE_NAMES[kind]} Analysis of Variance Table"
+    else:
+        name = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's"}[method]
+        heading = f"Type {_TYPE_NAMES[kind]} Analysis of Variance Table with {name} method"
+    table.attrs["heading"] = [heading]
     return table

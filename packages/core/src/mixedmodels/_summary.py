@@ -261,10 +261,50 @@ def _cat_fill(*items: str) -> str:
 
 
 # --- the summary's parts ------------------------------------------------------------
-def _title(result: Any) -> str:
+def _strwrap(text: str, width: int, exdent: int = 0) -> list[str]:
+    """R's ``strwrap(text, width, exdent = exdent)`` for one paragraph: greedy lines
+    shorter than ``width``."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        pad = " " * exdent if lines else ""
+        if current and len(pad) + len(current) + 1 + len(word) >= width:
+            lines.append((" " * exdent if lines else "") + current)
+            current = word
+        else:
+            current = word if not current else current + " " + word
+    if current:
+        lines.append((" " * exdent if lines else "") + current)
+    return lines
+
+
+def _cat_fill_sep0(items: Sequence[str]) -> str:
+    """R's ``cat(..., sep = "", fill = TRUE)``: a new line before an item that would
+    pass the width."""
+    out = ""
+    width = 0
+    for i, item in enumerate(items):
+        if i > 0 and width + len(item) > _WIDTH:
+            out += "\n"
+            width = 0
+        out += item
+        width += len(item)
+    return out + "\n"
+
+
+def _title(result: Any, ddf: str = "none") -> str:
+    """lme4's ``.prt.methTit``; with lmerTest's suffix when t tests have df."""
     # lme4's methTitle ends "maximum likelihood " (note the space) for ML fits.
     what = "REML" if result.reml else "maximum likelihood "
-    return f"Linear mixed model fit by {what} ['lmerMod']\n"
+    title = f"Linear mixed model fit by {what}"
+    cls = "lmerMod"
+    if ddf != "none":
+        method = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's"}[ddf]
+        title += f". t-tests use {method} method"
+        cls = "lmerModLmerTest"
+    if len(title) + 5 + len(cls) > _WIDTH:
+        return _cat_fill_sep0([*_strwrap(title, _WIDTH - 2, exdent=2), " [", cls, "]"])
+    return f"{title} ['{cls}']\n"
 
 
 def _data_name(result: Any) -> str | None:
@@ -345,34 +385,124 @@ def _groups_line(result: Any) -> str:
     return _cat_fill(f"Number of obs: {int(result.nobs)}, groups: ", groups)
 
 
+def _format_pval(pv: Sequence[float], digits: int) -> list[str]:
+    """R's ``format.pval(pv, digits, eps = .Machine$double.eps)``."""
+    eps = float(np.finfo(float).eps)
+    out = ["NA"] * len(pv)
+    ok = [i for i, v in enumerate(pv) if math.isfinite(v)]
+    small = [i for i in ok if pv[i] < eps]
+    rest = [i for i in ok if pv[i] >= eps]
+    fixp = [
+        i
+        for i in rest
+        if math.floor(math.log10(pv[i]) if pv[i] > 0 else -50) >= -3
+        or (math.floor(math.log10(pv[i])) == -4 and digits > 1)
+    ]
+    sci = [i for i in rest if i not in fixp]
+    for group in (fixp, sci):
+        if group:
+            for i, s in zip(group, _r_format([pv[i] for i in group], digits), strict=True):
+                out[i] = s
+    if small:
+        d = max(1, digits - 2)
+        if rest:
+            nc = max(len(out[i]) for i in rest)
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if d == 1 and nc <= 6 else " "
+        else:
+            sep = "" if d == 1 else " "
+        text = "<" + sep + _r_format([eps], d)[0].strip()
+        for i in small:
+            out[i] = text
+    return out
+
+
+# R's symnum legend (UTF-8 quotes, as R prints in a UTF-8 locale).
+_SIGNIF_LEGEND = (
+    " ".join(
+        f"{cut} \u2018{mark}\u2019"
+        for cut, mark in (("0", "***"), ("0.001", "**"), ("0.01", "*"), ("0.05", "."), ("0.1", " "))
+    )
+    + " 1"
+)
+
+
+def _signif_stars(p: float) -> str:
+    for cut, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p <= cut:
+            return mark
+    return " "
+
+
+def _print_coefmat(names: Sequence[str], colnames: Sequence[str], values: Any, digits: int) -> str:
+    """R's ``printCoefmat(x, digits)`` with its defaults: all columns but the last two
+    (or the last, without p-values) formatted together as coefficients, the next as a
+    test statistic, a last ``Pr(...)`` column as p-values with significance stars and
+    their legend."""
+    xm = np.asarray(values, dtype=np.float64).reshape(len(names), len(colnames))
+    nr, nc = xm.shape
+    has_p = nc >= 4 and str(colnames[-1])[:3] in ("Pr(", "p-v")
+    k = nc - int(has_p) - 1
+    cs_ind = list(range(k))
+    tst = k
+    cells = [["" for _ in range(nc)] for _ in range(nr)]
+    cs = [float(xm[i, j]) for j in cs_ind for i in range(nr)]
+    acs = [abs(v) for v in cs if math.isfinite(v)]
+    if acs:
+        nz = [v for v in acs if v != 0]
+        digmin = (
+            [1 + math.floor(math.log10(min(nz))), 1 + math.floor(math.log10(max(nz)))]
+            if nz
+            else [1, 1]
+        )
+        dec = max(1, digits - digmin[0], digits - digmin[1])
+        strs = _r_format([_r_round(v, dec) for v in cs], digits)
+        for idx, (j, i) in enumerate((j, i) for j in cs_ind for i in range(nr)):
+            cells[i][j] = strs[idx]
+    dig_tst = max(1, min(5, digits - 1))
+    tstr = _r_format([_r_round(float(v), dig_tst) for v in xm[:, tst]], digits)
+    for i in range(nr):
+        cells[i][tst] = tstr[i]
+    # A non-zero number that rounds to zero (or the reverse) gets fewer digits.
+    for j in cs_ind:
+        for i in range(nr):
+            v = float(xm[i, j])
+            s = cells[i][j].strip()
+            if math.isfinite(v) and s and (v == 0) != (float(s) == 0):
+                cells[i][j] = _r_format([v], max(1, digits - 1))[0]
+    for i in range(nr):
+        for j in range(nc - int(has_p)):
+            if math.isnan(float(xm[i, j])):
+                cells[i][j] = "NA"
+    heads = list(colnames)
+    legend = ""
+    if has_p:
+        pv = [float(v) for v in xm[:, -1]]
+        for i, s in enumerate(_format_pval(pv, dig_tst)):
+            cells[i][-1] = s
+        finite = [v for v in pv if math.isfinite(v)]
+        if finite and any(v < 0.1 for v in finite):
+            stars = [_signif_stars(v) if math.isfinite(v) else "" for v in pv]
+            width = max(len(s) for s in stars)
+            for i in range(nr):
+                cells[i].append(stars[i].ljust(width))
+            heads.append("")
+            legend = "---\nSignif. codes:  " + _SIGNIF_LEGEND + "\n"
+    return _print_matrix(list(names), heads, cells, right=True) + legend
+
+
 def _coef_table(
     names: Sequence[str], est: Sequence[float], se: Sequence[float], digits: int
 ) -> str:
     """R's ``printCoefmat`` for Estimate, Std. Error and t value (no p-values)."""
-    p = len(names)
-    cs = [float(v) for v in est] + [float(v) for v in se]
-    acs = [abs(v) for v in cs if math.isfinite(v) and v != 0]
-    if acs:
-        digmin = [1 + math.floor(math.log10(min(acs))), 1 + math.floor(math.log10(max(acs)))]
-    else:
-        digmin = [1, 1]
-    dec = max(1, digits - digmin[0], digits - digmin[1])
-    cs_str = _r_format([_r_round(v, dec) for v in cs], digits)
+    e = np.asarray(est, dtype=np.float64)
+    s = np.asarray(se, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        tval = [e / s if s != 0 else math.nan for e, s in zip(est, se, strict=True)]
-    dig_tst = max(1, min(5, digits - 1))
-    t_str = _r_format([_r_round(v, dig_tst) for v in tval], digits)
-    # A non-zero estimate that rounds to zero is shown with fewer digits (R's rule).
-    for i, v in enumerate(cs):
-        s = cs_str[i].strip()
-        if math.isfinite(v) and (v == 0) != (float(s) == 0):
-            cs_str[i] = _r_format([v], max(1, digits - 1))[0]
-    for i, v in enumerate(cs):
-        if math.isnan(v):
-            cs_str[i] = "NA"
-    t_str = ["NA" if math.isnan(v) else s for v, s in zip(tval, t_str, strict=True)]
-    rows = [[cs_str[i], cs_str[p + i], t_str[i]] for i in range(p)]
-    return _print_matrix(list(names), ["Estimate", "Std. Error", "t value"], rows, right=True)
+        t = np.where(s != 0, e / s, np.nan)
+    return _print_coefmat(
+        names, ["Estimate", "Std. Error", "t value"], np.column_stack([e, s, t]), digits
+    )
 
 
 def _correlation_table(names: Sequence[str], vcov: np.ndarray) -> str:
@@ -412,8 +542,10 @@ def _messages(result: Any) -> str:
     return "".join(line + "\n" for line in out)
 
 
-def format_summary(result: Any, digits: int = 4, correlation: bool | None = None) -> str:
-    """lme4's ``summary()`` text of a fitted linear mixed model.
+def format_summary(
+    result: Any, digits: int = 4, correlation: bool | None = None, ddf: str | None = "none"
+) -> str:
+    """lme4's ``summary()`` text of a fitted linear mixed model (lmerTest's with ``ddf``).
 
     Parameters
     ----------
@@ -425,6 +557,10 @@ def format_summary(result: Any, digits: int = 4, correlation: bool | None = None
     correlation
         Show the correlation of the fixed effects; ``None`` (default) shows it when
         there are at most 12 fixed effects, as lme4.
+    ddf
+        ``"none"`` (default): lme4's layout, t values without df.  ``"satterthwaite"``
+        or ``"kenward-roger"``: lmerTest's layout, with ``df`` and ``Pr(>|t|)`` columns
+        (Kenward-Roger also adjusts the standard errors) and significance stars.
 
     Returns
     -------
@@ -434,8 +570,11 @@ def format_summary(result: Any, digits: int = 4, correlation: bool | None = None
         come last: dropped rank-deficient columns, a failed convergence check and a
         singular (boundary) fit.
     """
+    from ._ddf import coef_table, normalize_ddf
+
+    ddf = normalize_ddf(ddf)
     model = result.model
-    parts = [_title(result), f"Formula: {model.formula}\n"]
+    parts = [_title(result, ddf), f"Formula: {model.formula}\n"]
     name = _data_name(result)
     if name is not None:
         parts.append(f"   Data: {name}\n")
@@ -450,9 +589,13 @@ def format_summary(result: Any, digits: int = 4, correlation: bool | None = None
     p = len(names)
     if p > 0:
         parts.append("\nFixed effects:\n")
-        parts.append(
-            _coef_table(names, result.fixef.to_numpy(), result.fixef_se.to_numpy(), digits)
-        )
+        if ddf == "none":
+            parts.append(
+                _coef_table(names, result.fixef.to_numpy(), result.fixef_se.to_numpy(), digits)
+            )
+        else:
+            table = coef_table(result, ddf)
+            parts.append(_print_coefmat(names, list(table.columns), table.to_numpy(), digits))
         show = p <= _COR_MAX if correlation is None else correlation
         if show and p > 1:
             parts.append(_correlation_table(names, result.vcov.to_numpy()))

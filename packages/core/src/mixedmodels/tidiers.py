@@ -38,6 +38,8 @@ _COLUMN_ORDER = (
     "estimate",
     "std.error",
     "statistic",
+    "df",
+    "p.value",
     "conf.low",
     "conf.high",
 )
@@ -100,8 +102,11 @@ def tidy_lmm(
     scales: str | Sequence[str | None] | None = None,
     conf_int: bool = False,
     conf_level: float = 0.95,
+    ddf: str | None = "satterthwaite",
+    conf_method: str = "Wald",
+    **confint_options: Any,
 ) -> pd.DataFrame:
-    """One row per parameter, as broom.mixed's ``tidy(fit)``.
+    """One row per parameter, as broom.mixed's ``tidy(fit)`` (of an lmerTest fit).
 
     Parameters
     ----------
@@ -119,17 +124,30 @@ def tidy_lmm(
         ``"sdcor"`` or ``"vcov"`` (variances and covariances, terms ``var__``/``cov__``)
         for ``"ran_pars"``, ``None`` for the others.
     conf_int
-        Add ``conf.low`` and ``conf.high``: Wald intervals for fixed effects and
-        conditional modes.  Variance parameters get ``NaN``: their (profile-likelihood)
-        intervals come with the inference work, not with the tidier; ran_coefs too.
+        Add ``conf.low`` and ``conf.high``: for fixed effects and variance parameters
+        by ``conf_method``, for conditional modes Wald intervals; ran_coefs get
+        ``NaN``.
     conf_level
         Coverage of the intervals.
+    ddf
+        Denominator degrees of freedom of the fixed effects' t tests:
+        ``"satterthwaite"`` (default, as lmerTest), ``"kenward-roger"`` (adjusted
+        standard errors too) or ``"none"`` (lme4: no ``df`` and ``p.value`` columns).
+    conf_method
+        ``"Wald"`` (default, as broom.mixed: normal quantiles for fixed effects,
+        ``NaN`` for variance parameters), ``"profile"`` or ``"boot"`` (intervals of
+        :meth:`~mixedmodels.LMMResult.confint` for fixed effects and variance
+        parameters).
+    **confint_options
+        Passed to :meth:`~mixedmodels.LMMResult.confint` (e.g. ``nsim``, ``seed``,
+        ``progress``) for ``conf_method="profile"`` or ``"boot"``.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``effect``, ``group`` (``None`` for fixed effects), ``level``
-        (ran_vals/ran_coefs only), ``term``, ``estimate``, ``std.error``, ``statistic``
+        (ran_vals/ran_coefs only), ``term``, ``estimate``, ``std.error``,
+        ``statistic``, ``df`` and ``p.value`` (fixed effects; unless ``ddf="none"``)
         and, if ``conf_int``, ``conf.low`` and ``conf.high``.
 
     Examples
@@ -146,14 +164,22 @@ def tidy_lmm(
         raise ValueError(f"unknown effect type {unknown}; choose from {list(_EFFECTS)}")
     if not 0.0 < conf_level < 1.0:
         raise ValueError(f"conf_level must lie strictly between 0 and 1, got {conf_level}")
+    from ._ddf import coef_table, normalize_ddf
+
+    ddf = normalize_ddf(ddf)
+    method = str(conf_method).lower()
+    if method not in ("wald", "profile", "boot"):
+        raise ValueError(f"unknown conf_method {conf_method!r}; use 'Wald', 'profile' or 'boot'")
     z = float(stats.norm.ppf(0.5 + conf_level / 2.0))
     parts: list[pd.DataFrame] = []
+    intervals: pd.DataFrame | None = None
+    if conf_int and method != "wald":
+        intervals = result.confint(level=conf_level, method=method, **confint_options)
 
     if "fixed" in effects:
-        est = result.fixef.to_numpy()
-        se = result.fixef_se.to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tval = est / se
+        table = coef_table(result, ddf)
+        est = table["Estimate"].to_numpy()
+        se = table["Std. Error"].to_numpy()
         frame = pd.DataFrame(
             {
                 "effect": "fixed",
@@ -161,12 +187,19 @@ def tidy_lmm(
                 "term": list(result.fixef.index),
                 "estimate": est,
                 "std.error": se,
-                "statistic": tval,
+                "statistic": table["t value"].to_numpy(),
             }
         )
+        if ddf != "none":
+            frame["df"] = table["df"].to_numpy()
+            frame["p.value"] = table["Pr(>|t|)"].to_numpy()
         if conf_int:
-            frame["conf.low"] = est - z * se
-            frame["conf.high"] = est + z * se
+            if intervals is None:
+                frame["conf.low"] = est - z * se
+                frame["conf.high"] = est + z * se
+            else:
+                frame["conf.low"] = intervals.iloc[:, 0].reindex(frame["term"]).to_numpy()
+                frame["conf.high"] = intervals.iloc[:, 1].reindex(frame["term"]).to_numpy()
         parts.append(frame)
 
     if "ran_pars" in effects:
@@ -178,9 +211,16 @@ def tidy_lmm(
         frame["std.error"] = np.nan
         frame["statistic"] = np.nan
         if conf_int:
-            # Profile / bootstrap intervals for variance parameters: inference issue.
-            frame["conf.low"] = np.nan
-            frame["conf.high"] = np.nan
+            if intervals is None or scale != "sdcor":
+                # broom.mixed: no Wald intervals for variance parameters.
+                frame["conf.low"] = np.nan
+                frame["conf.high"] = np.nan
+            else:
+                from ._confint import variance_parameter_names
+
+                names = variance_parameter_names(result)
+                frame["conf.low"] = intervals.iloc[:, 0].reindex(names).to_numpy()
+                frame["conf.high"] = intervals.iloc[:, 1].reindex(names).to_numpy()
         parts.append(frame)
 
     if "ran_vals" in effects:
