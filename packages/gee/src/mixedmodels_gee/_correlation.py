@@ -14,7 +14,7 @@ one weighted ``bincount`` over all pairs.
 These are not :class:`mixedmodels.interfaces.CovarianceStructure` subclasses: that
 interface describes the relative covariance factor of a random-effect term, optimised
 over a bounded parameter vector; a working correlation depends on the cluster's times
-and is estimated by moments.  See ``docs/decisions/0004-gee-working-correlation.md``.
+and is estimated by moments.  See ``docs/decisions/0007-gee-working-correlation.md``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The working correlation structures are not registered as covariance structures: that
 interface parameterises the covariance factor of a random-effect term, while a working
 correlation is estimated by moments from the cluster's time points (see
-``docs/decisions/0004-gee-working-correlation.md``).
+``docs/decisions/0007-gee-working-correlation.md``).
 """
 
 from __future__ import annotations
