@@ -20,9 +20,11 @@ def lmm(
     reml: bool = True,
     weights: Any = None,
     offset: Any = None,
+    correlation: Any = None,
+    variance: Any = None,
     **options: Any,
 ) -> Any:
-    """Fit a linear mixed model, as lme4's ``lmer``.
+    """Fit a linear mixed model, as lme4's ``lmer`` (and nlme's ``lme``).
 
     Parameters
     ----------
@@ -36,9 +38,17 @@ def lmm(
         Prior weights (column name or array).
     offset
         Offset (column name or array), added to any ``offset()`` in the formula.
+    correlation
+        Residual correlation within groups, nlme's ``correlation=``: e.g.
+        ``"ar1(visit | id)"``, ``"car1(Time | Rat)"``, ``"arma(p = 1, q = 1)"``,
+        ``"cs(1 | Subject)"`` (see :mod:`mixedmodels.residual`).
+    variance
+        Variance function(s), nlme's ``weights=``: e.g. ``"ident(1 | Sex)"``,
+        ``"power()"``, ``"power(age) * ident(1 | Sex)"``.
     **options
         Passed to the estimator: ``optimizer`` (``"auto"``, ``"lbfgsb"``,
-        ``"cobyqa"``), ``start`` (theta), ``check`` (convergence check).
+        ``"cobyqa"``), ``start`` (theta, then any residual parameters), ``check``
+        (convergence check).
 
     Returns
     -------
@@ -51,7 +61,12 @@ def lmm(
     >>> round(fit.fixef["Days"], 4)
     10.4673
     """
-    model = Model(formula, data, family="gaussian", weights=weights, offset=offset)
+    extras = {}
+    if correlation is not None:
+        extras["correlation"] = correlation
+    if variance is not None:
+        extras["variance"] = variance
+    model = Model(formula, data, family="gaussian", weights=weights, offset=offset, **extras)
     return model.fit(method="reml" if reml else "ml", **options)
 
 

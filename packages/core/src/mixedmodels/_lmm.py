@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .interfaces import CovarianceStructure, FloatArray
 
-__all__ = ["LMMProblem", "TermData"]
+__all__ = ["DirectLMMProblem", "LMMProblem", "TermData"]
 
 # Budget for a dense per-class cross-product store (entries); beyond it V is sparse.
 _DENSE_V_ENTRIES = 48_000_000
@@ -76,6 +76,8 @@ class Evaluation:
     L: FloatArray  # dense lower Cholesky factor of S
     class_T: FloatArray  # (ncls, p1, p1) l1' A11_c l1 + I
     lambdas: list[FloatArray]
+    #: For problems with a residual structure: the evaluation of the whitened problem.
+    inner: Evaluation | None = None
 
 
 def _batched_inverse_logdet(T: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -298,6 +300,22 @@ class LMMProblem:
             # Evaluations compute g = VT' w: store the transpose in CSR for a fast matvec.
             self._VT[key] = _CompactMap.from_full(VT.toarray().T if dense else sp.csr_matrix(VT.T))
 
+    def _add_G(self, wk: FloatArray, g: FloatArray) -> None:
+        """``g += vec(lower(G))`` for per-class ``W`` blocks ``wk`` ``(ncls, p1, p1)``."""
+        for (k, l_), vmap in self._VT.items():
+            vmap.add_product(wk[:, k, l_], g)
+
+    def _class_Q(self, S_hat: FloatArray) -> FloatArray:
+        """Per class ``sum_j B_j' S_hat B_j`` (``B_j``: level ``j``'s columns of A_R1)."""
+        p1 = self.p1
+        s_low = (S_hat * self._lower_mask).ravel()
+        s_strict = (S_hat * self._strict_lower_mask).ravel()
+        Q = np.empty((self.n_classes, p1, p1))
+        for k in range(p1):
+            for l_ in range(p1):
+                Q[:, k, l_] = self._VT[(k, l_)].adjoint(s_low) + self._VT[(l_, k)].adjoint(s_strict)
+        return Q
+
     # ------------------------------------------------------------------------------
     @property
     def theta_sizes(self) -> list[int]:
@@ -362,8 +380,7 @@ class LMMProblem:
         m = self.m
         wk = w.reshape(-1, p1, p1)
         g = np.zeros(m * m)
-        for (k, l_), vmap in self._VT.items():
-            vmap.add_product(wk[:, k, l_], g)
+        self._add_G(wk, g)
         # S = Lambda_R' (A_RR - G) Lambda_R + I_RE, built in place in g's buffer.  Only
         # the lower triangle of G is stored; when every other term is scalar, Lambda_R
         # is diagonal and the lower triangle of S is all the factorisation reads.
@@ -491,14 +508,7 @@ class LMMProblem:
             S_hat = np.zeros((m, m))
             S_hat[:s, :s] = Sinv
             S_hat = self._scale_R(S_hat, [lam.T for lam in lambdas])
-            s_low = (S_hat * self._lower_mask).ravel()
-            s_strict = (S_hat * self._strict_lower_mask).ravel()
-            Q = np.empty((self.n_classes, p1, p1))
-            for k in range(p1):
-                for l_ in range(p1):
-                    Q[:, k, l_] = self._VT[(k, l_)].adjoint(s_low) + self._VT[(l_, k)].adjoint(
-                        s_strict
-                    )
+            Q = self._class_Q(S_hat)
             l1 = lambdas[0]
             M = Tinv @ l1.T
             phi1 = phi1 + np.einsum("cia,cab,cjb->ij", M, Q, M)
@@ -577,3 +587,36 @@ class LMMProblem:
                 blk = M[sl].reshape(t.n_levels, t.dim, -1)
                 M[sl] = np.einsum("ji,njm->nim", lam, blk).reshape(t.q, -1)
         return M
+
+
+class DirectLMMProblem(LMMProblem):
+    """The blocked criterion with ``G = sum_j B_j W_j B_j'`` formed directly.
+
+    For problems whose cross-products change at every evaluation (a residual structure
+    whitens the data anew for each of its parameter values), the precomputed class map
+    ``V`` of :class:`LMMProblem` costs more to build than it saves.  When the dense block
+    is small, the per-level columns ``B_j`` of ``A_R1`` (``(n1, m, p1)``) are kept
+    dense instead and ``G`` is one batched product; everything else is inherited.
+    """
+
+    def _build_V(self) -> None:
+        m, p1 = self.m, self.p1
+        dense = self.A_R1.toarray().reshape(m, self.n1, p1)
+        self._B = np.ascontiguousarray(dense.transpose(1, 0, 2))  # (n1, m, p1)
+        self._VT = {}
+        low = np.tril(np.ones((m, m), dtype=bool))
+        self._low_flat = np.flatnonzero(low.ravel())
+
+    def _add_G(self, wk: FloatArray, g: FloatArray) -> None:
+        B = self._B
+        BW = np.matmul(B, wk[self.level_class])  # (n1, m, p1)
+        G = np.tensordot(BW, B, axes=([0, 2], [0, 2]))
+        g[self._low_flat] += G.ravel()[self._low_flat]
+
+    def _class_Q(self, S_hat: FloatArray) -> FloatArray:
+        B = self._B
+        SB = np.matmul(S_hat[None], B)  # (n1, m, p1)
+        Qj = np.matmul(B.transpose(0, 2, 1), SB)  # (n1, p1, p1)
+        Q = np.zeros((self.n_classes, self.p1, self.p1))
+        np.add.at(Q, self.level_class, Qj)
+        return Q

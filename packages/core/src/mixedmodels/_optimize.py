@@ -198,8 +198,13 @@ def check_convergence(
     """
     grad, hess = finite_difference_derivatives(fun, x, lower, upper, value, step)
     messages: list[str] = []
-    at_lower = (x - lower <= 1e-8 * np.maximum(1.0, np.abs(lower))) & (grad >= 0)
-    at_upper = (upper - x <= 1e-8 * np.maximum(1.0, np.abs(upper))) & (grad <= 0)
+    # (An infinite bound is never reached: inf - x <= inf must not count.)
+    at_lower = (
+        np.isfinite(lower) & (x - lower <= 1e-8 * np.maximum(1.0, np.abs(lower))) & (grad >= 0)
+    )
+    at_upper = (
+        np.isfinite(upper) & (upper - x <= 1e-8 * np.maximum(1.0, np.abs(upper))) & (grad <= 0)
+    )
     free = ~(at_lower | at_upper)
     if not np.any(free):
         return True, messages, grad, hess

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,11 +10,11 @@ from threadpoolctl import ThreadpoolController
 
 from ._lmm import LMMProblem, TermData
 from ._lmm_dense import DenseLMMProblem
-from ._optimize import check_convergence, minimize_bounded
-from .interfaces import Estimator
+from ._optimize import check_convergence, finite_difference_derivatives, minimize_bounded
+from .interfaces import Estimator, FloatArray
 from .model import Model
 
-__all__ = ["BUILTIN_ESTIMATORS", "MLEstimator", "REMLEstimator", "fit_lmm"]
+__all__ = ["BUILTIN_ESTIMATORS", "GLSEstimator", "MLEstimator", "REMLEstimator", "fit_lmm"]
 
 # Size of the dense block from which BLAS gets all threads: below it a multithreaded
 # BLAS is slower than one thread (measured on 2 cores: dpotrf of m = 1159 takes
@@ -38,11 +39,15 @@ def _blas_limit(threads: int | None) -> Any:
     return _CONTROLLER.limit(limits=threads, user_api="blas")
 
 
-def build_problem(model: Model) -> LMMProblem | DenseLMMProblem:
+def build_problem(model: Model) -> Any:
     """The stored cross-products of ``model`` (offset removed from the response).
 
     Small problems (all random effects, fixed effects and the response together at most
-    ``_DENSE_MAX_M`` columns) use one dense matrix; the others the blocked form.
+    ``_DENSE_MAX_M`` columns) use one dense matrix; the others the blocked form.  A
+    residual structure (``correlation=``/``variance=`` in the model's extras) or a model
+    without random-effect terms (a GLS) gives a
+    :class:`~mixedmodels._lmm_resid.ResidualLMMProblem`, whose parameters are theta then
+    the residual structure's.
     """
     y = np.asarray(model.response, dtype=np.float64)
     if y.ndim != 1:
@@ -53,6 +58,22 @@ def build_problem(model: Model) -> LMMProblem | DenseLMMProblem:
         TermData(t.codes, t.n_levels, t.Z, s)
         for t, s in zip(model.terms, model.structures, strict=True)
     ]
+    correlation = model.extras.get("correlation")
+    variance = model.extras.get("variance")
+    if correlation is not None or variance is not None or not terms:
+        from ._lmm_resid import ResidualLMMProblem
+        from .residual import bind_residual
+
+        default_group = list(model.terms[0].spec.group.factors) if model.terms else None
+        residual = bind_residual(
+            correlation,
+            variance,
+            model.data,
+            model.design.row_index,
+            default_group,
+            model.weights,
+        )
+        return ResidualLMMProblem(model.X, y, terms, residual, list(model.group_names))
     size = sum(t.q for t in terms) + model.X.shape[1] + 1
     if size <= _DENSE_MAX_M:
         return DenseLMMProblem(model.X, y, terms, model.weights)
@@ -81,21 +102,178 @@ def fit_lmm(
     check
         Run the scale-free convergence check at the optimum.
     """
+    problem = build_problem(model)
+    if hasattr(problem, "residual"):
+        x_start = problem.start()
+        lower, upper = problem.bounds()
+    else:
+        x_start = np.concatenate([s.start() for s in model.structures])
+        lower = np.concatenate([s.bounds()[0] for s in model.structures])
+        upper = np.concatenate([s.bounds()[1] for s in model.structures])
+    x0 = x_start if start is None else np.asarray(start, dtype=np.float64)
+    if x0.shape != lower.shape:
+        raise ValueError(
+            f"start must have {lower.size} values (theta, then any residual "
+            f"parameters), got {x0.size}"
+        )
+    if getattr(problem, "residual", None) is not None and problem.residual.uses_fitted:
+        return _fit_fitted_variance(model, problem, reml, optimizer, x0, lower, upper, check)
+    return _fit_problem(model, problem, reml, optimizer, x0, lower, upper, check)
+
+
+def _fit_fitted_variance(
+    model: Model,
+    problem: Any,
+    reml: bool,
+    optimizer: str,
+    x0: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    check: bool,
+    max_iter: int = 100,
+) -> Any:
+    """Variance functions of the fitted values (nlme's ``varPower()``).
+
+    As nlme does, the fitted values enter as a covariate held fixed during one
+    optimisation and updated between optimisations, until they reproduce themselves
+    (a fixed point).  The first covariate is the fitted values of the fit with the
+    fitted-value functions' parameters held at their start (a homoscedastic fit).
+    """
+    res = problem.residual
+    fixed = np.zeros(lower.size, dtype=bool)
+    offset = problem.n_theta + (0 if res.correlation is None else res.correlation.n_params)
+    for f in res.variances:
+        if f.uses_fitted:
+            fixed[offset : offset + f.n_params] = True
+        offset += f.n_params
+    x = np.asarray(x0, dtype=np.float64)
+    lo0 = np.where(fixed, x, lower)
+    hi0 = np.where(fixed, x, upper)
+    result = _fit_problem(model, problem, reml, optimizer, x, lo0, hi0, check=False)
+    for _ in range(max_iter):
+        fitted = np.asarray(result._fitted, dtype=np.float64)
+        if model.offset is not None:
+            fitted = fitted - model.offset
+        change = float(np.max(np.abs(fitted - problem.fitted)))
+        problem.fitted = fitted
+        problem._cache.clear()
+        if change <= 1e-8 * (1.0 + float(np.max(np.abs(fitted)))):
+            break
+        x = np.clip(result.theta, lower, upper)
+        result = _fit_problem(model, problem, reml, optimizer, x, lower, upper, check=False)
+    else:
+        result.messages.append(
+            f"the fitted values used by the variance function did not settle in {max_iter} "
+            "iterations"
+        )
+        result.converged = False
+    if check:
+        result = _fit_problem(model, problem, reml, optimizer, result.theta, lower, upper, check)
+    return result
+
+
+def _guarded(
+    objective: Callable[[FloatArray], float],
+    fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray | None]],
+) -> tuple[Callable[[FloatArray], float], Callable[[FloatArray], tuple[float, FloatArray | None]]]:
+    """Criteria that are finite everywhere: where a residual structure's parameters
+    leave the region where its matrices are numerically positive definite (a
+    correlation of 1), the value is the best one seen plus a large margin, with a zero
+    gradient, so that a line search steps back instead of stopping there."""
+    best = [np.inf]
+
+    def penalty() -> float:
+        b = best[0]
+        return 1e10 if not np.isfinite(b) else b + 1e3 * (1.0 + abs(b))
+
+    def guarded_objective(x: FloatArray) -> float:
+        v = objective(x)
+        if np.isfinite(v):
+            best[0] = min(best[0], v)
+            return v
+        return penalty()
+
+    def guarded_gradient(x: FloatArray) -> tuple[float, FloatArray | None]:
+        v, g = fun_and_grad(x)
+        if np.isfinite(v):
+            best[0] = min(best[0], v)
+            return v, g
+        return penalty(), np.zeros_like(np.asarray(x, dtype=np.float64))
+
+    return guarded_objective, guarded_gradient
+
+
+def _newton_polish(
+    objective: Callable[[FloatArray], float],
+    x: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    max_steps: int = 6,
+    tol: float = 1e-8,
+) -> FloatArray:
+    """Newton steps on finite-difference derivatives after the optimiser.
+
+    Residual structures can leave long, flat ridges (a variance power against the
+    profiled residual scale) on which quasi-Newton methods stop early; a few Newton
+    steps with backtracking finish the job.  Parameters on a bound are held there.
+    """
+    f = objective(x)
+    for _ in range(max_steps):
+        grad, hess = finite_difference_derivatives(objective, x, lower, upper, f)
+        free = ~(
+            (np.isfinite(lower) & (x - lower <= 1e-8) & (grad >= 0))
+            | (np.isfinite(upper) & (upper - x <= 1e-8) & (grad <= 0))
+        )
+        if not np.any(free):
+            break
+        g, H = grad[free], hess[np.ix_(free, free)]
+        try:
+            if np.linalg.eigvalsh(H).min() <= 0:
+                break
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        if not 0.5 * float(g @ step) > tol:
+            break
+        t, moved = 1.0, False
+        while t > 1e-4:
+            trial = x.copy()
+            trial[free] = np.clip(x[free] - t * step, lower[free], upper[free])
+            f_trial = objective(trial)
+            if f_trial < f:
+                x, f, moved = trial, f_trial, True
+                break
+            t *= 0.5
+        if not moved:
+            break
+    return x
+
+
+def _fit_problem(
+    model: Model,
+    problem: Any,
+    reml: bool,
+    optimizer: str,
+    x0: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    check: bool,
+) -> Any:
     from .results import LMMResult
 
-    problem = build_problem(model)
-    starts = [s.start() for s in model.structures]
-    x0 = np.concatenate(starts) if start is None else np.asarray(start, dtype=np.float64)
-    lower = np.concatenate([s.bounds()[0] for s in model.structures])
-    upper = np.concatenate([s.bounds()[1] for s in model.structures])
-    if x0.shape != lower.shape:
-        raise ValueError(f"start must have {lower.size} values (theta), got {x0.size}")
     threads = None if problem.m >= _THREADED_BLAS_MIN else 1
     with _blas_limit(threads):
 
-        def objective(theta: np.ndarray) -> float:
-            return problem.objective(theta, reml)
+        def raw_objective(theta: FloatArray) -> float:
+            return float(problem.objective(theta, reml))
 
+        def raw_gradient(theta: FloatArray) -> tuple[float, FloatArray | None]:
+            return problem.gradient(theta, reml)  # type: ignore[no-any-return]
+
+        objective: Callable[[FloatArray], float] = raw_objective
+        fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray | None]] = raw_gradient
+        if hasattr(problem, "residual"):
+            objective, fun_and_grad = _guarded(raw_objective, raw_gradient)
         # The analytic gradient costs about three factorisations of the dense block:
         # worth it while that block is small, not for InstEval-sized ones.
         use_gradient = problem.m <= _GRADIENT_MAX_M and optimizer in ("auto", "lbfgsb")
@@ -107,9 +285,11 @@ def fit_lmm(
             lower,
             upper,
             method=optimizer,
-            fun_and_grad=(lambda th: problem.gradient(th, reml)) if use_gradient else None,
+            fun_and_grad=fun_and_grad if use_gradient else None,
         )
         theta = opt.x
+        if hasattr(problem, "residual"):
+            theta = _newton_polish(objective, theta, lower, upper)
         # Snap parameters within a hair of a bound onto it (singular fits).
         near = np.abs(theta - lower) < 1e-7
         if np.any(near):
@@ -125,7 +305,12 @@ def fit_lmm(
             converged, messages, gradient, hessian = check_convergence(
                 objective, theta, lower, upper, value=ev.objective
             )
-    return LMMResult(
+    result_class: Any = LMMResult
+    if not model.terms:
+        from ._gls import GLSResult
+
+        result_class = GLSResult
+    return result_class(
         model=model,
         problem=problem,
         evaluation=ev,
@@ -153,10 +338,14 @@ class _LMMEstimator(Estimator):
                 f"{self.name} fits linear mixed models (gaussian family, identity link); "
                 f"this model has family {model.family.name!r} with link {model.link.name!r}"
             )
-        if model.extras:
-            return f"unexpected model arguments for {self.name!r}: {sorted(model.extras)}"
+        unknown = set(model.extras) - {"correlation", "variance"}
+        if unknown:
+            return f"unexpected model arguments for {self.name!r}: {sorted(unknown)}"
         if not model.terms:
-            return "the formula has no random-effect term; use a linear model"
+            return (
+                "the formula has no random-effect term; use mixedmodels.gls (generalized "
+                "least squares, method 'gls') for a model without random effects"
+            )
         if np.ndim(model.response) != 1:
             return "the response must be a single numeric column"
         return None
@@ -181,4 +370,34 @@ class MLEstimator(_LMMEstimator):
     reml = False
 
 
-BUILTIN_ESTIMATORS: list[type[Estimator]] = [REMLEstimator, MLEstimator]
+class GLSEstimator(Estimator):
+    """Generalized least squares: a linear model with residual correlation and variance
+    functions and no random effects (nlme's ``gls``), by REML (default) or ML."""
+
+    name: ClassVar[str] = "gls"
+    description: ClassVar[str] = (
+        "linear models with correlated, heteroscedastic residuals (generalized least squares)"
+    )
+
+    def supports(self, model: Any) -> str | None:
+        if not isinstance(model, Model):
+            return "not a mixedmodels.Model"
+        if not model.is_linear:
+            return (
+                "gls fits linear models (gaussian family, identity link); this model has "
+                f"family {model.family.name!r} with link {model.link.name!r}"
+            )
+        unknown = set(model.extras) - {"correlation", "variance"}
+        if unknown:
+            return f"unexpected model arguments for 'gls': {sorted(unknown)}"
+        if model.terms:
+            return "the formula has random-effect terms; use mixedmodels.lmm"
+        if np.ndim(model.response) != 1:
+            return "the response must be a single numeric column"
+        return None
+
+    def fit(self, model: Any, reml: bool = True, **options: Any) -> Any:
+        return fit_lmm(model, reml=reml, **options)
+
+
+BUILTIN_ESTIMATORS: list[type[Estimator]] = [REMLEstimator, MLEstimator, GLSEstimator]

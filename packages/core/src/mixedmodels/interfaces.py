@@ -29,6 +29,7 @@ __all__ = [
     "Family",
     "FloatArray",
     "Link",
+    "ResidualCorrelation",
     "Tidier",
 ]
 
@@ -219,8 +220,102 @@ class CovarianceStructure(ABC):
         finite = np.isfinite(lower)
         return bool(np.any(np.abs(params[finite] - lower[finite]) < tol))
 
+    def natural_parameters(self, params: FloatArray) -> list[tuple[str, float, str]]:
+        """The structure's parameters on their natural scale, for reporting.
+
+        A list of ``(name, value, kind)``: ``kind`` is ``"sd"`` for a standard
+        deviation *relative to the residual one* (the caller multiplies it by sigma),
+        ``"cor"`` for a correlation-type parameter (shown as it is).  The default
+        reports the SD of each column and the correlation of each pair, which describes
+        any structure; structures override it to report their own parameterisation
+        (``ar1``: one SD and ``phi``; ``cs``: the SDs and ``rho``).
+        """
+        cov = self.covariance(np.asarray(params, dtype=np.float64))
+        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        out = [(f"sd({c})", float(s), "sd") for c, s in zip(self.column_names, sd, strict=True)]
+        for j in range(self.dim):
+            for i in range(j + 1, self.dim):
+                denom = sd[i] * sd[j]
+                r = float(cov[i, j] / denom) if denom > 0 else float("nan")
+                out.append((f"cor({self.column_names[i]},{self.column_names[j]})", r, "cor"))
+        return out
+
+    @classmethod
+    def residual_correlation(
+        cls,
+        coords: FloatArray,
+        groups: NDArray[np.int64],
+        coord_names: Sequence[str],
+        **options: Any,
+    ) -> ResidualCorrelation:
+        """This structure as a correlation of the residuals within groups (nlme's
+        ``correlation=``), bound to the data's coordinates.
+
+        Called with the coordinates of every observation used (``(n, d)``: a time or
+        position covariate, ``d = 1``, or the position of the row within its group when
+        none is named; spatial structures take several columns), the residual group of
+        each observation (``(n,)`` codes) and the coordinate names, plus any options
+        written in the specification (``arma(time | id, p = 1, q = 1)``).  Raise
+        :class:`ValueError` naming the problem for coordinates the structure cannot use
+        (e.g. duplicate times within a group).  Structures that have no residual use
+        keep this default, which raises :class:`TypeError`.
+        """
+        raise TypeError(
+            f"covariance structure {cls.name!r} cannot be used as a residual correlation"
+        )
+
     def __repr__(self) -> str:
         return f"<CovarianceStructure {self.name} dim={self.dim}>"
+
+
+class ResidualCorrelation(ABC):
+    """A parameterised correlation of the residuals within groups (nlme's corStruct).
+
+    Returned by :meth:`CovarianceStructure.residual_correlation`, bound to the data's
+    coordinates.  The fitter groups the residual groups by size (and by identical
+    coordinates) and asks for their correlation matrices in batches; it whitens each
+    group with their Cholesky factors.  Parameters should be unconstrained (or have
+    simple bounds): correlations through a transform, as nlme does.
+    """
+
+    #: Registered name of the structure this comes from (``"ar1"``).
+    name: str = ""
+    #: Whether two observations of one group may share coordinates (true of compound
+    #: symmetry, which ignores them); if not, duplicates are a clear error.
+    allows_ties: bool = False
+
+    @property
+    @abstractmethod
+    def n_params(self) -> int:
+        """Number of free parameters."""
+
+    @abstractmethod
+    def param_names(self) -> list[str]:
+        """One name per parameter (nlme's: ``"Phi"``, ``"Rho"``, ``"Phi1"`` ...)."""
+
+    @abstractmethod
+    def start(self) -> FloatArray:
+        """A start value inside the parameter space (usually independence)."""
+
+    @abstractmethod
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        """Lower and upper bounds of each parameter (``-inf``/``inf`` when free)."""
+
+    @abstractmethod
+    def correlations(self, params: FloatArray, coords: FloatArray) -> FloatArray:
+        """Correlation matrices of a stack of groups of equal size.
+
+        ``coords`` is ``(G, k, d)``: the coordinates of the ``k`` observations of each
+        of ``G`` groups; return ``(G, k, k)`` symmetric positive definite matrices with
+        a unit diagonal.
+        """
+
+    def natural_parameters(self, params: FloatArray) -> list[tuple[str, float]]:
+        """``(name, value)`` on the natural scale, for reporting (``Phi``, ``Rho``)."""
+        return list(zip(self.param_names(), np.asarray(params, dtype=float).tolist(), strict=True))
+
+    def __repr__(self) -> str:
+        return f"<ResidualCorrelation {self.name} n_params={self.n_params}>"
 
 
 class Estimator(ABC):

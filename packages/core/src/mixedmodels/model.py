@@ -222,13 +222,21 @@ class Model:
 
     def _check_terms(self) -> None:
         n = self.design.n_obs
-        for term, name in zip(self.terms, self.group_names, strict=True):
+        for term, name, structure in zip(
+            self.terms, self.group_names, self.structures, strict=True
+        ):
             if term.n_levels < 2:
                 raise ValueError(
                     f"grouping factor {term.group_name!r} of term ({term.expr}) has "
                     f"{term.n_levels} level; a random effect needs at least 2 levels"
                 )
-            if term.n_levels * term.dim >= n and self.family.has_dispersion:
+            # lme4's check; a structure with fewer parameters than columns (ar1, homcs,
+            # ...) is identified even with one observation per level and column.
+            if (
+                term.n_levels * term.dim >= n
+                and self.family.has_dispersion
+                and structure.n_params >= term.dim
+            ):
                 raise ValueError(
                     f"term ({term.expr}): {term.n_levels} levels x {term.dim} "
                     f"coefficients >= {n} observations; the random effects of "
