@@ -22,16 +22,27 @@ _LAZY = {
     "RefitMLWarning": "._anova",
     "Model": ".model",
     "LMMResult": ".results",
+    "gls": "._gls",
+    "GLSResult": "._gls",
     "plugins": "._plugins",
     "hookimpl": ".hookspec",
     "coef_table": "._ddf",
     "contest": "._ddf",
     "vcov_kenward_roger": "._ddf",
 }
-_SUBMODULES = {"datasets", "testing", "interfaces", "hookspec", "covariance", "formula"}
+_SUBMODULES = {
+    "datasets",
+    "testing",
+    "interfaces",
+    "hookspec",
+    "covariance",
+    "formula",
+    "residual",
+}
 
 __all__ = [
     "GLMMResult",
+    "GLSResult",
     "LMMResult",
     "Model",
     "RefitMLWarning",
@@ -43,20 +54,23 @@ __all__ = [
     "datasets",
     "glance",
     "glmm",
+    "gls",
     "hookimpl",
     "lmm",
     "plugins",
+    "residual",
     "testing",
     "tidy",
     "vcov_kenward_roger",
 ]
 
 if TYPE_CHECKING:
-    from . import datasets, testing
+    from . import datasets, residual, testing
     from ._anova import RefitMLWarning, anova
     from ._api import augment, glance, glmm, lmm, tidy
     from ._ddf import coef_table, contest, vcov_kenward_roger
     from ._glmm_results import GLMMResult
+    from ._gls import GLSResult, gls
     from ._plugins import plugins
     from .hookspec import hookimpl
     from .model import Model

@@ -148,6 +148,16 @@ class LMMResult:
         )
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
+    def structure_parameters(self, conf_int: bool = True, level: float = 0.95) -> pd.DataFrame:
+        """Covariance-structure parameters in each structure's own parameterisation
+        (``ar1``: SD and ``phi``; ``cs``: SDs and ``rho``; residual correlation and
+        variance-function parameters as nlme reports them; the residual SD), with Wald
+        intervals as nlme's ``intervals()``; see
+        :func:`mixedmodels._structure_report.structure_parameters`."""
+        from ._structure_report import structure_parameters
+
+        return structure_parameters(self, conf_int=conf_int, level=level)
+
     # --- likelihood -----------------------------------------------------------------
     @property
     def reml_criterion(self) -> float | None:
@@ -273,13 +283,21 @@ class LMMResult:
 
     def residuals(self, type: str = "response", scaled: bool = False) -> pd.Series:
         """Residuals: ``"response"`` (y - fitted) or ``"pearson"`` (times the square
-        root of the prior weight), divided by sigma if ``scaled``."""
+        root of the prior weight), divided by sigma if ``scaled``.  With a residual
+        structure, ``"pearson"`` divides by each observation's SD multiplier and
+        ``"normalized"`` also decorrelates within groups (nlme's residual types)."""
         r = self.model.response - self._fitted
-        if type == "pearson":
+        if getattr(self._problem, "residual", None) is not None:
+            from ._structure_report import structured_residuals
+
+            r = structured_residuals(self, r, type)
+        elif type in ("pearson", "normalized"):
             if self.model.weights is not None:
                 r = r * np.sqrt(self.model.weights)
         elif type != "response":
-            raise ValueError(f"unknown residual type {type!r}; use 'response' or 'pearson'")
+            raise ValueError(
+                f"unknown residual type {type!r}; use 'response', 'pearson' or 'normalized'"
+            )
         if scaled:
             r = r / self.sigma
         return pd.Series(r, index=self.model.design.row_index, name="residuals")
@@ -370,8 +388,13 @@ class LMMResult:
             u = rng.standard_normal((t.n_levels, t.dim, nsim))
             b = np.einsum("ij,njs->nis", lam, u) * self.sigma
             sims += np.einsum("nj,njs->ns", t.Z, b[t.codes])
-        noise_sd = self.sigma / (np.sqrt(m.weights) if m.weights is not None else 1.0)
-        sims += rng.standard_normal((n, nsim)) * np.reshape(noise_sd, (-1, 1))
+        if getattr(self._problem, "residual", None) is not None:
+            from ._structure_report import residual_noise
+
+            sims += self.sigma * residual_noise(self, rng, nsim)
+        else:
+            noise_sd = self.sigma / (np.sqrt(m.weights) if m.weights is not None else 1.0)
+            sims += rng.standard_normal((n, nsim)) * np.reshape(noise_sd, (-1, 1))
         return pd.DataFrame(
             sims, index=m.design.row_index, columns=[f"sim_{i + 1}" for i in range(nsim)]
         )
