@@ -261,7 +261,7 @@ def gee(
     >>> ohio = mm.datasets.load("ohio")
     >>> fit = gee("resp ~ age + smoke", ohio, groups="id", family="binomial",
     ...           corstr="exchangeable")
-    >>> round(fit.corr_params["alpha"], 4)
+    >>> round(float(fit.corr_params["alpha"]), 4)
     0.3543
     """
     model = Model(formula, data, family=family, link=link, weights=weights, offset=offset)

@@ -144,7 +144,10 @@ def _call(result: GEEResult) -> str:
         parts.append(f"groups = {groups}")
     if opts.get("time_label"):
         parts.append(f"time = {opts['time_label']}")
-    parts.append(f'corstr = "{result.corstr.describe()}"')
+    parts.append(f'corstr = "{result.corstr.name}"')
+    m = getattr(result.corstr, "m", None)
+    if m is not None:
+        parts.append(f"mdep = {m}")
     if result.scale_fixed:
         parts.append(f"scale_fix = {result.scale:g}")
     if result.std_err != "robust":
