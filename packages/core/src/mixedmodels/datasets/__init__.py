@@ -139,6 +139,8 @@ def load(name: str) -> pd.DataFrame:
             f"the loader of data set {dataset.name!r} ({_providers().get(dataset.name, '?')}) "
             f"returned {type(frame).__name__}, not a pandas DataFrame"
         )
+    # Summaries print lme4's "Data:" line from this name.
+    frame.attrs["name"] = dataset.name
     return frame
 
 
