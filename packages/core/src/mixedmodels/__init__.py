@@ -29,6 +29,9 @@ _LAZY = {
     "coef_table": "._ddf",
     "contest": "._ddf",
     "vcov_kenward_roger": "._ddf",
+    "bootstrap": "._bootstrap",
+    "BootstrapResult": "._bootstrap",
+    "pb_modcomp": "._bootstrap",
 }
 _SUBMODULES = {
     "datasets",
@@ -41,6 +44,7 @@ _SUBMODULES = {
 }
 
 __all__ = [
+    "BootstrapResult",
     "GLMMResult",
     "GLSResult",
     "LMMResult",
@@ -49,6 +53,7 @@ __all__ = [
     "__version__",
     "anova",
     "augment",
+    "bootstrap",
     "coef_table",
     "contest",
     "datasets",
@@ -57,6 +62,7 @@ __all__ = [
     "gls",
     "hookimpl",
     "lmm",
+    "pb_modcomp",
     "plugins",
     "residual",
     "testing",
@@ -68,6 +74,7 @@ if TYPE_CHECKING:
     from . import datasets, residual, testing
     from ._anova import RefitMLWarning, anova
     from ._api import augment, glance, glmm, lmm, tidy
+    from ._bootstrap import BootstrapResult, bootstrap, pb_modcomp
     from ._ddf import coef_table, contest, vcov_kenward_roger
     from ._glmm_results import GLMMResult
     from ._gls import GLSResult, gls

@@ -304,6 +304,11 @@ class _Profiler:
     def __init__(self, result: Any) -> None:
         from .estimators import fit_lmm
 
+        if getattr(result._problem, "residual", None) is not None:
+            raise NotImplementedError(
+                "profile intervals with residual correlation or variance structures are "
+                "not implemented; use method='wald' or 'boot'"
+            )
         ml = fit_lmm(result.model, reml=False) if result.reml else result
         self.ml = ml
         self.problem = ml._problem
@@ -600,7 +605,8 @@ def confint(
 
         boot = bootstrap(result, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress)
         table = boot.confint(level=level, type=boot_type)
-        rows = {n: (table.loc[n].iloc[0], table.loc[n].iloc[1]) for n in names}
+        values = table.loc[names].to_numpy(dtype=np.float64)
+        rows = {n: (float(v[0]), float(v[1])) for n, v in zip(names, values, strict=True)}
     else:
         raise ValueError(f"unknown method {method!r}; use 'wald', 'profile' or 'boot'")
     return pd.DataFrame.from_dict(rows, orient="index", columns=labels).loc[names]

@@ -190,10 +190,18 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
     w = None if model.weights is None else np.asarray(model.weights, dtype=np.float64)
     terms = [(np.asarray(t.Z, dtype=np.float64), np.asarray(t.codes)) for t in model.terms]
 
+    structured = getattr(problem, "residual", None) is not None
+
     def parts(th: FloatArray) -> FloatArray:
         ev = problem.evaluate(th, reml)
         if ev is None:
             return np.full(2 + p * p, np.nan)
+        vu = problem.vcov_unscaled(ev)
+        if structured:
+            # Residual correlation / variance functions: everything in the criterion
+            # but the profiled residual scale (log |R(phi)| included).
+            a = ev.objective - nu * (1.0 + np.log(2.0 * np.pi * ev.pwrss / nu))
+            return np.concatenate([[a, ev.pwrss], vu.ravel()])
         a = ev.logdet_L + (ev.logdet_RX if reml else 0.0)
         # The penalised RSS from explicit residuals: the factor's last element is the
         # difference of large cross-products, whose rounding noise numerical second
@@ -206,7 +214,6 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
             r = r - np.einsum("ij,ij->i", Z, b[codes])
             pen += float(np.sum(u * u))
         wrss = float(r @ r) if w is None else float(np.sum(w * r * r))
-        vu = problem.vcov_unscaled(ev)
         return np.concatenate([[a, wrss + pen], vu.ravel()])
 
     f0, jac, hess = _richardson_derivatives_cached(parts, theta)
@@ -330,6 +337,11 @@ def _kenward_roger_parts(result: Any) -> _KenwardRoger:
         raise ValueError(
             "Kenward-Roger's method is only available for REML fits (as pbkrtest); "
             "refit with reml=True or use ddf='satterthwaite'"
+        )
+    if getattr(result._problem, "residual", None) is not None:
+        raise NotImplementedError(
+            "Kenward-Roger with residual correlation or variance structures is not "
+            "implemented; use ddf='satterthwaite'"
         )
     model = result.model
     X = np.asarray(model.X, dtype=np.float64)
