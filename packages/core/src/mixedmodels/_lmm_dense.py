@@ -49,6 +49,7 @@ class DenseLMMProblem:
         y: FloatArray,
         terms: list[TermData],
         weights: FloatArray | None = None,
+        matrix: FloatArray | None = None,
     ) -> None:
         if not terms:
             raise ValueError("a linear mixed model needs at least one random-effect term")
@@ -61,13 +62,18 @@ class DenseLMMProblem:
         self.offsets = np.cumsum([0] + [t.q for t in terms]).tolist()
         q = self.q = self.offsets[-1]
         self.m = q + p + 1
-        W = np.zeros((n, self.m))
-        rows = np.arange(n)
-        for t, off in zip(terms, self.offsets, strict=False):
-            for j in range(t.dim):
-                W[rows, off + t.codes * t.dim + j] = t.Z[:, j] * sw
-        W[:, q : q + p] = X * sw[:, None]
-        W[:, -1] = y * sw
+        if matrix is not None:
+            # The whole [Z X y] given (e.g. whitened by a residual structure, which mixes
+            # the rows of a term's levels): the terms only give the columns' layout.
+            W = matrix
+        else:
+            W = np.zeros((n, self.m))
+            rows = np.arange(n)
+            for t, off in zip(terms, self.offsets, strict=False):
+                for j in range(t.dim):
+                    W[rows, off + t.codes * t.dim + j] = t.Z[:, j] * sw
+            W[:, q : q + p] = X * sw[:, None]
+            W[:, -1] = y * sw
         self.C = W.T @ W
         # Positions of every element of every level's lambda block inside Lambda (q x q),
         # and for each the index of its value in the concatenated raveled lambdas.

@@ -39,6 +39,17 @@ _DENSE_MAX_M = 120
 _DIRECT_MAX_M = 64
 # Inner problems kept (distinct phi): the optimiser's differences revisit a few.
 _CACHE_SIZE = 8
+# Largest [Z X y] fitted densely when residual groups span levels of a term.
+_GENERAL_MAX_M = 2000
+
+
+def _dense_term(t: TermData, n: int) -> FloatArray:
+    """The term's ``n x (levels * dim)`` model matrix, dense, level-major columns."""
+    out = np.zeros((n, t.q))
+    rows = np.arange(n)
+    for j in range(t.dim):
+        out[rows, t.codes * t.dim + j] = t.Z[:, j]
+    return out
 
 
 class GLSProblem:
@@ -143,14 +154,24 @@ class ResidualLMMProblem:
         self.fitted: FloatArray | None = None
         if residual.uses_fitted:
             self.fitted = X @ np.linalg.lstsq(X, y, rcond=None)[0]
-        self._check_nesting(group_names)
+        q = sum(t.q for t in terms)
+        nested = self._nested()
+        if not all(nested) and q + p + 1 > _GENERAL_MAX_M:
+            self._nesting_error(nested, group_names)
         dims = [t.dim for t in terms]
         self._z_index = np.cumsum([0, *dims]).tolist()
-        cols = [t.Z for t in terms] + [X, y[:, None]]
+        if all(nested):
+            cols = [t.Z for t in terms] + [X, y[:, None]]
+        else:
+            # A term whose levels share residual groups: whitening mixes its levels'
+            # rows, so the whole [Z X y] is whitened and fitted densely.
+            cols = [_dense_term(t, n) for t in terms] + [X, y[:, None]]
+            self._z_index = np.cumsum([0, *[t.q for t in terms]]).tolist()
         self._M = np.ascontiguousarray(np.column_stack(cols), dtype=np.float64)
-        q = sum(t.q for t in terms)
         if not terms:
             self.kind = "gls"
+        elif not all(nested):
+            self.kind = "dense_general"
         elif q + p + 1 <= _DENSE_MAX_M:
             self.kind = "dense"
         else:
@@ -164,25 +185,31 @@ class ResidualLMMProblem:
         self.m = int(built[0].m)
 
     # ------------------------------------------------------------------------------
-    def _check_nesting(self, group_names: list[str] | None) -> None:
+    def _nested(self) -> list[bool]:
+        """Per term: whether each residual group lies within one of its levels."""
         res = self.residual
         if res.correlation is None or res.groups is None or not res.batches:
-            return
+            return [True] * len(self.terms)
         groups = res.groups
         n_groups = int(groups.max()) + 1
-        for i, t in enumerate(self.terms):
+        out = []
+        for t in self.terms:
             low = np.full(n_groups, np.iinfo(np.int64).max)
             high = np.full(n_groups, -1)
             np.minimum.at(low, groups, t.codes)
             np.maximum.at(high, groups, t.codes)
-            if np.any(low != high):
-                name = group_names[i] if group_names else f"term {i + 1}"
-                raise ValueError(
-                    f"{res.corr_label}: its groups must be nested within the grouping "
-                    f"factor of every random-effect term, but {int(np.sum(low != high))} "
-                    f"groups span several levels of {name!r}; group the correlation by "
-                    f"{name!r} or a factor nested in it"
-                )
+            out.append(bool(np.all(low == high)))
+        return out
+
+    def _nesting_error(self, nested: list[bool], group_names: list[str] | None) -> None:
+        i = nested.index(False)
+        name = group_names[i] if group_names else f"term {i + 1}"
+        raise ValueError(
+            f"{self.residual.corr_label}: its groups span several levels of {name!r}; "
+            f"that needs the dense criterion, limited to {_GENERAL_MAX_M} random and "
+            f"fixed effects; group the correlation by {name!r} or a factor nested within "
+            "the grouping factor of every random-effect term"
+        )
 
     @property
     def theta_sizes(self) -> list[int]:
@@ -242,6 +269,8 @@ class ResidualLMMProblem:
         inner: Any
         if self.kind == "gls":
             inner = GLSProblem(X, y)
+        elif self.kind == "dense_general":
+            inner = DenseLMMProblem(X, y, self.terms, matrix=Mt)
         elif self.kind == "dense":
             inner = DenseLMMProblem(X, y, terms)
         elif self.kind == "direct":

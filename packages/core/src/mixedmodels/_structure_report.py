@@ -206,7 +206,7 @@ def structure_parameters(result: Any, conf_int: bool = True, level: float = 0.95
                 nat_kind = kind if kind in ("sd", "cor") else "other"
                 scale = _scale_for(nat_kind, row["estimate"])
                 to, back = _SCALES[scale]
-                grad = _gradient(lambda z, to=to, fun=fun: float(to(fun(z))), z0)
+                grad = _gradient(_composed(to, fun), z0)
                 var = float(grad @ np.nan_to_num(cov, nan=0.0) @ grad)
                 touches_nan = bool(np.any(np.isnan(cov[np.abs(grad) > 0][:, np.abs(grad) > 0])))
                 if np.isfinite(var) and var >= 0 and not touches_nan:
@@ -217,6 +217,15 @@ def structure_parameters(result: Any, conf_int: bool = True, level: float = 0.95
             j_res += 1
         row["conf.low"], row["conf.high"] = lo, hi
     return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def _composed(
+    to: Callable[[Any], Any], fun: Callable[[FloatArray], float]
+) -> Callable[[FloatArray], float]:
+    def composed(z: FloatArray) -> float:
+        return float(to(fun(z)))
+
+    return composed
 
 
 def _gradient(fun: Callable[[FloatArray], float], z: FloatArray) -> FloatArray:

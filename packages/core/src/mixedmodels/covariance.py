@@ -526,9 +526,8 @@ class AR1(ScaledCorrelation):
         coord_names: Sequence[str],
         **options: Any,
     ) -> ResidualCorrelation:
-        return _ARMAResidual(
-            cls.name, coords, groups, coord_names, p=1, q=0, label="Phi", **options
-        )
+        _no_options(cls.name, options)
+        return _ARMAResidual(cls.name, coords, groups, coord_names, p=1, q=0, label="Phi")
 
 
 class CAR1(ScaledCorrelation):

@@ -329,6 +329,13 @@ def _numeric(frame: pd.DataFrame, rows: pd.Index, col: str, what: str) -> FloatA
     return out
 
 
+def _label(value: Any) -> str:
+    """A level label as R prints it (``10``, not ``10.0``)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _strata(
     frame: pd.DataFrame, rows: pd.Index, cols: list[str], what: str
 ) -> tuple[NDArray[np.int64], list[str]]:
@@ -340,7 +347,7 @@ def _strata(
     grouped = keys.groupby(cols, sort=True, observed=True)
     codes = grouped.ngroup().to_numpy().astype(np.int64)
     labels = [
-        ":".join(str(v) for v in key) if isinstance(key, tuple) else str(key)
+        ":".join(_label(v) for v in key) if isinstance(key, tuple) else _label(key)
         for key in grouped.size().index
     ]
     return codes, labels

@@ -26,7 +26,15 @@ import numpy as np
 import pandas as pd
 from scipy import integrate
 
-from .interfaces import CovarianceStructure, Diagnostic, Estimator, Family, FloatArray, Link
+from .interfaces import (
+    CovarianceStructure,
+    Diagnostic,
+    Estimator,
+    Family,
+    FloatArray,
+    Link,
+    ResidualCorrelation,
+)
 
 __all__ = [
     "DEFAULT_SEED",
@@ -663,6 +671,14 @@ def check_covariance_structure(
     changes the covariance by at most ``1e-4`` (relative); and where the class has
     ``params_from_covariance(cov)``, ``covariance(params_from_covariance(C)) == C``.
 
+    Where the class has a residual use (it overrides
+    :meth:`~mixedmodels.interfaces.CovarianceStructure.residual_correlation`), that is
+    checked too, on random groups of 1 to 6 observations at distinct integer times with
+    gaps (one coordinate; two if the structure refuses one): it returns a
+    :class:`~mixedmodels.interfaces.ResidualCorrelation` whose names, start and bounds
+    agree with ``n_params``, and whose ``correlations`` at random parameters are finite,
+    symmetric, unit-diagonal, positive definite and continuous in the parameters.
+
     Parameters
     ----------
     cls
@@ -686,6 +702,82 @@ def check_covariance_structure(
         names = [f"c{i}" for i in range(dim)]
         inst = _call(fail, f"instantiate dim={dim}", cls, dim, names)
         _check_structure_instance(fail, inst, dim, gen)
+    if _has_residual_use(cls):
+        _check_residual_correlation(fail, cls, gen)
+
+
+def _has_residual_use(cls: type[CovarianceStructure]) -> bool:
+    base = CovarianceStructure.residual_correlation.__func__  # type: ignore[attr-defined]
+    return getattr(cls.residual_correlation, "__func__", None) is not base
+
+
+def _check_residual_correlation(
+    fail: _Fail, cls: type[CovarianceStructure], rng: np.random.Generator
+) -> None:
+    sizes = [1, 2, 3, 3, 4, 5, 6, 6]
+    groups = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
+    times = np.concatenate(
+        [np.sort(rng.choice(np.arange(1, 10), size=k, replace=False)) for k in sizes]
+    ).astype(np.float64)
+    obj: Any = None
+    coords = times[:, None]
+    for d in (1, 2):
+        coords = times[:, None] if d == 1 else np.column_stack([times, rng.permutation(times)])
+        try:
+            obj = cls.residual_correlation(coords, groups, [f"t{i}" for i in range(d)])
+            break
+        except ValueError as err:
+            if d == 2:
+                raise fail(
+                    "residual_correlation", f"refused one and two coordinates: {err}"
+                ) from err
+        except Exception as err:
+            raise fail("residual_correlation", f"raised {type(err).__name__}: {err}") from err
+    if not isinstance(obj, ResidualCorrelation):
+        raise fail("residual_correlation", f"returned {obj!r}, not a ResidualCorrelation")
+    n = _call(fail, "residual n_params", lambda: obj.n_params)
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise fail("residual n_params", f"must be a non-negative int, got {n!r}")
+    n = int(n)
+    pnames = _call(fail, "residual param_names", obj.param_names)
+    if len(pnames) != n or len(set(pnames)) != n:
+        raise fail("residual param_names", f"{pnames!r} are not {n} distinct names")
+    start = _as_array(fail, "residual start", _call(fail, "start", obj.start), (n,))
+    bounds = _call(fail, "residual bounds", obj.bounds)
+    lower = _as_array(fail, "residual bounds", bounds[0], (n,))
+    upper = _as_array(fail, "residual bounds", bounds[1], (n,))
+    if not np.all(np.isfinite(start)) or np.any((start < lower) | (start > upper)):
+        raise fail("residual start", f"start {_fmt(start)} not within the bounds")
+    # Groups of each size, as the fitter batches them.
+    batches = []
+    for k in sorted(set(sizes)):
+        rows = [np.flatnonzero(groups == g) for g in range(len(sizes)) if sizes[g] == k]
+        batches.append(coords[np.array(rows)])
+    for params in [start, *_draw_params(lower, upper, rng, 10)]:
+        for block in batches:
+            where = f"at params {_fmt(params)}, groups of {block.shape[1]}"
+            C = np.asarray(
+                _call(fail, "residual correlations", obj.correlations, params.copy(), block),
+                dtype=np.float64,
+            )
+            k = block.shape[1]
+            if C.shape != (block.shape[0], k, k):
+                raise fail("residual correlations", f"shape {C.shape} {where}")
+            if not np.all(np.isfinite(C)):
+                raise fail("residual correlations finite", f"not finite {where}")
+            if np.max(np.abs(C - C.transpose(0, 2, 1))) > 1e-10:
+                raise fail("residual correlations symmetric", f"not symmetric {where}")
+            if np.max(np.abs(np.diagonal(C, axis1=1, axis2=2) - 1.0)) > 1e-10:
+                raise fail("residual correlations unit diagonal", f"diagonal not 1 {where}")
+            if np.linalg.eigvalsh(C).min() <= 1e-12:
+                raise fail("residual correlations positive definite", f"not PD {where}")
+            step = 1e-8 * np.maximum(np.abs(params), 1.0)
+            C1 = np.asarray(obj.correlations(np.clip(params + step, lower, upper), block))
+            if np.max(np.abs(C1 - C)) > 1e-4:
+                raise fail("residual continuity", f"a 1e-8 step moves C by more than 1e-4 {where}")
+    natural = _call(fail, "residual natural_parameters", obj.natural_parameters, start.copy())
+    if not isinstance(natural, list):
+        raise fail("residual natural_parameters", "must return a list of (name, value)")
 
 
 def _check_structure_instance(
