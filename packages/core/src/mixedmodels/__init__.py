@@ -32,6 +32,8 @@ _LAZY = {
     "bootstrap": "._bootstrap",
     "BootstrapResult": "._bootstrap",
     "pb_modcomp": "._bootstrap",
+    "exact_rlrt": "._rlrt",
+    "RLRTResult": "._rlrt",
 }
 _SUBMODULES = {
     "datasets",
@@ -49,6 +51,7 @@ __all__ = [
     "GLSResult",
     "LMMResult",
     "Model",
+    "RLRTResult",
     "RefitMLWarning",
     "__version__",
     "anova",
@@ -57,6 +60,7 @@ __all__ = [
     "coef_table",
     "contest",
     "datasets",
+    "exact_rlrt",
     "glance",
     "glmm",
     "gls",
@@ -79,6 +83,7 @@ if TYPE_CHECKING:
     from ._glmm_results import GLMMResult
     from ._gls import GLSResult, gls
     from ._plugins import plugins
+    from ._rlrt import RLRTResult, exact_rlrt
     from .hookspec import hookimpl
     from .model import Model
     from .results import LMMResult
