@@ -34,6 +34,8 @@ _LAZY = {
     "pb_modcomp": "._bootstrap",
     "exact_rlrt": "._rlrt",
     "RLRTResult": "._rlrt",
+    "emmeans": "._emmeans",
+    "contrasts": "._emmeans",
 }
 _SUBMODULES = {
     "datasets",
@@ -59,7 +61,9 @@ __all__ = [
     "bootstrap",
     "coef_table",
     "contest",
+    "contrasts",
     "datasets",
+    "emmeans",
     "exact_rlrt",
     "glance",
     "glmm",
@@ -80,6 +84,7 @@ if TYPE_CHECKING:
     from ._api import augment, glance, glmm, lmm, tidy
     from ._bootstrap import BootstrapResult, bootstrap, pb_modcomp
     from ._ddf import coef_table, contest, vcov_kenward_roger
+    from ._emmeans import contrasts, emmeans
     from ._glmm_results import GLMMResult
     from ._gls import GLSResult, gls
     from ._plugins import plugins

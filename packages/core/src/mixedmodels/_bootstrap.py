@@ -425,7 +425,7 @@ def pb_modcomp(
     pandas.DataFrame
         Rows ``LRT`` (chi-square reference) and ``PBtest`` (bootstrap reference,
         ``p = (1 + #{t* > t}) / (1 + #{t* > 0})`` as pbkrtest), columns ``stat``,
-        ``df``, ``p.value``.  ``attrs``: ``reference`` (the simulated statistics),
+        ``df``, ``p.value``.  ``attrs``: ``reference`` (the simulated statistics, a list),
         ``n_extreme``, ``n_positive``, ``nsim``, ``seed``.
     """
     from ._anova import _check_comparable, _check_nested
@@ -461,7 +461,7 @@ def pb_modcomp(
     )
     table.attrs.update(
         {
-            "reference": ref,
+            "reference": ref.tolist(),
             "n_extreme": n_extreme,
             "n_positive": int(positive.size),
             "nsim": nsim,
