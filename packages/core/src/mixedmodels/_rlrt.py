@@ -112,15 +112,18 @@ def simulate_rlrt(
     """Draws of the null distribution of the RLRT (RLRsim's ``RLRTSim``, lambda0 = 0)."""
     k = mu.size
     lam = np.concatenate([[0.0], np.exp(np.linspace(log_grid[0], log_grid[1], gridlength - 1))])
-    lm = np.outer(mu, lam)  # (k, g)
+    # Equal eigenvalues (balanced designs) share their chi-square draws: a sum of c
+    # chi^2_1 variables is one chi^2_c.
+    values, counts = np.unique(np.round(mu, 12), return_counts=True)
+    lm = np.outer(values, lam)  # (distinct, g)
     fD = 1.0 / (1.0 + lm)
     fN = lm * fD
-    penalty = np.log1p(lm).sum(axis=0)  # (g,)
+    penalty = (np.log1p(lm) * counts[:, None]).sum(axis=0)  # (g,)
     out = np.empty(nsim)
     rest = n - p - k
     for lo in range(0, nsim, _BLOCK):
         m = min(_BLOCK, nsim - lo)
-        w = rng.standard_normal((m, k)) ** 2
+        w = rng.chisquare(counts.astype(np.float64), size=(m, counts.size))
         w0 = rng.chisquare(rest, m) if rest > 0 else np.zeros(m)
         D = w @ fD + w0[:, None]
         lik = (n - p) * np.log1p((w @ fN) / D) - penalty[None, :]  # exactly 0 at lambda 0
