@@ -180,9 +180,11 @@ def test_quadrature_needs_one_scalar_term():
         mm.glmm("TICKS ~ YEAR + (1|BROOD) + (1|LOCATION)", data, family="poisson", nagq=5)
 
 
-def test_family_with_dispersion_is_refused_with_a_reason(cbpp):
+def test_quadrature_with_a_dispersion_family_is_refused_with_a_reason(cbpp):
     with pytest.raises(ValueError, match="dispersion"):
-        mm.glmm("size ~ period + (1 | herd)", cbpp, family="Gamma")
+        mm.glmm("size ~ period + (1 | herd)", cbpp, family="Gamma", nagq=5)
+    with pytest.raises(ValueError, match="use lmm"):
+        mm.glmm("size ~ period + (1 | herd)", cbpp, family="gaussian")
 
 
 @pytest.mark.parametrize(
@@ -211,3 +213,26 @@ def test_laplace_beta_gradient_matches_finite_differences(dataset, formula, fami
         for e in np.eye(beta.size)
     ]
     np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("key", "response", "family"),
+    [("gamma", "y_gamma", "Gamma"), ("gaussian_log", "y_gauss", "gaussian")],
+)
+def test_dispersion_families_match_glmmtmb(key, response, family):
+    """Gamma(log) and gaussian(log) GLMMs against glmmTMB (tools/reference/
+    glmm_dispersion.R): log-likelihood to 1e-6 relative, estimates to 1e-3."""
+    import json
+    from pathlib import Path
+
+    ref_dir = Path(__file__).parent / "reference"
+    data = pd.read_csv(ref_dir / "glmm_dispersion.csv")
+    ref = json.loads((ref_dir / "glmm_dispersion.json").read_text())[key]
+    fit = mm.glmm(f"{response} ~ x + (1 | g)", data, family=family, link="log")
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    np.testing.assert_allclose(fit.fixef, ref["fixef"], rtol=1e-3)
+    assert fit.theta[0] == pytest.approx(ref["sd_g"], rel=1e-3)
+    assert np.sqrt(fit.dispersion) == pytest.approx(ref["sigma"], rel=1e-3)
+    np.testing.assert_allclose(fit.fixef_se, ref["se"], rtol=1e-3)
+    assert fit.df == 4
+    assert "Dispersion estimate" in fit.summary()

@@ -77,6 +77,13 @@ class GLMMProblem:
         self.n, self.p = X.shape
         self.terms = terms
         self.pw = np.ones(self.n) if weights is None else weights
+        #: Dispersion phi of families that have one (Gamma, inverse Gaussian, gaussian
+        #: with a link): y | b has variance phi V(mu) / w; estimated by the fitter.
+        self.dispersion = 1.0
+        #: Laplace with the observed rather than the expected (Fisher) information:
+        #: lme4 uses Fisher weights; glmmTMB, whose domain the dispersion families
+        #: are, the exact Hessian.  They differ only for non-canonical links.
+        self.observed_information = False
         self.offset = np.zeros(self.n) if offset is None else offset
         self.family, self.link = family, link
         self.joint = PenalizedSystem(X, terms, augment=True)
@@ -97,11 +104,11 @@ class GLMMProblem:
     def _weights(self, eta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         mu = self.link.inverse(eta)
         dmu = self.link.mu_eta(eta)
-        w = self.pw * dmu**2 / self.family.variance(mu)
+        w = self.pw * dmu**2 / (self.family.variance(mu) * self.dispersion)
         return mu, dmu, w
 
     def _penalised_deviance(self, mu: FloatArray, u1: FloatArray, uR: FloatArray) -> float:
-        dev = float(np.sum(self.pw * self.family.unit_deviance(self.y, mu)))
+        dev = float(np.sum(self.pw * self.family.unit_deviance(self.y, mu))) / self.dispersion
         return dev + float(np.sum(u1**2) + np.sum(uR**2))
 
     # --- PIRLS --------------------------------------------------------------------------
@@ -193,7 +200,7 @@ class GLMMProblem:
         def r_of(e: FloatArray) -> FloatArray:
             mu = self.link.inverse(e)
             dmu = self.link.mu_eta(e)
-            return self.pw * (self.y - mu) * dmu / self.family.variance(mu)
+            return self.pw * (self.y - mu) * dmu / (self.family.variance(mu) * self.dispersion)
 
         h = 1e-6 * np.maximum(1.0, np.abs(eta))
         return r_of(eta), -(r_of(eta + h) - r_of(eta - h)) / (2 * h)
@@ -235,14 +242,23 @@ class GLMMProblem:
     # --- criteria ---------------------------------------------------------------------
     def minus2_loglik(self, mu: FloatArray) -> float:
         """``-2 sum log p(y | mu)`` (R's ``family()$aic`` without its parameter count)."""
-        return -2.0 * float(np.sum(self.family.loglik(self.y, mu, self.pw)))
+        loglik = self.family.loglik(self.y, mu, self.pw, dispersion=self.dispersion)
+        return -2.0 * float(np.sum(loglik))
 
     def laplace(self, theta: FloatArray, beta: FloatArray | None = None) -> float:
         """Laplace approximation of ``-2 log L`` at ``theta`` (and ``beta``)."""
         res = self.pirls(theta, beta)
         if res is None:
             return np.inf
-        return res.factor.logdet_re + res.ussq + self.minus2_loglik(res.mu)
+        logdet = res.factor.logdet_re
+        if self.observed_information:
+            # log|Lambda' Z' W~ Z Lambda + I| with the observed weights (the exact
+            # Hessian of the joint log-density at the modes), as glmmTMB/TMB.
+            f = self.fixed.factor(res.factor.lambdas, self._score_terms(res.eta)[1])
+            if f is None:
+                return np.inf
+            logdet = f.logdet_re
+        return logdet + res.ussq + self.minus2_loglik(res.mu)
 
     def agq(self, theta: FloatArray, beta: FloatArray, nagq: int) -> float:
         """Adaptive Gauss-Hermite approximation of lme4's ``-2 log L`` (deviance

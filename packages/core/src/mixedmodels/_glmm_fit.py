@@ -146,7 +146,11 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
     lower = np.concatenate([lower_t, np.full(model.X.shape[1], -np.inf)])
     upper = np.concatenate([upper_t, np.full(model.X.shape[1], np.inf)])
     x0 = np.concatenate([stage1.x, res1.beta])
-    use_gradient = nagq == 1 and P.n * max(P.fixed.m, 1) <= _GRADIENT_MAX_ENTRIES
+    use_gradient = (
+        nagq == 1
+        and not P.observed_information
+        and P.n * max(P.fixed.m, 1) <= _GRADIENT_MAX_ENTRIES
+    )
 
     def objective_and_gradient(x: FloatArray) -> tuple[float, FloatArray | None]:
         # Exact gradient in beta; forward differences (k more evaluations) in theta.
@@ -219,30 +223,61 @@ def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> Any:
     """Negative binomial GLMM with the size estimated (lme4's ``glmer.nb``).
 
     The size is the joint maximiser with ``theta`` and ``beta``, as glmer.nb's
-    alternation converges to: a coarse profile over ``log size`` with fast (first-stage)
-    fits gives a start, one optimisation over ``(theta, beta, log size)`` the optimum,
-    and a final fit at that size gives the fixed-size inference glmer.nb reports.
+    alternation converges to.
     """
     base = model.family
+
+    def set_size(P: GLMMProblem, log_size: float) -> None:
+        P.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
+
+    fit = _fit_family_parameter(model, nagq, check, set_size, bracket=(-1.0, 2.0))
+    fit.nb_size = float(np.exp(fit.family_parameter))
+    return fit
+
+
+def fit_glmm_dispersion(model: Model, check: bool = True) -> Any:
+    """GLMM of a family with a dispersion parameter (Gamma, inverse Gaussian, gaussian
+    with a link), the dispersion estimated jointly (glmmTMB's parameterisation: the
+    random effects' covariance is on the absolute scale)."""
+
+    def set_dispersion(P: GLMMProblem, log_phi: float) -> None:
+        P.dispersion = float(np.exp(log_phi))
+        P.observed_information = True
+
+    fit = _fit_family_parameter(model, 1, check, set_dispersion, bracket=(-3.0, 1.0))
+    fit.dispersion = float(np.exp(fit.family_parameter))
+    return fit
+
+
+def _fit_family_parameter(
+    model: Model,
+    nagq: int,
+    check: bool,
+    set_parameter: Any,
+    bracket: tuple[float, float],
+) -> Any:
+    """Fit with one extra family parameter (on a log scale) estimated jointly.
+
+    A coarse profile over the parameter with fast (first-stage) fits gives a start, one
+    optimisation over ``(theta, beta, parameter)`` the optimum, and a final fit at that
+    value the fixed-parameter inference (as glmer.nb reports).
+    """
     P = build_glmm_problem(model)
     k = P.n_theta
     lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
     with _blas_limit(None if P.fixed.m >= _THREADED_BLAS_MIN else 1):
 
-        def set_size(log_size: float) -> None:
-            P.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
-
-        def profile(log_size: float) -> float:
-            set_size(log_size)
+        def profile(value: float) -> float:
+            set_parameter(P, value)
             return float(_fit(model, P, nagq=1, fast=True, check=False).minus2loglik)
 
-        coarse = minimize_scalar(profile, bracket=(-1.0, 2.0), tol=1e-3)
-        set_size(float(coarse.x))
+        coarse = minimize_scalar(profile, bracket=bracket, tol=1e-3)
+        set_parameter(P, float(coarse.x))
         start = _fit(model, P, nagq=1, fast=True, check=False)
 
         def objective(x: FloatArray) -> float:
-            set_size(float(x[-1]))
+            set_parameter(P, float(x[-1]))
             return P.agq(x[:k], x[k:-1], nagq) if nagq > 1 else P.laplace(x[:k], x[k:-1])
 
         p = model.X.shape[1]
@@ -252,15 +287,17 @@ def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> Any:
         joint = minimize_bounded(
             objective, x0, lower, upper, "lbfgsb", fd_step=_FD_STEP, ftol=_FTOL
         )
-        size = float(np.exp(joint.x[-1]))
-        set_size(joint.x[-1])
+        set_parameter(P, float(joint.x[-1]))
         fit = _fit(model, P, nagq=nagq, fast=False, check=check)
-    fit.nb_size = size
+    fit.family_parameter = float(joint.x[-1])
     fit.optimizer["n_evaluations"] += joint.n_evaluations
     return fit
 
 
 class _GLMMEstimator(Estimator):
+    #: Whether families with a dispersion parameter can be fitted.
+    allows_dispersion: ClassVar[bool] = False
+
     def supports(self, model: Any) -> str | None:
         if not isinstance(model, Model):
             return "not a mixedmodels.Model"
@@ -268,11 +305,12 @@ class _GLMMEstimator(Estimator):
             return f"unexpected model arguments for {self.name!r}: {sorted(model.extras)}"
         if not model.terms:
             return "the formula has no random-effect term; use a generalized linear model"
-        if model.family.has_dispersion:
+        if model.family.has_dispersion and model.is_linear:
+            return "a gaussian model with the identity link is a linear mixed model: use lmm"
+        if model.family.has_dispersion and not self.allows_dispersion:
             return (
-                f"family {model.family.name!r} has a dispersion parameter; the GLMM "
-                "estimators here fit families without one (binomial, poisson, negative "
-                "binomial)"
+                f"family {model.family.name!r} has a dispersion parameter; {self.name!r} "
+                "fits families without one (use the Laplace approximation)"
             )
         return None
 
@@ -285,6 +323,8 @@ class _QuadratureEstimator(_GLMMEstimator):
         nagq = options.pop("nagq", self.default_nagq)
         if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
             return fit_glmm_nb(model, nagq=nagq, **options)
+        if model.family.has_dispersion:
+            return fit_glmm_dispersion(model, **options)
         return fit_glmm(model, nagq=nagq, **options)
 
 
@@ -294,6 +334,7 @@ class LaplaceEstimator(_QuadratureEstimator):
     name: ClassVar[str] = "laplace"
     description: ClassVar[str] = "GLMMs by the Laplace approximation (glmer's nAGQ = 1)"
     default_nagq = 1
+    allows_dispersion = True
 
 
 class AGQEstimator(_QuadratureEstimator):

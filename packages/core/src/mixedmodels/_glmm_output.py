@@ -135,6 +135,11 @@ def format_glmm_summary(result: GLMMResult, digits: int = 4) -> str:
     parts.append("\n")
     parts.append(_varcorr_table(result, digits))
     parts.append(_groups_line(result))
+    if result.dispersion is not None:
+        parts.append(
+            f"Dispersion estimate for {result.family.name} family (sigma^2): "
+            f"{_r_format([result.dispersion], digits)[0].strip()}\n"
+        )
     p = len(result.fixef)
     if p:
         parts.append("\nFixed effects:\n")
@@ -204,7 +209,7 @@ def glance_glmm(result: GLMMResult) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "nobs": [result.nobs],
-            "sigma": [result.sigma],
+            "sigma": [np.sqrt(result.dispersion) if result.dispersion else result.sigma],
             "logLik": [result.loglik],
             "AIC": [result.aic],
             "BIC": [result.bic],

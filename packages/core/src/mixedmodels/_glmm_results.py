@@ -61,6 +61,10 @@ class GLMMResult:
         self.family = problem.family
         self.link = problem.link
         self.nb_size: float | None = None
+        #: Estimated dispersion (families that have one), else None.
+        self.dispersion: float | None = None
+        self.family_parameter: float | None = None
+        # The random effects are on the absolute scale: no residual scaling.
         self.sigma = 1.0
         self.reml = False
         res = problem.pirls(self.theta, self._beta)
@@ -98,8 +102,10 @@ class GLMMResult:
 
     @property
     def df(self) -> int:
-        """Number of estimated parameters (fixed effects, theta, NB size if estimated)."""
-        return self._problem.p + self.n_theta + (self.nb_size is not None)
+        """Number of estimated parameters (fixed effects, theta, and an estimated NB size
+        or dispersion)."""
+        extra = (self.nb_size is not None) + (self.dispersion is not None)
+        return self._problem.p + self.n_theta + extra
 
     @property
     def fixef(self) -> pd.Series:
@@ -209,7 +215,9 @@ class GLMMResult:
             for t, lam in zip(m.terms, self._lambdas(), strict=True):
                 b = rng.standard_normal((t.n_levels, t.dim)) @ lam.T
                 eta += np.einsum("ij,ij->i", t.Z, b[t.codes])
-            sims[:, s] = self.family.simulate(self.link.inverse(eta), rng, P.pw)
+            sims[:, s] = self.family.simulate(
+                self.link.inverse(eta), rng, P.pw, dispersion=self.dispersion or 1.0
+            )
         return pd.DataFrame(
             sims, index=m.design.row_index, columns=[f"sim_{i + 1}" for i in range(nsim)]
         )
