@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg as sla
+import scipy.sparse as sp
 
 from .interfaces import FloatArray
 
@@ -70,9 +70,12 @@ class RLRTResult:
         return f"<RLRTResult RLRT = {self.statistic:.6g}, p-value = {self.p_value:.4g}>"
 
 
-def _scalar_z(model: Any) -> FloatArray:
-    """The random-effects model matrix (n x q) of a model whose terms are scalar."""
-    n = model.X.shape[0]
+def _eigen_mu(model: Any) -> FloatArray:
+    """Eigenvalues of ``Z'(I - P_X)Z`` (RLRsim's squared singular values of
+    ``(I - P_X) Z``) scaled to a maximum of 1, from cross-products (``Z`` sparse)."""
+    X = np.asarray(model.X, dtype=np.float64)
+    n = X.shape[0]
+    sw = None if model.weights is None else np.sqrt(np.asarray(model.weights, dtype=np.float64))
     blocks = []
     for t in model.terms:
         if t.dim != 1:
@@ -80,23 +83,20 @@ def _scalar_z(model: Any) -> FloatArray:
                 f"exact RLRT: the model with the tested effect only must have scalar "
                 f"random effects; term ({t.expr}) has {t.dim} columns"
             )
-        Zt = np.zeros((n, t.n_levels))
-        Zt[np.arange(n), np.asarray(t.codes)] = np.asarray(t.Z[:, 0], dtype=np.float64)
-        blocks.append(Zt)
-    Z = np.hstack(blocks)
-    if model.weights is not None:
-        Z = Z * np.sqrt(np.asarray(model.weights, dtype=np.float64))[:, None]
-    return Z
-
-
-def _eigen_mu(model: Any) -> FloatArray:
-    X = np.asarray(model.X, dtype=np.float64)
-    Z = _scalar_z(model)
-    if model.weights is not None:
-        X = X * np.sqrt(np.asarray(model.weights, dtype=np.float64))[:, None]
+        z = np.asarray(t.Z[:, 0], dtype=np.float64)
+        if sw is not None:
+            z = z * sw
+        blocks.append(
+            sp.csr_matrix((z, (np.arange(n), np.asarray(t.codes))), shape=(n, t.n_levels))
+        )
+    Z = sp.hstack(blocks, format="csc")
+    if sw is not None:
+        X = X * sw[:, None]
     Q, _ = np.linalg.qr(X)
-    R = Z - Q @ (Q.T @ Z)  # qr.resid(qr(X), Z)
-    mu = sla.svdvals(R.T) ** 2
+    ZQ = np.asarray(Z.T @ Q)
+    M = (Z.T @ Z).toarray() - ZQ @ ZQ.T
+    mu = np.sort(np.maximum(np.linalg.eigvalsh((M + M.T) / 2.0), 0.0))[::-1]
+    mu = mu[: min(n, mu.size)]
     return np.asarray(mu / mu.max())
 
 
