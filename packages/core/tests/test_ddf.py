@@ -230,6 +230,20 @@ def test_blocked_problem_gives_the_same_df(
         )
 
 
+def test_singular_fit() -> None:
+    # lmerTest: coef(summary(lmer(Yield ~ 1 + (1 | Batch), Dyestuff2), ddf = ...)):
+    # with the variance at zero, Satterthwaite gives the residual df, KR the batches'.
+    fit = mm.lmm("Yield ~ 1 + (1 | Batch)", mm.datasets.load("Dyestuff2"))
+    assert fit.singular
+    satt = mm.coef_table(fit).iloc[0]
+    np.testing.assert_allclose(
+        satt.to_numpy(), [5.6656, 0.6783880312, 29.0, 8.351562438, 3.318292749e-09], rtol=RTOL
+    )
+    kr = mm.coef_table(fit, "kenward-roger").iloc[0]
+    np.testing.assert_allclose(kr["df"], 5.0, rtol=RTOL)
+    np.testing.assert_allclose(kr["Pr(>|t|)"], 0.0004026832579, rtol=RTOL)
+
+
 def test_ml_fit_satterthwaite_uses_the_ml_deviance(sleep: pd.DataFrame) -> None:
     ml = mm.lmm(SLEEP, sleep, reml=False)
     table = mm.coef_table(ml)

@@ -230,6 +230,17 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
     J = np.empty((k + 1, p, p))
     J[:k] = s2 * jac[2:].T.reshape(k, p, p)
     J[k] = 2.0 * sigma * vu
+    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(J))):
+        warnings.warn(
+            "Satterthwaite df unavailable: the deviance could not be differentiated at the "
+            "estimates (df are NaN)",
+            UserWarning,
+            stacklevel=3,
+        )
+        bad = np.full((k + 1, k + 1), np.nan)
+        out = _Satterthwaite(s2 * vu, bad, J, H)
+        _SATT_CACHE[result] = out
+        return out
     evals, evecs = np.linalg.eigh(H)
     neg = evals < -_EIG_TOL
     if neg.any():

@@ -196,6 +196,11 @@ def _remake(ft: FixedTerms, model: Any, full: bool) -> tuple[FloatArray, list[st
             (term, tuple(_NUM if not part.factors[k].categorical else _FULL for k in term))
             for term, _ in part.plan
         ]
+    if not model.data.index.is_unique:
+        raise ValueError(
+            "type III tests remake the design on the fitted rows and need data with a "
+            "unique index (reset_index() before fitting)"
+        )
     frame = model.data.loc[model.design.row_index]
     return np.asarray(part.new_matrix(frame), dtype=np.float64), list(part._column_names())
 
