@@ -26,7 +26,7 @@ import scipy.linalg as sla
 from ._lmm import DirectLMMProblem, Evaluation, LMMProblem, TermData
 from ._lmm_dense import DenseLMMProblem
 from .interfaces import FloatArray
-from .residual import BoundResidual
+from .residual import BoundResidual, solve_lower
 
 __all__ = ["GLSProblem", "ResidualLMMProblem"]
 
@@ -167,7 +167,25 @@ class ResidualLMMProblem:
             # rows, so the whole [Z X y] is whitened and fitted densely.
             cols = [_dense_term(t, n) for t in terms] + [X, y[:, None]]
             self._z_index = np.cumsum([0, *[t.q for t in terms]]).tolist()
-        self._M = np.ascontiguousarray(np.column_stack(cols), dtype=np.float64)
+        # Rows in the order of the residual batches (groups of one size, one after
+        # another), so that whitening works on contiguous slabs, not gathers.  The
+        # criterion does not depend on the order of the rows.
+        self._perm: np.ndarray | None = None
+        self._slabs: list[tuple[int, int]] = []
+        if residual.correlation is not None and residual.batches:
+            parts = [b.rows.ravel() for b in residual.batches]
+            covered = np.zeros(n, dtype=bool)
+            start = 0
+            for part in parts:
+                covered[part] = True
+                self._slabs.append((start, start + part.size))
+                start += part.size
+            self._perm = np.concatenate([*parts, np.flatnonzero(~covered)])
+        M = np.column_stack(cols)
+        if self._perm is not None:
+            M = M[self._perm]
+        self._M = np.ascontiguousarray(M, dtype=np.float64)
+        self._codes = [t.codes if self._perm is None else t.codes[self._perm] for t in terms]
         if not terms:
             self.kind = "gls"
         elif not all(nested):
@@ -177,9 +195,24 @@ class ResidualLMMProblem:
         else:
             m = q - terms[0].q + p + 1
             self.kind = "direct" if m <= _DIRECT_MAX_M else "blocked"
+        # One term, correlated groups: per-level cross-products come from per-group Gram
+        # matrices of the whitened slabs (each group lies in one level).
+        self._gram_plan: list[tuple[int, int, int, int, np.ndarray, bool]] | None = None
+        if self.kind == "direct" and len(terms) == 1 and self._slabs:
+            codes = self._codes[0]
+            plan = []
+            for b, (lo, hi) in zip(residual.batches, self._slabs, strict=True):
+                G, k = b.rows.shape
+                levels = codes[lo:hi:k]
+                plan.append((lo, hi, G, k, levels, bool(np.unique(levels).size == G)))
+            rest = self._slabs[-1][1]
+            if rest < n:
+                levels = codes[rest:]
+                unique = bool(np.unique(levels).size == n - rest)
+                plan.append((rest, n, n - rest, 1, levels, unique))
+            self._gram_plan = plan
         self._cache: dict[bytes, tuple[Any, float] | None] = {}
-        start = self.residual.start()
-        built = self._inner(start)
+        built = self._inner(self.residual.start())
         if built is None:
             raise ValueError("the residual structure is not positive definite at its start")
         self.m = int(built[0].m)
@@ -251,8 +284,35 @@ class ResidualLMMProblem:
         self._cache[key] = out
         return out
 
+    def _whiten(self, phi: FloatArray) -> tuple[FloatArray, float] | None:
+        """``R^-1/2 [Z X y]`` (rows in batch order) and ``log |R|``."""
+        res = self.residual
+        corr, _ = res.split(phi)
+        logdet = 0.0
+        ls = res.log_sd(phi, self.fitted)
+        if ls is not None:
+            if not np.all(np.isfinite(ls)):
+                return None
+            if self._perm is not None:
+                ls = ls[self._perm]
+            out = self._M * np.exp(-ls)[:, None]
+            logdet += 2.0 * float(ls.sum())
+        else:
+            out = self._M.copy()
+        if self._slabs:
+            factors = res.correlation_factors(corr)
+            if factors is None:
+                return None
+            c = out.shape[1]
+            for b, (Lc, ld), (lo, hi) in zip(res.batches, factors, self._slabs, strict=True):
+                G, k = b.rows.shape
+                block = out[lo:hi].reshape(G, k, c)
+                block[...] = solve_lower(Lc, b.pattern, block)
+                logdet += float(b.counts @ ld)
+        return out, logdet
+
     def _build(self, phi: FloatArray) -> tuple[Any, float] | None:
-        white = self.residual.whiten(phi, self._M, self.fitted)
+        white = self._whiten(phi)
         if white is None:
             return None
         Mt, logdet = white
@@ -260,8 +320,8 @@ class ResidualLMMProblem:
             return None
         zi = self._z_index
         terms = [
-            TermData(t.codes, t.n_levels, Mt[:, zi[i] : zi[i + 1]], t.structure)
-            for i, t in enumerate(self.terms)
+            TermData(codes, t.n_levels, Mt[:, zi[i] : zi[i + 1]], t.structure)
+            for i, (t, codes) in enumerate(zip(self.terms, self._codes, strict=True))
         ]
         p = self.p
         X = Mt[:, zi[-1] : zi[-1] + p]
@@ -274,10 +334,25 @@ class ResidualLMMProblem:
         elif self.kind == "dense":
             inner = DenseLMMProblem(X, y, terms)
         elif self.kind == "direct":
-            inner = DirectLMMProblem(X, y, terms)
+            grams = None if self._gram_plan is None else self._level_grams(Mt)
+            inner = DirectLMMProblem(X, y, terms, grams=grams)
         else:
             inner = LMMProblem(X, y, terms)
         return inner, float(logdet)
+
+    def _level_grams(self, Mt: FloatArray) -> FloatArray:
+        """``(levels, c, c)``: ``[Z X y]' [Z X y]`` over each level's whitened rows."""
+        assert self._gram_plan is not None
+        c = Mt.shape[1]
+        out = np.zeros((self.terms[0].n_levels, c, c))
+        for lo, hi, G, k, levels, unique in self._gram_plan:
+            block = Mt[lo:hi].reshape(G, k, c)
+            gram = np.matmul(block.transpose(0, 2, 1), block)
+            if unique:
+                out[levels] += gram
+            else:
+                np.add.at(out, levels, gram)
+        return out
 
     def inner_problem(self, params: FloatArray) -> Any:
         """The whitened problem at the residual parameters of ``params``."""

@@ -142,8 +142,12 @@ def finite_difference_derivatives(
     that its convergence noise stays small against ``step**2``.
     """
     k = len(x)
-    h = step * np.maximum(np.abs(x), 1e-2)
     f0 = fun(x) if value is None else value
+    # Relative steps, floored where rounding in f would swamp the second differences
+    # (about eps |f| / h^2: large deviances, e.g. 10^5 on 50,000 rows, with a parameter
+    # near zero).
+    floor = 1e-2 * (np.finfo(float).eps * max(1.0, abs(f0))) ** 0.25 if np.isfinite(f0) else 0
+    h = np.maximum(step * np.maximum(np.abs(x), 1e-2), floor)
     grad = np.zeros(k)
     hess = np.zeros((k, k))
 

@@ -791,13 +791,25 @@ class _CAR1Residual(ResidualCorrelation):
         return np.full(1, -np.inf), np.full(1, np.inf)
 
     def correlations(self, params: FloatArray, coords: FloatArray) -> FloatArray:
-        t = coords[:, :, 0]
-        lag = np.abs(t[:, :, None] - t[:, None, :])
         log_phi = float(np.log(_logistic(params[0])))
-        return np.asarray(np.exp(log_phi * lag), dtype=np.float64)
+        return np.asarray(np.exp(log_phi * _lags(self, coords)), dtype=np.float64)
 
     def natural_parameters(self, params: FloatArray) -> list[tuple[str, float]]:
         return [("Phi", float(_logistic(params[0])))]
+
+
+def _lags(owner: Any, coords: FloatArray) -> FloatArray:
+    """``|t_i - t_j|`` of a stack of groups, cached per coordinate array (the fitter
+    passes the same arrays at every evaluation)."""
+    cache: dict[int, tuple[FloatArray, FloatArray]] = owner.__dict__.setdefault("_lag_cache", {})
+    hit = cache.get(id(coords))
+    if hit is not None and hit[0] is coords:
+        return hit[1]
+    t = coords[:, :, 0]
+    lag = np.abs(t[:, :, None] - t[:, None, :])
+    if len(cache) < 64:
+        cache[id(coords)] = (coords, lag)
+    return lag
 
 
 class _LagResidual(ResidualCorrelation):
@@ -812,8 +824,7 @@ class _LagResidual(ResidualCorrelation):
         raise NotImplementedError
 
     def correlations(self, params: FloatArray, coords: FloatArray) -> FloatArray:
-        t = np.round(coords[:, :, 0]).astype(np.int64)
-        lag = np.abs(t[:, :, None] - t[:, None, :])
+        lag = np.round(_lags(self, coords)).astype(np.int64)
         acf = self.acf(params, int(lag.max(initial=0)))
         return np.asarray(acf[lag], dtype=np.float64)
 
