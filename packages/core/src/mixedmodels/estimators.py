@@ -288,6 +288,20 @@ def _fit_problem(
             fun_and_grad=fun_and_grad if use_gradient else None,
         )
         theta = opt.x
+        on_bound = np.isfinite(lower) & (theta - lower < 1e-6)
+        if np.any(on_bound):
+            # A singular optimum may be an artefact of the path (a flat boundary face
+            # reached early): restart from inside the box, keep the better optimum.
+            retry = minimize_bounded(
+                objective,
+                np.where(on_bound, lower + 0.5, theta),
+                lower,
+                upper,
+                method=optimizer,
+                fun_and_grad=fun_and_grad if use_gradient else None,
+            )
+            if retry.fun < opt.fun - 1e-8 * max(1.0, abs(opt.fun)):
+                opt, theta = retry, retry.x
         if hasattr(problem, "residual"):
             theta = _newton_polish(objective, theta, lower, upper)
         # Snap parameters within a hair of a bound onto it (singular fits).
