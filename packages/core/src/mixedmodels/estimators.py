@@ -302,6 +302,23 @@ def _fit_problem(
             )
             if retry.fun < opt.fun - 1e-8 * max(1.0, abs(opt.fun)):
                 opt, theta = retry, retry.x
+        # L-BFGS-B can stop on a stale curvature memory (a "relative reduction" stop with
+        # a large gradient, seen after steps along the boundary): restart it afresh.
+        for _ in range(3):
+            if not use_gradient:
+                break
+            _, grad = fun_and_grad(theta)
+            if grad is None:
+                break
+            at_lower = np.isfinite(lower) & (theta - lower < 1e-8) & (grad > 0)
+            if np.max(np.abs(np.where(at_lower, 0.0, grad)), initial=0.0) < 1e-3:
+                break
+            again = minimize_bounded(
+                objective, theta, lower, upper, method=optimizer, fun_and_grad=fun_and_grad
+            )
+            if not again.fun < opt.fun:
+                break
+            opt, theta = again, again.x
         if hasattr(problem, "residual"):
             theta = _newton_polish(objective, theta, lower, upper)
         # Snap parameters within a hair of a bound onto it (singular fits).
