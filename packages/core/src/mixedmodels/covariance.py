@@ -51,6 +51,7 @@ __all__ = [
     "GeneralSymmetric",
     "HomogeneousCompoundSymmetry",
     "HomogeneousDiagonal",
+    "ScaledCorrelation",
     "Toeplitz",
     "Unstructured",
     "arma_acf",
