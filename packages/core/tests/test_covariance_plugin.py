@@ -66,7 +66,8 @@ def test_residual_correlation_reproduces_nlme_corexp(expcor: type) -> None:
         assert fit.fixef[name] == pytest.approx(value, rel=1e-4)
     assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-4)
     table = fit.structure_parameters(conf_int=False).set_index("term")
-    assert table.loc["range", "estimate"] == pytest.approx(ref["corStruct"]["coef"]["range"], rel=1e-4)
+    expected = ref["corStruct"]["coef"]["range"]
+    assert table.loc["range", "estimate"] == pytest.approx(expected, rel=1e-4)
     assert table.loc["range", "structure"] == "expcor"
 
 
