@@ -434,3 +434,25 @@ def test_gls_result_api() -> None:
     assert fit.df == 3 + 1 + 1
     tidy = mm.tidy(fit)
     assert list(tidy.term[:3]) == ["(Intercept)", "age", "SexFemale"]
+
+
+def test_summary_and_tidy_report_the_structures() -> None:
+    orth = mm.datasets.load("Orthodont")
+    fit = mm.lmm(
+        "distance ~ age + Sex + (1 | Subject)",
+        orth,
+        correlation="ar1(1 | Subject)",
+        variance="ident(1 | Sex)",
+    )
+    text = fit.summary()
+    assert "Correlation structure: ar1(1 | Subject)" in text
+    assert "Variance function: ident(1 | Sex)" in text
+    tidy = mm.tidy(fit)
+    extra = tidy[(tidy.effect == "ran_pars") & tidy.term.isin(["Phi", "Female"])]
+    assert list(extra.group) == ["Residual", "Residual"]
+    sleep = mm.datasets.load("sleepstudy")
+    ar1 = mm.lmm("Reaction ~ Days + ar1(0 + factor(Days) | Subject)", sleep, reml=False)
+    assert "Subject ar1(): sd 46.08  phi 0.8789" in ar1.summary()
+    plain = mm.lmm("Reaction ~ Days + (Days | Subject)", sleep)
+    assert "Covariance structures" not in plain.summary()
+    assert "Correlation structure" not in plain.summary()

@@ -54,9 +54,10 @@ def mixedmodels_datasets() -> Sequence[Any]:
 @hookimpl
 def mixedmodels_tidiers() -> Sequence[Any]:
     from ._glmm_output import GLMM_TIDIERS
+    from ._gls import GLS_TIDIERS
     from .tidiers import BUILTIN_TIDIERS
 
-    return [*BUILTIN_TIDIERS, *GLMM_TIDIERS]
+    return [*BUILTIN_TIDIERS, *GLMM_TIDIERS, *GLS_TIDIERS]
 
 
 @hookimpl

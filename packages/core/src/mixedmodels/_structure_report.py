@@ -339,3 +339,55 @@ def residual_noise(result: Any, rng: np.random.Generator, nsim: int) -> FloatArr
         z = rng.standard_normal((rows.shape[0], rows.shape[1], nsim))
         out[rows] = np.matmul(L, z)
     return out
+
+
+def tidy_structure_rows(result: Any) -> pd.DataFrame:
+    """Rows for ``tidy(fit)``'s ``ran_pars``: the residual correlation and variance
+    function parameters (group ``"Residual"``, nlme's names: ``Phi``, ``Rho``, a
+    stratum's SD ratio, ``power``); empty for models without a residual structure."""
+    if getattr(getattr(result, "_problem", None), "residual", None) is None:
+        return pd.DataFrame(columns=["effect", "group", "term", "estimate"])
+    table = structure_parameters(result, conf_int=False)
+    sub = table[table.effect.isin(["cor_pars", "var_pars"])]
+    return pd.DataFrame(
+        {
+            "effect": "ran_pars",
+            "group": "Residual",
+            "term": sub["term"].to_numpy(),
+            "estimate": sub["estimate"].to_numpy(dtype=float),
+        }
+    )
+
+
+def summary_block(result: Any, digits: int = 4) -> str:
+    """Lines for ``summary()`` after the random-effects table: each structured term's
+    own parameters (glmmTMB's ``ar1``: SD and ``phi``) and the residual correlation and
+    variance functions (nlme's "Correlation Structure" and "Variance function"
+    blocks).  Empty for models with only ``us``/``diag`` terms and no residual structure.
+    """
+    structures = getattr(getattr(result, "model", None), "structures", None)
+    residual = getattr(getattr(result, "_problem", None), "residual", None)
+    if structures is None:
+        return ""
+    plain = all(s.name in ("us", "diag") for s in structures)
+    if plain and residual is None:
+        return ""
+    table = structure_parameters(result, conf_int=False)
+    lines = []
+
+    def fmt(rows: pd.DataFrame) -> str:
+        pairs = zip(rows.term.astype(str), rows.estimate.astype(float), strict=True)
+        return "  ".join(f"{t} {v:.{digits}g}" for t, v in pairs)
+
+    ran = table[table.effect == "ran_pars"]
+    structured = ran[~ran.structure.isin(["us", "diag"])]
+    if len(structured):
+        lines.append("Covariance structures:")
+        for (group, structure), rows in structured.groupby(["group", "structure"], sort=False):
+            lines.append(f" {group!s} {structure!s}(): {fmt(rows)}")
+    for effect, title in (("cor_pars", "Correlation structure"), ("var_pars", "Variance function")):
+        rows = table[table.effect == effect]
+        for group, sub in rows.groupby("group", sort=False):
+            lines.append(f"{title}: {group!s}")
+            lines.append(f" {fmt(sub)}")
+    return "\n".join(lines) + "\n" if lines else ""

@@ -585,6 +585,9 @@ def format_summary(
     parts.append("\n")
     parts.append(_varcorr_table(result, digits))
     parts.append(_groups_line(result))
+    from ._structure_report import summary_block  # structured terms, residual structure
+
+    parts.append(summary_block(result, digits))
     names = [str(n) for n in result.fixef.index]
     p = len(names)
     if p > 0:

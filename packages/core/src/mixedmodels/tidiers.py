@@ -222,6 +222,11 @@ def tidy_lmm(
                 frame["conf.low"] = intervals.iloc[:, 0].reindex(names).to_numpy()
                 frame["conf.high"] = intervals.iloc[:, 1].reindex(names).to_numpy()
         parts.append(frame)
+        from ._structure_report import tidy_structure_rows  # residual correlation/variance
+
+        extra = tidy_structure_rows(result)
+        if len(extra):
+            parts.append(extra.reindex(columns=frame.columns))
 
     if "ran_vals" in effects:
         re = result.ranef(condvar=True)
