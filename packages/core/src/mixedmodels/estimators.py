@@ -304,8 +304,10 @@ def _fit_problem(
                 opt, theta = retry, retry.x
         # L-BFGS-B can stop on a stale curvature memory (a "relative reduction" stop with
         # a large gradient, seen after steps along the boundary): restart it afresh.
+        # (Residual-structure problems get Newton steps below instead: their deviance
+        # can be large enough that an absolute gradient test restarts needlessly.)
         for _ in range(3):
-            if not use_gradient:
+            if not use_gradient or hasattr(problem, "residual"):
                 break
             _, grad = fun_and_grad(theta)
             if grad is None:
