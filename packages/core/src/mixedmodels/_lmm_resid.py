@@ -57,15 +57,23 @@ class GLSProblem:
     effects): the inner problem of a GLS after whitening.  Same interface as
     :class:`~mixedmodels._lmm.LMMProblem` with no theta."""
 
-    def __init__(self, X: FloatArray, y: FloatArray, weights: FloatArray | None = None) -> None:
+    def __init__(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        weights: FloatArray | None = None,
+        matrix: FloatArray | None = None,
+    ) -> None:
         n, p = X.shape
         self.n, self.p = n, p
         self.terms: list[TermData] = []
         self.weights = weights
         self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
-        sw = np.ones(n) if weights is None else np.sqrt(weights)
-        W = np.column_stack([X * sw[:, None], y * sw])
-        self.C = W.T @ W
+        if matrix is None:
+            sw = np.ones(n) if weights is None else np.sqrt(weights)
+            matrix = np.column_stack([X * sw[:, None], y * sw])
+        # ``matrix``: [X y] with any weights applied (a whitened one, from the caller).
+        self.C = matrix.T @ matrix
         self.m = p + 1
         self.q = self.q_rest = 0
 
@@ -328,7 +336,7 @@ class ResidualLMMProblem:
         y = Mt[:, -1]
         inner: Any
         if self.kind == "gls":
-            inner = GLSProblem(X, y)
+            inner = GLSProblem(X, y, matrix=Mt)
         elif self.kind == "dense_general":
             inner = DenseLMMProblem(X, y, self.terms, matrix=Mt)
         elif self.kind == "dense":
