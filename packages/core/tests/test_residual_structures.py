@@ -456,3 +456,42 @@ def test_summary_and_tidy_report_the_structures() -> None:
     plain = mm.lmm("Reaction ~ Days + (Days | Subject)", sleep)
     assert "Covariance structures" not in plain.summary()
     assert "Correlation structure" not in plain.summary()
+
+
+@pytest.mark.parametrize(
+    "correlation, variance",
+    [("car1(time | g)", "ident(1 | sex)"), ("cs(1 | g)", None), (None, "power(w)")],
+)
+def test_one_term_direct_problem_equals_textbook(correlation: Any, variance: Any) -> None:
+    """The one-term blocked problem (cross-products from per-group Gram matrices of the
+    whitened slabs, or by bincount without a correlation) against the textbook."""
+    prob = _random_problem(5, 60, True)
+    frame, X, y = prob["frame"], prob["X"], prob["y"]
+    terms = prob["terms"][:1]
+    residual = bind_residual(correlation, variance, frame, frame.index, ["g"])
+    limits = (_lmm_resid._DENSE_MAX_M, _lmm_resid._DIRECT_MAX_M)
+    try:
+        _lmm_resid._DENSE_MAX_M, _lmm_resid._DIRECT_MAX_M = 0, 10_000
+        problem = ResidualLMMProblem(X, y, terms, residual)
+    finally:
+        _lmm_resid._DENSE_MAX_M, _lmm_resid._DIRECT_MAX_M = limits
+    assert problem.kind == "direct"
+    assert (problem._gram_plan is not None) == (correlation is not None)
+    rng = prob["rng"]
+    n = len(y)
+    for reml in (True, False):
+        theta = np.concatenate(
+            [
+                np.abs(rng.normal(size=problem.n_theta)) + 0.2,
+                rng.normal(scale=0.5, size=problem.n_phi),
+            ]
+        )
+        Z, Lam = _dense_Z_Lambda(terms, theta[: problem.n_theta], n)
+        R = np.zeros((n, n))
+        for rows, block in residual.covariance_blocks(theta[problem.n_theta :]):
+            for r_, b in zip(rows, block, strict=True):
+                R[np.ix_(r_, r_)] = b
+        expected = _textbook(X, y, Z, Lam, R, reml)
+        assert problem.objective(theta, reml) == pytest.approx(expected, rel=1e-9)
+        value, grad = problem.gradient(theta, reml)
+        assert grad is not None and value == pytest.approx(expected, rel=1e-9)
