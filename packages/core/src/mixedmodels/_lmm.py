@@ -138,7 +138,32 @@ def _sparse_term(term: TermData, n: int) -> sp.csc_matrix:
     return sp.csc_matrix((term.Z.ravel(), (rows, cols)), shape=(n, term.q))
 
 
-class LMMProblem:
+class ThetaLayout:
+    """Where each term's parameters sit in theta, and the relative factors they give.
+
+    Shared by the problem classes; they set ``terms`` and ``_theta_index`` (the
+    cumulative parameter counts).
+    """
+
+    terms: list[TermData]
+    _theta_index: list[int]
+
+    @property
+    def theta_sizes(self) -> list[int]:
+        return [t.structure.n_params for t in self.terms]
+
+    def split_theta(self, theta: FloatArray) -> list[FloatArray]:
+        idx = self._theta_index
+        return [theta[idx[i] : idx[i + 1]] for i in range(len(self.terms))]
+
+    def lambdas(self, theta: FloatArray) -> list[FloatArray]:
+        return [
+            t.structure.factor(th)
+            for t, th in zip(self.terms, self.split_theta(theta), strict=True)
+        ]
+
+
+class LMMProblem(ThetaLayout):
     """Stored cross-products of ``[Z X y]`` and the profiled deviance / REML criterion.
 
     Parameters
@@ -317,20 +342,6 @@ class LMMProblem:
         return Q
 
     # ------------------------------------------------------------------------------
-    @property
-    def theta_sizes(self) -> list[int]:
-        return [t.structure.n_params for t in self.terms]
-
-    def split_theta(self, theta: FloatArray) -> list[FloatArray]:
-        idx = self._theta_index
-        return [theta[idx[i] : idx[i + 1]] for i in range(len(self.terms))]
-
-    def lambdas(self, theta: FloatArray) -> list[FloatArray]:
-        return [
-            t.structure.factor(th)
-            for t, th in zip(self.terms, self.split_theta(theta), strict=True)
-        ]
-
     def _scale_vector(self, lambdas: list[FloatArray]) -> FloatArray:
         """Diagonal of Lambda_R when every non-first term is scalar."""
         scale = np.ones(self.m)

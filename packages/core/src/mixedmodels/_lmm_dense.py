@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from ._lmm import Evaluation, TermData
+from ._lmm import Evaluation, TermData, ThetaLayout
 from .interfaces import FloatArray
 
 __all__ = ["DenseLMMProblem"]
@@ -37,7 +37,7 @@ def _small_inverse(a: FloatArray) -> FloatArray:
     return np.asarray(np.linalg.inv(a), dtype=np.float64)
 
 
-class DenseLMMProblem:
+class DenseLMMProblem(ThetaLayout):
     """Dense cross-products of ``[Z X y]`` and the profiled deviance / REML criterion.
 
     Parameters are as for :class:`~mixedmodels._lmm.LMMProblem`.
@@ -100,20 +100,6 @@ class DenseLMMProblem:
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
 
     # --- shared helpers ---------------------------------------------------------------
-    @property
-    def theta_sizes(self) -> list[int]:
-        return [t.structure.n_params for t in self.terms]
-
-    def split_theta(self, theta: FloatArray) -> list[FloatArray]:
-        idx = self._theta_index
-        return [theta[idx[i] : idx[i + 1]] for i in range(len(self.terms))]
-
-    def lambdas(self, theta: FloatArray) -> list[FloatArray]:
-        return [
-            t.structure.factor(th)
-            for t, th in zip(self.terms, self.split_theta(theta), strict=True)
-        ]
-
     def _Lambda(self, lambdas: list[FloatArray]) -> FloatArray:
         flat = (
             lambdas[0].ravel()
