@@ -39,6 +39,7 @@ def minimize_bounded(
     fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray | None]] | None = None,
     fd_step: float = 1e-8,
     ftol: float = 1e-15,
+    initial_radius: float = 1.0,
 ) -> OptimizeResult:
     """Minimise ``fun`` over a box.
 
@@ -48,7 +49,8 @@ def minimize_bounded(
     ``"cobyqa"`` (a trust-region quadratic-model method, like lme4's BOBYQA) needs the
     fewest evaluations without a gradient, best for expensive criteria.  ``fd_step`` is
     L-BFGS-B's forward-difference step when no gradient is given (larger for criteria
-    with an inner iteration, whose noise must stay small against it).  ``"auto"``:
+    with an inner iteration, whose noise must stay small against it);
+    ``initial_radius`` is COBYQA's first trust-region radius.  ``"auto"``:
     L-BFGS-B when a gradient is given, else picked from the measured cost of one
     evaluation.
     """
@@ -113,7 +115,11 @@ def minimize_bounded(
             x0,
             method="COBYQA",
             bounds=bounds,
-            options={"maxfev": max_evaluations, "final_tr_radius": 1e-5},
+            options={
+                "maxfev": max_evaluations,
+                "final_tr_radius": 1e-5,
+                "initial_tr_radius": initial_radius,
+            },
         )
     else:
         raise ValueError(f"unknown optimizer {method!r}; use 'auto', 'lbfgsb' or 'cobyqa'")
