@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from .interfaces import CovarianceStructure, FloatArray, ResidualCorrelation
+from .interfaces import CovarianceStructure, FloatArray, ResidualCorrelation, matrix_jacobian
 
 __all__ = [
     "AR1",
@@ -340,15 +340,7 @@ class ScaledCorrelation(CovarianceStructure):
     def correlation_jacobian(self, r: FloatArray) -> FloatArray:
         """``(n_corr, dim, dim)`` derivatives of the correlation matrix (central
         differences unless overridden)."""
-        r = np.asarray(r, dtype=np.float64)
-        out = np.empty((r.size, self.dim, self.dim))
-        for i in range(r.size):
-            h = 1e-6 * max(1.0, abs(r[i]))
-            up, down = r.copy(), r.copy()
-            up[i] += h
-            down[i] -= h
-            out[i] = (self.correlation_matrix(up) - self.correlation_matrix(down)) / (2 * h)
-        return out
+        return matrix_jacobian(self.correlation_matrix, r, self.dim)
 
     # --- the CovarianceStructure interface --------------------------------------------
     @property

@@ -339,6 +339,12 @@ class _PositiveContinuous(Family):
     def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
         return _as_float(y).copy()
 
+    @staticmethod
+    def _on_support(ll: FloatArray, y: FloatArray, weights: FloatArray | None) -> FloatArray:
+        """Log densities ``-inf`` off the positive support, then weighted."""
+        ll = np.where(y > 0, ll, -np.inf)
+        return _weighted(ll, _weights(weights, ll.shape))
+
 
 class Gamma(_PositiveContinuous):
     """Gamma distribution with shape ``1 / dispersion`` and mean ``mu``."""
@@ -377,8 +383,7 @@ class Gamma(_PositiveContinuous):
                 - shape * np.log(scale)
                 - special.gammaln(shape)
             )
-        ll = np.where(y > 0, ll, -np.inf)
-        return _weighted(ll, _weights(weights, ll.shape))
+        return self._on_support(ll, y, weights)
 
     def simulate(
         self,
@@ -427,8 +432,7 @@ class InverseGaussian(_PositiveContinuous):
             ll = -0.5 * (_LOG_2PI + np.log(dispersion) + 3.0 * np.log(y)) - r * r / (
                 2.0 * dispersion * mu * mu * y
             )
-        ll = np.where(y > 0, ll, -np.inf)
-        return _weighted(ll, _weights(weights, ll.shape))
+        return self._on_support(ll, y, weights)
 
     def simulate(
         self,

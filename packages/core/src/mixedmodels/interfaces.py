@@ -34,6 +34,19 @@ __all__ = [
 ]
 
 
+def matrix_jacobian(fn: Callable[[FloatArray], FloatArray], x: FloatArray, dim: int) -> FloatArray:
+    """Central-difference derivatives ``(len(x), dim, dim)`` of a matrix-valued ``fn``."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty((x.size, dim, dim))
+    for i in range(x.size):  # a loop over parameters (few)
+        h = 1e-6 * max(1.0, abs(x[i]))
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        out[i] = (fn(up) - fn(down)) / (2 * h)
+    return out
+
+
 class Link(ABC):
     """A link function ``eta = g(mu)``.
 
@@ -199,15 +212,7 @@ class CovarianceStructure(ABC):
         The default uses central differences (exact for structures whose factor is
         linear in the parameters); override it with the analytic form when there is one.
         """
-        params = np.asarray(params, dtype=np.float64)
-        out = np.empty((params.size, self.dim, self.dim))
-        for i in range(params.size):
-            h = 1e-6 * max(1.0, abs(params[i]))
-            up, down = params.copy(), params.copy()
-            up[i] += h
-            down[i] -= h
-            out[i] = (self.factor(up) - self.factor(down)) / (2 * h)
-        return out
+        return matrix_jacobian(self.factor, params, self.dim)
 
     def covariance(self, params: FloatArray) -> FloatArray:
         """The relative covariance ``factor @ factor.T``."""
