@@ -26,9 +26,16 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
 
+def _spec(package: str) -> str:
+    """Editable install of a package, with its ``test`` extra when it declares one."""
+    path = ROOT / "packages" / package
+    has_test_extra = "\ntest = [" in (path / "pyproject.toml").read_text()
+    return f"-e{path}[test]" if has_test_extra else f"-e{path}"
+
+
 def _install(session: nox.Session, *packages: str) -> None:
     session.install(*TEST_DEPS)
-    session.install(*[f"-e{ROOT / 'packages' / p}" for p in packages])
+    session.install(*[_spec(p) for p in packages])
 
 
 @nox.session

@@ -19,6 +19,7 @@ _LAZY = {
     "glance": "._api",
     "augment": "._api",
     "anova": "._anova",
+    "check": "._check",
     "RefitMLWarning": "._anova",
     "Model": ".model",
     "LMMResult": ".results",
@@ -59,6 +60,7 @@ __all__ = [
     "anova",
     "augment",
     "bootstrap",
+    "check",
     "coef_table",
     "contest",
     "contrasts",
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     from ._anova import RefitMLWarning, anova
     from ._api import augment, glance, glmm, lmm, tidy
     from ._bootstrap import BootstrapResult, bootstrap, pb_modcomp
+    from ._check import check
     from ._ddf import coef_table, contest, vcov_kenward_roger
     from ._emmeans import contrasts, emmeans
     from ._glmm_results import GLMMResult

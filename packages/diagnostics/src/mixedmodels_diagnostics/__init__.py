@@ -1,0 +1,85 @@
+"""mixedmodels-diagnostics: model checks for mixedmodels results.
+
+What DHARMa, performance, HLMdiag and influence.ME give R users: simulation-based
+scaled residuals and their tests, ICC and Nakagawa's R², singularity / overdispersion /
+collinearity / convergence checks, observation- and group-level influence, and
+matplotlib plots.  Every check is registered through the ``mixedmodels_diagnostics``
+hook, so ``mixedmodels.check(fit)`` runs all that apply; each is also callable alone.
+
+Attributes are imported on first use, so importing the package is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    # simulation-based scaled residuals (DHARMa)
+    "ScaledResiduals": "._residuals",
+    "simulate_residuals": "._residuals",
+    "test_uniformity": "._residual_tests",
+    "test_dispersion": "._residual_tests",
+    "test_zero_inflation": "._residual_tests",
+    "test_outliers": "._residual_tests",
+    "test_quantiles": "._residual_tests",
+    "test_temporal_autocorrelation": "._residual_tests",
+    "test_spatial_autocorrelation": "._residual_tests",
+    # summary statistics (performance)
+    "icc": "._statistics",
+    "r2_nakagawa": "._statistics",
+    "variance_decomposition": "._statistics",
+    "check_singularity": "._statistics",
+    "check_overdispersion": "._statistics",
+    "check_collinearity": "._statistics",
+    "check_convergence": "._statistics",
+    # influence (HLMdiag, influence.ME)
+    "InfluenceResult": "._influence",
+    "influence": "._influence",
+    # plots (matplotlib, optional)
+    "plot_residuals": "._residual_plots",
+    "plot_qq": "._residual_plots",
+    "plot_residuals_vs_predicted": "._residual_plots",
+    "plot_caterpillar": "._effect_plots",
+    "plot_influence": "._effect_plots",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+if TYPE_CHECKING:
+    from ._effect_plots import plot_caterpillar, plot_influence
+    from ._influence import InfluenceResult, influence
+    from ._residual_plots import plot_qq, plot_residuals, plot_residuals_vs_predicted
+    from ._residual_tests import (
+        test_dispersion,
+        test_outliers,
+        test_quantiles,
+        test_spatial_autocorrelation,
+        test_temporal_autocorrelation,
+        test_uniformity,
+        test_zero_inflation,
+    )
+    from ._residuals import ScaledResiduals, simulate_residuals
+    from ._statistics import (
+        check_collinearity,
+        check_convergence,
+        check_overdispersion,
+        check_singularity,
+        icc,
+        r2_nakagawa,
+        variance_decomposition,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mixedmodels_diagnostics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

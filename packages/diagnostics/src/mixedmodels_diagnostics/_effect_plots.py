@@ -1,0 +1,3 @@
+"""Placeholder until this module lands; see the package __init__ for its API."""
+
+DIAGNOSTICS: list[object] = []
