@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import mixedmodels as mm
 from mixedmodels import _plugins
 
 
 def test_plugin_is_discovered():
-    table = mm.plugins()
-    assert "diagnostics" in set(table["plugin"])
+    status = {info.name: info for info in _plugins.plugin_status()}
+    assert status["diagnostics"].status == "loaded"
+    assert status["diagnostics"].distribution == "mixedmodels-diagnostics"
 
 
 def test_every_registered_check_passes_the_conformance_kit():
-    from mixedmodels.testing import check_diagnostic
-
     from mixedmodels_diagnostics import _plugin
+
+    from mixedmodels.testing import check_diagnostic
 
     for diagnostic in _plugin.mixedmodels_diagnostics():
         check_diagnostic(diagnostic)
