@@ -46,7 +46,32 @@ _LAZY = {
     "plot_influence": "._effect_plots",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "InfluenceResult",
+    "ScaledResiduals",
+    "__version__",
+    "check_collinearity",
+    "check_convergence",
+    "check_overdispersion",
+    "check_singularity",
+    "icc",
+    "influence",
+    "plot_caterpillar",
+    "plot_influence",
+    "plot_qq",
+    "plot_residuals",
+    "plot_residuals_vs_predicted",
+    "r2_nakagawa",
+    "simulate_residuals",
+    "test_dispersion",
+    "test_outliers",
+    "test_quantiles",
+    "test_spatial_autocorrelation",
+    "test_temporal_autocorrelation",
+    "test_uniformity",
+    "test_zero_inflation",
+    "variance_decomposition",
+]
 
 if TYPE_CHECKING:
     from ._effect_plots import plot_caterpillar, plot_influence
