@@ -200,26 +200,58 @@ class GLMMResult:
             return pd.Series(self.link.inverse(eta.to_numpy()), index=eta.index, name="prediction")
         raise ValueError(f"unknown prediction type {type!r}; use 'link' or 'response'")
 
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
-        """Simulate responses (new random effects, then the family), columns ``sim_1``...
+    def simulate(self, nsim: int = 1, seed: Any = None, re_form: str | None = "NA") -> pd.DataFrame:
+        """Simulate responses: random effects, then the family (lme4's ``simulate``).
 
         Binomial responses are proportions of the prior weights (trials), as R's
-        ``family()$simulate``."""
+        ``family()$simulate``.
+
+        Parameters
+        ----------
+        nsim
+            Number of simulated responses.
+        seed
+            Seed (or :class:`numpy.random.Generator`) of the random numbers.
+        re_form
+            ``"NA"`` or ``"~0"`` (default): new random effects for every term
+            (unconditional, lme4's ``re.form = NA``); ``None``: the conditional modes of
+            all terms (lme4's ``re.form = NULL``); a formula such as ``"~(1|herd)"``:
+            the modes of those grouping factors, new draws for the others.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``sim_1`` ... ``sim_<nsim>``, indexed like the data.
+        """
         rng = np.random.default_rng(seed)
         m = self.model
+        keep = self._terms_in(re_form)
         eta0 = m.X @ self._beta + (m.offset if m.offset is not None else 0.0)
-        sims = np.empty((self.nobs, nsim))
-        P = self._problem
-        for s in range(nsim):  # a loop over simulations, each vectorised over rows
-            eta = eta0.copy()
-            for t, lam in zip(m.terms, self._lambdas(), strict=True):
-                b = rng.standard_normal((t.n_levels, t.dim)) @ lam.T
-                eta += np.einsum("ij,ij->i", t.Z, b[t.codes])
-            sims[:, s] = self.family.simulate(
-                self.link.inverse(eta), rng, P.pw, dispersion=self.dispersion or 1.0
-            )
+        if any(keep):
+            zs, codes = [t.Z for t in m.terms], [t.codes for t in m.terms]
+            eta0 = eta0 + self._random_part(zs, codes, keep)
+        # All simulations at once: (n, nsim) linear predictors, one family draw.
+        eta = np.repeat(eta0[:, None], nsim, axis=1)
+        for t, lam, held in zip(m.terms, self._lambdas(), keep, strict=True):
+            if held:
+                continue
+            u = rng.standard_normal((t.n_levels, t.dim, nsim))
+            b = np.einsum("ij,njs->nis", lam, u)
+            if t.dim == 1:
+                eta += t.Z[:, :1] * b[t.codes, 0, :]
+            else:
+                eta += np.einsum("nj,njs->ns", t.Z, b[t.codes])
+        pw = self._problem.pw
+        sims = self.family.simulate(
+            self.link.inverse(eta),
+            rng,
+            None if pw is None else np.reshape(pw, (-1, 1)),
+            dispersion=self.dispersion or 1.0,
+        )
         return pd.DataFrame(
-            sims, index=m.design.row_index, columns=[f"sim_{i + 1}" for i in range(nsim)]
+            np.asarray(sims, dtype=np.float64),
+            index=m.design.row_index,
+            columns=[f"sim_{i + 1}" for i in range(nsim)],
         )
 
     # --- reporting ----------------------------------------------------------------------

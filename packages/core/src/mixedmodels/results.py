@@ -372,19 +372,43 @@ class LMMResult:
             raise ValueError(f"re_form names grouping factors not in the model: {sorted(unknown)}")
         return [t.group_name in groups for t in terms]
 
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
-        """Simulate responses from the fitted model (new random effects and noise).
+    def simulate(self, nsim: int = 1, seed: Any = None, re_form: str | None = "NA") -> pd.DataFrame:
+        """Simulate responses from the fitted model (lme4's ``simulate``).
 
-        Returns a DataFrame with columns ``sim_1`` ... ``sim_<nsim>``, as lme4.
+        Parameters
+        ----------
+        nsim
+            Number of simulated responses.
+        seed
+            Seed (or :class:`numpy.random.Generator`) of the random numbers.
+        re_form
+            Which random effects are held at their conditional modes, as lme4's
+            ``re.form`` and :meth:`predict`'s ``re_form``: ``"NA"`` or ``"~0"``
+            (default) draws new random effects for every term (unconditional, lme4's
+            default ``re.form = NA``); ``None`` conditions on all of them (lme4's
+            ``re.form = NULL``: only new residuals); a formula such as
+            ``"~(1|Subject)"`` conditions on the terms of those grouping factors and
+            draws the others anew.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``sim_1`` ... ``sim_<nsim>``, indexed like the data, as lme4.
         """
         rng = np.random.default_rng(seed)
         m = self.model
         n = self.nobs
+        keep = self._terms_in(re_form)
         mu = m.X @ self._beta
         if m.offset is not None:
             mu = mu + m.offset
+        if any(keep):
+            # Held terms contribute their conditional modes, the same in every column.
+            mu = mu + self._random_part([t.Z for t in m.terms], [t.codes for t in m.terms], keep)
         sims = np.repeat(mu[:, None], nsim, axis=1)
-        for t, lam in zip(m.terms, self._lambdas(), strict=True):
+        for t, lam, held in zip(m.terms, self._lambdas(), keep, strict=True):
+            if held:
+                continue
             u = rng.standard_normal((t.n_levels, t.dim, nsim))
             b = np.einsum("ij,njs->nis", lam, u) * self.sigma
             sims += np.einsum("nj,njs->ns", t.Z, b[t.codes])
