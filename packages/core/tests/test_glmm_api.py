@@ -187,32 +187,57 @@ def test_quadrature_with_a_dispersion_family_is_refused_with_a_reason(cbpp):
         mm.glmm("size ~ period + (1 | herd)", cbpp, family="gaussian")
 
 
+_SLEEP_COUNTS = "sleep_counts"
+
+
+def _gradient_data(name: str) -> pd.DataFrame:
+    if name == _SLEEP_COUNTS:
+        data = mm.datasets.load("sleepstudy")
+        data["count"] = np.round(data["Reaction"] / 10)
+        data["slow"] = (data["Reaction"] > 300).astype(float)
+        return data
+    return mm.datasets.load(name)
+
+
 @pytest.mark.parametrize(
-    ("dataset", "formula", "family"),
+    ("dataset", "formula", "family", "link"),
     [
-        ("cbpp", CBPP, "binomial"),
-        ("grouseticks", "TICKS ~ YEAR + HEIGHT_s + (1 | BROOD) + (1 | LOCATION)", "poisson"),
-        ("grouseticks", "TICKS ~ YEAR + (1 | BROOD)", "negative_binomial"),
+        ("cbpp", CBPP, "binomial", None),
+        ("cbpp", CBPP, "binomial", "probit"),  # non-canonical: observed != Fisher weights
+        ("grouseticks", "TICKS ~ YEAR + HEIGHT_s + (1 | BROOD) + (1 | LOCATION)", "poisson", None),
+        ("grouseticks", "TICKS ~ YEAR + (1 | BROOD)", "negative_binomial", None),
+        (_SLEEP_COUNTS, "count ~ Days + (Days | Subject)", "poisson", None),  # vector term
+        (_SLEEP_COUNTS, "count ~ Days + (Days | Subject)", "poisson", "sqrt"),
+        (_SLEEP_COUNTS, "slow ~ Days + (Days || Subject)", "binomial", None),
     ],
 )
-def test_laplace_beta_gradient_matches_finite_differences(dataset, formula, family):
+def test_laplace_gradient_matches_finite_differences(dataset, formula, family, link):
+    """The analytic gradient in theta and beta (beta fixed, the second stage) and in
+    theta with beta inside PIRLS (the first stage) against central differences."""
     from mixedmodels._glmm_fit import build_glmm_problem
 
-    model = mm.Model(formula, mm.datasets.load(dataset), family=family)
+    model = mm.Model(formula, _gradient_data(dataset), family=family, link=link)
     problem = build_glmm_problem(model)
     if family == "negative_binomial":
         problem.family = model.family.with_theta(3.3)  # near glmer.nb's estimate
-    theta = np.full(problem.n_theta, 0.7)
-    beta = np.linspace(-0.5, 0.5, model.X.shape[1])
+    theta = np.concatenate([s.start() for s in model.structures]) * 0.7
+    beta = np.linspace(-0.5, 0.5, model.X.shape[1]) + problem.pirls(theta, None).beta
     assert problem.pirls(theta, beta).converged
-    value, grad = problem.laplace_beta_gradient(theta, beta)
+    value, g_theta, g_beta = problem.laplace_gradient(theta, beta)
     assert value == pytest.approx(problem.laplace(theta, beta), rel=1e-9)
     h = 1e-5
-    fd = [
-        (problem.laplace(theta, beta + h * e) - problem.laplace(theta, beta - h * e)) / (2 * h)
-        for e in np.eye(beta.size)
-    ]
-    np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-3)
+
+    def central(f, x):
+        return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(x.size)])
+
+    fd_beta = central(lambda b: problem.laplace(theta, b), beta)
+    np.testing.assert_allclose(g_beta, fd_beta, rtol=1e-4, atol=1e-3)
+    fd_theta = central(lambda t: problem.laplace(t, beta), theta)
+    np.testing.assert_allclose(g_theta, fd_theta, rtol=1e-4, atol=1e-3)
+    _, g_theta1, none = problem.laplace_gradient(theta, None)
+    assert none is None
+    fd_theta1 = central(lambda t: problem.laplace(t, None), theta)
+    np.testing.assert_allclose(g_theta1, fd_theta1, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize(

@@ -151,9 +151,14 @@ def format_check_report(report: pd.DataFrame) -> str:
         ]
         lines.append("  ".join(cells).rstrip())
     notes = [
-        f"- {r.check}: {r.message}"
-        for r in report.itertuples(index=False)
-        if r.message and str(r.verdict) not in ("ok", "")
+        f"- {check}: {message}"
+        for check, message, verdict in zip(
+            report["check"].astype(str),
+            report["message"].fillna("").astype(str),
+            report["verdict"].fillna("").astype(str),
+            strict=True,
+        )
+        if message and verdict not in ("ok", "")
     ]
     if notes:
         lines += ["", *notes]

@@ -41,6 +41,7 @@ class PirlsResult:
     factor: Factor
     converged: bool
     iterations: int
+    deviance: float  # sum w d(y, mu) / phi at the modes
 
     @property
     def ussq(self) -> float:
@@ -95,6 +96,9 @@ class GLMMProblem:
         self._u1 = np.zeros((self.fixed.n1, self.fixed.p1))
         self._uR = np.zeros(self.fixed.q_rest)
         self._beta: FloatArray | None = None
+        # -2 log p(y | mu) = deviance / phi + c(y, phi) for the exponential-dispersion
+        # families: c is cached per (family instance, phi) and checked once.
+        self._loglik_constant: tuple[Family, float, float | None] | None = None
 
     # --- helpers ----------------------------------------------------------------------
     def lambdas(self, theta: FloatArray) -> list[FloatArray]:
@@ -107,9 +111,11 @@ class GLMMProblem:
         w = self.pw * dmu**2 / (self.family.variance(mu) * self.dispersion)
         return mu, dmu, w
 
+    def _deviance(self, mu: FloatArray) -> float:
+        return float(np.sum(self.pw * self.family.unit_deviance(self.y, mu))) / self.dispersion
+
     def _penalised_deviance(self, mu: FloatArray, u1: FloatArray, uR: FloatArray) -> float:
-        dev = float(np.sum(self.pw * self.family.unit_deviance(self.y, mu))) / self.dispersion
-        return dev + float(np.sum(u1**2) + np.sum(uR**2))
+        return self._deviance(mu) + float(np.sum(u1**2) + np.sum(uR**2))
 
     # --- PIRLS --------------------------------------------------------------------------
     def pirls(self, theta: FloatArray, beta: FloatArray | None = None) -> PirlsResult | None:
@@ -190,7 +196,8 @@ class GLMMProblem:
         self._u1, self._uR = u1, uR[:q]
         if joint:
             self._beta = cur_beta
-        return PirlsResult(u1, uR[:q], cur_beta, eta, mu, f, converged, iterations)
+        deviance = pdev - float(np.sum(u1**2) + np.sum(uR[:q] ** 2))
+        return PirlsResult(u1, uR[:q], cur_beta, eta, mu, f, converged, iterations, deviance)
 
     # --- gradient in beta ----------------------------------------------------------------
     def _score_terms(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -205,45 +212,101 @@ class GLMMProblem:
         h = 1e-6 * np.maximum(1.0, np.abs(eta))
         return r_of(eta), -(r_of(eta + h) - r_of(eta - h)) / (2 * h)
 
-    def laplace_beta_gradient(
-        self, theta: FloatArray, beta: FloatArray
-    ) -> tuple[float, FloatArray | None]:
-        """The Laplace criterion and its exact gradient in ``beta`` at fixed ``theta``.
+    def laplace_gradient(
+        self, theta: FloatArray, beta: FloatArray | None
+    ) -> tuple[float, FloatArray | None, FloatArray | None]:
+        """The Laplace criterion and its exact gradient in ``theta`` and ``beta``.
 
-        ``dF/dbeta = -2 X'r + X~' (w' * h)`` where ``h`` are the leverages
-        ``diag(Z Lambda Omega^-1 Lambda' Z')``, ``w'`` the derivative of the Fisher
-        weights in eta, and ``X~ = X - Z Lambda Omega~^-1 Lambda' Z' W~ X`` the
-        derivative of the modes' linear predictor (implicit function theorem at the
-        PIRLS fixed point).
+        ``beta=None`` is the first stage (``beta`` updated inside PIRLS, lme4's
+        ``nAGQ = 0``): the gradient is then the total derivative in ``theta`` with
+        ``beta`` following its PIRLS value, and no ``beta`` gradient is returned.
+
+        With ``F = log|Omega| + |u|^2 + dev(eta)`` at the modes (``Omega`` the Fisher
+        system ``Lambda' Z' W Z Lambda + I``), the penalised deviance is stationary in
+        the modes, so only its explicit dependence counts (``-2 r' dEta``); ``log|Omega|``
+        moves with ``Lambda`` (``2 tr(Omega^-1 Lambda' Z' W Z dLambda)``) and with the
+        weights at the moved modes (``sum_i h_i w'_i deta_i``, ``h`` the leverages).
+        The modes move by the implicit function theorem with the observed-information
+        system ``Omega~`` (Fisher's for canonical links):
+        ``dx = Omega~^-1 (dLambda' Z' r - [Lambda Z, X]' W~ Z dLambda u)`` for
+        ``theta``, and ``deta = X - Z Lambda Omega~^-1 Lambda' Z' W~ X`` for ``beta``.
         """
+        joint = beta is None
         res = self.pirls(theta, beta)
         if res is None:
-            return np.inf, None
-        value = res.factor.logdet_re + res.ussq + self.minus2_loglik(res.mu)
-        system = self.fixed
+            return np.inf, None, None
+        value = float(res.factor.logdet_re + res.ussq + self.minus2_loglik(res.mu, res.deviance))
+        system = self.joint if joint else self.fixed
+        q = self.fixed.q_rest
         lambdas = res.factor.lambdas
         eta = res.eta
         r, w_obs = self._score_terms(eta)
+        w = self._weights(eta)[2]
         h_eta = 1e-6 * np.maximum(1.0, np.abs(eta))
         dw = (self._weights(eta + h_eta)[2] - self._weights(eta - h_eta)[2]) / (2 * h_eta)
-        lev = system.leverages(res.factor)
-        canonical = np.allclose(w_obs, self._weights(eta)[2], rtol=1e-6, atol=1e-12)
+        sel = system.selected_inverse(res.factor)
+        rows = system.row_vectors(lambdas)
+        lev = system.row_bilinear(sel, rows, rows)
+        canonical = np.allclose(w_obs, w, rtol=1e-6, atol=1e-12)
         f_obs = res.factor if canonical else system.factor(lambdas, w_obs)
         if f_obs is None:
-            return value, None
-        Xt = self.X.copy()
-        for col in range(self.p):  # a loop over fixed effects (few), vectorised over rows
-            r1, rR = system.rhs(lambdas, w_obs, self.X[:, col])
-            du1, duR = system.solve(f_obs, r1, rR)
-            Xt[:, col] -= system.random_part(lambdas, du1, duR)
-        grad = -2.0 * (self.X.T @ r) + Xt.T @ (dw * lev)
-        return float(value), grad
+            return value, None, None
+        g_lev = dw * lev
+        # Adjoint of the implicit-function step: with s = Omega~^-1 [Lambda Z, X]' g_lev
+        # and v = [Z Lambda, X] s, g_lev' deta = g_lev' dEta0 + s' rhs, i.e. one solve
+        # in all instead of one per parameter.
+        s1, sR = system.solve(f_obs, *system.rhs(lambdas, np.ones(self.n), g_lev))
+        v = system.random_part(lambdas, s1, sR[:q])
+        if joint:
+            v += self.X @ sR[q:]
+        # theta: one parameter at a time (few), each vectorised over rows.
+        g_theta = np.empty(self.n_theta)
+        idx = self._theta_index
+        for t_i, term in enumerate(self.terms):
+            jac = term.structure.factor_jacobian(theta[idx[t_i] : idx[t_i + 1]])
+            for j in range(jac.shape[0]):
+                dl = [np.zeros_like(lam) for lam in lambdas]
+                dl[t_i] = jac[j]
+                zdu = system.random_part(dl, res.u1, res.uR)  # Z dLambda u
+                zds = system.random_part(dl, s1, sR[:q])  # Z dLambda s
+                trace = float(w @ system.row_bilinear(sel, rows, system.row_vectors(dl)))
+                g_theta[idx[t_i] + j] = (
+                    2.0 * trace + g_lev @ zdu + r @ zds - v @ (w_obs * zdu) - 2.0 * (r @ zdu)
+                )
+        if joint:
+            return value, g_theta, None
+        # beta: deta/dbeta = X - Z Lambda Omega~^-1 Lambda' Z' W~ X, so
+        # g_lev' deta = X' g_lev - X' W~ v.
+        g_beta = -2.0 * (self.X.T @ r) + self.X.T @ (g_lev - w_obs * v)
+        return value, g_theta, g_beta
 
     # --- criteria ---------------------------------------------------------------------
-    def minus2_loglik(self, mu: FloatArray) -> float:
-        """``-2 sum log p(y | mu)`` (R's ``family()$aic`` without its parameter count)."""
+    def minus2_loglik(self, mu: FloatArray, deviance: float | None = None) -> float:
+        """``-2 sum log p(y | mu)`` (R's ``family()$aic`` without its parameter count).
+
+        ``deviance`` (the scaled deviance at ``mu``, known after PIRLS) lets it add the
+        cached constant instead of evaluating the log-density again.
+        """
+        cache = self._loglik_constant
+        if cache is None or cache[0] is not self.family or cache[1] != self.dispersion:
+            cache = (self.family, self.dispersion, self._constant_part(mu))
+            self._loglik_constant = cache
+        if cache[2] is None:
+            return self._full_minus2_loglik(mu)
+        dev = self._deviance(mu) if deviance is None else deviance
+        return dev + cache[2]
+
+    def _full_minus2_loglik(self, mu: FloatArray) -> float:
         loglik = self.family.loglik(self.y, mu, self.pw, dispersion=self.dispersion)
         return -2.0 * float(np.sum(loglik))
+
+    def _constant_part(self, mu: FloatArray) -> float | None:
+        """``-2 log L - deviance``, if it does not depend on ``mu`` (checked at two)."""
+        other = 0.5 * (mu + float(np.mean(mu)))
+        c1 = self._full_minus2_loglik(mu) - self._deviance(mu)
+        c2 = self._full_minus2_loglik(other) - self._deviance(other)
+        scale = 1.0 + abs(c1) + abs(self._deviance(mu))
+        return c1 if np.isfinite(c1) and abs(c1 - c2) <= 1e-11 * scale else None
 
     def laplace(self, theta: FloatArray, beta: FloatArray | None = None) -> float:
         """Laplace approximation of ``-2 log L`` at ``theta`` (and ``beta``)."""
@@ -258,7 +321,7 @@ class GLMMProblem:
             if f is None:
                 return np.inf
             logdet = f.logdet_re
-        return logdet + res.ussq + self.minus2_loglik(res.mu)
+        return logdet + res.ussq + self.minus2_loglik(res.mu, res.deviance)
 
     def agq(self, theta: FloatArray, beta: FloatArray, nagq: int) -> float:
         """Adaptive Gauss-Hermite approximation of lme4's ``-2 log L`` (deviance

@@ -34,8 +34,8 @@ _FD_STEP = 1e-6
 _FTOL = 1e-10
 # The first stage only provides a start for the second: a loose stop is enough.
 _STAGE1_FTOL = 1e-7
-# Largest rows x dense-block size for the analytic beta gradient (its leverages need an
-# n x m work array); beyond it, forward differences.
+# Largest first-term x other-terms block of Omega^-1 that the analytic gradient forms
+# (its leverages gather from it); beyond it, forward differences.
 _GRADIENT_MAX_ENTRIES = 20_000_000
 
 
@@ -109,6 +109,16 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
     lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
     start = np.concatenate([s.start() for s in model.structures])
+    use_gradient = (
+        nagq <= 1
+        and not P.observed_information
+        and P.fixed.q_rest * P.fixed.q1 <= _GRADIENT_MAX_ENTRIES
+    )
+
+    def stage1_value_and_gradient(th: FloatArray) -> tuple[float, FloatArray | None]:
+        value, g_theta, _ = P.laplace_gradient(th, None)
+        return value, g_theta
+
     stage1 = minimize_bounded(
         lambda th: P.laplace(th, None),
         start,
@@ -117,6 +127,7 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
         "lbfgsb",
         fd_step=_FD_STEP,
         ftol=_STAGE1_FTOL,
+        fun_and_grad=stage1_value_and_gradient if use_gradient else None,
     )
     res1 = P.pirls(stage1.x, None)
     if res1 is None:
@@ -146,25 +157,12 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
     lower = np.concatenate([lower_t, np.full(model.X.shape[1], -np.inf)])
     upper = np.concatenate([upper_t, np.full(model.X.shape[1], np.inf)])
     x0 = np.concatenate([stage1.x, res1.beta])
-    use_gradient = (
-        nagq == 1
-        and not P.observed_information
-        and P.n * max(P.fixed.m, 1) <= _GRADIENT_MAX_ENTRIES
-    )
+    use_gradient = use_gradient and nagq == 1
 
     def objective_and_gradient(x: FloatArray) -> tuple[float, FloatArray | None]:
-        # Exact gradient in beta; forward differences (k more evaluations) in theta.
-        value, g_beta = P.laplace_beta_gradient(x[:k], x[k:])
-        if g_beta is None or not np.isfinite(value):
+        value, g_theta, g_beta = P.laplace_gradient(x[:k], x[k:])
+        if g_theta is None or g_beta is None or not np.isfinite(value):
             return value, None
-        g_theta = np.empty(k)
-        for i in range(k):  # a loop over covariance parameters (few)
-            h = _FD_STEP * max(1.0, abs(x[i]))
-            if x[i] + h > upper_t[i]:
-                h = -h
-            shifted = x[:k].copy()
-            shifted[i] += h
-            g_theta[i] = (P.laplace(shifted, x[k:]) - value) / h
         return value, np.concatenate([g_theta, g_beta])
 
     stage2 = minimize_bounded(

@@ -19,7 +19,7 @@ import scipy.linalg as sla
 from ._lmm import TermData
 from .interfaces import FloatArray
 
-__all__ = ["Factor", "PenalizedSystem"]
+__all__ = ["Factor", "PenalizedSystem", "SelectedInverse"]
 
 _potrf = sla.lapack.dpotrf
 _potrs = sla.lapack.dpotrs
@@ -35,6 +35,15 @@ class Factor:
     B: FloatArray  # (m, q1): Lambda_R' A_R1 Lambda_1
     L: FloatArray  # (m, m) lower Cholesky factor of the Schur complement S
     logdet_re: float  # log |Lambda' Z' W Z Lambda + I|
+
+
+@dataclass
+class SelectedInverse:
+    """Blocks of ``Omega^-1`` (random-effect part) needed for per-row quadratic forms."""
+
+    O11: FloatArray  # (n1, p1, p1) first-term diagonal blocks
+    O1R: FloatArray  # (n1, p1, q_rest) first term x other terms
+    ORR: FloatArray  # (q_rest, q_rest) other terms
 
 
 class PenalizedSystem:
@@ -80,8 +89,16 @@ class PenalizedSystem:
         # Flat indices of the products each row adds to A_R1 (m x q1) and A_RR (m x m).
         self._idx_R1 = (self.colsR[:, :, None] * self.q1 + self.cols1[:, None, :]).ravel()
         self._prod_R1 = (self.valsR[:, :, None] * self.vals1[:, None, :]).reshape(n, -1)
-        self._idx_RR = (self.colsR[:, :, None] * self.m + self.colsR[:, None, :]).ravel()
-        self._prod_RR = (self.valsR[:, :, None] * self.valsR[:, None, :]).reshape(n, -1)
+        # A_RR: the random-effect block by bincount; with X, the X columns are dense, so
+        # X' W X is one matrix product and Z_R' W X a bincount into (q_rest, p).
+        e_re = self.colsR.shape[1] - (p if augment else 0)
+        self._e_re = e_re
+        cre, vre = self.colsR[:, :e_re], self.valsR[:, :e_re]
+        self._idx_RR = (cre[:, :, None] * self.q_rest + cre[:, None, :]).ravel()
+        self._prod_RR = (vre[:, :, None] * vre[:, None, :]).reshape(n, -1)
+        if augment:
+            self._idx_RX = (cre[:, :, None] * p + np.arange(p)[None, None, :]).ravel()
+            self._prod_RX = (vre[:, :, None] * X[:, None, :]).reshape(n, -1)
         self._idx_11 = (
             (first.codes[:, None, None] * self.p1 + np.arange(self.p1)[None, :, None]) * self.p1
             + np.arange(self.p1)[None, None, :]
@@ -107,11 +124,16 @@ class PenalizedSystem:
             .reshape(self.m, self.q1)
             .astype(np.float64, copy=False)
         )
-        A_RR = (
-            np.bincount(self._idx_RR, (w[:, None] * self._prod_RR).ravel(), self.m * self.m)
-            .reshape(self.m, self.m)
-            .astype(np.float64, copy=False)
-        )
+        q = self.q_rest
+        A_ZZ = np.bincount(self._idx_RR, (w[:, None] * self._prod_RR).ravel(), q * q)
+        if not self.augment:
+            return A11, A_R1, A_ZZ.reshape(q, q).astype(np.float64, copy=False)
+        A_RR = np.empty((self.m, self.m))
+        A_RR[:q, :q] = A_ZZ.reshape(q, q)
+        A_ZX = np.bincount(self._idx_RX, (w[:, None] * self._prod_RX).ravel(), q * self.p)
+        A_RR[:q, q:] = A_ZX.reshape(q, self.p)
+        A_RR[q:, :q] = A_RR[:q, q:].T
+        A_RR[q:, q:] = self.X.T @ (w[:, None] * self.X)
         return A11, A_R1, A_RR
 
     def crossprod(self, w: FloatArray, v: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -239,30 +261,62 @@ class PenalizedSystem:
         inv = sla.solve_triangular(Lx, np.eye(self.p), lower=True)
         return np.asarray(inv.T @ inv)
 
-    # --- leverages ------------------------------------------------------------------------
-    def leverages(self, f: Factor) -> FloatArray:
-        """``h_i = (Z Lambda Omega^-1 Lambda' Z')_ii`` for every row (system without X).
+    # --- selected inverse and per-row quadratic forms -------------------------------------
+    def selected_inverse(self, f: Factor) -> SelectedInverse:
+        """The blocks of ``Omega^-1`` (random-effect part only) that rows touch.
 
-        Row ``i`` touches its first-term level ``j`` (vector ``a_i``) and one level of
-        each other term (``c_i``); with ``C = B T^-1``,
-        ``h_i = a_i' T_j^-1 a_i + |L^-1 (C_j a_i - c_i)|^2``.
+        With ``Omega = [[T, B'], [B, S_full]]`` (first term, then the other terms) and
+        ``S = S_full - B T^-1 B' = L L'``: ``Omega^-1``'s other-terms block is ``S^-1``,
+        its off-diagonal block ``-T^-1 B' S^-1`` and its first-term diagonal blocks
+        ``T_j^-1 + C_j' S^-1 C_j`` with ``C = B T^-1``.  For the augmented system the
+        leading block of ``L`` is the Schur complement of the random-effect part alone, so
+        the blocks are those of ``(Lambda' Z' W Z Lambda + I)^-1`` in either case.
+        Costs ``O(q_rest^2 q1)`` — no pass over the rows.
         """
-        first = self.terms[0]
-        a = self.vals1 @ f.lambdas[0]  # rows: (lambda1' z1_i)'
-        j = first.codes
-        Ta = np.einsum("iab,ib->ia", f.Tinv[j], a)
-        h = np.einsum("ia,ia->i", a, Ta)
-        if self.m:
-            Bl = f.B.reshape(self.m, self.n1, self.p1)
-            G = np.einsum("mia,ia->im", Bl[:, j, :], Ta)
-            # c_i: the row's entries in the other terms, scaled by their lambdas.
-            C = np.zeros((self.n, self.m))
-            rows = np.arange(self.n)
-            for t, lam, off in zip(self.terms[1:], f.lambdas[1:], self.rest_offsets, strict=False):
-                zl = t.Z @ lam
-                for k in range(t.dim):
-                    C[rows, off + t.codes * t.dim + k] = zl[:, k]
-            G -= C
-            H = sla.solve_triangular(f.L, G.T, lower=True)
-            h += np.einsum("mi,mi->i", H, H)
-        return h
+        qr = self.q_rest
+        n1, p1 = self.n1, self.p1
+        if qr == 0:
+            return SelectedInverse(f.Tinv, np.zeros((n1, p1, 0)), np.zeros((0, 0)))
+        Linv = sla.solve_triangular(f.L[:qr, :qr], np.eye(qr), lower=True)
+        Sinv = Linv.T @ Linv
+        C = np.einsum("mja,jab->mjb", f.B[:qr].reshape(qr, n1, p1), f.Tinv).reshape(qr, -1)
+        H = (Linv @ C).reshape(qr, n1, p1)
+        O11 = f.Tinv + np.einsum("mja,mjb->jab", H, H)
+        O1R = -(Sinv @ C).T.reshape(n1, p1, qr)
+        return SelectedInverse(O11, O1R, Sinv)
+
+    def row_vectors(self, lambdas: list[FloatArray]) -> tuple[FloatArray, FloatArray]:
+        """Each row of ``Z Lambda`` in compact form: ``(n, p1)`` values at the row's
+        first-term level and ``(n, e)`` values at the other terms' columns (``colsR``'s
+        random-effect part).  Derivatives of ``Lambda`` give rows of ``Z dLambda``."""
+        a = self.vals1 @ lambdas[0]
+        parts = [t.Z @ lam for t, lam in zip(self.terms[1:], lambdas[1:], strict=False)]
+        c = np.concatenate(parts, axis=1) if parts else np.zeros((self.n, 0))
+        return a, c
+
+    def row_bilinear(
+        self,
+        sel: SelectedInverse,
+        v: tuple[FloatArray, FloatArray],
+        w: tuple[FloatArray, FloatArray],
+    ) -> FloatArray:
+        """``v_i' Omega^-1 w_i`` for every row, ``v`` and ``w`` from :meth:`row_vectors`."""
+        a, c = v
+        a2, c2 = w
+        j = self.terms[0].codes
+        out = np.einsum("ia,iab,ib->i", a, sel.O11[j], a2)
+        e = c.shape[1]
+        if e:
+            cols = self.colsR[:, :e]
+            G = sel.O1R[j[:, None, None], np.arange(self.p1)[None, :, None], cols[:, None, :]]
+            out += np.einsum("ia,iae,ie->i", a, G, c2)
+            out += np.einsum("ia,iae,ie->i", a2, G, c)
+            SR = sel.ORR[cols[:, :, None], cols[:, None, :]]
+            out += np.einsum("ie,ief,if->i", c, SR, c2)
+        return np.asarray(out, dtype=np.float64)
+
+    def leverages(self, f: Factor) -> FloatArray:
+        """``h_i = (Z Lambda Omega^-1 Lambda' Z')_ii`` for every row (random-effect
+        part of ``Omega`` for the augmented system)."""
+        v = self.row_vectors(f.lambdas)
+        return self.row_bilinear(self.selected_inverse(f), v, v)
