@@ -109,10 +109,10 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
     lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
     start = np.concatenate([s.start() for s in model.structures])
+    # The analytic gradient is of lme4's Laplace criterion (Fisher weights): the first
+    # stage always, the second for nAGQ = 1.
     use_gradient = (
-        nagq <= 1
-        and not P.observed_information
-        and P.fixed.q_rest * P.fixed.q1 <= _GRADIENT_MAX_ENTRIES
+        not P.observed_information and P.fixed.q_rest * P.fixed.q1 <= _GRADIENT_MAX_ENTRIES
     )
 
     def stage1_value_and_gradient(th: FloatArray) -> tuple[float, FloatArray | None]:
