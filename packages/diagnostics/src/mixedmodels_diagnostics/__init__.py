@@ -35,6 +35,7 @@ _LAZY = {
     "check_overdispersion": "._statistics",
     "check_collinearity": "._statistics",
     "check_convergence": "._statistics",
+    "check_zero_inflation": "._statistics",
     # influence (HLMdiag, influence.ME)
     "InfluenceResult": "._influence",
     "influence": "._influence",
@@ -54,6 +55,7 @@ __all__ = [
     "check_convergence",
     "check_overdispersion",
     "check_singularity",
+    "check_zero_inflation",
     "icc",
     "influence",
     "plot_caterpillar",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:
         check_convergence,
         check_overdispersion,
         check_singularity,
+        check_zero_inflation,
         icc,
         r2_nakagawa,
         variance_decomposition,
