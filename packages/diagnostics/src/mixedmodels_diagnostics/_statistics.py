@@ -84,6 +84,8 @@ def _kind(result: Any) -> str | None:
         from mixedmodels import GLMMResult, LMMResult
     except ImportError:  # pragma: no cover - the core always has both
         return None
+    if isinstance(result, LMMResult | GLMMResult) and not getattr(result.model, "terms", None):
+        return None  # a GLS fit (an LMMResult subclass) has no random effects
     if isinstance(result, LMMResult):
         return "lmm"
     if isinstance(result, GLMMResult):
@@ -91,8 +93,17 @@ def _kind(result: Any) -> str | None:
     return None
 
 
+def _no_random_effects(result: Any) -> str:
+    """`` (it has no random effects)`` for a result of a result class without them."""
+    model = getattr(result, "model", None)
+    if model is not None and hasattr(model, "terms") and not model.terms:
+        return " (it has no random effects)"
+    return ""
+
+
 def _type_name(result: Any) -> str:
-    return type(result).__name__
+    """The result's class, noting a result class without random effects (GLS)."""
+    return type(result).__name__ + _no_random_effects(result)
 
 
 def _family_link(result: Any) -> tuple[str, str]:
@@ -134,7 +145,7 @@ def _variance_reason(result: Any, check: str) -> str | None:
 
 def _require(result: Any, check: str, reason: str | None) -> None:
     if reason is not None:
-        raise TypeError(f"{check}: cannot check a {_type_name(result)}: {reason}")
+        raise TypeError(f"{check}: cannot check a {type(result).__name__}: {reason}")
 
 
 # --------------------------------------------------------------------------------------
