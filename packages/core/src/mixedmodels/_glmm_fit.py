@@ -10,6 +10,7 @@ differences as the scale-free convergence check.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,6 +19,12 @@ from scipy.optimize import minimize_scalar
 from ._glmm import GLMMProblem
 from ._lmm import TermData
 from ._optimize import check_convergence, minimize_bounded
+from ._separation import (
+    SeparationWarning,
+    separated_columns,
+    separation_message,
+    shows_divergence,
+)
 from .estimators import _THREADED_BLAS_MIN, _blas_limit
 from .interfaces import Estimator, FloatArray
 from .model import Model
@@ -134,6 +141,7 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
         raise RuntimeError("PIRLS failed at the first-stage estimates")
     messages: list[str] = []
     if fast:
+        messages += _separation_messages(model, P, res1.beta)
         f = P.joint.factor(res1.factor.lambdas, P._weights(res1.eta)[2])
         vcov = P.joint.fixed_effects_vcov(f) if f is not None else None
         return GLMMResult(
@@ -191,6 +199,7 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
             vcov = P.joint.fixed_effects_vcov(res.factor)
             messages.append("vcov of the fixed effects from the PIRLS system (Hessian not PD)")
     P.pirls(x[:k], x[k:])  # leave the modes of the optimum in the problem
+    messages += _separation_messages(model, P, x[k:])
     return GLMMResult(
         model,
         P,
@@ -206,6 +215,21 @@ def _fit(model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool) -> An
         converged=converged,
         messages=messages,
     )
+
+
+def _separation_messages(model: Model, P: GLMMProblem, beta: FloatArray) -> list[str]:
+    """Warn (and report) when the fixed effects diverge because the data separate."""
+    kind = {"binomial": "binomial", "poisson": "count", "negative_binomial": "count"}.get(
+        P.family.name
+    )
+    if kind is None or not shows_divergence(model.X @ beta):
+        return []
+    columns = separated_columns(model.X, P.y, kind)
+    if not columns:
+        return []
+    message = separation_message(model, columns)
+    warnings.warn(message, SeparationWarning, stacklevel=4)
+    return [message]
 
 
 def _hessian_vcov(hessian: FloatArray, k: int) -> FloatArray | None:
