@@ -28,7 +28,12 @@ from mixedmodels_diagnostics import _statistics as S
 import mixedmodels as mm
 
 # insight's warning for small poisson means (grouseticks: mu about 2) is expected here.
-pytestmark = pytest.mark.filterwarnings("ignore:mu of .* is too close to zero:UserWarning")
+# and its refusal of the random-effect variance of singular fits (cbpp_probit).
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:mu of .* is too close to zero:UserWarning"),
+    pytest.mark.filterwarnings("ignore:can't compute the:UserWarning"),
+    pytest.mark.filterwarnings("ignore:icc. the model has random slopes:UserWarning"),
+]
 
 REFERENCE = Path(__file__).parent / "reference"
 REF = json.loads((REFERENCE / "diagnostics_statistics.json").read_text())
@@ -263,10 +268,12 @@ def test_singular_fit_has_no_random_variance() -> None:
     assert REF["cbpp_probit"]["singular"] is True
     assert S.check_singularity(result)["singular"]
     assert math.isnan(S.variance_decomposition(result)["var.random"])
-    assert math.isnan(S.r2_nakagawa(result)["conditional"])
-    assert S.r2_nakagawa(result)["marginal"] == pytest.approx(
-        REF["cbpp_probit"]["r2"]["marginal"], rel=1e-4
-    )
+    with pytest.warns(UserWarning, match="singular"):
+        assert math.isnan(S.icc(result)["adjusted"])
+    with pytest.warns(UserWarning, match="singular"):
+        r2 = S.r2_nakagawa(result)
+    assert math.isnan(r2["conditional"])
+    assert r2["marginal"] == pytest.approx(REF["cbpp_probit"]["r2"]["marginal"], rel=1e-4)
 
 
 @pytest.mark.parametrize("case", ["sleep_slopes", "penicillin", "cbpp", "grouse_poisson"])
@@ -274,6 +281,14 @@ def test_singularity_matches_lme4(case: str) -> None:
     out = S.check_singularity(fit(case))
     assert out["singular"] is REF[case]["singular"] is False
     assert out["min_theta"] > out["tolerance"]
+
+
+def test_icc_by_group_warns_with_random_slopes() -> None:
+    with pytest.warns(UserWarning, match="random slopes"):
+        table = S.icc(fit("sleep_slopes"), by_group=True)
+    assert table["icc"].iloc[0] == pytest.approx(
+        REF["sleep_slopes"]["icc_by_group"]["Subject"], rel=1e-4
+    )
 
 
 def test_slope_intercept_correlation() -> None:

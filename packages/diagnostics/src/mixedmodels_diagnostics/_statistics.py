@@ -362,6 +362,17 @@ def variance_decomposition(fit: Any, tolerance: float = _VARIANCE_TOL) -> dict[s
     }
 
 
+def _warn_singular(var_random: float, what: str) -> None:
+    if math.isnan(var_random):
+        # insight's warning: the random-effect variance is not computed for such fits.
+        warnings.warn(
+            f"can't compute the {what} with its random-effect variance: some variance "
+            "components are (near) zero; the fit may be singular (see check_singularity)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def icc(fit: Any, by_group: bool = False, tolerance: float = _VARIANCE_TOL) -> Any:
     """Intraclass correlation coefficient, as ``performance::icc``.
 
@@ -391,7 +402,14 @@ def icc(fit: Any, by_group: bool = False, tolerance: float = _VARIANCE_TOL) -> A
     _require(fit, "icc", _variance_reason(fit, "icc"))
     v = variance_decomposition(fit, tolerance=tolerance)
     rnd, res, fix = v["var.random"], v["var.residual"], v["var.fixed"]
+    _warn_singular(rnd, "ICC")
     if by_group:
+        if v["var.slope"]:
+            warnings.warn(
+                "icc: the model has random slopes; ICCs by group factor are not accurate",
+                UserWarning,
+                stacklevel=2,
+            )
         groups = list(v["var.intercept"])
         values = np.array([v["var.intercept"][g] for g in groups], dtype=float)
         return pd.DataFrame({"group": groups, "icc": values / (rnd + res)})
@@ -424,6 +442,7 @@ def r2_nakagawa(fit: Any, tolerance: float = _VARIANCE_TOL) -> dict[str, float]:
     _require(fit, "r2_nakagawa", _variance_reason(fit, "r2_nakagawa"))
     v = variance_decomposition(fit, tolerance=tolerance)
     rnd, res, fix = v["var.random"], v["var.residual"], v["var.fixed"]
+    _warn_singular(rnd, "R2")
     if math.isnan(rnd):
         return {"marginal": fix / (fix + res), "conditional": math.nan}
     total = fix + rnd + res
@@ -661,6 +680,11 @@ def _derivatives(fit: Any) -> tuple[FloatArray, FloatArray]:
         return finite_difference_derivatives(
             lambda th: problem.objective(th, fit.reml), theta, lower, upper
         )
+    if opt.get("gradient") is not None and opt.get("hessian") is not None:
+        # (if the core ever keeps the derivatives of its own convergence check)
+        g, H = np.asarray(opt["gradient"], float), np.asarray(opt["hessian"], float)
+        if g.size == theta.size + len(fit.fixef):
+            return g, H
     P = fit._problem
     k = theta.size
     beta = np.asarray(fit.fixef, dtype=np.float64)
@@ -826,7 +850,9 @@ class ICCDiagnostic(Diagnostic):
         return _safe(lambda r: _variance_reason(r, "icc"), result)
 
     def run(self, result: Any, **options: Any) -> pd.DataFrame:
-        values = icc(result)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the table's message says it
+            values = icc(result)
         rows = []
         for key in ("adjusted", "conditional"):
             value = float(values[key])
@@ -855,7 +881,9 @@ class R2Diagnostic(Diagnostic):
         return _safe(lambda r: _variance_reason(r, "r2"), result)
 
     def run(self, result: Any, **options: Any) -> pd.DataFrame:
-        values = r2_nakagawa(result)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the table's message says it
+            values = r2_nakagawa(result)
         rows = []
         for key in ("marginal", "conditional"):
             value = float(values[key])
