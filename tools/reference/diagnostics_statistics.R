@@ -83,6 +83,9 @@ fit <- glmer(TICKS ~ YEAR + (1 | LOCATION), grouseticks, family = poisson)
 out$grouse_poisson_location <- grab(fit, list(overdispersion = od(fit),
                                               zero_inflation = zi(fit),
                                               null_fixef = unname(fixef(null_model(fit)))))
+# an observation-level random effect (INDEX) goes to var.dispersion
+fit <- glmer(TICKS ~ YEAR + (1 | BROOD) + (1 | INDEX), grouseticks, family = poisson)
+out$grouse_olre <- grab(fit, list(null_fixef = unname(fixef(null_model(fit)))))
 fit <- glmer.nb(TICKS ~ YEAR + (1 | BROOD), grouseticks)
 out$grouse_nb <- grab(fit, list(zero_inflation = zi(fit), overdispersion = od(fit), nb_theta = getME(fit, "glmer.nb.theta"),
                                 null_fixef = unname(fixef(null_model(fit))),

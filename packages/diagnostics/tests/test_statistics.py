@@ -84,6 +84,11 @@ CASES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
         "TICKS ~ YEAR + (1 | LOCATION)",
         {"family": "poisson"},
     ),
+    "grouse_olre": (
+        "grouseticks",
+        "TICKS ~ YEAR + (1 | BROOD) + (1 | INDEX)",
+        {"family": "poisson"},
+    ),
     "grouse_nb": ("grouseticks", "TICKS ~ YEAR + (1 | BROOD)", {"family": "negative_binomial"}),
     "gamma_tmb": ("gamma", "y_gamma ~ x + (1 | g)", {"family": "Gamma", "link": "log"}),
 }
@@ -239,6 +244,7 @@ def test_variances_at_r_estimates(case: str, r_null: Any) -> None:
         "cbpp_cloglog_trials",
         "grouse_poisson",
         "grouse_poisson_location",
+        "grouse_olre",
         "grouse_nb",
         "gamma_tmb",
     ],
