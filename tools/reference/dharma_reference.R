@@ -9,7 +9,7 @@
 #     "DHARMa", refit = FALSE: sd(x - fitted)), testZeroInflation (testGeneric with
 #     countZeros) and getP, transcribed from DHARMa 0.4.x (R/helper.R, R/tests.R);
 #   - stats::ks.test, stats::binom.test (testOutliers type "binomial"),
-#     lmtest::dwtest (testTemporalAutocorrelation) and ape::Moran.I with
+#     lmtest::dwtest (testTemporalAutocorrelation passes alternative = "two.sided"; dwtest's own default is "greater") and ape::Moran.I with
 #     inverse-distance weights (testSpatialAutocorrelation) on a fixed residual vector.
 # Run:  Rscript tools/reference/dharma_reference.R   (writes next to this script and to
 # packages/diagnostics/tests/reference/)
@@ -51,10 +51,10 @@ ks <- suppressWarnings(ks.test(res, "punif"))
 outl <- sum(res < 1 / (nsim + 1)) + sum(res > 1 - 1 / (nsim + 1))
 bt <- binom.test(outl, n, p = 2 / (nsim + 1))
 time <- sample.int(n)
-dw_big <- dwtest(res ~ 1, order.by = time)                   # n = 200: normal approximation
+dw_big <- dwtest(res ~ 1, order.by = time, alternative = "two.sided")                 # n = 200: normal approximation
 res80 <- res[1:80]; time80 <- time[time <= 80]
 time80 <- rank(time[1:80])
-dw_small <- dwtest(res80 ~ 1, order.by = time80)             # n = 80: exact (pan)
+dw_small <- dwtest(res80 ~ 1, order.by = time80, alternative = "two.sided")           # n = 80: exact (pan)
 dw_small_g <- dwtest(res80 ~ 1, order.by = time80, alternative = "greater")
 cx <- runif(n); cy <- runif(n)
 inv <- 1 / as.matrix(dist(cbind(cx, cy))); diag(inv) <- 0
