@@ -261,3 +261,18 @@ def test_dispersion_families_match_glmmtmb(key, response, family):
     np.testing.assert_allclose(fit.fixef_se, ref["se"], rtol=1e-3)
     assert fit.df == 4
     assert "Dispersion estimate" in fit.summary()
+
+
+def test_first_step_onto_zero_variance_is_not_taken_for_the_optimum(cbpp):
+    """theta = 0 is a stationary point of the Laplace criterion; a first L-BFGS-B step
+    landing there used to end the fit at -2 log L 165.53 (glmer: 162.1345, theta 0.3536;
+    tools/reference/glmm_boundary_restart.R)."""
+    data = cbpp.copy()
+    data["incidence"] = [
+        2, 1, 1, 1, 4, 0, 3, 8, 6, 2, 2, 1, 0, 1, 1, 4, 2, 2, 1, 2, 0, 1, 1, 5, 3, 1, 0, 10,
+        3, 0, 2, 0, 4, 4, 0, 0, 4, 1, 0, 0, 1, 0, 0, 0, 4, 3, 2, 0, 3, 0, 1, 0, 6, 0, 2, 0,
+    ]  # fmt: skip
+    fit = mm.glmm(CBPP, data, family="binomial")
+    assert fit.minus2loglik <= 162.1344874 + 1e-5
+    assert fit.theta[0] == pytest.approx(0.35356225, rel=1e-3)
+    assert not fit.singular

@@ -80,7 +80,12 @@ def refit(result: Any, y: FloatArray, check: bool = False) -> Any:
         model = result.model
         if result.nb_size is not None:
             raise NotImplementedError("bootstrap of glmer.nb fits is not implemented")
-        return fit_glmm(_with_response(model, y), nagq=max(int(result.nagq), 1), check=check)
+        return fit_glmm(
+            _with_response(model, y),
+            nagq=max(int(result.nagq), 1),
+            check=check,
+            start=result.theta,
+        )
     raise TypeError(f"cannot refit a {type(result).__name__}; bootstrap needs an LMM or GLMM")
 
 
