@@ -87,3 +87,12 @@ def test_gls_is_a_registered_estimator() -> None:
     assert not fit.reml
     ref = mm.gls("distance ~ age", data, correlation="ar1(1 | Subject)", reml=False)
     assert fit.loglik == pytest.approx(ref.loglik, rel=1e-12)
+
+
+def test_gls_without_correlation_or_variance_is_ordinary_least_squares():
+    """No residual parameters to optimise (used to crash inside scipy's bounds); nlme's
+    gls(Reaction ~ Days, sleepstudy): logLik -946.8318317361, sigma 47.7147197438."""
+    fit = mm.gls("Reaction ~ Days", mm.datasets.load("sleepstudy"))
+    assert fit.loglik == pytest.approx(-946.8318317361, rel=1e-9)
+    assert fit.sigma == pytest.approx(47.7147197438, rel=1e-9)
+    assert fit.converged

@@ -63,6 +63,8 @@ def minimize_bounded(
         return float(value) if np.isfinite(value) else 1e300
 
     x0 = np.clip(np.asarray(x0, dtype=np.float64), lower, upper)
+    if x0.size == 0:  # nothing to optimise (e.g. gls with no correlation or variance)
+        return OptimizeResult(x0, counted(x0), n_calls, "none", True, "no parameters")
     bounds = list(zip(lower.tolist(), upper.tolist(), strict=True))
     if method == "auto":
         import time
