@@ -276,3 +276,12 @@ def test_first_step_onto_zero_variance_is_not_taken_for_the_optimum(cbpp):
     assert fit.minus2loglik <= 162.1344874 + 1e-5
     assert fit.theta[0] == pytest.approx(0.35356225, rel=1e-3)
     assert not fit.singular
+
+
+def test_optimizer_keeps_the_convergence_checks_gradient_and_hessian(cbpp_fit):
+    opt = cbpp_fit.optimizer
+    k = cbpp_fit.theta.size + cbpp_fit.fixef.size
+    assert opt["gradient"].shape == (k,) and opt["hessian"].shape == (k, k)
+    # The fixed-effect vcov is 2 H^-1 restricted to beta.
+    vcov = 2.0 * np.linalg.inv(opt["hessian"])[cbpp_fit.theta.size :, cbpp_fit.theta.size :]
+    np.testing.assert_allclose(cbpp_fit.vcov.to_numpy(), vcov, rtol=1e-10)

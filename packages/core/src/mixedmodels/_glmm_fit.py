@@ -211,9 +211,9 @@ def _fit(
     )
     x = stage2.x
     value = objective(x)
-    converged, hessian = True, None
+    converged, gradient, hessian = True, None, None
     if check:
-        converged, msgs, _, hessian = check_convergence(
+        converged, msgs, gradient, hessian = check_convergence(
             objective, x, lower, upper, value=value, step=_HESSIAN_STEP
         )
         messages += msgs
@@ -236,6 +236,10 @@ def _fit(
         optimizer={
             "method": stage2.method,
             "n_evaluations": stage1.n_evaluations + stage2.n_evaluations,
+            "message": stage2.message,
+            # Of -2 log L in (theta, beta), from the convergence check (None without it).
+            "gradient": gradient,
+            "hessian": hessian,
         },
         converged=converged,
         messages=messages,
