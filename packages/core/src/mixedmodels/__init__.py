@@ -40,6 +40,7 @@ _LAZY = {
 }
 _SUBMODULES = {
     "datasets",
+    "extending",
     "testing",
     "interfaces",
     "hookspec",
@@ -67,6 +68,7 @@ __all__ = [
     "datasets",
     "emmeans",
     "exact_rlrt",
+    "extending",
     "glance",
     "glmm",
     "gls",
@@ -81,7 +83,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from . import datasets, residual, testing
+    from . import datasets, extending, residual, testing
     from ._anova import RefitMLWarning, anova
     from ._api import augment, glance, glmm, lmm, tidy
     from ._bootstrap import BootstrapResult, bootstrap, pb_modcomp

@@ -315,7 +315,7 @@ def _exact(
     result: Any, rows: Sequence[np.ndarray], n_jobs: int | None, progress: Any
 ) -> tuple[FloatArray, list[FloatArray], FloatArray]:
     """Deleted-data fixed effects (k x p), their covariances and variance components."""
-    from mixedmodels._bootstrap import _map, _workers
+    from mixedmodels.extending import parallel_map
 
     p = len(result.fixef)
     nvc = len(_varcomp(result))
@@ -335,7 +335,7 @@ def _exact(
         except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError):
             return np.full(width, np.nan)
 
-    out = np.vstack(_map(one, len(rows), _workers(n_jobs), progress, "influence"))
+    out = np.vstack(parallel_map(one, len(rows), n_jobs, progress, "influence"))
     fixef = out[:, :p]
     vcovs = [v.reshape(p, p) for v in out[:, p : p + p * p]]
     return fixef, vcovs, out[:, p + p * p :]

@@ -541,27 +541,15 @@ def check_overdispersion(fit: Any) -> dict[str, float]:
 def _fixed_terms(fit: Any) -> tuple[list[str], NDArray[np.int64], bool]:
     """R's fixed-term labels, each kept column's term (0: intercept, else 1-based) and
     whether there is an intercept (R's ``attr(X, "assign")``)."""
-    model = fit.model
-    names = list(model.fixef_names)
-    try:
-        from mixedmodels._design import _FULL, _NUM
+    from mixedmodels.extending import fixed_term_assignment
 
-        part = model.design.spec.fixed
-        labels: list[str] = []
-        full_assign = [0] if part.mt.intercept else []
-        for i, (term, coding) in enumerate(part.plan, start=1):  # a loop over terms
-            width = 1
-            for key, c in zip(term, coding, strict=True):
-                f = part.factors[key]
-                width *= f.ncol if c == _NUM else len(f.levels) if c == _FULL else len(f.levels) - 1
-            labels.append(str(part.mt.label(term)))
-            full_assign += [i] * width
-        if len(full_assign) != len(part.names):
-            raise ValueError("column count mismatch")
-        where = dict(zip(part.names, full_assign, strict=True))
-        assign = np.array([where[c] for c in names], dtype=np.int64)
-        has_intercept = bool(part.mt.intercept)
-    except Exception:  # an unusual design: one term per column
+    names = list(fit.model.fixef_names)
+    try:
+        terms = fixed_term_assignment(fit)
+        labels = [str(label) for label in terms.labels]
+        assign = terms.assign + 1  # 0: the intercept
+        has_intercept = terms.has_intercept
+    except ValueError:  # an unusual design: one term per column
         has_intercept = "(Intercept)" in names
         labels = [c for c in names if c != "(Intercept)"]
         assign = np.array(
@@ -667,7 +655,7 @@ def _derivatives(fit: Any) -> tuple[FloatArray, FloatArray]:
     """Gradient and Hessian of the criterion (``-2 log L``) at the estimates: over
     ``theta`` for an LMM (the profiled criterion), over ``(theta, beta)`` for a GLMM, as
     lme4's ``optinfo$derivs``."""
-    from mixedmodels._optimize import finite_difference_derivatives
+    from mixedmodels.extending import finite_difference_derivatives
 
     opt = fit.optimizer if isinstance(fit.optimizer, dict) else {}
     lower = np.concatenate([s.bounds()[0] for s in fit.model.structures])

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mixedmodels._summary import _print_matrix, _r_format, _r_round
+from mixedmodels.extending import format_matrix as _print_matrix
+from mixedmodels.extending import r_format as _r_format
+from mixedmodels.extending import r_round as _r_round
 
 if TYPE_CHECKING:
     from ._results import GEEResult

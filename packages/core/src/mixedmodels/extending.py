@@ -1,0 +1,155 @@
+"""Building blocks for plugin authors.
+
+What the core's own inference and the bundled plugins share, kept stable here so that a
+plugin never imports a private module: parallel replicate maps (the bootstrap's process
+pool, reproducible whatever the number of workers), refits to a new response, the
+assignment of fixed-effect columns to formula terms (R's ``assign``), R's number
+formatting for printed tables, and finite-difference derivatives with bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .interfaces import FloatArray
+
+__all__ = [
+    "FixedTermAssignment",
+    "finite_difference_derivatives",
+    "fixed_term_assignment",
+    "format_matrix",
+    "parallel_map",
+    "r_format",
+    "r_round",
+    "refit",
+]
+
+
+def parallel_map(
+    task: Callable[[int], Any],
+    n: int,
+    n_jobs: int | None = 1,
+    progress: Any = False,
+    label: str = "",
+) -> list[Any]:
+    """``[task(i) for i in range(n)]``, in order, over worker processes.
+
+    Parameters
+    ----------
+    task
+        Function of the replicate index.  Workers are forked where the platform can
+        (no pickling of ``task``), with one BLAS thread each.  Make results depend on
+        ``i`` only (e.g. ``numpy.random.default_rng([seed, i])``) and they are the same
+        for every ``n_jobs``.
+    n
+        Number of replicates.
+    n_jobs
+        Worker processes: 1 (default) runs in this process, ``-1`` all cores.
+    progress
+        ``True`` for a progress bar on stderr (as the bootstrap's), ``False`` for none.
+    label
+        Shown before the progress bar.
+    """
+    from ._bootstrap import _map, _workers
+
+    return _map(task, int(n), _workers(n_jobs), progress, label)
+
+
+def refit(result: Any, y: FloatArray, check: bool = False) -> Any:
+    """The model of ``result`` fitted again, by the same method, to the response ``y``,
+    starting from its estimates (lme4's ``refit(fit, newresp)``).
+
+    ``check=True`` also runs the convergence check (and, for GLMMs, the Hessian-based
+    covariance of the fixed effects)."""
+    from ._bootstrap import refit as _refit
+
+    return _refit(result, y, check=check)
+
+
+class FixedTermAssignment:
+    """Which formula term each fixed-effect column belongs to (R's ``assign``).
+
+    Attributes
+    ----------
+    labels : list of str
+        Term labels in formula order (``"Days"``, ``"period"``, ``"x:g"``).
+    assign : numpy.ndarray
+        For each column of the model's fixed-effects matrix, the index into ``labels``,
+        or ``-1`` for the intercept.
+    has_intercept : bool
+    """
+
+    def __init__(self, labels: Sequence[str], assign: FloatArray, has_intercept: bool) -> None:
+        self.labels = list(labels)
+        self.assign = np.asarray(assign, dtype=np.int64)
+        self.has_intercept = bool(has_intercept)
+
+    def columns(self, label: str) -> list[int]:
+        """Column indices of the term ``label``."""
+        if label not in self.labels:
+            raise KeyError(f"no fixed-effect term {label!r}; terms: {self.labels}")
+        return [int(j) for j in np.flatnonzero(self.assign == self.labels.index(label))]
+
+    def __repr__(self) -> str:
+        return f"FixedTermAssignment(labels={self.labels}, assign={self.assign.tolist()})"
+
+
+def fixed_term_assignment(model: Any) -> FixedTermAssignment:
+    """The term of every fixed-effect column of ``model`` (a :class:`~mixedmodels.Model`
+    or a fitted result), after rank-deficient columns were dropped.
+
+    Raises
+    ------
+    ValueError
+        If the columns cannot be mapped to the formula's terms.
+    """
+    from ._hypotheses import fixed_terms
+
+    model = getattr(model, "model", model)
+    ft = fixed_terms(model)
+    return FixedTermAssignment(ft.labels, ft.assign, ft.intercept)
+
+
+def r_format(values: Sequence[float], digits: int = 7, nsmall: int = 0) -> list[str]:
+    """R's ``format(x, digits = digits, nsmall = nsmall)`` for a numeric vector: one
+    common format, padded to a common width."""
+    from ._summary import _r_format
+
+    return _r_format(values, digits=digits, nsmall=nsmall)
+
+
+def r_round(x: float, digits: int) -> float:
+    """R's ``round(x, digits)``."""
+    from ._summary import _r_round
+
+    return _r_round(x, digits)
+
+
+def format_matrix(
+    rownames: Sequence[str],
+    colnames: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    right: bool = True,
+) -> str:
+    """R's ``print(<character matrix>, quote = FALSE, right = right)``."""
+    from ._summary import _print_matrix
+
+    return _print_matrix(rownames, colnames, cells, right)
+
+
+def finite_difference_derivatives(
+    fun: Callable[[FloatArray], float],
+    x: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    value: float | None = None,
+    step: float = 1e-4,
+) -> tuple[FloatArray, FloatArray]:
+    """Central-difference gradient and Hessian of ``fun`` at ``x``, one-sided next to a
+    bound; ``step`` is relative (larger for criteria with an inner iteration)."""
+    from ._optimize import finite_difference_derivatives as _fdd
+
+    return _fdd(fun, x, lower, upper, value=value, step=step)
