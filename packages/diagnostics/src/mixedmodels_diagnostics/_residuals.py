@@ -283,10 +283,9 @@ class ScaledResiduals:
 
 # --- from a fitted model --------------------------------------------------------------
 def _result_classes() -> tuple[type, ...]:
-    from mixedmodels._glmm_results import GLMMResult
-    from mixedmodels.results import LMMResult
+    import mixedmodels as mm
 
-    return (LMMResult, GLMMResult)
+    return (mm.LMMResult, mm.GLMMResult)
 
 
 def unsupported_reason(result: Any) -> str | None:
@@ -329,7 +328,7 @@ def _refit_residuals(
 ) -> tuple[FloatArray, FloatArray]:
     """Deviance and Pearson residuals of the model refitted to each simulated response
     (a column of NaN where a refit fails), through the core's bootstrap machinery."""
-    from mixedmodels._bootstrap import _map, _workers, refit
+    from mixedmodels.extending import parallel_map, refit
 
     n = sims.shape[0]
     is_glmm = hasattr(fit, "family")
@@ -348,7 +347,7 @@ def _refit_residuals(
         except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError):
             return np.full(2 * n, np.nan)
 
-    out = np.column_stack(_map(one, sims.shape[1], _workers(n_jobs), False, "refit"))
+    out = np.column_stack(parallel_map(one, sims.shape[1], n_jobs, False, "refit"))
     return out[:n], out[n:]
 
 
