@@ -73,6 +73,9 @@ def bench(session: nox.Session) -> None:
     session.install("threadpoolctl")
     _install(session, *PACKAGES)
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
+    if not session.posargs:  # the plugin and inference benchmarks, each against R
+        for script in sorted((ROOT / "benchmarks").glob("*_bench.py")):
+            session.run("python", str(script))
 
 
 @nox.session
