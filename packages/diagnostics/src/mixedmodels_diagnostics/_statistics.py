@@ -156,10 +156,10 @@ def _covariances(result: Any) -> list[tuple[str, list[str], FloatArray, int]]:
     """``(group name, column names, absolute covariance, n_levels)`` per random term,
     in lme4's order (VarCorr's names: a repeated grouping factor gets ``.1``...)."""
     model = result.model
-    s2 = float(result.sigma) ** 2
+    covs = result.covariance_matrices()
     return [
-        (name, list(t.column_names), s2 * (lam @ lam.T), int(t.n_levels))
-        for t, name, lam in zip(model.terms, model.group_names, result._lambdas(), strict=True)
+        (name, list(t.column_names), covs[name].to_numpy(dtype=np.float64), int(t.n_levels))
+        for t, name in zip(model.terms, model.group_names, strict=True)
     ]
 
 
@@ -669,7 +669,7 @@ def _derivatives(fit: Any) -> tuple[FloatArray, FloatArray]:
             lambda th: problem.objective(th, fit.reml), theta, lower, upper
         )
     if opt.get("gradient") is not None and opt.get("hessian") is not None:
-        # (if the core ever keeps the derivatives of its own convergence check)
+        # The core keeps the derivatives of its own convergence check.
         g, H = np.asarray(opt["gradient"], float), np.asarray(opt["hessian"], float)
         if g.size == theta.size + len(fit.fixef):
             return g, H
