@@ -187,13 +187,12 @@ def test_wald_and_profile_agree_on_a_large_data_set() -> None:
         assert abs(got[0] - lo_i) < 0.06 * width_i and abs(got[1] - hi_i) < 0.06 * width_i, name
 
 
-def test_profile_needs_an_lmm() -> None:
+def test_wald_intervals_of_a_glmm() -> None:
+    # (GLMM profile intervals: test_glmm_confint.py)
     g = mm.glmm(
         "cbind(incidence, size - incidence) ~ period + (1 | herd)",
         mm.datasets.load("cbpp"),
         family="binomial",
     )
-    with pytest.raises(TypeError, match="profile intervals are implemented for linear"):
-        _confint.confint(g)
     ci = _confint.confint(g, method="wald")
     assert ci.loc[["(Intercept)"]].notna().all().all()

@@ -79,7 +79,13 @@ def refit(result: Any, y: FloatArray, check: bool = False) -> Any:
 
         model = result.model
         if result.nb_size is not None:
-            raise NotImplementedError("bootstrap of glmer.nb fits is not implemented")
+            from ._glmm_fit import fit_glmm_nb
+
+            return fit_glmm_nb(_with_response(model, y), nagq=int(result.nagq), check=check)
+        if result.dispersion is not None:
+            from ._glmm_fit import fit_glmm_dispersion
+
+            return fit_glmm_dispersion(_with_response(model, y), check=check)
         return fit_glmm(
             _with_response(model, y),
             nagq=max(int(result.nagq), 1),
@@ -113,8 +119,8 @@ def default_statistic(fit: Any) -> pd.Series:
                 values.append(float(c[r, k] / den) if den > 0 else np.nan)
     if isinstance(fit, LMMResult):
         values.append(float(fit.sigma))
-    else:
-        names = names[:-1]
+    elif getattr(fit, "dispersion", None) is not None:
+        values.append(float(np.sqrt(fit.dispersion)))  # lme4's sigma() of a glmer fit
     return pd.concat([pd.Series(values, index=names), fit.fixef.astype(float)])
 
 

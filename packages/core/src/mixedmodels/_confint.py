@@ -103,10 +103,19 @@ def variance_parameter_names(result: Any, old: bool = False) -> list[str]:
                 names.append(f"sd_{b.columns[r]}|{b.group}")
             else:
                 names.append(f"cor_{b.columns[r]}.{b.columns[c]}|{b.group}")
+    sigma = _has_sigma(result)
     if old:
         width = max(2, len(str(len(names))))
-        return [f".sig{i + 1:0{width}d}" for i in range(len(names))] + [".sigma"]
-    return [*names, "sigma"]
+        return [f".sig{i + 1:0{width}d}" for i in range(len(names))] + [".sigma"] * sigma
+    return [*names, *["sigma"] * sigma]
+
+
+def _has_sigma(result: Any) -> bool:
+    """LMMs and GLMMs with a dispersion parameter report a residual SD (lme4's
+    ``.sigma``); binomial, poisson and negative binomial GLMMs do not."""
+    from ._glmm_results import GLMMResult
+
+    return not isinstance(result, GLMMResult) or result.dispersion is not None
 
 
 def _chol_psd(cov: FloatArray) -> FloatArray:
@@ -437,8 +446,8 @@ class _Profiler:
         path.zetas.append(z)
         return z
 
+    @staticmethod
     def end(
-        self,
         zeta: Callable[[float, _Path], float],
         center: float,
         se: float,
@@ -592,14 +601,20 @@ def confint(
             else:
                 rows[n] = (fe[n] - z * se[n], fe[n] + z * se[n])
     elif key == "profile":
+        from ._glmm_results import GLMMResult
         from .results import LMMResult
 
-        if not isinstance(result, LMMResult):
+        if isinstance(result, GLMMResult):
+            from ._glmm_profile import glmm_profile_intervals
+
+            rows = glmm_profile_intervals(result, names, level, progress)
+        elif isinstance(result, LMMResult):
+            rows = _profile_intervals(result, names, level, progress)
+        else:
             raise TypeError(
-                f"profile intervals are implemented for linear mixed models, not "
-                f"{type(result).__name__}; use method='wald' or 'boot'"
+                f"profile intervals are implemented for linear and generalized linear "
+                f"mixed models, not {type(result).__name__}; use method='wald' or 'boot'"
             )
-        rows = _profile_intervals(result, names, level, progress)
     elif key in ("boot", "bootstrap"):
         from ._bootstrap import bootstrap
 

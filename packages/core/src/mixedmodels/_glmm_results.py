@@ -254,6 +254,49 @@ class GLMMResult:
             columns=[f"sim_{i + 1}" for i in range(nsim)],
         )
 
+    # --- inference ------------------------------------------------------------------------
+    def confint(
+        self,
+        parm: Any = None,
+        level: float = 0.95,
+        method: str = "profile",
+        nsim: int = 500,
+        seed: int | None = None,
+        boot_type: str = "perc",
+        n_jobs: int = 1,
+        progress: Any = True,
+    ) -> pd.DataFrame:
+        """Confidence intervals for the random-effect SDs/correlations and the fixed
+        effects (lme4's ``confint`` of a glmer fit).
+
+        Parameters
+        ----------
+        parm
+            Parameter names (default: all), e.g. ``"sd_(Intercept)|herd"``, a fixed
+            effect, lme4's old names (``".sig01"``), ``"theta_"`` / ``"beta_"`` or
+            positions.
+        level
+            Confidence level.
+        method
+            ``"profile"`` (default, as lme4: the deviance profiled over all other
+            parameters, by the fit's Laplace or quadrature criterion), ``"wald"`` (fixed
+            effects only; ``NaN`` for variance parameters, as lme4) or ``"boot"``
+            (parametric bootstrap, :func:`mixedmodels.bootstrap`).
+        nsim, seed, boot_type, n_jobs
+            Bootstrap only: number of simulations, seed, ``"perc"``, ``"basic"`` or
+            ``"norm"`` intervals, worker processes.
+        progress
+            Progress bar on stderr (profile and bootstrap); ``False`` switches it off.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter, columns ``"2.5 %"`` and ``"97.5 %"`` (for 95%).
+        """
+        from ._confint import confint
+
+        return confint(self, parm, level, method, nsim, seed, boot_type, n_jobs, progress)
+
     # --- reporting ----------------------------------------------------------------------
     def summary(self) -> str:
         """glmer-style text summary."""
