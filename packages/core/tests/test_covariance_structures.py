@@ -247,3 +247,30 @@ def test_unknown_structure_names_the_registered_ones() -> None:
     with pytest.raises(KeyError, match="ar1") as info:
         mm.lmm("Reaction ~ Days + ar2(1 + Days | Subject)", sleep)
     assert "ar2" in str(info.value)
+
+
+@pytest.mark.parametrize("structure", ["ar1", "cs"])
+def test_glmm_structure_parameters_match_glmmtmb(structure):
+    """SDs and their Wald intervals (log scale) of a binomial GLMM with a structured
+    covariance against glmmTMB's confint(method = "wald")
+    (tools/reference/glmm_structure_parameters.R)."""
+    ref = json.loads(
+        (Path(__file__).parent / "reference" / "glmm_structure_parameters.json").read_text()
+    )[structure]
+    fit = mm.glmm(
+        f"cbind(incidence, size - incidence) ~ period + {structure}(0 + period | herd)",
+        mm.datasets.load("cbpp"),
+        family="binomial",
+    )
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-8)
+    table = fit.structure_parameters()
+    sds = table[table["term"].str.startswith("sd")]
+    want = np.array(ref["ci"], dtype=float)
+    for (_, row), (lo, hi, est) in zip(sds.iterrows(), want, strict=False):
+        assert row["estimate"] == pytest.approx(est, rel=1e-4, abs=1e-6)
+        if est > 1e-4:  # glmmTMB reports [0, Inf] for an SD on its bound
+            assert row["conf.low"] == pytest.approx(lo, rel=1e-4)
+            assert row["conf.high"] == pytest.approx(hi, rel=1e-4)
+    assert "sigma" not in set(table["effect"])
+    plain = fit.structure_parameters(conf_int=False)
+    assert list(plain.columns) == ["effect", "group", "structure", "term", "estimate"]

@@ -122,6 +122,7 @@ class GLMMResult:
 
     # --- variance components and random effects -------------------------------------
     covariance_matrices: Any = _shared(LMMResult.covariance_matrices)
+    structure_parameters: Any = _shared(LMMResult.structure_parameters)
 
     def varcorr(self) -> pd.DataFrame:
         """Variance components as ``as.data.frame(VarCorr(fit))``: no residual row for

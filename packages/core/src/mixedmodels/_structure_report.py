@@ -50,6 +50,71 @@ def _deviance_with_sigma(result: Any) -> tuple[Callable[[FloatArray], float], Fl
     return dev, np.concatenate([result.theta, [np.log(result.sigma)]])
 
 
+def _glmm_hessian(result: Any) -> FloatArray | None:
+    """Hessian of ``-2 log L`` in ``(theta, beta)`` at a GLMM's optimum: central
+    differences of the exact Laplace gradient where there is one (forward next to a
+    lower bound), else the convergence check's."""
+    P = result._problem
+    theta = np.asarray(result.theta, dtype=np.float64)
+    beta = np.asarray(result.fixef, dtype=np.float64)
+    k = theta.size
+    if result.nagq != 1 or P.observed_information:
+        H = (result.optimizer or {}).get("hessian")
+        return None if H is None else np.asarray(H, dtype=np.float64)
+    x = np.concatenate([theta, beta])
+    lower = np.concatenate([_bounds(result)[0], np.full(beta.size, -np.inf)])
+
+    def grad(z: FloatArray) -> FloatArray:
+        _, g_t, g_b = P.laplace_gradient(z[:k], z[k:])
+        if g_t is None or g_b is None:
+            raise FloatingPointError("no gradient")
+        return np.concatenate([g_t, g_b])
+
+    try:
+        g0 = grad(x)
+        H = np.empty((x.size, x.size))
+        for i in range(x.size):  # a loop over parameters (few)
+            h = 1e-4 * max(abs(x[i]), 0.1)
+            up = x.copy()
+            up[i] += h
+            if x[i] - h < lower[i]:
+                H[:, i] = (grad(up) - g0) / h
+            else:
+                down = x.copy()
+                down[i] -= h
+                H[:, i] = (grad(up) - grad(down)) / (2 * h)
+    except FloatingPointError:
+        return None
+    finally:
+        P.pirls(theta, beta)  # leave the modes of the optimum in the problem
+    return (H + H.T) / 2.0
+
+
+def _glmm_covariance(result: Any) -> tuple[FloatArray | None, FloatArray]:
+    """Covariance of ``(theta, log sigma)`` of a GLMM: ``2 H^-1`` of ``-2 log L`` in
+    ``(theta, beta)`` at the optimum over the parameters off their bounds, restricted to
+    theta (sigma is fixed at 1: a zero row and column; a theta on its bound: NaN)."""
+    k = int(np.asarray(result.theta).size)
+    z0 = np.concatenate([np.asarray(result.theta, dtype=np.float64), [0.0]])
+    H = _glmm_hessian(result)
+    if H is None:
+        return None, z0
+    lower = _bounds(result)[0]
+    free = np.ones(H.shape[0], dtype=bool)
+    free[:k] = ~(np.isfinite(lower) & (np.abs(z0[:k] - lower) < 1e-6))
+    try:
+        Hf = H[np.ix_(free, free)]
+        if np.linalg.eigvalsh(Hf).min() <= 0:
+            return None, z0
+        inv = np.full(H.shape, np.nan)
+        inv[np.ix_(free, free)] = 2.0 * np.linalg.inv(Hf)
+    except np.linalg.LinAlgError:
+        return None, z0
+    cov = np.zeros((k + 1, k + 1))
+    cov[:k, :k] = inv[:k, :k]
+    return cov, z0
+
+
 def _covariance(result: Any) -> tuple[FloatArray | None, Callable[[FloatArray], float], FloatArray]:
     dev, z0 = _deviance_with_sigma(result)
     k = z0.size
@@ -207,29 +272,41 @@ def structure_parameters(result: Any, conf_int: bool = True, level: float = 0.95
                 "estimate": float(value),
             }
             entries.append((row, g, kind))
-    entries.append(
-        (
-            {
-                "effect": "sigma",
-                "group": "Residual",
-                "structure": "",
-                "term": "sigma",
-                "estimate": float(result.sigma),
-            },
-            lambda z: float(np.exp(z[-1])),
-            "sd",
+    from ._glmm_results import GLMMResult
+
+    glmm = isinstance(result, GLMMResult)
+    if glmm and result.dispersion is not None:
+        # lme4's sigma() of a glmer fit; its interval would need the outer fit of phi.
+        row = {"effect": "sigma", "group": "Residual", "structure": "", "term": "sigma"}
+        row["estimate"] = float(np.sqrt(result.dispersion))
+        entries.append((row, lambda z: float("nan"), "fixed"))
+    elif not glmm:
+        entries.append(
+            (
+                {
+                    "effect": "sigma",
+                    "group": "Residual",
+                    "structure": "",
+                    "term": "sigma",
+                    "estimate": float(result.sigma),
+                },
+                lambda z: float(np.exp(z[-1])),
+                "sd",
+            )
         )
-    )
     rows = [e[0] for e in entries]
     if not conf_int:
         return pd.DataFrame(rows, columns=_COLUMNS[:5])
-    cov, _, z0 = _covariance(result)
+    if glmm:
+        cov, z0 = _glmm_covariance(result)
+    else:
+        cov, _, z0 = _covariance(result)
     q = float(stats.norm.ppf(0.5 + level / 2.0))
     coordinatewise = _coordinatewise(residual, theta[n_re:]) if residual is not None else []
     j_res = 0
     for row, fun, kind in entries:
         lo = hi = np.nan
-        if cov is not None:
+        if cov is not None and kind != "fixed":
             if kind == "internal":
                 idx = n_re + int(coordinatewise[j_res])  # type: ignore[arg-type]
                 se = float(np.sqrt(cov[idx, idx]))
