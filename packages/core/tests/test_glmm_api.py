@@ -285,3 +285,32 @@ def test_optimizer_keeps_the_convergence_checks_gradient_and_hessian(cbpp_fit):
     # The fixed-effect vcov is 2 H^-1 restricted to beta.
     vcov = 2.0 * np.linalg.inv(opt["hessian"])[cbpp_fit.theta.size :, cbpp_fit.theta.size :]
     np.testing.assert_allclose(cbpp_fit.vcov.to_numpy(), vcov, rtol=1e-10)
+
+
+def test_vcov_is_the_inverse_hessian_to_high_accuracy(cbpp_fit):
+    """The Hessian behind vcov comes from differences of the exact gradient; an
+    independent Richardson-extrapolated Hessian of the criterion agrees to 1e-5."""
+    from mixedmodels._ddf import richardson_derivatives
+
+    P = cbpp_fit._problem
+    k = cbpp_fit.theta.size
+    x = np.concatenate([cbpp_fit.theta, cbpp_fit.fixef.to_numpy()])
+    _, _, hess = richardson_derivatives(
+        lambda z: np.array([P.laplace(z[:k], z[k:])]), x, step=1e-2, r=4
+    )
+    H = (hess[0] + hess[0].T) / 2
+    se = np.sqrt(np.diag(2.0 * np.linalg.inv(H))[k:])
+    np.testing.assert_allclose(cbpp_fit.fixef_se.to_numpy(), se, rtol=1e-5)
+
+
+def test_gradient_differences_of_a_quadratic_with_a_bound():
+    from mixedmodels._optimize import gradient_differences
+
+    A = np.array([[3.0, 1.0, 0.2], [1.0, 2.0, 0.5], [0.2, 0.5, 1.0]])
+    x = np.array([0.0, 0.4, -1.0])  # the first on its lower bound: one-sided differences
+    grad, H = gradient_differences(
+        lambda z: 2 * A @ z, x, np.array([0.0, -np.inf, -np.inf]), np.full(3, np.inf)
+    )
+    np.testing.assert_allclose(grad, 2 * A @ x, rtol=1e-12)
+    np.testing.assert_allclose(H, 2 * A, rtol=1e-9)
+    assert gradient_differences(lambda z: None, x, np.full(3, -np.inf), np.full(3, np.inf)) is None

@@ -191,6 +191,41 @@ def finite_difference_derivatives(
     return grad, hess
 
 
+def gradient_differences(
+    gradient: Callable[[FloatArray], FloatArray | None],
+    x: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    step: float = 1e-4,
+) -> tuple[FloatArray, FloatArray] | None:
+    """The exact gradient at ``x`` and the Hessian by differences of it: central,
+    second-order one-sided next to a bound; ``2k`` gradient evaluations instead of the
+    ``O(k^2)`` criterion evaluations of :func:`finite_difference_derivatives`, and
+    accurate to ``O(step^2)``.  ``None`` if the gradient is unavailable anywhere."""
+    x = np.asarray(x, dtype=np.float64)
+    k = x.size
+    g0 = gradient(x)
+    if g0 is None:
+        return None
+    h = step * np.maximum(np.abs(x), 1e-1)
+    hess = np.empty((k, k))
+    for i in range(k):  # a loop over parameters (few)
+        e = np.zeros(k)
+        e[i] = h[i]
+        if x[i] - h[i] < lower[i] or x[i] + h[i] > upper[i]:
+            s = 1.0 if x[i] - h[i] < lower[i] else -1.0
+            g1, g2 = gradient(x + s * e), gradient(x + 2 * s * e)
+            if g1 is None or g2 is None:
+                return None
+            hess[:, i] = (-3 * g0 + 4 * g1 - g2) / (2 * s * h[i])
+        else:
+            gp, gm = gradient(x + e), gradient(x - e)
+            if gp is None or gm is None:
+                return None
+            hess[:, i] = (gp - gm) / (2 * h[i])
+    return np.asarray(g0, dtype=np.float64), (hess + hess.T) / 2.0
+
+
 def check_convergence(
     fun: Callable[[FloatArray], float],
     x: FloatArray,
@@ -199,6 +234,7 @@ def check_convergence(
     tol: float = 1e-6,
     value: float | None = None,
     step: float = 1e-4,
+    derivatives: tuple[FloatArray, FloatArray] | None = None,
 ) -> tuple[bool, list[str], FloatArray, FloatArray]:
     """Scale-free check that ``x`` is a local minimum of ``fun`` (a deviance).
 
@@ -207,8 +243,13 @@ def check_convergence(
     available, in deviance units whatever the scale of the data or the parameters; it
     must be below ``tol``.  A Hessian that is not positive definite is reported.  Unlike
     lme4's absolute-gradient test this does not raise false alarms on large data.
+    ``derivatives`` (gradient, Hessian) computed otherwise (e.g. by
+    :func:`gradient_differences`) replace the finite differences of ``fun``.
     """
-    grad, hess = finite_difference_derivatives(fun, x, lower, upper, value, step)
+    if derivatives is None:
+        grad, hess = finite_difference_derivatives(fun, x, lower, upper, value, step)
+    else:
+        grad, hess = derivatives
     messages: list[str] = []
     # (An infinite bound is never reached: inf - x <= inf must not count.)
     at_lower = (
