@@ -348,7 +348,7 @@ def contrasts(
         est, se, df = _tests(result, C, ddf_method)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = est / se
-        p_raw = 2.0 * stats.t.sf(np.abs(t), df)
+        p_raw = np.asarray(2.0 * stats.t.sf(np.abs(t), df), dtype=np.float64)
         p = _adjust(p_raw, t, df, k, adj)
         crit = _critical(df, k, len(names), level, adj)
         frame = pd.DataFrame({"contrast": names})

@@ -75,7 +75,9 @@ def separated_columns(X: FloatArray, y: FloatArray, kind: str) -> list[int]:
         bounds=[(-1.0, 1.0)] * p,
         method="highs",
     )
-    if res.status != 0 or -res.fun <= 1e-7 * (1.0 + float(np.abs(Xu).max(initial=0.0))):
+    if res.status != 0 or res.fun is None:
+        return []
+    if -float(res.fun) <= 1e-7 * (1.0 + float(np.abs(Xu).max(initial=0.0))):
         return []
     d = np.asarray(res.x)
     return [int(j) for j in np.flatnonzero(np.abs(d) > 1e-7)]

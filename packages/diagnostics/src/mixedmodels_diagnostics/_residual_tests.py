@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -84,6 +84,14 @@ class ResidualTestResult:
         return self.as_dict()[key]
 
 
+# R's alternative names -> scipy's.
+_SCIPY_ALTERNATIVE: dict[str, Literal["two-sided", "less", "greater"]] = {
+    "two.sided": "two-sided",
+    "greater": "greater",
+    "less": "less",
+}
+
+
 def _alternative(alternative: str) -> str:
     if alternative not in _ALTERNATIVES:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
@@ -142,7 +150,7 @@ def test_uniformity(res: Any, alternative: str = "two.sided") -> ResidualTestRes
     alternative = _alternative(alternative)
     r = sr.residuals.to_numpy()
     exact = r.size < 100 and np.unique(r).size == r.size
-    scipy_alt = {"two.sided": "two-sided", "greater": "greater", "less": "less"}[alternative]
+    scipy_alt = _SCIPY_ALTERNATIVE[alternative]
     ks = stats.kstest(r, "uniform", alternative=scipy_alt, method="exact" if exact else "asymp")
     return ResidualTestResult(
         method=f"{'Exact' if exact else 'Asymptotic'} one-sample Kolmogorov-Smirnov test",
@@ -317,7 +325,7 @@ def test_outliers(
         low, high = int(np.sum(r < edge)), int(np.sum(r > 1.0 - edge))
         k = {"both": low + high, "upper": high, "lower": low}[margin]
         p0 = edge * (2 if margin == "both" else 1)
-        test = stats.binomtest(k, n_obs, p0, alternative=alternative.replace(".", "-"))
+        test = stats.binomtest(k, n_obs, p0, alternative=_SCIPY_ALTERNATIVE[alternative])
         return ResidualTestResult(
             method="DHARMa outlier test based on exact binomial test with approximate expectations",
             statistic=float(k),
