@@ -828,6 +828,29 @@ def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(dict.fromkeys(k for r in rows for k in r)))
 
 
+def _ratio_rows(compute: Any, result: Any, label: str, keys: tuple[str, str]) -> pd.DataFrame:
+    """One row per variance ratio (ICC, R2); NaN on a singular fit, with a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the table's message says it
+        values = compute(result)
+    rows = []
+    for key in keys:
+        value = float(values[key])
+        bad = math.isnan(value)
+        rows.append(
+            {
+                "check": f"{label} ({key})",
+                "statistic": value,
+                "p_value": math.nan,
+                "verdict": "warning" if bad else "ok",
+                "message": "singular fit: the random-effect variance is not available"
+                if bad
+                else "",
+            }
+        )
+    return _table(rows)
+
+
 class ICCDiagnostic(Diagnostic):
     """Adjusted and conditional ICC (performance::icc)."""
 
@@ -838,25 +861,7 @@ class ICCDiagnostic(Diagnostic):
         return _safe(lambda r: _variance_reason(r, "icc"), result)
 
     def run(self, result: Any, **options: Any) -> pd.DataFrame:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the table's message says it
-            values = icc(result)
-        rows = []
-        for key in ("adjusted", "conditional"):
-            value = float(values[key])
-            bad = math.isnan(value)
-            rows.append(
-                {
-                    "check": f"ICC ({key})",
-                    "statistic": value,
-                    "p_value": math.nan,
-                    "verdict": "warning" if bad else "ok",
-                    "message": "singular fit: the random-effect variance is not available"
-                    if bad
-                    else "",
-                }
-            )
-        return _table(rows)
+        return _ratio_rows(icc, result, "ICC", ("adjusted", "conditional"))
 
 
 class R2Diagnostic(Diagnostic):
@@ -869,25 +874,7 @@ class R2Diagnostic(Diagnostic):
         return _safe(lambda r: _variance_reason(r, "r2"), result)
 
     def run(self, result: Any, **options: Any) -> pd.DataFrame:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the table's message says it
-            values = r2_nakagawa(result)
-        rows = []
-        for key in ("marginal", "conditional"):
-            value = float(values[key])
-            bad = math.isnan(value)
-            rows.append(
-                {
-                    "check": f"R2 ({key})",
-                    "statistic": value,
-                    "p_value": math.nan,
-                    "verdict": "warning" if bad else "ok",
-                    "message": "singular fit: the random-effect variance is not available"
-                    if bad
-                    else "",
-                }
-            )
-        return _table(rows)
+        return _ratio_rows(r2_nakagawa, result, "R2", ("marginal", "conditional"))
 
 
 class SingularityDiagnostic(Diagnostic):
