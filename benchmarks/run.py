@@ -67,6 +67,15 @@ CASES = [
         family="binomial",
     ),
     Case(
+        "grouseNB",
+        "TICKS ~ YEAR + (1 | BROOD)",
+        False,
+        "mm.datasets.load('grouseticks')",
+        "glmer.nb (size estimated), faster than lme4",
+        repeat=5,
+        family="negative_binomial",
+    ),
+    Case(
         "sim1M",
         "y ~ x + (1 | f1) + (1 | f2)",
         False,
@@ -124,6 +133,7 @@ FACTORS = {
     "sim1M": "data$f1 <- factor(data$f1); data$f2 <- factor(data$f2)",
     "sim200k": "data$f1 <- factor(data$f1); data$f2 <- factor(data$f2)",
     "VerbAgg": "data$id <- factor(data$id); data$item <- factor(data$item)",
+    "grouseNB": "data$YEAR <- factor(data$YEAR); data$BROOD <- factor(data$BROOD)",
 }
 
 
@@ -146,11 +156,12 @@ def run_python(case: Case, csv: str | None, repeat: int) -> dict[str, float]:
 
 def run_r(case: Case, csv: str, repeat: int) -> dict[str, float] | None:
     reml = "TRUE" if case.reml else "FALSE"
-    call = (
-        f"glmer({case.formula}, data = data, family = {case.family})"
-        if case.family
-        else f"lmer({case.formula}, data = data, REML = {reml})"
-    )
+    if case.family == "negative_binomial":
+        call = f"glmer.nb({case.formula}, data = data)"
+    elif case.family:
+        call = f"glmer({case.formula}, data = data, family = {case.family})"
+    else:
+        call = f"lmer({case.formula}, data = data, REML = {reml})"
     script = R_RUNNER.format(
         csv=csv,
         factors=FACTORS.get(case.name, ""),
