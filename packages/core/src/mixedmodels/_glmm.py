@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 from numpy.polynomial.hermite_e import hermegauss
 
 from ._lmm import TermData
@@ -87,6 +88,8 @@ class GLMMProblem:
         self.observed_information = False
         self.offset = np.zeros(self.n) if offset is None else offset
         self.family, self.link = family, link
+        binary = family.name == "binomial" and bool(np.all((y == 0.0) | (y == 1.0)))
+        self._binary: NDArray[np.bool_] | None = (y == 1.0) if binary else None
         self.joint = PenalizedSystem(X, terms, augment=True)
         self.fixed = PenalizedSystem(X, terms, augment=False)
         sizes = [t.structure.n_params for t in terms]
@@ -112,6 +115,12 @@ class GLMMProblem:
         return mu, dmu, w
 
     def _deviance(self, mu: FloatArray) -> float:
+        if self._binary is not None:
+            # 0/1 responses: the binomial unit deviance is -2 log of the probability of
+            # the observed outcome (one log per row instead of two and two divisions).
+            p_obs = np.where(self._binary, mu, 1.0 - mu)
+            with np.errstate(divide="ignore"):
+                return float(-2.0 * np.sum(self.pw * np.log(p_obs)))
         return float(np.sum(self.pw * self.family.unit_deviance(self.y, mu))) / self.dispersion
 
     def _penalised_deviance(self, mu: FloatArray, u1: FloatArray, uR: FloatArray) -> float:
