@@ -310,3 +310,56 @@ def test_datasets_through_a_closed_pipe() -> None:
     )
     assert proc.stdout.startswith("name")
     assert "Traceback" not in proc.stderr
+
+
+def test_fit_glmm_with_family(capsys: pytest.CaptureFixture[str]) -> None:
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    code, out, err = run_main(capsys, "fit", formula, "--data", "cbpp", "--family", "binomial")
+    assert code == 0, err
+    expected = mm.glmm(formula, mm.datasets.load("cbpp"), family="binomial").summary()
+    assert out.strip() == expected.strip()
+    assert out.startswith("Generalized linear mixed model fit by maximum likelihood")
+
+
+def test_fit_with_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    import types
+
+    import numpy as np
+
+    from mixedmodels import _plugins
+    from mixedmodels.hookspec import hookimpl
+    from mixedmodels.interfaces import Diagnostic
+
+    class MeanResidual(Diagnostic):
+        name = "cli_mean_residual"
+
+        def supports(self, result):  # type: ignore[no-untyped-def]
+            return None
+
+        def run(self, result, **options):  # type: ignore[no-untyped-def]
+            stat = float(np.mean(result.residuals()))
+            return pd.DataFrame(
+                {
+                    "check": ["mean residual"],
+                    "statistic": [stat],
+                    "p_value": [np.nan],
+                    "verdict": ["ok"],
+                }
+            )
+
+    plugin = types.SimpleNamespace(mixedmodels_diagnostics=hookimpl(lambda: [MeanResidual()]))
+    _plugins.register_plugin(plugin, "cli_checks")
+    try:
+        code, out, err = run_main(
+            capsys, "fit", FORMULA, "--data", "sleepstudy", "--check", "cli_mean_residual"
+        )
+        assert code == 0, err
+        assert "Model checks" in out and "mean residual" in out
+        # An unknown check fails before the fit, naming it.
+        code, out, err = run_main(
+            capsys, "fit", FORMULA, "--data", "sleepstudy", "--check", "no_such_check"
+        )
+        assert code == 2 and out == ""
+        assert "no_such_check" in err
+    finally:
+        _plugins.unregister_plugin("cli_checks")

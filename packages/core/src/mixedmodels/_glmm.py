@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from numpy.polynomial.hermite_e import hermegauss
+from numpy.typing import NDArray
 
 from ._lmm import TermData
 from ._pwls import Factor, PenalizedSystem

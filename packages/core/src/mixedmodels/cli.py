@@ -4,6 +4,8 @@
 
     mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy
     mixedmodels fit "y ~ x + (1 | g)" --data mydata.csv --ml --format json
+    mixedmodels fit "cbind(incidence, size - incidence) ~ period + (1 | herd)" \
+        --data cbpp --family binomial --check
     mixedmodels datasets
     mixedmodels plugins
 
@@ -116,21 +118,41 @@ def _message(err: BaseException) -> str:
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
     from . import _plugins
-    from ._api import lmm
+    from ._api import glmm, lmm
 
     try:
         formatter = _plugins.get_formatter(args.format)
     except _plugins.UnknownNameError as err:
         raise CLIError(f"--format {args.format}: {_message(err)}") from err
+    names = None
+    if args.check not in (None, "all"):
+        names = [c.strip() for c in args.check.split(",") if c.strip()]
+        for name in names:  # unknown names fail before the fit
+            try:
+                _plugins.get_diagnostic(name)
+            except _plugins.UnknownNameError as err:
+                raise CLIError(f"--check: {_message(err)}") from err
     data = read_data(args.data)
+    linear = args.family is None or (args.family == "gaussian" and args.link in (None, "identity"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = lmm(args.formula, data, reml=not args.ml)
+            if linear:
+                fit = lmm(args.formula, data, reml=not args.ml)
+            else:
+                fit = glmm(args.formula, data, family=args.family, link=args.link, nagq=args.nagq)
         except (ValueError, KeyError, TypeError, LookupError, SyntaxError) as err:
             raise CLIError(f"cannot fit {args.formula!r}: {_message(err)}") from err
     text = formatter(fit)
     out.write(text if text.endswith("\n") else text + "\n")
+    if args.check is not None:
+        from ._check import check, format_check_report
+
+        try:
+            report = check(fit, names, verbose=False, seed=args.seed)
+        except (LookupError, TypeError) as err:
+            raise CLIError(f"--check: {_message(err)}") from err
+        out.write("\n" + format_check_report(report) + "\n")
     # Warnings raised while fitting (dropped rows or columns) go to stderr, once each.
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"{PROG}: warning: {message}", file=sys.stderr)
@@ -173,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Fit linear mixed models (lme4 syntax) and inspect the installed plugins.",
+        description="Fit mixed models (lme4 syntax), check them, and inspect the installed "
+        "plugins.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -183,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser(
         "fit",
-        help="fit a linear mixed model and print it",
-        description="Fit a linear mixed model by REML (or ML with --ml) and print it.",
+        help="fit a linear or generalized linear mixed model and print it",
+        description="Fit a linear mixed model by REML (or ML with --ml), or a GLMM with "
+        "--family, and print it.",
     )
     fit.add_argument("formula", metavar="FORMULA", help='e.g. "Reaction ~ Days + (Days | Subject)"')
     fit.add_argument(
@@ -194,6 +218,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="a .csv/.tsv/.parquet file or a registered data set name",
     )
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    fit.add_argument(
+        "--family",
+        default=None,
+        metavar="FAMILY",
+        help="a GLMM family (binomial, poisson, negative_binomial, Gamma, ...)",
+    )
+    fit.add_argument("--link", default=None, metavar="LINK", help="the family's link")
+    fit.add_argument(
+        "--nagq", type=int, default=1, metavar="K", help="GLMM quadrature nodes (default 1)"
+    )
+    fit.add_argument(
+        "--check",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="CHECKS",
+        help="run model checks after the fit: all that apply, or comma-separated names "
+        "(needs a diagnostics plugin, e.g. mixedmodels-diagnostics)",
+    )
+    fit.add_argument("--seed", type=int, default=None, help="seed of simulation-based checks")
     fit.add_argument(
         "--format",
         default="text",
