@@ -314,3 +314,25 @@ def test_gradient_differences_of_a_quadratic_with_a_bound():
     np.testing.assert_allclose(grad, 2 * A @ x, rtol=1e-12)
     np.testing.assert_allclose(H, 2 * A, rtol=1e-9)
     assert gradient_differences(lambda z: None, x, np.full(3, -np.inf), np.full(3, np.inf)) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "formula", "family", "link"),
+    [
+        ("cloglog_trials", "cbind(succ, trials - succ) ~ x + z + (1 | g)", "binomial", "cloglog"),
+        ("poisson_uncorrelated", "ycount ~ x + (x || g)", "poisson", None),
+    ],
+)
+def test_optimum_just_inside_a_zero_variance_is_found(key, formula, family, link):
+    """Both used to stop at theta = 0 (0.24 and 0.002 deviance units short of glmer);
+    tools/reference/glmm_singular_probe.R."""
+    import json
+    from pathlib import Path
+
+    ref_dir = Path(__file__).parent / "reference"
+    data = pd.read_csv(ref_dir / "glmm_singular_probe.csv")
+    ref = json.loads((ref_dir / "glmm_singular_probe.json").read_text())[key]
+    fit = mm.glmm(formula, data, family=family, link=link)
+    assert fit.minus2loglik <= ref["minus2logLik"] + 1e-5
+    np.testing.assert_allclose(fit.theta, ref["theta"], rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(fit.fixef, ref["fixef"], rtol=1e-3, atol=1e-4)
