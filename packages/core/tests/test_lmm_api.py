@@ -264,3 +264,18 @@ def test_singular_optimum_does_not_depend_on_the_start():
         default = mm.lmm(SLEEP_FORMULA, frame)
         other = mm.lmm(SLEEP_FORMULA, frame, start=[0.3, 0.0, 0.3])
         assert default.reml_criterion <= other.reml_criterion + 1e-6, j
+
+
+def test_reml_optimum_just_inside_a_zero_variance_is_found():
+    """The fit used to stop at theta = 0 (REML criterion 4.4e-3 above lmer's);
+    tools/reference/lmm_singular_probe.R."""
+    import json
+    from pathlib import Path
+
+    ref_dir = Path(__file__).parent / "reference"
+    data = pd.read_csv(ref_dir / "lmm_singular_probe.csv")
+    ref = json.loads((ref_dir / "lmm_singular_probe.json").read_text())
+    fit = mm.lmm("y ~ x + (1 | g)", data)
+    assert fit.reml_criterion <= ref["REMLcrit"] + 1e-8
+    assert fit.theta[0] == pytest.approx(ref["theta"], rel=1e-3)
+    np.testing.assert_allclose(fit.fixef, ref["fixef"], rtol=1e-4)

@@ -25,6 +25,7 @@ from ._optimize import (
     check_convergence,
     gradient_differences,
     minimize_bounded,
+    probe_zero_bounds,
 )
 from ._separation import (
     SeparationWarning,
@@ -258,10 +259,6 @@ def _fit(
     )
 
 
-# Probe points (relative-factor values) for a parameter that ended on a zero bound.
-_BOUNDARY_PROBES = (0.01, 0.03, 0.1, 0.3, 1.0)
-
-
 def _minimize_off_flat_boundary(
     fun: Callable[[FloatArray], float],
     x0: FloatArray,
@@ -282,20 +279,7 @@ def _minimize_off_flat_boundary(
     from the best point and the better optimum is kept.
     """
     first = minimize_bounded(fun, x0, lower, upper, method, **options)
-    on_bound = np.flatnonzero((lower == 0.0) & (first.x - lower < 1e-6))
-    if on_bound.size == 0:
-        return first
-    best_x, best_f, probes = first.x, first.fun, 0
-    for i in on_bound:  # a loop over parameters on a bound (few), a few probes each
-        for value in _BOUNDARY_PROBES:
-            if value > upper[i]:
-                break
-            trial = best_x.copy()
-            trial[i] = value
-            f = fun(trial)
-            probes += 1
-            if np.isfinite(f) and f < best_f:
-                best_x, best_f = trial, f
+    best_x, best_f, probes = probe_zero_bounds(fun, first.x, first.fun, lower, upper)
     if not best_f < first.fun - 1e-8 * max(1.0, abs(first.fun)):
         return replace(first, n_evaluations=first.n_evaluations + probes)
     retry = minimize_bounded(fun, best_x, lower, upper, method, **options)

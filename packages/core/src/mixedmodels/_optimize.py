@@ -191,6 +191,39 @@ def finite_difference_derivatives(
     return grad, hess
 
 
+# Probe points (relative-factor values) for a parameter that ended on a zero bound.
+_BOUNDARY_PROBES = (0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def probe_zero_bounds(
+    fun: Callable[[FloatArray], float],
+    x: FloatArray,
+    value: float,
+    lower: FloatArray,
+    upper: FloatArray,
+) -> tuple[FloatArray, float, int]:
+    """The best of a few points inside the box along each parameter on a zero bound.
+
+    A criterion that is even in a parameter (a scalar random-effect term's theta, for
+    LMMs and GLMMs) has zero derivative on that bound whether or not it is the optimum,
+    so a gradient-based optimiser can stop there; only values tell.  Returns the best
+    point, its value and the number of evaluations (``x`` and ``value`` when no probe is
+    lower).
+    """
+    best_x, best_f, count = np.asarray(x, dtype=np.float64), float(value), 0
+    for i in np.flatnonzero((lower == 0.0) & (best_x - lower < 1e-6)):
+        for probe in _BOUNDARY_PROBES:  # a loop over parameters on a bound (few) x 5
+            if probe > upper[i]:
+                break
+            trial = best_x.copy()
+            trial[i] = probe
+            f = fun(trial)
+            count += 1
+            if np.isfinite(f) and f < best_f:
+                best_x, best_f = trial, float(f)
+    return best_x, best_f, count
+
+
 def gradient_differences(
     gradient: Callable[[FloatArray], FloatArray | None],
     x: FloatArray,

@@ -10,7 +10,12 @@ from threadpoolctl import ThreadpoolController
 
 from ._lmm import LMMProblem, TermData
 from ._lmm_dense import DenseLMMProblem
-from ._optimize import check_convergence, finite_difference_derivatives, minimize_bounded
+from ._optimize import (
+    check_convergence,
+    finite_difference_derivatives,
+    minimize_bounded,
+    probe_zero_bounds,
+)
 from .interfaces import Estimator, FloatArray
 from .model import Model
 
@@ -303,6 +308,20 @@ def _fit_problem(
             initial_radius=radius,
         )
         theta = opt.x
+        # A zero variance is a stationary point whether or not it is the optimum:
+        # probe inside the box along each such parameter, restart from a lower point.
+        probe_x, probe_f, _ = probe_zero_bounds(objective, theta, opt.fun, lower, upper)
+        if probe_f < opt.fun - 1e-8 * max(1.0, abs(opt.fun)):
+            again = minimize_bounded(
+                objective,
+                probe_x,
+                lower,
+                upper,
+                method=optimizer,
+                fun_and_grad=fun_and_grad if use_gradient else None,
+            )
+            if again.fun < opt.fun:
+                opt, theta = again, again.x
         on_bound = np.isfinite(lower) & (theta - lower < 1e-6)
         if np.any(on_bound):
             # A singular optimum may be an artefact of the path (a flat boundary face
