@@ -275,17 +275,30 @@ def _minimize_off_flat_boundary(
     L-BFGS-B on a singular fit that is not the optimum (a cbpp bootstrap sample:
     -2 log L 165.53 at theta = 0 against 162.13 at theta = 0.35).  Each parameter on
     such a bound is probed at a few values inside the box (the criterion is flat to
-    first order there, so only values tell); if one is lower, the optimisation restarts
-    from the best point and the better optimum is kept.
+    first order there, so only values tell) and the optimisation restarts from a lower
+    point; a fit still on the bound is restarted from inside the box as for LMMs.  The
+    best optimum is kept.
     """
     first = minimize_bounded(fun, x0, lower, upper, method, **options)
-    best_x, best_f, probes = probe_zero_bounds(fun, first.x, first.fun, lower, upper)
-    if not best_f < first.fun - 1e-8 * max(1.0, abs(first.fun)):
-        return replace(first, n_evaluations=first.n_evaluations + probes)
-    retry = minimize_bounded(fun, best_x, lower, upper, method, **options)
-    best = retry if retry.fun < first.fun else first
-    total = first.n_evaluations + probes + retry.n_evaluations
-    return replace(best, n_evaluations=total)
+    best, evaluations = first, first.n_evaluations
+    probe_x, probe_f, probes = probe_zero_bounds(fun, first.x, first.fun, lower, upper)
+    evaluations += probes
+    if probe_f < best.fun - 1e-8 * max(1.0, abs(best.fun)):
+        again = minimize_bounded(fun, probe_x, lower, upper, method, **options)
+        evaluations += again.n_evaluations
+        if again.fun < best.fun:
+            best = again
+    # Still on a zero bound: a move of several parameters together may be needed (a
+    # correlated term's variance and covariance); restart with those at 0.5.
+    on_bound = (lower == 0.0) & (best.x - lower < 1e-6)
+    if np.any(on_bound):
+        retry = minimize_bounded(
+            fun, np.where(on_bound, lower + 0.5, best.x), lower, upper, method, **options
+        )
+        evaluations += retry.n_evaluations
+        if retry.fun < best.fun - 1e-8 * max(1.0, abs(best.fun)):
+            best = retry
+    return replace(best, n_evaluations=evaluations)
 
 
 def _separation_messages(model: Model, P: GLMMProblem, beta: FloatArray) -> list[str]:
