@@ -424,7 +424,8 @@ def test_quantiles(
     DHARMa fits a quantile GAM (qgam) per quantile and tests its intercept and smooth.
     Here, for each quantile ``tau``, a rank-score test (Koenker's) of the quantile
     regression of the residuals on a cubic B-spline of the predictor's ranks (at most
-    10 functions, as DHARMa's ``k``): under the model the residuals are uniform, so the
+    10 functions, as DHARMa's ``k``, and one per 20 observations, at least 4): under the
+    model the residuals are uniform, so the
     ``tau`` quantile is ``tau`` everywhere and ``tau - 1{r < tau}`` is uncorrelated
     with the basis.  The level (intercept) and the shape (spline) tests are combined
     by Benjamini-Hochberg, then the quantiles likewise, as DHARMa.
@@ -455,7 +456,9 @@ def test_quantiles(
     r: FloatArray = np.asarray(sr.residuals.to_numpy(), dtype=np.float64)
     t = _rank01(pred)
     values = np.unique(t)
-    k = min(values.size, 10)
+    # At most 10 functions (DHARMa's k); fewer for small data, where a 10-function
+    # unpenalised spline would chase single points (qgam penalises instead).
+    k = min(values.size, 10, max(4, r.size // 20))
     basis = _basis(t, k, values.size, values)
     centred = basis - basis.mean(axis=0)
     # The basis sums to one, so its centred span has rank k - 1; lstsq handles that.
