@@ -23,8 +23,8 @@ from ._lmm import TermData
 from ._optimize import (
     OptimizeResult,
     check_convergence,
-    gradient_differences,
     minimize_bounded,
+    newton_polish,
     probe_zero_bounds,
 )
 from ._separation import (
@@ -217,15 +217,46 @@ def _fit(
     )
     x = stage2.x
     value = objective(x)
+    extra = 0
+
+    def exact_gradient(z: FloatArray) -> FloatArray | None:
+        return objective_and_gradient(z)[1]
+
+    if use_gradient and not check:
+        # L-BFGS-B can stop on a stale curvature memory with a large gradient: restart
+        # it afresh (cheap when it had converged: one gradient, as for LMMs).  With the
+        # check, Newton steps on the exact Hessian do this better (below).
+        for _ in range(3):
+            grad = exact_gradient(x)
+            extra += 1
+            if grad is None:
+                break
+            outward = (np.isfinite(lower) & (x - lower < 1e-8) & (grad > 0)) | (
+                np.isfinite(upper) & (upper - x < 1e-8) & (grad < 0)
+            )
+            if np.max(np.abs(np.where(outward, 0.0, grad)), initial=0.0) < 1e-3:
+                break
+            again = minimize_bounded(
+                objective,
+                x,
+                lower,
+                upper,
+                "lbfgsb",
+                ftol=_FTOL / 100,
+                fun_and_grad=objective_and_gradient,
+            )
+            extra += again.n_evaluations
+            if not again.fun < value:
+                break
+            x, value = again.x, again.fun
     converged, gradient, hessian = True, None, None
     if check:
         # With the exact gradient: the Hessian from 2k gradients (accurate to ~1e-8,
-        # O(k) work) rather than O(k^2) differences of the PIRLS-evaluated criterion.
-        derivatives = (
-            gradient_differences(lambda z: objective_and_gradient(z)[1], x, lower, upper)
-            if use_gradient
-            else None
-        )
+        # O(k) work) rather than O(k^2) differences of the PIRLS-evaluated criterion,
+        # and Newton steps from it where the optimiser stopped short.
+        derivatives = None
+        if use_gradient:
+            x, value, derivatives = newton_polish(objective, exact_gradient, x, value, lower, upper)
         converged, msgs, gradient, hessian = check_convergence(
             objective, x, lower, upper, value=value, step=_HESSIAN_STEP, derivatives=derivatives
         )
@@ -248,7 +279,7 @@ def _fit(
         vcov=vcov,
         optimizer={
             "method": stage2.method,
-            "n_evaluations": stage1.n_evaluations + stage2.n_evaluations,
+            "n_evaluations": stage1.n_evaluations + stage2.n_evaluations + extra,
             "message": stage2.message,
             # Of -2 log L in (theta, beta), from the convergence check (None without it).
             "gradient": gradient,

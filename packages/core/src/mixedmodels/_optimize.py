@@ -259,6 +259,62 @@ def gradient_differences(
     return np.asarray(g0, dtype=np.float64), (hess + hess.T) / 2.0
 
 
+def newton_polish(
+    fun: Callable[[FloatArray], float],
+    gradient: Callable[[FloatArray], FloatArray | None],
+    x: FloatArray,
+    value: float,
+    lower: FloatArray,
+    upper: FloatArray,
+    derivatives: tuple[FloatArray, FloatArray] | None = None,
+    tol: float = 1e-7,
+    max_steps: int = 6,
+) -> tuple[FloatArray, float, tuple[FloatArray, FloatArray] | None]:
+    """Newton steps (Hessian from :func:`gradient_differences`) with backtracking while
+    they predict a decrease above ``tol`` (in criterion units: scale-free).
+
+    L-BFGS-B can stop on a stale curvature memory ("relative reduction" with a large
+    gradient; VerbAgg with a probit link stopped 0.1 deviance units short); from there a
+    Newton step or two converge quadratically.  Parameters on a bound whose gradient
+    points out of the box are held.  Returns the point, its value and the derivatives
+    there (``None`` if the gradient was unavailable), for the convergence check.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    derivs = derivatives or gradient_differences(gradient, x, lower, upper)
+    for _ in range(max_steps):
+        if derivs is None:
+            break
+        grad, hess = derivs
+        free = ~(
+            (np.isfinite(lower) & (x - lower <= 1e-8) & (grad >= 0))
+            | (np.isfinite(upper) & (upper - x <= 1e-8) & (grad <= 0))
+        )
+        if not np.any(free):
+            break
+        g, H = grad[free], hess[np.ix_(free, free)]
+        try:
+            if np.linalg.eigvalsh(H).min() <= 0:
+                break
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        if not 0.5 * float(g @ step) > tol:
+            break
+        t, moved = 1.0, False
+        while t > 1e-4:
+            trial = x.copy()
+            trial[free] = np.clip(x[free] - t * step, lower[free], upper[free])
+            f_trial = fun(trial)
+            if f_trial < value:
+                x, value, moved = trial, float(f_trial), True
+                break
+            t *= 0.5
+        if not moved:
+            break
+        derivs = gradient_differences(gradient, x, lower, upper)
+    return x, value, derivs
+
+
 def check_convergence(
     fun: Callable[[FloatArray], float],
     x: FloatArray,
