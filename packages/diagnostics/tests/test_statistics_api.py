@@ -183,3 +183,18 @@ def test_mm_check_on_a_singular_fit_warns(fits: dict[str, Any]) -> None:
     # the Bernoulli cbpp model is singular in lme4 too (herd variance 0)
     assert report["verdict"].tolist() == ["problem", "warning", "warning"]
     assert "singular" in report["message"].iloc[0]
+
+
+def test_checks_on_an_lmm_with_a_residual_structure():
+    """theta also holds the residual structure's parameters: the random-effect checks
+    must read only the terms' (an IndexError before)."""
+    import mixedmodels_diagnostics as mmd
+
+    fit = mm.lmm(
+        "Reaction ~ Days + (1 | Subject)",
+        mm.datasets.load("sleepstudy"),
+        correlation="ar1(Days | Subject)",
+    )
+    report = mm.check(fit, checks=["icc", "r2", "check_singularity"], verbose=False)
+    assert len(report) == 5 and report["statistic"].notna().all()
+    assert not mmd.check_singularity(fit)["singular"]

@@ -184,8 +184,11 @@ def _singular(result: Any, tol: float) -> tuple[bool, float, list[str]]:
 
 
 def _split_theta(result: Any) -> list[FloatArray]:
-    sizes = [s.n_params for s in result.model.structures]
-    return list(np.split(np.asarray(result.theta, dtype=np.float64), np.cumsum(sizes)[:-1]))
+    """Each random-effect term's parameters (a residual structure's parameters, which
+    follow them in ``theta``, are left out)."""
+    sizes = [int(s.n_params) for s in result.model.structures]
+    theta = np.asarray(result.theta, dtype=np.float64)[: sum(sizes)]
+    return list(np.split(theta, np.cumsum(sizes)[:-1]))
 
 
 # Null-model intercepts by fit: icc and r2 of one fit refit the null model once.
