@@ -23,6 +23,7 @@ from ._lmm import TermData
 from ._optimize import (
     OptimizeResult,
     check_convergence,
+    gradient_differences,
     minimize_bounded,
     newton_polish,
     probe_zero_bounds,
@@ -256,7 +257,14 @@ def _fit(
         # and Newton steps from it where the optimiser stopped short.
         derivatives = None
         if use_gradient:
-            x, value, derivatives = newton_polish(objective, exact_gradient, x, value, lower, upper)
+            x, value, derivatives = newton_polish(
+                objective,
+                lambda z: gradient_differences(exact_gradient, z, lower, upper),
+                x,
+                value,
+                lower,
+                upper,
+            )
         converged, msgs, gradient, hessian = check_convergence(
             objective, x, lower, upper, value=value, step=_HESSIAN_STEP, derivatives=derivatives
         )

@@ -261,7 +261,7 @@ def gradient_differences(
 
 def newton_polish(
     fun: Callable[[FloatArray], float],
-    gradient: Callable[[FloatArray], FloatArray | None],
+    derivatives_at: Callable[[FloatArray], tuple[FloatArray, FloatArray] | None],
     x: FloatArray,
     value: float,
     lower: FloatArray,
@@ -270,17 +270,21 @@ def newton_polish(
     tol: float = 1e-7,
     max_steps: int = 6,
 ) -> tuple[FloatArray, float, tuple[FloatArray, FloatArray] | None]:
-    """Newton steps (Hessian from :func:`gradient_differences`) with backtracking while
-    they predict a decrease above ``tol`` (in criterion units: scale-free).
+    """Newton steps with backtracking while they predict a decrease above ``tol`` (in
+    criterion units: scale-free).
 
-    L-BFGS-B can stop on a stale curvature memory ("relative reduction" with a large
-    gradient; VerbAgg with a probit link stopped 0.1 deviance units short); from there a
-    Newton step or two converge quadratically.  Parameters on a bound whose gradient
-    points out of the box are held.  Returns the point, its value and the derivatives
-    there (``None`` if the gradient was unavailable), for the convergence check.
+    ``derivatives_at(x)`` returns the gradient and Hessian (e.g. by
+    :func:`gradient_differences` of an exact gradient, or
+    :func:`finite_difference_derivatives`), or ``None``.  Quasi-Newton methods can stop
+    early: L-BFGS-B on a stale curvature memory ("relative reduction" with a large
+    gradient; VerbAgg with a probit link stopped 0.1 deviance units short), on long
+    flat ridges of residual-structure criteria; from there a Newton step or two converge
+    quadratically.  Parameters on a bound whose gradient points out of the box are
+    held.  Returns the point, its value and the derivatives there, for the convergence
+    check.
     """
     x = np.asarray(x, dtype=np.float64)
-    derivs = derivatives or gradient_differences(gradient, x, lower, upper)
+    derivs = derivatives or derivatives_at(x)
     for _ in range(max_steps):
         if derivs is None:
             break
@@ -311,7 +315,7 @@ def newton_polish(
             t *= 0.5
         if not moved:
             break
-        derivs = gradient_differences(gradient, x, lower, upper)
+        derivs = derivatives_at(x)
     return x, value, derivs
 
 

@@ -14,6 +14,7 @@ from ._optimize import (
     check_convergence,
     finite_difference_derivatives,
     minimize_bounded,
+    newton_polish,
     probe_zero_bounds,
 )
 from .interfaces import Estimator, FloatArray
@@ -226,35 +227,16 @@ def _newton_polish(
     profiled residual scale) on which quasi-Newton methods stop early; a few Newton
     steps with backtracking finish the job.  Parameters on a bound are held there.
     """
-    f = objective(x)
-    for _ in range(max_steps):
-        grad, hess = finite_difference_derivatives(objective, x, lower, upper, f)
-        free = ~(
-            (np.isfinite(lower) & (x - lower <= 1e-8) & (grad >= 0))
-            | (np.isfinite(upper) & (upper - x <= 1e-8) & (grad <= 0))
-        )
-        if not np.any(free):
-            break
-        g, H = grad[free], hess[np.ix_(free, free)]
-        try:
-            if np.linalg.eigvalsh(H).min() <= 0:
-                break
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        if not 0.5 * float(g @ step) > tol:
-            break
-        t, moved = 1.0, False
-        while t > 1e-4:
-            trial = x.copy()
-            trial[free] = np.clip(x[free] - t * step, lower[free], upper[free])
-            f_trial = objective(trial)
-            if f_trial < f:
-                x, f, moved = trial, f_trial, True
-                break
-            t *= 0.5
-        if not moved:
-            break
+    x, _, _ = newton_polish(
+        objective,
+        lambda z: finite_difference_derivatives(objective, z, lower, upper),
+        x,
+        objective(x),
+        lower,
+        upper,
+        tol=tol,
+        max_steps=max_steps,
+    )
     return x
 
 
