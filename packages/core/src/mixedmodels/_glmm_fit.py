@@ -23,6 +23,7 @@ from ._lmm import TermData
 from ._optimize import (
     OptimizeResult,
     check_convergence,
+    escape_saddle,
     gradient_differences,
     minimize_bounded,
     newton_polish,
@@ -158,6 +159,8 @@ def _fit(
         value, g_theta, _ = P.laplace_gradient(th, None)
         return value, g_theta
 
+    # Covariance factors' off-diagonal parameters (unbounded; see probe_zero_bounds).
+    off_diagonal = ~np.isfinite(lower_t)
     stage1 = _minimize_off_flat_boundary(
         lambda th: P.laplace(th, None),
         start,
@@ -167,6 +170,7 @@ def _fit(
         fd_step=_FD_STEP,
         ftol=_STAGE1_FTOL,
         fun_and_grad=stage1_value_and_gradient if use_gradient else None,
+        mirror=off_diagonal,
     )
     res1 = P.pirls(stage1.x, None)
     if res1 is None:
@@ -215,6 +219,7 @@ def _fit(
         # With the exact beta gradient the criterion can be driven further down.
         ftol=_FTOL / 100 if use_gradient else _FTOL,
         fun_and_grad=objective_and_gradient if use_gradient else None,
+        mirror=np.concatenate([off_diagonal, np.zeros(model.X.shape[1], dtype=bool)]),
     )
     x = stage2.x
     value = objective(x)
@@ -257,14 +262,30 @@ def _fit(
         # and Newton steps from it where the optimiser stopped short.
         derivatives = None
         if use_gradient:
-            x, value, derivatives = newton_polish(
-                objective,
-                lambda z: gradient_differences(exact_gradient, z, lower, upper),
-                x,
-                value,
-                lower,
-                upper,
-            )
+
+            def derivatives_at(z: FloatArray) -> tuple[FloatArray, FloatArray] | None:
+                return gradient_differences(exact_gradient, z, lower, upper)
+
+            x, value, derivatives = newton_polish(objective, derivatives_at, x, value, lower, upper)
+            for _ in range(2):  # a saddle (negative curvature): step off it, optimise again
+                out = escape_saddle(objective, x, value, derivatives, lower, upper)
+                if out is None:
+                    break
+                again = minimize_bounded(
+                    objective,
+                    out[0],
+                    lower,
+                    upper,
+                    "lbfgsb",
+                    ftol=_FTOL / 100,
+                    fun_and_grad=objective_and_gradient,
+                )
+                extra += out[2] + again.n_evaluations
+                if not again.fun < value:
+                    break
+                x, value, derivatives = newton_polish(
+                    objective, derivatives_at, again.x, again.fun, lower, upper
+                )
         converged, msgs, gradient, hessian = check_convergence(
             objective, x, lower, upper, value=value, step=_HESSIAN_STEP, derivatives=derivatives
         )
@@ -304,6 +325,7 @@ def _minimize_off_flat_boundary(
     lower: FloatArray,
     upper: FloatArray,
     method: str,
+    mirror: Any = None,
     **options: Any,
 ) -> OptimizeResult:
     """:func:`minimize_bounded`, restarted from inside the box when it ends on a zero
@@ -320,7 +342,9 @@ def _minimize_off_flat_boundary(
     """
     first = minimize_bounded(fun, x0, lower, upper, method, **options)
     best, evaluations = first, first.n_evaluations
-    probe_x, probe_f, probes = probe_zero_bounds(fun, first.x, first.fun, lower, upper)
+    probe_x, probe_f, probes = probe_zero_bounds(
+        fun, first.x, first.fun, lower, upper, mirror=mirror
+    )
     evaluations += probes
     if probe_f < best.fun - 1e-8 * max(1.0, abs(best.fun)):
         again = minimize_bounded(fun, probe_x, lower, upper, method, **options)

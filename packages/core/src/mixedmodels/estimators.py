@@ -292,7 +292,9 @@ def _fit_problem(
         theta = opt.x
         # A zero variance is a stationary point whether or not it is the optimum:
         # probe inside the box along each such parameter, restart from a lower point.
-        probe_x, probe_f, _ = probe_zero_bounds(objective, theta, opt.fun, lower, upper)
+        probe_x, probe_f, _ = probe_zero_bounds(
+            objective, theta, opt.fun, lower, upper, mirror=~np.isfinite(lower)
+        )
         if probe_f < opt.fun - 1e-8 * max(1.0, abs(opt.fun)):
             again = minimize_bounded(
                 objective,
