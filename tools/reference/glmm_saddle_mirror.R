@@ -1,6 +1,7 @@
 # Two correlated random slopes found by tools/crosscheck (seed 4): a poisson fit that
 # stopped on a saddle (0.40 short of glmer) and a binary fit stopped with the intercept's
-# SD at zero and the slope's loading of the wrong sign (0.0025 short).  Writes
+# SD at zero and the slope's loading of the wrong sign (0.0025 short); and (seed 5) one
+# whose trial points overflowed the weights (a LinAlgError).  Writes
 # glmm_saddle_mirror.json next to this file.
 suppressMessages({library(lme4); library(jsonlite)})
 args <- commandArgs(trailingOnly = FALSE)
@@ -9,7 +10,11 @@ ref <- file.path(here, "../../packages/core/tests/reference")
 s <- read.csv(file.path(ref, "glmm_saddle.csv")); s$a <- factor(s$a); s$b <- factor(s$b)
 m <- read.csv(file.path(ref, "glmm_mirror.csv")); m$a <- factor(m$a)
 grab <- function(f) list(minus2logLik = -2 * as.numeric(logLik(f)), theta = getME(f, "theta"))
+o <- read.csv(file.path(ref, "glmm_overflow.csv")); o$a <- factor(o$a); o$b <- factor(o$b)
+tight <- glmerControl(tolPwrss = 1e-12)
 out <- list(saddle = grab(glmer(ycnt ~ x + (x | a) + (1 | b), s, family = poisson)),
-            mirror = grab(glmer(ybin ~ x + (x | a), m, family = binomial)))
+            mirror = grab(glmer(ybin ~ x + (x | a), m, family = binomial)),
+            overflow = grab(glmer(ycnt ~ x + (x | a) + (1 | b), o, family = poisson,
+                                  control = tight)))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
            file.path(here, "glmm_saddle_mirror.json"))

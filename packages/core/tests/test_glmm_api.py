@@ -372,6 +372,8 @@ def test_verbagg_non_canonical_links_reach_the_optimum(link):
     [
         ("saddle", "glmm_saddle.csv", "ycnt ~ x + (x | a) + (1 | b)", "poisson"),
         ("mirror", "glmm_mirror.csv", "ybin ~ x + (x | a)", "binomial"),
+        # Trial points whose weights overflow must count as infinite, not raise.
+        ("overflow", "glmm_overflow.csv", "ycnt ~ x + (x | a) + (1 | b)", "poisson"),
     ],
 )
 def test_correlated_slopes_leave_saddles_and_mirrored_boundaries(key, csv, formula, family):

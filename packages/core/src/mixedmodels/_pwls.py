@@ -170,7 +170,12 @@ class PenalizedSystem:
             B = A_R1 * s
         else:
             T = l1.T @ A11 @ l1 + np.eye(p1)
-            Tinv = np.linalg.inv(T)
+            if not np.all(np.isfinite(T)):
+                return None  # weights overflowed (an extreme trial point)
+            try:
+                Tinv = np.linalg.inv(T)
+            except np.linalg.LinAlgError:
+                return None
             logdet1 = float(np.sum(np.linalg.slogdet(T)[1]))
             B = (A_R1.reshape(self.m, self.n1, p1) @ l1).reshape(self.m, self.q1)
         if self.m == 0:
