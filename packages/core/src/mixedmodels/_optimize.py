@@ -256,8 +256,11 @@ def escape_saddle(
     if derivatives is None:
         return None
     grad, hess = derivatives
+    # A zero variance with a zero derivative (the criterion is even there) is free to
+    # move inwards: its curvature may be the way out.  Others on a bound are held.
+    even = (lower == 0.0) & (x - lower <= 1e-8) & (np.abs(grad) <= 1e-6 * max(1.0, abs(value)))
     free = ~(
-        (np.isfinite(lower) & (x - lower <= 1e-8) & (grad >= 0))
+        (np.isfinite(lower) & (x - lower <= 1e-8) & (grad >= 0) & ~even)
         | (np.isfinite(upper) & (upper - x <= 1e-8) & (grad <= 0))
     )
     if not np.any(free):
@@ -271,7 +274,9 @@ def escape_saddle(
     best_x, best_f, count = x, value, 0
     for step in (0.01, 0.03, 0.1, 0.3, 1.0):
         for sign in (1.0, -1.0):
-            trial = np.clip(x + sign * step * direction, lower, upper)
+            move = sign * step * direction
+            move[even] = np.abs(move[even])  # into the box (the criterion is even there)
+            trial = np.clip(x + move, lower, upper)
             f = fun(trial)
             count += 1
             if np.isfinite(f) and f < best_f:
@@ -297,7 +302,9 @@ def gradient_differences(
     g0 = gradient(x)
     if g0 is None:
         return None
-    h = step * np.maximum(np.abs(x), 1e-1)
+    # An absolute floor of `step`: near zero a relative step would let the gradient's
+    # PIRLS noise (~1e-7) swamp the differences.
+    h = step * np.maximum(np.abs(x), 1.0)
     hess = np.empty((k, k))
     for i in range(k):  # a loop over parameters (few)
         e = np.zeros(k)
