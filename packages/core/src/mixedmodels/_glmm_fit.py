@@ -228,71 +228,14 @@ def _fit(
         fun_and_grad=objective_and_gradient if use_gradient else None,
         mirror=np.concatenate([off_diagonal, np.zeros(model.X.shape[1], dtype=bool)]),
     )
-    x = stage2.x
-    value = objective(x)
-    extra = 0
-
-    def exact_gradient(z: FloatArray) -> FloatArray | None:
-        return objective_and_gradient(z)[1]
-
-    if use_gradient and not check:
-        # L-BFGS-B can stop on a stale curvature memory with a large gradient: restart
-        # it afresh (cheap when it had converged: one gradient, as for LMMs).  With the
-        # check, Newton steps on the exact Hessian do this better (below).
-        for _ in range(3):
-            grad = exact_gradient(x)
-            extra += 1
-            if grad is None:
-                break
-            outward = (np.isfinite(lower) & (x - lower < 1e-8) & (grad > 0)) | (
-                np.isfinite(upper) & (upper - x < 1e-8) & (grad < 0)
-            )
-            if np.max(np.abs(np.where(outward, 0.0, grad)), initial=0.0) < 1e-3:
-                break
-            again = minimize_bounded(
-                objective,
-                x,
-                lower,
-                upper,
-                "lbfgsb",
-                ftol=_FTOL / 100,
-                fun_and_grad=objective_and_gradient,
-            )
-            extra += again.n_evaluations
-            if not again.fun < value:
-                break
-            x, value = again.x, again.fun
+    x, value = stage2.x, objective(stage2.x)
+    derivatives, extra = None, 0
+    if use_gradient:
+        x, value, derivatives, extra = _finish_stage2(
+            objective, objective_and_gradient, x, value, lower, upper, check
+        )
     converged, gradient, hessian = True, None, None
     if check:
-        # With the exact gradient: the Hessian from 2k gradients (accurate to ~1e-8,
-        # O(k) work) rather than O(k^2) differences of the PIRLS-evaluated criterion,
-        # and Newton steps from it where the optimiser stopped short.
-        derivatives = None
-        if use_gradient:
-
-            def derivatives_at(z: FloatArray) -> tuple[FloatArray, FloatArray] | None:
-                return gradient_differences(exact_gradient, z, lower, upper)
-
-            x, value, derivatives = newton_polish(objective, derivatives_at, x, value, lower, upper)
-            for _ in range(2):  # a saddle (negative curvature): step off it, optimise again
-                out = escape_saddle(objective, x, value, derivatives, lower, upper)
-                if out is None:
-                    break
-                again = minimize_bounded(
-                    objective,
-                    out[0],
-                    lower,
-                    upper,
-                    "lbfgsb",
-                    ftol=_FTOL / 100,
-                    fun_and_grad=objective_and_gradient,
-                )
-                extra += out[2] + again.n_evaluations
-                if not again.fun < value:
-                    break
-                x, value, derivatives = newton_polish(
-                    objective, derivatives_at, again.x, again.fun, lower, upper
-                )
         converged, msgs, gradient, hessian = check_convergence(
             objective, x, lower, upper, value=value, step=_HESSIAN_STEP, derivatives=derivatives
         )
@@ -324,6 +267,76 @@ def _fit(
         converged=converged,
         messages=messages,
     )
+
+
+def _finish_stage2(
+    objective: Callable[[FloatArray], float],
+    objective_and_gradient: Callable[[FloatArray], tuple[float, FloatArray | None]],
+    x: FloatArray,
+    value: float,
+    lower: FloatArray,
+    upper: FloatArray,
+    check: bool,
+) -> tuple[FloatArray, float, tuple[FloatArray, FloatArray] | None, int]:
+    """Make sure the second stage ended at a minimum (decision 0012).
+
+    Without the convergence check (refits): restart L-BFGS-B afresh while the projected
+    gradient is large (a stale curvature memory; cheap when it had converged, as for
+    LMMs).  With it: Newton steps on the Hessian from 2k exact gradients (the check's
+    Hessian, accurate to ~1e-8) where they predict a decrease, and a step off a saddle
+    along negative curvature.  Returns the point, its value, the derivatives there (for
+    the check) and the number of extra evaluations.
+    """
+    extra = 0
+
+    def exact_gradient(z: FloatArray) -> FloatArray | None:
+        return objective_and_gradient(z)[1]
+
+    def restart(z: FloatArray) -> OptimizeResult:
+        return minimize_bounded(
+            objective,
+            z,
+            lower,
+            upper,
+            "lbfgsb",
+            ftol=_FTOL / 100,
+            fun_and_grad=objective_and_gradient,
+        )
+
+    if not check:
+        for _ in range(3):
+            grad = exact_gradient(x)
+            extra += 1
+            if grad is None:
+                break
+            outward = (np.isfinite(lower) & (x - lower < 1e-8) & (grad > 0)) | (
+                np.isfinite(upper) & (upper - x < 1e-8) & (grad < 0)
+            )
+            if np.max(np.abs(np.where(outward, 0.0, grad)), initial=0.0) < 1e-3:
+                break
+            again = restart(x)
+            extra += again.n_evaluations
+            if not again.fun < value:
+                break
+            x, value = again.x, again.fun
+        return x, value, None, extra
+
+    def derivatives_at(z: FloatArray) -> tuple[FloatArray, FloatArray] | None:
+        return gradient_differences(exact_gradient, z, lower, upper)
+
+    x, value, derivatives = newton_polish(objective, derivatives_at, x, value, lower, upper)
+    for _ in range(2):  # a saddle (negative curvature): step off it, optimise again
+        out = escape_saddle(objective, x, value, derivatives, lower, upper)
+        if out is None:
+            break
+        again = restart(out[0])
+        extra += out[2] + again.n_evaluations
+        if not again.fun < value:
+            break
+        x, value, derivatives = newton_polish(
+            objective, derivatives_at, again.x, again.fun, lower, upper
+        )
+    return x, value, derivatives, extra
 
 
 def _minimize_off_flat_boundary(
