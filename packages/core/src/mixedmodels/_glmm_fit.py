@@ -24,6 +24,7 @@ from ._optimize import (
     OptimizeResult,
     check_convergence,
     escape_saddle,
+    finite_difference_derivatives,
     gradient_differences,
     minimize_bounded,
     newton_polish,
@@ -234,6 +235,13 @@ def _fit(
         x, value, derivatives, extra = _finish_stage2(
             objective, objective_and_gradient, x, value, lower, upper, check
         )
+    elif check:
+        # No exact gradient (adaptive quadrature, glmmTMB's Laplace): Newton steps on the
+        # check's finite differences where they predict a decrease.
+        def differences_at(z: FloatArray) -> tuple[FloatArray, FloatArray]:
+            return finite_difference_derivatives(objective, z, lower, upper, step=_HESSIAN_STEP)
+
+        x, value, derivatives = newton_polish(objective, differences_at, x, value, lower, upper)
     converged, gradient, hessian = True, None, None
     if check:
         converged, msgs, gradient, hessian = check_convergence(
