@@ -198,3 +198,41 @@ def test_checks_on_an_lmm_with_a_residual_structure():
     report = mm.check(fit, checks=["icc", "r2", "check_singularity"], verbose=False)
     assert len(report) == 5 and report["statistic"].notna().all()
     assert not mmd.check_singularity(fit)["singular"]
+
+
+@pytest.mark.parametrize(("reml", "key"), [(False, "sleepstudy_ml"), (True, "sleepstudy_reml")])
+def test_icc_beta_matches_the_iccbeta_formula_on_lme4(reml, key):
+    """iccbeta's rho_beta on lme4's fits (tools/reference/diagnostics_icc_beta.R)."""
+    import json
+    from pathlib import Path
+
+    import mixedmodels_diagnostics as mmd
+
+    ref = json.loads(
+        (Path(__file__).parent / "reference" / "diagnostics_icc_beta.json").read_text()
+    )[key]
+    sleep = mm.datasets.load("sleepstudy")
+    fit = mm.lmm("Reaction ~ Days + (Days | Subject)", sleep, reml=reml)
+    assert mmd.icc_beta(fit) == pytest.approx(ref, rel=1e-4)
+    assert mmd.icc_beta(fit, group="Subject") == mmd.icc_beta(fit)
+
+
+def test_icc_beta_bad_input():
+    import mixedmodels_diagnostics as mmd
+
+    sleep = mm.datasets.load("sleepstudy")
+    with pytest.raises(ValueError, match="random-slope term"):
+        mmd.icc_beta(mm.lmm("Reaction ~ Days + (1 | Subject)", sleep))
+    slope = mm.lmm("Reaction ~ Days + (Days | Subject)", sleep)
+    with pytest.raises(ValueError, match="unknown group 'Patient'"):
+        mmd.icc_beta(slope, group="Patient")
+    sleep["D2"] = sleep["Days"] ** 2
+    with pytest.raises(ValueError, match="not fixed-effect columns"):
+        mmd.icc_beta(mm.lmm("Reaction ~ Days + (D2 | Subject)", sleep))
+    cbpp = mm.glmm(
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        mm.datasets.load("cbpp"),
+        family="binomial",
+    )
+    with pytest.raises(TypeError, match="icc_beta needs a linear mixed model"):
+        mmd.icc_beta(cbpp)

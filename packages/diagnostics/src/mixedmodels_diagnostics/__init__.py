@@ -29,6 +29,7 @@ _LAZY = {
     "test_spatial_autocorrelation": "._residual_tests",
     # summary statistics (performance)
     "icc": "._statistics",
+    "icc_beta": "._statistics",
     "r2_nakagawa": "._statistics",
     "variance_decomposition": "._statistics",
     "check_singularity": "._statistics",
@@ -57,6 +58,7 @@ __all__ = [
     "check_singularity",
     "check_zero_inflation",
     "icc",
+    "icc_beta",
     "influence",
     "plot_caterpillar",
     "plot_influence",
@@ -96,6 +98,7 @@ if TYPE_CHECKING:
         check_singularity,
         check_zero_inflation,
         icc,
+        icc_beta,
         r2_nakagawa,
         variance_decomposition,
     )

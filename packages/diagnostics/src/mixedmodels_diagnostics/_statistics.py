@@ -61,6 +61,7 @@ __all__ = [
     "check_singularity",
     "check_zero_inflation",
     "icc",
+    "icc_beta",
     "r2_nakagawa",
     "variance_decomposition",
 ]
@@ -481,6 +482,72 @@ def check_singularity(fit: Any, tol: float = 1e-4) -> dict[str, Any]:
     _require(fit, "check_singularity", _mixed_reason(fit, "check_singularity"))
     singular, smallest, terms = _singular(fit, tol)
     return {"singular": singular, "min_theta": smallest, "terms": terms, "tolerance": tol}
+
+
+def icc_beta(fit: Any, group: str | None = None) -> float:
+    """Share of the response's variance due to heterogeneity in slopes, as
+    ``iccbeta::icc_beta`` (Aguinis & Culpepper 2015).
+
+    ``rho_beta = tr(T S_w) / var(y)`` with ``T`` the covariance of the grouping
+    factor's random effects, ``S_w`` the pooled within-group cross-product of the
+    corresponding columns of the fixed-effects matrix (group means removed, divided by
+    ``N - 1``) and ``var(y)`` the response's sample variance.
+
+    Parameters
+    ----------
+    fit
+        A linear mixed model whose random-effect term for ``group`` has columns that
+        are fixed-effect columns too (e.g. ``y ~ x + (x | g)``).
+    group
+        The grouping factor (default: the first term with a random slope).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        Not a linear mixed model.
+    ValueError
+        No term with a random slope, an unknown group, or a random-effect column that
+        is not a fixed-effect column.
+    """
+    if _kind(fit) != "lmm":
+        raise TypeError(f"icc_beta needs a linear mixed model (LMMResult), got {_type_name(fit)}")
+    model = fit.model
+    names = list(model.group_names)
+    if group is None:
+        slopes = [i for i, t in enumerate(model.terms) if t.dim > 1]
+        if not slopes:
+            raise ValueError("icc_beta needs a random-slope term, e.g. (x | g)")
+        index = slopes[0]
+    else:
+        plain = [str(t.group_name) for t in model.terms]
+        if group not in names and group not in plain:
+            raise ValueError(f"icc_beta: unknown group {group!r}; the model's groups are {names}")
+        index = names.index(group) if group in names else plain.index(group)
+    term = model.terms[index]
+    columns = [str(c) for c in term.column_names]
+    fixef_names = [str(c) for c in model.fixef_names]
+    missing = [c for c in columns if c not in fixef_names]
+    if missing:
+        raise ValueError(
+            f"icc_beta: the random-effect columns {missing} of ({term.expr}) are not "
+            "fixed-effect columns; iccbeta assumes the same columns in both"
+        )
+    X = np.asarray(model.X, dtype=np.float64)[:, [fixef_names.index(c) for c in columns]]
+    codes = np.asarray(term.codes)
+    counts = np.bincount(codes, minlength=term.n_levels).astype(np.float64)
+    sums = np.stack(
+        [np.bincount(codes, X[:, j], minlength=term.n_levels) for j in range(X.shape[1])],
+        axis=1,
+    )
+    centred = X - (sums / np.maximum(counts, 1.0)[:, None])[codes]
+    within = centred.T @ centred / (X.shape[0] - 1.0)
+    T = fit.covariance_matrices()[names[index]].to_numpy(dtype=np.float64)
+    y = np.asarray(model.response, dtype=np.float64)
+    return float(np.trace(T @ within) / np.var(y, ddof=1))
 
 
 def _mixed_reason(result: Any, check: str) -> str | None:
