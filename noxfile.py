@@ -3,7 +3,8 @@
 nox -s tests        each package alone, then all packages together with tests/
 nox -s lint         ruff and mypy
 nox -s bench        timings against lme4 (Rscript) when it is installed
-nox -s demo         fit sleepstudy and InstEval, print lme4-style summaries
+nox -s demo         fit sleepstudy, InstEval and VerbAgg, print summaries and checks
+nox -s crosscheck   simulated fits against lme4 (Rscript with lme4 needed)
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def bench(session: nox.Session) -> None:
     if not session.posargs:  # the plugin and inference benchmarks, each against R
         for script in sorted((ROOT / "benchmarks").glob("*_bench.py")):
             session.run("python", str(script))
+
+
+@nox.session
+def crosscheck(session: nox.Session) -> None:
+    """Fit simulated data sets with lme4 (Rscript) and mixedmodels; list worse fits."""
+    _install(session, "core")
+    session.run("python", str(ROOT / "tools" / "crosscheck" / "crosscheck.py"), *session.posargs)
 
 
 @nox.session
