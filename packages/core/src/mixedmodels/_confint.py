@@ -492,38 +492,51 @@ class _Profiler:
         return float("nan")
 
 
-def _profile_intervals(
-    result: Any, names: Sequence[str], level: float, progress: Any
+ProfileSetup = Callable[[str], tuple[Callable[[float, _Path], float], float, float, float, float]]
+
+
+def profile_ends(
+    names: Sequence[str], level: float, progress: Any, setup: ProfileSetup
 ) -> dict[str, tuple[float, float]]:
+    """Both ends of each named parameter's profile interval.
+
+    ``setup(name)`` gives the parameter's ``zeta`` function, its estimate, a standard
+    error (the first step) and its bounds; :meth:`_Profiler.end` finds each end.
+    Shared by the LMM and GLMM profilers.
+    """
     from ._progress import Progress
 
-    prof = _Profiler(result)
     z = float(stats.norm.ppf(0.5 + level / 2.0))
-    vnames = variance_parameter_names(result)
-    fnames = list(result.model.fixef_names)
     out: dict[str, tuple[float, float]] = {}
-    vu = prof.problem.vcov_unscaled(prof.ml._ev)
     with Progress(2 * len(names), "profile", progress) as bar:
         for name in names:
-            if name in vnames:
-                w = vnames.index(name)
-                lo_b, hi_b = prof.vmap.lower[w], prof.vmap.upper[w]
-                center, se = prof.psi_hat[w], prof.se_psi[w]
-                zeta = functools.partial(prof.zeta_var, w)
-            else:
-                j = fnames.index(name)
-                lo_b, hi_b = -np.inf, np.inf
-                center = prof.beta_hat[j]
-                se = math.sqrt(prof.sigma_hat**2 * vu[j, j])
-                zeta = functools.partial(prof.zeta_beta, j)
-
+            zeta, center, se, lo_b, hi_b = setup(name)
             ends = []
             for target in (-z, z):
-                path = _Path()
-                ends.append(prof.end(zeta, center, se, target, lo_b, hi_b, path))
+                ends.append(_Profiler.end(zeta, center, se, target, lo_b, hi_b, _Path()))
                 bar.update()
             out[name] = (ends[0], ends[1])
     return out
+
+
+def _profile_intervals(
+    result: Any, names: Sequence[str], level: float, progress: Any
+) -> dict[str, tuple[float, float]]:
+    prof = _Profiler(result)
+    vnames = variance_parameter_names(result)
+    fnames = list(result.model.fixef_names)
+    vu = prof.problem.vcov_unscaled(prof.ml._ev)
+
+    def setup(name: str) -> tuple[Callable[[float, _Path], float], float, float, float, float]:
+        if name in vnames:
+            w = vnames.index(name)
+            zeta = functools.partial(prof.zeta_var, w)
+            return zeta, prof.psi_hat[w], prof.se_psi[w], prof.vmap.lower[w], prof.vmap.upper[w]
+        j = fnames.index(name)
+        se = math.sqrt(prof.sigma_hat**2 * vu[j, j])
+        return functools.partial(prof.zeta_beta, j), prof.beta_hat[j], se, -np.inf, np.inf
+
+    return profile_ends(names, level, progress, setup)
 
 
 # --- the public function ----------------------------------------------------------------------

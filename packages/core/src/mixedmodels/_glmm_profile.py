@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from ._confint import _minimize, _Path, _Profiler, _VarianceMap, variance_parameter_names
+from ._confint import (
+    _minimize,
+    _Path,
+    _VarianceMap,
+    profile_ends,
+    variance_parameter_names,
+)
 from .interfaces import FloatArray
 
 __all__ = ["glmm_profile_intervals"]
@@ -27,8 +32,6 @@ __all__ = ["glmm_profile_intervals"]
 
 class _GLMMProfiler:
     """Profiles of the deviance of a GLMM in (SDs/correlations, fixed effects)."""
-
-    end = staticmethod(_Profiler.end)
 
     def __init__(self, result: Any) -> None:
         if result.nb_size is not None or result.dispersion is not None:
@@ -122,34 +125,22 @@ def glmm_profile_intervals(
     result: Any, names: Sequence[str], level: float, progress: Any
 ) -> dict[str, tuple[float, float]]:
     """Profile intervals of the named parameters (SDs/correlations, fixed effects)."""
-    from ._progress import Progress
-
     prof = _GLMMProfiler(result)
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
     vnames = variance_parameter_names(result)
     fnames = list(result.model.fixef_names)
-    out: dict[str, tuple[float, float]] = {}
+
+    def setup(name: str) -> tuple[Callable[[float, _Path], float], float, float, float, float]:
+        w = vnames.index(name) if name in vnames else prof.kv + fnames.index(name)
+        return (
+            functools.partial(prof.zeta, w),
+            float(prof.x_hat[w]),
+            float(prof.se[w]),
+            float(prof.lower[w]),
+            float(prof.upper[w]),
+        )
+
     try:
-        with Progress(2 * len(names), "profile", progress) as bar:
-            for name in names:
-                w = vnames.index(name) if name in vnames else prof.kv + fnames.index(name)
-                zeta = functools.partial(prof.zeta, w)
-                ends = []
-                for target in (-z, z):
-                    ends.append(
-                        prof.end(
-                            zeta,
-                            float(prof.x_hat[w]),
-                            float(prof.se[w]),
-                            target,
-                            float(prof.lower[w]),
-                            float(prof.upper[w]),
-                            _Path(),
-                        )
-                    )
-                    bar.update()
-                out[name] = (ends[0], ends[1])
+        return profile_ends(names, level, progress, setup)
     finally:
         # Leave the modes of the optimum in the problem (predictions, ranef).
         result._problem.pirls(np.asarray(result.theta), np.asarray(result.fixef))
-    return out

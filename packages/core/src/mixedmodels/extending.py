@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ._optimize import finite_difference_derivatives
 from .interfaces import FloatArray
 
 __all__ = [
@@ -138,18 +139,3 @@ def format_matrix(
     from ._summary import _print_matrix
 
     return _print_matrix(rownames, colnames, cells, right)
-
-
-def finite_difference_derivatives(
-    fun: Callable[[FloatArray], float],
-    x: FloatArray,
-    lower: FloatArray,
-    upper: FloatArray,
-    value: float | None = None,
-    step: float = 1e-4,
-) -> tuple[FloatArray, FloatArray]:
-    """Central-difference gradient and Hessian of ``fun`` at ``x``, one-sided next to a
-    bound; ``step`` is relative (larger for criteria with an inner iteration)."""
-    from ._optimize import finite_difference_derivatives as _fdd
-
-    return _fdd(fun, x, lower, upper, value=value, step=step)
