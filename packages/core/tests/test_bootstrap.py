@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels._bootstrap import BootstrapResult, _norm_inter
+from mixedmodels.inference.bootstrap import BootstrapResult, _norm_inter
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 
@@ -135,7 +135,7 @@ def test_bad_input(fit: Any) -> None:
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         mm.bootstrap(fit, nsim=2, seed=-1)
     with pytest.raises(TypeError, match="cannot refit"):
-        from mixedmodels._bootstrap import refit
+        from mixedmodels.inference.bootstrap import refit
 
         refit(object(), np.zeros(3))
 

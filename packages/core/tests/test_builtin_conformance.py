@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import _plugins, testing
+from mixedmodels import testing
+from mixedmodels.plugin_manager import manager as _plugins
 
 
 def sleep_model(seed: int | None):

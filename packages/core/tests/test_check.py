@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import _plugins
-from mixedmodels._plugins import UnknownNameError
 from mixedmodels.hookspec import hookimpl
 from mixedmodels.interfaces import Diagnostic
+from mixedmodels.plugin_manager import manager as _plugins
+from mixedmodels.plugin_manager.manager import UnknownNameError
 
 
 class _MeanResidual(Diagnostic):
@@ -84,7 +84,7 @@ def test_check_named_and_options(fixture_plugin, sleep_fit, capsys):
     report = mm.check(sleep_fit, checks="mean_residual_test", p=0.0001, verbose=False)
     assert len(report) == 1 and report["p_value"].iloc[0] == 0.0001
     assert capsys.readouterr().out == ""
-    assert "< 0.001" in mm._check.format_check_report(report)
+    assert "< 0.001" in mm.checks.format_check_report(report)
 
 
 def test_check_unsupported_named_check_names_it(fixture_plugin, sleep_fit):

@@ -244,7 +244,7 @@ def test_other_failures_exit_1(capsys: pytest.CaptureFixture[str], monkeypatch: 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("optimizer exploded")
 
-    monkeypatch.setattr("mixedmodels._api.lmm", boom)
+    monkeypatch.setattr("mixedmodels.api.lmm", boom)
     code, _, err = run_main(capsys, "fit", FORMULA, "--data", "sleepstudy")
     assert code == 1
     assert "RuntimeError: optimizer exploded" in err and "--debug" in err
@@ -265,7 +265,7 @@ def test_datasets_lists_registered_names(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_plugins_uses_format_plugins(capsys: pytest.CaptureFixture[str]) -> None:
-    from mixedmodels import _plugins
+    from mixedmodels.plugin_manager import manager as _plugins
 
     code, out, _ = run_main(capsys, "plugins")
     assert code == 0
@@ -326,9 +326,9 @@ def test_fit_with_checks(capsys: pytest.CaptureFixture[str]) -> None:
 
     import numpy as np
 
-    from mixedmodels import _plugins
     from mixedmodels.hookspec import hookimpl
     from mixedmodels.interfaces import Diagnostic
+    from mixedmodels.plugin_manager import manager as _plugins
 
     class MeanResidual(Diagnostic):
         name = "cli_mean_residual"

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import _confint
+from mixedmodels.inference import confint as _confint
 
 REFERENCE = Path(__file__).parent / "reference"
 REF = json.loads((REFERENCE / "inference_reference.json").read_text())
@@ -138,7 +138,7 @@ def test_singular_fit_profile_reaches_the_bound() -> None:
 def test_progress_bar_can_be_shown_and_switched_off(
     fit: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mixedmodels._progress import Progress
+    from mixedmodels.numerics.progress import Progress
 
     fit.confint(parm="Days", progress=False)
     assert capsys.readouterr().err == ""

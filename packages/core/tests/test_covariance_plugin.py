@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels._plugins import get_registration, reset_plugins
+from mixedmodels.plugin_manager.manager import get_registration, reset_plugins
 from mixedmodels.testing import check_covariance_structure
 
 FIXTURE = Path(__file__).parent / "plugin_fixtures" / "structure"
@@ -39,7 +39,7 @@ def expcor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type]:
     monkeypatch.delenv("MIXEDMODELS_DISABLE_PLUGINS", raising=False)
     importlib.invalidate_caches()
     reset_plugins()
-    cls = mm._plugins.get_covariance_structure("expcor")
+    cls = mm.plugin_manager.manager.get_covariance_structure("expcor")
     yield cls
     sys.modules.pop("mmfix_expcor", None)
     reset_plugins()

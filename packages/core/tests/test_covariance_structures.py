@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import covariance as cv
 from mixedmodels.interfaces import CovarianceStructure
+from mixedmodels.structures import covariance as cv
 from mixedmodels.testing import check_covariance_structure
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -182,7 +182,7 @@ GLMMTMB_COUNTS = {
 
 @pytest.mark.parametrize("name", list(GLMMTMB_COUNTS))
 def test_parameter_counts_are_glmmtmbs(name: str) -> None:
-    cls = mm._plugins.get_covariance_structure(name)
+    cls = mm.plugin_manager.manager.get_covariance_structure(name)
     for n in (2, 3, 5):
         assert cls(n).n_params == GLMMTMB_COUNTS[name](n)
 

@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels import _builtin, _plugins, datasets
+from mixedmodels import _builtin, datasets
 from mixedmodels.datasets import _registry
 from mixedmodels.hookspec import hookimpl
 from mixedmodels.interfaces import Dataset
+from mixedmodels.plugin_manager import manager as _plugins
 
 try:
     import tomllib

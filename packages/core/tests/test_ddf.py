@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import _ddf, estimators
+from mixedmodels import estimators
+from mixedmodels.inference import ddf as _ddf
 from mixedmodels.results import LMMResult
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -276,7 +277,7 @@ def test_summary_is_lmertest_text(sleep: pd.DataFrame) -> None:
 
 
 def test_summary_ml_title_wraps_as_r() -> None:
-    from mixedmodels._summary import _title
+    from mixedmodels.output.summary import _title
 
     class Stub:
         reml = False

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels._data import as_pandas, factorize, format_levels, r_format_number
-from mixedmodels._design import Design, build_design, contr_poly
+from mixedmodels.design.data import as_pandas, factorize, format_levels, r_format_number
+from mixedmodels.design.matrices import Design, build_design, contr_poly
 from mixedmodels.formula import FormulaError
 
 # Copies of the shared reference cases (the tests never read ../shared).

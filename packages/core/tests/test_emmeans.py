@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels._emmeans import reference_grid
+from mixedmodels.inference.emmeans import reference_grid
 from mixedmodels.results import LMMResult
 
 REFERENCE = Path(__file__).parent / "reference"

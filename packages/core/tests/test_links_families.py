@@ -18,8 +18,7 @@ from mixedmodels.families import (
     NegativeBinomial,
     Poisson,
 )
-from mixedmodels.interfaces import Family, Link
-from mixedmodels.links import (
+from mixedmodels.families.links import (
     BUILTIN_LINKS,
     EPS,
     CauchitLink,
@@ -32,6 +31,7 @@ from mixedmodels.links import (
     ProbitLink,
     SqrtLink,
 )
+from mixedmodels.interfaces import Family, Link
 from mixedmodels.testing import check_family, check_link
 
 LINKS_BY_NAME = {cls.name: cls for cls in BUILTIN_LINKS}

@@ -15,10 +15,10 @@ import scipy.linalg as sla
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixedmodels import _lmm
-from mixedmodels._lmm import LMMProblem, TermData
-from mixedmodels._lmm_dense import DenseLMMProblem
 from mixedmodels.covariance import Diagonal, Unstructured
+from mixedmodels.linear import criterion as _lmm
+from mixedmodels.linear.criterion import LMMProblem, TermData
+from mixedmodels.linear.dense import DenseLMMProblem
 
 
 def random_problem(seed: int, dims: list[int], levels: list[int], weighted: bool, n: int = 60):

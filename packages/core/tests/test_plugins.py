@@ -1,4 +1,4 @@
-"""Tests of the plugin manager (mixedmodels._plugins).
+"""Tests of the plugin manager (mixedmodels.plugin_manager.manager).
 
 The plugins here are real distributions with entry points: each fixture folder under
 ``plugin_fixtures/`` is copied into ``tmp_path`` and put on ``sys.path``, where
@@ -23,8 +23,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mixedmodels import _plugins
-from mixedmodels._plugins import (
+from mixedmodels.hookspec import hookimpl
+from mixedmodels.plugin_manager import manager as _plugins
+from mixedmodels.plugin_manager.manager import (
     MixedModelsPluginWarning,
     PluginConflictError,
     UnknownNameError,
@@ -45,7 +46,6 @@ from mixedmodels._plugins import (
     reset_plugins,
     unregister_plugin,
 )
-from mixedmodels.hookspec import hookimpl
 
 FIXTURES = Path(__file__).parent / "plugin_fixtures"
 
@@ -532,7 +532,7 @@ def test_import_does_not_discover_plugins() -> None:
         "t0 = time.perf_counter()\n"
         "import mixedmodels\n"
         "elapsed = time.perf_counter() - t0\n"
-        "import mixedmodels._plugins as p\n"
+        "import mixedmodels.plugin_manager.manager as p\n"
         "print(json.dumps({'discovered': p._state is not None or p._error is not None,\n"
         "                  'pandas': 'pandas' in sys.modules, 'seconds': elapsed}))\n"
     )
@@ -556,6 +556,6 @@ def test_importing_the_plugin_manager_imports_neither_pandas_nor_scipy() -> None
         return run.stdout.strip()
 
     # _plugins adds neither to what `import mixedmodels` itself imports.
-    assert heavy_modules_after("import mixedmodels._plugins") == heavy_modules_after(
+    assert heavy_modules_after("import mixedmodels.plugin_manager.manager") == heavy_modules_after(
         "import mixedmodels"
     )

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import _lmm_resid
-from mixedmodels._lmm import TermData
-from mixedmodels._lmm_resid import ResidualLMMProblem
 from mixedmodels.covariance import Diagonal, Unstructured
+from mixedmodels.linear import residual as _lmm_resid
+from mixedmodels.linear.criterion import TermData
+from mixedmodels.linear.residual import ResidualLMMProblem
 from mixedmodels.residual import (
     Correlation,
     ResidualSpecError,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels._separation import SeparationWarning, separated_columns
+from mixedmodels.generalized.separation import SeparationWarning, separated_columns
 
 
 def _binary(seed: int = 1) -> pd.DataFrame:

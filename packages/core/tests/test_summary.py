@@ -1,4 +1,4 @@
-"""Tests of the lme4-style summary (:mod:`mixedmodels._summary`).
+"""Tests of the lme4-style summary (:mod:`mixedmodels.output.summary`).
 
 Expected text was produced once with R 4.2.2 / lme4 1.1-31 (``print(summary(fit))``)
 and is copied below as literals, as are R's ``format()`` and ``abbreviate()`` results;
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels._summary import _abbreviate, _r_format, _zapsmall, format_summary
+from mixedmodels.output.summary import _abbreviate, _r_format, _zapsmall, format_summary
 
 
 class StubResult:

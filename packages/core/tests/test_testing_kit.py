@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from mixedmodels.families import Binomial, Gamma, Gaussian, NegativeBinomial, Poisson
+from mixedmodels.families.links import IdentityLink, LogitLink, LogLink
 from mixedmodels.interfaces import (
     CovarianceStructure,
     Diagnostic,
@@ -26,7 +27,6 @@ from mixedmodels.interfaces import (
     FloatArray,
     Link,
 )
-from mixedmodels.links import IdentityLink, LogitLink, LogLink
 from mixedmodels.testing import (
     check_covariance_structure,
     check_diagnostic,

@@ -1,4 +1,4 @@
-"""Tests of the broom.mixed-style tidiers (:mod:`mixedmodels.tidiers`).
+"""Tests of the broom.mixed-style tidiers (:mod:`mixedmodels.output.tidiers`).
 
 Expected numbers come from R 4.2.2, lme4 1.1-31 and broom.mixed (``tidy``, ``glance``,
 ``augment`` of ``lmer(Reaction ~ Days + (Days | Subject), sleepstudy)``), computed once
@@ -16,8 +16,14 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.interfaces import Tidier
+from mixedmodels.output.tidiers import (
+    BUILTIN_TIDIERS,
+    augment_lmm,
+    glance_lmm,
+    hat_values,
+    tidy_lmm,
+)
 from mixedmodels.results import LMMResult
-from mixedmodels.tidiers import BUILTIN_TIDIERS, augment_lmm, glance_lmm, hat_values, tidy_lmm
 
 PARAM_RTOL = 1e-4
 CRIT_RTOL = 1e-6

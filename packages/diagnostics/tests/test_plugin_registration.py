@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mixedmodels import _plugins
+from mixedmodels.plugin_manager import manager as _plugins
 
 
 def test_plugin_is_discovered():

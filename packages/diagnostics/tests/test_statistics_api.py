@@ -59,7 +59,7 @@ def fits() -> dict[str, Any]:
 
 def test_module_registers_the_named_diagnostics() -> None:
     assert [d.name for d in S.DIAGNOSTICS] == NAMES
-    from mixedmodels import _plugins
+    from mixedmodels.plugin_manager import manager as _plugins
 
     for name in NAMES:
         assert _plugins.get_diagnostic(name).name == name

@@ -9,7 +9,7 @@ from gee_helpers import REFERENCE, dataset
 from mixedmodels_gee import GEEEstimator, GEEResult, gee, qic
 
 import mixedmodels as mm
-from mixedmodels._plugins import get_estimator, get_tidier
+from mixedmodels.plugin_manager.manager import get_estimator, get_tidier
 
 
 def _ohio_exch(**kw: object) -> GEEResult:

@@ -12,31 +12,31 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "lmm": "._api",
-    "glmm": "._api",
-    "GLMMResult": "._glmm_results",
-    "tidy": "._api",
-    "glance": "._api",
-    "augment": "._api",
-    "anova": "._anova",
-    "check": "._check",
-    "RefitMLWarning": "._anova",
+    "lmm": ".api",
+    "glmm": ".api",
+    "GLMMResult": ".results",
+    "tidy": ".api",
+    "glance": ".api",
+    "augment": ".api",
+    "anova": ".inference.anova",
+    "check": ".checks",
+    "RefitMLWarning": ".inference.anova",
     "Model": ".model",
     "LMMResult": ".results",
-    "gls": "._gls",
-    "GLSResult": "._gls",
-    "plugins": "._plugins",
+    "gls": ".api",
+    "GLSResult": ".results",
+    "plugins": ".plugin_manager.manager",
     "hookimpl": ".hookspec",
-    "coef_table": "._ddf",
-    "contest": "._ddf",
-    "vcov_kenward_roger": "._ddf",
-    "bootstrap": "._bootstrap",
-    "BootstrapResult": "._bootstrap",
-    "pb_modcomp": "._bootstrap",
-    "exact_rlrt": "._rlrt",
-    "RLRTResult": "._rlrt",
-    "emmeans": "._emmeans",
-    "contrasts": "._emmeans",
+    "coef_table": ".inference.ddf",
+    "contest": ".inference.ddf",
+    "vcov_kenward_roger": ".inference.ddf",
+    "bootstrap": ".inference.bootstrap",
+    "BootstrapResult": ".inference.bootstrap",
+    "pb_modcomp": ".inference.bootstrap",
+    "exact_rlrt": ".inference.rlrt",
+    "RLRTResult": ".inference.rlrt",
+    "emmeans": ".inference.emmeans",
+    "contrasts": ".inference.emmeans",
 }
 _SUBMODULES = {
     "datasets",
@@ -84,19 +84,17 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import datasets, extending, residual, testing
-    from ._anova import RefitMLWarning, anova
-    from ._api import augment, glance, glmm, lmm, tidy
-    from ._bootstrap import BootstrapResult, bootstrap, pb_modcomp
-    from ._check import check
-    from ._ddf import coef_table, contest, vcov_kenward_roger
-    from ._emmeans import contrasts, emmeans
-    from ._glmm_results import GLMMResult
-    from ._gls import GLSResult, gls
-    from ._plugins import plugins
-    from ._rlrt import RLRTResult, exact_rlrt
+    from .api import augment, glance, glmm, gls, lmm, tidy
+    from .checks import check
     from .hookspec import hookimpl
+    from .inference.anova import RefitMLWarning, anova
+    from .inference.bootstrap import BootstrapResult, bootstrap, pb_modcomp
+    from .inference.ddf import coef_table, contest, vcov_kenward_roger
+    from .inference.emmeans import contrasts, emmeans
+    from .inference.rlrt import RLRTResult, exact_rlrt
     from .model import Model
-    from .results import LMMResult
+    from .plugin_manager.manager import plugins
+    from .results import GLMMResult, GLSResult, LMMResult
 
 
 def __getattr__(name: str) -> Any:

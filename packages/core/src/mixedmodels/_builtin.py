@@ -17,29 +17,29 @@ from .hookspec import hookimpl
 
 @hookimpl
 def mixedmodels_links() -> Sequence[Any]:
-    from .links import BUILTIN_LINKS
+    from .families.links import BUILTIN_LINKS
 
     return [cls() for cls in BUILTIN_LINKS]
 
 
 @hookimpl
 def mixedmodels_families() -> Sequence[Any]:
-    from .families import BUILTIN_FAMILIES
+    from .families.distributions import BUILTIN_FAMILIES
 
     return [cls() for cls in BUILTIN_FAMILIES]
 
 
 @hookimpl
 def mixedmodels_covariance_structures() -> Sequence[Any]:
-    from .covariance import BUILTIN_STRUCTURES
+    from .structures.covariance import BUILTIN_STRUCTURES
 
     return list(BUILTIN_STRUCTURES)
 
 
 @hookimpl
 def mixedmodels_estimators() -> Sequence[Any]:
-    from ._glmm_fit import GLMM_ESTIMATORS
     from .estimators import BUILTIN_ESTIMATORS
+    from .generalized.fit import GLMM_ESTIMATORS
 
     return [cls() for cls in [*BUILTIN_ESTIMATORS, *GLMM_ESTIMATORS]]
 
@@ -53,15 +53,15 @@ def mixedmodels_datasets() -> Sequence[Any]:
 
 @hookimpl
 def mixedmodels_tidiers() -> Sequence[Any]:
-    from ._glmm_output import GLMM_TIDIERS
-    from ._gls import GLS_TIDIERS
-    from .tidiers import BUILTIN_TIDIERS
+    from .output.glmm_summary import GLMM_TIDIERS
+    from .output.tidiers import BUILTIN_TIDIERS
+    from .results.gls import GLS_TIDIERS
 
     return [*BUILTIN_TIDIERS, *GLMM_TIDIERS, *GLS_TIDIERS]
 
 
 @hookimpl
 def mixedmodels_formatters() -> Mapping[str, Any]:
-    from .formatters import BUILTIN_FORMATTERS
+    from .output.formatters import BUILTIN_FORMATTERS
 
     return dict(BUILTIN_FORMATTERS)

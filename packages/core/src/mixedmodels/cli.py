@@ -96,7 +96,7 @@ def read_data(source: str) -> Any:
         return frame
 
     from . import datasets
-    from ._plugins import UnknownNameError
+    from .plugin_manager.manager import UnknownNameError
 
     try:
         frame = datasets.load(source)
@@ -117,8 +117,8 @@ def _message(err: BaseException) -> str:
 
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
-    from . import _plugins
-    from ._api import glmm, lmm
+    from .api import glmm, lmm
+    from .plugin_manager import manager as _plugins
 
     try:
         formatter = _plugins.get_formatter(args.format)
@@ -146,7 +146,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
     text = formatter(fit)
     out.write(text if text.endswith("\n") else text + "\n")
     if args.check is not None:
-        from ._check import check, format_check_report
+        from .checks import check, format_check_report
 
         try:
             report = check(fit, names, verbose=False, seed=args.seed)
@@ -182,7 +182,7 @@ def _cmd_datasets(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace, out: TextIO) -> int:
-    from . import _plugins
+    from .plugin_manager import manager as _plugins
 
     text = _plugins.format_plugins()
     out.write(text if text.endswith("\n") else text + "\n")

@@ -8,17 +8,17 @@ from typing import Any, ClassVar
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ._lmm import LMMProblem, TermData
-from ._lmm_dense import DenseLMMProblem
-from ._optimize import (
+from .interfaces import Estimator, FloatArray
+from .linear.criterion import LMMProblem, TermData
+from .linear.dense import DenseLMMProblem
+from .model import Model
+from .numerics.optimize import (
     check_convergence,
     finite_difference_derivatives,
     minimize_bounded,
     newton_polish,
     probe_zero_bounds,
 )
-from .interfaces import Estimator, FloatArray
-from .model import Model
 
 __all__ = ["BUILTIN_ESTIMATORS", "GLSEstimator", "MLEstimator", "REMLEstimator", "fit_lmm"]
 
@@ -54,7 +54,7 @@ def build_problem(model: Model) -> Any:
     ``_DENSE_MAX_M`` columns) use one dense matrix; the others the blocked form.  A
     residual structure (``correlation=``/``variance=`` in the model's extras) or a model
     without random-effect terms (a GLS) gives a
-    :class:`~mixedmodels._lmm_resid.ResidualLMMProblem`, whose parameters are theta then
+    :class:`~mixedmodels.linear.residual.ResidualLMMProblem`, whose parameters are theta then
     the residual structure's.
     """
     y = np.asarray(model.response, dtype=np.float64)
@@ -69,8 +69,8 @@ def build_problem(model: Model) -> Any:
     correlation = model.extras.get("correlation")
     variance = model.extras.get("variance")
     if correlation is not None or variance is not None or not terms:
-        from ._lmm_resid import ResidualLMMProblem
-        from .residual import bind_residual
+        from .linear.residual import ResidualLMMProblem
+        from .structures.residual import bind_residual
 
         default_group = list(model.terms[0].spec.group.factors) if model.terms else None
         residual = bind_residual(
@@ -251,7 +251,7 @@ def _fit_problem(
     check: bool,
     scan_start: bool = False,
 ) -> Any:
-    from .results import LMMResult
+    from .results.lmm import LMMResult
 
     threads = None if problem.m >= _THREADED_BLAS_MIN else 1
     with _blas_limit(threads):
@@ -358,7 +358,7 @@ def _fit_problem(
             )
     result_class: Any = LMMResult
     if not model.terms:
-        from ._gls import GLSResult
+        from .results.gls import GLSResult
 
         result_class = GLSResult
     return result_class(

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ._optimize import finite_difference_derivatives
 from .interfaces import FloatArray
+from .numerics.optimize import finite_difference_derivatives
 
 __all__ = [
     "FixedTermAssignment",
@@ -54,7 +54,7 @@ def parallel_map(
     label
         Shown before the progress bar.
     """
-    from ._bootstrap import _map, _workers
+    from .inference.bootstrap import _map, _workers
 
     return _map(task, int(n), _workers(n_jobs), progress, label)
 
@@ -65,7 +65,7 @@ def refit(result: Any, y: FloatArray, check: bool = False) -> Any:
 
     ``check=True`` also runs the convergence check (and, for GLMMs, the Hessian-based
     covariance of the fixed effects)."""
-    from ._bootstrap import refit as _refit
+    from .inference.bootstrap import refit as _refit
 
     return _refit(result, y, check=check)
 
@@ -107,7 +107,7 @@ def fixed_term_assignment(model: Any) -> FixedTermAssignment:
     ValueError
         If the columns cannot be mapped to the formula's terms.
     """
-    from ._hypotheses import fixed_terms
+    from .inference.hypotheses import fixed_terms
 
     model = getattr(model, "model", model)
     ft = fixed_terms(model)
@@ -117,14 +117,14 @@ def fixed_term_assignment(model: Any) -> FixedTermAssignment:
 def r_format(values: Sequence[float], digits: int = 7, nsmall: int = 0) -> list[str]:
     """R's ``format(x, digits = digits, nsmall = nsmall)`` for a numeric vector: one
     common format, padded to a common width."""
-    from ._summary import _r_format
+    from .output.summary import _r_format
 
     return _r_format(values, digits=digits, nsmall=nsmall)
 
 
 def r_round(x: float, digits: int) -> float:
     """R's ``round(x, digits)``."""
-    from ._summary import _r_round
+    from .output.summary import _r_round
 
     return _r_round(x, digits)
 
@@ -136,6 +136,6 @@ def format_matrix(
     right: bool = True,
 ) -> str:
     """R's ``print(<character matrix>, quote = FALSE, right = right)``."""
-    from ._summary import _print_matrix
+    from .output.summary import _print_matrix
 
     return _print_matrix(rownames, colnames, cells, right)

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 
-from ._data import as_pandas
-from ._design import Design, RandomTerm, build_design
+from .design.data import as_pandas
+from .design.matrices import Design, RandomTerm, build_design
 from .interfaces import CovarianceStructure, Family, FloatArray, Link
 
 __all__ = ["Model", "RankDeficiencyWarning"]
@@ -94,7 +94,7 @@ class Model:
         offset: Any = None,
         **extras: Any,
     ) -> None:
-        from . import _plugins
+        from .plugin_manager import manager as _plugins
 
         self.formula = formula
         self.extras: dict[str, Any] = dict(extras)
@@ -275,7 +275,7 @@ class Model:
         result
             The estimator's result object (e.g. :class:`~mixedmodels.LMMResult`).
         """
-        from . import _plugins
+        from .plugin_manager import manager as _plugins
 
         if method is None:
             method = "reml" if self.is_linear else "laplace"

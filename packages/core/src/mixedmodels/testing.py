@@ -264,7 +264,7 @@ def check_link(link: Link, mu: Sequence[float] | FloatArray | None = None) -> No
 def _resolve_link(link: Link | str) -> Link:
     if isinstance(link, Link):
         return link
-    from .links import BUILTIN_LINKS
+    from .families.links import BUILTIN_LINKS
 
     for cls in BUILTIN_LINKS:
         if cls.name == link:

@@ -57,10 +57,10 @@ def _lookup(name: str) -> Dataset:
 
     Raises
     ------
-    mixedmodels._plugins.UnknownNameError
+    mixedmodels.plugin_manager.manager.UnknownNameError
         A :class:`KeyError` listing the registered data sets, if nothing matches.
     """
-    from .. import _plugins
+    from ..plugin_manager import manager as _plugins
 
     try:
         return _plugins.get_dataset(name)
@@ -76,7 +76,7 @@ def _lookup(name: str) -> Dataset:
 
 def _providers() -> dict[str, str]:
     """Map each registered data set to the distribution (else plugin) providing it."""
-    from .. import _plugins
+    from ..plugin_manager import manager as _plugins
 
     table = _plugins.plugins()
     table = table[table["kind"].isin([_KIND, "datasets"])]
@@ -120,8 +120,9 @@ def load(name: str) -> pd.DataFrame:
     Raises
     ------
     KeyError
-        (:class:`mixedmodels._plugins.UnknownNameError`, also a :class:`ValueError`) if no
-        data set of that name is registered; the message lists the registered names.
+        (:class:`~mixedmodels.plugin_manager.manager.UnknownNameError`, also a
+        :class:`ValueError`) if no data set of that name is registered; the message
+        lists the registered names.
 
     Examples
     --------
@@ -164,7 +165,7 @@ def list() -> pd.DataFrame:  # shadows the builtin on purpose: datasets.list(), 
     """
     import pandas as pd
 
-    from .. import _plugins
+    from ..plugin_manager import manager as _plugins
 
     registered = _plugins.registry(_KIND)
     providers = _providers()

@@ -1,7 +1,7 @@
 """A plugin whose hook looks up the registry while the registries are being built."""
 
-from mixedmodels import _plugins
 from mixedmodels.hookspec import hookimpl
+from mixedmodels.plugin_manager import manager as _plugins
 
 
 @hookimpl

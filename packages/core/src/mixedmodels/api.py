@@ -1,0 +1,193 @@
+"""The user-facing functions re-exported from :mod:`mixedmodels`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .model import Model
+
+__all__ = ["augment", "glance", "glmm", "gls", "lmm", "tidy"]
+
+# glmmTMB's name for the negative binomial with quadratic variance.
+_FAMILY_ALIASES = {"nbinom2": "negative_binomial"}
+
+
+def lmm(
+    formula: str,
+    data: Any,
+    reml: bool = True,
+    weights: Any = None,
+    offset: Any = None,
+    correlation: Any = None,
+    variance: Any = None,
+    **options: Any,
+) -> Any:
+    """Fit a linear mixed model, as lme4's ``lmer`` (and nlme's ``lme``).
+
+    Parameters
+    ----------
+    formula
+        lme4-syntax formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data
+        pandas DataFrame (polars DataFrame or pyarrow Table accepted).
+    reml
+        Restricted maximum likelihood (default) or, if false, maximum likelihood.
+    weights
+        Prior weights (column name or array).
+    offset
+        Offset (column name or array), added to any ``offset()`` in the formula.
+    correlation
+        Residual correlation within groups, nlme's ``correlation=``: e.g.
+        ``"ar1(visit | id)"``, ``"car1(Time | Rat)"``, ``"arma(p = 1, q = 1)"``,
+        ``"cs(1 | Subject)"`` (see :mod:`mixedmodels.residual`).
+    variance
+        Variance function(s), nlme's ``weights=``: e.g. ``"ident(1 | Sex)"``,
+        ``"power()"``, ``"power(age) * ident(1 | Sex)"``.
+    **options
+        Passed to the estimator: ``optimizer`` (``"auto"``, ``"lbfgsb"``,
+        ``"cobyqa"``), ``start`` (theta, then any residual parameters), ``check``
+        (convergence check).
+
+    Returns
+    -------
+    LMMResult
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> fit = mm.lmm("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    >>> round(fit.fixef["Days"], 4)
+    10.4673
+    """
+    extras = {}
+    if correlation is not None:
+        extras["correlation"] = correlation
+    if variance is not None:
+        extras["variance"] = variance
+    model = Model(formula, data, family="gaussian", weights=weights, offset=offset, **extras)
+    return model.fit(method="reml" if reml else "ml", **options)
+
+
+def glmm(
+    formula: str,
+    data: Any,
+    family: Any = "binomial",
+    link: Any = None,
+    nagq: int = 1,
+    weights: Any = None,
+    offset: Any = None,
+    **options: Any,
+) -> Any:
+    """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``).
+
+    Parameters
+    ----------
+    formula
+        lme4-syntax formula; binomial responses as 0/1, booleans, a two-level factor,
+        ``cbind(successes, failures)``, or proportions with ``weights=`` trials.
+    data
+        pandas DataFrame (polars DataFrame or pyarrow Table accepted).
+    family
+        Registered family name (``"binomial"``, ``"poisson"``, ``"negative_binomial"``
+        or its alias ``"nbinom2"`` with the size estimated, ...) or a Family object.
+    link
+        Link name; the family's default if ``None``.
+    nagq
+        1: Laplace approximation (default); > 1: adaptive Gauss-Hermite quadrature
+        with that many nodes (one scalar random-effect term only); 0: the fast mode
+        (fixed effects inside PIRLS, lme4's ``nAGQ = 0``).
+    weights, offset
+        Prior weights and offset (column names or arrays).
+    **options
+        Passed to the estimator (``check``).
+
+    Returns
+    -------
+    GLMMResult
+    """
+    if isinstance(family, str):
+        family = _FAMILY_ALIASES.get(family, family)
+    model = Model(formula, data, family=family, link=link, weights=weights, offset=offset)
+    if nagq == 0:
+        return model.fit(method="fast", **options)
+    method = "laplace" if nagq == 1 else "agq"
+    return model.fit(method=method, nagq=nagq, **options)
+
+
+def gls(
+    formula: str,
+    data: Any,
+    correlation: Any = None,
+    variance: Any = None,
+    reml: bool = True,
+    weights: Any = None,
+    offset: Any = None,
+    **options: Any,
+) -> Any:
+    """Fit a linear model with correlated and/or heteroscedastic residuals, as nlme's
+    ``gls``.
+
+    Parameters
+    ----------
+    formula
+        Fixed-effects formula, e.g. ``"distance ~ age + Sex"`` (no random-effect terms).
+    data
+        pandas DataFrame (polars DataFrame or pyarrow Table accepted).
+    correlation
+        Residual correlation within groups, e.g. ``"cs(1 | Subject)"``,
+        ``"ar1(visit | id)"``, ``"car1(Time | Rat)"`` (see :mod:`mixedmodels.residual`);
+        without a group all observations form one group.
+    variance
+        Variance function(s), e.g. ``"ident(1 | Sex)"``, ``"power(age)"``.
+    reml
+        Restricted maximum likelihood (default, as nlme) or maximum likelihood.
+    weights, offset
+        Prior weights and offset (column name or array).
+    **options
+        Passed to the estimator (``optimizer``, ``start``, ``check``).
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> fit = mm.gls("distance ~ age + Sex", mm.datasets.load("Orthodont"),
+    ...              correlation="cs(1 | Subject)")
+    >>> round(fit.loglik, 3)
+    -218.756
+    """
+    extras = {}
+    if correlation is not None:
+        extras["correlation"] = correlation
+    if variance is not None:
+        extras["variance"] = variance
+    model = Model(formula, data, family="gaussian", weights=weights, offset=offset, **extras)
+    return model.fit(method="gls", reml=reml, **options)  # type: ignore[no-any-return]
+
+
+def _tidier_verb(result: Any, verb: str) -> Any:
+    from .plugin_manager import manager as _plugins
+
+    tidier = _plugins.get_tidier(result)
+    fn = getattr(tidier, verb)
+    if fn is None:
+        raise TypeError(f"{type(result).__name__} has no registered {verb}()")
+    return fn
+
+
+def tidy(result: Any, **options: Any) -> pd.DataFrame:
+    """One row per estimated parameter, with broom.mixed's columns and term names.
+
+    Dispatches to the tidier registered for the result's type (core or plugin).
+    """
+    return _tidier_verb(result, "tidy")(result, **options)
+
+
+def glance(result: Any, **options: Any) -> pd.DataFrame:
+    """One-row model summary (nobs, sigma, logLik, AIC, BIC, deviance, df.residual)."""
+    return _tidier_verb(result, "glance")(result, **options)
+
+
+def augment(result: Any, **options: Any) -> pd.DataFrame:
+    """The data with fitted values and residuals (``.fitted``, ``.resid``, ...)."""
+    return _tidier_verb(result, "augment")(result, **options)

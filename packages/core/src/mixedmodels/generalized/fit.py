@@ -1,0 +1,587 @@
+"""Built-in GLMM estimators: ``laplace``, ``agq`` and ``fast`` (lme4's nAGQ = 0).
+
+As lme4's ``glmer``: a first stage optimises ``theta`` with ``beta`` updated inside
+PIRLS (this alone is the ``fast`` estimator); the second stage optimises ``theta`` and
+``beta`` together on the Laplace (or adaptive quadrature) criterion, starting there.
+The covariance of the fixed effects comes from the Hessian of that criterion over
+``(theta, beta)`` (lme4's default ``use.hessian = TRUE``), computed by the same central
+differences as the scale-free convergence check.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from ..estimators import _START_SCALES, _THREADED_BLAS_MIN, _blas_limit
+from ..interfaces import Estimator, FloatArray
+from ..linear.criterion import TermData
+from ..model import Model
+from ..numerics.optimize import (
+    OptimizeResult,
+    check_convergence,
+    escape_saddle,
+    finite_difference_derivatives,
+    gradient_differences,
+    minimize_bounded,
+    newton_polish,
+    probe_zero_bounds,
+)
+from .criterion import GLMMProblem
+from .separation import (
+    SeparationWarning,
+    separated_columns,
+    separation_message,
+    shows_divergence,
+)
+
+__all__ = ["GLMM_ESTIMATORS", "fit_glmm"]
+
+# lme4 accepts up to 25 quadrature nodes; more are accurate too but slow for nothing.
+_MAX_NAGQ = 100
+# Relative finite-difference step for the Hessian of the (PIRLS-evaluated) criterion.
+_HESSIAN_STEP = 1e-3
+# Forward-difference step of the optimiser's gradient, for the same reason.
+_FD_STEP = 1e-6
+# L-BFGS-B's relative-reduction stop: the criterion is only as exact as PIRLS.
+_FTOL = 1e-10
+# The first stage only provides a start for the second: a loose stop is enough.
+_STAGE1_FTOL = 1e-7
+# Largest first-term x other-terms block of Omega^-1 that the analytic gradient forms
+# (its leverages gather from it); beyond it, forward differences.
+_GRADIENT_MAX_ENTRIES = 20_000_000
+
+
+def build_glmm_problem(model: Model, family: Any = None) -> GLMMProblem:
+    """The PIRLS machinery for ``model`` (optionally with another family instance)."""
+    terms = [
+        TermData(t.codes, t.n_levels, t.Z, s)
+        for t, s in zip(model.terms, model.structures, strict=True)
+    ]
+    return GLMMProblem(
+        model.X,
+        np.asarray(model.y, dtype=np.float64),
+        terms,
+        model.prior_weights,
+        model.offset,
+        family if family is not None else model.family,
+        model.link,
+    )
+
+
+def _check_nagq(model: Model, nagq: int) -> None:
+    if not isinstance(nagq, int | np.integer) or nagq < 0 or nagq > _MAX_NAGQ:
+        raise ValueError(f"nagq must be an integer between 0 and {_MAX_NAGQ}, got {nagq!r}")
+    if nagq > 1 and (len(model.terms) != 1 or model.terms[0].dim != 1):
+        terms = ", ".join(f"({t.expr})" for t in model.terms)
+        raise ValueError(
+            "adaptive Gauss-Hermite quadrature (nagq > 1) needs a single scalar random-effect "
+            f"term, e.g. (1 | g); this model has {terms}. Use the Laplace approximation "
+            "(nagq=1)."
+        )
+
+
+def fit_glmm(
+    model: Model,
+    nagq: int = 1,
+    fast: bool = False,
+    check: bool = True,
+    family: Any = None,
+    problem: GLMMProblem | None = None,
+    start: Any = None,
+) -> Any:
+    """Fit a GLMM by Laplace (``nagq=1``), adaptive quadrature (``nagq>1``) or the fast
+    first stage only (``fast=True``, lme4's ``nAGQ = 0``).
+
+    Parameters
+    ----------
+    model
+        The model specification.
+    nagq
+        Number of adaptive Gauss-Hermite nodes; 1 is the Laplace approximation.
+    fast
+        Stop after the first stage (beta estimated inside PIRLS).
+    check
+        Run the scale-free convergence check (and compute the Hessian-based vcov).
+    family, problem
+        Internal: another family instance (negative binomial size) or a problem to reuse
+        (its warm starts speed up repeated fits).
+    start
+        Starting covariance parameters ``theta`` of the first stage (e.g. those of an
+        earlier fit, as lme4's ``refit``); the structures' default start otherwise.
+        Values on a zero lower bound are moved to 0.05, where the criterion is not flat.
+    """
+
+    _check_nagq(model, nagq)
+    P = problem if problem is not None else build_glmm_problem(model, family)
+    # One BLAS thread below a large dense block: oversubscribed threads make small
+    # factorisations ~50x slower on a busy 2-core machine (measured).
+    with _blas_limit(None if P.fixed.m >= _THREADED_BLAS_MIN else 1):
+        return _fit(model, P, nagq, fast, check, start)
+
+
+def _start_theta(model: Model, start: Any) -> FloatArray:
+    default = np.concatenate([s.start() for s in model.structures])
+    if start is None:
+        return default
+    theta = np.array(start, dtype=np.float64).ravel()
+    if theta.shape != default.shape or not np.all(np.isfinite(theta)):
+        raise ValueError(
+            f"start must hold {default.size} finite covariance parameters (theta), got "
+            f"{np.asarray(start).shape}"
+        )
+    lower = np.concatenate([s.bounds()[0] for s in model.structures])
+    upper = np.concatenate([s.bounds()[1] for s in model.structures])
+    theta[(lower == 0) & (theta < 0.05)] = 0.05
+    return np.clip(theta, lower, upper)
+
+
+def _fit(
+    model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool, start_theta: Any = None
+) -> Any:
+    from ..results.glmm import GLMMResult
+
+    k = P.n_theta
+    lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
+    upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
+    start = _start_theta(model, start_theta)
+    # The analytic gradient is of lme4's Laplace criterion (Fisher weights): the first
+    # stage always, the second for nAGQ = 1.
+    use_gradient = (
+        not P.observed_information and P.fixed.q_rest * P.fixed.q1 <= _GRADIENT_MAX_ENTRIES
+    )
+
+    def stage1_value_and_gradient(th: FloatArray) -> tuple[float, FloatArray | None]:
+        value, g_theta, _ = P.laplace_gradient(th, None)
+        return value, g_theta
+
+    if start_theta is None:
+        # As for LMMs: the default start scaled down is often much closer (random effects
+        # with SDs of 0.1-0.3 on the link scale are common); three evaluations choose the
+        # scale (a poisson random slope reached a local optimum 0.36 above the best one
+        # from lambda = I, and the best one from lambda = I / 4).
+        values = [P.laplace(c * start, None) for c in _START_SCALES]
+        start = _START_SCALES[int(np.argmin(values))] * start
+    # Covariance factors' off-diagonal parameters (unbounded; see probe_zero_bounds).
+    off_diagonal = ~np.isfinite(lower_t)
+    stage1 = _minimize_off_flat_boundary(
+        lambda th: P.laplace(th, None),
+        start,
+        lower_t,
+        upper_t,
+        "lbfgsb",
+        fd_step=_FD_STEP,
+        ftol=_STAGE1_FTOL,
+        fun_and_grad=stage1_value_and_gradient if use_gradient else None,
+        mirror=off_diagonal,
+    )
+    res1 = P.pirls(stage1.x, None)
+    if res1 is None:
+        raise RuntimeError("PIRLS failed at the first-stage estimates")
+    messages: list[str] = []
+    if fast:
+        messages += _separation_messages(model, P, res1.beta)
+        f = P.joint.factor(res1.factor.lambdas, P._weights(res1.eta)[2])
+        vcov = P.joint.fixed_effects_vcov(f) if f is not None else None
+        return GLMMResult(
+            model,
+            P,
+            stage1.x,
+            res1.beta,
+            stage1.fun,
+            nagq=0,
+            vcov=vcov,
+            optimizer={"method": stage1.method, "n_evaluations": stage1.n_evaluations},
+            converged=True,
+            messages=messages,
+        )
+
+    def objective(x: FloatArray) -> float:
+        if nagq > 1:
+            return P.agq(x[:k], x[k:], nagq)
+        return P.laplace(x[:k], x[k:])
+
+    lower = np.concatenate([lower_t, np.full(model.X.shape[1], -np.inf)])
+    upper = np.concatenate([upper_t, np.full(model.X.shape[1], np.inf)])
+    x0 = np.concatenate([stage1.x, res1.beta])
+    use_gradient = use_gradient and nagq == 1
+
+    def objective_and_gradient(x: FloatArray) -> tuple[float, FloatArray | None]:
+        value, g_theta, g_beta = P.laplace_gradient(x[:k], x[k:])
+        if g_theta is None or g_beta is None or not np.isfinite(value):
+            return value, None
+        return value, np.concatenate([g_theta, g_beta])
+
+    stage2 = _minimize_off_flat_boundary(
+        objective,
+        x0,
+        lower,
+        upper,
+        "lbfgsb",
+        fd_step=_FD_STEP,
+        # With the exact beta gradient the criterion can be driven further down.
+        ftol=_FTOL / 100 if use_gradient else _FTOL,
+        fun_and_grad=objective_and_gradient if use_gradient else None,
+        mirror=np.concatenate([off_diagonal, np.zeros(model.X.shape[1], dtype=bool)]),
+    )
+    x, value = stage2.x, objective(stage2.x)
+    derivatives, extra = None, 0
+    if use_gradient:
+        x, value, derivatives, extra = _finish_stage2(
+            objective, objective_and_gradient, x, value, lower, upper, check
+        )
+    elif check:
+        # No exact gradient (adaptive quadrature, glmmTMB's Laplace): Newton steps on the
+        # check's finite differences where they predict a decrease.
+        def differences_at(z: FloatArray) -> tuple[FloatArray, FloatArray]:
+            return finite_difference_derivatives(objective, z, lower, upper, step=_HESSIAN_STEP)
+
+        x, value, derivatives = newton_polish(objective, differences_at, x, value, lower, upper)
+    converged, gradient, hessian = True, None, None
+    if check:
+        converged, msgs, gradient, hessian = check_convergence(
+            objective, x, lower, upper, value=value, step=_HESSIAN_STEP, derivatives=derivatives
+        )
+        messages += msgs
+    vcov = _hessian_vcov(hessian, k) if hessian is not None else None
+    if vcov is None:
+        res = P.pirls(x[:k], None)
+        if res is not None:
+            vcov = P.joint.fixed_effects_vcov(res.factor)
+            messages.append("vcov of the fixed effects from the PIRLS system (Hessian not PD)")
+    P.pirls(x[:k], x[k:])  # leave the modes of the optimum in the problem
+    messages += _separation_messages(model, P, x[k:])
+    return GLMMResult(
+        model,
+        P,
+        x[:k],
+        x[k:],
+        value,
+        nagq=nagq,
+        vcov=vcov,
+        optimizer={
+            "method": stage2.method,
+            "n_evaluations": stage1.n_evaluations + stage2.n_evaluations + extra,
+            "message": stage2.message,
+            # Of -2 log L in (theta, beta), from the convergence check (None without it).
+            "gradient": gradient,
+            "hessian": hessian,
+        },
+        converged=converged,
+        messages=messages,
+    )
+
+
+def _finish_stage2(
+    objective: Callable[[FloatArray], float],
+    objective_and_gradient: Callable[[FloatArray], tuple[float, FloatArray | None]],
+    x: FloatArray,
+    value: float,
+    lower: FloatArray,
+    upper: FloatArray,
+    check: bool,
+) -> tuple[FloatArray, float, tuple[FloatArray, FloatArray] | None, int]:
+    """Make sure the second stage ended at a minimum (decision 0012).
+
+    Without the convergence check (refits): restart L-BFGS-B afresh while the projected
+    gradient is large (a stale curvature memory; cheap when it had converged, as for
+    LMMs).  With it: Newton steps on the Hessian from 2k exact gradients (the check's
+    Hessian, accurate to ~1e-8) where they predict a decrease, and a step off a saddle
+    along negative curvature.  Returns the point, its value, the derivatives there (for
+    the check) and the number of extra evaluations.
+    """
+    extra = 0
+
+    def exact_gradient(z: FloatArray) -> FloatArray | None:
+        return objective_and_gradient(z)[1]
+
+    def restart(z: FloatArray) -> OptimizeResult:
+        return minimize_bounded(
+            objective,
+            z,
+            lower,
+            upper,
+            "lbfgsb",
+            ftol=_FTOL / 100,
+            fun_and_grad=objective_and_gradient,
+        )
+
+    if not check:
+        for _ in range(3):
+            grad = exact_gradient(x)
+            extra += 1
+            if grad is None:
+                break
+            outward = (np.isfinite(lower) & (x - lower < 1e-8) & (grad > 0)) | (
+                np.isfinite(upper) & (upper - x < 1e-8) & (grad < 0)
+            )
+            if np.max(np.abs(np.where(outward, 0.0, grad)), initial=0.0) < 1e-3:
+                break
+            again = restart(x)
+            extra += again.n_evaluations
+            if not again.fun < value:
+                break
+            x, value = again.x, again.fun
+        return x, value, None, extra
+
+    def derivatives_at(z: FloatArray) -> tuple[FloatArray, FloatArray] | None:
+        return gradient_differences(exact_gradient, z, lower, upper)
+
+    x, value, derivatives = newton_polish(objective, derivatives_at, x, value, lower, upper)
+    for _ in range(2):  # a saddle (negative curvature): step off it, optimise again
+        out = escape_saddle(objective, x, value, derivatives, lower, upper)
+        if out is None:
+            break
+        again = restart(out[0])
+        extra += out[2] + again.n_evaluations
+        if not again.fun < value:
+            break
+        x, value, derivatives = newton_polish(
+            objective, derivatives_at, again.x, again.fun, lower, upper
+        )
+    return x, value, derivatives, extra
+
+
+def _minimize_off_flat_boundary(
+    fun: Callable[[FloatArray], float],
+    x0: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    method: str,
+    mirror: Any = None,
+    **options: Any,
+) -> OptimizeResult:
+    """:func:`minimize_bounded`, restarted from inside the box when it ends on a zero
+    lower bound that is not the optimum.
+
+    The Laplace criterion is even in a scalar term's theta, so ``theta = 0`` is always a
+    stationary point: a step that lands there (a large gradient at the start) stops
+    L-BFGS-B on a singular fit that is not the optimum (a cbpp bootstrap sample:
+    -2 log L 165.53 at theta = 0 against 162.13 at theta = 0.35).  Each parameter on
+    such a bound is probed at a few values inside the box (the criterion is flat to
+    first order there, so only values tell) and the optimisation restarts from a lower
+    point; a fit still on the bound is restarted from inside the box as for LMMs.  The
+    best optimum is kept.
+    """
+    first = minimize_bounded(fun, x0, lower, upper, method, **options)
+    best, evaluations = first, first.n_evaluations
+    probe_x, probe_f, probes = probe_zero_bounds(
+        fun, first.x, first.fun, lower, upper, mirror=mirror
+    )
+    evaluations += probes
+    if probe_f < best.fun - 1e-8 * max(1.0, abs(best.fun)):
+        again = minimize_bounded(fun, probe_x, lower, upper, method, **options)
+        evaluations += again.n_evaluations
+        if again.fun < best.fun:
+            best = again
+    # Still on a zero bound: a move of several parameters together may be needed (a
+    # correlated term's variance and covariance); restart with those at 0.5.
+    on_bound = (lower == 0.0) & (best.x - lower < 1e-6)
+    if np.any(on_bound):
+        retry = minimize_bounded(
+            fun, np.where(on_bound, lower + 0.5, best.x), lower, upper, method, **options
+        )
+        evaluations += retry.n_evaluations
+        if retry.fun < best.fun - 1e-8 * max(1.0, abs(best.fun)):
+            best = retry
+    return replace(best, n_evaluations=evaluations)
+
+
+def _separation_messages(model: Model, P: GLMMProblem, beta: FloatArray) -> list[str]:
+    """Warn (and report) when the fixed effects diverge because the data separate."""
+    kind = {"binomial": "binomial", "poisson": "count", "negative_binomial": "count"}.get(
+        P.family.name
+    )
+    if kind is None or not shows_divergence(model.X @ beta):
+        return []
+    columns = separated_columns(model.X, P.y, kind)
+    if not columns:
+        return []
+    message = separation_message(model, columns)
+    warnings.warn(message, SeparationWarning, stacklevel=4)
+    return [message]
+
+
+def _hessian_vcov(hessian: FloatArray, k: int) -> FloatArray | None:
+    """``2 H^-1`` restricted to beta, if the Hessian of ``-2 log L`` is PD."""
+    try:
+        np.linalg.cholesky(hessian)
+    except np.linalg.LinAlgError:
+        return None
+    return np.asarray(2.0 * np.linalg.inv(hessian)[k:, k:])
+
+
+def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> Any:
+    """Negative binomial GLMM with the size estimated (lme4's ``glmer.nb``).
+
+    The size is the joint maximiser with ``theta`` and ``beta``, as glmer.nb's
+    alternation converges to.
+    """
+    base = model.family
+
+    def set_size(P: GLMMProblem, log_size: float) -> None:
+        P.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
+
+    fit = _fit_family_parameter(model, nagq, check, set_size, bracket=(-1.0, 2.0))
+    fit.nb_size = float(np.exp(fit.family_parameter))
+    return fit
+
+
+def fit_glmm_dispersion(model: Model, check: bool = True) -> Any:
+    """GLMM of a family with a dispersion parameter (Gamma, inverse Gaussian, gaussian
+    with a link), the dispersion estimated jointly (glmmTMB's parameterisation: the
+    random effects' covariance is on the absolute scale)."""
+
+    def set_dispersion(P: GLMMProblem, log_phi: float) -> None:
+        P.dispersion = float(np.exp(log_phi))
+        P.observed_information = True
+
+    fit = _fit_family_parameter(model, 1, check, set_dispersion, bracket=(-3.0, 1.0))
+    fit.dispersion = float(np.exp(fit.family_parameter))
+    return fit
+
+
+def _fit_family_parameter(
+    model: Model,
+    nagq: int,
+    check: bool,
+    set_parameter: Any,
+    bracket: tuple[float, float],
+) -> Any:
+    """Fit with one extra family parameter (on a log scale) estimated jointly.
+
+    The parameter's maximum-likelihood value given the means of a fast (first-stage) fit
+    gives a start, one optimisation over ``(theta, beta, parameter)`` the optimum, and a
+    final fit at that value the fixed-parameter inference (as glmer.nb reports).
+    """
+    P = build_glmm_problem(model)
+    k = P.n_theta
+    lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
+    upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
+    with _blas_limit(None if P.fixed.m >= _THREADED_BLAS_MIN else 1):
+        # Start: a fast fit at the bracket's middle, then the parameter that maximises
+        # the conditional likelihood at its means (no PIRLS: one pass over the rows per
+        # evaluation), and a fast fit there (glmer.nb's theta.ml step, once).
+        set_parameter(P, float(np.mean(bracket)))
+        first = _fit(model, P, nagq=1, fast=True, check=False)
+        mu = P.link.inverse(first.linear_predictor().to_numpy())
+
+        def conditional(value: float) -> float:
+            set_parameter(P, value)
+            return P._full_minus2_loglik(mu)
+
+        coarse = minimize_scalar(conditional, bracket=bracket, tol=1e-4)
+        if not np.isfinite(coarse.fun):
+            raise RuntimeError("could not start the family parameter's estimation")
+        set_parameter(P, float(coarse.x))
+        start = _fit(model, P, nagq=1, fast=True, check=False, start_theta=first.theta)
+
+        def objective(x: FloatArray) -> float:
+            set_parameter(P, float(x[-1]))
+            return P.agq(x[:k], x[k:-1], nagq) if nagq > 1 else P.laplace(x[:k], x[k:-1])
+
+        use_gradient = (
+            nagq == 1
+            and not P.observed_information
+            and P.fixed.q_rest * P.fixed.q1 <= _GRADIENT_MAX_ENTRIES
+        )
+
+        def objective_and_gradient(x: FloatArray) -> tuple[float, FloatArray | None]:
+            # Exact in (theta, beta); a forward difference in the family parameter.
+            set_parameter(P, float(x[-1]))
+            value, g_theta, g_beta = P.laplace_gradient(x[:k], x[k:-1])
+            if g_theta is None or g_beta is None or not np.isfinite(value):
+                return value, None
+            h = _FD_STEP * max(1.0, abs(float(x[-1])))
+            g_last = (objective(np.concatenate([x[:-1], [x[-1] + h]])) - value) / h
+            set_parameter(P, float(x[-1]))
+            return value, np.concatenate([g_theta, g_beta, [g_last]])
+
+        p = model.X.shape[1]
+        lower = np.concatenate([lower_t, np.full(p + 1, -np.inf)])
+        upper = np.concatenate([upper_t, np.full(p + 1, np.inf)])
+        x0 = np.concatenate([start.theta, start.fixef.to_numpy(), [coarse.x]])
+        joint = minimize_bounded(
+            objective,
+            x0,
+            lower,
+            upper,
+            "lbfgsb",
+            fd_step=_FD_STEP,
+            ftol=_FTOL,
+            fun_and_grad=objective_and_gradient if use_gradient else None,
+        )
+        set_parameter(P, float(joint.x[-1]))
+        fit = _fit(model, P, nagq=nagq, fast=False, check=check, start_theta=joint.x[:k])
+    fit.family_parameter = float(joint.x[-1])
+    fit.optimizer["n_evaluations"] += joint.n_evaluations
+    return fit
+
+
+class _GLMMEstimator(Estimator):
+    #: Whether families with a dispersion parameter can be fitted.
+    allows_dispersion: ClassVar[bool] = False
+
+    def supports(self, model: Any) -> str | None:
+        if not isinstance(model, Model):
+            return "not a mixedmodels.Model"
+        if model.extras:
+            return f"unexpected model arguments for {self.name!r}: {sorted(model.extras)}"
+        if not model.terms:
+            return "the formula has no random-effect term; use a generalized linear model"
+        if model.family.has_dispersion and model.is_linear:
+            return "a gaussian model with the identity link is a linear mixed model: use lmm"
+        if model.family.has_dispersion and not self.allows_dispersion:
+            return (
+                f"family {model.family.name!r} has a dispersion parameter; {self.name!r} "
+                "fits families without one (use the Laplace approximation)"
+            )
+        return None
+
+
+class _QuadratureEstimator(_GLMMEstimator):
+    #: Nodes used when ``nagq`` is not given.
+    default_nagq: ClassVar[int]
+
+    def fit(self, model: Any, **options: Any) -> Any:
+        nagq = options.pop("nagq", self.default_nagq)
+        if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
+            return fit_glmm_nb(model, nagq=nagq, **options)
+        if model.family.has_dispersion:
+            return fit_glmm_dispersion(model, **options)
+        return fit_glmm(model, nagq=nagq, **options)
+
+
+class LaplaceEstimator(_QuadratureEstimator):
+    """Laplace approximation (lme4's glmer default, ``nAGQ = 1``)."""
+
+    name: ClassVar[str] = "laplace"
+    description: ClassVar[str] = "GLMMs by the Laplace approximation (glmer's nAGQ = 1)"
+    default_nagq = 1
+    allows_dispersion = True
+
+
+class AGQEstimator(_QuadratureEstimator):
+    """Adaptive Gauss-Hermite quadrature for one scalar random-effect term."""
+
+    name: ClassVar[str] = "agq"
+    description: ClassVar[str] = "GLMMs by adaptive Gauss-Hermite quadrature (nAGQ > 1)"
+    default_nagq = 9
+
+
+class FastEstimator(_GLMMEstimator):
+    """First stage only: beta inside PIRLS (lme4's ``nAGQ = 0``)."""
+
+    name: ClassVar[str] = "fast"
+    description: ClassVar[str] = "GLMMs with beta estimated inside PIRLS (glmer's nAGQ = 0)"
+
+    def fit(self, model: Any, **options: Any) -> Any:
+        return fit_glmm(model, fast=True, **options)
+
+
+GLMM_ESTIMATORS: list[type[Estimator]] = [LaplaceEstimator, AGQEstimator, FastEstimator]

@@ -1,0 +1,313 @@
+"""Terms of the fixed-effects design and the hypotheses of type I, II and III tests.
+
+The hypothesis matrices are lmerTest's (``get_contrasts_type1``,
+``get_contrasts_type2_unfolded``, ``get_contrasts_type3``), so that F tests agree with
+``anova(fit, type = ...)`` whatever the contrast coding:
+
+* type I: rows of the unit upper-triangular factor of ``X'X`` (sequential sums of
+  squares);
+* type II: marginal tests for terms no other term contains, and otherwise the term
+  tested after every term that does not contain it;
+* type III: the SAS-style hypotheses, orthogonal to the contrasts of the terms that
+  contain the term, computed in the treatment-coded parameterisation and mapped back
+  to the model's coding.
+
+Which variables a term has and whether they are factors comes from the formula's terms
+(R's ``terms`` object, as built by :func:`mixedmodels.design.matrices.build_design`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..interfaces import FloatArray
+
+__all__ = ["FixedTerms", "fixed_terms", "hypotheses"]
+
+
+@dataclass
+class FixedTerms:
+    """The fixed-effect terms of a fitted model, as R's ``terms``/``assign``.
+
+    Attributes
+    ----------
+    labels
+        Term labels in R's order (``"recipe"``, ``"temperature"``,
+        ``"recipe:temperature"``).
+    assign
+        For each column of the model's (full-rank) ``X``: index into ``labels``, or
+        -1 for the intercept.
+    contained_in
+        For each label, the labels of the terms that contain it (lmerTest's
+        ``containment``: all its variables and the same numeric ones, plus more).
+    variables
+        For each label, its variables (factor keys) and whether each is a factor.
+    intercept
+        Whether the model has an intercept.
+    """
+
+    labels: list[str]
+    assign: np.ndarray
+    contained_in: dict[str, list[str]]
+    variables: dict[str, dict[str, bool]]
+    intercept: bool
+    part: Any = None  # the design's fixed part (private): for remade design matrices
+    kept: np.ndarray | None = None  # columns of the design's X kept in the model's X
+
+
+def _fixed_part(model: Any) -> Any:
+    spec = getattr(getattr(model, "design", None), "spec", None)
+    part = getattr(spec, "fixed", None)
+    if part is None or not hasattr(part, "plan"):
+        raise ValueError(
+            "F tests by term need the model's formula terms; this model was not built "
+            "from a formula by mixedmodels"
+        )
+    return part
+
+
+def _ncols(part: Any, term: tuple[str, ...], coding: tuple[int, ...]) -> int:
+    from ..design.matrices import _FULL, _NUM
+
+    k = 1
+    for key, c in zip(term, coding, strict=True):
+        f = part.factors[key]
+        if c == _NUM:
+            k *= int(f.ncol)
+        elif c == _FULL:
+            k *= len(f.levels)
+        else:
+            k *= len(f.levels) - 1
+    return k
+
+
+def fixed_terms(model: Any) -> FixedTerms:
+    """The terms of the model's fixed effects (see :class:`FixedTerms`)."""
+    part = _fixed_part(model)
+    labels = [part.mt.label(term) for term, _ in part.plan]
+    design_names = list(model.design.fixef_names)
+    assign_full: list[int] = [-1] if part.mt.intercept else []
+    for i, (term, coding) in enumerate(part.plan):
+        assign_full.extend([i] * _ncols(part, term, coding))
+    if len(assign_full) != len(design_names):
+        raise ValueError("could not map the fixed-effect columns to the formula's terms")
+    kept = np.array([design_names.index(c) for c in model.fixef_names], dtype=np.int64)
+    assign = np.asarray(assign_full, dtype=np.int64)[kept]
+    variables = {
+        part.mt.label(term): {key: bool(part.factors[key].categorical) for key in term}
+        for term, _ in part.plan
+    }
+    contained: dict[str, list[str]] = {}
+    for a in labels:
+        va = variables[a]
+        num_a = {k for k, cat in va.items() if not cat}
+        out = []
+        for b in labels:
+            vb = variables[b]
+            num_b = {k for k, cat in vb.items() if not cat}
+            if set(va) <= set(vb) and set(vb) - set(va) and num_a == num_b:
+                out.append(b)
+        contained[a] = out
+    return FixedTerms(labels, assign, contained, variables, bool(part.mt.intercept), part, kept)
+
+
+# --- linear algebra as R does it ---------------------------------------------------------
+def _doolittle_upper(x: FloatArray, eps: float = 1e-6) -> FloatArray:
+    """``t(doolittle(x)$L)`` of lmerTest: the unit upper factor of ``x = L U`` (no
+    pivoting; entries below ``eps`` in absolute value set to zero)."""
+    n = x.shape[0]
+    L = np.eye(n)
+    U = np.zeros((n, n))
+    for i in range(n):
+        U[i, :] = x[i, :] - L[i, :i] @ U[:i, :]
+        if i + 1 < n:
+            col = x[i + 1 :, i] - L[i + 1 :, :i] @ U[:i, i]
+            L[i + 1 :, i] = 0.0 if abs(U[i, i]) < eps else col / U[i, i]
+    L[np.abs(L) < eps] = 0.0
+    return np.asarray(L.T)
+
+
+def _ginv(X: FloatArray) -> FloatArray:
+    """MASS::ginv (singular values below ``sqrt(eps)`` times the largest dropped)."""
+    return np.asarray(np.linalg.pinv(X, rcond=math.sqrt(np.finfo(float).eps)))
+
+
+def _zapsmall(x: FloatArray, digits: int = 7) -> FloatArray:
+    """R's ``zapsmall``: round to ``digits`` significant digits of the largest entry."""
+    finite = np.abs(x[np.isfinite(x)])
+    mx = float(finite.max()) if finite.size else 0.0
+    dig = digits if mx <= 0 else max(0, math.floor(digits - math.log10(mx) + 0.5))
+    return np.asarray(np.round(x, dig))
+
+
+# --- hypotheses ---------------------------------------------------------------------------
+def _type1(X: FloatArray, ft: FixedTerms) -> dict[str, FloatArray]:
+    p = X.shape[1]
+    U = np.eye(1) if p == 1 else _doolittle_upper(X.T @ X)
+    out = {}
+    for i, label in enumerate(ft.labels):
+        out[label] = U[ft.assign == i]
+    return out
+
+
+def _marginal(p: int, ft: FixedTerms, which: list[str]) -> dict[str, FloatArray]:
+    eye = np.eye(p)
+    return {label: eye[ft.assign == ft.labels.index(label)] for label in which}
+
+
+def _type2(X: FloatArray, ft: FixedTerms) -> dict[str, FloatArray]:
+    p = X.shape[1]
+    out: dict[str, FloatArray] = {}
+    marginal = [t for t in ft.labels if not ft.contained_in[t]]
+    out.update(_marginal(p, ft, marginal))
+    for label in ft.labels:
+        if label in out:
+            continue
+        idx = [ft.labels.index(t) for t in [label, *ft.contained_in[label]]]
+        cols_term = np.flatnonzero(np.isin(ft.assign, idx))
+        rest = np.setdiff1d(np.arange(p), cols_term)
+        order = np.concatenate([rest, cols_term])
+        Xnew = X[:, order]
+        U = _doolittle_upper(Xnew.T @ Xnew)
+        rows = U[ft.assign[order] == ft.labels.index(label)]
+        L = np.empty_like(rows)
+        L[:, order] = rows
+        out[label] = L
+    return {t: out[t] for t in ft.labels}
+
+
+def _remake(ft: FixedTerms, model: Any, full: bool) -> tuple[FloatArray, list[str]]:
+    """The fixed-effects matrix remade on the fitted rows: ``full=False`` with every
+    contrast-coded factor coded by treatment contrasts (R's ``contr.treatment``),
+    ``full=True`` with every factor coded by indicators (``~ 0 + term`` per term, the
+    overparameterised design of lmerTest's ``get_rdX``) plus the intercept."""
+    from ..design.matrices import _FULL, _NUM
+
+    part = copy.copy(ft.part)
+    part.factors = {k: dataclasses.replace(f, ordered=False) for k, f in part.factors.items()}
+    if full:
+        part.plan = [
+            (term, tuple(_NUM if not part.factors[k].categorical else _FULL for k in term))
+            for term, _ in part.plan
+        ]
+    if not model.data.index.is_unique:
+        raise ValueError(
+            "type III tests remake the design on the fitted rows and need data with a "
+            "unique index (reset_index() before fitting)"
+        )
+    frame = model.data.loc[model.design.row_index]
+    return np.asarray(part.new_matrix(frame), dtype=np.float64), list(part._column_names())
+
+
+def _full_rank(X: FloatArray, names: list[str], tol: float = 1e-7) -> tuple[FloatArray, list[str]]:
+    """Drop the later of collinear columns (R's ``qr(X, LAPACK = FALSE)`` pivoting)."""
+    keep: list[int] = []
+    basis = np.zeros((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        norm = float(np.linalg.norm(col))
+        if basis.shape[1]:
+            col = col - basis @ (basis.T @ col)
+        if norm > 0 and float(np.linalg.norm(col)) > tol * norm:
+            keep.append(j)
+            basis = np.column_stack([basis, col / np.linalg.norm(col)])
+    return X[:, keep], [names[j] for j in keep]
+
+
+def _type3(X: FloatArray, ft: FixedTerms, model: Any) -> dict[str, FloatArray]:
+    p = X.shape[1]
+    part = ft.part
+    from ..design.matrices import _CONTR
+
+    treatment_only = all(
+        not (part.factors[k].categorical and c == _CONTR and part.factors[k].ordered)
+        for term, coding in part.plan
+        for k, c in zip(term, coding, strict=True)
+    )
+    if treatment_only:
+        Xt, names_t = X, list(model.fixef_names)
+    else:
+        Xt, names_t = _remake(ft, model, full=False)
+        Xt, names_t = _full_rank(Xt, names_t)
+    rdX, rd_names = _remake(ft, model, full=True)
+    L = _zapsmall((_ginv(Xt) @ rdX).T)  # rows: overparameterised; columns: Xt's
+    # Terms of Xt's columns (Xt has the model's columns, possibly recoded).
+    assign_t = _assign_of(ft, names_t, recoded=not treatment_only)
+    term_order = [len(ft.variables[t]) for t in ft.labels]
+    orthog = sorted(range(len(ft.labels)), key=lambda i: -term_order[i])
+    for i in orthog:
+        label = ft.labels[i]
+        contains = ft.contained_in[label]
+        if not contains:
+            continue
+        cols = np.flatnonzero(assign_t == i)
+        others = np.flatnonzero(np.isin(assign_t, [ft.labels.index(t) for t in contains]))
+        A = L[:, others]
+        B = L[:, cols]
+        coef, *_ = np.linalg.lstsq(A, B, rcond=None)
+        L[:, cols] = _zapsmall(B - A @ coef)
+    index = {name: i for i, name in enumerate(rd_names)}
+    rows = [index[n] for n in names_t]
+    L = L[rows]  # p_t x p_t
+    mapping = None if treatment_only else _zapsmall(_ginv(Xt) @ X)
+    out = {}
+    for i, label in enumerate(ft.labels):
+        Li = L[:, assign_t == i].T
+        Li = Li[np.abs(Li).sum(axis=1) > 1e-8]
+        out[label] = Li if mapping is None else Li @ mapping
+    assert all(v.shape[1] == p for v in out.values())
+    return out
+
+
+def _assign_of(ft: FixedTerms, names: list[str], recoded: bool) -> np.ndarray:
+    """Term index of each named column of a (possibly recoded) design matrix."""
+    if not recoded:
+        return ft.assign
+    part = copy.copy(ft.part)
+    part.factors = {k: dataclasses.replace(f, ordered=False) for k, f in part.factors.items()}
+    all_names = list(part._column_names())
+    assign_full: list[int] = [-1] if part.mt.intercept else []
+    for i, (term, coding) in enumerate(part.plan):
+        assign_full.extend([i] * _ncols(part, term, coding))
+    lookup = dict(zip(all_names, assign_full, strict=True))
+    return np.array([lookup[n] for n in names], dtype=np.int64)
+
+
+def hypotheses(model: Any, type: int | str = 3) -> dict[str, FloatArray]:
+    """Hypothesis matrices ``L`` (rows x fixed effects), one per term, as lmerTest.
+
+    Parameters
+    ----------
+    model
+        The fitted model's :class:`~mixedmodels.Model`.
+    type
+        1, 2 or 3 (or ``"I"``, ``"II"``, ``"III"``).
+
+    Returns
+    -------
+    dict
+        Term label to its ``L``; terms without columns (all dropped) get ``0 x p``.
+    """
+    kind = _normalize_type(type)
+    X = np.asarray(model.X, dtype=np.float64)
+    ft = fixed_terms(model)
+    p = X.shape[1]
+    if p <= 1 or len(ft.labels) <= 1 or kind == 1:
+        return _type1(X, ft)
+    if kind == 2:
+        return _type2(X, ft)
+    return _type3(X, ft, model)
+
+
+def _normalize_type(type: int | str) -> int:
+    table = {"1": 1, "I": 1, "2": 2, "II": 2, "3": 3, "III": 3}
+    key = str(type).strip().upper()
+    if key not in table:
+        raise ValueError(f"unknown ANOVA type {type!r}; use 1, 2 or 3 ('I', 'II', 'III')")
+    return table[key]

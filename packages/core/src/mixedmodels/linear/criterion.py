@@ -1,0 +1,705 @@
+"""The profiled criterion of a linear mixed model over blocked cross-products.
+
+Notation follows Bates et al. (2015), "Fitting Linear Mixed-Effects Models Using lme4":
+``b = Lambda(theta) u``, ``u ~ N(0, sigma^2 I)``.  The random-effect terms are sorted by
+number of levels (largest first).  The first term's block of ``Z'Z`` is block diagonal
+(one ``p1 x p1`` block per level) and is eliminated analytically; everything else —
+the other terms, ``X`` and ``y`` — forms one dense block ``R`` of size ``m``.  Its Schur
+complement after eliminating the first term is
+
+    S(theta) = Lambda_R' (A_RR - G(theta_1)) Lambda_R + I_RE,
+    G(theta_1) = A_R1 W(theta_1) A_R1',   W_j = l1 (l1' A11_j l1 + I)^-1 l1'
+
+and one dense Cholesky of ``S`` gives every piece of the criterion.  ``W_j`` depends on
+level ``j`` only through its block ``A11_j``, so levels with equal blocks form classes
+and ``G`` is a fixed linear map of the per-class ``W``: ``vec(G) = V w``, with ``V``
+precomputed once (sparse or dense).  An evaluation therefore costs one product with
+``V`` and one dense Cholesky of size ``m``, independent of the number of rows and of the
+number of levels of the first term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from ..interfaces import CovarianceStructure, FloatArray
+
+__all__ = ["DirectLMMProblem", "LMMProblem", "TermData"]
+
+# Budget for a dense per-class cross-product store (entries); beyond it V is sparse.
+_DENSE_V_ENTRIES = 48_000_000
+# Problems with at most this many per-level outer-product entries build V densely.
+_SMALL_DENSE_ENTRIES = 200_000
+# Number of level-pairs generated per chunk while building V (bounds peak memory).
+_PAIR_CHUNK = 4_000_000
+
+# Distance from a bound at which the gradient is taken on boundary fits.
+_BOUNDARY_STEP = 1e-7
+
+_potrf = sla.lapack.dpotrf
+_trtrs = sla.lapack.dtrtrs
+_trtri = sla.lapack.dtrtri
+
+
+@dataclass
+class TermData:
+    """Numeric content of one random-effect term."""
+
+    codes: np.ndarray  # (n,) int level index
+    n_levels: int
+    Z: np.ndarray  # (n, p) raw model matrix
+    structure: CovarianceStructure
+
+    @property
+    def dim(self) -> int:
+        return int(self.Z.shape[1])
+
+    @property
+    def q(self) -> int:
+        return self.n_levels * self.dim
+
+
+@dataclass
+class Evaluation:
+    """Everything the criterion computes at one theta (kept for the optimum)."""
+
+    theta: FloatArray
+    objective: float
+    logdet_L: float  # log |L_theta|^2
+    logdet_RX: float  # log |R_X|^2
+    pwrss: float  # penalised weighted residual sum of squares r^2
+    L: FloatArray  # dense lower Cholesky factor of S
+    class_T: FloatArray  # (ncls, p1, p1) l1' A11_c l1 + I
+    lambdas: list[FloatArray]
+    #: For problems with a residual structure: the evaluation of the whitened problem.
+    inner: Evaluation | None = None
+
+
+def _batched_inverse_logdet(T: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Inverses and log-determinants of a stack of small matrices ``(c, k, k)``.
+
+    Closed forms for k <= 2 (valid for any invertible matrix): numpy's batched LAPACK
+    calls cost more in overhead than the arithmetic for the tiny blocks of a term.
+    Larger blocks must be symmetric positive definite.
+    """
+    k = T.shape[-1]
+    if k == 1:
+        return 1.0 / T, np.log(T[:, 0, 0])
+    if k == 2:
+        a, b, c, d = T[:, 0, 0], T[:, 0, 1], T[:, 1, 0], T[:, 1, 1]
+        det = a * d - b * c
+        inv = np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], -2) / det[:, None, None]
+        return inv, np.log(det)
+    chol = np.linalg.cholesky(T)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    return np.asarray(np.linalg.inv(T), dtype=np.float64), np.asarray(logdet, dtype=np.float64)
+
+
+@dataclass
+class _CompactMap:
+    """A linear map into ``R^(m*m)`` stored on its nonzero output rows only.
+
+    A CSR matrix's product loops over every row, empty or not; the lower triangle of
+    ``G`` has far fewer nonzero positions than ``m * m``, so products run on the
+    compacted matrix and scatter into the output.
+    """
+
+    rows: np.ndarray
+    matrix: Any  # dense ndarray or CSR, shape (len(rows), n_inputs)
+
+    @classmethod
+    def from_full(cls, full: Any) -> _CompactMap:
+        if isinstance(full, sp.csr_matrix):
+            csr = full
+            rows = np.flatnonzero(np.diff(csr.indptr))
+            return cls(rows, csr[rows])
+        rows = np.flatnonzero(np.any(full != 0.0, axis=1))
+        return cls(rows, np.ascontiguousarray(full[rows]))
+
+    def add_product(self, w: FloatArray, out: FloatArray) -> None:
+        """``out += M @ w``."""
+        out[self.rows] += self.matrix @ np.ascontiguousarray(w)
+
+    def adjoint(self, v: FloatArray) -> FloatArray:
+        """``M' @ v``."""
+        return np.asarray(self.matrix.T @ v[self.rows])
+
+
+def _sparse_term(term: TermData, n: int) -> sp.csc_matrix:
+    """The term's n x (levels * dim) indicator-weighted matrix, level-major columns."""
+    p = term.dim
+    rows = np.repeat(np.arange(n), p)
+    cols = (term.codes[:, None] * p + np.arange(p)[None, :]).ravel()
+    return sp.csc_matrix((term.Z.ravel(), (rows, cols)), shape=(n, term.q))
+
+
+class ThetaLayout:
+    """Where each term's parameters sit in theta, and the relative factors they give.
+
+    Shared by the problem classes; they set ``terms`` and ``_theta_index`` (the
+    cumulative parameter counts).
+    """
+
+    terms: list[TermData]
+    _theta_index: list[int]
+
+    @property
+    def theta_sizes(self) -> list[int]:
+        return [t.structure.n_params for t in self.terms]
+
+    def split_theta(self, theta: FloatArray) -> list[FloatArray]:
+        idx = self._theta_index
+        return [theta[idx[i] : idx[i + 1]] for i in range(len(self.terms))]
+
+    def lambdas(self, theta: FloatArray) -> list[FloatArray]:
+        return [
+            t.structure.factor(th)
+            for t, th in zip(self.terms, self.split_theta(theta), strict=True)
+        ]
+
+
+class LMMProblem(ThetaLayout):
+    """Stored cross-products of ``[Z X y]`` and the profiled deviance / REML criterion.
+
+    Parameters
+    ----------
+    X
+        ``(n, p)`` full-rank fixed-effects matrix.
+    y
+        ``(n,)`` response (offset already subtracted).
+    terms
+        Random-effect terms, sorted by number of levels, largest first.
+    weights
+        Prior weights or ``None``.
+    """
+
+    def __init__(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        terms: list[TermData],
+        weights: FloatArray | None = None,
+    ) -> None:
+        if not terms:
+            raise ValueError("a linear mixed model needs at least one random-effect term")
+        n, p = X.shape
+        self.n, self.p = n, p
+        self.terms = terms
+        self.weights = weights
+        sw = np.ones(n) if weights is None else np.sqrt(weights)
+        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
+        Xw = X * sw[:, None]
+        yw = y * sw
+        wterms = [TermData(t.codes, t.n_levels, t.Z * sw[:, None], t.structure) for t in terms]
+        first, rest = wterms[0], wterms[1:]
+        self.p1 = first.dim
+        self.n1 = first.n_levels
+        self.q_rest = sum(t.q for t in rest)
+        self.m = self.q_rest + p + 1
+        # Offsets of each non-first term inside the R block.
+        self.rest_offsets = np.cumsum([0] + [t.q for t in rest]).tolist()
+
+        # --- first term: per-level p1 x p1 blocks, grouped into classes -------------
+        p1 = self.p1
+        A11 = np.empty((self.n1, p1, p1))
+        for k in range(p1):
+            for l_ in range(k, p1):
+                v = np.bincount(
+                    first.codes, weights=first.Z[:, k] * first.Z[:, l_], minlength=self.n1
+                )
+                A11[:, k, l_] = v
+                A11[:, l_, k] = v
+        self.A11 = A11
+        blocks, cls, counts = np.unique(
+            A11.reshape(self.n1, p1 * p1), axis=0, return_inverse=True, return_counts=True
+        )
+        self.class_A = blocks.reshape(-1, p1, p1)
+        self.level_class = cls.ravel()
+        self.class_counts = counts.astype(np.float64)
+        self.n_classes = len(counts)
+
+        # --- R block: [Z_2 ... Z_K X y]' [Z_2 ... Z_K X y] --------------------------
+        dense_xy = np.column_stack([Xw, yw])
+        if rest:
+            ZR = sp.hstack([_sparse_term(t, n) for t in rest], format="csc")
+            zz = (ZR.T @ ZR).toarray()
+            zxy = np.asarray(ZR.T @ dense_xy)
+            A_RR = np.block([[zz, zxy], [zxy.T, dense_xy.T @ dense_xy]])
+        else:
+            ZR = None
+            A_RR = dense_xy.T @ dense_xy
+        self.A_RR = A_RR
+        self.y_sumsq = float(yw @ yw)
+
+        # --- A_R1 = [Z_R X y]' Z_1 (m x q1), sparse in its RE rows -------------------
+        Z1 = _sparse_term(first, n)
+        top = (ZR.T @ Z1).tocsr() if ZR is not None else sp.csr_matrix((0, first.q))
+        bottom = sp.csr_matrix(np.asarray((Z1.T @ dense_xy).T))
+        self.A_R1 = sp.vstack([top, bottom], format="csc")
+        self._build_V()
+        # Operators used at every solve; dense when small (sparse overheads dominate).
+        if self.m * first.q <= 200_000:
+            dense_A = self.A_R1.toarray()
+            self._A_R1_T: Any = np.ascontiguousarray(dense_A.T)
+            self._A_R1_RE: Any = dense_A[: self.q_rest]
+        else:
+            self._A_R1_T = self.A_R1.T.tocsr()
+            self._A_R1_RE = self.A_R1.tocsr()[: self.q_rest]
+        self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
+        self._rest_scalar = all(t.dim == 1 for t in terms[1:])
+        self._diag_re = np.arange(self.q_rest)
+        self._lower_mask = np.tril(np.ones((self.m, self.m)))
+        self._strict_lower_mask = np.tril(np.ones((self.m, self.m)), -1)
+        self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
+        self._eye_p1 = np.eye(self.p1)
+
+    # ------------------------------------------------------------------------------
+    def _build_V(self) -> None:
+        """Precompute the linear maps from per-class ``W`` to the lower triangle of ``G``.
+
+        For each component pair ``(k, l)`` of the first term, row ``c`` of ``VT[k, l]``
+        holds the lower triangle of ``P_ckl = sum_{j in class c} a_jk a_jl'`` (``a_jk``:
+        column ``(j, k)`` of ``A_R1``), flattened row-major over ``m x m``.  All classes
+        come out of one sparse product: a copy of ``A_R1`` whose rows are shifted by
+        ``class(j) * m``, times ``A_R1'``; its CSR rows ``(c, r)`` regroup into rows
+        ``c`` with column ``r * m + s`` without any sorting.
+        """
+        m, p1 = self.m, self.p1
+        ncls = self.n_classes
+        if self.n1 * m * m * p1 * p1 <= _SMALL_DENSE_ENTRIES:
+            # Small problems: dense outer products summed by class (sparse overheads
+            # would dominate).
+            Ad = self.A_R1.toarray().reshape(m, self.n1, p1)
+            low = np.tril(np.ones((m, m), dtype=bool)).ravel()
+            self._VT: dict[tuple[int, int], _CompactMap] = {}
+            for k in range(p1):
+                for l_ in range(p1):
+                    outer = np.einsum("rj,sj->jrs", Ad[:, :, k], Ad[:, :, l_]).reshape(self.n1, -1)
+                    per_class = np.zeros((ncls, m * m))
+                    np.add.at(per_class, self.level_class, outer)
+                    per_class[:, ~low] = 0.0
+                    self._VT[(k, l_)] = _CompactMap.from_full(per_class.T)
+            return
+        A = self.A_R1.tocsc()
+        # Chunks of classes bound the size of one product (~ sum of e_j^2 per class).
+        entries = np.diff(A.indptr).reshape(self.n1, p1).sum(axis=1).astype(np.int64)
+        class_work = np.bincount(self.level_class, weights=entries**2, minlength=ncls)
+        chunk_of_class = (np.cumsum(class_work) // _PAIR_CHUNK).astype(np.int64)
+        level_chunk = chunk_of_class[self.level_class]
+        parts: dict[tuple[int, int], list[sp.csr_matrix]] = {
+            (k, l_): [] for k in range(p1) for l_ in range(p1)
+        }
+        for chunk in np.unique(chunk_of_class).tolist():
+            levels = np.flatnonzero(level_chunk == chunk)
+            chunk_classes = np.flatnonzero(chunk_of_class == chunk)
+            first_class, n_chunk_classes = int(chunk_classes[0]), chunk_classes.size
+            cls = self.level_class[levels] - first_class
+            for k in range(p1):
+                Ak = A[:, levels * p1 + k].tocoo()
+                shifted = sp.csr_matrix(
+                    (Ak.data, (cls[Ak.col] * m + Ak.row, Ak.col)),
+                    shape=(n_chunk_classes * m, levels.size),
+                )
+                for l_ in range(p1):
+                    prod = (shifted @ A[:, levels * p1 + l_].T).tocsr()
+                    row_id = np.repeat(np.arange(n_chunk_classes * m), np.diff(prod.indptr))
+                    row_r = row_id % m
+                    keep = row_r >= prod.indices  # lower triangle of G
+                    per_class = np.bincount(row_id[keep] // m, minlength=n_chunk_classes)
+                    indptr = np.concatenate([[0], np.cumsum(per_class)])
+                    flat = row_r[keep].astype(np.int64) * m + prod.indices[keep]
+                    parts[(k, l_)].append(
+                        sp.csr_matrix(
+                            (prod.data[keep], flat, indptr), shape=(n_chunk_classes, m * m)
+                        )
+                    )
+        dense = ncls * m * m <= _DENSE_V_ENTRIES
+        self._VT = {}
+        for key, mats in parts.items():
+            VT = sp.vstack(mats, format="csr") if len(mats) > 1 else mats[0]
+            # Evaluations compute g = VT' w: store the transpose in CSR for a fast matvec.
+            self._VT[key] = _CompactMap.from_full(VT.toarray().T if dense else sp.csr_matrix(VT.T))
+
+    def _add_G(self, wk: FloatArray, g: FloatArray) -> None:
+        """``g += vec(lower(G))`` for per-class ``W`` blocks ``wk`` ``(ncls, p1, p1)``."""
+        for (k, l_), vmap in self._VT.items():
+            vmap.add_product(wk[:, k, l_], g)
+
+    def _class_Q(self, S_hat: FloatArray) -> FloatArray:
+        """Per class ``sum_j B_j' S_hat B_j`` (``B_j``: level ``j``'s columns of A_R1)."""
+        p1 = self.p1
+        s_low = (S_hat * self._lower_mask).ravel()
+        s_strict = (S_hat * self._strict_lower_mask).ravel()
+        Q = np.empty((self.n_classes, p1, p1))
+        for k in range(p1):
+            for l_ in range(p1):
+                Q[:, k, l_] = self._VT[(k, l_)].adjoint(s_low) + self._VT[(l_, k)].adjoint(s_strict)
+        return Q
+
+    # ------------------------------------------------------------------------------
+    def _scale_vector(self, lambdas: list[FloatArray]) -> FloatArray:
+        """Diagonal of Lambda_R when every non-first term is scalar."""
+        scale = np.ones(self.m)
+        for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
+            scale[off : off + t.q] = lam[0, 0]
+        return scale
+
+    def _scale_R(self, M: FloatArray, lambdas: list[FloatArray]) -> FloatArray:
+        """``Lambda_R' M Lambda_R`` for the symmetric ``m x m`` matrix ``M``."""
+        for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
+            sl = slice(off, off + t.q)
+            if t.dim == 1:
+                s = lam[0, 0]
+                M[sl, :] *= s
+                M[:, sl] *= s
+            else:
+                blk = M[sl, :].reshape(t.n_levels, t.dim, self.m)
+                M[sl, :] = np.einsum("ji,njm->nim", lam, blk).reshape(t.q, self.m)
+                blk = M[:, sl].reshape(self.m, t.n_levels, t.dim)
+                M[:, sl] = np.einsum("mnj,ji->mni", blk, lam).reshape(self.m, t.q)
+        return M
+
+    def evaluate(
+        self, theta: FloatArray, reml: bool, need_factor: bool = True
+    ) -> Evaluation | None:
+        """The criterion and its factor at ``theta``; ``None`` if S is not PD.
+
+        With ``need_factor=False`` (the optimiser's calls) the returned ``L`` may be the
+        factor of ``D^-1 S D^-1`` for the diagonal ``D = Lambda_R``, which skips two
+        passes over the dense block; only the criterion is then meaningful.
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        lambdas = self.lambdas(theta)
+        l1 = lambdas[0]
+        p1 = self.p1
+        if p1 == 1:
+            s2 = l1[0, 0] ** 2
+            T = s2 * self.class_A + 1.0
+            logdet1 = float(np.sum(self.class_counts * np.log(T[:, 0, 0])))
+            w = s2 / T[:, 0, 0]
+        else:
+            T = l1.T @ self.class_A @ l1 + self._eye_p1
+            Tinv, logdets = _batched_inverse_logdet(T)
+            logdet1 = float(self.class_counts @ logdets)
+            # W_c = l1 T_c^-1 l1'
+            w = (l1 @ Tinv @ l1.T).reshape(-1)
+        m = self.m
+        wk = w.reshape(-1, p1, p1)
+        g = np.zeros(m * m)
+        self._add_G(wk, g)
+        # S = Lambda_R' (A_RR - G) Lambda_R + I_RE, built in place in g's buffer.  Only
+        # the lower triangle of G is stored; when every other term is scalar, Lambda_R
+        # is diagonal and the lower triangle of S is all the factorisation reads.
+        S = g.reshape(m, m)
+        q = self.q_rest
+        logdet_scale = 0.0
+        if self._rest_scalar:
+            np.subtract(self.A_RR, S, out=S)
+            scale = self._scale_vector(lambdas)
+            if not need_factor and np.all(scale[:q] > 0):
+                # chol(D M D + I) = D chol(M + D^-2): no scaling passes over M.
+                S[self._diag_re, self._diag_re] += scale[:q] ** -2
+                logdet_scale = 2.0 * float(np.sum(np.log(scale[:q])))
+            else:
+                S *= scale[:, None]
+                S *= scale[None, :]
+                S[self._diag_re, self._diag_re] += 1.0
+        else:
+            S += np.tril(S, -1).T
+            S = self._scale_R(self.A_RR - S, lambdas)
+            S[self._diag_re, self._diag_re] += 1.0
+        # A C-ordered symmetric S is its own transpose in Fortran order: factor S.T as
+        # upper (U'U = S) without copying; U.T is the lower factor L.
+        U, info = _potrf(S.T, lower=0, clean=1, overwrite_a=1)
+        if info != 0:
+            return None
+        L = U.T
+        d = np.diag(L)
+        if not (d[:-1].min(initial=1.0) > 0.0 and np.isfinite(d.sum())):
+            return None
+        logdet_L = logdet1 + logdet_scale + 2.0 * float(np.sum(np.log(d[:q])))
+        logdet_RX = 2.0 * float(np.sum(np.log(d[q : q + self.p])))
+        pwrss = float(d[-1] ** 2)
+        n, p = self.n, self.p
+        if reml:
+            nmp = n - p
+            obj = logdet_L + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
+        else:
+            obj = logdet_L + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+        obj -= self.log_weights_sum
+        return Evaluation(theta, float(obj), logdet_L, logdet_RX, pwrss, L, T, lambdas)
+
+    def objective(self, theta: FloatArray, reml: bool) -> float:
+        ev = self.evaluate(theta, reml, need_factor=False)
+        return np.inf if ev is None else ev.objective
+
+    # ------------------------------------------------------------------------------
+    def solve(self, ev: Evaluation) -> tuple[FloatArray, list[FloatArray], FloatArray]:
+        """Fixed effects, spherical random effects per term ``(n_levels, dim)`` and the
+        spherical random effects of the first term, at the evaluation ``ev``."""
+        L = ev.L
+        q, p = self.q_rest, self.p
+        sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+        u_R, beta = sol[:q], sol[q : q + p]
+        # First term: (l1' A11_j l1 + I) u_1j = l1' (A_1y - A_1X beta - A_1R Lambda_R u_R)
+        lam_u_R = np.zeros(q)
+        for t, lam, off in zip(self.terms[1:], ev.lambdas[1:], self.rest_offsets, strict=False):
+            blk = u_R[off : off + t.q].reshape(t.n_levels, t.dim)
+            lam_u_R[off : off + t.q] = (blk @ lam.T).ravel()
+        coef = np.concatenate([-lam_u_R, -beta, [1.0]])
+        r1 = np.asarray(self._A_R1_T @ coef).reshape(self.n1, self.p1)
+        rhs = r1 @ ev.lambdas[0]  # rows are (l1' r_j)'
+        if self.p1 == 1:
+            u1 = rhs / ev.class_T[self.level_class, 0]
+        else:
+            Tinv, _ = _batched_inverse_logdet(ev.class_T)
+            u1 = np.einsum("jab,jb->ja", Tinv[self.level_class], rhs)
+        us = [u1]
+        for t, off in zip(self.terms[1:], self.rest_offsets, strict=False):
+            us.append(u_R[off : off + t.q].reshape(t.n_levels, t.dim))
+        return beta, us, u_R
+
+    def gradient(self, theta: FloatArray, reml: bool) -> tuple[float, FloatArray | None]:
+        """The criterion and its analytic gradient at ``theta``.
+
+        With ``Omega`` the (augmented, for REML) penalised system and ``r^2`` the
+        penalised RSS, ``d = log|Omega| + nu log r^2 + const``; by the envelope theorem
+        ``d r^2 / d theta_i = -2 r' Z_k D_i u_k`` and
+        ``d log|Omega| / d theta_i = 2 tr(D_i (n_k I - Phi_k) lambda_k^-1)``, where
+        ``D_i = d lambda_k / d theta_i`` and ``Phi_k`` is the sum over levels of the
+        diagonal blocks of ``Omega^-1`` for term ``k``.  The gradient is ``None`` (use
+        finite differences) where a ``lambda_k`` is singular, i.e. on the boundary.
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        # On the boundary (a singular lambda) the criterion is still smooth in theta but
+        # the formula needs lambda^-1: take the gradient a hair inside the box instead.
+        lower = self._theta_lower
+        near = np.isfinite(lower) & (theta - lower < _BOUNDARY_STEP)
+        if np.any(near):
+            value = self.objective(theta, reml)
+            if not np.isfinite(value):
+                return value, None
+            ev = self.evaluate(np.where(near, lower + _BOUNDARY_STEP, theta), reml)
+        else:
+            ev = self.evaluate(theta, reml)
+            value = np.inf if ev is None else ev.objective
+        if ev is None:
+            return value, None
+        lambdas = ev.lambdas
+        if min(float(np.abs(np.diagonal(lam)).min()) for lam in lambdas) < 1e-12:
+            return value, None
+        q, p, m, p1 = self.q_rest, self.p, self.m, self.p1
+        beta, us, _ = self.solve(ev)
+        bs = [u @ lam.T for u, lam in zip(us, lambdas, strict=True)]
+        b_R = np.concatenate([b.ravel() for b in bs[1:]]) if q else np.zeros(0)
+        coef = np.concatenate([-b_R, -beta, [1.0]])
+        # Z_k' r per level from the stored cross-products (r: weighted residuals).
+        zr1 = np.asarray(self._A_R1_T @ coef).reshape(self.n1, p1) - np.einsum(
+            "jkl,jl->jk", self.A11, bs[0]
+        )
+        zrs = [zr1]
+        if q:
+            zrR = self.A_RR[:q] @ coef - np.asarray(self._A_R1_RE @ bs[0].ravel()).ravel()
+            for t, off in zip(self.terms[1:], self.rest_offsets, strict=False):
+                zrs.append(zrR[off : off + t.q].reshape(t.n_levels, t.dim))
+        # Sum of diagonal blocks of Omega^-1 per term.
+        s = q + p if reml else q
+        phis: list[FloatArray] = []
+        Tinv, _ = _batched_inverse_logdet(ev.class_T)
+        phi1 = np.einsum("c,cij->ij", self.class_counts, Tinv)
+        if s:
+            Linv, _ = _trtri(ev.L[:s, :s], lower=1)
+            Sinv = Linv.T @ Linv
+            # S-hat = Lambda_sub S^-1 Lambda_sub', embedded in the m x m block.
+            S_hat = np.zeros((m, m))
+            S_hat[:s, :s] = Sinv
+            S_hat = self._scale_R(S_hat, [lam.T for lam in lambdas])
+            Q = self._class_Q(S_hat)
+            l1 = lambdas[0]
+            M = Tinv @ l1.T
+            phi1 = phi1 + np.einsum("cia,cab,cjb->ij", M, Q, M)
+        phis.append(phi1)
+        if q:
+            for t, off in zip(self.terms[1:], self.rest_offsets, strict=False):
+                blk = Sinv[off : off + t.q, off : off + t.q]
+                phis.append(
+                    np.einsum("jajb->ab", blk.reshape(t.n_levels, t.dim, t.n_levels, t.dim))
+                )
+        nu = self.n - p if reml else self.n
+        grads = []
+        for t, lam, th, u, zr, phi in zip(
+            self.terms, lambdas, self.split_theta(ev.theta), us, zrs, phis, strict=True
+        ):
+            D = t.structure.factor_jacobian(th)
+            lam_inv = _batched_inverse_logdet(lam[None])[0][0] if t.dim <= 2 else np.linalg.inv(lam)
+            N = (t.n_levels * np.eye(t.dim) - phi) @ lam_inv
+            dlogdet = 2.0 * np.einsum("iab,ba->i", D, N)
+            dr2 = -2.0 * np.einsum("iab,ab->i", D, zr.T @ u)
+            grads.append(dlogdet + nu * dr2 / ev.pwrss)
+        return value, np.concatenate(grads)
+
+    def vcov_unscaled(self, ev: Evaluation) -> FloatArray:
+        """``(X' V0^-1 X)^-1``; multiply by sigma^2 for the covariance of beta-hat."""
+        q, p = self.q_rest, self.p
+        LX = ev.L[q : q + p, q : q + p]
+        inv = sla.solve_triangular(LX, np.eye(p), lower=True)
+        return np.asarray(inv.T @ inv)
+
+    def conditional_variances(self, ev: Evaluation) -> list[FloatArray]:
+        """Per term ``(n_levels, dim, dim)`` blocks of ``Lambda (Lambda'Z'Z Lambda +
+        I)^-1 Lambda'`` (multiply by sigma^2), lme4's ``condVar``."""
+        q = self.q_rest
+        lambdas = ev.lambdas
+        out: list[FloatArray] = []
+        Tinv = np.linalg.inv(ev.class_T)[self.level_class]  # (n1, p1, p1)
+        l1 = lambdas[0]
+        if q == 0:
+            cov_u1 = Tinv
+        else:
+            L_RE = ev.L[:q, :q]
+            # B = Lambda_R' A_R1[RE] Lambda_1 T^-1 ; Var(u1) = T^-1 + B' S^-1 B
+            A = self.A_R1[:q, :].tocsc()
+            M = A @ sp.kron(sp.eye(self.n1), l1, format="csr") if self.p1 > 1 else A * l1[0, 0]
+            M = sp.csc_matrix(M)
+            extra = np.zeros((self.n1, self.p1, self.p1))
+            chunk = max(1, 4_000_000 // max(q, 1) // self.p1)
+            for lo in range(0, self.n1, chunk):
+                hi = min(self.n1, lo + chunk)
+                cols = M[:, lo * self.p1 : hi * self.p1].toarray()
+                cols = self._scale_R_rows(cols, lambdas)
+                blk = cols.reshape(q, hi - lo, self.p1)
+                blk = np.einsum("qnj,njk->qnk", blk, Tinv[lo:hi])
+                H = sla.solve_triangular(L_RE, blk.reshape(q, -1), lower=True)
+                H = H.reshape(q, hi - lo, self.p1)
+                extra[lo:hi] = np.einsum("qni,qnj->nij", H, H)
+            cov_u1 = Tinv + extra
+        out.append(np.einsum("ij,njk,lk->nil", l1, cov_u1, l1))
+        if q:
+            Linv = sla.solve_triangular(ev.L[:q, :q], np.eye(q), lower=True)
+            for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
+                # diag blocks of (L L')^-1 = Linv' Linv, restricted to this term's rows
+                blocks = Linv[:, off : off + t.q].reshape(q, t.n_levels, t.dim)
+                cov_u = np.einsum("qni,qnj->nij", blocks, blocks)
+                out.append(np.einsum("ij,njk,lk->nil", lam, cov_u, lam))
+        return out
+
+    def _scale_R_rows(self, M: FloatArray, lambdas: list[FloatArray]) -> FloatArray:
+        """``Lambda_RE' M`` for a matrix with the RE rows of the R block."""
+        for t, lam, off in zip(self.terms[1:], lambdas[1:], self.rest_offsets, strict=False):
+            sl = slice(off, off + t.q)
+            if t.dim == 1:
+                M[sl] *= lam[0, 0]
+            else:
+                blk = M[sl].reshape(t.n_levels, t.dim, -1)
+                M[sl] = np.einsum("ji,njm->nim", lam, blk).reshape(t.q, -1)
+        return M
+
+
+class DirectLMMProblem(LMMProblem):
+    """The blocked criterion with ``G = sum_j B_j W_j B_j'`` formed directly.
+
+    For problems whose cross-products change at every evaluation (a residual structure
+    whitens the data anew for each of its parameter values), the precomputed class map
+    ``V`` of :class:`LMMProblem` costs more to build than it saves.  When the dense block
+    is small, the per-level columns ``B_j`` of ``A_R1`` (``(n1, m, p1)``) are kept
+    dense instead and ``G`` is one batched product; everything else is inherited.
+    """
+
+    def __init__(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        terms: list[TermData],
+        weights: FloatArray | None = None,
+        grams: FloatArray | None = None,
+    ) -> None:
+        if len(terms) != 1 or weights is not None:
+            super().__init__(X, y, terms, weights)
+            return
+        # One term: every cross-product is a handful of bincounts (or given: per-level
+        # Gram matrices of [Z X y], ``grams``); no classes (the levels' blocks differ
+        # after whitening), no sparse matrices.
+        n, p = X.shape
+        first = terms[0]
+        self.n, self.p = n, p
+        self.terms = terms
+        self.weights = None
+        self.log_weights_sum = 0.0
+        p1, n1 = first.dim, first.n_levels
+        self.p1, self.n1 = p1, n1
+        self.q_rest = 0
+        self.m = m = p + 1
+        self.rest_offsets = [0]
+        if grams is not None:
+            self._setup_single(
+                first,
+                np.ascontiguousarray(grams[:, :p1, :p1]),
+                np.ascontiguousarray(grams[:, p1:, :p1]),
+                grams[:, p1:, p1:].sum(axis=0),
+            )
+            return
+        codes, Z = first.codes, first.Z
+        # Per-level sums by bincount (measured faster than a sparse indicator product
+        # or a sorted reduceat for these few columns).
+        A11 = np.empty((n1, p1, p1))
+        for k in range(p1):
+            for l_ in range(k, p1):
+                v = np.bincount(codes, weights=Z[:, k] * Z[:, l_], minlength=n1)
+                A11[:, k, l_] = v
+                A11[:, l_, k] = v
+        D = np.column_stack([X, y])
+        B = np.empty((n1, m, p1))
+        for r in range(m):
+            for k in range(p1):
+                B[:, r, k] = np.bincount(codes, weights=D[:, r] * Z[:, k], minlength=n1)
+        self._setup_single(first, A11, B, D.T @ D)
+
+    def _setup_single(
+        self, first: TermData, A11: FloatArray, B: FloatArray, A_RR: FloatArray
+    ) -> None:
+        n1, p1, m = self.n1, self.p1, self.m
+        self.A11 = self.class_A = A11
+        self.level_class = np.arange(n1)
+        self.class_counts = np.ones(n1)
+        self.n_classes = n1
+        self.A_RR = A_RR
+        self.y_sumsq = float(A_RR[-1, -1])
+        self._B = B
+        self._VT = {}
+        self._low_flat = np.flatnonzero(np.tril(np.ones((m, m), dtype=bool)).ravel())
+        self._A_R1_T = np.ascontiguousarray(B.transpose(0, 2, 1).reshape(n1 * p1, m))
+        self._A_R1_RE = np.zeros((0, n1 * p1))
+        self._theta_index = [0, first.structure.n_params]
+        self._rest_scalar = True
+        self._diag_re = np.arange(0)
+        self._lower_mask = np.tril(np.ones((m, m)))
+        self._strict_lower_mask = np.tril(np.ones((m, m)), -1)
+        self._theta_lower = np.asarray(first.structure.bounds()[0], dtype=np.float64)
+        self._eye_p1 = np.eye(p1)
+
+    def _build_V(self) -> None:
+        m, p1 = self.m, self.p1
+        dense = self.A_R1.toarray().reshape(m, self.n1, p1)
+        self._B = np.ascontiguousarray(dense.transpose(1, 0, 2))  # (n1, m, p1)
+        self._VT = {}
+        low = np.tril(np.ones((m, m), dtype=bool))
+        self._low_flat = np.flatnonzero(low.ravel())
+
+    def _add_G(self, wk: FloatArray, g: FloatArray) -> None:
+        B = self._B
+        BW = np.matmul(B, wk[self.level_class])  # (n1, m, p1)
+        G = np.tensordot(BW, B, axes=([0, 2], [0, 2]))
+        g[self._low_flat] += G.ravel()[self._low_flat]
+
+    def _class_Q(self, S_hat: FloatArray) -> FloatArray:
+        B = self._B
+        SB = np.matmul(S_hat[None], B)  # (n1, m, p1)
+        Qj = np.matmul(B.transpose(0, 2, 1), SB)  # (n1, p1, p1)
+        Q = np.zeros((self.n_classes, self.p1, self.p1))
+        np.add.at(Q, self.level_class, Qj)
+        return Q

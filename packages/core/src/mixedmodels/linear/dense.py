@@ -1,0 +1,223 @@
+"""The profiled LMM criterion for small problems, on one dense cross-product matrix.
+
+When all random effects together are few (sleepstudy: 36), the whole of
+``[Z X y]' W [Z X y]`` is a small dense matrix and one LAPACK Cholesky of
+``Lambda~' C Lambda~ + I`` costs microseconds: here the cost of an evaluation is the
+number of numpy calls, not arithmetic, so this path makes as few as possible.  It has
+the interface of :class:`~mixedmodels.linear.criterion.LMMProblem` (which the fitter and the result
+use interchangeably) and is checked against it and against a textbook computation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..interfaces import FloatArray
+from .criterion import Evaluation, TermData, ThetaLayout
+
+__all__ = ["DenseLMMProblem"]
+
+_potrf = sla.lapack.dpotrf
+_trtrs = sla.lapack.dtrtrs
+_trtri = sla.lapack.dtrtri
+# Distance from a bound at which the gradient is taken on boundary fits.
+_BOUNDARY_STEP = 1e-7
+
+
+def _small_inverse(a: FloatArray) -> FloatArray:
+    """Inverse of a small matrix, closed form up to 2 x 2 (numpy's call costs more)."""
+    k = a.shape[0]
+    if k == 1:
+        return 1.0 / a
+    if k == 2:
+        (p, q), (r, s) = a.tolist()
+        det = p * s - q * r
+        return np.array([[s / det, -q / det], [-r / det, p / det]])
+    return np.asarray(np.linalg.inv(a), dtype=np.float64)
+
+
+class DenseLMMProblem(ThetaLayout):
+    """Dense cross-products of ``[Z X y]`` and the profiled deviance / REML criterion.
+
+    Parameters are as for :class:`~mixedmodels.linear.criterion.LMMProblem`.
+    """
+
+    def __init__(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        terms: list[TermData],
+        weights: FloatArray | None = None,
+        matrix: FloatArray | None = None,
+    ) -> None:
+        if not terms:
+            raise ValueError("a linear mixed model needs at least one random-effect term")
+        n, p = X.shape
+        self.n, self.p = n, p
+        self.terms = terms
+        self.weights = weights
+        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
+        sw = np.ones(n) if weights is None else np.sqrt(weights)
+        self.offsets = np.cumsum([0] + [t.q for t in terms]).tolist()
+        q = self.q = self.offsets[-1]
+        self.m = q + p + 1
+        if matrix is not None:
+            # The whole [Z X y] given (e.g. whitened by a residual structure, which mixes
+            # the rows of a term's levels): the terms only give the columns' layout.
+            W = matrix
+        else:
+            W = np.zeros((n, self.m))
+            rows = np.arange(n)
+            for t, off in zip(terms, self.offsets, strict=False):
+                for j in range(t.dim):
+                    W[rows, off + t.codes * t.dim + j] = t.Z[:, j] * sw
+            W[:, q : q + p] = X * sw[:, None]
+            W[:, -1] = y * sw
+        self.C = W.T @ W
+        # Positions of every element of every level's lambda block inside Lambda (q x q),
+        # and for each the index of its value in the concatenated raveled lambdas.
+        pos_r, pos_c, src = [], [], []
+        src_off = 0
+        for t, off in zip(terms, self.offsets, strict=False):
+            d = t.dim
+            base = off + np.arange(t.n_levels)[:, None, None] * d
+            a = np.arange(d)
+            pos_r.append((base + a[None, :, None] + 0 * a[None, None, :]).ravel())
+            pos_c.append((base + 0 * a[None, :, None] + a[None, None, :]).ravel())
+            src.append(np.tile(src_off + np.arange(d * d), t.n_levels))
+            src_off += d * d
+        self._pos = (np.concatenate(pos_r), np.concatenate(pos_c))
+        self._src = np.concatenate(src)
+        # (n_levels, dim, q, offset) per term: attribute look-ups cost on this path.
+        self._shapes = [
+            (t.n_levels, t.dim, t.q, off) for t, off in zip(terms, self.offsets, strict=False)
+        ]
+        self._diag_q = np.arange(q)
+        self._eyes = [np.eye(t.dim) for t in terms]
+        sizes = [t.structure.n_params for t in terms]
+        self._theta_index = np.cumsum([0, *sizes]).tolist()
+        self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
+
+    # --- shared helpers ---------------------------------------------------------------
+    def _Lambda(self, lambdas: list[FloatArray]) -> FloatArray:
+        flat = (
+            lambdas[0].ravel()
+            if len(lambdas) == 1
+            else np.concatenate([lam.ravel() for lam in lambdas])
+        )
+        Lam = np.zeros((self.q, self.q))
+        Lam[self._pos] = flat[self._src]
+        return Lam
+
+    # --- criterion --------------------------------------------------------------------
+    def evaluate(
+        self, theta: FloatArray, reml: bool, need_factor: bool = True
+    ) -> Evaluation | None:
+        """The criterion and the dense lower factor ``L`` at ``theta``."""
+        theta = np.asarray(theta, dtype=np.float64)
+        lambdas = self.lambdas(theta)
+        Lam = self._Lambda(lambdas)
+        q = self.q
+        M = self.C.copy()
+        M[:q] = Lam.T @ M[:q]
+        M[:, :q] = M[:, :q] @ Lam
+        M[self._diag_q, self._diag_q] += 1.0
+        U, info = _potrf(M.T, lower=0, clean=1, overwrite_a=1)
+        if info != 0:
+            return None
+        L = U.T
+        d = np.diag(L)
+        logs = 2.0 * np.log(d[:-1])  # positive: dpotrf succeeded
+        if not np.isfinite(logs.sum() + d[-1]):
+            return None
+        logdet_L = float(logs[:q].sum())
+        logdet_RX = float(logs[q:].sum())
+        pwrss = float(d[-1] ** 2)
+        n, p = self.n, self.p
+        if reml:
+            nmp = n - p
+            obj = logdet_L + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
+        else:
+            obj = logdet_L + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+        obj -= self.log_weights_sum
+        return Evaluation(theta, float(obj), logdet_L, logdet_RX, pwrss, L, np.empty(0), lambdas)
+
+    def objective(self, theta: FloatArray, reml: bool) -> float:
+        ev = self.evaluate(theta, reml, need_factor=False)
+        return np.inf if ev is None else ev.objective
+
+    def solve(self, ev: Evaluation) -> tuple[FloatArray, list[FloatArray], FloatArray]:
+        """Fixed effects, spherical random effects per term ``(n_levels, dim)``, all u."""
+        L = ev.L
+        q, p = self.q, self.p
+        sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+        u, beta = sol[:q], sol[q : q + p]
+        us = [u[off : off + qk].reshape(nl, d) for nl, d, qk, off in self._shapes]
+        return beta, us, u
+
+    def gradient(self, theta: FloatArray, reml: bool) -> tuple[float, FloatArray | None]:
+        """The criterion and its analytic gradient (formulas as in
+        :meth:`~mixedmodels.linear.criterion.LMMProblem.gradient`)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        lower = self._theta_lower
+        near = np.isfinite(lower) & (theta - lower < _BOUNDARY_STEP)
+        if near.any():
+            value = self.objective(theta, reml)
+            if not np.isfinite(value):
+                return value, None
+            ev = self.evaluate(np.where(near, lower + _BOUNDARY_STEP, theta), reml)
+        else:
+            ev = self.evaluate(theta, reml)
+            value = np.inf if ev is None else ev.objective
+        if ev is None:
+            return value, None
+        lambdas = ev.lambdas
+        q, p = self.q, self.p
+        beta, us, _ = self.solve(ev)
+        b = np.concatenate([(uk @ lam.T).ravel() for uk, lam in zip(us, lambdas, strict=True)])
+        coef = np.concatenate([-b, -beta, [1.0]])
+        zr = self.C[:q] @ coef  # Z' r, r the weighted residuals
+        s = q + p if reml else q
+        Linv, _ = _trtri(ev.L[:s, :s], lower=1)
+        Sinv = Linv[:, :q].T @ Linv[:, :q]  # RE block of Omega^-1
+        nu = self.n - p if reml else self.n
+        grads = []
+        for t, (nl, dim, qk, off), eye, lam, th, uk in zip(
+            self.terms,
+            self._shapes,
+            self._eyes,
+            lambdas,
+            self.split_theta(ev.theta),
+            us,
+            strict=True,
+        ):
+            blk = Sinv[off : off + qk, off : off + qk]
+            phi = np.einsum("jajb->ab", blk.reshape(nl, dim, nl, dim))
+            N = (eye * nl - phi) @ _small_inverse(lam)
+            D = t.structure.factor_jacobian(th)
+            zr_k = zr[off : off + qk].reshape(nl, dim)
+            dlogdet = 2.0 * np.einsum("iab,ba->i", D, N)
+            dr2 = -2.0 * np.einsum("iab,ab->i", D, zr_k.T @ uk)
+            grads.append(dlogdet + nu * dr2 / ev.pwrss)
+        grad = np.concatenate(grads)
+        # A singular lambda (possible for structures other than us/diag) gives inf/nan.
+        return value, grad if np.isfinite(grad).all() else None
+
+    def vcov_unscaled(self, ev: Evaluation) -> FloatArray:
+        """``(X' V0^-1 X)^-1``; multiply by sigma^2 for the covariance of beta-hat."""
+        q, p = self.q, self.p
+        inv, _ = _trtri(ev.L[q : q + p, q : q + p], lower=1)
+        return np.asarray(inv.T @ inv)
+
+    def conditional_variances(self, ev: Evaluation) -> list[FloatArray]:
+        """Per term ``(n_levels, dim, dim)`` blocks of ``Lambda (Lambda'Z'Z Lambda +
+        I)^-1 Lambda'`` (multiply by sigma^2), lme4's ``condVar``."""
+        q = self.q
+        Linv, _ = _trtri(ev.L[:q, :q], lower=1)
+        out = []
+        for t, lam, off in zip(self.terms, ev.lambdas, self.offsets, strict=False):
+            cols = Linv[:, off : off + t.q].reshape(q, t.n_levels, t.dim)
+            cov_u = np.einsum("qni,qnj->nij", cols, cols)
+            out.append(np.einsum("ij,njk,lk->nil", lam, cov_u, lam))
+        return out

@@ -1,0 +1,3 @@
+"""Numerical building blocks shared by the fitting layers: bounded optimisation and the
+convergence check (:mod:`.optimize`), finite differences, a progress bar.
+"""

@@ -1,0 +1,1 @@
+"""Presentation of fitted models: R-formatted summaries, broom.mixed tidiers, formatters."""

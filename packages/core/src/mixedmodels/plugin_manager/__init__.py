@@ -1,0 +1,1 @@
+"""The plugin manager: discovery through entry points, registries, look-up by name."""

@@ -1,0 +1,316 @@
+"""The fitted generalized linear mixed model.
+
+It has the interface of :class:`~mixedmodels.results.LMMResult`; the accessors that do
+not depend on the response distribution (random effects, coefficients, prediction of
+the linear predictor) are the very same functions.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..generalized.criterion import GLMMProblem
+from ..interfaces import FloatArray
+from ..model import Model
+from .lmm import LMMResult
+
+__all__ = ["GLMMResult"]
+
+
+def _shared(member: Any) -> Any:
+    """A member of LMMResult reused as is: it reads only attributes both results have
+    (model, theta, sigma, _beta, _u, _lambdas, _condvar, vcov, loglik, df, nobs)."""
+    return member
+
+
+class GLMMResult:
+    """A GLMM fitted by the Laplace approximation, adaptive quadrature or the fast mode.
+
+    ``loglik`` is lme4's: the Laplace approximation of the log-likelihood; for adaptive
+    quadrature (``nagq > 1``) lme4 integrates deviance residuals, so that log-likelihood
+    is relative to the saturated model (not comparable with the Laplace one).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        problem: GLMMProblem,
+        theta: FloatArray,
+        beta: FloatArray,
+        minus2loglik: float,
+        nagq: int,
+        vcov: FloatArray | None,
+        optimizer: dict[str, Any],
+        converged: bool,
+        messages: list[str],
+    ) -> None:
+        self.model = model
+        self._problem = problem
+        self.theta = np.asarray(theta, dtype=np.float64)
+        self._beta = np.asarray(beta, dtype=np.float64)
+        self.minus2loglik = float(minus2loglik)
+        self.nagq = nagq
+        self.method = {0: "fast (nAGQ = 0)", 1: "Laplace"}.get(nagq, f"adaptive GHQ ({nagq})")
+        self.optimizer = optimizer
+        self.converged = converged
+        self.messages = list(messages)
+        self.family = problem.family
+        self.link = problem.link
+        self.nb_size: float | None = None
+        #: Estimated dispersion (families that have one), else None.
+        self.dispersion: float | None = None
+        self.family_parameter: float | None = None
+        # The random effects are on the absolute scale: no residual scaling.
+        self.sigma = 1.0
+        self.reml = False
+        res = problem.pirls(self.theta, self._beta)
+        if res is None:
+            raise RuntimeError("PIRLS failed at the estimates")
+        self._modes = res
+        self._u = [res.u1] + [
+            res.uR[off : off + t.n_levels * t.dim].reshape(t.n_levels, t.dim)
+            for t, off in zip(model.terms[1:], problem.fixed.rest_offsets, strict=False)
+        ]
+        self._vcov = vcov
+        self.singular = any(
+            s.is_boundary(th) for s, th in zip(model.structures, self._split_theta(), strict=True)
+        )
+        if self.singular:
+            self.messages.append("boundary (singular) fit: a variance is (near) zero")
+
+    def _split_theta(self) -> list[FloatArray]:
+        idx = self._problem._theta_index
+        return [self.theta[idx[i] : idx[i + 1]] for i in range(len(self.model.terms))]
+
+    def _lambdas(self) -> list[FloatArray]:
+        return self._modes.factor.lambdas
+
+    # --- sizes and fixed effects -------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self._problem.n
+
+    ngrps: Any = _shared(LMMResult.ngrps)
+
+    @property
+    def n_theta(self) -> int:
+        return int(self.theta.size)
+
+    @property
+    def df(self) -> int:
+        """Number of estimated parameters (fixed effects, theta, and an estimated NB size
+        or dispersion)."""
+        extra = (self.nb_size is not None) + (self.dispersion is not None)
+        return self._problem.p + self.n_theta + extra
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._beta, index=self.model.fixef_names, name="estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects (from the Hessian of the criterion)."""
+        names = self.model.fixef_names
+        v = self._vcov if self._vcov is not None else np.full((len(names),) * 2, np.nan)
+        return pd.DataFrame(v, index=names, columns=names)
+
+    fixef_se: Any = _shared(LMMResult.fixef_se)
+
+    # --- variance components and random effects -------------------------------------
+    covariance_matrices: Any = _shared(LMMResult.covariance_matrices)
+    structure_parameters: Any = _shared(LMMResult.structure_parameters)
+
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as ``as.data.frame(VarCorr(fit))``: no residual row for
+        families without a dispersion parameter, as lme4."""
+        table = _shared(LMMResult.varcorr)(self)
+        return table[table["grp"] != "Residual"].reset_index(drop=True)
+
+    _b: Any = _shared(LMMResult._b)
+    ranef: Any = _shared(LMMResult.ranef)
+    coef: Any = _shared(LMMResult.coef)
+    _random_part: Any = _shared(LMMResult._random_part)
+    _terms_in: Any = _shared(LMMResult._terms_in)
+
+    @cached_property
+    def _condvar(self) -> list[FloatArray]:
+        return self._problem.fixed.conditional_variances(self._modes.factor)
+
+    # --- likelihood ---------------------------------------------------------------------
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self.minus2loglik
+
+    aic: Any = _shared(LMMResult.aic)
+    bic: Any = _shared(LMMResult.bic)
+    reml_criterion = None
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance()`` of a GLMM: the sum of squared deviance residuals."""
+        return float(np.sum(self.residuals(type="deviance").to_numpy() ** 2))
+
+    # --- fitted values, residuals, prediction -------------------------------------------
+    def fitted(self) -> pd.Series:
+        """Fitted means (response scale), conditional on the random effects."""
+        return pd.Series(self._modes.mu, index=self.model.design.row_index, name="fitted")
+
+    def linear_predictor(self) -> pd.Series:
+        """The linear predictor, conditional on the random effects."""
+        return pd.Series(self._modes.eta, index=self.model.design.row_index, name="eta")
+
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """Residuals of type ``"deviance"`` (default, as lme4), ``"pearson"``,
+        ``"response"`` or ``"working"``."""
+        P = self._problem
+        y, mu, eta = P.y, self._modes.mu, self._modes.eta
+        if type == "response":
+            r = y - mu
+        elif type == "pearson":
+            r = (y - mu) * np.sqrt(P.pw / self.family.variance(mu))
+        elif type == "deviance":
+            r = self.family.deviance_residuals(y, mu, P.pw)
+        elif type == "working":
+            r = (y - mu) / self.link.mu_eta(eta)
+        else:
+            raise ValueError(
+                f"unknown residual type {type!r}; use 'deviance', 'pearson', 'response' "
+                "or 'working'"
+            )
+        return pd.Series(r, index=self.model.design.row_index, name="residuals")
+
+    _predict_link: Any = _shared(LMMResult.predict)
+
+    def predict(
+        self,
+        newdata: Any = None,
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+        type: str = "link",
+    ) -> pd.Series:
+        """Predictions on the ``"link"`` (default, as lme4) or ``"response"`` scale;
+        ``re_form`` and ``allow_new_levels`` as for linear mixed models."""
+        eta = self._predict_link(newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        if type == "link":
+            return eta
+        if type == "response":
+            return pd.Series(self.link.inverse(eta.to_numpy()), index=eta.index, name="prediction")
+        raise ValueError(f"unknown prediction type {type!r}; use 'link' or 'response'")
+
+    def simulate(self, nsim: int = 1, seed: Any = None, re_form: str | None = "NA") -> pd.DataFrame:
+        """Simulate responses: random effects, then the family (lme4's ``simulate``).
+
+        Binomial responses are proportions of the prior weights (trials), as R's
+        ``family()$simulate``.
+
+        Parameters
+        ----------
+        nsim
+            Number of simulated responses.
+        seed
+            Seed (or :class:`numpy.random.Generator`) of the random numbers.
+        re_form
+            ``"NA"`` or ``"~0"`` (default): new random effects for every term
+            (unconditional, lme4's ``re.form = NA``); ``None``: the conditional modes of
+            all terms (lme4's ``re.form = NULL``); a formula such as ``"~(1|herd)"``:
+            the modes of those grouping factors, new draws for the others.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``sim_1`` ... ``sim_<nsim>``, indexed like the data.
+        """
+        rng = np.random.default_rng(seed)
+        m = self.model
+        keep = self._terms_in(re_form)
+        eta0 = m.X @ self._beta + (m.offset if m.offset is not None else 0.0)
+        if any(keep):
+            zs, codes = [t.Z for t in m.terms], [t.codes for t in m.terms]
+            eta0 = eta0 + self._random_part(zs, codes, keep)
+        # All simulations at once: (n, nsim) linear predictors, one family draw.
+        eta = np.repeat(eta0[:, None], nsim, axis=1)
+        for t, lam, held in zip(m.terms, self._lambdas(), keep, strict=True):
+            if held:
+                continue
+            u = rng.standard_normal((t.n_levels, t.dim, nsim))
+            b = np.einsum("ij,njs->nis", lam, u)
+            if t.dim == 1:
+                eta += t.Z[:, :1] * b[t.codes, 0, :]
+            else:
+                eta += np.einsum("nj,njs->ns", t.Z, b[t.codes])
+        pw = self._problem.pw
+        sims = self.family.simulate(
+            self.link.inverse(eta),
+            rng,
+            None if pw is None else np.reshape(pw, (-1, 1)),
+            dispersion=self.dispersion or 1.0,
+        )
+        return pd.DataFrame(
+            np.asarray(sims, dtype=np.float64),
+            index=m.design.row_index,
+            columns=[f"sim_{i + 1}" for i in range(nsim)],
+        )
+
+    # --- inference ------------------------------------------------------------------------
+    def confint(
+        self,
+        parm: Any = None,
+        level: float = 0.95,
+        method: str = "profile",
+        nsim: int = 500,
+        seed: int | None = None,
+        boot_type: str = "perc",
+        n_jobs: int = 1,
+        progress: Any = True,
+    ) -> pd.DataFrame:
+        """Confidence intervals for the random-effect SDs/correlations and the fixed
+        effects (lme4's ``confint`` of a glmer fit).
+
+        Parameters
+        ----------
+        parm
+            Parameter names (default: all), e.g. ``"sd_(Intercept)|herd"``, a fixed
+            effect, lme4's old names (``".sig01"``), ``"theta_"`` / ``"beta_"`` or
+            positions.
+        level
+            Confidence level.
+        method
+            ``"profile"`` (default, as lme4: the deviance profiled over all other
+            parameters, by the fit's Laplace or quadrature criterion), ``"wald"`` (fixed
+            effects only; ``NaN`` for variance parameters, as lme4) or ``"boot"``
+            (parametric bootstrap, :func:`mixedmodels.bootstrap`).
+        nsim, seed, boot_type, n_jobs
+            Bootstrap only: number of simulations, seed, ``"perc"``, ``"basic"`` or
+            ``"norm"`` intervals, worker processes.
+        progress
+            Progress bar on stderr (profile and bootstrap); ``False`` switches it off.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter, columns ``"2.5 %"`` and ``"97.5 %"`` (for 95%).
+        """
+        from ..inference.confint import confint
+
+        return confint(self, parm, level, method, nsim, seed, boot_type, n_jobs, progress)
+
+    # --- reporting ----------------------------------------------------------------------
+    def summary(self) -> str:
+        """glmer-style text summary."""
+        from ..output.glmm_summary import format_glmm_summary
+
+        return format_glmm_summary(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<GLMMResult {self.method} {self.family.name}({self.link.name}): "
+            f"{self.model.formula}, n={self.nobs}, logLik={self.loglik:.4f}"
+            f"{'' if self.converged else ', NOT CONVERGED'}{', singular' if self.singular else ''}>"
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
