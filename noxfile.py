@@ -1,7 +1,7 @@
 """Automation for the mixedmodels monorepo: tests, lint, benchmarks, demo.
 
 nox -s tests        each package alone, then all packages together with tests/
-nox -s lint         ruff and mypy
+nox -s lint         ruff, mypy and the import-linter layer contracts (.importlinter)
 nox -s bench        timings against lme4 (Rscript) when it is installed
 nox -s demo         fit sleepstudy, InstEval and VerbAgg, print summaries and checks
 nox -s crosscheck   simulated fits against lme4 (Rscript with lme4 needed)
@@ -21,7 +21,7 @@ PLUGINS = sorted(
     if (p / "pyproject.toml").exists() and p.name != "core"
 )
 PACKAGES = ["core", *PLUGINS]
-TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyarrow>=12"]
+TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyarrow>=12", "import-linter>=2.1"]
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
@@ -59,9 +59,10 @@ def tests(session: nox.Session, target: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check) and mypy over every package's sources."""
+    """ruff (lint and format check), the layer contracts and mypy over every package."""
     session.install("ruff", "mypy", "pandas-stubs", "scipy-stubs")
     _install(session, *PACKAGES)
+    session.run("lint-imports", "--no-cache")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     for p in PACKAGES:
