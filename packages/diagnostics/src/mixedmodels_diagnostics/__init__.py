@@ -19,14 +19,14 @@ __version__ = "0.1.0"
 _LAZY = {
     # simulation-based scaled residuals (DHARMa)
     "ScaledResiduals": "._residuals",
-    "simulate_residuals": "._residuals",
+    "simulate_residuals": "._simulate",
     "test_uniformity": "._residual_tests",
     "test_dispersion": "._residual_tests",
     "test_zero_inflation": "._residual_tests",
     "test_outliers": "._residual_tests",
-    "test_quantiles": "._residual_tests",
-    "test_temporal_autocorrelation": "._residual_tests",
-    "test_spatial_autocorrelation": "._residual_tests",
+    "test_quantiles": "._quantile_test",
+    "test_temporal_autocorrelation": "._autocorrelation_tests",
+    "test_spatial_autocorrelation": "._autocorrelation_tests",
     # summary statistics (performance)
     "icc": "._statistics",
     "icc_beta": "._statistics",
@@ -90,7 +90,8 @@ if TYPE_CHECKING:
         test_uniformity,
         test_zero_inflation,
     )
-    from ._residuals import ScaledResiduals, simulate_residuals
+    from ._residuals import ScaledResiduals
+    from ._simulate import simulate_residuals
     from ._statistics import (
         check_collinearity,
         check_convergence,
