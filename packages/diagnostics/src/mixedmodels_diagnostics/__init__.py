@@ -78,6 +78,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._autocorrelation_tests import (
+        test_spatial_autocorrelation,
+        test_temporal_autocorrelation,
+    )
     from ._checks import (
         check_collinearity,
         check_convergence,
@@ -86,13 +90,11 @@ if TYPE_CHECKING:
     )
     from ._effect_plots import plot_caterpillar, plot_influence
     from ._influence import InfluenceResult, influence
+    from ._quantile_test import test_quantiles
     from ._residual_plots import plot_qq, plot_residuals, plot_residuals_vs_predicted
     from ._residual_tests import (
         test_dispersion,
         test_outliers,
-        test_quantiles,
-        test_spatial_autocorrelation,
-        test_temporal_autocorrelation,
         test_uniformity,
         test_zero_inflation,
     )
