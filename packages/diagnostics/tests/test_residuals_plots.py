@@ -60,3 +60,21 @@ def test_svg_and_no_path(res, tmp_path) -> None:
 def test_plot_rejects_unsupported_input() -> None:
     with pytest.raises(TypeError, match="plot_residuals"):
         mmd.plot_residuals(42)
+
+
+def test_simulate_residuals_plot_option_draws() -> None:
+    # plot=True goes through the public entry point above the plots module.
+    import pandas as pd
+
+    import mixedmodels as mm
+
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(10), 8)
+    data = pd.DataFrame({"y": rng.poisson(np.exp(0.5 + rng.normal(0, 0.4, 10)[g])), "g": g})
+    fit = mm.glmm("y ~ 1 + (1|g)", data, family="poisson")
+    before = set(plt.get_fignums())
+    res = mmd.simulate_residuals(fit, n=30, seed=1, plot=True)
+    assert isinstance(res, mmd.ScaledResiduals)
+    new = set(plt.get_fignums()) - before
+    assert len(new) == 1
+    plt.close("all")

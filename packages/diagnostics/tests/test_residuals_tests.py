@@ -13,7 +13,8 @@ import mixedmodels_diagnostics as mmd
 import numpy as np
 import pandas as pd
 import pytest
-from mixedmodels_diagnostics._residual_tests import DharmaDiagnostic, _bh, get_p
+from mixedmodels_diagnostics._dharma_diagnostic import DharmaDiagnostic
+from mixedmodels_diagnostics._residual_test_result import get_p, p_adjust_bh
 
 import mixedmodels as mm
 from mixedmodels.testing import check_diagnostic
@@ -109,7 +110,7 @@ def test_get_p_and_bh_as_r() -> None:
     assert get_p(sim, 8.0, "two.sided") == pytest.approx(0.4)
     # p.adjust(c(0.01, 0.04, 0.03, 0.5), "BH") = 0.04 0.0533 0.0533 0.5
     np.testing.assert_allclose(
-        _bh(np.array([0.01, 0.04, 0.03, 0.5])), [0.04, 0.16 / 3, 0.16 / 3, 0.5]
+        p_adjust_bh(np.array([0.01, 0.04, 0.03, 0.5])), [0.04, 0.16 / 3, 0.16 / 3, 0.5]
     )
 
 

@@ -19,24 +19,24 @@ __version__ = "0.1.0"
 _LAZY = {
     # simulation-based scaled residuals (DHARMa)
     "ScaledResiduals": "._residuals",
-    "simulate_residuals": "._residuals",
+    "simulate_residuals": "._simulate",
     "test_uniformity": "._residual_tests",
     "test_dispersion": "._residual_tests",
     "test_zero_inflation": "._residual_tests",
     "test_outliers": "._residual_tests",
-    "test_quantiles": "._residual_tests",
-    "test_temporal_autocorrelation": "._residual_tests",
-    "test_spatial_autocorrelation": "._residual_tests",
+    "test_quantiles": "._quantile_test",
+    "test_temporal_autocorrelation": "._autocorrelation_tests",
+    "test_spatial_autocorrelation": "._autocorrelation_tests",
     # summary statistics (performance)
-    "icc": "._statistics",
-    "icc_beta": "._statistics",
-    "r2_nakagawa": "._statistics",
-    "variance_decomposition": "._statistics",
-    "check_singularity": "._statistics",
-    "check_overdispersion": "._statistics",
-    "check_collinearity": "._statistics",
-    "check_convergence": "._statistics",
-    "check_zero_inflation": "._statistics",
+    "icc": "._variance_ratios",
+    "icc_beta": "._variance_ratios",
+    "r2_nakagawa": "._variance_ratios",
+    "variance_decomposition": "._variance_components",
+    "check_singularity": "._singularity",
+    "check_overdispersion": "._checks",
+    "check_collinearity": "._checks",
+    "check_convergence": "._checks",
+    "check_zero_inflation": "._checks",
     # influence (HLMdiag, influence.ME)
     "InfluenceResult": "._influence",
     "influence": "._influence",
@@ -78,30 +78,31 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._autocorrelation_tests import (
+        test_spatial_autocorrelation,
+        test_temporal_autocorrelation,
+    )
+    from ._checks import (
+        check_collinearity,
+        check_convergence,
+        check_overdispersion,
+        check_zero_inflation,
+    )
     from ._effect_plots import plot_caterpillar, plot_influence
     from ._influence import InfluenceResult, influence
+    from ._quantile_test import test_quantiles
     from ._residual_plots import plot_qq, plot_residuals, plot_residuals_vs_predicted
     from ._residual_tests import (
         test_dispersion,
         test_outliers,
-        test_quantiles,
-        test_spatial_autocorrelation,
-        test_temporal_autocorrelation,
         test_uniformity,
         test_zero_inflation,
     )
-    from ._residuals import ScaledResiduals, simulate_residuals
-    from ._statistics import (
-        check_collinearity,
-        check_convergence,
-        check_overdispersion,
-        check_singularity,
-        check_zero_inflation,
-        icc,
-        icc_beta,
-        r2_nakagawa,
-        variance_decomposition,
-    )
+    from ._residuals import ScaledResiduals
+    from ._simulate import simulate_residuals
+    from ._singularity import check_singularity
+    from ._variance_components import variance_decomposition
+    from ._variance_ratios import icc, icc_beta, r2_nakagawa
 
 
 def __getattr__(name: str) -> Any:

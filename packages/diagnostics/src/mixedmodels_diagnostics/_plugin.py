@@ -16,8 +16,8 @@ from mixedmodels.hookspec import hookimpl
 @hookimpl
 def mixedmodels_diagnostics() -> Sequence[Any]:
     """Scaled-residual tests, summary statistics and influence checks."""
+    from ._dharma_diagnostic import DIAGNOSTICS as residual_tests
     from ._influence import DIAGNOSTICS as influence
-    from ._residual_tests import DIAGNOSTICS as residual_tests
     from ._statistics import DIAGNOSTICS as statistics
 
     return [*residual_tests, *statistics, *influence]

@@ -56,10 +56,10 @@ def _draw_qq(ax: Any, sr: ScaledResiduals, annotate: bool) -> None:
 
 
 def _draw_vs_predicted(ax: Any, sr: ScaledResiduals, predictor: Any, rank: bool) -> None:
-    from ._residual_tests import _rank01, test_quantiles
+    from ._quantile_test import rank01, test_quantiles
 
     pred = sr.fitted if predictor is None else np.asarray(predictor, dtype=np.float64).ravel()
-    x = _rank01(pred) if rank else pred
+    x = rank01(pred) if rank else pred
     r = sr.residuals.to_numpy()
     outlier = (r == 0) | (r == 1)
     ax.scatter(x[~outlier], r[~outlier], s=6, color="black", alpha=0.5, linewidths=0)
@@ -68,7 +68,7 @@ def _draw_vs_predicted(ax: Any, sr: ScaledResiduals, predictor: Any, rank: bool)
         ax.axhline(q, color="grey", lw=0.8, ls="--")
     test = test_quantiles(sr, predictor=pred, quantiles=_QUANTILES)
     curves = test.details["predictions"]
-    grid = _rank01(curves["pred"].to_numpy()) if rank else curves["pred"].to_numpy()
+    grid = rank01(curves["pred"].to_numpy()) if rank else curves["pred"].to_numpy()
     bad = test.details["p_values"] < 0.05
     for q, b in zip(_QUANTILES, bad, strict=True):
         ax.plot(grid, curves[f"q{q:g}"].to_numpy(), color="red" if b else "black", lw=1.5)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["ScaledResiduals", "get_quantile", "simulate_residuals"]
+__all__ = ["ScaledResiduals", "ensure_residuals", "get_quantile", "simulate_scaled_residuals"]
 
 FloatArray = NDArray[np.float64]
 
@@ -351,68 +351,21 @@ def _refit_residuals(
     return out[:n], out[n:]
 
 
-def simulate_residuals(
+def simulate_scaled_residuals(
     fit: Any,
     n: int = 250,
     seed: Any = None,
     conditional: bool = False,
     integer_response: bool | None = None,
     refit: bool = False,
-    plot: bool = False,
     *,
     method: str = "PIT",
     n_jobs: int | None = 1,
 ) -> ScaledResiduals:
-    """Simulation-based scaled residuals of a fitted mixed model (DHARMa's
-    ``simulateResiduals``).
+    """The scaled residuals of :func:`~mixedmodels_diagnostics.simulate_residuals`,
+    without its ``plot`` option (this module sits below the plots).
 
-    Parameters
-    ----------
-    fit
-        A fitted :class:`~mixedmodels.LMMResult` or :class:`~mixedmodels.GLMMResult`.
-    n
-        Number of simulations (DHARMa's ``n``, default 250).
-    seed
-        Seed of the simulations and of the randomisation over ties.
-    conditional
-        ``False`` (default, DHARMa's default): simulate with new random effects
-        (lme4's ``re.form = NA``); ``True``: given the conditional modes
-        (``re.form = NULL``), which is often more sensitive to dispersion problems.
-    integer_response
-        Treat the response as integer valued; ``None`` decides from the family
-        (binomial, Poisson, negative binomial).  Only ``method="traditional"`` uses it:
-        the default PIT randomises over ties whatever the response.
-    refit
-        ``True``: DHARMa's parametric bootstrap; refit the model to each simulated
-        response and take the residuals of the original fit among the residuals of
-        the refits (deviance residuals for GLMMs, response residuals for LMMs).  Slow:
-        ``n`` refits (``n_jobs`` worker processes).
-    plot
-        Draw :func:`plot_residuals` as well.
-    method
-        ``"PIT"`` (default) or ``"traditional"`` (see :func:`get_quantile`).
-    n_jobs
-        Worker processes for ``refit=True`` (``-1``: one per CPU).
-
-    Returns
-    -------
-    ScaledResiduals
-        The simulations, fitted values and scaled residuals.
-
-    Raises
-    ------
-    TypeError
-        ``fit`` is not a fitted LMM or GLMM.
-    ValueError
-        ``n`` is not a positive integer.
-
-    Examples
-    --------
-    >>> import mixedmodels as mm, mixedmodels_diagnostics as mmd  # doctest: +SKIP
-    >>> fit = mm.glmm("incidence/size ~ period + (1|herd)", cbpp, family="binomial",
-    ...               weights="size")
-    >>> res = mmd.simulate_residuals(fit, n=250, seed=1)
-    >>> mmd.test_uniformity(res)
+    Parameters, return value and errors as :func:`simulate_residuals`.
     """
     reason = unsupported_reason(fit)
     if reason is not None:
@@ -438,7 +391,7 @@ def simulate_residuals(
             warnings.warn(
                 f"{int((~ok).sum())} of {n} refits failed; their simulations are dropped",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of the public simulate_residuals
             )
         refitted, pearson, sims = refitted[:, ok], pearson[:, ok], sims[:, ok]
         if hasattr(fit, "family"):
@@ -465,10 +418,6 @@ def simulate_residuals(
         refitted_pearson=pearson,
         fitted_residuals=fitted_res,
     )
-    if plot:
-        from ._residual_plots import plot_residuals
-
-        plot_residuals(out)
     return out
 
 
@@ -479,4 +428,4 @@ def ensure_residuals(res_or_fit: Any, where: str) -> ScaledResiduals:
     reason = unsupported_reason(res_or_fit)
     if reason is not None:
         raise TypeError(f"{where}: needs ScaledResiduals or a fitted model; {reason}")
-    return simulate_residuals(res_or_fit)
+    return simulate_scaled_residuals(res_or_fit)

@@ -14,6 +14,8 @@ from mixedmodels.interfaces import Family, FloatArray, Link
 from ._clusters import ClusterLayout, format_time
 from ._correlation import Unstructured, WorkingCorrelation
 from ._fit import GEEFit
+from ._inference import anova_terms, coef_table, qic_of, wald_test
+from ._summary import format_summary
 from ._threads import single_blas_thread
 from ._variance import (
     VCOV_LABELS,
@@ -362,8 +364,6 @@ class GEEResult:
     # ------------------------------------------------------------------ tests & criteria
     def coef_table(self, std_err: str | None = None) -> pd.DataFrame:
         """geepack's coefficient table: Estimate, Std.err, Wald, Pr(>|W|)."""
-        from ._inference import coef_table
-
         return coef_table(self, std_err)
 
     def wald_test(
@@ -392,8 +392,6 @@ class GEEResult:
         pandas.Series
             ``statistic`` (chi-square), ``df`` and ``p.value``.
         """
-        from ._inference import wald_test
-
         return wald_test(self, L=L, rhs=rhs, terms=terms, std_err=std_err)
 
     def anova(self, type: str = "sequential", std_err: str | None = None) -> pd.DataFrame:
@@ -413,8 +411,6 @@ class GEEResult:
         pandas.DataFrame
             Columns ``Df``, ``X2``, ``P(>|Chi|)``, one row per term.
         """
-        from ._inference import anova_terms
-
         return anova_terms(self, type=type, std_err=std_err)
 
     def qic(self, scaled: bool = False) -> pd.Series:
@@ -437,15 +433,11 @@ class GEEResult:
         -------
         pandas.Series
         """
-        from ._inference import qic_of
-
         return qic_of(self, scaled=scaled)
 
     # ------------------------------------------------------------------ output
     def summary(self, std_err: str | None = None) -> str:
         """geepack-style summary text (coefficients with Wald tests, scale, correlation)."""
-        from ._summary import format_summary
-
         res = self if std_err is None else self.with_std_err(std_err)
         return format_summary(res)
 
