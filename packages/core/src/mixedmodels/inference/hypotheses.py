@@ -27,6 +27,7 @@ import numpy as np
 
 from ..design.terms import FixedTerms, _ncols, fixed_terms
 from ..interfaces import FloatArray
+from ..numerics.rounding import zapsmall
 
 __all__ = ["FixedTerms", "fixed_terms", "hypotheses"]
 
@@ -50,14 +51,6 @@ def _doolittle_upper(x: FloatArray, eps: float = 1e-6) -> FloatArray:
 def _ginv(X: FloatArray) -> FloatArray:
     """MASS::ginv (singular values below ``sqrt(eps)`` times the largest dropped)."""
     return np.asarray(np.linalg.pinv(X, rcond=math.sqrt(np.finfo(float).eps)))
-
-
-def _zapsmall(x: FloatArray, digits: int = 7) -> FloatArray:
-    """R's ``zapsmall``: round to ``digits`` significant digits of the largest entry."""
-    finite = np.abs(x[np.isfinite(x)])
-    mx = float(finite.max()) if finite.size else 0.0
-    dig = digits if mx <= 0 else max(0, math.floor(digits - math.log10(mx) + 0.5))
-    return np.asarray(np.round(x, dig))
 
 
 # --- hypotheses ---------------------------------------------------------------------------
@@ -150,7 +143,7 @@ def _type3(X: FloatArray, ft: FixedTerms, model: Any) -> dict[str, FloatArray]:
         Xt, names_t = _remake(ft, model, full=False)
         Xt, names_t = _full_rank(Xt, names_t)
     rdX, rd_names = _remake(ft, model, full=True)
-    L = _zapsmall((_ginv(Xt) @ rdX).T)  # rows: overparameterised; columns: Xt's
+    L = zapsmall((_ginv(Xt) @ rdX).T)  # rows: overparameterised; columns: Xt's
     # Terms of Xt's columns (Xt has the model's columns, possibly recoded).
     assign_t = _assign_of(ft, names_t, recoded=not treatment_only)
     term_order = [len(ft.variables[t]) for t in ft.labels]
@@ -165,11 +158,11 @@ def _type3(X: FloatArray, ft: FixedTerms, model: Any) -> dict[str, FloatArray]:
         A = L[:, others]
         B = L[:, cols]
         coef, *_ = np.linalg.lstsq(A, B, rcond=None)
-        L[:, cols] = _zapsmall(B - A @ coef)
+        L[:, cols] = zapsmall(B - A @ coef)
     index = {name: i for i, name in enumerate(rd_names)}
     rows = [index[n] for n in names_t]
     L = L[rows]  # p_t x p_t
-    mapping = None if treatment_only else _zapsmall(_ginv(Xt) @ X)
+    mapping = None if treatment_only else zapsmall(_ginv(Xt) @ X)
     out = {}
     for i, label in enumerate(ft.labels):
         Li = L[:, assign_t == i].T

@@ -10,18 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .summary import (
-    _correlation_table,
-    _data_name,
-    _groups_line,
-    _messages,
-    _print_matrix,
-    _print_named,
-    _r_format,
-    _r_num,
-    _r_round,
-    _zapsmall,
-)
+from .rformat import _print_matrix, _print_named, _r_format, _r_num, _r_round, _zapsmall
+from .summary import _correlation_table, _data_name, _groups_line, _messages
 
 __all__ = ["augment_glmm", "format_glmm_summary", "glance_glmm", "tidy_glmm"]
 
