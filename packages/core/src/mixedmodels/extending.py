@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .interfaces import FloatArray
-from .numerics.optimize import finite_difference_derivatives
+from .numerics.derivatives import finite_difference_derivatives
 
 __all__ = [
     "FixedTermAssignment",
