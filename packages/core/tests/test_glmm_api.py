@@ -290,7 +290,7 @@ def test_optimizer_keeps_the_convergence_checks_gradient_and_hessian(cbpp_fit):
 def test_vcov_is_the_inverse_hessian_to_high_accuracy(cbpp_fit):
     """The Hessian behind vcov comes from differences of the exact gradient; an
     independent Richardson-extrapolated Hessian of the criterion agrees to 1e-5."""
-    from mixedmodels.inference.ddf import richardson_derivatives
+    from mixedmodels.numerics.derivatives import richardson_derivatives
 
     P = cbpp_fit._problem
     k = cbpp_fit.theta.size
@@ -304,7 +304,7 @@ def test_vcov_is_the_inverse_hessian_to_high_accuracy(cbpp_fit):
 
 
 def test_gradient_differences_of_a_quadratic_with_a_bound():
-    from mixedmodels.numerics.optimize import gradient_differences
+    from mixedmodels.numerics.derivatives import gradient_differences
 
     A = np.array([[3.0, 1.0, 0.2], [1.0, 2.0, 0.5], [0.2, 0.5, 1.0]])
     x = np.array([0.0, 0.4, -1.0])  # the first on its lower bound: one-sided differences

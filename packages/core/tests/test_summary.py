@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels.output.summary import _abbreviate, _r_format, _zapsmall, format_summary
+from mixedmodels.output.rformat import _abbreviate, _r_format, _zapsmall
+from mixedmodels.output.summary import format_summary
 
 
 class StubResult:

@@ -17,13 +17,13 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.interfaces import Tidier
 from mixedmodels.output.tidiers import (
-    BUILTIN_TIDIERS,
     augment_lmm,
     glance_lmm,
     hat_values,
     tidy_lmm,
 )
 from mixedmodels.results import LMMResult
+from mixedmodels.results.tidiers import LMM_TIDIERS
 
 PARAM_RTOL = 1e-4
 CRIT_RTOL = 1e-6
@@ -46,7 +46,7 @@ def fit_ml(sleep: pd.DataFrame) -> Any:
 
 
 def test_registered_for_lmm_result(fit: Any) -> None:
-    assert [Tidier(LMMResult, tidy_lmm, glance_lmm, augment_lmm)] == BUILTIN_TIDIERS
+    assert [Tidier(LMMResult, tidy_lmm, glance_lmm, augment_lmm)] == LMM_TIDIERS
     pd.testing.assert_frame_equal(mm.tidy(fit), tidy_lmm(fit))
     pd.testing.assert_frame_equal(mm.glance(fit), glance_lmm(fit))
     pd.testing.assert_frame_equal(mm.augment(fit), augment_lmm(fit))

@@ -53,11 +53,9 @@ def mixedmodels_datasets() -> Sequence[Any]:
 
 @hookimpl
 def mixedmodels_tidiers() -> Sequence[Any]:
-    from .output.glmm_summary import GLMM_TIDIERS
-    from .output.tidiers import BUILTIN_TIDIERS
-    from .results.gls import GLS_TIDIERS
+    from .results.tidiers import BUILTIN_TIDIERS
 
-    return [*BUILTIN_TIDIERS, *GLMM_TIDIERS, *GLS_TIDIERS]
+    return list(BUILTIN_TIDIERS)
 
 
 @hookimpl

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .interfaces import FloatArray
-from .numerics.optimize import finite_difference_derivatives
+from .numerics.derivatives import finite_difference_derivatives
 
 __all__ = [
     "FixedTermAssignment",
@@ -117,14 +117,14 @@ def fixed_term_assignment(model: Any) -> FixedTermAssignment:
 def r_format(values: Sequence[float], digits: int = 7, nsmall: int = 0) -> list[str]:
     """R's ``format(x, digits = digits, nsmall = nsmall)`` for a numeric vector: one
     common format, padded to a common width."""
-    from .output.summary import _r_format
+    from .output.rformat import _r_format
 
     return _r_format(values, digits=digits, nsmall=nsmall)
 
 
 def r_round(x: float, digits: int) -> float:
     """R's ``round(x, digits)``."""
-    from .output.summary import _r_round
+    from .output.rformat import _r_round
 
     return _r_round(x, digits)
 
@@ -136,6 +136,6 @@ def format_matrix(
     right: bool = True,
 ) -> str:
     """R's ``print(<character matrix>, quote = FALSE, right = right)``."""
-    from .output.summary import _print_matrix
+    from .output.rformat import _print_matrix
 
     return _print_matrix(rownames, colnames, cells, right)

@@ -88,7 +88,7 @@ def separation_message(model: object, columns: list[int]) -> str:
     names = [str(model.fixef_names[j]) for j in columns]  # type: ignore[attr-defined]
     terms: list[str] = []
     try:
-        from ..inference.hypotheses import fixed_terms
+        from ..design.terms import fixed_terms
 
         ft = fixed_terms(model)
         terms = list(

@@ -32,12 +32,14 @@ import scipy.sparse as sp
 from scipy import stats
 
 from ..interfaces import FloatArray
+from ..numerics.derivatives import richardson_derivatives
 
 __all__ = [
     "DDF_METHODS",
     "coef_table",
     "contest",
     "normalize_ddf",
+    "richardson_derivatives",
     "vcov_kenward_roger",
 ]
 
@@ -82,84 +84,6 @@ def _require_lmm(result: Any, what: str) -> None:
             f"{what} needs a linear mixed model fit (LMMResult), got {type(result).__name__}; "
             "for generalized linear mixed models use ddf='none' (Wald z / chi-square tests)"
         )
-
-
-# --- numerical derivatives ---------------------------------------------------------------
-def richardson_derivatives(
-    func: Callable[[FloatArray], FloatArray],
-    x: FloatArray,
-    step: float = 1e-2,
-    r: int = 4,
-    v: float = 2.0,
-    second: bool = True,
-) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-    """Value, Jacobian and (optionally) second derivatives of a vector function.
-
-    numDeriv's ``genD`` scheme (as lmerTest uses it): central differences with steps
-    ``h`` halved ``r`` times and combined by Richardson extrapolation.  The first step
-    is ``step * max(|x|, 1)``, larger than numDeriv's ``1e-4 |x|``: the profiled
-    criterion is smooth but its evaluation carries rounding noise (the penalised RSS is
-    the difference of large cross-products), which tiny steps amplify; Richardson's
-    extrapolation removes the truncation error of the larger steps.
-
-    Returns
-    -------
-    f0
-        ``func(x)``, shape ``(m,)``.
-    jac
-        ``(m, k)``: ``d f / d x_i``.
-    hess
-        ``(m, k, k)`` second derivatives, or ``None`` if ``second`` is false.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    k = x.size
-    f0 = np.asarray(func(x), dtype=np.float64)
-    h0 = step * np.maximum(np.abs(x), 1.0)
-    m = f0.size
-    jac = np.empty((m, k))
-    hdiag = np.empty((m, k))
-    hess = np.empty((m, k, k)) if second else None
-    factors = [4.0**j for j in range(1, r)]
-
-    def extrapolate(a: FloatArray) -> FloatArray:
-        a = a.copy()
-        for j, f in enumerate(factors, start=1):
-            a[: r - j] = (a[1 : r - j + 1] * f - a[: r - j]) / (f - 1.0)
-        return a[0]
-
-    for i in range(k):
-        e = np.zeros(k)
-        e[i] = 1.0
-        da = np.empty((r, m))
-        ha = np.empty((r, m))
-        h = h0.copy()
-        for s in range(r):
-            f1 = np.asarray(func(x + e * h), dtype=np.float64)
-            f2 = np.asarray(func(x - e * h), dtype=np.float64)
-            da[s] = (f1 - f2) / (2.0 * h[i])
-            ha[s] = (f1 - 2.0 * f0 + f2) / h[i] ** 2
-            h = h / v
-        jac[:, i] = extrapolate(da)
-        hdiag[:, i] = extrapolate(ha)
-    if hess is not None:
-        for i in range(k):
-            hess[:, i, i] = hdiag[:, i]
-            for j in range(i):
-                ei = np.zeros(k)
-                ei[i] = 1.0
-                ej = np.zeros(k)
-                ej[j] = 1.0
-                da = np.empty((r, m))
-                h = h0.copy()
-                for s in range(r):
-                    f1 = np.asarray(func(x + ei * h + ej * h), dtype=np.float64)
-                    f2 = np.asarray(func(x - ei * h - ej * h), dtype=np.float64)
-                    da[s] = (
-                        f1 - 2.0 * f0 + f2 - hdiag[:, i] * h[i] ** 2 - hdiag[:, j] * h[j] ** 2
-                    ) / (2.0 * h[i] * h[j])
-                    h = h / v
-                hess[:, i, j] = hess[:, j, i] = extrapolate(da)
-    return f0, jac, hess
 
 
 # --- Satterthwaite -----------------------------------------------------------------------

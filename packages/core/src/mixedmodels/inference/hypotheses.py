@@ -1,4 +1,4 @@
-"""Terms of the fixed-effects design and the hypotheses of type I, II and III tests.
+"""The hypotheses of type I, II and III tests.
 
 The hypothesis matrices are lmerTest's (``get_contrasts_type1``,
 ``get_contrasts_type2_unfolded``, ``get_contrasts_type3``), so that F tests agree with
@@ -13,7 +13,7 @@ The hypothesis matrices are lmerTest's (``get_contrasts_type1``,
   to the model's coding.
 
 Which variables a term has and whether they are factors comes from the formula's terms
-(R's ``terms`` object, as built by :func:`mixedmodels.design.matrices.build_design`).
+(:func:`mixedmodels.design.terms.fixed_terms`, re-exported here).
 """
 
 from __future__ import annotations
@@ -21,100 +21,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..design.terms import FixedTerms, _ncols, fixed_terms
 from ..interfaces import FloatArray
+from ..numerics.rounding import zapsmall
 
 __all__ = ["FixedTerms", "fixed_terms", "hypotheses"]
-
-
-@dataclass
-class FixedTerms:
-    """The fixed-effect terms of a fitted model, as R's ``terms``/``assign``.
-
-    Attributes
-    ----------
-    labels
-        Term labels in R's order (``"recipe"``, ``"temperature"``,
-        ``"recipe:temperature"``).
-    assign
-        For each column of the model's (full-rank) ``X``: index into ``labels``, or
-        -1 for the intercept.
-    contained_in
-        For each label, the labels of the terms that contain it (lmerTest's
-        ``containment``: all its variables and the same numeric ones, plus more).
-    variables
-        For each label, its variables (factor keys) and whether each is a factor.
-    intercept
-        Whether the model has an intercept.
-    """
-
-    labels: list[str]
-    assign: np.ndarray
-    contained_in: dict[str, list[str]]
-    variables: dict[str, dict[str, bool]]
-    intercept: bool
-    part: Any = None  # the design's fixed part (private): for remade design matrices
-    kept: np.ndarray | None = None  # columns of the design's X kept in the model's X
-
-
-def _fixed_part(model: Any) -> Any:
-    spec = getattr(getattr(model, "design", None), "spec", None)
-    part = getattr(spec, "fixed", None)
-    if part is None or not hasattr(part, "plan"):
-        raise ValueError(
-            "F tests by term need the model's formula terms; this model was not built "
-            "from a formula by mixedmodels"
-        )
-    return part
-
-
-def _ncols(part: Any, term: tuple[str, ...], coding: tuple[int, ...]) -> int:
-    from ..design.matrices import _FULL, _NUM
-
-    k = 1
-    for key, c in zip(term, coding, strict=True):
-        f = part.factors[key]
-        if c == _NUM:
-            k *= int(f.ncol)
-        elif c == _FULL:
-            k *= len(f.levels)
-        else:
-            k *= len(f.levels) - 1
-    return k
-
-
-def fixed_terms(model: Any) -> FixedTerms:
-    """The terms of the model's fixed effects (see :class:`FixedTerms`)."""
-    part = _fixed_part(model)
-    labels = [part.mt.label(term) for term, _ in part.plan]
-    design_names = list(model.design.fixef_names)
-    assign_full: list[int] = [-1] if part.mt.intercept else []
-    for i, (term, coding) in enumerate(part.plan):
-        assign_full.extend([i] * _ncols(part, term, coding))
-    if len(assign_full) != len(design_names):
-        raise ValueError("could not map the fixed-effect columns to the formula's terms")
-    kept = np.array([design_names.index(c) for c in model.fixef_names], dtype=np.int64)
-    assign = np.asarray(assign_full, dtype=np.int64)[kept]
-    variables = {
-        part.mt.label(term): {key: bool(part.factors[key].categorical) for key in term}
-        for term, _ in part.plan
-    }
-    contained: dict[str, list[str]] = {}
-    for a in labels:
-        va = variables[a]
-        num_a = {k for k, cat in va.items() if not cat}
-        out = []
-        for b in labels:
-            vb = variables[b]
-            num_b = {k for k, cat in vb.items() if not cat}
-            if set(va) <= set(vb) and set(vb) - set(va) and num_a == num_b:
-                out.append(b)
-        contained[a] = out
-    return FixedTerms(labels, assign, contained, variables, bool(part.mt.intercept), part, kept)
 
 
 # --- linear algebra as R does it ---------------------------------------------------------
@@ -136,14 +51,6 @@ def _doolittle_upper(x: FloatArray, eps: float = 1e-6) -> FloatArray:
 def _ginv(X: FloatArray) -> FloatArray:
     """MASS::ginv (singular values below ``sqrt(eps)`` times the largest dropped)."""
     return np.asarray(np.linalg.pinv(X, rcond=math.sqrt(np.finfo(float).eps)))
-
-
-def _zapsmall(x: FloatArray, digits: int = 7) -> FloatArray:
-    """R's ``zapsmall``: round to ``digits`` significant digits of the largest entry."""
-    finite = np.abs(x[np.isfinite(x)])
-    mx = float(finite.max()) if finite.size else 0.0
-    dig = digits if mx <= 0 else max(0, math.floor(digits - math.log10(mx) + 0.5))
-    return np.asarray(np.round(x, dig))
 
 
 # --- hypotheses ---------------------------------------------------------------------------
@@ -236,7 +143,7 @@ def _type3(X: FloatArray, ft: FixedTerms, model: Any) -> dict[str, FloatArray]:
         Xt, names_t = _remake(ft, model, full=False)
         Xt, names_t = _full_rank(Xt, names_t)
     rdX, rd_names = _remake(ft, model, full=True)
-    L = _zapsmall((_ginv(Xt) @ rdX).T)  # rows: overparameterised; columns: Xt's
+    L = zapsmall((_ginv(Xt) @ rdX).T)  # rows: overparameterised; columns: Xt's
     # Terms of Xt's columns (Xt has the model's columns, possibly recoded).
     assign_t = _assign_of(ft, names_t, recoded=not treatment_only)
     term_order = [len(ft.variables[t]) for t in ft.labels]
@@ -251,11 +158,11 @@ def _type3(X: FloatArray, ft: FixedTerms, model: Any) -> dict[str, FloatArray]:
         A = L[:, others]
         B = L[:, cols]
         coef, *_ = np.linalg.lstsq(A, B, rcond=None)
-        L[:, cols] = _zapsmall(B - A @ coef)
+        L[:, cols] = zapsmall(B - A @ coef)
     index = {name: i for i, name in enumerate(rd_names)}
     rows = [index[n] for n in names_t]
     L = L[rows]  # p_t x p_t
-    mapping = None if treatment_only else _zapsmall(_ginv(Xt) @ X)
+    mapping = None if treatment_only else zapsmall(_ginv(Xt) @ X)
     out = {}
     for i, label in enumerate(ft.labels):
         Li = L[:, assign_t == i].T

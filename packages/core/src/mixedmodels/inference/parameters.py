@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 from scipy import stats
 
 from ..interfaces import FloatArray
+from ..numerics.derivatives import central_gradient as _gradient
+from ..numerics.derivatives import central_hessian as _central_hessian
 
 __all__ = ["structure_parameters"]
 
@@ -132,45 +133,6 @@ def _covariance(result: Any) -> tuple[FloatArray | None, Callable[[FloatArray], 
     except np.linalg.LinAlgError:
         return None, dev, z0
     return cov, dev, z0
-
-
-def _central_hessian(
-    fun: Callable[[FloatArray], float],
-    x: FloatArray,
-    lower: FloatArray,
-    upper: FloatArray,
-    free: NDArray[np.bool_],
-) -> FloatArray:
-    """Hessian by central differences in every entry (the cross terms too: one-sided
-    cross differences are only first-order accurate, a percent off on nlme's examples).
-    Coordinates not ``free`` are left at zero."""
-    k = x.size
-    f0 = fun(x)
-    h = 1e-4 * np.maximum(np.abs(x), 1e-1)
-    room = np.minimum(x - lower, upper - x)
-    h = np.where(free, np.minimum(h, 0.5 * room), 0.0)
-    H = np.zeros((k, k))
-
-    def at(i: int, a: float, j: int | None = None, b: float = 0.0) -> float:
-        z = x.copy()
-        z[i] += a
-        if j is not None:
-            z[j] += b
-        return fun(z)
-
-    idx = [int(i) for i in np.flatnonzero(free)]
-    for i in idx:
-        H[i, i] = (at(i, h[i]) - 2 * f0 + at(i, -h[i])) / h[i] ** 2
-    for a, i in enumerate(idx):
-        for j in idx[a + 1 :]:
-            num = (
-                at(i, h[i], j, h[j])
-                - at(i, h[i], j, -h[j])
-                - at(i, -h[i], j, h[j])
-                + at(i, -h[i], j, -h[j])
-            )
-            H[i, j] = H[j, i] = num / (4 * h[i] * h[j])
-    return H
 
 
 def _bounds(result: Any) -> tuple[FloatArray, FloatArray]:
@@ -342,24 +304,6 @@ def _composed(
         return float(to(fun(z)))
 
     return composed
-
-
-def _gradient(fun: Callable[[FloatArray], float], z: FloatArray) -> FloatArray:
-    out = np.zeros(z.size)
-    f0 = fun(z)
-    for i in range(z.size):
-        h = 1e-5 * max(1.0, abs(z[i]))
-        up, down = z.copy(), z.copy()
-        up[i] += h
-        down[i] -= h
-        fu, fd = fun(up), fun(down)
-        if np.isfinite(fu) and np.isfinite(fd):
-            out[i] = (fu - fd) / (2 * h)
-        elif np.isfinite(fu):
-            out[i] = (fu - f0) / h
-        elif np.isfinite(fd):
-            out[i] = (f0 - fd) / h
-    return out
 
 
 def _coordinatewise(residual: Any, phi: FloatArray) -> list[int | None]:

@@ -1,3 +1,4 @@
 """Numerical building blocks shared by the fitting layers: bounded optimisation and the
-convergence check (:mod:`.optimize`), finite differences, a progress bar.
+convergence check (:mod:`.optimize`), finite differences (:mod:`.derivatives`), R's
+``zapsmall`` (:mod:`.rounding`), a progress bar.
 """

@@ -10,8 +10,15 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 
 from ..interfaces import FloatArray
+from .derivatives import finite_difference_derivatives, gradient_differences
 
-__all__ = ["OptimizeResult", "check_convergence", "minimize_bounded"]
+__all__ = [
+    "OptimizeResult",
+    "check_convergence",
+    "finite_difference_derivatives",
+    "gradient_differences",
+    "minimize_bounded",
+]
 
 
 @dataclass
@@ -136,62 +143,6 @@ def minimize_bounded(
     )
 
 
-def finite_difference_derivatives(
-    fun: Callable[[FloatArray], float],
-    x: FloatArray,
-    lower: FloatArray,
-    upper: FloatArray,
-    value: float | None = None,
-    step: float = 1e-4,
-) -> tuple[FloatArray, FloatArray]:
-    """Central-difference gradient and Hessian, one-sided next to a bound.
-
-    ``value`` is ``fun(x)`` when the caller already has it.  ``step`` is the relative
-    step; a criterion with an inner iteration (a GLMM's PIRLS) needs a larger one so
-    that its convergence noise stays small against ``step**2``.
-    """
-    k = len(x)
-    f0 = fun(x) if value is None else value
-    # Relative steps, floored where rounding in f would swamp the second differences
-    # (about eps |f| / h^2: large deviances, e.g. 10^5 on 50,000 rows, with a parameter
-    # near zero).
-    floor = 1e-2 * (np.finfo(float).eps * max(1.0, abs(f0))) ** 0.25 if np.isfinite(f0) else 0
-    h = np.maximum(step * np.maximum(np.abs(x), 1e-2), floor)
-    grad = np.zeros(k)
-    hess = np.zeros((k, k))
-
-    def shifted(i: int, s: float, j: int | None = None, t: float = 0.0) -> float:
-        y = x.copy()
-        y[i] += s
-        if j is not None:
-            y[j] += t
-        return fun(y)
-
-    # Step direction per coordinate: away from a bound that is within one step.
-    sign = np.where(x - h < lower, 1.0, np.where(x + h > upper, -1.0, 0.0))
-    signed_h = np.where(sign < 0, -h, h)
-    forward = np.zeros(k)  # f(x + step_i e_i), reused by the cross derivatives
-    for i in range(k):
-        if sign[i] == 0.0:
-            fp, fm = shifted(i, h[i]), shifted(i, -h[i])
-            grad[i] = (fp - fm) / (2 * h[i])
-            hess[i, i] = (fp - 2 * f0 + fm) / h[i] ** 2
-            forward[i] = fp
-        else:
-            s = signed_h[i]
-            f1, f2 = shifted(i, s), shifted(i, 2 * s)
-            grad[i] = (-3 * f0 + 4 * f1 - f2) / (2 * s)
-            hess[i, i] = (f0 - 2 * f1 + f2) / s**2
-            forward[i] = f1
-    for i in range(k):
-        for j in range(i + 1, k):
-            fpp = shifted(i, signed_h[i], j, signed_h[j])
-            hess[i, j] = hess[j, i] = (fpp - forward[i] - forward[j] + f0) / (
-                signed_h[i] * signed_h[j]
-            )
-    return grad, hess
-
-
 # Probe points (relative-factor values) for a parameter that ended on a zero bound.
 _BOUNDARY_PROBES = (0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -284,43 +235,6 @@ def escape_saddle(
     if not best_f < value - 1e-8 * max(1.0, abs(value)):
         return None
     return best_x, best_f, count
-
-
-def gradient_differences(
-    gradient: Callable[[FloatArray], FloatArray | None],
-    x: FloatArray,
-    lower: FloatArray,
-    upper: FloatArray,
-    step: float = 1e-4,
-) -> tuple[FloatArray, FloatArray] | None:
-    """The exact gradient at ``x`` and the Hessian by differences of it: central,
-    second-order one-sided next to a bound; ``2k`` gradient evaluations instead of the
-    ``O(k^2)`` criterion evaluations of :func:`finite_difference_derivatives`, and
-    accurate to ``O(step^2)``.  ``None`` if the gradient is unavailable anywhere."""
-    x = np.asarray(x, dtype=np.float64)
-    k = x.size
-    g0 = gradient(x)
-    if g0 is None:
-        return None
-    # An absolute floor of `step`: near zero a relative step would let the gradient's
-    # PIRLS noise (~1e-7) swamp the differences.
-    h = step * np.maximum(np.abs(x), 1.0)
-    hess = np.empty((k, k))
-    for i in range(k):  # a loop over parameters (few)
-        e = np.zeros(k)
-        e[i] = h[i]
-        if x[i] - h[i] < lower[i] or x[i] + h[i] > upper[i]:
-            s = 1.0 if x[i] - h[i] < lower[i] else -1.0
-            g1, g2 = gradient(x + s * e), gradient(x + 2 * s * e)
-            if g1 is None or g2 is None:
-                return None
-            hess[:, i] = (-3 * g0 + 4 * g1 - g2) / (2 * s * h[i])
-        else:
-            gp, gm = gradient(x + e), gradient(x - e)
-            if gp is None or gm is None:
-                return None
-            hess[:, i] = (gp - gm) / (2 * h[i])
-    return np.asarray(g0, dtype=np.float64), (hess + hess.T) / 2.0
 
 
 def newton_polish(

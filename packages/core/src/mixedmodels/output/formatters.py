@@ -144,7 +144,7 @@ def format_csv(result: Any) -> str:
         CSV text with a header row (broom.mixed's column names), missing values empty,
         numbers with 17 significant digits.
     """
-    from ..api import tidy
+    from .verbs import tidy
 
     table = tidy(result)
     return str(table.to_csv(index=False, float_format="%.17g", lineterminator="\n"))

@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..interfaces import Tidier
-from ..results.glmm import GLMMResult
-from .summary import (
-    _correlation_table,
-    _data_name,
-    _groups_line,
-    _messages,
-    _print_matrix,
-    _print_named,
-    _r_format,
-    _r_num,
-    _r_round,
-    _zapsmall,
-)
+from .rformat import _print_matrix, _print_named, _r_format, _r_num, _r_round, _zapsmall
+from .summary import _correlation_table, _data_name, _groups_line, _messages
 
-__all__ = ["GLMM_TIDIERS", "format_glmm_summary", "glance_glmm", "tidy_glmm"]
+__all__ = ["augment_glmm", "format_glmm_summary", "glance_glmm", "tidy_glmm"]
 
 _COR_MAX = 12
 
 
-def _title(result: GLMMResult) -> str:
+def _title(result: Any) -> str:
     how = {0: "Laplace Approximation", 1: "Laplace Approximation"}.get(
         result.nagq, f"Adaptive Gauss-Hermite Quadrature, nAGQ = {result.nagq}"
     )
@@ -64,7 +53,7 @@ def _stars(p: float) -> str:
     return ""
 
 
-def _coef_table(result: GLMMResult, digits: int) -> str:
+def _coef_table(result: Any, digits: int) -> str:
     names = [str(n) for n in result.fixef.index]
     est = result.fixef.to_numpy()
     se = result.fixef_se.to_numpy()
@@ -89,7 +78,7 @@ def _coef_table(result: GLMMResult, digits: int) -> str:
     return table + "---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1\n"
 
 
-def _varcorr_table(result: GLMMResult, digits: int) -> str:
+def _varcorr_table(result: Any, digits: int) -> str:
     rows = []
     for group, cov in result.covariance_matrices().items():
         c = cov.to_numpy()
@@ -111,7 +100,7 @@ def _varcorr_table(result: GLMMResult, digits: int) -> str:
     return "Random effects:\n" + _print_matrix([""] * len(body), cols, body, right=False)
 
 
-def format_glmm_summary(result: GLMMResult, digits: int = 4) -> str:
+def format_glmm_summary(result: Any, digits: int = 4) -> str:
     """lme4's ``summary()`` text of a fitted GLMM (z tests for the fixed effects)."""
     model = result.model
     parts = [_title(result), f"Formula: {model.formula}\n"]
@@ -154,7 +143,7 @@ def format_glmm_summary(result: GLMMResult, digits: int = 4) -> str:
 
 
 def tidy_glmm(
-    result: GLMMResult,
+    result: Any,
     effects: Sequence[str] = ("ran_pars", "fixed"),
     conf_int: bool = False,
     conf_level: float = 0.95,
@@ -204,7 +193,7 @@ def tidy_glmm(
     return pd.concat(frames, ignore_index=True)
 
 
-def glance_glmm(result: GLMMResult) -> pd.DataFrame:
+def glance_glmm(result: Any) -> pd.DataFrame:
     """One row: nobs, sigma, logLik, AIC, BIC, deviance, df.residual."""
     return pd.DataFrame(
         {
@@ -219,7 +208,7 @@ def glance_glmm(result: GLMMResult) -> pd.DataFrame:
     )
 
 
-def augment_glmm(result: GLMMResult, data: pd.DataFrame | None = None) -> pd.DataFrame:
+def augment_glmm(result: Any, data: pd.DataFrame | None = None) -> pd.DataFrame:
     """The used rows with ``.fitted`` (response scale), ``.eta``, ``.resid`` (deviance),
     ``.pearson`` and ``.fixed`` (population-level linear predictor)."""
     frame = (result.model.data if data is None else data).loc[result.model.design.row_index]
@@ -230,6 +219,3 @@ def augment_glmm(result: GLMMResult, data: pd.DataFrame | None = None) -> pd.Dat
     out[".pearson"] = result.residuals("pearson").to_numpy()
     out[".fixed"] = result.predict(re_form="~0").to_numpy()
     return out
-
-
-GLMM_TIDIERS = [Tidier(GLMMResult, tidy_glmm, glance_glmm, augment_glmm)]

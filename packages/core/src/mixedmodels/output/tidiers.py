@@ -5,8 +5,9 @@ expectations carry over: ``effect``, ``group``, ``term``, ``estimate``, ``std.er
 ``statistic``, ``conf.low``, ``conf.high``; random-effect parameters are named
 ``sd__(Intercept)``, ``cor__(Intercept).Days`` and ``sd__Observation`` for the residual.
 
-The functions are registered for :class:`~mixedmodels.LMMResult` through the
-``mixedmodels_tidiers`` hook; call them as :func:`mixedmodels.tidy`,
+The functions read a fitted result by its attributes (duck-typed); they are bound to
+:class:`~mixedmodels.LMMResult` in :mod:`mixedmodels.results.tidiers` and registered
+through the ``mixedmodels_tidiers`` hook; call them as :func:`mixedmodels.tidy`,
 :func:`mixedmodels.glance` and :func:`mixedmodels.augment`.
 """
 
@@ -23,10 +24,9 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
-from ..interfaces import FloatArray, Tidier
-from ..results.lmm import LMMResult
+from ..interfaces import FloatArray
 
-__all__ = ["BUILTIN_TIDIERS", "augment_lmm", "glance_lmm", "hat_values", "tidy_lmm"]
+__all__ = ["augment_lmm", "glance_lmm", "hat_values", "tidy_lmm"]
 
 _EFFECTS = ("ran_pars", "fixed", "ran_vals", "ran_coefs")
 # broom.mixed's column order (reorder_cols).
@@ -63,7 +63,7 @@ def _scale_for(effects: Sequence[str], scales: Any, effect: str) -> Any:
     return scales[list(effects).index(effect)]
 
 
-def _ran_pars(result: LMMResult, scale: str) -> pd.DataFrame:
+def _ran_pars(result: Any, scale: str) -> pd.DataFrame:
     """Variance parameters in broom.mixed's ``lower.tri`` order."""
     prefixes = {"sdcor": ("sd", "cor"), "vcov": ("var", "cov")}[scale]
     rows: list[dict[str, Any]] = []
@@ -97,7 +97,7 @@ def _ran_pars(result: LMMResult, scale: str) -> pd.DataFrame:
 
 
 def tidy_lmm(
-    result: LMMResult,
+    result: Any,
     effects: str | Sequence[str] = ("ran_pars", "fixed"),
     scales: str | Sequence[str | None] | None = None,
     conf_int: bool = False,
@@ -272,7 +272,7 @@ def tidy_lmm(
     return out[[c for c in _COLUMN_ORDER if c in out.columns]]
 
 
-def glance_lmm(result: LMMResult) -> pd.DataFrame:
+def glance_lmm(result: Any) -> pd.DataFrame:
     """One-row model summary, as broom.mixed's ``glance(fit)``.
 
     Parameters
@@ -303,7 +303,7 @@ def glance_lmm(result: LMMResult) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def _theta_blocks(result: LMMResult) -> list[FloatArray]:
+def _theta_blocks(result: Any) -> list[FloatArray]:
     """Relative covariance factors Lambda_i of each term, from theta."""
     model = result.model
     out = []
@@ -315,7 +315,7 @@ def _theta_blocks(result: LMMResult) -> list[FloatArray]:
     return out
 
 
-def hat_values(result: LMMResult, chunk: int = 2048) -> FloatArray:
+def hat_values(result: Any, chunk: int = 2048) -> FloatArray:
     """Diagonal of the hat matrix (``fitted = H y``), as lme4's ``hatvalues``.
 
     With ``A = W^(1/2) [Z Lambda, X]`` (``W`` the prior weights) and the penalised
@@ -376,7 +376,7 @@ def _formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
 
 
 def augment_lmm(
-    result: LMMResult,
+    result: Any,
     data: pd.DataFrame | None = None,
     newdata: pd.DataFrame | None = None,
     hat: bool | None = None,
@@ -471,6 +471,3 @@ def augment_lmm(
             f"{n} rows used in fitting; pass the data the model was fitted to"
         )
     return out.reset_index(drop=True)
-
-
-BUILTIN_TIDIERS = [Tidier(LMMResult, tidy_lmm, glance_lmm, augment_lmm)]
