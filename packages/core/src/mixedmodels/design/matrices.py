@@ -4,13 +4,14 @@
 :class:`Design`: the response, the fixed-effects matrix with R's column names and
 order, and one :class:`RandomTerm` per random-effect term (after expanding ``||`` and
 ``/``), with missing values dropped (and counted).
+
+The model matrix of one right-hand side is built by :mod:`.model_matrix` (with R's
+coding from :mod:`.contrasts` and formulaic's evaluation from :mod:`.expressions`), the
+response, offsets and grouping factors by :mod:`.variables`.
 """
 
 from __future__ import annotations
 
-import re
-import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,18 +19,20 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..formula.parse import (
-    FormulaError,
-    ModelTerms,
-    deparse,
-    expr_variables,
-    model_terms,
-    parse_formula,
-    tokenize,
-)
-from .data import as_pandas, drop_unused, factorize, format_levels
+from ..formula.deparse import expr_variables
+from ..formula.parse import parse_formula
+from ..formula.tokens import FormulaError, tokenize
+from .contrasts import CONTR, FULL, NUM
+from .contrasts import contr_poly as contr_poly
+from .data import as_pandas, factorize
+from .expressions import known_names
+from .model_matrix import ModelMatrix
+from .variables import GroupingFactor, NumericExpression
 
 __all__ = ["Design", "RandomTerm", "build_design"]
+
+# R's factor codings under their former names here (the fixed-effects terms use them).
+_NUM, _CONTR, _FULL = NUM, CONTR, FULL
 
 
 @dataclass
@@ -197,570 +200,20 @@ class Design:
         return np.sum([o.new_values(frame) for o in spec.offsets], axis=0)
 
 
-# ---------------------------------------------------------------------------------
-# formulaic glue: the evaluation context (R function names) and a materializer that
-# treats logical values as factors, as R's model.matrix does.
-
-_CONTEXT: dict[str, Any] | None = None
-_MATERIALIZER: type | None = None
-
-
-def _r_log(x: Any, base: float | None = None) -> Any:
-    """R's ``log(x, base)``."""
-    return np.log(x) if base is None else np.log(x) / np.log(base)
-
-
-def _context() -> dict[str, Any]:
-    """Names available in formula expressions, beyond formulaic's own transforms."""
-    global _CONTEXT
-    if _CONTEXT is None:
-        from formulaic.transforms import TRANSFORMS
-
-        _CONTEXT = {
-            "log": _r_log,
-            "sqrt": np.sqrt,
-            "abs": np.abs,
-            "log1p": np.log1p,
-            "expm1": np.expm1,
-            "sin": np.sin,
-            "cos": np.cos,
-            "tan": np.tan,
-            "floor": np.floor,
-            "ceiling": np.ceil,
-            "trunc": np.trunc,
-            "round": np.round,
-            "sign": np.sign,
-            "pmin": np.minimum,
-            "pmax": np.maximum,
-            "ifelse": np.where,
-            "pi": np.pi,
-            "factor": TRANSFORMS["C"],
-        }
-    return _CONTEXT
-
-
-def _known_names() -> set[str]:
-    """Names an expression may use without being a data column."""
-    from formulaic.transforms import TRANSFORMS
-
-    return set(_context()) | set(TRANSFORMS) | {"np", "contr"}
-
-
-def _materializer() -> type:
-    """formulaic's pandas materializer, with booleans encoded as factors."""
-    global _MATERIALIZER
-    if _MATERIALIZER is None:
-        from formulaic.materializers import PandasMaterializer
-        from interface_meta import override
-
-        class _RMaterializer(PandasMaterializer):  # type: ignore[misc]
-            REGISTER_NAME = "mixedmodels_r"
-            REGISTER_INPUTS = ()
-            REGISTER_OUTPUTS = ("pandas", "numpy")
-
-            @override
-            def _is_categorical(self, values: Any) -> bool:
-                dtype = getattr(values, "dtype", None)
-                if dtype is not None and pd.api.types.is_bool_dtype(dtype):
-                    return True
-                return bool(super()._is_categorical(values))
-
-        _MATERIALIZER = _RMaterializer
-    return _MATERIALIZER
-
-
-def _formulaic_matrix(
-    keys: Sequence[str], frame: pd.DataFrame, spec: Any, what: str
-) -> tuple[NDArray[np.float64], Any]:
-    """Evaluate factor expressions with formulaic (fit: ``spec`` None; new data: reuse)."""
-    from formulaic import Formula
-
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            # NaN from log(-1) and the like is a missing value (dropped), as in R.
-            warnings.filterwarnings("ignore", category=RuntimeWarning)
-            # An unseen level would silently become a row of zeros: make it an error.
-            warnings.filterwarnings("error", message=".*categories outside of the nominated")
-            if spec is None:
-                mm = Formula("0 + " + " + ".join(keys)).get_model_matrix(
-                    frame,
-                    context=_context(),
-                    materializer=_materializer(),
-                    na_action="ignore",
-                    ensure_full_rank=False,
-                    output="numpy",
-                )
-                spec = mm.model_spec
-            else:
-                _materializer()  # registers the materializer by name (e.g. after unpickling)
-                mm = spec.get_model_matrix(frame, context=_context(), na_action="ignore")
-    except Warning as exc:
-        found = re.search(r"\{.*\}", str(exc))
-        levels = found.group(0) if found else str(exc)
-        raise ValueError(
-            f"{what}: {', '.join(deparse(k) for k in keys)} has level(s) {levels} that were "
-            "not present in the data used for fitting"
-        ) from exc
-    except FormulaError:
-        raise
-    except Exception as exc:
-        raise FormulaError(f"{what}: cannot evaluate {', '.join(keys)}: {exc}") from exc
-    return np.asarray(mm, dtype=np.float64), spec
-
-
-# ---------------------------------------------------------------------------------
-# R's contrasts.
-
-
-def contr_poly(k: int) -> NDArray[np.float64]:
-    """R's ``contr.poly(k)``: orthonormal polynomial contrasts, ``(k, k - 1)``.
-
-    Parameters
-    ----------
-    k
-        Number of levels.
-
-    Returns
-    -------
-    ndarray
-    """
-    x = np.arange(1, k + 1, dtype=np.float64)
-    x -= x.mean()
-    q, r = np.linalg.qr(x[:, None] ** np.arange(k))
-    # Q diag(R) does not depend on the sign convention of the QR factorisation.
-    z = q * np.diag(r)
-    z /= np.sqrt(np.sum(z**2, axis=0))
-    return np.asarray(z[:, 1:], dtype=np.float64)
-
-
-def poly_suffixes(k: int) -> list[str]:
-    """R's column names of ``contr.poly(k)``: ``.L``, ``.Q``, ``.C``, ``^4``, ..."""
-    return [{1: ".L", 2: ".Q", 3: ".C"}.get(d, f"^{d}") for d in range(1, k)]
-
-
-# ---------------------------------------------------------------------------------
-# Evaluated factors and the model matrix of one right-hand side.
-
-_NUM, _CONTR, _FULL = 0, 1, 2
-
-
-@dataclass
-class _Value:
-    """One evaluated factor: numeric columns or factor codes (``-1`` = missing)."""
-
-    num: NDArray[np.float64] | None = None
-    suffixes: list[str] = field(default_factory=list)
-    codes: NDArray[np.int64] | None = None
-    levels: list[str] = field(default_factory=list)
-    ordered: bool = False
-
-    def bad_rows(self) -> NDArray[np.bool_]:
-        if self.num is not None:
-            return np.asarray(np.isnan(self.num).any(axis=1))
-        assert self.codes is not None
-        return np.asarray(self.codes < 0)
-
-
-@dataclass
-class _Factor:
-    """A fitted factor: how to evaluate it on new data and how R names it."""
-
-    key: str
-    label: str
-    lookup: bool
-    categorical: bool
-    ncol: int = 1
-    suffixes: list[str] = field(default_factory=list)
-    levels: list[str] = field(default_factory=list)
-    ordered: bool = False
-    #: For formulaic-evaluated factors: kept-level index of each formulaic category.
-    category_map: NDArray[np.int64] | None = None
-
-
-def _missing_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        avail = ", ".join(map(str, list(frame.columns)[:40]))
-        raise FormulaError(f"column {missing[0]!r} ({what}) not found in data; available: {avail}")
-
-
-class _Part:
-    """The model matrix of one right-hand side: the fixed part or a term's left side."""
-
-    def __init__(self, rhs: str, what: str, columns: list[str]) -> None:
-        self.rhs = rhs
-        self.what = what
-        self.columns = columns
-        self.mt: ModelTerms = model_terms(rhs)
-        self.keys = self.mt.factors
-        self.expr_keys = [k for k in self.keys if k not in self.mt.lookups]
-        self.fspec: Any = None
-        self.factors: dict[str, _Factor] = {}
-        self.plan: list[tuple[tuple[str, ...], tuple[int, ...]]] = []
-        self.names: list[str] = []
-
-    # -- evaluation ------------------------------------------------------------------
-
-    def evaluate(self, work: pd.DataFrame) -> dict[str, _Value]:
-        """Evaluate every factor on the fitting rows (formulaic state is re-learned)."""
-        values: dict[str, _Value] = {}
-        for key in self.keys:
-            if key in self.mt.lookups:
-                values[key] = _lookup_value(work[key])
-        if self.expr_keys:
-            arr, self.fspec = _formulaic_matrix(self.expr_keys, work, None, self.what)
-            values.update(self._split_formulaic(arr))
-        return values
-
-    def _split_formulaic(self, arr: NDArray[np.float64]) -> dict[str, _Value]:
-        values: dict[str, _Value] = {}
-        col = 0
-        structure = list(self.fspec.structure)
-        names = [str(st.term) for st in structure]
-        if sorted(names) != sorted(self.expr_keys):
-            # formulaic normalised an expression differently: rely on the term order.
-            names = list(self.expr_keys)
-        for st, key in zip(structure, names, strict=True):
-            state_key = str(st.term)
-            k = len(st.columns)
-            block = arr[:, col : col + k]
-            col += k
-            kind, state = self.fspec.encoder_state.get(state_key, (None, {}))
-            if getattr(kind, "value", None) == "categorical":
-                codes = np.argmax(block, axis=1).astype(np.int64)
-                codes[~(np.nansum(block, axis=1) > 0)] = -1
-                values[key] = _Value(codes=codes, levels=format_levels(state["categories"]))
-            else:
-                prefix = state_key
-                suffixes = [
-                    c[len(prefix) :].strip("[]") if c.startswith(prefix) else str(j + 1)
-                    for j, c in enumerate(st.columns)
-                ]
-                values[key] = _Value(num=block, suffixes=suffixes)
-        return values
-
-    # -- fitting ---------------------------------------------------------------------
-
-    def fit(self, values: dict[str, _Value], n: int) -> NDArray[np.float64]:
-        """Fix levels (dropping unused ones), R's coding of each term, and build."""
-        final: dict[str, _Value] = {}
-        for key in self.keys:
-            v = values[key]
-            lookup = key in self.mt.lookups
-            label = self.mt.label((key,))
-            if v.num is not None:
-                self.factors[key] = _Factor(
-                    key, label, lookup, False, ncol=v.num.shape[1], suffixes=v.suffixes
-                )
-                final[key] = v
-                continue
-            assert v.codes is not None
-            codes, levels, kept = drop_unused(v.codes, v.levels)
-            cmap = None
-            if not lookup:
-                cmap = np.full(len(v.levels), -1, dtype=np.int64)
-                cmap[kept] = np.arange(len(kept))
-            self.factors[key] = _Factor(
-                key, label, lookup, True, levels=levels, ordered=v.ordered, category_map=cmap
-            )
-            final[key] = _Value(codes=codes, levels=levels, ordered=v.ordered)
-        self.plan = _r_coding(self.mt, {k: f.categorical for k, f in self.factors.items()})
-        for term, coding in self.plan:
-            for key, c in zip(term, coding, strict=True):
-                f = self.factors[key]
-                if c == _CONTR and len(f.levels) < 2:
-                    raise ValueError(
-                        f"{self.what}: factor {f.label!r} has a single level "
-                        f"({f.levels[0]!r}) in the rows used; contrasts need at least 2 levels"
-                    )
-        self.names = self._column_names()
-        return self._assemble(final, n)
-
-    def _column_names(self) -> list[str]:
-        names = ["(Intercept)"] if self.mt.intercept else []
-        for term, coding in self.plan:
-            labels: list[str] = [""]
-            for i, (key, c) in enumerate(zip(term, coding, strict=True)):
-                f = self.factors[key]
-                if c == _NUM:
-                    own = [f.label] if f.ncol == 1 else [f.label + s for s in f.suffixes]
-                elif c == _FULL:
-                    own = [f.label + lev for lev in f.levels]
-                elif f.ordered:
-                    own = [f.label + s for s in poly_suffixes(len(f.levels))]
-                else:
-                    own = [f.label + lev for lev in f.levels[1:]]
-                # The first factor varies fastest, as in R.
-                labels = [b if i == 0 else f"{a}:{b}" for b in own for a in labels]
-            names.extend(labels)
-        return names
-
-    def _assemble(self, values: dict[str, _Value], n: int) -> NDArray[np.float64]:
-        blocks: list[NDArray[np.float64]] = []
-        if self.mt.intercept:
-            blocks.append(np.ones((n, 1)))
-        for term, coding in self.plan:
-            block: NDArray[np.float64] | None = None
-            for key, c in zip(term, coding, strict=True):
-                own = self._block(self.factors[key], values[key], c)
-                if block is None:
-                    block = own
-                else:
-                    block = (own[:, :, None] * block[:, None, :]).reshape(n, -1)
-            assert block is not None
-            blocks.append(block)
-        if not blocks:
-            return np.empty((n, 0))
-        return np.ascontiguousarray(np.hstack(blocks), dtype=np.float64)
-
-    @staticmethod
-    def _block(f: _Factor, v: _Value, coding: int) -> NDArray[np.float64]:
-        if coding == _NUM:
-            assert v.num is not None
-            return np.asarray(v.num, dtype=np.float64)
-        assert v.codes is not None
-        k = len(f.levels)
-        if coding == _FULL:
-            basis = np.eye(k)
-        elif f.ordered:
-            basis = contr_poly(k)
-        else:
-            basis = np.eye(k)[:, 1:]
-        missing = v.codes < 0
-        out = basis[np.where(missing, 0, v.codes)]
-        if missing.any():
-            out[missing] = np.nan
-        return out
-
-    # -- new data --------------------------------------------------------------------
-
-    def new_matrix(self, frame: pd.DataFrame) -> NDArray[np.float64]:
-        """The matrix for new data, with the fitted levels, contrasts and transforms."""
-        _missing_columns(frame, self.columns, self.what)
-        values: dict[str, _Value] = {}
-        for key in self.keys:
-            f = self.factors[key]
-            if f.lookup:
-                values[key] = _new_lookup(frame[key], f, self.what)
-        if self.expr_keys:
-            arr, _ = _formulaic_matrix(self.expr_keys, frame[self.columns], self.fspec, self.what)
-            for key, v in self._split_formulaic(arr).items():
-                f = self.factors[key]
-                if v.codes is not None and f.category_map is not None:
-                    codes = np.where(v.codes < 0, -1, f.category_map[np.maximum(v.codes, 0)])
-                    unseen = (v.codes >= 0) & (codes < 0)
-                    if unseen.any():
-                        level = v.levels[int(v.codes[np.argmax(unseen)])]
-                        raise ValueError(
-                            f"{self.what}: {f.label!r} has level {level!r} that was not "
-                            "present in the data used for fitting"
-                        )
-                    v = _Value(codes=codes, levels=f.levels, ordered=f.ordered)
-                values[key] = v
-        return self._assemble(values, len(frame))
-
-
-def _lookup_value(col: pd.Series) -> _Value:
-    """A data column as a numeric variable or an R factor."""
-    dtype = col.dtype
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        return _Value(num=col.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1))
-    codes, levels, ordered = factorize(col)
-    return _Value(codes=codes, levels=levels, ordered=ordered)
-
-
-def _new_lookup(col: pd.Series, f: _Factor, what: str) -> _Value:
-    """A column of new data coded with the fitted factor's levels."""
-    if not f.categorical:
-        try:
-            return _Value(num=col.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{what}: column {f.key!r} must be numeric: {exc}") from exc
-    codes, labels, _ = factorize(col)
-    index = pd.Index(f.levels).get_indexer(pd.Index(labels))
-    unknown = np.flatnonzero(index < 0)
-    if unknown.size:
-        used = np.bincount(codes[codes >= 0], minlength=len(labels)) > 0
-        bad = [labels[i] for i in unknown.tolist() if used[i]]
-        if bad:
-            raise ValueError(
-                f"{what}: column {f.key!r} has level {bad[0]!r} that was not present in "
-                f"the data used for fitting (levels: {', '.join(f.levels[:20])}"
-                f"{', ...' if len(f.levels) > 20 else ''})"
-            )
-    mapped = np.append(index, -1)[codes]  # codes == -1 (missing) -> -1
-    return _Value(codes=mapped.astype(np.int64), levels=f.levels, ordered=f.ordered)
-
-
-def _r_coding(
-    mt: ModelTerms, categorical: dict[str, bool]
-) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
-    """R's coding of each factor of each term (``TermCode`` in R's model.c).
-
-    A factor is coded by contrasts when the term without it is empty or contained in
-    an earlier term, and by indicators otherwise; without an intercept the first
-    factor of the model is coded by indicators.
-    """
-    plan: list[list[int]] = []
-    for i, term in enumerate(mt.terms):
-        coding: list[int] = []
-        for key in term:
-            if not categorical[key]:
-                coding.append(_NUM)
-                continue
-            rest = set(term) - {key}
-            if not rest or any(rest <= set(prev) for prev in mt.terms[:i]):
-                coding.append(_CONTR)
-            else:
-                coding.append(_FULL)
-        plan.append(coding)
-    if not mt.intercept:
-        done = False
-        for i, term in enumerate(mt.terms):
-            for j, key in enumerate(term):
-                if categorical[key]:
-                    plan[i][j] = _FULL
-                    done = True
-                    break
-            if done:
-                break
-    return [(term, tuple(c)) for term, c in zip(mt.terms, plan, strict=True)]
-
-
-# ---------------------------------------------------------------------------------
-# Numeric expressions (response, offsets) and grouping factors.
-
-
-class _Numeric:
-    """A numeric expression: a response column or an ``offset()`` argument."""
-
-    def __init__(self, expr: str, what: str, columns: list[str], lookup: bool) -> None:
-        self.expr = expr
-        self.what = what
-        self.columns = columns
-        self.lookup = lookup
-        self.fspec: Any = None
-        #: For a two-level factor response: its levels (failure, success).
-        self.levels: list[str] | None = None
-
-    def evaluate(self, work: pd.DataFrame, fit: bool = True) -> NDArray[np.float64]:
-        if self.lookup:
-            col = work[self.columns[0]]
-            if pd.api.types.is_bool_dtype(col.dtype):
-                return col.to_numpy(dtype=np.float64, na_value=np.nan)
-            if not pd.api.types.is_numeric_dtype(col.dtype):
-                return self._factor_response(col)
-            return col.to_numpy(dtype=np.float64, na_value=np.nan)
-        from ..formula.parse import to_python
-
-        arr, spec = _formulaic_matrix(
-            [f"I({to_python(self.expr)})"], work, None if fit else self.fspec, self.what
-        )
-        if fit:
-            self.fspec = spec
-            kind = next(iter(spec.encoder_state.values()), (None, {}))[0]
-            if getattr(kind, "value", None) == "categorical" or arr.shape[1] != 1:
-                raise ValueError(f"{self.what} {self.expr!r} is not numeric")
-        return arr[:, 0]
-
-    def _factor_response(self, col: pd.Series) -> NDArray[np.float64]:
-        """A two-level factor response as 0/1 (first level = failure), as glmer does."""
-        codes, levels, _ = factorize(col)
-        present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(levels)))
-        if self.what != "response" or len(present) != 2:
-            raise ValueError(
-                f"{self.what} {self.expr!r} is not numeric (dtype {col.dtype}"
-                + (f", {len(present)} levels" if self.what == "response" else "")
-                + "); use a numeric column"
-                + (" or a factor with exactly two levels" if self.what == "response" else "")
-            )
-        self.levels = [levels[i] for i in present.tolist()]
-        y = (codes == present[1]).astype(np.float64)
-        y[codes < 0] = np.nan
-        return y
-
-    def new_values(self, frame: pd.DataFrame) -> NDArray[np.float64]:
-        _missing_columns(frame, self.columns, self.what)
-        return self.evaluate(frame[self.columns], fit=False)
-
-
-class _Grouping:
-    """A grouping factor: one column or the interaction of several (``a:b``)."""
-
-    def __init__(self, name: str, factors: tuple[str, ...]) -> None:
-        self.name = name
-        self.factors = factors
-        self.component_levels: list[list[str]] = []
-        self.keys: NDArray[np.int64] | None = None  # sorted combined codes of the levels
-
-    def fit(
-        self, coded: dict[str, tuple[NDArray[np.int64], list[str]]]
-    ) -> tuple[NDArray[np.int64], list[str]]:
-        comps = []
-        for col in self.factors:
-            codes, levels, _ = drop_unused(*coded[col])
-            comps.append((codes, levels))
-            self.component_levels.append(levels)
-        if len(comps) == 1:
-            return comps[0]
-        # Levels of a:b are the observed combinations, a varying slowest (R's `:`).
-        key = self._combine([c for c, _ in comps])
-        inv, uniq = pd.factorize(key, sort=True)
-        self.keys = np.asarray(uniq, dtype=np.int64)
-        labels: NDArray[Any] | None = None
-        rem = self.keys.copy()
-        for levels, radix in zip(
-            reversed(self.component_levels), reversed(self._radices()), strict=True
-        ):
-            part = np.asarray(levels, dtype=object)[rem % radix]
-            rem //= radix
-            labels = part if labels is None else part + ":" + labels
-        assert labels is not None
-        return np.asarray(inv, dtype=np.int64), [str(s) for s in labels.tolist()]
-
-    def _radices(self) -> list[int]:
-        return [len(levels) for levels in self.component_levels]
-
-    def _combine(self, codes: list[NDArray[np.int64]]) -> NDArray[np.int64]:
-        key = np.zeros(codes[0].shape[0], dtype=np.int64)
-        missing = np.zeros(codes[0].shape[0], dtype=bool)
-        for c, radix in zip(codes, self._radices(), strict=True):
-            key = key * radix + np.maximum(c, 0)
-            missing |= c < 0
-        key[missing] = -1
-        return key
-
-    def new_codes(self, frame: pd.DataFrame) -> NDArray[np.int64]:
-        """Codes of new data's groups in the fitted levels (``-1``: unseen or missing)."""
-        _missing_columns(frame, list(self.factors), f"grouping factor {self.name!r}")
-        comps = []
-        for col, levels in zip(self.factors, self.component_levels, strict=True):
-            codes, labels, _ = factorize(frame[col])
-            index = np.append(pd.Index(levels).get_indexer(pd.Index(labels)), -1)
-            comps.append(index[codes])
-        if len(comps) == 1:
-            return np.asarray(comps[0], dtype=np.int64)
-        assert self.keys is not None
-        key = self._combine(comps)
-        pos = np.clip(np.searchsorted(self.keys, key), 0, len(self.keys) - 1)
-        found = (key >= 0) & (self.keys[pos] == key)
-        return np.where(found, pos, -1).astype(np.int64)
-
-
 @dataclass
 class _TermSpec:
     """What a :class:`RandomTerm` needs for new data."""
 
-    lhs: _Part
-    group: _Grouping
+    lhs: ModelMatrix
+    group: GroupingFactor
 
 
 @dataclass
 class _DesignSpec:
     """What a :class:`Design` needs for new data."""
 
-    fixed: _Part
-    offsets: list[_Numeric]
+    fixed: ModelMatrix
+    offsets: list[NumericExpression]
     columns: list[str]
     #: Levels (failure, success) of a two-level factor response, else None.
     response_levels: list[str] | None = None
@@ -785,7 +238,7 @@ def _columns_of(expr: str, frame: pd.DataFrame, what: str) -> list[str]:
             out.append(name)
             continue
         if known is None:
-            known = _known_names()
+            known = known_names()
         if name in known:
             continue
         if name == ".":
@@ -842,24 +295,25 @@ def build_design(formula: str, data: Any) -> Design:
         return found
 
     responses = [
-        _Numeric(e, "response", cols(e, "response"), _is_column(e, frame))
+        NumericExpression(e, "response", cols(e, "response"), _is_column(e, frame))
         for e in parsed.response_parts
     ]
-    fixed = _Part(parsed.fixed, "fixed effects", cols(parsed.fixed, "fixed effects"))
+    fixed = ModelMatrix(parsed.fixed, "fixed effects", cols(parsed.fixed, "fixed effects"))
     offsets = [
-        _Numeric(e, "offset", cols(e, "offset"), _is_column(e, frame)) for e in parsed.offsets
+        NumericExpression(e, "offset", cols(e, "offset"), _is_column(e, frame))
+        for e in parsed.offsets
     ]
-    lhs_parts: list[_Part] = []
-    groupings: list[_Grouping] = []
+    lhs_parts: list[ModelMatrix] = []
+    groupings: list[GroupingFactor] = []
     for bar in parsed.random_terms:
         what = f"random term ({bar.expr})"
-        lhs_parts.append(_Part(bar.lhs, what, cols(bar.lhs, what)))
+        lhs_parts.append(ModelMatrix(bar.lhs, what, cols(bar.lhs, what)))
         for g in bar.factors:
             if g not in frame.columns:
                 _columns_of(g, frame, f"grouping factor of ({bar.expr})")
                 raise FormulaError(f"grouping factor {g!r} of ({bar.expr}) is not a column")
         used.update(dict.fromkeys(bar.factors))
-        groupings.append(_Grouping(bar.group, bar.factors))
+        groupings.append(GroupingFactor(bar.group, bar.factors))
     columns = list(used)
 
     # Rows with a missing value in any used column are dropped (R's na.omit).
@@ -924,7 +378,7 @@ def build_design(formula: str, data: Any) -> Design:
                 codes, levels, _ = factorize(work[col])
                 coded[col] = (codes, levels)
     terms: list[RandomTerm] = []
-    cache: dict[tuple[str, ...], tuple[_Grouping, NDArray[np.int64], list[str]]] = {}
+    cache: dict[tuple[str, ...], tuple[GroupingFactor, NDArray[np.int64], list[str]]] = {}
     for bar, part, new_grouping, pvals in zip(
         parsed.random_terms, lhs_parts, groupings, vals[1:], strict=True
     ):

@@ -5,452 +5,20 @@
 and ``name(expr | group)`` (a covariance-structure wrapper), expanding ``||`` and
 nested grouping ``a/b`` exactly as lme4's ``findbars`` does.
 
-:func:`model_terms` turns a formula right-hand side (R syntax) into R's ordered list of
-terms, using formulaic's parser.  The helpers :func:`to_python` and :func:`deparse`
-translate expressions between R syntax (``I(x^2)``) and the Python syntax formulaic
-evaluates (``I(x ** 2)``), and format expressions as R's ``deparse`` does (the source of
-R's column names).
+The tokenizer is in :mod:`.tokens`, R's formatting of expressions in :mod:`.deparse` and
+R's terms of a right-hand side in :mod:`.terms`.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-__all__ = [
-    "BarTerm",
-    "FormulaError",
-    "ModelTerms",
-    "ParsedFormula",
-    "RandomSpec",
-    "deparse",
-    "expr_variables",
-    "model_terms",
-    "parse_formula",
-    "to_python",
-]
+from .deparse import R_CONSTANTS, deparse, r_name
+from .terms import model_terms
+from .tokens import CLOSE, OPEN, FormulaError, Token, match_parens, source_span, tokenize
 
-
-class FormulaError(ValueError):
-    """A formula that cannot be parsed or does not fit the data."""
-
-
-# ---------------------------------------------------------------------------------
-# Tokenizer (R expression syntax, plus Python's ``**``).
-
-
-class Token(NamedTuple):
-    kind: str  # "num", "name", "bq" (backtick name), "str", "op"
-    text: str
-    start: int
-    end: int
-
-
-_TOKEN_RE = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)
-  | (?P<name>[A-Za-z_.][A-Za-z0-9._]*)
-  | (?P<bq>`[^`]*`)
-  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-  | (?P<op>%[^%\s]*%|\*\*|\|\||&&|==|!=|<=|>=|<-|::|[-+*/^:~|&!<>=$@,()\[\]{}])
-    """,
-    re.VERBOSE,
-)
-
-_OPEN = {"(": ")", "[": "]", "{": "}"}
-_CLOSE = {v: k for k, v in _OPEN.items()}
-
-
-def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into tokens, raising :class:`FormulaError` on a stray character."""
-    tokens: list[Token] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN_RE.match(text, pos)
-        if m is None:
-            raise FormulaError(
-                f"cannot parse formula {text!r}: unexpected {text[pos : pos + 10]!r}"
-            )
-        kind = m.lastgroup or ""
-        if kind != "ws":
-            tokens.append(Token(kind, m.group(), m.start(), m.end()))
-        pos = m.end()
-    return tokens
-
-
-def _match_parens(tokens: list[Token], text: str) -> dict[int, int]:
-    """Map each opening bracket's index to its closing bracket's index (and back)."""
-    stack: list[int] = []
-    pairs: dict[int, int] = {}
-    for i, tok in enumerate(tokens):
-        if tok.kind != "op":
-            continue
-        if tok.text in _OPEN:
-            stack.append(i)
-        elif tok.text in _CLOSE:
-            if not stack or tokens[stack[-1]].text != _CLOSE[tok.text]:
-                raise FormulaError(
-                    f"unbalanced parentheses in {text!r}: unexpected {tok.text!r} "
-                    f"in {_context(text, tok.start)!r}"
-                )
-            j = stack.pop()
-            pairs[j] = i
-            pairs[i] = j
-    if stack:
-        tok = tokens[stack[-1]]
-        raise FormulaError(
-            f"unbalanced parentheses in {text!r}: {tok.text!r} in "
-            f"{_context(text, tok.start)!r} is never closed"
-        )
-    return pairs
-
-
-def _context(text: str, pos: int) -> str:
-    """The piece of ``text`` around ``pos`` (for error messages)."""
-    return text[max(0, pos - 15) : pos + 15].strip()
-
-
-def _span(tokens: list[Token], text: str) -> str:
-    """The original text covered by ``tokens``."""
-    if not tokens:
-        return ""
-    return text[tokens[0].start : tokens[-1].end]
-
-
-# ---------------------------------------------------------------------------------
-# Deparsing (R's formatting of expressions, the source of R's column names).
-
-_SPACED = {
-    "+",
-    "-",
-    "*",
-    "==",
-    "!=",
-    "<",
-    ">",
-    "<=",
-    ">=",
-    "&",
-    "&&",
-    "|",
-    "||",
-    "~",
-    "=",
-    "<-",
-}
-_CONSTANTS = {"TRUE", "FALSE", "True", "False", "None", "NULL", "NA", "Inf", "NaN", "pi"}
-_R_SYNTACTIC = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$|^\.$")
-
-
-def _is_unary(prev: Token | None) -> bool:
-    """Whether a ``+``/``-`` after ``prev`` is a sign rather than a binary operator."""
-    if prev is None:
-        return True
-    if prev.kind == "op":
-        return prev.text not in (")", "]", "}")
-    return False
-
-
-def _r_number(text: str) -> str:
-    """A numeric literal as R deparses it (``1.0`` -> ``1``, ``1e5`` -> ``1e+05``)."""
-    if text.endswith("L"):
-        return text
-    from ..design.data import r_format_number
-
-    return r_format_number(float(text))
-
-
-def _r_name(name: str) -> str:
-    """A variable name as R prints it (backticks only when not syntactic)."""
-    return name if _R_SYNTACTIC.match(name) else f"`{name}`"
-
-
-def deparse(expr: str) -> str:
-    """Format an expression (R or Python syntax) as R's ``deparse`` does.
-
-    Parameters
-    ----------
-    expr
-        Expression text, e.g. ``"log(Days+1)"`` or formulaic's ``"I(Days ** 2)"``.
-
-    Returns
-    -------
-    str
-        ``"log(Days + 1)"``, ``"I(Days^2)"``.
-    """
-    tokens = tokenize(expr)
-    out: list[str] = []
-    prev: Token | None = None
-    for tok in tokens:
-        t = tok.text
-        if tok.kind == "num":
-            out.append(_r_number(t))
-        elif tok.kind == "name":
-            out.append({"True": "TRUE", "False": "FALSE", "None": "NULL"}.get(t, t))
-        elif tok.kind == "bq":
-            out.append(_r_name(t[1:-1]))
-        elif tok.kind == "str":
-            body = t[1:-1]
-            out.append('"' + body.replace('"', '\\"') + '"' if t[0] == "'" else t)
-        elif t in ("+", "-") and _is_unary(prev):
-            out.append(t)
-        elif t == "**" or t == "^":
-            out.append("^")
-        elif t == ",":
-            out.append(", ")
-        elif t in _SPACED or (t.startswith("%") and t not in ("%%", "%/%")):
-            out.append(f" {t} ")
-        else:
-            out.append(t)
-        prev = tok
-    return "".join(out)
-
-
-def to_python(expr: str) -> str:
-    """Translate an R expression or formula part into the syntax formulaic parses.
-
-    ``^`` inside a function call becomes ``**`` (``I(x^2)`` is a power, as in R; at the
-    formula level ``(a + b)^2`` stays an interaction power), ``TRUE``/``FALSE`` become
-    Python booleans, ``%in%`` becomes ``:`` and names with dots (``Days.x``) are
-    quoted with backticks so that formulaic looks them up as columns.
-
-    Parameters
-    ----------
-    expr
-        R syntax.
-
-    Returns
-    -------
-    str
-    """
-    tokens = tokenize(expr)
-    pairs = _match_parens(tokens, expr)
-    call_ends: list[int] = []
-    out: list[Token] = []
-    for i, tok in enumerate(tokens):
-        t = tok.text
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if tok.kind == "op" and t == "(":
-            prev = tokens[i - 1] if i > 0 else None
-            if prev is not None and prev.kind in ("name", "bq"):
-                call_ends.append(pairs[i])
-        if tok.kind == "op" and call_ends and i == call_ends[-1]:
-            call_ends.pop()
-        if tok.kind == "name":
-            is_call = nxt is not None and nxt.text == "("
-            if t in ("TRUE", "FALSE"):
-                tok = tok._replace(text=t.title())
-            elif "." in t and not is_call and t.split(".")[0] not in ("np", "contr"):
-                tok = tok._replace(kind="bq", text=f"`{t}`")
-        elif tok.kind == "op" and t == "^" and call_ends:
-            tok = tok._replace(text="**")
-        elif tok.kind == "op" and t == "%in%" and not call_ends:
-            tok = tok._replace(text=":")
-        elif tok.kind == "num" and t.endswith("L"):
-            tok = tok._replace(text=t[:-1])
-        out.append(tok)
-    return _render(out)
-
-
-def _render(tokens: list[Token]) -> str:
-    """Join tokens with conventional spacing (Python-compatible)."""
-    parts: list[str] = []
-    prev: Token | None = None
-    for tok in tokens:
-        t = tok.text
-        if tok.kind == "op" and t in ("+", "-") and _is_unary(prev):
-            parts.append(t)
-        elif tok.kind == "op" and t == ",":
-            parts.append(", ")
-        elif tok.kind == "op" and t not in ("(", ")", "[", "]", "{", "}", "$", "@", "::"):
-            parts.append(f" {t} ")
-        else:
-            parts.append(t)
-        prev = tok
-    return "".join(parts).strip()
-
-
-def expr_variables(expr: str) -> list[str]:
-    """Names in an expression that may refer to data columns, in order of appearance.
-
-    Function names, keyword-argument names, attribute names (after ``$``/``@``/``.``)
-    and R constants are skipped; backtick-quoted names are unquoted.
-
-    Parameters
-    ----------
-    expr
-        R (or Python) expression or formula part.
-
-    Returns
-    -------
-    list of str
-    """
-    tokens = tokenize(expr)
-    names: list[str] = []
-    for i, tok in enumerate(tokens):
-        if tok.kind not in ("name", "bq"):
-            continue
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        prev = tokens[i - 1] if i > 0 else None
-        if nxt is not None and nxt.text in ("(", "="):
-            continue  # function call or keyword argument
-        if prev is not None and prev.text in ("$", "@", "::"):
-            continue
-        name = tok.text[1:-1] if tok.kind == "bq" else tok.text
-        if tok.kind == "name" and name in _CONSTANTS:
-            continue
-        if name not in names:
-            names.append(name)
-    return names
-
-
-# ---------------------------------------------------------------------------------
-# R's terms of a formula right-hand side.
-
-
-@dataclass(frozen=True)
-class ModelTerms:
-    """R's view of a formula right-hand side (``terms()``).
-
-    Attributes
-    ----------
-    intercept
-        Whether the model has an intercept.
-    terms
-        Non-intercept terms in R's order (by degree, then order of appearance); each is
-        a tuple of factor keys (formulaic expressions) in R's variable order.
-    lookups
-        Factor keys that are plain column names (the rest are Python expressions
-        evaluated by formulaic).
-    """
-
-    intercept: bool
-    terms: tuple[tuple[str, ...], ...]
-    lookups: frozenset[str] = frozenset()
-
-    def label(self, term: tuple[str, ...]) -> str:
-        """R's label of a term (``"recipe:temperature"``)."""
-        return ":".join(factor_label(f, f in self.lookups) for f in term)
-
-    @property
-    def factors(self) -> list[str]:
-        """All distinct factor keys in R's variable order."""
-        seen: dict[str, None] = {}
-        for term in self.terms:
-            for f in term:
-                seen.setdefault(f, None)
-        return list(seen)
-
-
-def factor_label(key: str, lookup: bool) -> str:
-    """R's name of a factor: the column name, or the deparsed expression."""
-    return _r_name(key) if lookup else deparse(key)
-
-
-@functools.lru_cache(maxsize=512)
-def model_terms(rhs: str) -> ModelTerms:
-    """Parse a formula right-hand side in R syntax into R's ordered terms.
-
-    Cached: the result is immutable and depends on the text only (refitting one
-    formula to many data sets parses it once).
-
-    Parameters
-    ----------
-    rhs
-        E.g. ``"recipe * temperature"``, ``"0 + Days"``, ``"(a + b)^2 - 1"``.
-
-    Returns
-    -------
-    ModelTerms
-
-    Raises
-    ------
-    FormulaError
-        If formulaic cannot parse it.
-    """
-    from formulaic import Formula
-    from formulaic.parser.types import Factor
-
-    text = rhs.strip() or "1"
-    try:
-        parsed = Formula(to_python(text), _ordering="none")
-    except FormulaError:
-        raise
-    except Exception as exc:  # formulaic's own parse errors
-        raise FormulaError(f"cannot parse {rhs!r}: {exc}") from exc
-    intercept = False
-    written: list[tuple[str, ...]] = []
-    lookups: set[str] = set()
-    for term in parsed:
-        factors = list(term.factors)
-        if len(factors) == 1 and factors[0].eval_method == Factor.EvalMethod.LITERAL:
-            if str(factors[0].expr) in ("1", "1.0"):
-                intercept = True
-                continue
-            raise FormulaError(f"cannot use the constant {factors[0].expr!r} as a term in {rhs!r}")
-        keys: list[str] = []
-        for f in factors:
-            key = str(f.expr)
-            if f.eval_method == Factor.EvalMethod.LOOKUP:
-                lookups.add(key)
-            if key not in keys:
-                keys.append(key)
-        written.append(tuple(keys))
-    # R orders variables by first appearance in the formula (removed terms included)
-    # and terms by degree (stable).
-    order: dict[str, int] = {}
-    atoms = _formula_atoms(text)
-    if atoms:
-        try:
-            for term in Formula(" + ".join(to_python(a) for a in atoms), _ordering="none"):
-                for f in term.factors:
-                    order.setdefault(str(f.expr), len(order))
-        except Exception:  # fall back to the order of the terms
-            pass
-    for keys_ in written:
-        for k in keys_:
-            order.setdefault(k, len(order))
-    seen: set[frozenset[str]] = set()
-    terms: list[tuple[str, ...]] = []
-    for keys_ in written:
-        fs = frozenset(keys_)
-        if fs in seen:
-            continue
-        seen.add(fs)
-        terms.append(tuple(sorted(keys_, key=order.__getitem__)))
-    terms.sort(key=len)
-    return ModelTerms(intercept, tuple(terms), frozenset(lookups))
-
-
-def _formula_atoms(text: str) -> list[str]:
-    """The variables of a formula part in textual order: names and calls at formula level.
-
-    ``"a*z - a"`` -> ``["a", "z", "a"]``; ``"(b + c):a + log(x)"`` ->
-    ``["b", "c", "a", "log(x)"]``.
-    """
-    tokens = tokenize(text)
-    pairs = _match_parens(tokens, text)
-    atoms: list[str] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if tok.kind in ("name", "bq") and nxt is not None and nxt.text == "(":
-            atoms.append(_span(tokens[i : pairs[i + 1] + 1], text))
-            i = pairs[i + 1] + 1
-            continue
-        if tok.kind in ("name", "bq", "str"):
-            atoms.append(tok.text)
-        i += 1
-    return atoms
-
-
-# ---------------------------------------------------------------------------------
-# lme4 formulas.
+__all__ = ["BarTerm", "ParsedFormula", "RandomSpec", "parse_formula"]
 
 
 @dataclass(frozen=True)
@@ -553,7 +121,7 @@ def _top_level_ops(tokens: list[Token], pairs: dict[int, int], ops: set[str]) ->
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok.kind == "op" and tok.text in _OPEN:
+        if tok.kind == "op" and tok.text in OPEN:
             i = pairs[i] + 1
             continue
         if tok.kind == "op" and tok.text in ops:
@@ -600,22 +168,22 @@ def _check_no_bars(chunk: list[Token], text: str) -> None:
     for i, tok in enumerate(chunk):
         if tok.kind != "op":
             continue
-        if tok.text in _OPEN:
+        if tok.text in OPEN:
             prev = chunk[i - 1] if i > 0 else None
             name = prev.text if prev is not None and prev.kind in ("name", "bq") else ""
             depth_calls.append(name)
-        elif tok.text in _CLOSE:
+        elif tok.text in CLOSE:
             depth_calls.pop()
         elif tok.text in ("|", "||"):
             if not depth_calls:
                 raise FormulaError(
-                    f"random-effect term {_span(chunk, text)!r} must be in parentheses, "
+                    f"random-effect term {source_span(chunk, text)!r} must be in parentheses, "
                     "e.g. (1 | g)"
                 )
             if depth_calls[-1] in _R_LOGICAL:
                 continue  # R's logical or, e.g. I(a | b)
             raise FormulaError(
-                f"random-effect term inside {_span(chunk, text)!r}: a term (expr | g) "
+                f"random-effect term inside {source_span(chunk, text)!r}: a term (expr | g) "
                 "must be added on its own with '+'"
             )
 
@@ -633,14 +201,14 @@ def _split_group(tokens: list[Token], text: str, term_text: str) -> list[tuple[s
     expect_name = True
     for tok in tokens:
         if expect_name:
-            if tok.kind == "name" and tok.text not in _CONSTANTS:
+            if tok.kind == "name" and tok.text not in R_CONSTANTS:
                 current.append(tok.text)
             elif tok.kind == "bq":
                 current.append(tok.text[1:-1])
             else:
                 raise FormulaError(
                     f"random-effect term {term_text!r}: the grouping factor "
-                    f"{_span(tokens, text)!r} must be a column name or column names joined "
+                    f"{source_span(tokens, text)!r} must be a column name or column names joined "
                     "by ':' or '/'"
                 )
             expect_name = False
@@ -653,13 +221,14 @@ def _split_group(tokens: list[Token], text: str, term_text: str) -> list[tuple[s
             else:
                 raise FormulaError(
                     f"random-effect term {term_text!r}: the grouping factor "
-                    f"{_span(tokens, text)!r} must be a column name or column names joined "
+                    f"{source_span(tokens, text)!r} must be a column name or column names joined "
                     "by ':' or '/'"
                 )
             expect_name = True
     if expect_name:
         raise FormulaError(
-            f"random-effect term {term_text!r}: incomplete grouping factor {_span(tokens, text)!r}"
+            f"random-effect term {term_text!r}: incomplete grouping factor "
+            f"{source_span(tokens, text)!r}"
         )
     units.append(tuple(current))
     return units
@@ -668,12 +237,12 @@ def _split_group(tokens: list[Token], text: str, term_text: str) -> list[tuple[s
 def _expand_slash(units: list[tuple[str, ...]]) -> list[tuple[str, tuple[str, ...]]]:
     """lme4's ``expandSlash``: ``a/b/c`` -> ``c:(b:a)``, ``b:a``, ``a`` (names, factors)."""
     chain: list[tuple[str, tuple[str, ...]]] = []
-    name = ":".join(_r_name(u) for u in units[0])
+    name = ":".join(r_name(u) for u in units[0])
     factors = units[0]
     chain.append((name, factors))
     for unit in units[1:]:
         right = f"({name})" if ":" in name else name
-        name = ":".join(_r_name(u) for u in unit) + ":" + right
+        name = ":".join(r_name(u) for u in unit) + ":" + right
         factors = tuple(unit) + factors
         chain.append((name, factors))
     return chain[::-1]
@@ -711,7 +280,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise FormulaError(f"formula must be a string, got {type(formula).__name__}")
     text = formula
     tokens = tokenize(text)
-    pairs = _match_parens(tokens, text)
+    pairs = match_parens(tokens, text)
     tildes = _top_level_ops(tokens, pairs, {"~"})
     if not tildes:
         raise FormulaError(f"formula {text!r} has no '~'")
@@ -719,7 +288,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise FormulaError(f"formula {text!r} has more than one '~'")
     t = tildes[0]
     lhs_tokens, rhs_tokens = tokens[:t], tokens[t + 1 :]
-    response = _span(lhs_tokens, text).strip() or None
+    response = source_span(lhs_tokens, text).strip() or None
     response_parts: tuple[str, ...] = ()
     if response is not None:
         response_parts = _response_parts(lhs_tokens, pairs, text)
@@ -735,7 +304,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     while i < len(rhs_tokens):
         tok = rhs_tokens[i]
         gi = t + 1 + i
-        if tok.kind == "op" and tok.text in _OPEN:
+        if tok.kind == "op" and tok.text in OPEN:
             current.extend(rhs_tokens[i : pairs[gi] - t])
             i = pairs[gi] - t
             continue
@@ -759,7 +328,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     random: list[RandomSpec] = []
     bars: list[BarTerm] = []
     for sign, chunk, offset in chunks:
-        chunk_text = _span(chunk, text)
+        chunk_text = source_span(chunk, text)
         shape = _bar_shape(chunk, pairs, offset)
         if shape is not None:
             if sign == "-":
@@ -784,7 +353,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         ):
             if sign == "-":
                 raise FormulaError(f"cannot remove the offset term {chunk_text!r}")
-            inner = _span(chunk[2:-1], text).strip()
+            inner = source_span(chunk[2:-1], text).strip()
             if not inner:
                 raise FormulaError(f"empty offset term {chunk_text!r}")
             offsets.append(inner)
@@ -809,7 +378,7 @@ def parse_formula(formula: str) -> ParsedFormula:
 
 def _response_parts(tokens: list[Token], pairs: dict[int, int], text: str) -> tuple[str, ...]:
     """``cbind(s, f)`` -> ``("s", "f")``; anything else -> the expression itself."""
-    whole = _span(tokens, text).strip()
+    whole = source_span(tokens, text).strip()
     if (
         len(tokens) >= 3
         and tokens[0].text == "cbind"
@@ -819,7 +388,9 @@ def _response_parts(tokens: list[Token], pairs: dict[int, int], text: str) -> tu
         inner = tokens[2:-1]
         commas = _top_level_ops(inner, _local_pairs(pairs, 2, len(inner)), {","})
         bounds = [-1, *commas, len(inner)]
-        parts = tuple(_span(inner[a + 1 : b], text).strip() for a, b in itertools.pairwise(bounds))
+        parts = tuple(
+            source_span(inner[a + 1 : b], text).strip() for a, b in itertools.pairwise(bounds)
+        )
         if len(parts) != 2 or not all(parts):
             raise FormulaError(
                 f"response {whole!r}: cbind() needs exactly two columns (successes, failures)"
@@ -852,9 +423,9 @@ def _parse_bar(
     if not group_tokens:
         raise FormulaError(f"random-effect term {term_text!r} has no grouping factor")
     _check_no_bars(lhs_tokens, text)
-    lhs = deparse(_span(lhs_tokens, text))
+    lhs = deparse(source_span(lhs_tokens, text))
     units = _split_group(group_tokens, text, term_text)
-    group_text = "/".join(":".join(_r_name(v) for v in u) for u in units)
+    group_text = "/".join(":".join(r_name(v) for v in u) for u in units)
     spec = RandomSpec(lhs=lhs, group=group_text, double=double, structure=structure)
     try:
         lhs_pieces = _double_vert_lhs(lhs, term_text) if double else [lhs]

@@ -1,0 +1,132 @@
+"""Single variables of a formula: numeric expressions (the response, ``offset()``
+terms) and the grouping factors of random-effect terms, with their levels kept for new
+data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ..formula.deparse import to_python
+from .data import drop_unused, factorize
+from .expressions import formulaic_matrix, require_columns
+
+__all__ = ["GroupingFactor", "NumericExpression"]
+
+
+class NumericExpression:
+    """A numeric expression: a response column or an ``offset()`` argument."""
+
+    def __init__(self, expr: str, what: str, columns: list[str], lookup: bool) -> None:
+        self.expr = expr
+        self.what = what
+        self.columns = columns
+        self.lookup = lookup
+        self.fspec: Any = None
+        #: For a two-level factor response: its levels (failure, success).
+        self.levels: list[str] | None = None
+
+    def evaluate(self, work: pd.DataFrame, fit: bool = True) -> NDArray[np.float64]:
+        if self.lookup:
+            col = work[self.columns[0]]
+            if pd.api.types.is_bool_dtype(col.dtype):
+                return col.to_numpy(dtype=np.float64, na_value=np.nan)
+            if not pd.api.types.is_numeric_dtype(col.dtype):
+                return self._factor_response(col)
+            return col.to_numpy(dtype=np.float64, na_value=np.nan)
+        arr, spec = formulaic_matrix(
+            [f"I({to_python(self.expr)})"], work, None if fit else self.fspec, self.what
+        )
+        if fit:
+            self.fspec = spec
+            kind = next(iter(spec.encoder_state.values()), (None, {}))[0]
+            if getattr(kind, "value", None) == "categorical" or arr.shape[1] != 1:
+                raise ValueError(f"{self.what} {self.expr!r} is not numeric")
+        return arr[:, 0]
+
+    def _factor_response(self, col: pd.Series) -> NDArray[np.float64]:
+        """A two-level factor response as 0/1 (first level = failure), as glmer does."""
+        codes, levels, _ = factorize(col)
+        present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(levels)))
+        if self.what != "response" or len(present) != 2:
+            raise ValueError(
+                f"{self.what} {self.expr!r} is not numeric (dtype {col.dtype}"
+                + (f", {len(present)} levels" if self.what == "response" else "")
+                + "); use a numeric column"
+                + (" or a factor with exactly two levels" if self.what == "response" else "")
+            )
+        self.levels = [levels[i] for i in present.tolist()]
+        y = (codes == present[1]).astype(np.float64)
+        y[codes < 0] = np.nan
+        return y
+
+    def new_values(self, frame: pd.DataFrame) -> NDArray[np.float64]:
+        require_columns(frame, self.columns, self.what)
+        return self.evaluate(frame[self.columns], fit=False)
+
+
+class GroupingFactor:
+    """A grouping factor: one column or the interaction of several (``a:b``)."""
+
+    def __init__(self, name: str, factors: tuple[str, ...]) -> None:
+        self.name = name
+        self.factors = factors
+        self.component_levels: list[list[str]] = []
+        self.keys: NDArray[np.int64] | None = None  # sorted combined codes of the levels
+
+    def fit(
+        self, coded: dict[str, tuple[NDArray[np.int64], list[str]]]
+    ) -> tuple[NDArray[np.int64], list[str]]:
+        comps = []
+        for col in self.factors:
+            codes, levels, _ = drop_unused(*coded[col])
+            comps.append((codes, levels))
+            self.component_levels.append(levels)
+        if len(comps) == 1:
+            return comps[0]
+        # Levels of a:b are the observed combinations, a varying slowest (R's `:`).
+        key = self._combine([c for c, _ in comps])
+        inv, uniq = pd.factorize(key, sort=True)
+        self.keys = np.asarray(uniq, dtype=np.int64)
+        labels: NDArray[Any] | None = None
+        rem = self.keys.copy()
+        for levels, radix in zip(
+            reversed(self.component_levels), reversed(self._radices()), strict=True
+        ):
+            part = np.asarray(levels, dtype=object)[rem % radix]
+            rem //= radix
+            labels = part if labels is None else part + ":" + labels
+        assert labels is not None
+        return np.asarray(inv, dtype=np.int64), [str(s) for s in labels.tolist()]
+
+    def _radices(self) -> list[int]:
+        return [len(levels) for levels in self.component_levels]
+
+    def _combine(self, codes: list[NDArray[np.int64]]) -> NDArray[np.int64]:
+        key = np.zeros(codes[0].shape[0], dtype=np.int64)
+        missing = np.zeros(codes[0].shape[0], dtype=bool)
+        for c, radix in zip(codes, self._radices(), strict=True):
+            key = key * radix + np.maximum(c, 0)
+            missing |= c < 0
+        key[missing] = -1
+        return key
+
+    def new_codes(self, frame: pd.DataFrame) -> NDArray[np.int64]:
+        """Codes of new data's groups in the fitted levels (``-1``: unseen or missing)."""
+        require_columns(frame, list(self.factors), f"grouping factor {self.name!r}")
+        comps = []
+        for col, levels in zip(self.factors, self.component_levels, strict=True):
+            codes, labels, _ = factorize(frame[col])
+            index = np.append(pd.Index(levels).get_indexer(pd.Index(labels)), -1)
+            comps.append(index[codes])
+        if len(comps) == 1:
+            return np.asarray(comps[0], dtype=np.int64)
+        assert self.keys is not None
+        key = self._combine(comps)
+        pos = np.clip(np.searchsorted(self.keys, key), 0, len(self.keys) - 1)
+        found = (key >= 0) & (self.keys[pos] == key)
+        return np.where(found, pos, -1).astype(np.int64)
