@@ -190,6 +190,67 @@ def test_class_plugin_from_module_attr_entry_point(install: Callable[..., None])
     assert _status("mmfix_other").module == "mmfix_other:Plugin"
 
 
+def test_the_builtin_entry_point_names_the_builtin_module() -> None:
+    import tomllib
+
+    from mixedmodels.plugin_manager.environment import BUILTIN_MODULE
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["mixedmodels"] == {"builtin": BUILTIN_MODULE}
+    installed = {ep.name: ep for ep in metadata.entry_points(group="mixedmodels")}
+    if "builtin" in installed:  # absent when run from a source tree without metadata
+        assert installed["builtin"].value == BUILTIN_MODULE
+    status = _status("builtin")
+    assert (status.status, status.module) == ("loaded", BUILTIN_MODULE)
+
+
+def test_builtins_load_by_module_name_without_the_entry_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = metadata.entry_points
+
+    def without_builtin(**kwargs: str) -> list[metadata.EntryPoint]:
+        return [ep for ep in real(**kwargs) if ep.name != "builtin"]
+
+    monkeypatch.setattr(metadata, "entry_points", without_builtin)
+    reset_plugins()
+    status = _status("builtin")
+    assert (status.status, status.module) == ("loaded", "mixedmodels._builtin")
+    assert status.distribution == "mixedmodels"
+    assert not plugins().query("plugin == 'builtin'").empty
+
+
+def test_the_plugin_manager_never_imports_the_builtins_statically() -> None:
+    import ast
+
+    import mixedmodels.plugin_manager as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [alias.name for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            assert not any("_builtin" in name for name in names), (path.name, node.lineno)
+
+
+def test_every_registry_is_one_registry_type(install: Callable[..., None]) -> None:
+    from mixedmodels.plugin_manager.registry import Registry
+
+    install("good")
+    registry("family")
+    state = _plugins._state
+    assert state is not None
+    assert list(state.registries) == list(_plugins.KINDS)
+    assert all(type(table) is Registry for table in state.registries.values())
+    # Every loaded plugin is in the one pluggy manager, whose hook callers see them all.
+    assert state.pm.get_plugin("mmfix_good") is not None
+    families = {f.name for value in state.pm.hook.mixedmodels_families() for f in value}
+    assert "fixture_family" in families
+
+
 # ------------------------------------------------------------------------ isolation
 
 
@@ -254,6 +315,27 @@ def test_a_plugin_without_hookimpls_warns() -> None:
         register_plugin(empty, "forgetful")
 
 
+def test_a_hook_returning_none_registers_nothing() -> None:
+    registry("family")
+    plugin = types.SimpleNamespace(mixedmodels_estimators=hookimpl(lambda: None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MixedModelsPluginWarning)
+        register_plugin(plugin, "quiet")
+    assert plugins().query("plugin == 'quiet'").empty
+
+
+def test_formatters_hook_must_return_a_mapping() -> None:
+    listed = types.SimpleNamespace(mixedmodels_formatters=hookimpl(lambda: [print]))
+    with pytest.raises(TypeError, match=r"mixedmodels_formatters\(\) must return a mapping"):
+        register_plugin(listed, "listed")
+    uncallable = types.SimpleNamespace(mixedmodels_formatters=hookimpl(lambda: {"x": 3}))
+    with pytest.raises(TypeError, match="formatter 'x': 3 is not callable"):
+        register_plugin(uncallable, "uncallable")
+    mapped = types.SimpleNamespace(mixedmodels_formatters=hookimpl(lambda: {"mmfix_fmt": str}))
+    register_plugin(mapped, "mapped")
+    assert get_formatter("mmfix_fmt") is str
+
+
 # ------------------------------------------------------------------------ conflicts
 
 
@@ -315,6 +397,20 @@ def test_register_plugin_conflict_leaves_registries_untouched(
     assert "new_one" not in registry("estimator")
     assert "clash" not in {p.name for p in plugin_status()}
     assert get_registration("family", "fixture_family").plugin.name == "mmfix_good"
+
+
+def test_one_plugin_registering_a_name_twice_conflicts(install: Callable[..., None]) -> None:
+    install("good")
+    import mmfix_common
+
+    twice = types.SimpleNamespace(
+        mixedmodels_estimators=hookimpl(
+            lambda: [mmfix_common.make_estimator("twin"), mmfix_common.make_estimator("twin")]
+        )
+    )
+    with pytest.raises(PluginConflictError, match="'twin' is registered twice by plugin"):
+        register_plugin(twice, "twice")
+    assert "twin" not in registry("estimator")
 
 
 # --------------------------------------------------------------------- unknown names

@@ -1,7 +1,8 @@
 # mypy: disable-error-code="empty-body"
 """Hook specifications: what a mixedmodels plugin may provide.
 
-A plugin is a module (or object) exposed under the entry-point group ``mixedmodels``::
+A plugin is a module (or class, or object) exposed under the entry-point group
+``mixedmodels``::
 
     [project.entry-points.mixedmodels]
     myplugin = "mixedmodels_myplugin.plugin"
@@ -14,16 +15,28 @@ and implementing any of the hooks below with :data:`hookimpl`::
     def mixedmodels_families():
         return [TweedieFamily()]
 
-Every hook takes no arguments and returns a sequence of objects.  Each object carries
-its own registered ``name``; two plugins registering one name in the same registry is
-an error naming both.  The core registers its own built-ins through these very hooks
-(the ``builtin`` entry point, :mod:`mixedmodels._builtin`).
+The contract common to every hook:
+
+* it takes no arguments and returns the objects it registers: a sequence for every
+  hook except :func:`mixedmodels_formatters`, which returns a mapping from name to
+  formatter; returning ``None`` registers nothing;
+* it is called once per discovery (lazily, at the first look-up), one plugin at a time,
+  and must only build and return objects: using the plugin registry from inside a hook
+  is an error;
+* each object is registered under a name (its ``name`` attribute, or as each hook
+  says); two plugins registering one name in one registry is an error naming both;
+* if a hook raises, or returns something this contract does not allow, the whole
+  plugin is skipped with a :class:`~mixedmodels.plugin_manager.errors.MixedModelsPluginWarning`
+  and none of its hooks' objects are registered.
+
+The core registers its own built-ins through these very hooks (the ``builtin`` entry
+point, :mod:`mixedmodels._builtin`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -45,77 +58,110 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def mixedmodels_links() -> Sequence[Link]:
-    """Return link instances to register.
+def mixedmodels_links() -> Sequence[Link] | None:
+    """Return the links to register.
 
-    Each is a :class:`~mixedmodels.interfaces.Link` whose ``name`` is its key, e.g.
-    ``"logit"``.  It must pass :func:`mixedmodels.testing.check_link`.
+    Returns
+    -------
+    sequence of Link
+        Instances of :class:`~mixedmodels.interfaces.Link`, each registered under its
+        ``name``, e.g. ``"logit"``.  Each must pass :func:`mixedmodels.testing.check_link`.
     """
 
 
 @hookspec
-def mixedmodels_families() -> Sequence[Family]:
-    """Return family instances to register.
+def mixedmodels_families() -> Sequence[Family] | None:
+    """Return the families to register.
 
-    Each is a :class:`~mixedmodels.interfaces.Family`; its ``default_link`` and every
-    name in ``links`` must be registered links (by this or another plugin) by the time
-    the family is used.  It must pass :func:`mixedmodels.testing.check_family`.
+    Returns
+    -------
+    sequence of Family
+        Instances of :class:`~mixedmodels.interfaces.Family`, each registered under its
+        ``name``.  Its ``default_link`` and every name in its ``links`` must be
+        registered links (by this or another plugin) by the time the family is used.
+        Each must pass :func:`mixedmodels.testing.check_family`.
     """
 
 
 @hookspec
-def mixedmodels_covariance_structures() -> Sequence[type[CovarianceStructure]]:
-    """Return covariance-structure *classes* to register.
+def mixedmodels_covariance_structures() -> Sequence[type[CovarianceStructure]] | None:
+    """Return the covariance-structure *classes* to register.
 
-    Each is a subclass of :class:`~mixedmodels.interfaces.CovarianceStructure`,
-    instantiated per random-effect term as ``cls(dim, column_names)``.  The ``name`` is
-    the formula wrapper users write, e.g. ``us(x | g)``.  Each must pass
-    :func:`mixedmodels.testing.check_covariance_structure`.
+    Returns
+    -------
+    sequence of type
+        Subclasses (not instances) of
+        :class:`~mixedmodels.interfaces.CovarianceStructure`, each registered under its
+        ``name``: the formula wrapper users write, e.g. ``us(x | g)``.  A class is
+        instantiated per random-effect term as ``cls(dim, column_names)``.  Each must
+        pass :func:`mixedmodels.testing.check_covariance_structure`.
     """
 
 
 @hookspec
-def mixedmodels_estimators() -> Sequence[Estimator]:
-    """Return estimator instances to register.
+def mixedmodels_estimators() -> Sequence[Estimator] | None:
+    """Return the estimators to register.
 
-    Each :class:`~mixedmodels.interfaces.Estimator` is selected by name in
-    ``Model.fit(method=name)``.  ``supports(model)`` must return ``None`` or a message
-    saying why the model cannot be fitted, and must not raise.  It must pass
-    :func:`mixedmodels.testing.check_estimator`.
+    Returns
+    -------
+    sequence of Estimator
+        Instances of :class:`~mixedmodels.interfaces.Estimator`, each registered under
+        its ``name``, which users pass as ``Model.fit(method=name)``.  Its
+        ``supports(model)`` must return ``None`` or a message saying why the model
+        cannot be fitted, and must not raise.  Each must pass
+        :func:`mixedmodels.testing.check_estimator`.
     """
 
 
 @hookspec
-def mixedmodels_diagnostics() -> Sequence[Diagnostic]:
-    """Return diagnostic instances to register.
+def mixedmodels_diagnostics() -> Sequence[Diagnostic] | None:
+    """Return the diagnostics to register.
 
-    Each :class:`~mixedmodels.interfaces.Diagnostic` runs over a fitted result and
-    returns a tidy :class:`pandas.DataFrame`.
+    Returns
+    -------
+    sequence of Diagnostic
+        Instances of :class:`~mixedmodels.interfaces.Diagnostic`, each registered under
+        its ``name``; each runs over a fitted result and returns a tidy
+        :class:`pandas.DataFrame`.
     """
 
 
 @hookspec
-def mixedmodels_datasets() -> Sequence[Dataset]:
-    """Return :class:`~mixedmodels.interfaces.Dataset` records to register.
+def mixedmodels_datasets() -> Sequence[Dataset] | None:
+    """Return the data sets to register.
 
-    The loader must return a new DataFrame on each call; it runs only when the data set
-    is loaded, never at registration.
+    Returns
+    -------
+    sequence of Dataset
+        :class:`~mixedmodels.interfaces.Dataset` records, each registered under its
+        ``name``.  The loader must return a new DataFrame on each call; it runs only
+        when the data set is loaded, never at registration.
     """
 
 
 @hookspec
-def mixedmodels_tidiers() -> Sequence[Tidier]:
-    """Return :class:`~mixedmodels.interfaces.Tidier` records, one per result type.
+def mixedmodels_tidiers() -> Sequence[Tidier] | None:
+    """Return the tidiers to register, one per result type.
 
-    :func:`mixedmodels.tidy`, ``glance`` and ``augment`` dispatch on the result's type
-    (the most specific registered base class wins).  The registry key is the result
-    type's qualified name.
+    Returns
+    -------
+    sequence of Tidier
+        :class:`~mixedmodels.interfaces.Tidier` records whose ``result_type`` is a
+        class.  Each is registered under that class's qualified name
+        (``module.QualName``), not a ``name`` attribute.  :func:`mixedmodels.tidy`,
+        ``glance`` and ``augment`` dispatch on the result's type: the most specific
+        registered base class wins.
     """
 
 
 @hookspec
-def mixedmodels_formatters() -> Mapping[str, Any]:
-    """Return a mapping of output-format name to ``callable(result) -> str``.
+def mixedmodels_formatters() -> Mapping[str, Callable[..., str]] | None:
+    """Return the output formatters to register: a *mapping*, unlike the other hooks.
 
-    Used by the CLI's ``--format`` option, e.g. ``{"text": ..., "json": ...}``.
+    Returns
+    -------
+    mapping of str to callable
+        ``{name: formatter}`` with non-empty string keys, each formatter a
+        ``callable(result) -> str`` registered under its key.  The keys are what the
+        CLI's ``--format`` option accepts, e.g. ``{"text": ..., "json": ...}``.
     """
