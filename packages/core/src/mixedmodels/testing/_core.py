@@ -89,6 +89,10 @@ def check_name(ctx: Context) -> None:
         raise ctx.fail("name", f"`name` must be a non-empty str, got {name!r}")
 
 
+class MissingOption(ValueError):
+    """An option listed as ``...`` was needed but not given when the check was called."""
+
+
 class Context:
     """One object under test, its options, and the values its checks share.
 
@@ -109,7 +113,7 @@ class Context:
         """The option ``name``; ``...`` (a placeholder) must be replaced at call time."""
         value = self.options.get(name)
         if value is Ellipsis:
-            raise ValueError(
+            raise MissingOption(
                 f"{self.function}: the option {name!r} was listed as `...`; pass its value "
                 f"when calling the check: check(obj, {name}=...)"
             )
@@ -119,7 +123,7 @@ class Context:
         """Run the check ``name``; an unexpected exception is a failure of that check."""
         try:
             func(self)
-        except AssertionError:
+        except (AssertionError, MissingOption):
             raise
         except Exception as exc:  # any exception is a contract violation here
             raise self.fail(name, f"raised {type(exc).__name__}: {exc}") from exc

@@ -82,7 +82,9 @@ def _describe(options: Mapping[str, Any]) -> str:
         if key == "kind" or value is None:
             continue
         shown = getattr(value, "name", None) or getattr(value, "__name__", None)
-        if shown is None:
+        if isinstance(value, str):
+            shown = value
+        elif shown is None:
             shown = "..." if value is Ellipsis else repr(value)
             if len(shown) > 20:
                 shown = type(value).__name__
