@@ -109,6 +109,24 @@ class Context:
         self.options = options
         self.fail = Fail(self.function, obj)
 
+    def derived(self, obj: Any, options: dict[str, Any]) -> Context:
+        """The context of ``obj`` with ``options`` replacing this one's.
+
+        This context itself for its own object and no new options; otherwise one built
+        once per (object, option values), so that the checks of one listing called with
+        the same fixture value still share their work.
+        """
+        if obj is self.given and not options:
+            return self
+        key = (id(obj), *sorted((k, id(v)) for k, v in options.items()))
+        cache: dict[Any, tuple[Any, dict[str, Any], Context]] = self.__dict__.setdefault(
+            "_derived", {}
+        )
+        if key not in cache:
+            # The values are kept with the context so that their ids stay theirs.
+            cache[key] = (obj, options, type(self)(obj, **{**self.options, **options}))
+        return cache[key][2]
+
     def option(self, name: str) -> Any:
         """The option ``name``; ``...`` (a placeholder) must be replaced at call time."""
         value = self.options.get(name)
@@ -153,11 +171,7 @@ class Check:
         self._context = context
 
     def __call__(self, obj: Any, **options: Any) -> None:
-        ctx = self._context
-        if options or obj is not ctx.given:
-            # A different object (or new options): fresh shared values.
-            ctx = type(ctx)(obj, **{**ctx.options, **options})
-        ctx.run(self.name, self._func)
+        self._context.derived(obj, options).run(self.name, self._func)
 
     def __repr__(self) -> str:
         return f"<check {self.name!r} of {self._context.function}>"
