@@ -1,8 +1,9 @@
 """The conformance kit: correct implementations pass, deliberately wrong ones fail.
 
 Each wrong implementation below breaks one part of an interface's contract; the test
-asserts that the matching check catches it (``pytest.raises(AssertionError, match=...)``
-names the check, so a failure for some other reason would not count).
+asserts that the aggregate ``check_*`` function catches it and that the named check that
+should catch it does so on its own (``pytest.raises(AssertionError, match=...)`` names
+the check, so a failure for some other reason would not count).
 """
 
 from __future__ import annotations
@@ -28,12 +29,29 @@ from mixedmodels.interfaces import (
     Link,
 )
 from mixedmodels.testing import (
+    Check,
     check_covariance_structure,
     check_diagnostic,
     check_estimator,
     check_family,
     check_link,
+    checks_for,
+    diagnostic_checks,
+    family_checks,
+    link_checks,
+    parametrize_with_checks,
 )
+
+
+def assert_caught(aggregate: Any, obj: Any, check_name: str, match: str, **options: Any) -> None:
+    """``aggregate`` catches ``obj``, and so does the check ``check_name`` alone."""
+    with pytest.raises(AssertionError, match=match):
+        aggregate(obj, **options)
+    checks = dict(checks_for(obj, **options))
+    assert check_name in checks, f"no check {check_name!r} among {list(checks)}"
+    with pytest.raises(AssertionError, match=match):
+        checks[check_name](obj)
+
 
 # ======================================================================================
 # links
@@ -94,21 +112,48 @@ def test_correct_links_pass() -> None:
 
 
 @pytest.mark.parametrize(
-    ("link", "mu", "match"),
+    ("link", "mu", "check", "match"),
     [
-        (MuEtaOffByFactor(), None, "'mu_eta'"),
-        (MuEtaSlightlyOff(), None, "'mu_eta'"),
-        (NotAnInverse(), None, "'round trip'"),
-        (WrongSignMuEta(), None, "'mu_eta sign'"),
-        (Wiggly(), np.arange(0.0, 11.0), "'monotone'"),
-        (Nameless(), None, "'name'"),
-        (NotVectorised(), None, "'vectorised'"),
+        (MuEtaOffByFactor(), None, "mu_eta", "'mu_eta'"),
+        (MuEtaSlightlyOff(), None, "mu_eta", "'mu_eta'"),
+        (NotAnInverse(), None, "round trip", "'round trip'"),
+        (WrongSignMuEta(), None, "mu_eta sign", "'mu_eta sign'"),
+        (Wiggly(), np.arange(0.0, 11.0), "monotone", "'monotone'"),
+        (Nameless(), None, "name", "'name'"),
+        (NotVectorised(), None, "vectorised", "'vectorised'"),
     ],
     ids=lambda v: getattr(v, "name", None) if isinstance(v, Link) else "",
 )
-def test_wrong_links_fail(link: Link, mu: Any, match: str) -> None:
-    with pytest.raises(AssertionError, match=match):
-        check_link(link, mu=mu)
+def test_wrong_links_fail(link: Link, mu: Any, check: str, match: str) -> None:
+    assert_caught(check_link, link, check, match, mu=mu)
+
+
+def test_link_aggregate_lists_every_failure() -> None:
+    with pytest.raises(AssertionError) as info:
+        check_link(WrongSignMuEta())
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("check_link(WrongSignMuEta(name='bad_sign')) failed check")
+    assert any("'mu_eta sign'" in line for line in lines)
+    assert any("failed check 'mu_eta':" in line for line in lines)
+    assert lines[-1] == "(2 distinct failures among 9 checks)"
+
+
+def test_link_checks_are_listed_in_order() -> None:
+    names = [name for name, _ in link_checks(LogitLink())]
+    assert names == [
+        "name",
+        "interface",
+        "link",
+        "valid_eta",
+        "round trip",
+        "vectorised",
+        "monotone",
+        "mu_eta sign",
+        "mu_eta",
+    ]
+    assert all(isinstance(check, Check) for _, check in link_checks(LogitLink()))
+    with pytest.raises(ValueError, match="at least two"):
+        list(link_checks(IdentityLink(), mu=[1.0]))
 
 
 def test_link_message_names_the_link_and_numbers() -> None:
@@ -300,32 +345,43 @@ def test_family_with_link_it_does_not_list_fails() -> None:
 
 
 @pytest.mark.parametrize(
-    ("family", "match"),
+    ("family", "check", "match"),
     [
-        (SimulateTooWide(), "'simulate variance'"),
-        (SimulateShifted(), "'simulate mean'"),
-        (SimulateWrongTheta(2.0), "'simulate variance'"),
-        (DevianceOff(), "'deviance = loglik ratio'"),
-        (DevianceNegative(), "'unit_deviance'"),
-        (LoglikUnnormalised(), "'loglik normalised'"),
-        (LoglikWrongShape(), "'loglik score \\(dispersion\\)'"),
-        (LoglikWrongMean(), "'loglik score \\(mu\\)'"),
-        (LoglikUsesDispersion(), "'loglik dispersion'"),
-        (GammaLoglikNoGammaln(), "'loglik"),
-        (AcceptsNaN(), "accepted a response containing NaN"),
-        (AcceptsNegative(), "accepted a response containing -1.0"),
-        (RejectsEverything(), "'validate_response accepts simulated y'"),
-        (RaisesTypeError(), "raised TypeError instead of ValueError"),
-        (NegativeVariance(), "'variance'"),
-        (DefaultLinkMissing(), "'default_link'"),
-        (NoValidMu(), "'variance'"),
-        (BadStart(), "'starting_mu'"),
+        (SimulateTooWide(), "simulate variance", "'simulate variance'"),
+        (SimulateShifted(), "simulate mean", "'simulate mean'"),
+        (SimulateWrongTheta(2.0), "simulate variance", "'simulate variance'"),
+        (DevianceOff(), "deviance = loglik ratio", "'deviance = loglik ratio'"),
+        (DevianceNegative(), "unit_deviance", "'unit_deviance'"),
+        (LoglikUnnormalised(), "loglik normalised", "'loglik normalised'"),
+        (LoglikWrongShape(), "loglik score (dispersion)", "'loglik score \\(dispersion\\)'"),
+        (LoglikWrongMean(), "loglik score (mu)", "'loglik score \\(mu\\)'"),
+        (LoglikUsesDispersion(), "loglik dispersion", "'loglik dispersion'"),
+        (GammaLoglikNoGammaln(), "loglik score (dispersion)", "'loglik"),
+        (AcceptsNaN(), "validate_response rejects NaN", "accepted a response containing NaN"),
+        (
+            AcceptsNegative(),
+            "validate_response rejects negative y",
+            "accepted a response containing -1.0",
+        ),
+        (
+            RejectsEverything(),
+            "validate_response accepts simulated y",
+            "'validate_response accepts simulated y'",
+        ),
+        (
+            RaisesTypeError(),
+            "validate_response rejects NaN",
+            "raised TypeError instead of ValueError",
+        ),
+        (NegativeVariance(), "variance", "'variance'"),
+        (DefaultLinkMissing(), "default_link", "'default_link'"),
+        (NoValidMu(), "variance", "'variance'"),
+        (BadStart(), "starting_mu", "'starting_mu'"),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Family) else "",
 )
-def test_wrong_families_fail(family: Family, match: str) -> None:
-    with pytest.raises(AssertionError, match=match):
-        check_family(family)
+def test_wrong_families_fail(family: Family, check: str, match: str) -> None:
+    assert_caught(check_family, family, check, match)
 
 
 def test_unnormalised_continuous_density_fails_normalisation() -> None:
@@ -531,24 +587,27 @@ def test_correct_structures_pass(cls: type[CovarianceStructure]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cls", "match"),
+    ("cls", "check", "match"),
     [
-        (UpperFactor, "'factor lower triangular'"),
-        (NotPSD, "'covariance positive semi-definite'"),
-        (SingularInside, "'covariance positive definite at interior points'"),
-        (CovNotFactor, "'covariance = factor @ factor.T'"),
-        (TooFewNames, "'param_names \\(dim=1\\)'"),
-        (StartOutside, "'start \\(dim=1\\)'"),
-        (Noisy, "'factor deterministic'"),
-        (Jumpy, "'continuity \\(dim="),
-        (BadInverse, "'params_from_covariance round trip"),
-        (OnlyDimOne, "'instantiate dim=2'"),
+        (UpperFactor, "factor lower triangular", "'factor lower triangular'"),
+        (NotPSD, "covariance positive semi-definite", "'covariance positive semi-definite'"),
+        (
+            SingularInside,
+            "covariance positive definite at interior points",
+            "'covariance positive definite at interior points'",
+        ),
+        (CovNotFactor, "covariance = factor @ factor.T", "'covariance = factor @ factor.T'"),
+        (TooFewNames, "param_names", "'param_names \\(dim=1\\)'"),
+        (StartOutside, "start", "'start \\(dim=1\\)'"),
+        (Noisy, "factor deterministic", "'factor deterministic'"),
+        (Jumpy, "continuity", "'continuity \\(dim="),
+        (BadInverse, "params_from_covariance round trip", "'params_from_covariance round trip"),
+        (OnlyDimOne, "instantiate", "'instantiate dim=2'"),
     ],
     ids=lambda v: str(getattr(v, "name", "")),
 )
-def test_wrong_structures_fail(cls: type[CovarianceStructure], match: str) -> None:
-    with pytest.raises(AssertionError, match=match):
-        check_covariance_structure(cls)
+def test_wrong_structures_fail(cls: type[CovarianceStructure], check: str, match: str) -> None:
+    assert_caught(check_covariance_structure, cls, check, match)
 
 
 def test_structure_limited_to_its_dims_passes() -> None:
@@ -780,25 +839,24 @@ def test_estimator_without_likelihood_passes_when_declared() -> None:
 
 
 @pytest.mark.parametrize(
-    ("estimator", "match"),
+    ("estimator", "check", "match"),
     [
-        (NonDeterministic(), "'deterministic'"),
-        (AsymmetricVcov(), "'result.vcov symmetric'"),
-        (OrderDependent(), "'row order'"),
-        (WrongDf(), "'result.aic'"),
-        (RaisesOnJunk(), "'supports'"),
-        (BoolSupports(), "'supports'"),
-        (ArrayFixef(), "'result.fixef'"),
-        (MislabelledVcov(), "'result.vcov'"),
-        (StringConverged(), "'result.converged'"),
-        (WrongBic(), "'result.bic'"),
-        (Unnamed(), "'name'"),
+        (NonDeterministic(), "deterministic", "'deterministic'"),
+        (AsymmetricVcov(), "result.vcov symmetric", "'result.vcov symmetric'"),
+        (OrderDependent(), "row order", "'row order'"),
+        (WrongDf(), "result.aic", "'result.aic'"),
+        (RaisesOnJunk(), "supports", "'supports'"),
+        (BoolSupports(), "supports", "'supports'"),
+        (ArrayFixef(), "result.fixef", "'result.fixef'"),
+        (MislabelledVcov(), "result.vcov", "'result.vcov'"),
+        (StringConverged(), "result.converged", "'result.converged'"),
+        (WrongBic(), "result.bic", "'result.bic'"),
+        (Unnamed(), "name", "'name'"),
     ],
     ids=lambda v: v.name if isinstance(v, Estimator) else "",
 )
-def test_wrong_estimators_fail(estimator: Estimator, match: str) -> None:
-    with pytest.raises(AssertionError, match=match):
-        check_estimator(estimator, model_factory)
+def test_wrong_estimators_fail(estimator: Estimator, check: str, match: str) -> None:
+    assert_caught(check_estimator, estimator, check, match, model_factory=model_factory)
 
 
 def test_unsupported_factory_model_fails() -> None:
@@ -845,9 +903,113 @@ class MissingColumns(ResidualCheck):
 def test_diagnostic_checks() -> None:
     result = OLS().fit(model_factory(None))
     check_diagnostic(ResidualCheck(), result)
-    with pytest.raises(AssertionError, match="p-values outside"):
-        check_diagnostic(BadPValue(), result)
-    with pytest.raises(AssertionError, match="lacks the columns"):
-        check_diagnostic(MissingColumns(), result)
-    with pytest.raises(AssertionError, match="not supported"):
-        check_diagnostic(ResidualCheck(), "not a result")
+    assert_caught(check_diagnostic, BadPValue(), "run p-values", "p-values outside", result=result)
+    assert_caught(
+        check_diagnostic, MissingColumns(), "run columns", "lacks the columns", result=result
+    )
+    assert_caught(
+        check_diagnostic,
+        ResidualCheck(),
+        "supports(result)",
+        "not supported",
+        result="not a result",
+    )
+
+
+def test_diagnostic_checks_take_the_result_when_called() -> None:
+    # A result from a fixture exists only when the test runs: list with `...`.
+    checks = dict(diagnostic_checks(BadPValue(), result=...))
+    assert list(checks) == [
+        "name",
+        "interface",
+        "supports",
+        "supports(result)",
+        "run",
+        "run columns",
+        "run p-values",
+    ]
+    result = OLS().fit(model_factory(None))
+    checks["run columns"](BadPValue(), result=result)
+    with pytest.raises(AssertionError, match="'run p-values'"):
+        checks["run p-values"](BadPValue(), result=result)
+    with pytest.raises(ValueError, match=r"listed as `\.\.\.`"):
+        checks["run"](BadPValue())
+    assert [name for name, _ in diagnostic_checks(ResidualCheck())] == [
+        "name",
+        "interface",
+        "supports",
+    ]
+
+
+# ======================================================================================
+# listing and parametrising
+
+
+def test_checks_for_tells_the_kind() -> None:
+    def names(obj: Any, **options: Any) -> list[str]:
+        return [name for name, _ in checks_for(obj, **options)]
+
+    assert "mu_eta" in names(LogitLink())
+    assert "simulate variance" in names(Poisson) and "link" not in names(Poisson)
+    assert "link" in names(Poisson(), link="log")
+    assert "factor lower triangular" in names(DiagSD)
+    assert not any(n.startswith("residual") for n in names(DiagSD))
+    assert "row order" in names(OLS(), model_factory=model_factory)
+    assert "result.loglik" not in names(
+        GeeLike(), model_factory=model_factory, has_likelihood=False
+    )
+    assert names(OLS()) == ["name", "interface", "supports"]
+    assert names(ResidualCheck()) == ["name", "interface", "supports"]
+    with pytest.raises(TypeError, match="pass kind="):
+        list(checks_for(object()))
+    assert names(object(), kind="link")[0] == "name"
+
+
+def test_family_checks_depend_on_the_family() -> None:
+    poisson = [name for name, _ in family_checks(Poisson())]
+    gaussian = [name for name, _ in family_checks(Gaussian())]
+    assert "loglik dispersion" in poisson and "loglik score (dispersion)" not in poisson
+    assert "loglik score (dispersion)" in gaussian and "loglik dispersion" not in gaussian
+    declared = [name for name, _ in family_checks(DevianceOffButDeclared())]
+    assert "deviance = loglik ratio" not in declared
+    with pytest.raises(ValueError, match="not a built-in link"):
+        list(family_checks(Poisson(), "no-such-link"))
+
+
+def test_a_check_runs_on_the_object_it_is_given() -> None:
+    checks = dict(link_checks(LogLink()))
+    checks["mu_eta"](LogLink())
+    with pytest.raises(AssertionError, match="'mu_eta'"):
+        checks["mu_eta"](MuEtaSlightlyOff())
+    assert repr(checks["mu_eta"]) == "<check 'mu_eta' of check_link>"
+
+
+def test_parametrize_with_checks_gives_one_case_per_check() -> None:
+    mark = parametrize_with_checks([LogitLink(), (Poisson(), {"link": "log"})])
+    argnames, params = mark.args
+    assert argnames == ("obj", "check")
+    ids = [p.id for p in params]
+    n_link = len(list(link_checks(LogitLink())))
+    assert len(ids) == n_link + len(list(family_checks(Poisson(), "log")))
+    assert ids[0] == "LogitLink(name='logit')-name"
+    assert "Poisson(name='poisson')[link=log]-simulate mean" in ids
+    assert len(set(ids)) == len(ids)
+
+
+@parametrize_with_checks(
+    [
+        LogitLink(),
+        (IdentityLink(), {"mu": np.linspace(-5, 5, 11)}),
+        Gaussian(),
+        (Binomial, {"link": LogitLink(), "rng": 7}),
+        NegativeBinomial(2.0),
+        DiagSD,
+        CorrAR1,
+        OLS(),
+        (OLS(), {"model_factory": model_factory}),
+        (GeeLike(), {"model_factory": model_factory, "has_likelihood": False}),
+        ResidualCheck(),
+    ]
+)
+def test_correct_objects_pass_every_check(obj: Any, check: Check) -> None:
+    check(obj)

@@ -12,6 +12,7 @@ import pytest
 from mixedmodels_diagnostics import InfluenceResult, influence
 
 import mixedmodels as mm
+from mixedmodels.testing import Check, diagnostic_checks
 
 REF = json.loads((Path(__file__).parent / "reference" / "diagnostics_influence.json").read_text())
 SLEEP = REF["sleepstudy"]
@@ -179,13 +180,23 @@ def test_unsupported_result_is_named():
         influence("not a fit")
 
 
-def test_registered_check(fit):
+def _influence_diagnostic():
     from mixedmodels_diagnostics._influence import InfluenceDiagnostic
 
-    from mixedmodels.testing import check_diagnostic
+    return InfluenceDiagnostic()
 
-    diag = InfluenceDiagnostic()
-    check_diagnostic(diag, fit)
+
+_INFLUENCE = _influence_diagnostic()
+
+
+# The fit is a fixture: list the kit's checks with `result=...`, give it when calling.
+@pytest.mark.parametrize(("name", "check"), list(diagnostic_checks(_INFLUENCE, result=...)))
+def test_registered_check_conforms(name: str, check: Check, fit) -> None:
+    check(_INFLUENCE, result=fit)
+
+
+def test_registered_check(fit):
+    diag = _INFLUENCE
     assert diag.supports(42) is not None
     report = mm.check(fit, "influence", verbose=False)
     assert set(report["verdict"]) <= {"ok", "warning"}

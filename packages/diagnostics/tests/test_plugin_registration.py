@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from mixedmodels_diagnostics import _plugin
+
 from mixedmodels.plugin_manager import manager as _plugins
+from mixedmodels.testing import Check, parametrize_with_checks
 
 
 def test_plugin_is_discovered():
@@ -11,11 +14,11 @@ def test_plugin_is_discovered():
     assert status["diagnostics"].distribution == "mixedmodels-diagnostics"
 
 
-def test_every_registered_check_passes_the_conformance_kit():
-    from mixedmodels_diagnostics import _plugin
+@parametrize_with_checks(_plugin.mixedmodels_diagnostics())
+def test_every_registered_check_passes_the_conformance_kit(obj, check: Check):
+    check(obj)
 
-    from mixedmodels.testing import check_diagnostic
 
+def test_every_check_is_registered():
     for diagnostic in _plugin.mixedmodels_diagnostics():
-        check_diagnostic(diagnostic)
         assert _plugins.get_diagnostic(diagnostic.name) is not None

@@ -17,7 +17,7 @@ from mixedmodels_diagnostics._dharma_diagnostic import DharmaDiagnostic
 from mixedmodels_diagnostics._residual_test_result import get_p, p_adjust_bh
 
 import mixedmodels as mm
-from mixedmodels.testing import check_diagnostic
+from mixedmodels.testing import Check, diagnostic_checks
 
 REF = Path(__file__).parent / "reference"
 
@@ -174,9 +174,17 @@ def test_tests_accept_a_fit_directly(poisson_fit) -> None:
     assert parametric.details["rdf"] == 200 - 3
 
 
-def test_dharma_diagnostic_conforms_and_reports(poisson_fit) -> None:
+_DHARMA = DharmaDiagnostic()
+
+
+# The fit is a fixture: list the checks with `result=...`, give it when calling.
+@pytest.mark.parametrize(("name", "check"), list(diagnostic_checks(_DHARMA, result=...)))
+def test_dharma_diagnostic_conforms(name: str, check: Check, poisson_fit) -> None:
+    check(_DHARMA, result=poisson_fit)
+
+
+def test_dharma_diagnostic_reports(poisson_fit) -> None:
     diag = DharmaDiagnostic()
-    check_diagnostic(diag, poisson_fit)
     table = diag.run(poisson_fit, n=100, seed=1)
     assert list(table["check"]) == ["uniformity", "dispersion", "outliers", "zero_inflation"]
     assert set(table["verdict"]) <= {"ok", "warning", "problem"}

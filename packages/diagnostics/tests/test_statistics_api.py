@@ -12,7 +12,7 @@ import pytest
 from mixedmodels_diagnostics import _statistics as S
 
 import mixedmodels as mm
-from mixedmodels.testing import check_diagnostic
+from mixedmodels.testing import diagnostic_checks
 
 pytestmark = pytest.mark.filterwarnings("ignore:mu of .* is too close to zero:UserWarning")
 
@@ -110,24 +110,32 @@ def test_supports_reasons_name_the_check(fits: dict[str, Any]) -> None:
         assert reason is not None and "no random effects" in reason
 
 
-@pytest.mark.parametrize(
-    ("name", "fit_name"),
-    [
-        ("icc", "lmm"),
-        ("icc", "binomial"),
-        ("r2", "poisson"),
-        ("check_singularity", "bernoulli"),
-        ("check_overdispersion", "binomial"),
-        ("check_overdispersion", "poisson"),
-        ("check_collinearity", "poisson"),
-        ("check_convergence", "lmm"),
-        ("check_convergence", "binomial"),
-        ("check_zero_inflation", "poisson"),
-    ],
-)
-def test_conformance(name: str, fit_name: str, fits: dict[str, Any]) -> None:
+_CONFORMANCE = [
+    ("icc", "lmm"),
+    ("icc", "binomial"),
+    ("r2", "poisson"),
+    ("check_singularity", "bernoulli"),
+    ("check_overdispersion", "binomial"),
+    ("check_overdispersion", "poisson"),
+    ("check_collinearity", "poisson"),
+    ("check_convergence", "lmm"),
+    ("check_convergence", "binomial"),
+    ("check_zero_inflation", "poisson"),
+]
+# The kit's checks of a diagnostic run on a fit (the fits are a fixture: listed with `...`).
+_KIT_CHECKS = [name for name, _ in diagnostic_checks(S.DIAGNOSTICS[0], result=...)]
+
+
+@pytest.mark.parametrize(("name", "fit_name"), _CONFORMANCE)
+@pytest.mark.parametrize("check", _KIT_CHECKS)
+def test_conformance(name: str, fit_name: str, check: str, fits: dict[str, Any]) -> None:
     diagnostic = next(d for d in S.DIAGNOSTICS if d.name == name)
-    check_diagnostic(diagnostic, fits[fit_name])
+    dict(diagnostic_checks(diagnostic, result=...))[check](diagnostic, result=fits[fit_name])
+
+
+@pytest.mark.parametrize(("name", "fit_name"), _CONFORMANCE)
+def test_verdicts(name: str, fit_name: str, fits: dict[str, Any]) -> None:
+    diagnostic = next(d for d in S.DIAGNOSTICS if d.name == name)
     table = diagnostic.run(fits[fit_name])
     assert set(table["verdict"]) <= {"ok", "warning", "problem"}
     assert np.isfinite(pd.to_numeric(table["statistic"])).all()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mixedmodels_gee import GEEEstimator, gee
 
 import mixedmodels as mm
-from mixedmodels.testing import check_estimator
+from mixedmodels.testing import Check, parametrize_with_checks
 
 
 def _shuffled(d: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -181,9 +181,12 @@ def _factory(seed: int | None) -> Any:
     )
 
 
-def test_conformance_kit() -> None:
-    check_estimator(GEEEstimator(), _factory, has_likelihood=False)
-    check_estimator(GEEEstimator())
+# One test per kit check; the checks with the factory share its three fits.
+@parametrize_with_checks(
+    [GEEEstimator(), (GEEEstimator(), {"model_factory": _factory, "has_likelihood": False})]
+)
+def test_conformance_kit(obj: GEEEstimator, check: Check) -> None:
+    check(obj)
 
 
 def test_scores_vanish_at_the_solution_with_unequal_sizes() -> None:

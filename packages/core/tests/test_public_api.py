@@ -1,0 +1,209 @@
+"""The public API, pinned: a change to it must be deliberate (and change this test).
+
+The lists below are literal on purpose; update them together with the changelog when a
+name is added to or removed from the public API.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import mixedmodels
+
+MIXEDMODELS_ALL = [
+    "BootstrapResult",
+    "GLMMResult",
+    "GLSResult",
+    "LMMResult",
+    "Model",
+    "RLRTResult",
+    "RefitMLWarning",
+    "__version__",
+    "anova",
+    "augment",
+    "bootstrap",
+    "check",
+    "coef_table",
+    "contest",
+    "contrasts",
+    "datasets",
+    "emmeans",
+    "exact_rlrt",
+    "extending",
+    "glance",
+    "glmm",
+    "gls",
+    "hookimpl",
+    "lmm",
+    "pb_modcomp",
+    "plugins",
+    "residual",
+    "testing",
+    "tidy",
+    "vcov_kenward_roger",
+]
+
+# The public modules and their ``__all__``, sorted.
+PUBLIC_MODULES: dict[str, list[str]] = {
+    "mixedmodels.extending": [
+        "FixedTermAssignment",
+        "finite_difference_derivatives",
+        "fixed_term_assignment",
+        "format_matrix",
+        "parallel_map",
+        "r_format",
+        "r_round",
+        "refit",
+    ],
+    "mixedmodels.testing": [
+        "Check",
+        "DEFAULT_SEED",
+        "check_covariance_structure",
+        "check_diagnostic",
+        "check_estimator",
+        "check_family",
+        "check_link",
+        "checks_for",
+        "covariance_structure_checks",
+        "diagnostic_checks",
+        "estimator_checks",
+        "family_checks",
+        "link_checks",
+        "parametrize_with_checks",
+    ],
+    "mixedmodels.interfaces": [
+        "CovarianceStructure",
+        "Dataset",
+        "Diagnostic",
+        "Estimator",
+        "Family",
+        "FloatArray",
+        "Link",
+        "ResidualCorrelation",
+        "Tidier",
+    ],
+    "mixedmodels.covariance": [
+        "AR1",
+        "ARMA",
+        "BUILTIN_STRUCTURES",
+        "CAR1",
+        "CompoundSymmetry",
+        "Diagonal",
+        "GeneralSymmetric",
+        "HomogeneousCompoundSymmetry",
+        "HomogeneousDiagonal",
+        "ScaledCorrelation",
+        "Toeplitz",
+        "Unstructured",
+        "arma_acf",
+        "pacf_to_ar",
+    ],
+    "mixedmodels.residual": [
+        "BoundResidual",
+        "Correlation",
+        "ResidualSpecError",
+        "VarComb",
+        "VarConstPower",
+        "VarExp",
+        "VarFixed",
+        "VarIdent",
+        "VarPower",
+        "VarianceFunction",
+        "bind_residual",
+        "parse_correlation",
+        "parse_variance",
+    ],
+    "mixedmodels.links": [
+        "BUILTIN_LINKS",
+        "CauchitLink",
+        "CloglogLink",
+        "IdentityLink",
+        "InverseLink",
+        "InverseSquaredLink",
+        "LogLink",
+        "LogitLink",
+        "ProbitLink",
+        "SqrtLink",
+    ],
+    "mixedmodels.formula": [
+        "BarTerm",
+        "FormulaError",
+        "ModelTerms",
+        "ParsedFormula",
+        "RandomSpec",
+        "deparse",
+        "expr_variables",
+        "model_terms",
+        "parse_formula",
+        "to_python",
+    ],
+    "mixedmodels.families": [
+        "BUILTIN_FAMILIES",
+        "BUILTIN_LINKS",
+        "Binomial",
+        "CauchitLink",
+        "CloglogLink",
+        "Gamma",
+        "Gaussian",
+        "IdentityLink",
+        "InverseGaussian",
+        "InverseLink",
+        "InverseSquaredLink",
+        "LogLink",
+        "LogitLink",
+        "NegativeBinomial",
+        "Poisson",
+        "ProbitLink",
+        "SqrtLink",
+    ],
+    "mixedmodels.results": ["GLMMResult", "GLSResult", "LMMResult"],
+    "mixedmodels.datasets": ["describe", "list", "load"],
+    "mixedmodels.estimators": [
+        "BUILTIN_ESTIMATORS",
+        "GLSEstimator",
+        "MLEstimator",
+        "REMLEstimator",
+        "fit_lmm",
+    ],
+    "mixedmodels.model": ["Model", "RankDeficiencyWarning"],
+}
+
+# The hooks a plugin implements (``mixedmodels.hookspec`` has no ``__all__``).
+HOOKS = [
+    "mixedmodels_covariance_structures",
+    "mixedmodels_datasets",
+    "mixedmodels_diagnostics",
+    "mixedmodels_estimators",
+    "mixedmodels_families",
+    "mixedmodels_formatters",
+    "mixedmodels_links",
+    "mixedmodels_tidiers",
+]
+
+
+def test_mixedmodels_all_is_pinned() -> None:
+    assert sorted(mixedmodels.__all__) == MIXEDMODELS_ALL
+    assert len(set(mixedmodels.__all__)) == len(mixedmodels.__all__)
+
+
+@pytest.mark.parametrize("name", MIXEDMODELS_ALL)
+def test_every_public_name_resolves(name: str) -> None:
+    assert getattr(mixedmodels, name) is not None or name == "__version__"
+    assert name in dir(mixedmodels)
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_MODULES))
+def test_public_module_all_is_pinned(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == PUBLIC_MODULES[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name} is in __all__ but missing"
+
+
+def test_hookspec_exposes_the_hooks() -> None:
+    hookspec = importlib.import_module("mixedmodels.hookspec")
+    assert sorted(n for n in dir(hookspec) if n.startswith("mixedmodels_")) == HOOKS
+    assert callable(hookspec.hookimpl) and callable(hookspec.hookspec)
+    assert mixedmodels.hookimpl is hookspec.hookimpl
