@@ -25,8 +25,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import estimators
 from mixedmodels.inference import ddf as _ddf
+from mixedmodels.linear import fit as lmm_fit
 from mixedmodels.results import LMMResult
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -219,7 +219,7 @@ def test_blocked_problem_gives_the_same_df(
     sleep: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dense = mm.lmm(SLEEP, sleep)
-    monkeypatch.setattr(estimators, "_DENSE_MAX_M", 0)
+    monkeypatch.setattr(lmm_fit, "_DENSE_MAX_M", 0)
     blocked = mm.lmm(SLEEP, sleep)
     assert type(blocked._problem).__name__ == "LMMProblem"
     blocked = at_theta(blocked, dense.theta)
