@@ -27,6 +27,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.inference import ddf as _ddf
 from mixedmodels.linear import fit as lmm_fit
+from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -47,7 +48,7 @@ PBKR = _load("pbkrtest_sleepstudy_kenward_roger")["results"]
 def at_theta(fit: Any, theta: Any) -> LMMResult:
     """A result of the same model evaluated at the given theta (no optimisation)."""
     ev = fit._problem.evaluate(np.atleast_1d(np.asarray(theta, dtype=float)), fit.reml)
-    return LMMResult(fit.model, fit._problem, ev, fit.reml, {}, True, [])
+    return LMMResult(fit.model, fit._problem, ev, fit.reml, OptimizerSummary("none", 0), True, [])
 
 
 def matrix(entry: dict[str, Any]) -> np.ndarray:

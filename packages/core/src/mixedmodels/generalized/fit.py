@@ -508,6 +508,7 @@ def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> GLMMFit:
         P.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
 
     fit = _fit_family_parameter(model, nagq, check, set_size, bracket=(-1.0, 2.0))
+    assert fit.family_parameter is not None
     fit.nb_size = float(np.exp(fit.family_parameter))
     return fit
 
@@ -522,6 +523,7 @@ def fit_glmm_dispersion(model: Model, check: bool = True) -> GLMMFit:
         P.observed_information = True
 
     fit = _fit_family_parameter(model, 1, check, set_dispersion, bracket=(-3.0, 1.0))
+    assert fit.family_parameter is not None
     fit.dispersion = float(np.exp(fit.family_parameter))
     return fit
 

@@ -216,6 +216,7 @@ def _fit_fitted_variance(
         fitted = np.asarray(result.fitted_values(), dtype=np.float64)
         if model.offset is not None:
             fitted = fitted - model.offset
+        assert problem.fitted is not None  # set by the problem for such functions
         change = float(np.max(np.abs(fitted - problem.fitted)))
         problem.fitted = fitted
         problem._cache.clear()

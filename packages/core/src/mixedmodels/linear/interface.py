@@ -36,8 +36,11 @@ class ProfiledCriterion(Protocol):
     #: Columns of the dense block factorised per evaluation (sizes the BLAS threads).
     m: int
     terms: list[TermData]
-    #: The residual correlation/variance structure, ``None`` when there is none.
-    residual: BoundResidual | None
+
+    @property
+    def residual(self) -> BoundResidual | None:
+        """The residual correlation/variance structure, ``None`` when there is none."""
+        ...
 
     @property
     def theta_sizes(self) -> list[int]: ...

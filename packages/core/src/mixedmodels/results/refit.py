@@ -36,7 +36,7 @@ def with_response(model: Model, y: FloatArray) -> Model:
 def refit_start(model: Model, theta: Any) -> FloatArray:
     """The start of a refit, as lme4's ``refit``: the fitted parameters, with theta's
     values on a zero lower bound (where the criterion is flat) moved to 0.05."""
-    lower = np.concatenate([s.bounds()[0] for s in model.structures])
+    lower = np.concatenate([np.zeros(0), *[s.bounds()[0] for s in model.structures]])
     start = np.array(theta, dtype=np.float64)
     head = start[: lower.size]
     head[(lower == 0) & (head < 0.05)] = 0.05
