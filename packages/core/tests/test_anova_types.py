@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -36,7 +37,7 @@ F_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 
 def at_theta(fit: Any, theta: Any) -> LMMResult:
     ev = fit._problem.evaluate(np.atleast_1d(np.asarray(theta, dtype=float)), fit.reml)
-    return LMMResult(fit.model, fit._problem, ev, fit.reml, {}, True, [])
+    return LMMResult(fit.model, fit._problem, ev, fit.reml, OptimizerSummary("none", 0), True, [])
 
 
 @pytest.fixture(scope="module")

@@ -150,17 +150,17 @@ def test_structured_terms_in_a_glmm() -> None:
 def test_blocked_path_matches_dense_path_for_structures() -> None:
     """The blocked criterion with structured first and second terms agrees with the
     dense one (forced for this 150-column problem)."""
-    from mixedmodels import estimators
+    from mixedmodels.linear import fit as lmm_fit
 
     cake = _cake()
     formula = "angle ~ recipe + temp_f + ar1(0 + recipe | replicate) + cs(1 | replicate:temp_f)"
     blocked = mm.lmm(formula, cake, reml=False)
-    limit = estimators._DENSE_MAX_M
+    limit = lmm_fit._DENSE_MAX_M
     try:
-        estimators._DENSE_MAX_M = 10_000
+        lmm_fit._DENSE_MAX_M = 10_000
         dense = mm.lmm(formula, cake, reml=False)
     finally:
-        estimators._DENSE_MAX_M = limit
+        lmm_fit._DENSE_MAX_M = limit
     assert type(dense._problem).__name__ == "DenseLMMProblem"
     assert type(blocked._problem).__name__ == "LMMProblem"
     assert blocked.loglik == pytest.approx(dense.loglik, rel=1e-9)

@@ -25,8 +25,9 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import estimators
 from mixedmodels.inference import ddf as _ddf
+from mixedmodels.linear import fit as lmm_fit
+from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -47,7 +48,7 @@ PBKR = _load("pbkrtest_sleepstudy_kenward_roger")["results"]
 def at_theta(fit: Any, theta: Any) -> LMMResult:
     """A result of the same model evaluated at the given theta (no optimisation)."""
     ev = fit._problem.evaluate(np.atleast_1d(np.asarray(theta, dtype=float)), fit.reml)
-    return LMMResult(fit.model, fit._problem, ev, fit.reml, {}, True, [])
+    return LMMResult(fit.model, fit._problem, ev, fit.reml, OptimizerSummary("none", 0), True, [])
 
 
 def matrix(entry: dict[str, Any]) -> np.ndarray:
@@ -219,7 +220,7 @@ def test_blocked_problem_gives_the_same_df(
     sleep: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dense = mm.lmm(SLEEP, sleep)
-    monkeypatch.setattr(estimators, "_DENSE_MAX_M", 0)
+    monkeypatch.setattr(lmm_fit, "_DENSE_MAX_M", 0)
     blocked = mm.lmm(SLEEP, sleep)
     assert type(blocked._problem).__name__ == "LMMProblem"
     blocked = at_theta(blocked, dense.theta)

@@ -20,6 +20,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.inference.emmeans import reference_grid
+from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -32,7 +33,7 @@ CONTRAST_COLUMNS = ["contrast", "estimate", "SE", "df", "lower.CL", "upper.CL", 
 
 def at_theta(fit: Any, theta: Any) -> LMMResult:
     ev = fit._problem.evaluate(np.atleast_1d(np.asarray(theta, dtype=float)), fit.reml)
-    return LMMResult(fit.model, fit._problem, ev, fit.reml, {}, True, [])
+    return LMMResult(fit.model, fit._problem, ev, fit.reml, OptimizerSummary("none", 0), True, [])
 
 
 @pytest.fixture(scope="module")

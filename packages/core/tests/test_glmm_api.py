@@ -281,9 +281,9 @@ def test_first_step_onto_zero_variance_is_not_taken_for_the_optimum(cbpp):
 def test_optimizer_keeps_the_convergence_checks_gradient_and_hessian(cbpp_fit):
     opt = cbpp_fit.optimizer
     k = cbpp_fit.theta.size + cbpp_fit.fixef.size
-    assert opt["gradient"].shape == (k,) and opt["hessian"].shape == (k, k)
+    assert opt.gradient.shape == (k,) and opt.hessian.shape == (k, k)
     # The fixed-effect vcov is 2 H^-1 restricted to beta.
-    vcov = 2.0 * np.linalg.inv(opt["hessian"])[cbpp_fit.theta.size :, cbpp_fit.theta.size :]
+    vcov = 2.0 * np.linalg.inv(opt.hessian)[cbpp_fit.theta.size :, cbpp_fit.theta.size :]
     np.testing.assert_allclose(cbpp_fit.vcov.to_numpy(), vcov, rtol=1e-10)
 
 

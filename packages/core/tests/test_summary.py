@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.output.rformat import _abbreviate, _r_format, _zapsmall
 from mixedmodels.output.summary import format_summary
 
@@ -51,7 +52,7 @@ class StubResult:
         self.converged = True
         self.singular = False
         self.messages: list[str] = []
-        self.optimizer = {"method": "lbfgsb"}
+        self.optimizer = OptimizerSummary("lbfgsb", 0)
         data = pd.DataFrame()
         data.attrs["name"] = case["data"]
         self.model = SimpleNamespace(formula=case["formula"], data=data, dropped_columns=[])
@@ -917,7 +918,7 @@ def test_summary_three_by_three_correlations_and_convergence_failure() -> None:
     case = R_SUMMARIES["sleepstudy_quadratic"]
     stub = StubResult(case)
     stub.converged = False
-    stub.optimizer = {"method": "nloptwrap"}
+    stub.optimizer = OptimizerSummary("nloptwrap", 0)
     failure = "Model failed to converge with max|grad| = 0.229147 (tol = 0.002, component 1)"
     stub.messages = [failure]
     expected = "".join(case["expected"])

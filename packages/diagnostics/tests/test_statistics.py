@@ -27,6 +27,7 @@ from mixedmodels_diagnostics import _statistics as S
 from mixedmodels_diagnostics import _variance_components
 
 import mixedmodels as mm
+from mixedmodels.numerics.optimize import OptimizerSummary
 
 # insight's warning for small poisson means (grouseticks: mu about 2) is expected here.
 # and its refusal of the random-effect variance of singular fits (cbpp_probit).
@@ -114,7 +115,9 @@ def at_estimates(result: Any, theta: Any, beta: Any, nb_size: float | None = Non
     if isinstance(result, mm.LMMResult):
         problem = result._problem
         ev = problem.evaluate(theta, result.reml)
-        return mm.LMMResult(result.model, problem, ev, result.reml, {}, True, [])
+        return mm.LMMResult(
+            result.model, problem, ev, result.reml, OptimizerSummary("none", 0), True, []
+        )
     problem = copy.copy(result._problem)  # the fit's own problem keeps its family
     if nb_size is not None:
         problem.family = problem.family.with_theta(nb_size)
@@ -126,7 +129,7 @@ def at_estimates(result: Any, theta: Any, beta: Any, nb_size: float | None = Non
         result.minus2loglik,
         result.nagq,
         result._vcov,
-        {},
+        OptimizerSummary("none", 0),
         True,
         [],
     )

@@ -38,8 +38,7 @@ def mixedmodels_covariance_structures() -> Sequence[Any]:
 
 @hookimpl
 def mixedmodels_estimators() -> Sequence[Any]:
-    from .estimators import BUILTIN_ESTIMATORS
-    from .generalized.fit import GLMM_ESTIMATORS
+    from .estimators import BUILTIN_ESTIMATORS, GLMM_ESTIMATORS
 
     return [cls() for cls in [*BUILTIN_ESTIMATORS, *GLMM_ESTIMATORS]]
 

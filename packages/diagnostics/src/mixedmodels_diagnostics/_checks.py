@@ -206,20 +206,21 @@ def _derivatives(fit: Any) -> tuple[FloatArray, FloatArray]:
     lme4's ``optinfo$derivs``."""
     from mixedmodels.extending import finite_difference_derivatives
 
-    opt = fit.optimizer if isinstance(fit.optimizer, dict) else {}
+    gradient = getattr(fit.optimizer, "gradient", None)
+    hessian = getattr(fit.optimizer, "hessian", None)
     lower = np.concatenate([s.bounds()[0] for s in fit.model.structures])
     upper = np.concatenate([s.bounds()[1] for s in fit.model.structures])
     theta = np.asarray(fit.theta, dtype=np.float64)
     if result_kind(fit) == "lmm":
-        if opt.get("gradient") is not None and opt.get("hessian") is not None:
-            return np.asarray(opt["gradient"], float), np.asarray(opt["hessian"], float)
+        if gradient is not None and hessian is not None:
+            return np.asarray(gradient, float), np.asarray(hessian, float)
         problem = fit._problem
         return finite_difference_derivatives(
             lambda th: problem.objective(th, fit.reml), theta, lower, upper
         )
-    if opt.get("gradient") is not None and opt.get("hessian") is not None:
+    if gradient is not None and hessian is not None:
         # The core keeps the derivatives of its own convergence check.
-        g, H = np.asarray(opt["gradient"], float), np.asarray(opt["hessian"], float)
+        g, H = np.asarray(gradient, float), np.asarray(hessian, float)
         if g.size == theta.size + len(fit.fixef):
             return g, H
     P = fit._problem
@@ -280,13 +281,12 @@ def check_convergence(fit: Any, tolerance: float = 0.001) -> dict[str, Any]:
         scaled = float(np.max(np.abs(np.linalg.solve(H, g)))) if g.size else 0.0
     except np.linalg.LinAlgError:
         scaled = math.inf
-    opt = fit.optimizer if isinstance(fit.optimizer, dict) else {}
     return {
         "converged": bool(scaled < tolerance),
         "gradient": scaled,
         "tolerance": tolerance,
         "optimizer_converged": bool(fit.converged),
-        "optimizer": str(opt.get("method", "")),
+        "optimizer": str(getattr(fit.optimizer, "method", "")),
         "messages": list(fit.messages),
     }
 

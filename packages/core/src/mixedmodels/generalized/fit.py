@@ -1,4 +1,6 @@
-"""Built-in GLMM estimators: ``laplace``, ``agq`` and ``fast`` (lme4's nAGQ = 0).
+"""Fitting a GLMM: the Laplace approximation, adaptive quadrature and the fast mode
+(lme4's nAGQ = 0).  The fitting functions return a :class:`GLMMFit`, the state at the
+optimum; the estimators above wrap it into a :class:`~mixedmodels.results.GLMMResult`.
 
 As lme4's ``glmer``: a first stage optimises ``theta`` with ``beta`` updated inside
 PIRLS (this alone is the ``fast`` estimator); the second stage optimises ``theta`` and
@@ -12,18 +14,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..estimators import _START_SCALES, _THREADED_BLAS_MIN, _blas_limit
-from ..interfaces import Estimator, FloatArray
+from ..interfaces import FloatArray
 from ..linear.criterion import TermData
+from ..linear.fit import START_SCALES
 from ..model import Model
+from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
 from ..numerics.optimize import (
     OptimizeResult,
+    OptimizerSummary,
     check_convergence,
     escape_saddle,
     finite_difference_derivatives,
@@ -32,7 +36,7 @@ from ..numerics.optimize import (
     newton_polish,
     probe_zero_bounds,
 )
-from .criterion import GLMMProblem
+from .criterion import GLMMProblem, PirlsResult
 from .separation import (
     SeparationWarning,
     separated_columns,
@@ -40,7 +44,7 @@ from .separation import (
     shows_divergence,
 )
 
-__all__ = ["GLMM_ESTIMATORS", "fit_glmm"]
+__all__ = ["GLMMFit", "build_glmm_problem", "fit_glmm", "fit_glmm_dispersion", "fit_glmm_nb"]
 
 # lme4 accepts up to 25 quadrature nodes; more are accurate too but slow for nothing.
 _MAX_NAGQ = 100
@@ -55,6 +59,84 @@ _STAGE1_FTOL = 1e-7
 # Largest first-term x other-terms block of Omega^-1 that the analytic gradient forms
 # (its leverages gather from it); beyond it, forward differences.
 _GRADIENT_MAX_ENTRIES = 20_000_000
+
+
+@dataclass
+class GLMMFit:
+    """The state of a GLMM fit at the optimum.
+
+    Attributes
+    ----------
+    model, problem
+        The fitted model and its PIRLS machinery (with the family of the fit).
+    theta, beta
+        Covariance parameters and fixed effects.
+    minus2loglik
+        The criterion at the estimates (Laplace or quadrature ``-2 log L``).
+    nagq
+        Quadrature nodes: 0 for the fast mode, 1 for the Laplace approximation.
+    vcov
+        Covariance of the fixed effects (``None`` where it could not be computed).
+    optimizer
+        Method, number of evaluations, stop message, and the convergence check's
+        gradient and Hessian over ``(theta, beta)``.
+    converged, messages
+        The convergence check's verdict and warnings.
+    modes
+        PIRLS at the estimates (conditional modes, linear predictor, means).
+    nb_size, dispersion, family_parameter
+        An estimated negative binomial size or dispersion, and that parameter on the
+        log scale it was optimised on (``None`` where not estimated).
+    """
+
+    model: Model
+    problem: GLMMProblem
+    theta: FloatArray
+    beta: FloatArray
+    minus2loglik: float
+    nagq: int
+    vcov: FloatArray | None
+    optimizer: OptimizerSummary
+    converged: bool
+    messages: list[str]
+    modes: PirlsResult
+    nb_size: float | None = None
+    dispersion: float | None = None
+    family_parameter: float | None = None
+
+
+def _state(
+    model: Model,
+    P: GLMMProblem,
+    theta: FloatArray,
+    beta: FloatArray,
+    minus2loglik: float,
+    nagq: int,
+    vcov: FloatArray | None,
+    optimizer: OptimizerSummary,
+    converged: bool,
+    messages: list[str],
+) -> GLMMFit:
+    """The fit's state, with PIRLS run at the estimates (which also leaves its modes in
+    ``P`` as the warm start of a later fit)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    beta = np.asarray(beta, dtype=np.float64)
+    modes = P.pirls(theta, beta)
+    if modes is None:
+        raise RuntimeError("PIRLS failed at the estimates")
+    return GLMMFit(
+        model,
+        P,
+        theta,
+        beta,
+        float(minus2loglik),
+        nagq,
+        vcov,
+        optimizer,
+        converged,
+        list(messages),
+        modes,
+    )
 
 
 def build_glmm_problem(model: Model, family: Any = None) -> GLMMProblem:
@@ -94,7 +176,7 @@ def fit_glmm(
     family: Any = None,
     problem: GLMMProblem | None = None,
     start: Any = None,
-) -> Any:
+) -> GLMMFit:
     """Fit a GLMM by Laplace (``nagq=1``), adaptive quadrature (``nagq>1``) or the fast
     first stage only (``fast=True``, lme4's ``nAGQ = 0``).
 
@@ -121,7 +203,7 @@ def fit_glmm(
     P = problem if problem is not None else build_glmm_problem(model, family)
     # One BLAS thread below a large dense block: oversubscribed threads make small
     # factorisations ~50x slower on a busy 2-core machine (measured).
-    with _blas_limit(None if P.fixed.m >= _THREADED_BLAS_MIN else 1):
+    with blas_limit(None if P.fixed.m >= THREADED_BLAS_MIN else 1):
         return _fit(model, P, nagq, fast, check, start)
 
 
@@ -143,9 +225,7 @@ def _start_theta(model: Model, start: Any) -> FloatArray:
 
 def _fit(
     model: Model, P: GLMMProblem, nagq: int, fast: bool, check: bool, start_theta: Any = None
-) -> Any:
-    from ..results.glmm import GLMMResult
-
+) -> GLMMFit:
     k = P.n_theta
     lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
@@ -165,8 +245,8 @@ def _fit(
         # with SDs of 0.1-0.3 on the link scale are common); three evaluations choose the
         # scale (a poisson random slope reached a local optimum 0.36 above the best one
         # from lambda = I, and the best one from lambda = I / 4).
-        values = [P.laplace(c * start, None) for c in _START_SCALES]
-        start = _START_SCALES[int(np.argmin(values))] * start
+        values = [P.laplace(c * start, None) for c in START_SCALES]
+        start = START_SCALES[int(np.argmin(values))] * start
     # Covariance factors' off-diagonal parameters (unbounded; see probe_zero_bounds).
     off_diagonal = ~np.isfinite(lower_t)
     stage1 = _minimize_off_flat_boundary(
@@ -188,7 +268,7 @@ def _fit(
         messages += _separation_messages(model, P, res1.beta)
         f = P.joint.factor(res1.factor.lambdas, P._weights(res1.eta)[2])
         vcov = P.joint.fixed_effects_vcov(f) if f is not None else None
-        return GLMMResult(
+        return _state(
             model,
             P,
             stage1.x,
@@ -196,7 +276,7 @@ def _fit(
             stage1.fun,
             nagq=0,
             vcov=vcov,
-            optimizer={"method": stage1.method, "n_evaluations": stage1.n_evaluations},
+            optimizer=OptimizerSummary(stage1.method, stage1.n_evaluations),
             converged=True,
             messages=messages,
         )
@@ -256,7 +336,7 @@ def _fit(
             messages.append("vcov of the fixed effects from the PIRLS system (Hessian not PD)")
     P.pirls(x[:k], x[k:])  # leave the modes of the optimum in the problem
     messages += _separation_messages(model, P, x[k:])
-    return GLMMResult(
+    return _state(
         model,
         P,
         x[:k],
@@ -264,14 +344,14 @@ def _fit(
         value,
         nagq=nagq,
         vcov=vcov,
-        optimizer={
-            "method": stage2.method,
-            "n_evaluations": stage1.n_evaluations + stage2.n_evaluations + extra,
-            "message": stage2.message,
+        optimizer=OptimizerSummary(
+            method=stage2.method,
+            n_evaluations=stage1.n_evaluations + stage2.n_evaluations + extra,
+            message=stage2.message,
             # Of -2 log L in (theta, beta), from the convergence check (None without it).
-            "gradient": gradient,
-            "hessian": hessian,
-        },
+            gradient=gradient,
+            hessian=hessian,
+        ),
         converged=converged,
         messages=messages,
     )
@@ -416,7 +496,7 @@ def _hessian_vcov(hessian: FloatArray, k: int) -> FloatArray | None:
     return np.asarray(2.0 * np.linalg.inv(hessian)[k:, k:])
 
 
-def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> Any:
+def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> GLMMFit:
     """Negative binomial GLMM with the size estimated (lme4's ``glmer.nb``).
 
     The size is the joint maximiser with ``theta`` and ``beta``, as glmer.nb's
@@ -428,11 +508,12 @@ def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> Any:
         P.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
 
     fit = _fit_family_parameter(model, nagq, check, set_size, bracket=(-1.0, 2.0))
+    assert fit.family_parameter is not None
     fit.nb_size = float(np.exp(fit.family_parameter))
     return fit
 
 
-def fit_glmm_dispersion(model: Model, check: bool = True) -> Any:
+def fit_glmm_dispersion(model: Model, check: bool = True) -> GLMMFit:
     """GLMM of a family with a dispersion parameter (Gamma, inverse Gaussian, gaussian
     with a link), the dispersion estimated jointly (glmmTMB's parameterisation: the
     random effects' covariance is on the absolute scale)."""
@@ -442,6 +523,7 @@ def fit_glmm_dispersion(model: Model, check: bool = True) -> Any:
         P.observed_information = True
 
     fit = _fit_family_parameter(model, 1, check, set_dispersion, bracket=(-3.0, 1.0))
+    assert fit.family_parameter is not None
     fit.dispersion = float(np.exp(fit.family_parameter))
     return fit
 
@@ -452,7 +534,7 @@ def _fit_family_parameter(
     check: bool,
     set_parameter: Any,
     bracket: tuple[float, float],
-) -> Any:
+) -> GLMMFit:
     """Fit with one extra family parameter (on a log scale) estimated jointly.
 
     The parameter's maximum-likelihood value given the means of a fast (first-stage) fit
@@ -463,13 +545,13 @@ def _fit_family_parameter(
     k = P.n_theta
     lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
-    with _blas_limit(None if P.fixed.m >= _THREADED_BLAS_MIN else 1):
+    with blas_limit(None if P.fixed.m >= THREADED_BLAS_MIN else 1):
         # Start: a fast fit at the bracket's middle, then the parameter that maximises
         # the conditional likelihood at its means (no PIRLS: one pass over the rows per
         # evaluation), and a fast fit there (glmer.nb's theta.ml step, once).
         set_parameter(P, float(np.mean(bracket)))
         first = _fit(model, P, nagq=1, fast=True, check=False)
-        mu = P.link.inverse(first.linear_predictor().to_numpy())
+        mu = P.link.inverse(first.modes.eta)
 
         def conditional(value: float) -> float:
             set_parameter(P, value)
@@ -505,7 +587,7 @@ def _fit_family_parameter(
         p = model.X.shape[1]
         lower = np.concatenate([lower_t, np.full(p + 1, -np.inf)])
         upper = np.concatenate([upper_t, np.full(p + 1, np.inf)])
-        x0 = np.concatenate([start.theta, start.fixef.to_numpy(), [coarse.x]])
+        x0 = np.concatenate([start.theta, start.beta, [coarse.x]])
         joint = minimize_bounded(
             objective,
             x0,
@@ -519,69 +601,5 @@ def _fit_family_parameter(
         set_parameter(P, float(joint.x[-1]))
         fit = _fit(model, P, nagq=nagq, fast=False, check=check, start_theta=joint.x[:k])
     fit.family_parameter = float(joint.x[-1])
-    fit.optimizer["n_evaluations"] += joint.n_evaluations
+    fit.optimizer.n_evaluations += joint.n_evaluations
     return fit
-
-
-class _GLMMEstimator(Estimator):
-    #: Whether families with a dispersion parameter can be fitted.
-    allows_dispersion: ClassVar[bool] = False
-
-    def supports(self, model: Any) -> str | None:
-        if not isinstance(model, Model):
-            return "not a mixedmodels.Model"
-        if model.extras:
-            return f"unexpected model arguments for {self.name!r}: {sorted(model.extras)}"
-        if not model.terms:
-            return "the formula has no random-effect term; use a generalized linear model"
-        if model.family.has_dispersion and model.is_linear:
-            return "a gaussian model with the identity link is a linear mixed model: use lmm"
-        if model.family.has_dispersion and not self.allows_dispersion:
-            return (
-                f"family {model.family.name!r} has a dispersion parameter; {self.name!r} "
-                "fits families without one (use the Laplace approximation)"
-            )
-        return None
-
-
-class _QuadratureEstimator(_GLMMEstimator):
-    #: Nodes used when ``nagq`` is not given.
-    default_nagq: ClassVar[int]
-
-    def fit(self, model: Any, **options: Any) -> Any:
-        nagq = options.pop("nagq", self.default_nagq)
-        if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
-            return fit_glmm_nb(model, nagq=nagq, **options)
-        if model.family.has_dispersion:
-            return fit_glmm_dispersion(model, **options)
-        return fit_glmm(model, nagq=nagq, **options)
-
-
-class LaplaceEstimator(_QuadratureEstimator):
-    """Laplace approximation (lme4's glmer default, ``nAGQ = 1``)."""
-
-    name: ClassVar[str] = "laplace"
-    description: ClassVar[str] = "GLMMs by the Laplace approximation (glmer's nAGQ = 1)"
-    default_nagq = 1
-    allows_dispersion = True
-
-
-class AGQEstimator(_QuadratureEstimator):
-    """Adaptive Gauss-Hermite quadrature for one scalar random-effect term."""
-
-    name: ClassVar[str] = "agq"
-    description: ClassVar[str] = "GLMMs by adaptive Gauss-Hermite quadrature (nAGQ > 1)"
-    default_nagq = 9
-
-
-class FastEstimator(_GLMMEstimator):
-    """First stage only: beta inside PIRLS (lme4's ``nAGQ = 0``)."""
-
-    name: ClassVar[str] = "fast"
-    description: ClassVar[str] = "GLMMs with beta estimated inside PIRLS (glmer's nAGQ = 0)"
-
-    def fit(self, model: Any, **options: Any) -> Any:
-        return fit_glmm(model, fast=True, **options)
-
-
-GLMM_ESTIMATORS: list[type[Estimator]] = [LaplaceEstimator, AGQEstimator, FastEstimator]

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..linear.interface import is_linear_criterion
+
 __all__ = ["RefitMLWarning", "anova", "term_tests"]
 
 
@@ -20,9 +22,7 @@ class RefitMLWarning(UserWarning):
 
 def _refit_ml(result: Any) -> Any:
     """The ML refit of a REML fit (same model, same optimiser options)."""
-    from ..estimators import fit_lmm
-
-    return fit_lmm(result.model, reml=False)
+    return result.refit_ml()
 
 
 def _response_signature(result: Any) -> tuple[str | None, np.ndarray]:
@@ -319,12 +319,11 @@ def term_tests(
 ) -> pd.DataFrame:
     """F or Wald chi-square tests of each fixed-effect term of one model (see
     :func:`anova`)."""
-    from ..results.lmm import LMMResult
     from .ddf import contest_md, normalize_ddf
     from .hypotheses import _normalize_type, hypotheses
 
     kind = _normalize_type(type)
-    is_lmm = isinstance(result, LMMResult)
+    is_lmm = is_linear_criterion(getattr(result, "_problem", None))
     if test is None:
         test = "F" if is_lmm else "Chisq"
     test_key = str(test).strip().lower()

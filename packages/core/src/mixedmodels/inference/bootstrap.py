@@ -11,8 +11,6 @@ in spawned ones (the statistic must then be picklable).
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import math
 import multiprocessing
 import os
@@ -27,6 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from ..interfaces import FloatArray
+from ..linear.interface import is_linear_criterion
 
 __all__ = ["BootstrapResult", "bootstrap", "pb_modcomp"]
 
@@ -35,70 +34,17 @@ _CHUNK = 25
 
 
 # --- refitting to a new response -----------------------------------------------------------
-def _with_response(model: Any, y: FloatArray) -> Any:
-    """A shallow copy of ``model`` whose response is ``y`` (same design otherwise).
-
-    For a binomial ``cbind`` response, ``y`` is the proportion of successes (as the
-    family simulates it) and the trials stay those of the data."""
-    y = np.asarray(y, dtype=np.float64)
-    new = copy.copy(model)
-    if getattr(model, "trials", None) is not None:
-        trials = np.asarray(model.trials, dtype=np.float64)
-        design_y = np.column_stack([y * trials, (1.0 - y) * trials])
-    else:
-        design_y = y
-    new.design = dataclasses.replace(model.design, y=design_y)
-    if hasattr(model, "y"):
-        new.y = y
-    return new
-
-
 def refit(result: Any, y: FloatArray, check: bool = False) -> Any:
     """The model of ``result`` fitted again, by the same method, to the response ``y``
-    (lme4's ``refit(fit, newresp)``)."""
-    from ..results.lmm import LMMResult
-
-    if isinstance(result, LMMResult):
-        from ..estimators import fit_lmm
-
-        # As lme4's refit: start from the fitted theta (moved off a zero bound, where
-        # the criterion is flat), not from the default start.
-        lower = np.concatenate([s.bounds()[0] for s in result.model.structures])
-        theta = np.asarray(result.theta, dtype=np.float64)
-        k = lower.size
-        start = theta.copy()
-        head = start[:k]
-        head[(lower == 0) & (head < 0.05)] = 0.05
-        return fit_lmm(
-            _with_response(result.model, y), reml=bool(result.reml), start=start, check=check
-        )
-    from ..results.glmm import GLMMResult
-
-    if isinstance(result, GLMMResult):
-        from ..generalized.fit import fit_glmm
-
-        model = result.model
-        if result.nb_size is not None:
-            from ..generalized.fit import fit_glmm_nb
-
-            return fit_glmm_nb(_with_response(model, y), nagq=int(result.nagq), check=check)
-        if result.dispersion is not None:
-            from ..generalized.fit import fit_glmm_dispersion
-
-            return fit_glmm_dispersion(_with_response(model, y), check=check)
-        return fit_glmm(
-            _with_response(model, y),
-            nagq=max(int(result.nagq), 1),
-            check=check,
-            start=result.theta,
-        )
-    raise TypeError(f"cannot refit a {type(result).__name__}; bootstrap needs an LMM or GLMM")
+    (lme4's ``refit(fit, newresp)``; the result's own ``refit``)."""
+    if not callable(getattr(result, "refit", None)):
+        raise TypeError(f"cannot refit a {type(result).__name__}; bootstrap needs an LMM or GLMM")
+    return result.refit(y, check=check)
 
 
 def default_statistic(fit: Any) -> pd.Series:
     """Random-effect SDs and correlations, the residual SD (LMMs) and the fixed
     effects, named as :meth:`~mixedmodels.LMMResult.confint` names them."""
-    from ..results.lmm import LMMResult
     from .confint import _blocks, variance_parameter_names
 
     names = variance_parameter_names(fit)
@@ -117,7 +63,7 @@ def default_statistic(fit: Any) -> pd.Series:
             else:
                 den = sd[r] * sd[k]
                 values.append(float(c[r, k] / den) if den > 0 else np.nan)
-    if isinstance(fit, LMMResult):
+    if is_linear_criterion(getattr(fit, "_problem", None)):
         values.append(float(fit.sigma))
     elif getattr(fit, "dispersion", None) is not None:
         values.append(float(np.sqrt(fit.dispersion)))  # lme4's sigma() of a glmer fit
@@ -484,7 +430,5 @@ def pb_modcomp(
 
 def _ml(fit: Any) -> Any:
     if getattr(fit, "reml", False):
-        from ..estimators import fit_lmm
-
-        return fit_lmm(fit.model, reml=False)
+        return fit.refit_ml()
     return fit

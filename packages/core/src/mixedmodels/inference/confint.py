@@ -28,7 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..generalized.criterion import GLMMProblem
 from ..interfaces import FloatArray
+from ..linear.interface import is_linear_criterion
 
 __all__ = ["confint", "variance_parameter_names"]
 
@@ -113,9 +115,8 @@ def variance_parameter_names(result: Any, old: bool = False) -> list[str]:
 def _has_sigma(result: Any) -> bool:
     """LMMs and GLMMs with a dispersion parameter report a residual SD (lme4's
     ``.sigma``); binomial, poisson and negative binomial GLMMs do not."""
-    from ..results.glmm import GLMMResult
-
-    return not isinstance(result, GLMMResult) or result.dispersion is not None
+    glmm = isinstance(getattr(result, "_problem", None), GLMMProblem)
+    return not glmm or result.dispersion is not None
 
 
 def _chol_psd(cov: FloatArray) -> FloatArray:
@@ -311,14 +312,12 @@ class _Profiler:
     """Profile deviance of an ML fit (see the module docstring)."""
 
     def __init__(self, result: Any) -> None:
-        from ..estimators import fit_lmm
-
-        if getattr(result._problem, "residual", None) is not None:
+        if result._problem.residual is not None:
             raise NotImplementedError(
                 "profile intervals with residual correlation or variance structures are "
                 "not implemented; use method='wald' or 'boot'"
             )
-        ml = fit_lmm(result.model, reml=False) if result.reml else result
+        ml = result.refit_ml()
         self.ml = ml
         self.problem = ml._problem
         self.n = int(self.problem.n)
@@ -614,14 +613,12 @@ def confint(
             else:
                 rows[n] = (fe[n] - z * se[n], fe[n] + z * se[n])
     elif key == "profile":
-        from ..results.glmm import GLMMResult
-        from ..results.lmm import LMMResult
-
-        if isinstance(result, GLMMResult):
+        problem = getattr(result, "_problem", None)
+        if isinstance(problem, GLMMProblem):
             from .glmm_profile import glmm_profile_intervals
 
             rows = glmm_profile_intervals(result, names, level, progress)
-        elif isinstance(result, LMMResult):
+        elif is_linear_criterion(problem):
             rows = _profile_intervals(result, names, level, progress)
         else:
             raise TypeError(

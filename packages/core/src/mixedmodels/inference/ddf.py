@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from ..interfaces import FloatArray
+from ..linear.interface import is_linear_criterion
 from ..numerics.derivatives import richardson_derivatives
 
 __all__ = [
@@ -77,9 +78,7 @@ def normalize_ddf(ddf: str | None) -> str:
 
 
 def _require_lmm(result: Any, what: str) -> None:
-    from ..results.lmm import LMMResult
-
-    if not isinstance(result, LMMResult):
+    if not is_linear_criterion(getattr(result, "_problem", None)):
         raise TypeError(
             f"{what} needs a linear mixed model fit (LMMResult), got {type(result).__name__}; "
             "for generalized linear mixed models use ddf='none' (Wald z / chi-square tests)"

@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..generalized.criterion import GLMMProblem
 from ..interfaces import FloatArray
+from ..linear.interface import is_linear_criterion
 from ..numerics.derivatives import central_gradient as _gradient
 from ..numerics.derivatives import central_hessian as _central_hessian
 
@@ -60,7 +62,7 @@ def _glmm_hessian(result: Any) -> FloatArray | None:
     beta = np.asarray(result.fixef, dtype=np.float64)
     k = theta.size
     if result.nagq != 1 or P.observed_information:
-        H = (result.optimizer or {}).get("hessian")
+        H = result.optimizer.hessian
         return None if H is None else np.asarray(H, dtype=np.float64)
     x = np.concatenate([theta, beta])
     lower = np.concatenate([_bounds(result)[0], np.full(beta.size, -np.inf)])
@@ -137,7 +139,7 @@ def _covariance(result: Any) -> tuple[FloatArray | None, Callable[[FloatArray], 
 
 def _bounds(result: Any) -> tuple[FloatArray, FloatArray]:
     problem = result._problem
-    if hasattr(problem, "bounds"):
+    if is_linear_criterion(problem):
         lo, hi = problem.bounds()
         return np.asarray(lo, float), np.asarray(hi, float)
     structures = result.model.structures
@@ -234,9 +236,7 @@ def structure_parameters(result: Any, conf_int: bool = True, level: float = 0.95
                 "estimate": float(value),
             }
             entries.append((row, g, kind))
-    from ..results.glmm import GLMMResult
-
-    glmm = isinstance(result, GLMMResult)
+    glmm = isinstance(result._problem, GLMMProblem)
     if glmm and result.dispersion is not None:
         # lme4's sigma() of a glmer fit; its interval would need the outer fit of phi.
         row = {"effect": "sigma", "group": "Residual", "structure": "", "term": "sigma"}

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..interfaces import FloatArray
+from ..linear.interface import is_linear_criterion
 
 __all__ = ["RLRTResult", "exact_rlrt"]
 
@@ -175,12 +176,11 @@ def exact_rlrt(
         ``mA`` less one variance parameter; ``m`` with several random effects and no
         ``mA``/``m0``; ``nsim`` not a positive integer.
     """
-    from ..results.lmm import LMMResult
     from .bootstrap import _check_nsim
 
     nsim = _check_nsim(nsim)
     for fit, name in ((m, "m"), (mA, "mA"), (m0, "m0")):
-        if fit is not None and not isinstance(fit, LMMResult):
+        if fit is not None and not is_linear_criterion(getattr(fit, "_problem", None)):
             raise TypeError(
                 f"exact_rlrt needs linear mixed model fits; {name} is {type(fit).__name__}"
             )

@@ -21,13 +21,16 @@ number of levels of the first term.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..interfaces import CovarianceStructure, FloatArray
+
+if TYPE_CHECKING:
+    from ..structures.residual import BoundResidual
 
 __all__ = ["DirectLMMProblem", "LMMProblem", "TermData"]
 
@@ -147,10 +150,23 @@ class ThetaLayout:
 
     terms: list[TermData]
     _theta_index: list[int]
+    #: No residual structure: the residuals are independent, with equal variances up to
+    #: the prior weights (:class:`~mixedmodels.linear.residual.ResidualLMMProblem` has one).
+    residual: BoundResidual | None = None
 
     @property
     def theta_sizes(self) -> list[int]:
         return [t.structure.n_params for t in self.terms]
+
+    def start(self) -> FloatArray:
+        """Each structure's default start, concatenated (lme4's theta)."""
+        return np.concatenate([t.structure.start() for t in self.terms])
+
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        """Lower and upper bounds of theta."""
+        lower = np.concatenate([t.structure.bounds()[0] for t in self.terms])
+        upper = np.concatenate([t.structure.bounds()[1] for t in self.terms])
+        return lower, upper
 
     def split_theta(self, theta: FloatArray) -> list[FloatArray]:
         idx = self._theta_index

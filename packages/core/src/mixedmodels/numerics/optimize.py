@@ -14,6 +14,7 @@ from .derivatives import finite_difference_derivatives, gradient_differences
 
 __all__ = [
     "OptimizeResult",
+    "OptimizerSummary",
     "check_convergence",
     "finite_difference_derivatives",
     "gradient_differences",
@@ -35,6 +36,30 @@ class OptimizeResult:
     hessian: FloatArray | None = None
     converged: bool = True
     convergence_messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OptimizerSummary:
+    """What a fitted model keeps of its optimisation (its ``optimizer`` attribute).
+
+    Attributes
+    ----------
+    method
+        The optimiser that produced the estimates (``"lbfgsb"``, ``"cobyqa"``).
+    n_evaluations
+        Number of evaluations of the criterion, all stages together.
+    message
+        The optimiser's stop message (``None`` where there is none).
+    gradient, hessian
+        Of the criterion at the estimates, from the convergence check (``None``
+        without it).
+    """
+
+    method: str
+    n_evaluations: int
+    message: str | None = None
+    gradient: FloatArray | None = None
+    hessian: FloatArray | None = None
 
 
 def minimize_bounded(

@@ -169,7 +169,7 @@ def _messages(result: Any) -> str:
         )
     lines = [m for m in result.messages if not str(m).startswith("boundary (singular) fit")]
     if not result.converged:
-        method = (getattr(result, "optimizer", None) or {}).get("method", "unknown")
+        method = getattr(getattr(result, "optimizer", None), "method", "unknown")
         out.append(f"optimizer ({method}) convergence failure{':' if lines else ''}")
     out.extend(str(m) for m in lines)
     if result.singular:

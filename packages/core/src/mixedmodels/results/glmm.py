@@ -13,10 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..generalized.criterion import GLMMProblem
+from ..generalized.criterion import GLMMProblem, PirlsResult
+from ..generalized.fit import GLMMFit, fit_glmm, fit_glmm_dispersion, fit_glmm_nb
 from ..interfaces import FloatArray
 from ..model import Model
+from ..numerics.optimize import OptimizerSummary
 from .lmm import LMMResult
+from .refit import with_response
 
 __all__ = ["GLMMResult"]
 
@@ -44,9 +47,10 @@ class GLMMResult:
         minus2loglik: float,
         nagq: int,
         vcov: FloatArray | None,
-        optimizer: dict[str, Any],
+        optimizer: OptimizerSummary,
         converged: bool,
         messages: list[str],
+        modes: PirlsResult | None = None,
     ) -> None:
         self.model = model
         self._problem = problem
@@ -67,7 +71,8 @@ class GLMMResult:
         # The random effects are on the absolute scale: no residual scaling.
         self.sigma = 1.0
         self.reml = False
-        res = problem.pirls(self.theta, self._beta)
+        # PIRLS at the estimates (the fitter's, where it ran it).
+        res = modes if modes is not None else problem.pirls(self.theta, self._beta)
         if res is None:
             raise RuntimeError("PIRLS failed at the estimates")
         self._modes = res
@@ -81,6 +86,57 @@ class GLMMResult:
         )
         if self.singular:
             self.messages.append("boundary (singular) fit: a variance is (near) zero")
+
+    @classmethod
+    def from_fit(cls, fit: GLMMFit) -> GLMMResult:
+        """The result of a fit's state (:mod:`mixedmodels.generalized.fit`)."""
+        result = cls(
+            fit.model,
+            fit.problem,
+            fit.theta,
+            fit.beta,
+            fit.minus2loglik,
+            nagq=fit.nagq,
+            vcov=fit.vcov,
+            optimizer=fit.optimizer,
+            converged=fit.converged,
+            messages=fit.messages,
+            modes=fit.modes,
+        )
+        result.nb_size = fit.nb_size
+        result.dispersion = fit.dispersion
+        result.family_parameter = fit.family_parameter
+        return result
+
+    # --- refits ---------------------------------------------------------------------------
+    def refit(self, newresp: Any, check: bool = False) -> GLMMResult:
+        """The same model fitted again, by the same method, to the response ``newresp``
+        (lme4's ``refit(fit, newresp)``).
+
+        The optimisation starts from the fitted theta (values on a zero bound moved to
+        0.05); an estimated negative binomial size or dispersion is estimated again.  A
+        fast (nAGQ = 0) fit is refitted by the Laplace approximation.
+
+        Parameters
+        ----------
+        newresp
+            The new response (for a binomial ``cbind`` response, the proportions of
+            successes), one value per observation used in the fit.
+        check
+            Run the convergence check (off by default: refits are usually many).
+        """
+        model = with_response(self.model, newresp)
+        if self.nb_size is not None:
+            return self.from_fit(fit_glmm_nb(model, nagq=int(self.nagq), check=check))
+        if self.dispersion is not None:
+            return self.from_fit(fit_glmm_dispersion(model, check=check))
+        return self.from_fit(
+            fit_glmm(model, nagq=max(int(self.nagq), 1), check=check, start=self.theta)
+        )
+
+    def refit_ml(self) -> GLMMResult:
+        """This result: a GLMM is fitted by maximum likelihood (lme4's ``refitML``)."""
+        return self
 
     def _split_theta(self) -> list[FloatArray]:
         idx = self._problem._theta_index

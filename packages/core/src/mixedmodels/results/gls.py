@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..interfaces import FloatArray, Tidier
+from ..interfaces import Tidier
 from .lmm import LMMResult
 
 __all__ = ["GLS_TIDIERS", "GLSResult", "tidy_gls"]
@@ -29,14 +28,6 @@ class GLSResult(LMMResult):
         parameter (the restricted likelihood's number of observations)."""
         n = self.nobs - (len(self.fixef) if self.reml else 0)
         return -2.0 * self.loglik + np.log(n) * self.df
-
-    @cached_property
-    def _fitted(self) -> FloatArray:
-        m = self.model
-        eta = m.X @ self._beta
-        if m.offset is not None:
-            eta = eta + m.offset
-        return np.asarray(eta, dtype=np.float64)
 
     def ranef(self, condvar: bool = False) -> Any:
         if condvar:

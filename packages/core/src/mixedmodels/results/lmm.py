@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 
 from ..interfaces import FloatArray
-from ..linear.criterion import Evaluation, LMMProblem
-from ..linear.dense import DenseLMMProblem
+from ..linear.criterion import Evaluation
+from ..linear.fit import LMMFit, conditional_fitted, fit_lmm
+from ..linear.interface import ProfiledCriterion
 from ..model import Model
+from ..numerics.optimize import OptimizerSummary
+from .refit import refit_start, with_response
 
 __all__ = ["LMMResult"]
 
@@ -28,10 +31,10 @@ class LMMResult:
     def __init__(
         self,
         model: Model,
-        problem: LMMProblem | DenseLMMProblem,
+        problem: ProfiledCriterion,
         evaluation: Evaluation,
         reml: bool,
-        optimizer: dict[str, Any],
+        optimizer: OptimizerSummary,
         converged: bool,
         messages: list[str],
     ) -> None:
@@ -55,6 +58,45 @@ class LMMResult:
         )
         if self.singular:
             self.messages.append("boundary (singular) fit: a variance is (near) zero")
+
+    @classmethod
+    def from_fit(cls, fit: LMMFit) -> LMMResult:
+        """The result of a fit's state (:func:`mixedmodels.linear.fit.fit_lmm`)."""
+        return cls(
+            model=fit.model,
+            problem=fit.problem,
+            evaluation=fit.evaluation,
+            reml=fit.reml,
+            optimizer=fit.optimizer,
+            converged=fit.converged,
+            messages=fit.messages,
+        )
+
+    # --- refits ---------------------------------------------------------------------
+    def refit(self, newresp: Any, check: bool = False) -> LMMResult:
+        """The same model fitted again, by the same method, to the response ``newresp``
+        (lme4's ``refit(fit, newresp)``).
+
+        As lme4's, the optimisation starts from the fitted parameters (those on a zero
+        bound moved to 0.05, where the criterion is not flat).
+
+        Parameters
+        ----------
+        newresp
+            The new response, one value per observation used in the fit.
+        check
+            Run the convergence check (off by default: refits are usually many).
+        """
+        start = refit_start(self.model, self.theta)
+        model = with_response(self.model, newresp)
+        return self.from_fit(fit_lmm(model, reml=bool(self.reml), start=start, check=check))
+
+    def refit_ml(self) -> LMMResult:
+        """The maximum-likelihood fit of the same model (lme4's ``refitML``): this result
+        itself if it is one, else the model fitted again by ML."""
+        if not self.reml:
+            return self
+        return self.from_fit(fit_lmm(self.model, reml=False))
 
     # --- sizes ----------------------------------------------------------------------
     @property
@@ -271,11 +313,7 @@ class LMMResult:
 
     @cached_property
     def _fitted(self) -> FloatArray:
-        m = self.model
-        eta = m.X @ self._beta
-        if m.offset is not None:
-            eta = eta + m.offset
-        return eta + self._random_part([t.Z for t in m.terms], [t.codes for t in m.terms])
+        return conditional_fitted(self.model, self._beta, self._u, self._lambdas())
 
     def fitted(self) -> pd.Series:
         """Fitted values conditional on the random effects, indexed like the data."""
@@ -287,7 +325,7 @@ class LMMResult:
         structure, ``"pearson"`` divides by each observation's SD multiplier and
         ``"normalized"`` also decorrelates within groups (nlme's residual types)."""
         r = self.model.response - self._fitted
-        if getattr(self._problem, "residual", None) is not None:
+        if self._problem.residual is not None:
             from ..inference.parameters import structured_residuals
 
             r = structured_residuals(self, r, type)
@@ -412,7 +450,7 @@ class LMMResult:
             u = rng.standard_normal((t.n_levels, t.dim, nsim))
             b = np.einsum("ij,njs->nis", lam, u) * self.sigma
             sims += np.einsum("nj,njs->ns", t.Z, b[t.codes])
-        if getattr(self._problem, "residual", None) is not None:
+        if self._problem.residual is not None:
             from ..inference.parameters import residual_noise
 
             sims += self.sigma * residual_noise(self, rng, nsim)

@@ -1,0 +1,426 @@
+"""Fitting a linear mixed model (or a GLS): build the criterion, minimise it.
+
+:func:`fit_lmm` returns an :class:`LMMFit`, the state of the fit at the optimum; the
+result classes (:class:`~mixedmodels.results.LMMResult`, ``GLSResult``) are built from it
+above this layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..interfaces import FloatArray
+from ..model import Model
+from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
+from ..numerics.optimize import (
+    OptimizerSummary,
+    check_convergence,
+    finite_difference_derivatives,
+    minimize_bounded,
+    newton_polish,
+    probe_zero_bounds,
+)
+from ..structures.residual import bind_residual
+from .criterion import Evaluation, LMMProblem, TermData
+from .dense import DenseLMMProblem
+from .interface import ProfiledCriterion
+from .residual import ResidualLMMProblem
+
+__all__ = ["START_SCALES", "LMMFit", "build_problem", "conditional_fitted", "fit_lmm"]
+
+# Largest [Z X y] (columns) fitted as one dense matrix: where numpy call overheads,
+# not arithmetic, dominate an evaluation.
+_DENSE_MAX_M = 120
+# Largest dense block for which the optimiser uses the analytic gradient.
+_GRADIENT_MAX_M = 400
+#: Scalings of the default theta tried as starting points (small problems; the GLMM
+#: fitter uses them too).
+START_SCALES = (0.25, 0.5, 1.0)
+
+
+@dataclass
+class LMMFit:
+    """The state of a linear mixed model (or GLS) fit at the optimum.
+
+    Attributes
+    ----------
+    model
+        The fitted model.
+    problem
+        Its criterion (with the cross-products and, for a residual structure, the
+        fitted-value covariate of the last iteration).
+    evaluation
+        The criterion's evaluation at the estimates.
+    reml
+        REML criterion if true, else the ML deviance.
+    optimizer
+        Method, number of evaluations, stop message, and the convergence check's
+        gradient and Hessian.
+    converged, messages
+        The convergence check's verdict and warnings.
+    """
+
+    model: Model
+    problem: ProfiledCriterion
+    evaluation: Evaluation
+    reml: bool
+    optimizer: OptimizerSummary
+    converged: bool = True
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def theta(self) -> FloatArray:
+        """The estimated parameter vector (theta, then any residual parameters)."""
+        return np.asarray(self.evaluation.theta, dtype=np.float64)
+
+    def fitted_values(self) -> FloatArray:
+        """Fitted values conditional on the random effects (offset included)."""
+        beta, us, _ = self.problem.solve(self.evaluation)
+        return conditional_fitted(self.model, beta, us, self.evaluation.lambdas)
+
+
+def conditional_fitted(
+    model: Model, beta: FloatArray, us: list[FloatArray], lambdas: list[FloatArray]
+) -> FloatArray:
+    """``X beta + offset + sum_k Z_k b_k`` with ``b_k = u_k Lambda_k'`` (per level).
+
+    The fitted values of :class:`~mixedmodels.results.LMMResult` (``fitted()``), here so
+    that the fitter can use them too (variance functions of the fitted values).
+    """
+    eta = model.X @ beta
+    if model.offset is not None:
+        eta = eta + model.offset
+    if not model.terms:
+        return np.asarray(eta, dtype=np.float64)
+    total = np.zeros(model.X.shape[0])
+    for t, u, lam in zip(model.terms, us, lambdas, strict=True):
+        b = u @ lam.T
+        known = t.codes >= 0
+        contrib = np.zeros(total.size)
+        contrib[known] = np.einsum("ij,ij->i", t.Z[known], b[t.codes[known]])
+        total += contrib
+    return np.asarray(eta + total, dtype=np.float64)
+
+
+def build_problem(model: Model) -> ProfiledCriterion:
+    """The stored cross-products of ``model`` (offset removed from the response).
+
+    Small problems (all random effects, fixed effects and the response together at most
+    ``_DENSE_MAX_M`` columns) use one dense matrix; the others the blocked form.  A
+    residual structure (``correlation=``/``variance=`` in the model's extras) or a model
+    without random-effect terms (a GLS) gives a
+    :class:`~mixedmodels.linear.residual.ResidualLMMProblem`, whose parameters are theta then
+    the residual structure's.
+    """
+    y = np.asarray(model.response, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError("a linear mixed model needs a single numeric response column")
+    if model.offset is not None:
+        y = y - model.offset
+    terms = [
+        TermData(t.codes, t.n_levels, t.Z, s)
+        for t, s in zip(model.terms, model.structures, strict=True)
+    ]
+    correlation = model.extras.get("correlation")
+    variance = model.extras.get("variance")
+    if correlation is not None or variance is not None or not terms:
+        default_group = list(model.terms[0].spec.group.factors) if model.terms else None
+        residual = bind_residual(
+            correlation,
+            variance,
+            model.data,
+            model.design.row_index,
+            default_group,
+            model.weights,
+        )
+        return ResidualLMMProblem(model.X, y, terms, residual, list(model.group_names))
+    size = sum(t.q for t in terms) + model.X.shape[1] + 1
+    if size <= _DENSE_MAX_M:
+        return DenseLMMProblem(model.X, y, terms, model.weights)
+    return LMMProblem(model.X, y, terms, model.weights)
+
+
+def fit_lmm(
+    model: Model,
+    reml: bool = True,
+    optimizer: str = "auto",
+    start: Any = None,
+    check: bool = True,
+) -> LMMFit:
+    """Fit a linear mixed model by minimising the profiled deviance or REML criterion.
+
+    Parameters
+    ----------
+    model
+        The model (gaussian family, identity link).
+    reml
+        REML criterion if true, else the ML deviance.
+    optimizer
+        ``"auto"``, ``"lbfgsb"`` or ``"cobyqa"`` (see :func:`minimize_bounded`).
+    start
+        Start values of theta (lme4's parameterisation); defaults to each structure's.
+    check
+        Run the scale-free convergence check at the optimum.
+    """
+    problem = build_problem(model)
+    x_start = problem.start()
+    lower, upper = problem.bounds()
+    x0 = x_start if start is None else np.asarray(start, dtype=np.float64)
+    if x0.shape != lower.shape:
+        raise ValueError(
+            f"start must have {lower.size} values (theta, then any residual "
+            f"parameters), got {x0.size}"
+        )
+    if problem.residual is not None and problem.residual.uses_fitted:
+        return _fit_fitted_variance(model, problem, reml, optimizer, x0, lower, upper, check)
+    return _fit_problem(
+        model, problem, reml, optimizer, x0, lower, upper, check, scan_start=start is None
+    )
+
+
+def _fit_fitted_variance(
+    model: Model,
+    problem: ProfiledCriterion,
+    reml: bool,
+    optimizer: str,
+    x0: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    check: bool,
+    max_iter: int = 100,
+) -> LMMFit:
+    """Variance functions of the fitted values (nlme's ``varPower()``).
+
+    As nlme does, the fitted values enter as a covariate held fixed during one
+    optimisation and updated between optimisations, until they reproduce themselves
+    (a fixed point).  The first covariate is the fitted values of the fit with the
+    fitted-value functions' parameters held at their start (a homoscedastic fit).
+    """
+    res = problem.residual
+    assert isinstance(problem, ResidualLMMProblem) and res is not None
+    fixed = np.zeros(lower.size, dtype=bool)
+    offset = problem.n_theta + (0 if res.correlation is None else res.correlation.n_params)
+    for f in res.variances:
+        if f.uses_fitted:
+            fixed[offset : offset + f.n_params] = True
+        offset += f.n_params
+    x = np.asarray(x0, dtype=np.float64)
+    lo0 = np.where(fixed, x, lower)
+    hi0 = np.where(fixed, x, upper)
+    result = _fit_problem(model, problem, reml, optimizer, x, lo0, hi0, check=False)
+    for _ in range(max_iter):
+        fitted = np.asarray(result.fitted_values(), dtype=np.float64)
+        if model.offset is not None:
+            fitted = fitted - model.offset
+        assert problem.fitted is not None  # set by the problem for such functions
+        change = float(np.max(np.abs(fitted - problem.fitted)))
+        problem.fitted = fitted
+        problem._cache.clear()
+        if change <= 1e-8 * (1.0 + float(np.max(np.abs(fitted)))):
+            break
+        x = np.clip(result.theta, lower, upper)
+        result = _fit_problem(model, problem, reml, optimizer, x, lower, upper, check=False)
+    else:
+        result.messages.append(
+            f"the fitted values used by the variance function did not settle in {max_iter} "
+            "iterations"
+        )
+        result.converged = False
+    if check:
+        result = _fit_problem(model, problem, reml, optimizer, result.theta, lower, upper, check)
+    return result
+
+
+def _guarded(
+    objective: Callable[[FloatArray], float],
+    fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray | None]],
+) -> tuple[Callable[[FloatArray], float], Callable[[FloatArray], tuple[float, FloatArray | None]]]:
+    """Criteria that are finite everywhere: where a residual structure's parameters
+    leave the region where its matrices are numerically positive definite (a
+    correlation of 1), the value is the best one seen plus a large margin, with a zero
+    gradient, so that a line search steps back instead of stopping there."""
+    best = [np.inf]
+
+    def penalty() -> float:
+        b = best[0]
+        return 1e10 if not np.isfinite(b) else b + 1e3 * (1.0 + abs(b))
+
+    def guarded_objective(x: FloatArray) -> float:
+        v = objective(x)
+        if np.isfinite(v):
+            best[0] = min(best[0], v)
+            return v
+        return penalty()
+
+    def guarded_gradient(x: FloatArray) -> tuple[float, FloatArray | None]:
+        v, g = fun_and_grad(x)
+        if np.isfinite(v):
+            best[0] = min(best[0], v)
+            return v, g
+        return penalty(), np.zeros_like(np.asarray(x, dtype=np.float64))
+
+    return guarded_objective, guarded_gradient
+
+
+def _newton_polish(
+    objective: Callable[[FloatArray], float],
+    x: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    max_steps: int = 6,
+    tol: float = 1e-8,
+) -> FloatArray:
+    """Newton steps on finite-difference derivatives after the optimiser.
+
+    Residual structures can leave long, flat ridges (a variance power against the
+    profiled residual scale) on which quasi-Newton methods stop early; a few Newton
+    steps with backtracking finish the job.  Parameters on a bound are held there.
+    """
+    x, _, _ = newton_polish(
+        objective,
+        lambda z: finite_difference_derivatives(objective, z, lower, upper),
+        x,
+        objective(x),
+        lower,
+        upper,
+        tol=tol,
+        max_steps=max_steps,
+    )
+    return x
+
+
+def _fit_problem(
+    model: Model,
+    problem: ProfiledCriterion,
+    reml: bool,
+    optimizer: str,
+    x0: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    check: bool,
+    scan_start: bool = False,
+) -> LMMFit:
+    threads = None if problem.m >= THREADED_BLAS_MIN else 1
+    with blas_limit(threads):
+
+        def raw_objective(theta: FloatArray) -> float:
+            return float(problem.objective(theta, reml))
+
+        def raw_gradient(theta: FloatArray) -> tuple[float, FloatArray | None]:
+            return problem.gradient(theta, reml)  # type: ignore[no-any-return]
+
+        # Residual structures: a guarded criterion, no start scan, Newton steps at the end.
+        structured = problem.residual is not None
+        objective: Callable[[FloatArray], float] = raw_objective
+        fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray | None]] = raw_gradient
+        if structured:
+            objective, fun_and_grad = _guarded(raw_objective, raw_gradient)
+        # The analytic gradient costs about three factorisations of the dense block:
+        # worth it while that block is small, not for InstEval-sized ones.
+        use_gradient = problem.m <= _GRADIENT_MAX_M and optimizer in ("auto", "lbfgsb")
+        if optimizer == "auto":
+            optimizer = "lbfgsb" if use_gradient else "cobyqa"
+        radius = 1.0
+        if scan_start and not structured:
+            # The default start (lambda = I) scaled down is often much closer for data
+            # whose random effects are small against the residual noise; three
+            # evaluations choose the scale, which also sizes COBYQA's first trust region
+            # (sleepstudy: 20 -> 13 L-BFGS-B iterations; InstEval: 60 -> 51 evaluations).
+            values = [objective(c * x0) for c in START_SCALES]
+            radius = START_SCALES[int(np.argmin(values))]
+            x0 = radius * x0
+        opt = minimize_bounded(
+            objective,
+            x0,
+            lower,
+            upper,
+            method=optimizer,
+            fun_and_grad=fun_and_grad if use_gradient else None,
+            initial_radius=radius,
+        )
+        theta = opt.x
+        # A zero variance is a stationary point whether or not it is the optimum:
+        # probe inside the box along each such parameter, restart from a lower point.
+        probe_x, probe_f, _ = probe_zero_bounds(
+            objective, theta, opt.fun, lower, upper, mirror=~np.isfinite(lower)
+        )
+        if probe_f < opt.fun - 1e-8 * max(1.0, abs(opt.fun)):
+            again = minimize_bounded(
+                objective,
+                probe_x,
+                lower,
+                upper,
+                method=optimizer,
+                fun_and_grad=fun_and_grad if use_gradient else None,
+            )
+            if again.fun < opt.fun:
+                opt, theta = again, again.x
+        on_bound = np.isfinite(lower) & (theta - lower < 1e-6)
+        if np.any(on_bound):
+            # A singular optimum may be an artefact of the path (a flat boundary face
+            # reached early): restart from inside the box, keep the better optimum.
+            retry = minimize_bounded(
+                objective,
+                np.where(on_bound, lower + 0.5, theta),
+                lower,
+                upper,
+                method=optimizer,
+                fun_and_grad=fun_and_grad if use_gradient else None,
+            )
+            if retry.fun < opt.fun - 1e-8 * max(1.0, abs(opt.fun)):
+                opt, theta = retry, retry.x
+        # L-BFGS-B can stop on a stale curvature memory (a "relative reduction" stop with
+        # a large gradient, seen after steps along the boundary): restart it afresh.
+        # (Residual-structure problems get Newton steps below instead: their deviance
+        # can be large enough that an absolute gradient test restarts needlessly.)
+        for _ in range(3):
+            if not use_gradient or structured:
+                break
+            _, grad = fun_and_grad(theta)
+            if grad is None:
+                break
+            at_lower = np.isfinite(lower) & (theta - lower < 1e-8) & (grad > 0)
+            if np.max(np.abs(np.where(at_lower, 0.0, grad)), initial=0.0) < 1e-3:
+                break
+            again = minimize_bounded(
+                objective, theta, lower, upper, method=optimizer, fun_and_grad=fun_and_grad
+            )
+            if not again.fun < opt.fun:
+                break
+            opt, theta = again, again.x
+        if structured:
+            theta = _newton_polish(objective, theta, lower, upper)
+        # Snap parameters within a hair of a bound onto it (singular fits).
+        near = np.abs(theta - lower) < 1e-7
+        if np.any(near):
+            snapped = np.where(near, lower, theta)
+            if objective(snapped) <= opt.fun + 1e-10 * max(1.0, abs(opt.fun)):
+                theta = snapped
+        ev = problem.evaluate(theta, reml)
+        if ev is None:
+            raise RuntimeError("the criterion could not be evaluated at the optimum")
+        converged, messages = True, list[str]()
+        gradient = hessian = None
+        if check:
+            converged, messages, gradient, hessian = check_convergence(
+                objective, theta, lower, upper, value=ev.objective
+            )
+    return LMMFit(
+        model=model,
+        problem=problem,
+        evaluation=ev,
+        reml=reml,
+        optimizer=OptimizerSummary(
+            method=opt.method,
+            n_evaluations=opt.n_evaluations,
+            message=opt.message,
+            gradient=gradient,
+            hessian=hessian,
+        ),
+        converged=converged,
+        messages=messages,
+    )
