@@ -45,7 +45,7 @@ def refit(result: Any, y: FloatArray, check: bool = False) -> Any:
 def default_statistic(fit: Any) -> pd.Series:
     """Random-effect SDs and correlations, the residual SD (LMMs) and the fixed
     effects, named as :meth:`~mixedmodels.LMMResult.confint` names them."""
-    from .confint import _blocks, variance_parameter_names
+    from .variance_parameters import _blocks, variance_parameter_names
 
     names = variance_parameter_names(fit)
     values: list[float] = []
@@ -249,7 +249,7 @@ class BootstrapResult:
         """Bootstrap confidence intervals (boot's ``boot.ci``): ``"perc"`` (percentile),
         ``"basic"`` (``2 t0 - `` the percentile ends) or ``"norm"`` (``t0`` minus the
         bias, plus or minus the normal quantile times the bootstrap SD)."""
-        from .confint import _percent_labels
+        from .variance_parameters import _percent_labels
 
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must lie strictly between 0 and 1, got {level}")

@@ -19,13 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..interfaces import FloatArray
-from .confint import (
-    _minimize,
-    _Path,
-    _VarianceMap,
-    profile_ends,
-    variance_parameter_names,
-)
+from .profile import _minimize, _Path, profile_ends
+from .variance_parameters import _VarianceMap, variance_parameter_names
 
 __all__ = ["glmm_profile_intervals"]
 
@@ -60,7 +55,7 @@ class _GLMMProfiler:
         self.cor_mask = np.concatenate([self.vmap.cor_mask[: self.kv], np.zeros(p, bool)])
         self.evaluations = 0
         self.base = self.deviance(self.x_hat)
-        from .ddf import richardson_derivatives
+        from ..numerics.derivatives import richardson_derivatives
 
         _, _, hess = richardson_derivatives(
             lambda x: np.array([self.deviance(x)]), self.x_hat, step=1e-3, r=2
