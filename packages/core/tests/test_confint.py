@@ -20,6 +20,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.inference import confint as _confint
+from mixedmodels.inference import profile as _profile
 
 REFERENCE = Path(__file__).parent / "reference"
 REF = json.loads((REFERENCE / "inference_reference.json").read_text())
@@ -174,7 +175,7 @@ def test_wald_and_profile_agree_on_a_large_data_set() -> None:
     width = (wald.loc[fixed].iloc[:, 1] - wald.loc[fixed].iloc[:, 0]).to_numpy()
     diff = np.abs(prof.loc[fixed].to_numpy() - wald.loc[fixed].to_numpy())
     assert np.all(diff < 0.02 * width[:, None])
-    profiler = _confint._Profiler(fit)
+    profiler = _profile._Profiler(fit)  # private: the test is about the profiler itself
     z = 1.959963984540054
     names = _confint.variance_parameter_names(fit)
     lo = profiler.psi_hat - z * profiler.se_psi
