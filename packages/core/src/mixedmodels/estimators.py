@@ -19,7 +19,7 @@ import numpy as np
 
 from .generalized.fit import fit_glmm, fit_glmm_dispersion, fit_glmm_nb
 from .interfaces import Estimator
-from .linear.fit import fit_lmm
+from .linear import fit as _linear_fit
 from .model import Model
 from .results.glmm import GLMMResult
 from .results.gls import GLSResult
@@ -39,6 +39,18 @@ __all__ = [
 
 
 # --- linear mixed models and GLS -----------------------------------------------------------
+def fit_lmm(model: Model, reml: bool = True, **options: Any) -> LMMResult:
+    """Fit a linear mixed model (or a GLS, for a model without random effects) and
+    return its result; ``options`` as :func:`mixedmodels.linear.fit.fit_lmm`.
+
+    The fitting algorithm itself (:mod:`mixedmodels.linear.fit`) returns the fit's
+    state; this wraps it, as the ``reml``/``ml``/``gls`` estimators do.
+    """
+    state = _linear_fit.fit_lmm(model, reml=reml, **options)
+    result_class = LMMResult if model.terms else GLSResult
+    return result_class.from_fit(state)
+
+
 class _LMMEstimator(Estimator):
     reml: ClassVar[bool]
 
@@ -63,7 +75,7 @@ class _LMMEstimator(Estimator):
         return None
 
     def fit(self, model: Any, **options: Any) -> Any:
-        return LMMResult.from_fit(fit_lmm(model, reml=self.reml, **options))
+        return LMMResult.from_fit(_linear_fit.fit_lmm(model, reml=self.reml, **options))
 
 
 class REMLEstimator(_LMMEstimator):
@@ -109,7 +121,7 @@ class GLSEstimator(Estimator):
         return None
 
     def fit(self, model: Any, reml: bool = True, **options: Any) -> Any:
-        return GLSResult.from_fit(fit_lmm(model, reml=reml, **options))
+        return GLSResult.from_fit(_linear_fit.fit_lmm(model, reml=reml, **options))
 
 
 BUILTIN_ESTIMATORS: list[type[Estimator]] = [REMLEstimator, MLEstimator, GLSEstimator]

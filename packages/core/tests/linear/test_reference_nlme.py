@@ -24,7 +24,7 @@ import pytest
 
 import mixedmodels as mm
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 LOGLIK_RTOL = 1e-6
 PARAM_RTOL = 1e-4
 INTERVAL_RTOL = 2e-3

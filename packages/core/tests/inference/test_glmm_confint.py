@@ -12,7 +12,7 @@ from scipy import stats
 
 import mixedmodels as mm
 
-REF = json.loads((Path(__file__).parent / "reference" / "glmm_confint.json").read_text())
+REF = json.loads((Path(__file__).parents[1] / "reference" / "glmm_confint.json").read_text())
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 GROUSE = "TICKS ~ YEAR + HEIGHT_s + (1 | BROOD) + (1 | LOCATION)"
 

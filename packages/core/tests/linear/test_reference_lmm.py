@@ -19,7 +19,7 @@ import pytest
 
 import mixedmodels as mm
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 
 CASES = [
     "lmer_sleepstudy_reml",

@@ -11,6 +11,8 @@ import importlib
 import pytest
 
 import mixedmodels
+import mixedmodels as mm
+import mixedmodels.estimators
 
 MIXEDMODELS_ALL = [
     "BootstrapResult",
@@ -161,8 +163,12 @@ PUBLIC_MODULES: dict[str, list[str]] = {
     "mixedmodels.results": ["GLMMResult", "GLSResult", "LMMResult"],
     "mixedmodels.datasets": ["describe", "list", "load"],
     "mixedmodels.estimators": [
+        "AGQEstimator",
         "BUILTIN_ESTIMATORS",
+        "FastEstimator",
+        "GLMM_ESTIMATORS",
         "GLSEstimator",
+        "LaplaceEstimator",
         "MLEstimator",
         "REMLEstimator",
         "fit_lmm",
@@ -207,3 +213,13 @@ def test_hookspec_exposes_the_hooks() -> None:
     assert sorted(n for n in dir(hookspec) if n.startswith("mixedmodels_")) == HOOKS
     assert callable(hookspec.hookimpl) and callable(hookspec.hookspec)
     assert mixedmodels.hookimpl is hookspec.hookimpl
+
+
+def test_estimators_fit_lmm_still_returns_a_result() -> None:
+    """``mixedmodels.estimators.fit_lmm`` kept its contract when the algorithm moved to
+    :mod:`mixedmodels.linear.fit` (which returns the fit's state)."""
+    sleep = mm.datasets.load("sleepstudy")
+    model = mm.Model("Reaction ~ Days + (Days | Subject)", sleep)
+    fit = mixedmodels.estimators.fit_lmm(model)
+    assert isinstance(fit, mm.LMMResult)
+    assert fit.loglik == mm.lmm("Reaction ~ Days + (Days | Subject)", sleep).loglik

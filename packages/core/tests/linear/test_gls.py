@@ -16,7 +16,7 @@ import pytest
 
 import mixedmodels as mm
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 CASE = json.loads((REFERENCE / "gls_orthodont_compsymm_reml.json").read_text())["results"]
 
 

@@ -30,7 +30,7 @@ from mixedmodels.linear import fit as lmm_fit
 from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 RTOL = 1e-4
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 CAKE = "angle ~ recipe * temperature + (1 | recipe:replicate)"
@@ -53,11 +53,6 @@ def at_theta(fit: Any, theta: Any) -> LMMResult:
 
 def matrix(entry: dict[str, Any]) -> np.ndarray:
     return np.array(entry["values"], dtype=float)
-
-
-@pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mm.datasets.load("sleepstudy")
 
 
 @pytest.fixture(scope="module")

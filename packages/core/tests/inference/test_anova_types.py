@@ -28,7 +28,7 @@ import mixedmodels as mm
 from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 REF = json.loads((REFERENCE / "inference_reference.json").read_text())
 RTOL = 1e-4
 CAKE = "angle ~ recipe * temperature + (1 | recipe:replicate)"

@@ -22,7 +22,7 @@ from mixedmodels.interfaces import CovarianceStructure
 from mixedmodels.structures import covariance as cv
 from mixedmodels.testing import check_covariance_structure
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 REF = json.loads((REFERENCE / "covariance_structures.json").read_text())
 LOGLIK_RTOL = 1e-6
 PARAM_RTOL = 1e-4
@@ -255,7 +255,7 @@ def test_glmm_structure_parameters_match_glmmtmb(structure):
     covariance against glmmTMB's confint(method = "wald")
     (tools/reference/glmm_structure_parameters.R)."""
     ref = json.loads(
-        (Path(__file__).parent / "reference" / "glmm_structure_parameters.json").read_text()
+        (Path(__file__).parents[1] / "reference" / "glmm_structure_parameters.json").read_text()
     )[structure]
     fit = mm.glmm(
         f"cbind(incidence, size - incidence) ~ period + {structure}(0 + period | herd)",

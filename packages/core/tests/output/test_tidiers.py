@@ -31,11 +31,6 @@ FORMULA = "Reaction ~ Days + (Days | Subject)"
 
 
 @pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mm.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def fit(sleep: pd.DataFrame) -> Any:
     return mm.lmm(FORMULA, sleep)
 

@@ -23,14 +23,9 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.inference.rlrt import RLRTResult
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 CASE = json.loads((REFERENCE / "rlrsim_sleepstudy_random_slope.json").read_text())["results"]
 DYESTUFF = json.loads((REFERENCE / "inference_reference.json").read_text())["rlrt_dyestuff"]
-
-
-@pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mm.datasets.load("sleepstudy")
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ import mixedmodels as mm
 from mixedmodels.plugin_manager.manager import get_registration, reset_plugins
 from mixedmodels.testing import check_covariance_structure
 
-FIXTURE = Path(__file__).parent / "plugin_fixtures" / "structure"
-REFERENCE = Path(__file__).parent / "reference"
+FIXTURE = Path(__file__).parents[1] / "plugin_fixtures" / "structure"
+REFERENCE = Path(__file__).parents[1] / "reference"
 
 
 @pytest.fixture

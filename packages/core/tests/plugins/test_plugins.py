@@ -47,7 +47,7 @@ from mixedmodels.plugin_manager.manager import (
     unregister_plugin,
 )
 
-FIXTURES = Path(__file__).parent / "plugin_fixtures"
+FIXTURES = Path(__file__).parents[1] / "plugin_fixtures"
 
 # The built-ins are written by others and may not load yet; these tests do not rely on
 # them, so their load failure is not what is under test here.
@@ -195,7 +195,7 @@ def test_the_builtin_entry_point_names_the_builtin_module() -> None:
 
     from mixedmodels.plugin_manager.environment import BUILTIN_MODULE
 
-    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert pyproject["project"]["entry-points"]["mixedmodels"] == {"builtin": BUILTIN_MODULE}
     installed = {ep.name: ep for ep in metadata.entry_points(group="mixedmodels")}
     if "builtin" in installed:  # absent when run from a source tree without metadata

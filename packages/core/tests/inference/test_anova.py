@@ -48,11 +48,6 @@ LARGE = "Reaction ~ Days + (Days | Subject)"
 
 
 @pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mm.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def ml_fits(sleep: pd.DataFrame) -> tuple[Any, Any]:
     return mm.lmm(SMALL, sleep, reml=False), mm.lmm(LARGE, sleep, reml=False)
 

@@ -16,7 +16,7 @@ from mixedmodels.design.matrices import Design, build_design, contr_poly
 from mixedmodels.formula import FormulaError
 
 # Copies of the shared reference cases (the tests never read ../shared).
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 
 
 def small_data() -> pd.DataFrame:

@@ -20,7 +20,7 @@ import pytest
 
 import mixedmodels as mm
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 CASES = [
     "glmer_cbpp_binomial_laplace",
     "glmer_cbpp_binomial_agq25",

@@ -23,11 +23,6 @@ SLEEP = "Reaction ~ Days + (Days | Subject)"
 
 
 @pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mm.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def fit(sleep: pd.DataFrame) -> Any:
     return mm.lmm(SLEEP, sleep)
 

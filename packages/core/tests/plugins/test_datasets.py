@@ -36,7 +36,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
-CORE = Path(__file__).resolve().parents[1]
+CORE = Path(__file__).resolve().parents[2]
 
 # name -> (rows, columns), from the reference README's table (Dyestuff2 from R).
 EXPECTED: dict[str, tuple[int, list[str]]] = {

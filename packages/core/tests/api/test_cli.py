@@ -29,11 +29,6 @@ R_ML_DEVIANCE = 1751.9393444889909
 
 
 @pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mm.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def reml_text(sleep: pd.DataFrame) -> str:
     data = sleep.copy()
     data.attrs["name"] = "sleepstudy"

@@ -22,7 +22,7 @@ import mixedmodels as mm
 from mixedmodels.inference import confint as _confint
 from mixedmodels.inference import profile as _profile
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 REF = json.loads((REFERENCE / "inference_reference.json").read_text())
 RTOL = 1e-3
 SLEEP = "Reaction ~ Days + (Days | Subject)"
@@ -30,11 +30,6 @@ SLEEP = "Reaction ~ Days + (Days | Subject)"
 
 def shared(case: str) -> dict[str, Any]:
     return json.loads((REFERENCE / f"{case}.json").read_text())["results"]["confint_profile_95"]
-
-
-@pytest.fixture(scope="module")
-def sleep() -> pd.DataFrame:
-    return mm.datasets.load("sleepstudy")
 
 
 @pytest.fixture(scope="module")
