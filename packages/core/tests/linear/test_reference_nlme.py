@@ -28,6 +28,13 @@ REFERENCE = Path(__file__).parents[1] / "reference"
 LOGLIK_RTOL = 1e-6
 PARAM_RTOL = 1e-4
 INTERVAL_RTOL = 2e-3
+# nlme's intervals() differentiates with fdHess steps |par| * eps^(1/3): 5.3e-7 on the
+# unconstrained Phi (0.0876) of lme_orthodont_ar1_ml, where rounding of its
+# log-likelihood below one ulp (1e-14 of 217) moves the interval ends by 1.4e-3 (SD);
+# its ends there are 2.2e-3 off the exact Wald interval (EXACT_AR1_ML_PHI).
+INTERVAL_ABS = {"lme_orthodont_ar1_ml": 5e-3}
+# That interval from the exact Hessian (40-digit arithmetic with mpmath, nlme's estimates).
+EXACT_AR1_ML_PHI = (-0.28545180, 0.36371810)
 
 OVARY = "follicles ~ sin(2*pi*Time) + cos(2*pi*Time)"
 
@@ -201,8 +208,12 @@ def test_wald_intervals_as_nlme(case_id: str) -> None:
         ref = intervals[block]
         sub = table[table.effect == effect].set_index("term")
         for name, (lo, _, hi) in zip(ref["rownames"], ref["values"], strict=True):
-            assert sub.loc[name, "conf.low"] == pytest.approx(lo, rel=INTERVAL_RTOL, abs=1e-3)
-            assert sub.loc[name, "conf.high"] == pytest.approx(hi, rel=INTERVAL_RTOL, abs=1e-3)
+            tol = INTERVAL_ABS.get(case_id, 1e-3)
+            assert sub.loc[name, "conf.low"] == pytest.approx(lo, rel=INTERVAL_RTOL, abs=tol)
+            assert sub.loc[name, "conf.high"] == pytest.approx(hi, rel=INTERVAL_RTOL, abs=tol)
+    if case_id == "lme_orthodont_ar1_ml":
+        phi = table[table.effect == "cor_pars"].iloc[0]
+        assert (phi["conf.low"], phi["conf.high"]) == pytest.approx(EXACT_AR1_ML_PHI, abs=1e-5)
     sig = intervals["sigma"]
     row = table[table.effect == "sigma"].iloc[0]
     assert row["conf.low"] == pytest.approx(sig["lower"], rel=INTERVAL_RTOL)
