@@ -142,17 +142,37 @@ def _sparse_term(term: TermData, n: int) -> sp.csc_matrix:
 
 
 class ThetaLayout:
-    """Where each term's parameters sit in theta, and the relative factors they give.
+    """The data sizes every LMM criterion shares, where each term's parameters sit in
+    theta, and the relative factors they give.
 
-    Shared by the problem classes; they set ``terms`` and ``_theta_index`` (the
-    cumulative parameter counts).
+    Every problem class (blocked, dense, GLS, whitened) starts with
+    :meth:`_set_data`, which sets ``n``, ``p``, ``terms``, the prior weights and
+    ``_theta_index`` (the cumulative parameter counts).
     """
 
+    n: int
+    p: int
     terms: list[TermData]
+    weights: FloatArray | None
+    log_weights_sum: float
     _theta_index: list[int]
+    n_theta: int
     #: No residual structure: the residuals are independent, with equal variances up to
     #: the prior weights (:class:`~mixedmodels.linear.residual.ResidualLMMProblem` has one).
     residual: BoundResidual | None = None
+
+    def _set_data(
+        self, X: FloatArray, terms: list[TermData], weights: FloatArray | None
+    ) -> FloatArray:
+        """Sizes, terms, prior weights and the theta layout; returns ``sqrt(weights)``
+        (ones without weights), the row scaling of ``[Z X y]``."""
+        self.n, self.p = X.shape
+        self.terms = terms
+        self.weights = weights
+        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
+        self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
+        self.n_theta = int(self._theta_index[-1])
+        return np.ones(self.n) if weights is None else np.sqrt(weights)
 
     @property
     def theta_sizes(self) -> list[int]:
@@ -160,12 +180,12 @@ class ThetaLayout:
 
     def start(self) -> FloatArray:
         """Each structure's default start, concatenated (lme4's theta)."""
-        return np.concatenate([t.structure.start() for t in self.terms])
+        return np.concatenate([np.zeros(0), *[t.structure.start() for t in self.terms]])
 
     def bounds(self) -> tuple[FloatArray, FloatArray]:
         """Lower and upper bounds of theta."""
-        lower = np.concatenate([t.structure.bounds()[0] for t in self.terms])
-        upper = np.concatenate([t.structure.bounds()[1] for t in self.terms])
+        lower = np.concatenate([np.zeros(0), *[t.structure.bounds()[0] for t in self.terms]])
+        upper = np.concatenate([np.zeros(0), *[t.structure.bounds()[1] for t in self.terms]])
         return lower, upper
 
     def split_theta(self, theta: FloatArray) -> list[FloatArray]:
@@ -203,12 +223,8 @@ class LMMProblem(ThetaLayout):
     ) -> None:
         if not terms:
             raise ValueError("a linear mixed model needs at least one random-effect term")
+        sw = self._set_data(X, terms, weights)
         n, p = X.shape
-        self.n, self.p = n, p
-        self.terms = terms
-        self.weights = weights
-        sw = np.ones(n) if weights is None else np.sqrt(weights)
-        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
         Xw = X * sw[:, None]
         yw = y * sw
         wterms = [TermData(t.codes, t.n_levels, t.Z * sw[:, None], t.structure) for t in terms]
@@ -266,7 +282,6 @@ class LMMProblem(ThetaLayout):
         else:
             self._A_R1_T = self.A_R1.T.tocsr()
             self._A_R1_RE = self.A_R1.tocsr()[: self.q_rest]
-        self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
         self._rest_scalar = all(t.dim == 1 for t in terms[1:])
         self._diag_re = np.arange(self.q_rest)
         self._lower_mask = np.tril(np.ones((self.m, self.m)))

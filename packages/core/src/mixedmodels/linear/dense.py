@@ -53,12 +53,8 @@ class DenseLMMProblem(ThetaLayout):
     ) -> None:
         if not terms:
             raise ValueError("a linear mixed model needs at least one random-effect term")
+        sw = self._set_data(X, terms, weights)
         n, p = X.shape
-        self.n, self.p = n, p
-        self.terms = terms
-        self.weights = weights
-        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
-        sw = np.ones(n) if weights is None else np.sqrt(weights)
         self.offsets = np.cumsum([0] + [t.q for t in terms]).tolist()
         q = self.q = self.offsets[-1]
         self.m = q + p + 1
@@ -95,8 +91,6 @@ class DenseLMMProblem(ThetaLayout):
         ]
         self._diag_q = np.arange(q)
         self._eyes = [np.eye(t.dim) for t in terms]
-        sizes = [t.structure.n_params for t in terms]
-        self._theta_index = np.cumsum([0, *sizes]).tolist()
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
 
     # --- shared helpers ---------------------------------------------------------------

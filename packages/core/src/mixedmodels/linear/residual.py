@@ -25,7 +25,7 @@ import scipy.linalg as sla
 
 from ..interfaces import FloatArray
 from ..structures.residual import BoundResidual, solve_lower
-from .criterion import DirectLMMProblem, Evaluation, LMMProblem, TermData
+from .criterion import DirectLMMProblem, Evaluation, LMMProblem, TermData, ThetaLayout
 from .dense import DenseLMMProblem
 
 __all__ = ["GLSProblem", "ResidualLMMProblem"]
@@ -52,7 +52,7 @@ def _dense_term(t: TermData, n: int) -> FloatArray:
     return out
 
 
-class GLSProblem:
+class GLSProblem(ThetaLayout):
     """The profiled criterion of a linear model with independent residuals (no random
     effects): the inner problem of a GLS after whitening.  Same interface as
     :class:`~mixedmodels.linear.criterion.LMMProblem` with no theta."""
@@ -64,28 +64,13 @@ class GLSProblem:
         weights: FloatArray | None = None,
         matrix: FloatArray | None = None,
     ) -> None:
-        n, p = X.shape
-        self.n, self.p = n, p
-        self.terms: list[TermData] = []
-        self.weights = weights
-        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
+        sw = self._set_data(X, [], weights)
         if matrix is None:
-            sw = np.ones(n) if weights is None else np.sqrt(weights)
             matrix = np.column_stack([X * sw[:, None], y * sw])
         # ``matrix``: [X y] with any weights applied (a whitened one, from the caller).
         self.C = matrix.T @ matrix
-        self.m = p + 1
+        self.m = self.p + 1
         self.q = self.q_rest = 0
-
-    @property
-    def theta_sizes(self) -> list[int]:
-        return []
-
-    def split_theta(self, theta: FloatArray) -> list[FloatArray]:
-        return []
-
-    def lambdas(self, theta: FloatArray) -> list[FloatArray]:
-        return []
 
     def evaluate(
         self, theta: FloatArray, reml: bool, need_factor: bool = True
@@ -129,7 +114,7 @@ class GLSProblem:
         return []
 
 
-class ResidualLMMProblem:
+class ResidualLMMProblem(ThetaLayout):
     """An LMM (or, without random-effect terms, a GLS) with a residual structure.
 
     The parameter vector is ``theta`` (the random-effect structures', in term order)
@@ -137,6 +122,8 @@ class ResidualLMMProblem:
     that of :class:`~mixedmodels.linear.criterion.LMMProblem`, over the whole vector; evaluations
     keep the whitened problem's evaluation in ``Evaluation.inner``.
     """
+
+    residual: BoundResidual
 
     def __init__(
         self,
@@ -146,15 +133,10 @@ class ResidualLMMProblem:
         residual: BoundResidual,
         group_names: list[str] | None = None,
     ) -> None:
+        # Prior weights enter through the residual structure's variance (its whitening).
+        self._set_data(X, terms, None)
         n, p = X.shape
-        self.n, self.p = n, p
-        self.terms = terms
-        self.weights = None
-        self.log_weights_sum = 0.0
         self.residual = residual
-        sizes = [t.structure.n_params for t in terms]
-        self._theta_index = np.cumsum([0, *sizes]).tolist()
-        self.n_theta = int(self._theta_index[-1])
         self.n_phi = residual.n_params
         # Covariate of fitted-value variance functions (power()): held fixed during one
         # optimisation and updated between them by the fitter; ordinary least squares'
@@ -252,33 +234,19 @@ class ResidualLMMProblem:
             "the grouping factor of every random-effect term"
         )
 
-    @property
-    def theta_sizes(self) -> list[int]:
-        return [t.structure.n_params for t in self.terms]
-
-    def split_theta(self, params: FloatArray) -> list[FloatArray]:
-        idx = self._theta_index
-        return [params[idx[i] : idx[i + 1]] for i in range(len(self.terms))]
-
     def split(self, params: FloatArray) -> tuple[FloatArray, FloatArray]:
         params = np.asarray(params, dtype=np.float64)
         return params[: self.n_theta], params[self.n_theta :]
 
-    def lambdas(self, params: FloatArray) -> list[FloatArray]:
-        return [
-            t.structure.factor(th)
-            for t, th in zip(self.terms, self.split_theta(params), strict=True)
-        ]
-
     def start(self) -> FloatArray:
-        parts = [t.structure.start() for t in self.terms] + [self.residual.start()]
-        return np.concatenate([np.zeros(0), *parts])
+        """theta's start, then the residual structure's parameters'."""
+        return np.concatenate([super().start(), self.residual.start()])
 
     def bounds(self) -> tuple[FloatArray, FloatArray]:
-        lo = [t.structure.bounds()[0] for t in self.terms]
-        hi = [t.structure.bounds()[1] for t in self.terms]
+        """Bounds of theta, then of the residual structure's parameters."""
+        lower, upper = super().bounds()
         rlo, rhi = self.residual.bounds()
-        return np.concatenate([np.zeros(0), *lo, rlo]), np.concatenate([np.zeros(0), *hi, rhi])
+        return np.concatenate([lower, rlo]), np.concatenate([upper, rhi])
 
     # ------------------------------------------------------------------------------
     def _inner(self, phi: FloatArray) -> tuple[Any, float] | None:

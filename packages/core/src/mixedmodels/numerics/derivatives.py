@@ -123,12 +123,12 @@ def central_hessian(
     h = step * np.maximum(np.abs(x), 1e-1)
     room = np.minimum(x - lower, upper - x)
     h = np.where(free, np.minimum(h, 0.5 * room), 0.0)
-    for i in np.flatnonzero(free):
+    for c in np.flatnonzero(free):
         e = np.zeros(k)
-        e[i] = h[i]
-        hii = (fun(x + e) - 2 * f0 + fun(x - e)) / h[i] ** 2
-        if np.isfinite(hii) and hii > 0:
-            h[i] = min(se_fraction * np.sqrt(2.0 / hii), 0.5 * room[i])
+        e[c] = h[c]
+        hcc = (fun(x + e) - 2 * f0 + fun(x - e)) / h[c] ** 2
+        if np.isfinite(hcc) and hcc > 0:
+            h[c] = min(se_fraction * np.sqrt(2.0 / hcc), 0.5 * room[c])
     H = np.zeros((k, k))
 
     def at(i: int, a: float, j: int | None = None, b: float = 0.0) -> float:
