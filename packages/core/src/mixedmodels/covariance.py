@@ -5,36 +5,5 @@ Implementation: :mod:`mixedmodels.structures.covariance`.
 
 from __future__ import annotations
 
-from .structures.covariance import (
-    AR1,
-    ARMA,
-    BUILTIN_STRUCTURES,
-    CAR1,
-    CompoundSymmetry,
-    Diagonal,
-    GeneralSymmetric,
-    HomogeneousCompoundSymmetry,
-    HomogeneousDiagonal,
-    ScaledCorrelation,
-    Toeplitz,
-    Unstructured,
-    arma_acf,
-    pacf_to_ar,
-)
-
-__all__ = [
-    "AR1",
-    "ARMA",
-    "BUILTIN_STRUCTURES",
-    "CAR1",
-    "CompoundSymmetry",
-    "Diagonal",
-    "GeneralSymmetric",
-    "HomogeneousCompoundSymmetry",
-    "HomogeneousDiagonal",
-    "ScaledCorrelation",
-    "Toeplitz",
-    "Unstructured",
-    "arma_acf",
-    "pacf_to_ar",
-]
+from .structures.covariance import *  # noqa: F403  (the names its __all__ lists)
+from .structures.covariance import __all__ as __all__

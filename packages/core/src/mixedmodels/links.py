@@ -5,28 +5,5 @@ Implementation: :mod:`mixedmodels.families.links`.
 
 from __future__ import annotations
 
-from .families.links import (
-    BUILTIN_LINKS,
-    CauchitLink,
-    CloglogLink,
-    IdentityLink,
-    InverseLink,
-    InverseSquaredLink,
-    LogitLink,
-    LogLink,
-    ProbitLink,
-    SqrtLink,
-)
-
-__all__ = [
-    "BUILTIN_LINKS",
-    "CauchitLink",
-    "CloglogLink",
-    "IdentityLink",
-    "InverseLink",
-    "InverseSquaredLink",
-    "LogLink",
-    "LogitLink",
-    "ProbitLink",
-    "SqrtLink",
-]
+from .families.links import *  # noqa: F403  (the names its __all__ lists)
+from .families.links import __all__ as __all__

@@ -6,34 +6,5 @@ Implementation: :mod:`mixedmodels.structures.residual`.
 
 from __future__ import annotations
 
-from .structures.residual import (
-    BoundResidual,
-    Correlation,
-    ResidualSpecError,
-    VarComb,
-    VarConstPower,
-    VarExp,
-    VarFixed,
-    VarianceFunction,
-    VarIdent,
-    VarPower,
-    bind_residual,
-    parse_correlation,
-    parse_variance,
-)
-
-__all__ = [
-    "BoundResidual",
-    "Correlation",
-    "ResidualSpecError",
-    "VarComb",
-    "VarConstPower",
-    "VarExp",
-    "VarFixed",
-    "VarIdent",
-    "VarPower",
-    "VarianceFunction",
-    "bind_residual",
-    "parse_correlation",
-    "parse_variance",
-]
+from .structures.residual import *  # noqa: F403  (the names its __all__ lists)
+from .structures.residual import __all__ as __all__

@@ -5,44 +5,8 @@ through the core's built-in plugin."""
 
 from __future__ import annotations
 
-from .distributions import (
-    BUILTIN_FAMILIES,
-    Binomial,
-    Gamma,
-    Gaussian,
-    InverseGaussian,
-    NegativeBinomial,
-    Poisson,
-)
-from .links import (
-    BUILTIN_LINKS,
-    CauchitLink,
-    CloglogLink,
-    IdentityLink,
-    InverseLink,
-    InverseSquaredLink,
-    LogitLink,
-    LogLink,
-    ProbitLink,
-    SqrtLink,
-)
+from . import distributions, links
+from .distributions import *  # noqa: F403
+from .links import *  # noqa: F403
 
-__all__ = [
-    "BUILTIN_FAMILIES",
-    "BUILTIN_LINKS",
-    "Binomial",
-    "CauchitLink",
-    "CloglogLink",
-    "Gamma",
-    "Gaussian",
-    "IdentityLink",
-    "InverseGaussian",
-    "InverseLink",
-    "InverseSquaredLink",
-    "LogLink",
-    "LogitLink",
-    "NegativeBinomial",
-    "Poisson",
-    "ProbitLink",
-    "SqrtLink",
-]
+__all__ = [*distributions.__all__, *links.__all__]
