@@ -62,11 +62,13 @@ PUBLIC_MODULES: dict[str, list[str]] = {
     "mixedmodels.testing": [
         "Check",
         "DEFAULT_SEED",
+        "PUBLIC_MODULES",
         "check_covariance_structure",
         "check_diagnostic",
         "check_estimator",
         "check_family",
         "check_link",
+        "check_public_imports",
         "checks_for",
         "covariance_structure_checks",
         "diagnostic_checks",
@@ -223,3 +225,11 @@ def test_estimators_fit_lmm_still_returns_a_result() -> None:
     fit = mixedmodels.estimators.fit_lmm(model)
     assert isinstance(fit, mm.LMMResult)
     assert fit.loglik == mm.lmm("Reaction ~ Days + (Days | Subject)", sleep).loglik
+
+
+def test_the_kit_lists_the_public_modules() -> None:
+    """The modules pinned here are those the kit lets plugins import."""
+    from mixedmodels.testing import PUBLIC_MODULES as KIT_MODULES
+
+    assert set(PUBLIC_MODULES) <= KIT_MODULES
+    assert {"mixedmodels", "mixedmodels.hookspec", "mixedmodels.plugin_manager"} <= KIT_MODULES

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -1013,3 +1014,20 @@ def test_parametrize_with_checks_gives_one_case_per_check() -> None:
 )
 def test_correct_objects_pass_every_check(obj: Any, check: Check) -> None:
     check(obj)
+
+
+def test_check_public_imports_names_a_private_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mixedmodels.testing import check_public_imports
+
+    pkg = tmp_path / "mmfix_private_import"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import mixedmodels\n")
+    (pkg / "fit.py").write_text(
+        "def f():\n    from mixedmodels.linear.fit import fit_lmm\n\n    return fit_lmm\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(AssertionError, match=r"mixedmodels\.linear\.fit \(fit\.py:2\)"):
+        check_public_imports("mmfix_private_import")
+    check_public_imports("mmfix_private_import", allowed=["mixedmodels.linear.fit"])

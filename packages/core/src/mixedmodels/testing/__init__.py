@@ -22,6 +22,8 @@ To see every check as its own test, parametrise over the checks instead::
 :func:`checks_for` (or ``link_checks``, ``family_checks``, ...) lists the checks as
 ``(name, check)`` pairs.
 
+A plugin imports only the core's public modules: :func:`check_public_imports`.
+
 The checks are randomised (simulation, random parameter draws) but deterministic: they
 use :data:`DEFAULT_SEED` unless given a generator or seed.
 """
@@ -33,17 +35,20 @@ from ._covariance import check_covariance_structure, covariance_structure_checks
 from ._diagnostics import check_diagnostic, diagnostic_checks
 from ._estimators import check_estimator, estimator_checks
 from ._families import check_family, family_checks
+from ._imports import PUBLIC_MODULES, check_public_imports
 from ._links import check_link, link_checks
 from ._parametrize import checks_for, parametrize_with_checks
 
 __all__ = [
     "DEFAULT_SEED",
+    "PUBLIC_MODULES",
     "Check",
     "check_covariance_structure",
     "check_diagnostic",
     "check_estimator",
     "check_family",
     "check_link",
+    "check_public_imports",
     "checks_for",
     "covariance_structure_checks",
     "diagnostic_checks",
