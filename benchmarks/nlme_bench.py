@@ -132,7 +132,7 @@ PY_RUNNER = textwrap.dedent(
         times.append(time.perf_counter() - start)
     print(json.dumps({{"seconds": min(times), "median": float(np.median(times)),
                       "loglik": fit.loglik, "converged": bool(fit.converged),
-                      "n_evaluations": fit.optimizer["n_evaluations"]}}))
+                      "n_evaluations": fit.optimizer.n_evaluations}}))
     """
 )
 

@@ -107,7 +107,7 @@ PY_RUNNER = textwrap.dedent(
     crit = fit.reml_criterion if fit.reml else -2 * fit.loglik
     print(json.dumps({{"seconds": min(times), "median": float(np.median(times)),
                       "criterion": crit, "peak_bytes": peak,
-                      "n_evaluations": fit.optimizer["n_evaluations"],
+                      "n_evaluations": fit.optimizer.n_evaluations,
                       "converged": fit.converged}}))
     """
 )
