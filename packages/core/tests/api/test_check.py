@@ -12,8 +12,8 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.hookspec import hookimpl
 from mixedmodels.interfaces import Diagnostic
+from mixedmodels.plugin_manager import UnknownNameError
 from mixedmodels.plugin_manager import manager as _plugins
-from mixedmodels.plugin_manager.manager import UnknownNameError
 
 
 class _MeanResidual(Diagnostic):

@@ -209,6 +209,7 @@ def _gradient_data(name: str) -> pd.DataFrame:
 def test_laplace_gradient_matches_finite_differences(dataset, formula, family, link):
     """The analytic gradient in theta and beta (beta fixed, the second stage) and in
     theta with beta inside PIRLS (the first stage) against central differences."""
+    # Private: the test reads the criterion (PIRLS) under the fit.
     from mixedmodels.generalized.fit import build_glmm_problem
 
     model = mm.Model(formula, _gradient_data(dataset), family=family, link=link)
@@ -285,6 +286,7 @@ def test_optimizer_keeps_the_convergence_checks_gradient_and_hessian(cbpp_fit):
 def test_vcov_is_the_inverse_hessian_to_high_accuracy(cbpp_fit):
     """The Hessian behind vcov comes from differences of the exact gradient; an
     independent Richardson-extrapolated Hessian of the criterion agrees to 1e-5."""
+    # Private: the exact gradient is checked against finite differences.
     from mixedmodels.numerics.derivatives import richardson_derivatives
 
     P = cbpp_fit._problem
@@ -299,6 +301,7 @@ def test_vcov_is_the_inverse_hessian_to_high_accuracy(cbpp_fit):
 
 
 def test_gradient_differences_of_a_quadratic_with_a_bound():
+    # Private: the Hessian is checked against differences of the exact gradient.
     from mixedmodels.numerics.derivatives import gradient_differences
 
     A = np.array([[3.0, 1.0, 0.2], [1.0, 2.0, 0.5], [0.2, 0.5, 1.0]])

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# Private: this file tests the design layer itself (R's factor coding, model matrices).
 from mixedmodels.design.data import as_pandas, factorize, format_levels, r_format_number
 from mixedmodels.design.matrices import Design, build_design, contr_poly
 from mixedmodels.formula import FormulaError

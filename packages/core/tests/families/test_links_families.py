@@ -18,6 +18,8 @@ from mixedmodels.families import (
     NegativeBinomial,
     Poisson,
 )
+
+# Private: the links' numerical guards (EPS, thresholds) are tested.
 from mixedmodels.families.links import (
     BUILTIN_LINKS,
     EPS,

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+
+# Private: the separation detector (a linear programme) is tested directly.
 from mixedmodels.generalized.separation import SeparationWarning, separated_columns
 
 

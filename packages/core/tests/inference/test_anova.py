@@ -160,6 +160,7 @@ def test_bad_names(ml_fits: tuple[Any, Any]) -> None:
 
 
 def test_anova_is_the_function_even_after_importing_private_module(ml_fits) -> None:
+    # Private: the refit path is patched to count refits.
     import mixedmodels.inference.anova as module
 
     assert callable(mm.anova) and mm.anova is module.anova

@@ -25,6 +25,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+
+# Private: stand-in results carry the optimiser's typed summary.
 from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult
 

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+
+# Private: R's norm.inter (boot) interpolation is tested directly.
 from mixedmodels.inference.bootstrap import BootstrapResult, _norm_inter
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
@@ -130,6 +132,7 @@ def test_bad_input(fit: Any) -> None:
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         mm.bootstrap(fit, nsim=2, seed=-1)
     with pytest.raises(TypeError, match="cannot refit"):
+        # Private: the replicate refit used by the workers.
         from mixedmodels.inference.bootstrap import refit
 
         refit(object(), np.zeros(3))

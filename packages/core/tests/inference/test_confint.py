@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+
+# Private: the profiler and the variance-parameter map are tested directly.
 from mixedmodels.inference import confint as _confint
 from mixedmodels.inference import profile as _profile
 
@@ -134,6 +136,7 @@ def test_singular_fit_profile_reaches_the_bound() -> None:
 def test_progress_bar_can_be_shown_and_switched_off(
     fit: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Private: the progress bar's output is tested.
     from mixedmodels.numerics.progress import Progress
 
     fit.confint(parm="Days", progress=False)

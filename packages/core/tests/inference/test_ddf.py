@@ -25,6 +25,9 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+
+# Private: lmerTest's intermediate matrices (A, J, Kenward-Roger's adjusted vcov) and
+# fits at lme4's theta are tested directly.
 from mixedmodels.inference import ddf as _ddf
 from mixedmodels.linear import fit as lmm_fit
 from mixedmodels.numerics.optimize import OptimizerSummary
@@ -273,6 +276,7 @@ def test_summary_is_lmertest_text(sleep: pd.DataFrame) -> None:
 
 
 def test_summary_ml_title_wraps_as_r() -> None:
+    # Private: the summary's title line names the ddf method.
     from mixedmodels.output.summary import _title
 
     class Stub:

@@ -19,6 +19,9 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+
+# Private: the reference grid is compared with emmeans' ref_grid; stubs carry the
+# optimiser's typed summary.
 from mixedmodels.inference.emmeans import reference_grid
 from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult

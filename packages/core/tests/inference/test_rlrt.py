@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.inference.rlrt import RLRTResult
+from mixedmodels import RLRTResult
 
 REFERENCE = Path(__file__).parents[1] / "reference"
 CASE = json.loads((REFERENCE / "rlrsim_sleepstudy_random_slope.json").read_text())["results"]

@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixedmodels.covariance import Diagonal, Unstructured
+
+# Private: this file tests the LMM criteria (blocked, dense) against a textbook one.
 from mixedmodels.linear import criterion as _lmm
 from mixedmodels.linear.criterion import LMMProblem, TermData
 from mixedmodels.linear.dense import DenseLMMProblem

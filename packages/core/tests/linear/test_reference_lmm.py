@@ -130,6 +130,7 @@ def test_fitted_values(case_id: str) -> None:
 @pytest.mark.parametrize("case_id", [c for c in CASES if c != "lmer_insteval_ml"])
 def test_blocked_path_matches_reference(case_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small cases normally use the dense problem; the blocked one must agree too."""
+    # Private: forces the blocked (non-dense) criterion path.
     from mixedmodels.linear import fit as lmm_fit
 
     monkeypatch.setattr(lmm_fit, "_DENSE_MAX_M", 0)

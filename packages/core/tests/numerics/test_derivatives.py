@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from mixedmodels import extending, interfaces
+
+# Private: this file tests the numerics layer itself.
 from mixedmodels.inference import ddf
 from mixedmodels.numerics import derivatives, optimize
 

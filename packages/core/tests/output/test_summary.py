@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# Private: R's formatting helpers are tested digit by digit; stub results carry the
+# optimiser's typed summary.
 from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.output.rformat import _abbreviate, _r_format, _zapsmall
 from mixedmodels.output.summary import format_summary

@@ -16,6 +16,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.interfaces import Tidier
+
+# Private: the LMM tidier functions and their registration record are tested directly.
 from mixedmodels.output.tidiers import (
     augment_lmm,
     glance_lmm,

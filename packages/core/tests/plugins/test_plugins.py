@@ -25,6 +25,8 @@ import pytest
 
 from mixedmodels.hookspec import hookimpl
 from mixedmodels.plugin_manager import manager as _plugins
+
+# Private: this file tests the plugin manager's internals (state, discovery).
 from mixedmodels.plugin_manager.manager import (
     MixedModelsPluginWarning,
     PluginConflictError,
@@ -193,6 +195,7 @@ def test_class_plugin_from_module_attr_entry_point(install: Callable[..., None])
 def test_the_builtin_entry_point_names_the_builtin_module() -> None:
     import tomllib
 
+    # Private: the module name the manager loads the built-ins by.
     from mixedmodels.plugin_manager.environment import BUILTIN_MODULE
 
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
@@ -237,6 +240,7 @@ def test_the_plugin_manager_never_imports_the_builtins_statically() -> None:
 
 
 def test_every_registry_is_one_registry_type(install: Callable[..., None]) -> None:
+    # Private: one registry type for every kind.
     from mixedmodels.plugin_manager.registry import Registry
 
     install("good")

@@ -20,7 +20,6 @@ from numpy.typing import NDArray
 from scipy import special
 
 from mixedmodels.families import Binomial, Gamma, Gaussian, NegativeBinomial, Poisson
-from mixedmodels.families.links import IdentityLink, LogitLink, LogLink
 from mixedmodels.interfaces import (
     CovarianceStructure,
     Diagnostic,
@@ -29,6 +28,7 @@ from mixedmodels.interfaces import (
     FloatArray,
     Link,
 )
+from mixedmodels.links import IdentityLink, LogitLink, LogLink
 from mixedmodels.testing import (
     Check,
     check_covariance_structure,

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.plugin_manager.manager import get_registration, reset_plugins
+from mixedmodels.plugin_manager import get_registration, reset_plugins
 from mixedmodels.testing import check_covariance_structure
 
 FIXTURE = Path(__file__).parents[1] / "plugin_fixtures" / "structure"

@@ -19,6 +19,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.interfaces import CovarianceStructure
+
+# Private: the structures' factor/Jacobian helpers are tested directly.
 from mixedmodels.structures import covariance as cv
 from mixedmodels.testing import check_covariance_structure
 
@@ -150,6 +152,7 @@ def test_structured_terms_in_a_glmm() -> None:
 def test_blocked_path_matches_dense_path_for_structures() -> None:
     """The blocked criterion with structured first and second terms agrees with the
     dense one (forced for this 150-column problem)."""
+    # Private: forces the blocked (non-dense) criterion path.
     from mixedmodels.linear import fit as lmm_fit
 
     cake = _cake()

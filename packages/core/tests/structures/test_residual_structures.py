@@ -19,6 +19,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.covariance import Diagonal, Unstructured
+
+# Private: the whitened criterion is tested against a dense textbook computation.
 from mixedmodels.linear import residual as _lmm_resid
 from mixedmodels.linear.criterion import TermData
 from mixedmodels.linear.residual import ResidualLMMProblem
