@@ -23,31 +23,13 @@ import numpy as np
 from scipy import stats
 
 from ..interfaces import FloatArray
+from ..numerics.derivatives import clipped_central_gradient as _gradient
 from .variance_parameters import _VarianceMap, variance_parameter_names
 
 __all__ = ["profile_ends"]
 
 
 # --- profiling ---------------------------------------------------------------------------
-def _gradient(
-    f: Callable[[FloatArray], float],
-    x: FloatArray,
-    lower: FloatArray,
-    upper: FloatArray,
-    h: float,
-) -> FloatArray:
-    """Central differences, one-sided where a bound is within ``h``."""
-    g = np.empty(x.size)
-    for i in range(x.size):
-        lo = max(x[i] - h, lower[i])
-        hi = min(x[i] + h, upper[i])
-        a = x.copy()
-        b = x.copy()
-        a[i], b[i] = lo, hi
-        g[i] = (f(b) - f(a)) / (hi - lo) if hi > lo else 0.0
-    return g
-
-
 def _minimize(
     f: Callable[[FloatArray], float],
     x0: FloatArray,

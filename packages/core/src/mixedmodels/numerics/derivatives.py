@@ -9,6 +9,8 @@
 * :func:`gradient_differences`: Hessian by central differences of an exact gradient.
 * :func:`central_gradient`: gradient by central differences, one-sided where the
   criterion is not finite on one side.
+* :func:`clipped_central_gradient`: gradient by central differences with an absolute
+  step, clipped at the bounds (the profile likelihood's inner minimiser).
 * :func:`richardson_derivatives`: numDeriv's ``genD`` (Richardson extrapolation of
   central differences; Satterthwaite's df as lmerTest, profile curvatures).
 * :func:`matrix_jacobian` (re-exported from :mod:`mixedmodels.interfaces`): central
@@ -33,6 +35,7 @@ from ..interfaces import FloatArray, matrix_jacobian
 __all__ = [
     "central_gradient",
     "central_hessian",
+    "clipped_central_gradient",
     "finite_difference_derivatives",
     "gradient_differences",
     "matrix_jacobian",
@@ -188,6 +191,26 @@ def gradient_differences(
                 return None
             hess[:, i] = (gp - gm) / (2 * h[i])
     return np.asarray(g0, dtype=np.float64), (hess + hess.T) / 2.0
+
+
+def clipped_central_gradient(
+    f: Callable[[FloatArray], float],
+    x: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    h: float,
+) -> FloatArray:
+    """Gradient by central differences with one absolute step ``h``, one-sided where a
+    bound is within ``h`` (the profile's inner minimiser; lme4's profile likewise)."""
+    g = np.empty(x.size)
+    for i in range(x.size):
+        lo = max(x[i] - h, lower[i])
+        hi = min(x[i] + h, upper[i])
+        a = x.copy()
+        b = x.copy()
+        a[i], b[i] = lo, hi
+        g[i] = (f(b) - f(a)) / (hi - lo) if hi > lo else 0.0
+    return g
 
 
 def central_gradient(
