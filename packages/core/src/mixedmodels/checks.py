@@ -70,7 +70,7 @@ def check(
 
     Raises
     ------
-    mixedmodels.interfaces.UnknownNameError
+    mixedmodels.plugin_manager.UnknownNameError
         A named check nobody registered (naming the distribution that provides it).
     LookupError
         ``checks=None`` and no installed plugin registers a diagnostic.

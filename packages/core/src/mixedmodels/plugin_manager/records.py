@@ -21,7 +21,7 @@ class PluginInfo:
     version : str or None
         That distribution's version.
     module : str
-        The entry point's value, e.g. ``"mixedmodels_gee.plugin"``.
+        The entry point's value, e.g. ``"mixedmodels_gee._plugin"``.
     status : {"loaded", "failed", "disabled"}
         Whether its registrations are in effect.
     reason : str or None
