@@ -130,3 +130,32 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
     assert run.returncode != 0
     assert "mixedmodels.linear is not allowed to import mixedmodels.results" in run.stdout
     assert "mixedmodels.linear.criterion -> mixedmodels.results" in run.stdout
+
+
+def _contract_layers(container: str) -> set[str]:
+    """The modules and packages named in the layers contract of ``container``."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(CONFIG)
+    for section in config.sections():
+        if config[section].get("containers", "").strip() == container:
+            names = config[section]["layers"].replace("|", "\n").split()
+            return {f"{container}.{name}" for name in names}
+    raise AssertionError(f"no layers contract for {container}")
+
+
+@pytest.mark.parametrize("package", list(SOURCES))
+def test_every_module_is_in_a_layer(package: str) -> None:
+    """A module no layer names is not constrained at all: each must sit in one."""
+    named = _contract_layers(package)
+    graph = import_graph(package, SOURCES[package])
+    loose = [
+        module
+        for module, imports in graph.items()
+        if module != package
+        and not any(module == n or module.startswith(n + ".") for n in named)
+        # a subpackage split over several layers: its __init__ must import nothing
+        and not (not imports and any(n.startswith(module + ".") for n in named))
+    ]
+    assert not loose, f"modules of {package} in no layer of .importlinter: {loose}"
