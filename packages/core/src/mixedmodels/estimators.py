@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .generalized.fit import fit_glmm, fit_glmm_dispersion, fit_glmm_nb
+from .generalized.family_parameter import fit_glmm_dispersion, fit_glmm_nb
+from .generalized.fit import fit_glmm
 from .interfaces import Estimator
 from .linear import fit as _linear_fit
 from .model import Model

@@ -21,18 +21,16 @@ number of levels of the first term.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from ..interfaces import CovarianceStructure, FloatArray
+from ..interfaces import FloatArray
+from .layout import Evaluation, TermData, ThetaLayout
 
-if TYPE_CHECKING:
-    from ..structures.residual import BoundResidual
-
-__all__ = ["DirectLMMProblem", "LMMProblem", "TermData"]
+__all__ = ["Evaluation", "LMMProblem", "TermData", "ThetaLayout"]
 
 # Budget for a dense per-class cross-product store (entries); beyond it V is sparse.
 _DENSE_V_ENTRIES = 48_000_000
@@ -47,40 +45,6 @@ _BOUNDARY_STEP = 1e-7
 _potrf = sla.lapack.dpotrf
 _trtrs = sla.lapack.dtrtrs
 _trtri = sla.lapack.dtrtri
-
-
-@dataclass
-class TermData:
-    """Numeric content of one random-effect term."""
-
-    codes: np.ndarray  # (n,) int level index
-    n_levels: int
-    Z: np.ndarray  # (n, p) raw model matrix
-    structure: CovarianceStructure
-
-    @property
-    def dim(self) -> int:
-        return int(self.Z.shape[1])
-
-    @property
-    def q(self) -> int:
-        return self.n_levels * self.dim
-
-
-@dataclass
-class Evaluation:
-    """Everything the criterion computes at one theta (kept for the optimum)."""
-
-    theta: FloatArray
-    objective: float
-    logdet_L: float  # log |L_theta|^2
-    logdet_RX: float  # log |R_X|^2
-    pwrss: float  # penalised weighted residual sum of squares r^2
-    L: FloatArray  # dense lower Cholesky factor of S
-    class_T: FloatArray  # (ncls, p1, p1) l1' A11_c l1 + I
-    lambdas: list[FloatArray]
-    #: For problems with a residual structure: the evaluation of the whitened problem.
-    inner: Evaluation | None = None
 
 
 def _batched_inverse_logdet(T: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -139,64 +103,6 @@ def _sparse_term(term: TermData, n: int) -> sp.csc_matrix:
     rows = np.repeat(np.arange(n), p)
     cols = (term.codes[:, None] * p + np.arange(p)[None, :]).ravel()
     return sp.csc_matrix((term.Z.ravel(), (rows, cols)), shape=(n, term.q))
-
-
-class ThetaLayout:
-    """The data sizes every LMM criterion shares, where each term's parameters sit in
-    theta, and the relative factors they give.
-
-    Every problem class (blocked, dense, GLS, whitened) starts with
-    :meth:`_set_data`, which sets ``n``, ``p``, ``terms``, the prior weights and
-    ``_theta_index`` (the cumulative parameter counts).
-    """
-
-    n: int
-    p: int
-    terms: list[TermData]
-    weights: FloatArray | None
-    log_weights_sum: float
-    _theta_index: list[int]
-    n_theta: int
-    #: No residual structure: the residuals are independent, with equal variances up to
-    #: the prior weights (:class:`~mixedmodels.linear.residual.ResidualLMMProblem` has one).
-    residual: BoundResidual | None = None
-
-    def _set_data(
-        self, X: FloatArray, terms: list[TermData], weights: FloatArray | None
-    ) -> FloatArray:
-        """Sizes, terms, prior weights and the theta layout; returns ``sqrt(weights)``
-        (ones without weights), the row scaling of ``[Z X y]``."""
-        self.n, self.p = X.shape
-        self.terms = terms
-        self.weights = weights
-        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
-        self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
-        self.n_theta = int(self._theta_index[-1])
-        return np.ones(self.n) if weights is None else np.sqrt(weights)
-
-    @property
-    def theta_sizes(self) -> list[int]:
-        return [t.structure.n_params for t in self.terms]
-
-    def start(self) -> FloatArray:
-        """Each structure's default start, concatenated (lme4's theta)."""
-        return np.concatenate([np.zeros(0), *[t.structure.start() for t in self.terms]])
-
-    def bounds(self) -> tuple[FloatArray, FloatArray]:
-        """Lower and upper bounds of theta."""
-        lower = np.concatenate([np.zeros(0), *[t.structure.bounds()[0] for t in self.terms]])
-        upper = np.concatenate([np.zeros(0), *[t.structure.bounds()[1] for t in self.terms]])
-        return lower, upper
-
-    def split_theta(self, theta: FloatArray) -> list[FloatArray]:
-        idx = self._theta_index
-        return [theta[idx[i] : idx[i + 1]] for i in range(len(self.terms))]
-
-    def lambdas(self, theta: FloatArray) -> list[FloatArray]:
-        return [
-            t.structure.factor(th)
-            for t, th in zip(self.terms, self.split_theta(theta), strict=True)
-        ]
 
 
 class LMMProblem(ThetaLayout):
@@ -629,108 +535,3 @@ class LMMProblem(ThetaLayout):
                 blk = M[sl].reshape(t.n_levels, t.dim, -1)
                 M[sl] = np.einsum("ji,njm->nim", lam, blk).reshape(t.q, -1)
         return M
-
-
-class DirectLMMProblem(LMMProblem):
-    """The blocked criterion with ``G = sum_j B_j W_j B_j'`` formed directly.
-
-    For problems whose cross-products change at every evaluation (a residual structure
-    whitens the data anew for each of its parameter values), the precomputed class map
-    ``V`` of :class:`LMMProblem` costs more to build than it saves.  When the dense block
-    is small, the per-level columns ``B_j`` of ``A_R1`` (``(n1, m, p1)``) are kept
-    dense instead and ``G`` is one batched product; everything else is inherited.
-    """
-
-    def __init__(
-        self,
-        X: FloatArray,
-        y: FloatArray,
-        terms: list[TermData],
-        weights: FloatArray | None = None,
-        grams: FloatArray | None = None,
-    ) -> None:
-        if len(terms) != 1 or weights is not None:
-            super().__init__(X, y, terms, weights)
-            return
-        # One term: every cross-product is a handful of bincounts (or given: per-level
-        # Gram matrices of [Z X y], ``grams``); no classes (the levels' blocks differ
-        # after whitening), no sparse matrices.
-        n, p = X.shape
-        first = terms[0]
-        self.n, self.p = n, p
-        self.terms = terms
-        self.weights = None
-        self.log_weights_sum = 0.0
-        p1, n1 = first.dim, first.n_levels
-        self.p1, self.n1 = p1, n1
-        self.q_rest = 0
-        self.m = m = p + 1
-        self.rest_offsets = [0]
-        if grams is not None:
-            self._setup_single(
-                first,
-                np.ascontiguousarray(grams[:, :p1, :p1]),
-                np.ascontiguousarray(grams[:, p1:, :p1]),
-                grams[:, p1:, p1:].sum(axis=0),
-            )
-            return
-        codes, Z = first.codes, first.Z
-        # Per-level sums by bincount (measured faster than a sparse indicator product
-        # or a sorted reduceat for these few columns).
-        A11 = np.empty((n1, p1, p1))
-        for k in range(p1):
-            for l_ in range(k, p1):
-                v = np.bincount(codes, weights=Z[:, k] * Z[:, l_], minlength=n1)
-                A11[:, k, l_] = v
-                A11[:, l_, k] = v
-        D = np.column_stack([X, y])
-        B = np.empty((n1, m, p1))
-        for r in range(m):
-            for k in range(p1):
-                B[:, r, k] = np.bincount(codes, weights=D[:, r] * Z[:, k], minlength=n1)
-        self._setup_single(first, A11, B, D.T @ D)
-
-    def _setup_single(
-        self, first: TermData, A11: FloatArray, B: FloatArray, A_RR: FloatArray
-    ) -> None:
-        n1, p1, m = self.n1, self.p1, self.m
-        self.A11 = self.class_A = A11
-        self.level_class = np.arange(n1)
-        self.class_counts = np.ones(n1)
-        self.n_classes = n1
-        self.A_RR = A_RR
-        self.y_sumsq = float(A_RR[-1, -1])
-        self._B = B
-        self._VT = {}
-        self._low_flat = np.flatnonzero(np.tril(np.ones((m, m), dtype=bool)).ravel())
-        self._A_R1_T = np.ascontiguousarray(B.transpose(0, 2, 1).reshape(n1 * p1, m))
-        self._A_R1_RE = np.zeros((0, n1 * p1))
-        self._theta_index = [0, first.structure.n_params]
-        self._rest_scalar = True
-        self._diag_re = np.arange(0)
-        self._lower_mask = np.tril(np.ones((m, m)))
-        self._strict_lower_mask = np.tril(np.ones((m, m)), -1)
-        self._theta_lower = np.asarray(first.structure.bounds()[0], dtype=np.float64)
-        self._eye_p1 = np.eye(p1)
-
-    def _build_V(self) -> None:
-        m, p1 = self.m, self.p1
-        dense = self.A_R1.toarray().reshape(m, self.n1, p1)
-        self._B = np.ascontiguousarray(dense.transpose(1, 0, 2))  # (n1, m, p1)
-        self._VT = {}
-        low = np.tril(np.ones((m, m), dtype=bool))
-        self._low_flat = np.flatnonzero(low.ravel())
-
-    def _add_G(self, wk: FloatArray, g: FloatArray) -> None:
-        B = self._B
-        BW = np.matmul(B, wk[self.level_class])  # (n1, m, p1)
-        G = np.tensordot(BW, B, axes=([0, 2], [0, 2]))
-        g[self._low_flat] += G.ravel()[self._low_flat]
-
-    def _class_Q(self, S_hat: FloatArray) -> FloatArray:
-        B = self._B
-        SB = np.matmul(S_hat[None], B)  # (n1, m, p1)
-        Qj = np.matmul(B.transpose(0, 2, 1), SB)  # (n1, p1, p1)
-        Q = np.zeros((self.n_classes, self.p1, self.p1))
-        np.add.at(Q, self.level_class, Qj)
-        return Q

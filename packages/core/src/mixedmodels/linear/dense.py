@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..interfaces import FloatArray
-from .criterion import Evaluation, TermData, ThetaLayout
+from .layout import Evaluation, TermData, ThetaLayout
 
 __all__ = ["DenseLMMProblem"]
 

@@ -25,8 +25,10 @@ import scipy.linalg as sla
 
 from ..interfaces import FloatArray
 from ..structures.residual import BoundResidual, solve_lower
-from .criterion import DirectLMMProblem, Evaluation, LMMProblem, TermData, ThetaLayout
+from .criterion import LMMProblem
 from .dense import DenseLMMProblem
+from .direct import DirectLMMProblem
+from .layout import Evaluation, TermData, ThetaLayout
 
 __all__ = ["GLSProblem", "ResidualLMMProblem"]
 

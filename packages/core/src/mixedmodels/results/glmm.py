@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..generalized.criterion import GLMMProblem, PirlsResult
-from ..generalized.fit import GLMMFit, fit_glmm, fit_glmm_dispersion, fit_glmm_nb
+from ..generalized.family_parameter import fit_glmm_dispersion, fit_glmm_nb
+from ..generalized.fit import GLMMFit, fit_glmm
 from ..interfaces import FloatArray
 from ..model import Model
 from ..numerics.optimize import OptimizerSummary

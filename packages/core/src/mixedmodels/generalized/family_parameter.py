@@ -1,0 +1,129 @@
+"""GLMMs with one family parameter estimated jointly: the negative binomial's size
+(lme4's ``glmer.nb``) and a dispersion (Gamma, inverse Gaussian; glmmTMB's
+parameterisation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from ..interfaces import FloatArray
+from ..model import Model
+from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
+from ..numerics.optimize import minimize_bounded
+from .criterion import GLMMProblem
+from .fit import _FD_STEP, _FTOL, _GRADIENT_MAX_ENTRIES, GLMMFit, _fit, build_glmm_problem
+
+__all__ = ["fit_glmm_dispersion", "fit_glmm_nb"]
+
+
+def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> GLMMFit:
+    """Negative binomial GLMM with the size estimated (lme4's ``glmer.nb``).
+
+    The size is the joint maximiser with ``theta`` and ``beta``, as glmer.nb's
+    alternation converges to.
+    """
+    base = model.family
+
+    def set_size(P: GLMMProblem, log_size: float) -> None:
+        P.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
+
+    fit = _fit_family_parameter(model, nagq, check, set_size, bracket=(-1.0, 2.0))
+    assert fit.family_parameter is not None
+    fit.nb_size = float(np.exp(fit.family_parameter))
+    return fit
+
+
+def fit_glmm_dispersion(model: Model, check: bool = True) -> GLMMFit:
+    """GLMM of a family with a dispersion parameter (Gamma, inverse Gaussian, gaussian
+    with a link), the dispersion estimated jointly (glmmTMB's parameterisation: the
+    random effects' covariance is on the absolute scale)."""
+
+    def set_dispersion(P: GLMMProblem, log_phi: float) -> None:
+        P.dispersion = float(np.exp(log_phi))
+        P.observed_information = True
+
+    fit = _fit_family_parameter(model, 1, check, set_dispersion, bracket=(-3.0, 1.0))
+    assert fit.family_parameter is not None
+    fit.dispersion = float(np.exp(fit.family_parameter))
+    return fit
+
+
+def _fit_family_parameter(
+    model: Model,
+    nagq: int,
+    check: bool,
+    set_parameter: Any,
+    bracket: tuple[float, float],
+) -> GLMMFit:
+    """Fit with one extra family parameter (on a log scale) estimated jointly.
+
+    The parameter's maximum-likelihood value given the means of a fast (first-stage) fit
+    gives a start, one optimisation over ``(theta, beta, parameter)`` the optimum, and a
+    final fit at that value the fixed-parameter inference (as glmer.nb reports).
+    """
+    P = build_glmm_problem(model)
+    k = P.n_theta
+    lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
+    upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
+    with blas_limit(None if P.fixed.m >= THREADED_BLAS_MIN else 1):
+        # Start: a fast fit at the bracket's middle, then the parameter that maximises
+        # the conditional likelihood at its means (no PIRLS: one pass over the rows per
+        # evaluation), and a fast fit there (glmer.nb's theta.ml step, once).
+        set_parameter(P, float(np.mean(bracket)))
+        first = _fit(model, P, nagq=1, fast=True, check=False)
+        mu = P.link.inverse(first.modes.eta)
+
+        def conditional(value: float) -> float:
+            set_parameter(P, value)
+            return P._full_minus2_loglik(mu)
+
+        coarse = minimize_scalar(conditional, bracket=bracket, tol=1e-4)
+        if not np.isfinite(coarse.fun):
+            raise RuntimeError("could not start the family parameter's estimation")
+        set_parameter(P, float(coarse.x))
+        start = _fit(model, P, nagq=1, fast=True, check=False, start_theta=first.theta)
+
+        def objective(x: FloatArray) -> float:
+            set_parameter(P, float(x[-1]))
+            return P.agq(x[:k], x[k:-1], nagq) if nagq > 1 else P.laplace(x[:k], x[k:-1])
+
+        use_gradient = (
+            nagq == 1
+            and not P.observed_information
+            and P.fixed.q_rest * P.fixed.q1 <= _GRADIENT_MAX_ENTRIES
+        )
+
+        def objective_and_gradient(x: FloatArray) -> tuple[float, FloatArray | None]:
+            # Exact in (theta, beta); a forward difference in the family parameter.
+            set_parameter(P, float(x[-1]))
+            value, g_theta, g_beta = P.laplace_gradient(x[:k], x[k:-1])
+            if g_theta is None or g_beta is None or not np.isfinite(value):
+                return value, None
+            h = _FD_STEP * max(1.0, abs(float(x[-1])))
+            g_last = (objective(np.concatenate([x[:-1], [x[-1] + h]])) - value) / h
+            set_parameter(P, float(x[-1]))
+            return value, np.concatenate([g_theta, g_beta, [g_last]])
+
+        p = model.X.shape[1]
+        lower = np.concatenate([lower_t, np.full(p + 1, -np.inf)])
+        upper = np.concatenate([upper_t, np.full(p + 1, np.inf)])
+        x0 = np.concatenate([start.theta, start.beta, [coarse.x]])
+        joint = minimize_bounded(
+            objective,
+            x0,
+            lower,
+            upper,
+            "lbfgsb",
+            fd_step=_FD_STEP,
+            ftol=_FTOL,
+            fun_and_grad=objective_and_gradient if use_gradient else None,
+        )
+        set_parameter(P, float(joint.x[-1]))
+        fit = _fit(model, P, nagq=nagq, fast=False, check=check, start_theta=joint.x[:k])
+    fit.family_parameter = float(joint.x[-1])
+    fit.optimizer.n_evaluations += joint.n_evaluations
+    return fit
