@@ -214,37 +214,23 @@ def _derivatives(fit: Any) -> tuple[FloatArray, FloatArray]:
     if result_kind(fit) == "lmm":
         if gradient is not None and hessian is not None:
             return np.asarray(gradient, float), np.asarray(hessian, float)
-        problem = fit._problem
-        return finite_difference_derivatives(
-            lambda th: problem.objective(th, fit.reml), theta, lower, upper
-        )
+        return finite_difference_derivatives(fit.deviance_function(), theta, lower, upper)
     if gradient is not None and hessian is not None:
         # The core keeps the derivatives of its own convergence check.
         g, H = np.asarray(gradient, float), np.asarray(hessian, float)
         if g.size == theta.size + len(fit.fixef):
             return g, H
-    P = fit._problem
-    k = theta.size
     beta = np.asarray(fit.fixef, dtype=np.float64)
-    nagq = int(getattr(fit, "nagq", 1))
-
-    def objective(x: FloatArray) -> float:
-        if nagq > 1:
-            return float(P.agq(x[:k], x[k:], nagq))
-        return float(P.laplace(x[:k], x[k:]))
-
+    objective = fit.deviance_function()
     p = beta.size
-    try:
-        # The step of a criterion with an inner PIRLS iteration (as the core's check).
-        return finite_difference_derivatives(
-            objective,
-            np.concatenate([theta, beta]),
-            np.concatenate([lower, np.full(p, -np.inf)]),
-            np.concatenate([upper, np.full(p, np.inf)]),
-            step=1e-3,
-        )
-    finally:
-        P.pirls(theta, beta)  # leave the modes of the optimum in the problem
+    # The step of a criterion with an inner PIRLS iteration (as the core's check).
+    return finite_difference_derivatives(
+        objective,
+        np.concatenate([theta, beta]),
+        np.concatenate([lower, np.full(p, -np.inf)]),
+        np.concatenate([upper, np.full(p, np.inf)]),
+        step=1e-3,
+    )
 
 
 def check_convergence(fit: Any, tolerance: float = 0.001) -> dict[str, Any]:

@@ -310,12 +310,12 @@ def _family_name(fit: Any) -> str:
 def _response_scale(fit: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Observed response, fitted values and the multiplier that takes simulated
     responses (binomial: proportions) to the scale of the observed counts."""
-    if hasattr(fit, "_problem") and hasattr(fit._problem, "pw") and hasattr(fit, "family"):
-        y = np.asarray(fit._problem.y, dtype=np.float64)
+    if hasattr(fit, "prior_weights") and hasattr(fit, "family"):
+        y = np.asarray(fit.response, dtype=np.float64)
         mu = fit.fitted().to_numpy(dtype=np.float64)
         if fit.family.name == "binomial":
             # Successes out of trials, as DHARMa represents k/n binomial data.
-            scale = np.asarray(fit._problem.pw, dtype=np.float64)
+            scale = np.asarray(fit.prior_weights, dtype=np.float64)
             return y * scale, mu * scale, scale
         return y, mu, np.ones_like(y)
     y = np.asarray(fit.model.response, dtype=np.float64)

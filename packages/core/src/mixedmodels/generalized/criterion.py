@@ -127,6 +127,11 @@ class GLMMProblem:
         return self._deviance(mu) + float(np.sum(u1**2) + np.sum(uR**2))
 
     # --- PIRLS --------------------------------------------------------------------------
+    def warm_start(self, modes: PirlsResult) -> None:
+        """Start the next PIRLS from ``modes`` (each PIRLS starts from the last modes
+        found, which makes a sequence of evaluations depend on its order)."""
+        self._u1, self._uR = modes.u1.copy(), modes.uR.copy()
+
     def pirls(self, theta: FloatArray, beta: FloatArray | None = None) -> PirlsResult | None:
         """Conditional modes at ``theta``; ``beta`` fixed, or updated jointly if ``None``."""
         lambdas = self.lambdas(np.asarray(theta, dtype=np.float64))

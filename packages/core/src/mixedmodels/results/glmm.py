@@ -7,6 +7,7 @@ the linear predictor) are the very same functions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -210,6 +211,36 @@ class GLMMResult:
     def deviance(self) -> float:
         """lme4's ``deviance()`` of a GLMM: the sum of squared deviance residuals."""
         return float(np.sum(self.residuals(type="deviance").to_numpy() ** 2))
+
+    def deviance_function(self) -> Callable[[FloatArray], float]:
+        """``-2 log L`` as a function of ``(theta, beta)`` (lme4's ``getME(fit,
+        "devfun")`` after the second stage): the Laplace approximation, or adaptive
+        Gauss-Hermite quadrature with the fit's ``nagq``; the random effects' modes are
+        found by PIRLS at each point, starting from the modes at the estimates (so
+        calls do not depend on each other, nor change the fit)."""
+        problem, k, nagq = self._problem, self.theta.size, max(int(self.nagq), 1)
+        modes = self._modes
+
+        def devfun(x: FloatArray) -> float:
+            x = np.asarray(x, dtype=np.float64)
+            problem.warm_start(modes)
+            if nagq > 1:
+                return float(problem.agq(x[:k], x[k:], nagq))
+            return float(problem.laplace(x[:k], x[k:]))
+
+        return devfun
+
+    @property
+    def response(self) -> FloatArray:
+        """The response as fitted: a proportion for binomial data given as successes
+        and failures (or with ``weights=``), else the response column."""
+        return np.asarray(self._problem.y, dtype=np.float64)
+
+    @property
+    def prior_weights(self) -> FloatArray:
+        """Prior weights as fitted (lme4's ``weights(fit)``): the number of trials for
+        binomial data given as successes and failures, times any ``weights=``."""
+        return np.asarray(self._problem.pw, dtype=np.float64)
 
     # --- fitted values, residuals, prediction -------------------------------------------
     def fitted(self) -> pd.Series:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -226,6 +227,14 @@ class LMMResult:
         if not self.reml:
             return self._ev.objective
         return self._problem.objective(self.theta, reml=False)
+
+    def deviance_function(self) -> Callable[[FloatArray], float]:
+        """The criterion the fit minimised, as a function of its parameters (lme4's
+        ``getME(fit, "devfun")``): the REML criterion (REML fits) or the ML deviance of
+        ``theta`` (followed by the residual structure's parameters, if any), with the
+        fixed effects and the residual scale profiled out."""
+        problem, reml = self._problem, self.reml
+        return lambda params: float(problem.objective(np.asarray(params, float), reml))
 
     # --- random effects -------------------------------------------------------------
     def _b(self) -> list[FloatArray]:
