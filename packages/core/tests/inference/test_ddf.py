@@ -28,8 +28,8 @@ import mixedmodels as mm
 
 # Private: lmerTest's intermediate matrices (A, J, Kenward-Roger's adjusted vcov) and
 # fits at lme4's theta are tested directly.
-from mixedmodels.inference import ddf as _ddf
 from mixedmodels.linear import fit as lmm_fit
+from mixedmodels.numerics.derivatives import richardson_derivatives
 from mixedmodels.numerics.optimize import OptimizerSummary
 from mixedmodels.results import LMMResult
 
@@ -329,7 +329,7 @@ def test_richardson_derivatives_of_a_known_function() -> None:
         return np.array([x[0] ** 2 * x[1] + np.sin(x[2]) * x[0], np.exp(x[1])])
 
     x = np.array([0.9, 0.015, 0.3])
-    _, jac, hess = _ddf.richardson_derivatives(f, x)
+    _, jac, hess = richardson_derivatives(f, x)
     assert hess is not None
     np.testing.assert_allclose(
         jac[0], [2 * x[0] * x[1] + np.sin(x[2]), x[0] ** 2, np.cos(x[2]) * x[0]], rtol=1e-9

@@ -7,8 +7,7 @@ import numpy as np
 from mixedmodels import extending, interfaces
 
 # Private: this file tests the numerics layer itself.
-from mixedmodels.inference import ddf
-from mixedmodels.numerics import derivatives, optimize
+from mixedmodels.numerics import derivatives
 
 A = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, 0.2], [0.5, 0.2, 1.5]])
 
@@ -17,11 +16,8 @@ def _quadratic(x: np.ndarray) -> float:
     return float(0.5 * x @ A @ x + x.sum())
 
 
-def test_one_implementation_behind_the_old_names() -> None:
-    assert optimize.finite_difference_derivatives is derivatives.finite_difference_derivatives
+def test_one_implementation_behind_the_public_names() -> None:
     assert extending.finite_difference_derivatives is derivatives.finite_difference_derivatives
-    assert optimize.gradient_differences is derivatives.gradient_differences
-    assert ddf.richardson_derivatives is derivatives.richardson_derivatives
     assert derivatives.matrix_jacobian is interfaces.matrix_jacobian
 
 

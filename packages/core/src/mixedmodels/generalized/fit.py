@@ -24,13 +24,12 @@ from ..linear.criterion import TermData
 from ..linear.fit import START_SCALES
 from ..model import Model
 from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
+from ..numerics.derivatives import finite_difference_derivatives, gradient_differences
 from ..numerics.optimize import (
     OptimizeResult,
     OptimizerSummary,
     check_convergence,
     escape_saddle,
-    finite_difference_derivatives,
-    gradient_differences,
     minimize_bounded,
     newton_polish,
     probe_zero_bounds,

@@ -15,7 +15,6 @@ from scipy import stats
 
 from ..interfaces import FloatArray
 from ..linear.interface import is_linear_criterion
-from ..numerics.derivatives import richardson_derivatives
 from .kenward_roger import _kenward_roger_parts, _kr_adjust
 from .satterthwaite import _fstat_ddf, _satterthwaite_1d, _satterthwaite_parts
 
@@ -24,7 +23,6 @@ __all__ = [
     "coef_table",
     "contest",
     "normalize_ddf",
-    "richardson_derivatives",
     "vcov_kenward_roger",
 ]
 

@@ -26,8 +26,7 @@ from scipy import stats
 from ..generalized.criterion import GLMMProblem
 from ..interfaces import FloatArray
 from ..linear.interface import is_linear_criterion
-from ..numerics.derivatives import central_gradient as _gradient
-from ..numerics.derivatives import central_hessian as _central_hessian
+from ..numerics.derivatives import central_gradient, central_hessian
 
 __all__ = ["structure_parameters"]
 
@@ -124,7 +123,7 @@ def _covariance(result: Any) -> tuple[FloatArray | None, Callable[[FloatArray], 
     lower = np.concatenate([_bounds(result)[0], [-np.inf]])
     upper = np.concatenate([_bounds(result)[1], [np.inf]])
     on_bound = np.isfinite(lower) & (np.abs(z0 - lower) < 1e-6)
-    H = _central_hessian(dev, z0, lower, upper, ~on_bound)
+    H = central_hessian(dev, z0, lower, upper, ~on_bound)
     free = ~on_bound
     cov = np.full((k, k), np.nan)
     try:
@@ -284,7 +283,7 @@ def structure_parameters(result: Any, conf_int: bool = True, level: float = 0.95
                 nat_kind = kind if kind in ("sd", "cor") else "other"
                 scale = _scale_for(nat_kind, row["estimate"])
                 to, back = _SCALES[scale]
-                grad = _gradient(_composed(to, fun), z0)
+                grad = central_gradient(_composed(to, fun), z0)
                 var = float(grad @ np.nan_to_num(cov, nan=0.0) @ grad)
                 touches_nan = bool(np.any(np.isnan(cov[np.abs(grad) > 0][:, np.abs(grad) > 0])))
                 if np.isfinite(var) and var >= 0 and not touches_nan:

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 from ..interfaces import FloatArray
-from ..numerics.derivatives import clipped_central_gradient as _gradient
+from ..numerics.derivatives import clipped_central_gradient
 from .variance_parameters import _VarianceMap, variance_parameter_names
 
 __all__ = ["profile_ends"]
@@ -58,7 +58,7 @@ def _minimize(
     B = np.asarray(B0, dtype=np.float64).copy()
     w, V = np.linalg.eigh((B + B.T) / 2.0)
     B = (V * np.maximum(w, 1e-6 * max(w.max(initial=1.0), 1.0))) @ V.T
-    g = _gradient(f, x, lower, upper, h)
+    g = clipped_central_gradient(f, x, lower, upper, h)
     for _ in range(max_iter):
         at_lo = (x <= lower) & (g > 0)
         at_hi = (x >= upper) & (g < 0)
@@ -85,7 +85,7 @@ def _minimize(
             t *= 0.5
             if t < 1e-10:
                 return x, fx
-        gn = _gradient(f, xn, lower, upper, h)
+        gn = clipped_central_gradient(f, xn, lower, upper, h)
         s_ = xn - x
         y_ = gn - g
         sy = float(s_ @ y_)

@@ -16,10 +16,10 @@ import numpy as np
 from ..interfaces import FloatArray
 from ..model import Model
 from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
+from ..numerics.derivatives import finite_difference_derivatives
 from ..numerics.optimize import (
     OptimizerSummary,
     check_convergence,
-    finite_difference_derivatives,
     minimize_bounded,
     newton_polish,
     probe_zero_bounds,

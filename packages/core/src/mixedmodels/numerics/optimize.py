@@ -10,14 +10,12 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 
 from ..interfaces import FloatArray
-from .derivatives import finite_difference_derivatives, gradient_differences
+from .derivatives import finite_difference_derivatives
 
 __all__ = [
     "OptimizeResult",
     "OptimizerSummary",
     "check_convergence",
-    "finite_difference_derivatives",
-    "gradient_differences",
     "minimize_bounded",
 ]
 
