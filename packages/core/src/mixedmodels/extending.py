@@ -107,7 +107,7 @@ def fixed_term_assignment(model: Any) -> FixedTermAssignment:
     ValueError
         If the columns cannot be mapped to the formula's terms.
     """
-    from .inference.hypotheses import fixed_terms
+    from .design.terms import fixed_terms
 
     model = getattr(model, "model", model)
     ft = fixed_terms(model)

@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mixedmodels.design.contrasts import contr_poly
+
 # Private: this file tests the design layer itself (R's factor coding, model matrices).
 from mixedmodels.design.data import as_pandas, factorize, format_levels, r_format_number
-from mixedmodels.design.matrices import Design, build_design, contr_poly
+from mixedmodels.design.matrices import Design, build_design
 from mixedmodels.formula import FormulaError
 
 # Copies of the shared reference cases (the tests never read ../shared).

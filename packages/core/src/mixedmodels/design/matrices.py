@@ -22,17 +22,12 @@ from numpy.typing import NDArray
 from ..formula.deparse import expr_variables
 from ..formula.parse import parse_formula
 from ..formula.tokens import FormulaError, tokenize
-from .contrasts import CONTR, FULL, NUM
-from .contrasts import contr_poly as contr_poly
 from .data import as_pandas, factorize
 from .expressions import known_names
 from .model_matrix import ModelMatrix
 from .variables import GroupingFactor, NumericExpression
 
 __all__ = ["Design", "RandomTerm", "build_design"]
-
-# R's factor codings under their former names here (the fixed-effects terms use them).
-_NUM, _CONTR, _FULL = NUM, CONTR, FULL
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .matrices import _FULL, _NUM
+from .contrasts import FULL, NUM
 
 __all__ = ["FixedTerms", "fixed_terms"]
 
@@ -62,9 +62,9 @@ def _ncols(part: Any, term: tuple[str, ...], coding: tuple[int, ...]) -> int:
     k = 1
     for key, c in zip(term, coding, strict=True):
         f = part.factors[key]
-        if c == _NUM:
+        if c == NUM:
             k *= int(f.ncol)
-        elif c == _FULL:
+        elif c == FULL:
             k *= len(f.levels)
         else:
             k *= len(f.levels) - 1

@@ -286,7 +286,8 @@ def _conj_comp(X: np.ndarray, Z: np.ndarray, ip: np.ndarray) -> np.ndarray:
 def _wald_hypotheses(result: Any, kind: int) -> dict[str, np.ndarray]:
     """Hypotheses of Wald chi-square tests: car's type II (and a type I in the same
     metric), lmerTest's coding-free type III."""
-    from .hypotheses import fixed_terms, hypotheses
+    from ..design.terms import fixed_terms
+    from .hypotheses import hypotheses
 
     model = result.model
     if kind == 3:

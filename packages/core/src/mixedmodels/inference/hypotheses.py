@@ -13,7 +13,7 @@ The hypothesis matrices are lmerTest's (``get_contrasts_type1``,
   to the model's coding.
 
 Which variables a term has and whether they are factors comes from the formula's terms
-(:func:`mixedmodels.design.terms.fixed_terms`, re-exported here).
+(:func:`mixedmodels.design.terms.fixed_terms`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ..design.terms import FixedTerms, _ncols, fixed_terms
 from ..interfaces import FloatArray
 from ..numerics.rounding import zapsmall
 
-__all__ = ["FixedTerms", "fixed_terms", "hypotheses"]
+__all__ = ["hypotheses"]
 
 
 # --- linear algebra as R does it ---------------------------------------------------------
@@ -94,13 +94,13 @@ def _remake(ft: FixedTerms, model: Any, full: bool) -> tuple[FloatArray, list[st
     contrast-coded factor coded by treatment contrasts (R's ``contr.treatment``),
     ``full=True`` with every factor coded by indicators (``~ 0 + term`` per term, the
     overparameterised design of lmerTest's ``get_rdX``) plus the intercept."""
-    from ..design.matrices import _FULL, _NUM
+    from ..design.contrasts import FULL, NUM
 
     part = copy.copy(ft.part)
     part.factors = {k: dataclasses.replace(f, ordered=False) for k, f in part.factors.items()}
     if full:
         part.plan = [
-            (term, tuple(_NUM if not part.factors[k].categorical else _FULL for k in term))
+            (term, tuple(NUM if not part.factors[k].categorical else FULL for k in term))
             for term, _ in part.plan
         ]
     if not model.data.index.is_unique:
@@ -130,10 +130,10 @@ def _full_rank(X: FloatArray, names: list[str], tol: float = 1e-7) -> tuple[Floa
 def _type3(X: FloatArray, ft: FixedTerms, model: Any) -> dict[str, FloatArray]:
     p = X.shape[1]
     part = ft.part
-    from ..design.matrices import _CONTR
+    from ..design.contrasts import CONTR
 
     treatment_only = all(
-        not (part.factors[k].categorical and c == _CONTR and part.factors[k].ordered)
+        not (part.factors[k].categorical and c == CONTR and part.factors[k].ordered)
         for term, coding in part.plan
         for k, c in zip(term, coding, strict=True)
     )

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..interfaces import FloatArray
-from ..structures.residual import BoundResidual, solve_lower
+from ..structures.whitening import BoundResidual, solve_lower
 from .criterion import LMMProblem
 from .dense import DenseLMMProblem
 from .direct import DirectLMMProblem

@@ -68,9 +68,6 @@ from .variance import (
 )
 from .whitening import BoundResidual
 
-# Re-exported for the linear-model code that whitens by the bound structure.
-from .whitening import solve_lower as solve_lower
-
 __all__ = [
     "BoundResidual",
     "Correlation",
