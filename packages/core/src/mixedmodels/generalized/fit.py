@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..interfaces import FloatArray
-from ..linear.criterion import TermData
 from ..linear.fit import START_SCALES
+from ..linear.layout import model_term_data
 from ..model import Model
 from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
 from ..numerics.derivatives import finite_difference_derivatives, gradient_differences
@@ -139,10 +139,7 @@ def _state(
 
 def build_glmm_problem(model: Model, family: Any = None) -> GLMMProblem:
     """The PIRLS machinery for ``model`` (optionally with another family instance)."""
-    terms = [
-        TermData(t.codes, t.n_levels, t.Z, s)
-        for t, s in zip(model.terms, model.structures, strict=True)
-    ]
+    terms = model_term_data(model)
     return GLMMProblem(
         model.X,
         np.asarray(model.y, dtype=np.float64),

@@ -25,9 +25,10 @@ from ..numerics.optimize import (
     probe_zero_bounds,
 )
 from ..structures.residual import bind_residual
-from .criterion import Evaluation, LMMProblem, TermData
+from .criterion import Evaluation, LMMProblem
 from .dense import DenseLMMProblem
 from .interface import ProfiledCriterion
+from .layout import model_term_data
 from .residual import ResidualLMMProblem
 
 __all__ = ["START_SCALES", "LMMFit", "build_problem", "conditional_fitted", "fit_lmm"]
@@ -121,10 +122,7 @@ def build_problem(model: Model) -> ProfiledCriterion:
         raise ValueError("a linear mixed model needs a single numeric response column")
     if model.offset is not None:
         y = y - model.offset
-    terms = [
-        TermData(t.codes, t.n_levels, t.Z, s)
-        for t, s in zip(model.terms, model.structures, strict=True)
-    ]
+    terms = model_term_data(model)
     correlation = model.extras.get("correlation")
     variance = model.extras.get("variance")
     if correlation is not None or variance is not None or not terms:

@@ -13,9 +13,10 @@ import numpy as np
 from ..interfaces import CovarianceStructure, FloatArray
 
 if TYPE_CHECKING:
+    from ..model import Model
     from ..structures.residual import BoundResidual
 
-__all__ = ["Evaluation", "TermData", "ThetaLayout"]
+__all__ = ["Evaluation", "TermData", "ThetaLayout", "model_term_data"]
 
 
 @dataclass
@@ -108,3 +109,12 @@ class ThetaLayout:
             t.structure.factor(th)
             for t, th in zip(self.terms, self.split_theta(theta), strict=True)
         ]
+
+
+def model_term_data(model: Model) -> list[TermData]:
+    """The numbers of each random-effect term of a :class:`~mixedmodels.model.Model`
+    (codes, model matrix, covariance structure), in the model's term order."""
+    return [
+        TermData(t.codes, t.n_levels, t.Z, s)
+        for t, s in zip(model.terms, model.structures, strict=True)
+    ]
