@@ -247,3 +247,18 @@ def test_arrow_data() -> None:
     fit = gee("resp ~ age + smoke", table, groups="id", family="binomial")
     ref = gee("resp ~ age + smoke", dataset("ohio"), groups="id", family="binomial")
     assert np.allclose(fit.fixef, ref.fixef, rtol=1e-12)
+
+
+def test_summary_is_notebook_ready() -> None:
+    """Issue 19: the summary is a str (geepack's text) with HTML, Markdown and LaTeX."""
+    from mixedmodels.extending import Summary
+
+    fit = _ohio_exch()
+    s = fit.summary()
+    assert isinstance(s, Summary) and s == str(fit)
+    html = fit._repr_html_()
+    assert html.startswith("<pre") and "Estimated Correlation Parameters" in html
+    md = s.to_markdown()
+    assert "| term | estimate | std.error |" in md and "| smoke |" in md
+    assert "\\begin{tabular}" in s.to_latex()
+    assert fit.summary(std_err="naive")._repr_html_() != html

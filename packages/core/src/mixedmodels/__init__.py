@@ -7,7 +7,12 @@ discovers no plugin until one is needed.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
+
+# Reports that are not a function's requested output (progress records) are logged;
+# a library leaves the handlers to the application.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

@@ -51,6 +51,9 @@ MIXEDMODELS_ALL = [
 PUBLIC_MODULES: dict[str, list[str]] = {
     "mixedmodels.extending": [
         "FixedTermAssignment",
+        "Section",
+        "Summary",
+        "Tabular",
         "finite_difference_derivatives",
         "fixed_term_assignment",
         "format_matrix",
@@ -58,6 +61,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "r_format",
         "r_round",
         "refit",
+        "render_table",
     ],
     "mixedmodels.testing": [
         "Check",
