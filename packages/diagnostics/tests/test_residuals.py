@@ -154,5 +154,5 @@ def test_scaled_residuals_repr_html(poisson_fit) -> None:
     res = mmd.simulate_residuals(poisson_fit, n=100, seed=1)
     html = res._repr_html_()
     q = np.quantile(res.residuals.to_numpy(), 0.5)
-    assert html.startswith('<table class="mixedmodels-table">')
+    assert html.startswith('<table class="mixedmodels-table" style="border-collapse:collapse">')
     assert "ScaledResiduals n_obs=" in html and f"{q:.4f}" in html and "seed: 1" in html

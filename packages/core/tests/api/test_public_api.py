@@ -40,8 +40,11 @@ MIXEDMODELS_ALL = [
     "hookimpl",
     "lmm",
     "pb_modcomp",
+    "plot_caterpillar",
+    "plot_coefficients",
     "plugins",
     "residual",
+    "table",
     "testing",
     "tidy",
     "vcov_kenward_roger",
@@ -191,6 +194,7 @@ HOOKS = [
     "mixedmodels_families",
     "mixedmodels_formatters",
     "mixedmodels_links",
+    "mixedmodels_table_formats",
     "mixedmodels_tidiers",
 ]
 

@@ -113,7 +113,7 @@ def _markdown(tab: Tabular) -> str:
 def _html(tab: Tabular) -> str:
     esc = html.escape
     ncol = len(tab.columns)
-    out = ['<table class="mixedmodels-table">']
+    out = ['<table class="mixedmodels-table" style="border-collapse:collapse">']
     if tab.title:
         out.append(f"<caption>{esc(tab.title)}</caption>")
     head = "".join(
