@@ -138,7 +138,7 @@ def test_a_plugin_adds_a_result_type_and_a_format(
     assert ["Num.Obs.", "42", "180"] in rows
     out = mm.table([_Toy()], "toygrid")
     assert out["columns"] == ["", "(1)"] and len(toy_plugin) == 1
-    assert '<td style="text-align:right">-2.500</td>' in out["html"]
+    assert '<td style="text-align:right;padding:0.1em 0.6em">-2.500</td>' in out["html"]
 
 
 def test_coefficient_and_caterpillar_plots(models: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _offsets(n: int, spread: float = 0.6) -> Any:
+def _offsets(n: int, spread: float = 0.3) -> Any:
     return np.zeros(1) if n == 1 else np.linspace(-spread / 2, spread / 2, n)
 
 

@@ -86,6 +86,10 @@ class Summary(str):
         obj._result = result
         return obj
 
+    def __init__(self, text: str, result: Any = None) -> None:
+        # The text is set by __new__ (str is immutable); this only fixes the signature.
+        super().__init__()
+
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # Pickles as the plain text (the fit it came from is not part of the summary).
         return (str, (str(self),))

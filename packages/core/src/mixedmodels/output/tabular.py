@@ -117,7 +117,7 @@ def _html(tab: Tabular) -> str:
     if tab.title:
         out.append(f"<caption>{esc(tab.title)}</caption>")
     head = "".join(
-        f'<th style="text-align:{"left" if j == 0 else "right"}">{esc(c)}</th>'
+        f'<th style="text-align:{"left" if j == 0 else "right"};padding:0.1em 0.6em">{esc(c)}</th>'
         for j, c in enumerate(tab.columns)
     )
     out.append(f"<thead><tr>{head}</tr></thead>")
@@ -130,7 +130,7 @@ def _html(tab: Tabular) -> str:
             )
         for row in section.rows:
             cells = f'<th style="text-align:left;font-weight:normal">{esc(row[0])}</th>' + "".join(
-                f'<td style="text-align:right">{esc(c)}</td>' for c in row[1:]
+                f'<td style="text-align:right;padding:0.1em 0.6em">{esc(c)}</td>' for c in row[1:]
             )
             out.append(f"<tr>{cells}</tr>")
         out.append("</tbody>")
