@@ -5,6 +5,8 @@ nox -s lint         ruff, mypy and the import-linter layer contracts (.importlin
 nox -s bench        timings against lme4 (Rscript) when it is installed
 nox -s demo         fit sleepstudy, InstEval and VerbAgg, print summaries and checks
 nox -s crosscheck   simulated fits against lme4 (Rscript with lme4 needed)
+nox -s docs         build the documentation site (strict; the tutorials run)
+nox -s template     generate a plugin from templates/plugin and run its tests
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ PLUGINS = sorted(
     if (p / "pyproject.toml").exists() and p.name != "core"
 )
 PACKAGES = ["core", *PLUGINS]
-TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyarrow>=12", "import-linter>=2.1"]
+TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyarrow>=12", "import-linter>=2.1", "copier>=9"]
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
@@ -92,3 +94,36 @@ def demo(session: nox.Session) -> None:
     """Fit sleepstudy and InstEval and print lme4-style summaries."""
     session.install(*[f"-e{ROOT / 'packages' / p}" for p in PACKAGES])
     session.run("python", str(ROOT / "examples" / "demo.py"))
+
+
+DOCS_DEPS = [
+    "mkdocs>=1.6,<2",
+    "mkdocs-material>=9.5",
+    "mkdocstrings-python>=1.10",
+    "markdown-exec>=1.9",
+    "matplotlib>=3.7",
+]
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site into build/site: API reference from the numpydoc docstrings,
+    tutorials executed while building; warnings are errors (mkdocs --strict)."""
+    session.install(*DOCS_DEPS)
+    session.install(*[f"-e{ROOT / 'packages' / p}" for p in PACKAGES])
+    env = {"MIXEDMODELS_PROGRESS": "0", "NO_MKDOCS_2_WARNING": "1", "OPENBLAS_NUM_THREADS": "1"}
+    session.run("mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), env=env)
+
+
+@nox.session
+def template(session: nox.Session) -> None:
+    """Generate a plugin from templates/plugin, pip install it and run its tests."""
+    session.install("copier>=9")
+    session.install(f"-e{ROOT / 'packages' / 'core'}")
+    dest = Path(session.create_tmp()) / "mixedmodels-example"
+    session.run(
+        "copier", "copy", "--defaults", "--overwrite", str(ROOT / "templates" / "plugin"), str(dest)
+    )
+    session.install(f"-e{dest}[test]")
+    session.chdir(dest)
+    session.run("pytest", "-q", env={"OPENBLAS_NUM_THREADS": "1"})

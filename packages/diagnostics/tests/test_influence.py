@@ -205,3 +205,14 @@ def test_registered_check(fit):
     assert table["check"].str.startswith("influence (Subject").all()
     with pytest.raises(TypeError, match="check 'influence'"):
         diag.run("not a fit")
+
+
+def test_repr_html_lists_the_most_influential_units(by_subject):
+    """Issue 19: notebooks show the influence result as a table, largest Cook's first."""
+    html = by_subject._repr_html_()
+    assert html.startswith(
+        '<table class="mixedmodels-table" style="border-collapse:collapse">'
+    ) and html.rstrip().endswith("</table>")
+    top = by_subject.table["cooks_distance"].idxmax()
+    assert html.index(f">{top}<") < html.index("</tbody>")
+    assert f"cut-off 4/n = {4 / 18:.4g}" in html

@@ -147,3 +147,12 @@ def test_unsupported_result_is_a_clear_error(bad) -> None:
 def test_n_must_be_positive(poisson_fit) -> None:
     with pytest.raises(ValueError, match="positive integer"):
         mmd.simulate_residuals(poisson_fit, n=0)
+
+
+def test_scaled_residuals_repr_html(poisson_fit) -> None:
+    """Issue 19: notebooks show what was simulated and the residuals' quantiles."""
+    res = mmd.simulate_residuals(poisson_fit, n=100, seed=1)
+    html = res._repr_html_()
+    q = np.quantile(res.residuals.to_numpy(), 0.5)
+    assert html.startswith('<table class="mixedmodels-table" style="border-collapse:collapse">')
+    assert "ScaledResiduals n_obs=" in html and f"{q:.4f}" in html and "seed: 1" in html

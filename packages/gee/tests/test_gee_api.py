@@ -247,3 +247,36 @@ def test_arrow_data() -> None:
     fit = gee("resp ~ age + smoke", table, groups="id", family="binomial")
     ref = gee("resp ~ age + smoke", dataset("ohio"), groups="id", family="binomial")
     assert np.allclose(fit.fixef, ref.fixef, rtol=1e-12)
+
+
+def test_summary_is_notebook_ready() -> None:
+    """Issue 19: the summary is a str (geepack's text) with HTML, Markdown and LaTeX."""
+    from mixedmodels.extending import Summary
+
+    fit = _ohio_exch()
+    s = fit.summary()
+    assert isinstance(s, Summary) and s == str(fit)
+    html = fit._repr_html_()
+    assert html.startswith("<pre") and "Estimated Correlation Parameters" in html
+    md = s.to_markdown()
+    assert "| term | estimate | std.error |" in md and "| smoke |" in md
+    assert "\\begin{tabular}" in s.to_latex()
+    assert fit.summary(std_err="naive")._repr_html_() != html
+
+
+def test_regression_table_side_by_side_with_a_glmm() -> None:
+    """Issue 19 item 8: a GEE fit goes into ``mm.table`` through its registered tidier;
+    its goodness-of-fit rows are the clusters and QIC (geepack has no likelihood)."""
+    fit = _ohio_exch()
+    ohio = dataset("ohio")
+    glmm = mm.glmm("resp ~ age + smoke + (1 | id)", ohio, family="binomial")
+    out = mm.table({"GEE": fit, "GLMM": glmm}, "markdown", gof=("nobs", "n.clusters", "QIC"))
+    lines = out.splitlines()
+    coef = mm.tidy(fit)
+    smoke = coef.set_index("term").loc["smoke"]
+    row = lines.index(next(line for line in lines if line.startswith("| smoke |")))
+    assert lines[row].split(" | ")[1] == f"{smoke['estimate']:.3f}"
+    assert lines[row + 1].split(" | ")[1] == f"({smoke['std.error']:.3f})"
+    assert "| Num.Clusters | 537 |  |" in lines
+    assert f"| QIC | {mm.glance(fit)['QIC'].iloc[0]:.1f} |  |" in lines
+    assert "| SD (Intercept id) |  |" in out

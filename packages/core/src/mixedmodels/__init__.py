@@ -7,7 +7,12 @@ discovers no plugin until one is needed.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
+
+# Reports that are not a function's requested output (progress records) are logged;
+# a library leaves the handlers to the application.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
@@ -37,6 +42,9 @@ _LAZY = {
     "RLRTResult": ".inference.rlrt",
     "emmeans": ".inference.emmeans",
     "contrasts": ".inference.emmeans",
+    "table": ".output.regression_table",
+    "plot_coefficients": ".output.coefficient_plot",
+    "plot_caterpillar": ".output.coefficient_plot",
 }
 _SUBMODULES = {
     "datasets",
@@ -75,8 +83,11 @@ __all__ = [
     "hookimpl",
     "lmm",
     "pb_modcomp",
+    "plot_caterpillar",
+    "plot_coefficients",
     "plugins",
     "residual",
+    "table",
     "testing",
     "tidy",
     "vcov_kenward_roger",
@@ -93,6 +104,8 @@ if TYPE_CHECKING:
     from .inference.emmeans import contrasts, emmeans
     from .inference.rlrt import RLRTResult, exact_rlrt
     from .model import Model
+    from .output.coefficient_plot import plot_caterpillar, plot_coefficients
+    from .output.regression_table import table
     from .plugin_manager.manager import plugins
     from .results import GLMMResult, GLSResult, LMMResult
 

@@ -62,3 +62,10 @@ def mixedmodels_formatters() -> Mapping[str, Any]:
     from .output.formatters import BUILTIN_FORMATTERS
 
     return dict(BUILTIN_FORMATTERS)
+
+
+@hookimpl
+def mixedmodels_table_formats() -> Mapping[str, Any]:
+    from .output.tabular import TABULAR_FORMATS
+
+    return dict(TABULAR_FORMATS)

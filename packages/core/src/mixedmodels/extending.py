@@ -4,7 +4,9 @@ What the core's own inference and the bundled plugins share, kept stable here so
 plugin never imports a private module: parallel replicate maps (the bootstrap's process
 pool, reproducible whatever the number of workers), refits to a new response, the
 assignment of fixed-effect columns to formula terms (R's ``assign``), R's number
-formatting for printed tables, and finite-difference derivatives with bounds.
+formatting for printed tables, and finite-difference derivatives with bounds; the
+:class:`Summary` a result's ``summary()`` returns (text that notebooks show as HTML) and
+the :class:`Tabular` model every table format renders (``render_table(tab, "html")``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ import numpy as np
 
 from .interfaces import FloatArray
 from .numerics.derivatives import finite_difference_derivatives
+from .output.report import Summary
+from .output.tabular import Section, Tabular
+from .output.tabular import render as render_table
 
 __all__ = [
     "FixedTermAssignment",
+    "Section",
+    "Summary",
+    "Tabular",
     "finite_difference_derivatives",
     "fixed_term_assignment",
     "format_matrix",
@@ -26,6 +34,7 @@ __all__ = [
     "r_format",
     "r_round",
     "refit",
+    "render_table",
 ]
 
 

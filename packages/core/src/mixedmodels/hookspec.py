@@ -18,8 +18,8 @@ and implementing any of the hooks below with :data:`hookimpl`::
 The contract common to every hook:
 
 * it takes no arguments and returns the objects it registers: a sequence for every
-  hook except :func:`mixedmodels_formatters`, which returns a mapping from name to
-  formatter; returning ``None`` registers nothing;
+  hook except :func:`mixedmodels_formatters` and :func:`mixedmodels_table_formats`,
+  which return a mapping from name to formatter; returning ``None`` registers nothing;
 * it is called once per discovery (lazily, at the first look-up), one plugin at a time,
   and must only build and return objects: using the plugin registry from inside a hook
   is an error;
@@ -36,7 +36,7 @@ point, :mod:`mixedmodels._builtin`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -164,4 +164,20 @@ def mixedmodels_formatters() -> Mapping[str, Callable[..., str]] | None:
         ``{name: formatter}`` with non-empty string keys, each formatter a
         ``callable(result) -> str`` registered under its key.  The keys are what the
         CLI's ``--format`` option accepts, e.g. ``{"text": ..., "json": ...}``.
+    """
+
+
+@hookspec
+def mixedmodels_table_formats() -> Mapping[str, Callable[..., Any]] | None:
+    """Return renderers of regression tables, by format name (a *mapping*).
+
+    Returns
+    -------
+    mapping of str to callable
+        ``{name: render}``, each ``render(tab)`` taking a
+        :class:`mixedmodels.extending.Tabular` (the side-by-side table
+        :func:`mixedmodels.table` assembled from the tidiers) and returning what
+        ``mm.table(models, format=name)`` returns (text, or an object such as a
+        great_tables ``GT``).  The core registers ``text``, ``markdown``, ``html`` and
+        ``latex``.
     """

@@ -40,8 +40,11 @@ MIXEDMODELS_ALL = [
     "hookimpl",
     "lmm",
     "pb_modcomp",
+    "plot_caterpillar",
+    "plot_coefficients",
     "plugins",
     "residual",
+    "table",
     "testing",
     "tidy",
     "vcov_kenward_roger",
@@ -51,6 +54,9 @@ MIXEDMODELS_ALL = [
 PUBLIC_MODULES: dict[str, list[str]] = {
     "mixedmodels.extending": [
         "FixedTermAssignment",
+        "Section",
+        "Summary",
+        "Tabular",
         "finite_difference_derivatives",
         "fixed_term_assignment",
         "format_matrix",
@@ -58,6 +64,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "r_format",
         "r_round",
         "refit",
+        "render_table",
     ],
     "mixedmodels.testing": [
         "Check",
@@ -187,6 +194,7 @@ HOOKS = [
     "mixedmodels_families",
     "mixedmodels_formatters",
     "mixedmodels_links",
+    "mixedmodels_table_formats",
     "mixedmodels_tidiers",
 ]
 

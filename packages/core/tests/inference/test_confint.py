@@ -146,9 +146,14 @@ def test_progress_bar_can_be_shown_and_switched_off(
         for _ in range(4):
             bar.update()
     text = stream.getvalue()
-    assert "profile [" in text and "4/4" in text and text.endswith("\n")
+    assert "profile" in text and "4/4" in text and text.endswith("\n")
+    # Issue 19: a stream that is not a terminal (a CI log, a notebook) gets the bar too.
+    log = io.StringIO()
+    with Progress(4, "profile", True, stream=log) as bar:
+        bar.update(4)
+    assert "4/4" in log.getvalue()
     quiet = io.StringIO()
-    with Progress(4, "profile", True, stream=quiet) as bar:  # not a terminal
+    with Progress(4, "profile", False, stream=quiet) as bar:
         bar.update(4)
     assert quiet.getvalue() == ""
 

@@ -135,6 +135,24 @@ class InfluenceResult:
             f"{len(self.influential())} above 4/n>"
         )
 
+    def _repr_html_(self) -> str:
+        """Notebook view: the ten most influential units by Cook's distance."""
+        from mixedmodels.extending import Section, Tabular, render_table
+
+        cols = [c for c in ("cooks_distance", "mdffits", "covratio", "leverage") if c in self.table]
+        top = self.table.sort_values("cooks_distance", ascending=False).head(10)
+        rows = [
+            [str(unit), *(f"{float(v):.4g}" for v in values)]
+            for unit, values in zip(top.index, top[cols].to_numpy(), strict=True)
+        ]
+        tab = Tabular(
+            [self.level, *cols],
+            [Section(rows, "largest Cook's distances")],
+            title=repr(self).strip("<>"),
+            notes=[f"cut-off 4/n = {self.cutoff():.4g}"],
+        )
+        return render_table(tab, "html")
+
 
 def influence(
     fit: Any,

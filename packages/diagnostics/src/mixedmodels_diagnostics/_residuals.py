@@ -280,6 +280,27 @@ class ScaledResiduals:
         kind = "refit" if self.refit else ("conditional" if self.conditional else "unconditional")
         return f"<ScaledResiduals n_obs={self.n_obs}, n_sim={self.n_sim}, {kind}, {self.method}>"
 
+    def _repr_html_(self) -> str:
+        """Notebook view: what was simulated and the residuals' quantiles (uniform on
+        [0, 1] when the model is right)."""
+        from mixedmodels.extending import Section, Tabular, render_table
+
+        res = self.residuals.to_numpy()
+        res = res[np.isfinite(res)]
+        probs = [0.0, 0.25, 0.5, 0.75, 1.0]
+        q = np.quantile(res, probs) if res.size else np.full(5, np.nan)
+        rows = [
+            [label, f"{v:.4f}", f"{p:.2f}"]
+            for label, v, p in zip(["Min", "1Q", "Median", "3Q", "Max"], q, probs, strict=True)
+        ]
+        tab = Tabular(
+            ["quantile", "scaled residual", "uniform"],
+            [Section(rows)],
+            title=repr(self).strip("<>"),
+            notes=[f"seed: {self.seed}", f"family: {self.family or 'simulated'}"],
+        )
+        return render_table(tab, "html")
+
 
 # --- from a fitted model --------------------------------------------------------------
 def _result_classes() -> tuple[type, ...]:

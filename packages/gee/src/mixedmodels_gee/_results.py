@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedmodels.extending import Summary
 from mixedmodels.interfaces import Family, FloatArray, Link
 
 from ._clusters import ClusterLayout, format_time
@@ -436,10 +437,17 @@ class GEEResult:
         return qic_of(self, scaled=scaled)
 
     # ------------------------------------------------------------------ output
-    def summary(self, std_err: str | None = None) -> str:
-        """geepack-style summary text (coefficients with Wald tests, scale, correlation)."""
+    def summary(self, std_err: str | None = None) -> Summary:
+        """geepack-style summary text (coefficients with Wald tests, scale, correlation).
+
+        A :class:`str` that notebooks show as HTML, with ``to_markdown()`` and
+        ``to_latex()`` (:class:`mixedmodels.extending.Summary`).
+        """
         res = self if std_err is None else self.with_std_err(std_err)
-        return format_summary(res)
+        return Summary(format_summary(res), res)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
 
     @property
     def std_err_label(self) -> str:

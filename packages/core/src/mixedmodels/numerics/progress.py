@@ -1,12 +1,16 @@
-"""A minimal text progress bar on stderr (no dependency), for bootstrap and profiling.
+"""Progress bars for bootstrap and profiling, drawn by tqdm (``tqdm.auto``).
 
-``progress=True`` shows it when stderr is a terminal, ``"always"`` shows it anyway
-(e.g. in a log file), ``False`` never; the environment variable
-``MIXEDMODELS_PROGRESS=0`` switches every bar off.
+``tqdm.auto`` draws a widget in Jupyter and a text bar elsewhere (a terminal, a CI log,
+a file), so a long bootstrap is visible wherever it runs.  ``progress=True`` (or
+``"always"``, the earlier spelling) shows the bar, ``False`` never; the environment
+variable ``MIXEDMODELS_PROGRESS=0`` switches every bar off.  Whether or not a bar is
+drawn, the finished task is logged (logger ``mixedmodels``, level INFO: steps and
+seconds), so that a script that configures :mod:`logging` keeps a record of it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -14,11 +18,42 @@ from typing import Any, TextIO
 
 __all__ = ["Progress"]
 
+_log = logging.getLogger("mixedmodels")
+
+
+def _switched_off() -> bool:
+    env = os.environ.get("MIXEDMODELS_PROGRESS", "").strip().lower()
+    return env in ("0", "false", "no", "off")
+
+
+def _make_bar(total: int, label: str, stream: TextIO | None) -> Any:
+    common = {"total": total, "desc": label or None, "leave": True, "mininterval": 0.1}
+    if stream is None:
+        from tqdm.auto import tqdm as auto_tqdm
+
+        try:
+            return auto_tqdm(**common)
+        except ImportError:  # Jupyter without ipywidgets: the text bar
+            pass
+    from tqdm import tqdm as text_tqdm
+
+    return text_tqdm(file=stream if stream is not None else sys.stderr, **common)
+
 
 class Progress:
     """``with Progress(total, "bootstrap", enabled) as bar: bar.update(k)``.
 
-    Redraws at most ten times a second; the last draw shows the total time.
+    Parameters
+    ----------
+    total
+        Number of steps.
+    label
+        Shown before the bar.
+    enabled
+        ``True`` / ``"always"`` to draw the bar, ``False`` for none.
+    stream
+        Where a text bar goes (default: ``tqdm.auto``'s choice, stderr or a notebook
+        widget).
     """
 
     def __init__(
@@ -26,50 +61,27 @@ class Progress:
     ) -> None:
         self.total = max(int(total), 0)
         self.label = label
-        self.stream = stream if stream is not None else sys.stderr
-        env = os.environ.get("MIXEDMODELS_PROGRESS", "").strip().lower()
-        if env in ("0", "false", "no", "off"):
-            enabled = False
-        if enabled == "always":
-            self.enabled = True
-        else:
-            isatty = getattr(self.stream, "isatty", None)
-            self.enabled = bool(enabled) and bool(isatty and isatty())
+        self.stream = stream
+        self.enabled = bool(enabled) and not _switched_off()
         self.done = 0
+        self._bar: Any = None
         self._start = time.perf_counter()
-        self._last = 0.0
 
     def __enter__(self) -> Progress:
-        self._draw(force=True)
+        self._start = time.perf_counter()
+        if self.enabled:
+            self._bar = _make_bar(self.total, self.label, self.stream)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._draw(force=True, final=True)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elapsed = time.perf_counter() - self._start
+        _log.info("%s: %d/%d done in %.1f s", self.label or "task", self.done, self.total, elapsed)
 
     def update(self, k: int = 1) -> None:
-        self.done = min(self.total, self.done + int(k))
-        self._draw()
-
-    def _draw(self, force: bool = False, final: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and now - self._last < 0.1 and self.done < self.total:
-            return
-        self._last = now
-        width = 30
-        frac = self.done / self.total if self.total else 1.0
-        filled = round(width * frac)
-        elapsed = now - self._start
-        if final:
-            tail = f"{elapsed:.1f}s"
-        elif 0 < self.done < self.total:
-            tail = f"eta {elapsed / self.done * (self.total - self.done):.1f}s"
-        else:
-            tail = ""
-        bar = "#" * filled + "-" * (width - filled)
-        text = f"\r{self.label} [{bar}] {self.done}/{self.total} {tail}"
-        self.stream.write(text)
-        if final:
-            self.stream.write("\n")
-        self.stream.flush()
+        step = min(self.total - self.done, int(k))
+        self.done += step
+        if self._bar is not None and step > 0:
+            self._bar.update(step)

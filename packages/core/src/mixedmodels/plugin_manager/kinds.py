@@ -148,6 +148,14 @@ _ALL = (
         _check_formatter,
         mapping=True,
     ),
+    Kind(
+        "table_format",
+        "mixedmodels_table_formats",
+        "table format",
+        "table formats",
+        _check_formatter,
+        mapping=True,
+    ),
 )
 _BY_NAME: dict[str, Kind] = {kind.name: kind for kind in _ALL}
 

@@ -20,6 +20,7 @@ from ..generalized.fit import GLMMFit, fit_glmm
 from ..interfaces import FloatArray
 from ..model import Model
 from ..numerics.optimize import OptimizerSummary
+from ..output.report import Summary
 from .lmm import LMMResult
 from .refit import with_response
 
@@ -387,11 +388,14 @@ class GLMMResult:
         return confint(self, parm, level, method, nsim, seed, boot_type, n_jobs, progress)
 
     # --- reporting ----------------------------------------------------------------------
-    def summary(self) -> str:
-        """glmer-style text summary."""
+    def summary(self) -> Summary:
+        """glmer-style text summary (a :class:`str`; HTML in notebooks)."""
         from ..output.glmm_summary import format_glmm_summary
 
-        return format_glmm_summary(self)
+        return Summary(format_glmm_summary(self), self)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
 
     def __repr__(self) -> str:
         return (

@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from ..interfaces import Tidier
+from ..output.report import Summary
 from .lmm import LMMResult
 
 __all__ = ["GLS_TIDIERS", "GLSResult", "tidy_gls"]
@@ -34,7 +35,7 @@ class GLSResult(LMMResult):
             return pd.DataFrame(columns=["grpvar", "term", "grp", "condval", "condsd"])
         return {}
 
-    def summary(self, ddf: str = "none") -> str:
+    def summary(self, ddf: str = "none") -> Summary:
         """nlme-style text summary of a GLS fit (t tests on ``n - p`` df, as nlme)."""
         lines = [
             f"Generalized least squares fit by {'REML' if self.reml else 'maximum likelihood'}",
@@ -67,7 +68,7 @@ class GLSResult(LMMResult):
         lines += ["", f"Residual standard error: {self.sigma:.6g}", f"Observations: {self.nobs}"]
         if self.messages:
             lines += ["", *self.messages]
-        return "\n".join(lines)
+        return Summary("\n".join(lines), self)
 
     def __repr__(self) -> str:
         return (

@@ -15,6 +15,7 @@ from ..linear.fit import LMMFit, conditional_fitted, fit_lmm
 from ..linear.interface import ProfiledCriterion
 from ..model import Model
 from ..numerics.optimize import OptimizerSummary
+from ..output.report import Summary
 from .refit import refit_start, with_response
 
 __all__ = ["LMMResult"]
@@ -528,7 +529,7 @@ class LMMResult:
         )
 
     # --- reporting ------------------------------------------------------------------
-    def summary(self, ddf: str = "satterthwaite") -> str:
+    def summary(self, ddf: str = "satterthwaite") -> Summary:
         """lme4-style text summary, with lmerTest's df and p-values by default.
 
         Parameters
@@ -540,7 +541,10 @@ class LMMResult:
         """
         from ..output.summary import format_summary
 
-        return format_summary(self, ddf=ddf)
+        return Summary(format_summary(self, ddf=ddf), self)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
 
     def __repr__(self) -> str:
         return (
