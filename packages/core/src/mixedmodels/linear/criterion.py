@@ -27,6 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from .layout import Evaluation, TermData, ThetaLayout
 
@@ -128,7 +129,9 @@ class LMMProblem(ThetaLayout):
         weights: FloatArray | None = None,
     ) -> None:
         if not terms:
-            raise ValueError("a linear mixed model needs at least one random-effect term")
+            raise ModelSpecificationError(
+                "a linear mixed model needs at least one random-effect term"
+            )
         sw = self._set_data(X, terms, weights)
         n, p = X.shape
         Xw = X * sw[:, None]

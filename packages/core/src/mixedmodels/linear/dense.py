@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from .layout import Evaluation, TermData, ThetaLayout
 
@@ -52,7 +53,9 @@ class DenseLMMProblem(ThetaLayout):
         matrix: FloatArray | None = None,
     ) -> None:
         if not terms:
-            raise ValueError("a linear mixed model needs at least one random-effect term")
+            raise ModelSpecificationError(
+                "a linear mixed model needs at least one random-effect term"
+            )
         sw = self._set_data(X, terms, weights)
         n, p = X.shape
         self.offsets = np.cumsum([0] + [t.q for t in terms]).tolist()
