@@ -24,6 +24,9 @@ __all__ = ["Model", "RankDeficiencyWarning"]
 
 # lme4's default tolerance for rank deficiency of X (chkRank.drop.cols).
 _RANK_TOL = 1e-7
+# Largest magnitude of a response or predictor value: sums of squares of n such values
+# must stay far from overflow (1.8e308).
+_MAX_MAGNITUDE = 1e150
 
 
 class RankDeficiencyWarning(MixedModelsWarning):
@@ -162,6 +165,7 @@ class Model:
                 stacklevel=2,
             )
         self._check_finite(design)
+        self._check_magnitude(design)
         self.y, self.trials = self._prepare_response(design)
         try:
             self.family.validate_response(self.y, self.prior_weights)
@@ -261,6 +265,26 @@ class Model:
         if design.offset is not None and not np.isfinite(design.offset).all():
             raise ModelSpecificationError("the offset has infinite values")
 
+    @staticmethod
+    def _check_magnitude(design: Design) -> None:
+        """Values whose squares overflow double precision cannot be fitted (every
+        criterion sums squares): say so before the optimiser fails at the optimum."""
+        y_max = float(np.max(np.abs(design.y), initial=0.0))
+        if y_max > _MAX_MAGNITUDE:
+            raise ModelSpecificationError(
+                f"response {design.response_name!r} has values as large as {y_max:.3g}: "
+                "their squares overflow double precision; rescale the response (e.g. "
+                f"divide it by 1e{int(np.log10(y_max))})"
+            )
+        x_max = np.max(np.abs(design.X), axis=0, initial=0.0)
+        big = np.flatnonzero(x_max > _MAX_MAGNITUDE)
+        if big.size:
+            names = ", ".join(design.fixef_names[i] for i in big)
+            raise ModelSpecificationError(
+                f"fixed-effect columns {names} have values as large as {x_max.max():.3g}: "
+                "their squares overflow double precision; rescale them"
+            )
+
     def _check_terms(self) -> None:
         n = self.design.n_obs
         for term, name, structure in zip(
@@ -291,6 +315,35 @@ class Model:
                     f"coefficients >= {n} observations; the random effects of "
                     f"{name!r} and the residual variance cannot both be identified"
                 )
+        self._check_shared_factors()
+
+    def _check_shared_factors(self) -> None:
+        """More random effects on one grouping factor than observations: several terms
+        on the same factor (or a term with more free coefficients than its levels have
+        rows), e.g. ``toep(0 + t | g) + (x | g)`` with one row per level of ``g``.  The
+        likelihood is then flat in directions the data cannot tell apart, and the
+        optimiser wanders (minutes for a few hundred rows) instead of converging."""
+        if self.family.has_dispersion:
+            return  # (linear models: lme4's check above; they fit fast regardless)
+        n = self.design.n_obs
+        by_group: dict[str, list[int]] = {}
+        for i, term in enumerate(self.terms):
+            by_group.setdefault(term.group_name, []).append(i)
+        for group, idx in by_group.items():
+            terms = [self.terms[i] for i in idx]
+            full = [self.structures[i].n_params >= self.terms[i].dim for i in idx]
+            coefficients = sum(t.dim for t in terms)
+            levels = max(t.n_levels for t in terms)
+            if levels * coefficients <= n or not (len(terms) > 1 or any(full)):
+                continue
+            listed = " + ".join(f"({t.expr})" for t in terms)
+            raise ModelSpecificationError(
+                f"{listed}: {coefficients} random coefficients per level of {group!r} "
+                f"x {levels} levels > {n} observations ({n / levels:.2g} rows per level); "
+                "the variances of these random effects are not identifiable. Use fewer "
+                f"random-effect terms on {group!r} (e.g. one of them), or a grouping "
+                "factor with several rows per level"
+            )
 
     # ------------------------------------------------------------------------------
     @property

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FitError, ModelSpecificationError
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from ..linear.fit import START_SCALES
 from ..linear.layout import model_term_data
@@ -122,7 +122,7 @@ def _state(
     beta = np.asarray(beta, dtype=np.float64)
     modes = P.pirls(theta, beta)
     if modes is None:
-        raise FitError("PIRLS failed at the estimates")
+        raise P.pirls_failure("at the estimates", theta)
     return GLMMFit(
         model,
         P,
@@ -260,7 +260,7 @@ def _fit(
     )
     res1 = P.pirls(stage1.x, None)
     if res1 is None:
-        raise FitError("PIRLS failed at the first-stage estimates")
+        raise P.pirls_failure("at the first-stage estimates", stage1.x)
     messages: list[str] = []
     if fast:
         messages += _separation_messages(model, P, res1.beta)

@@ -384,7 +384,10 @@ class LMMProblem(ThetaLayout):
         spherical random effects of the first term, at the evaluation ``ev``."""
         L = ev.L
         q, p = self.q_rest, self.p
-        sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+        if L.shape[0] > 1:
+            sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+        else:  # nothing to solve for (LAPACK refuses an empty matrix, on stderr)
+            sol = np.zeros(0)
         u_R, beta = sol[:q], sol[q : q + p]
         # First term: (l1' A11_j l1 + I) u_1j = l1' (A_1y - A_1X beta - A_1R Lambda_R u_R)
         lam_u_R = np.zeros(q)

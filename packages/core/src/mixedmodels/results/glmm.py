@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import FitError, ModelSpecificationError
+from ..errors import ModelSpecificationError
 from ..generalized.criterion import GLMMProblem, PirlsResult
 from ..generalized.family_parameter import fit_glmm_dispersion, fit_glmm_nb
 from ..generalized.fit import GLMMFit, fit_glmm
@@ -77,7 +77,7 @@ class GLMMResult:
         # PIRLS at the estimates (the fitter's, where it ran it).
         res = modes if modes is not None else problem.pirls(self.theta, self._beta)
         if res is None:
-            raise FitError("PIRLS failed at the estimates")
+            raise problem.pirls_failure("at the estimates", self.theta)
         self._modes = res
         self._u = [res.u1] + [
             res.uR[off : off + t.n_levels * t.dim].reshape(t.n_levels, t.dim)

@@ -21,6 +21,7 @@ import contextlib
 import signal
 import sys
 import time
+import traceback
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -191,8 +192,16 @@ def run_case(case: FuzzCase, timeout: float = 30.0) -> FuzzOutcome:
                 outcome = "library error"
             else:
                 outcome = "other error"
+                frames = traceback.extract_tb(err.__traceback__)
+                inner = [f for f in frames if "mixedmodels" in f.filename] or frames
+                if inner:
+                    message += f" [at {inner[-1].filename.rsplit('/', 1)[-1]}:{inner[-1].lineno}]"
     seconds = time.perf_counter() - start
     categories = sorted({w.category.__name__ for w in caught})
+    runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    if runtime:
+        w = runtime[0]
+        message += f" [RuntimeWarning {w.message} at {w.filename.rsplit('/', 1)[-1]}:{w.lineno}]"
     return FuzzOutcome(case, outcome, detail, seconds, categories, message)
 
 
