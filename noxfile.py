@@ -90,6 +90,16 @@ def crosscheck(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Random formulas x data for 10 minutes (``-- --seconds N --seed S``); prints counts
+    by outcome and fails on any exception that is not the library's own, a numpy
+    RuntimeWarning or a fit over 30 s."""
+    _install(session, "core")
+    args = session.posargs or ["--seconds", "600", "--seed", "1000"]
+    session.run("python", "-m", "mixedmodels.testing.fuzz", *args)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Fit sleepstudy and InstEval and print lme4-style summaries."""
     session.install(*[f"-e{ROOT / 'packages' / p}" for p in PACKAGES])

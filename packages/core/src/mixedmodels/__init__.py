@@ -45,6 +45,12 @@ _LAZY = {
     "table": ".output.regression_table",
     "plot_coefficients": ".output.coefficient_plot",
     "plot_caterpillar": ".output.coefficient_plot",
+    "ConvergenceWarning": ".errors",
+    "FitError": ".errors",
+    "MixedModelsError": ".errors",
+    "MixedModelsWarning": ".errors",
+    "ModelSpecificationError": ".errors",
+    "SingularFitWarning": ".errors",
 }
 _SUBMODULES = {
     "datasets",
@@ -59,12 +65,18 @@ _SUBMODULES = {
 
 __all__ = [
     "BootstrapResult",
+    "ConvergenceWarning",
+    "FitError",
     "GLMMResult",
     "GLSResult",
     "LMMResult",
+    "MixedModelsError",
+    "MixedModelsWarning",
     "Model",
+    "ModelSpecificationError",
     "RLRTResult",
     "RefitMLWarning",
+    "SingularFitWarning",
     "__version__",
     "anova",
     "augment",
@@ -97,6 +109,14 @@ if TYPE_CHECKING:
     from . import datasets, extending, residual, testing
     from .api import augment, glance, glmm, gls, lmm, tidy
     from .checks import check
+    from .errors import (
+        ConvergenceWarning,
+        FitError,
+        MixedModelsError,
+        MixedModelsWarning,
+        ModelSpecificationError,
+        SingularFitWarning,
+    )
     from .hookspec import hookimpl
     from .inference.anova import RefitMLWarning, anova
     from .inference.bootstrap import BootstrapResult, bootstrap, pb_modcomp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .estimators import check_flag
 from .model import Model
 from .output.verbs import augment, glance, tidy
 
@@ -60,6 +61,7 @@ def lmm(
     >>> round(fit.fixef["Days"], 4)
     10.4673
     """
+    check_flag("reml", reml)
     extras = {}
     if correlation is not None:
         extras["correlation"] = correlation
@@ -160,5 +162,6 @@ def gls(
         extras["correlation"] = correlation
     if variance is not None:
         extras["variance"] = variance
+    check_flag("reml", reml)
     model = Model(formula, data, family="gaussian", weights=weights, offset=offset, **extras)
     return model.fit(method="gls", reml=reml, **options)  # type: ignore[no-any-return]

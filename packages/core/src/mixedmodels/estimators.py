@@ -13,10 +13,13 @@ on the Laplace (or adaptive quadrature) criterion.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .errors import ConvergenceWarning, ModelSpecificationError, SingularFitWarning
 from .generalized.family_parameter import fit_glmm_dispersion, fit_glmm_nb
 from .generalized.fit import fit_glmm
 from .interfaces import Estimator
@@ -39,6 +42,43 @@ __all__ = [
 ]
 
 
+# lme4's wording for a singular fit.
+SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside mixedmodels
+    (the user's call), however deep the library's call chain."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("mixedmodels."):
+        level += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return level
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """``value`` if it is a boolean, else a :class:`ModelSpecificationError` (a string
+    such as ``"no"`` must not count as true)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ModelSpecificationError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def announce(result: Any) -> Any:
+    """Warn, once for the fit, when ``result`` did not converge
+    (:class:`~mixedmodels.ConvergenceWarning`, with the convergence check's reasons) or
+    is singular (:class:`~mixedmodels.SingularFitWarning`, lme4's message); return it."""
+    if not getattr(result, "converged", True):
+        reasons = [m for m in getattr(result, "messages", []) if "singular" not in m]
+        detail = "; ".join(reasons) if reasons else "the convergence check failed"
+        warnings.warn(
+            f"Model failed to converge: {detail}", ConvergenceWarning, stacklevel=_user_stacklevel()
+        )
+    if getattr(result, "singular", False):
+        warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=_user_stacklevel())
+    return result
+
+
 # --- linear mixed models and GLS -----------------------------------------------------------
 def fit_lmm(model: Model, reml: bool = True, **options: Any) -> LMMResult:
     """Fit a linear mixed model (or a GLS, for a model without random effects) and
@@ -52,8 +92,21 @@ def fit_lmm(model: Model, reml: bool = True, **options: Any) -> LMMResult:
     return result_class.from_fit(state)
 
 
+def _check_size(model: Model, reml: bool) -> None:
+    """A linear model needs more observations than fixed-effect coefficients: with
+    ``n = p`` the REML criterion is undefined and the ML residual variance is zero."""
+    n, p = model.X.shape
+    if n <= p:
+        raise ModelSpecificationError(
+            f"{n} observations for {p} fixed-effect coefficients "
+            f"({', '.join(model.fixef_names)}): {'REML' if reml else 'ML'} needs more "
+            "observations than fixed-effect coefficients; simplify the fixed-effect formula"
+        )
+
+
 class _LMMEstimator(Estimator):
     reml: ClassVar[bool]
+    options: ClassVar[tuple[str, ...] | None] = ("optimizer", "start", "check")
 
     def supports(self, model: Any) -> str | None:
         if not isinstance(model, Model):
@@ -76,7 +129,8 @@ class _LMMEstimator(Estimator):
         return None
 
     def fit(self, model: Any, **options: Any) -> Any:
-        return LMMResult.from_fit(_linear_fit.fit_lmm(model, reml=self.reml, **options))
+        _check_size(model, self.reml)
+        return announce(LMMResult.from_fit(_linear_fit.fit_lmm(model, reml=self.reml, **options)))
 
 
 class REMLEstimator(_LMMEstimator):
@@ -100,6 +154,7 @@ class GLSEstimator(Estimator):
     functions and no random effects (nlme's ``gls``), by REML (default) or ML."""
 
     name: ClassVar[str] = "gls"
+    options: ClassVar[tuple[str, ...] | None] = ("reml", "optimizer", "start", "check")
     description: ClassVar[str] = (
         "linear models with correlated, heteroscedastic residuals (generalized least squares)"
     )
@@ -122,7 +177,9 @@ class GLSEstimator(Estimator):
         return None
 
     def fit(self, model: Any, reml: bool = True, **options: Any) -> Any:
-        return GLSResult.from_fit(_linear_fit.fit_lmm(model, reml=reml, **options))
+        check_flag("reml", reml)
+        _check_size(model, reml)
+        return announce(GLSResult.from_fit(_linear_fit.fit_lmm(model, reml=reml, **options)))
 
 
 BUILTIN_ESTIMATORS: list[type[Estimator]] = [REMLEstimator, MLEstimator, GLSEstimator]
@@ -153,14 +210,15 @@ class _GLMMEstimator(Estimator):
 class _QuadratureEstimator(_GLMMEstimator):
     #: Nodes used when ``nagq`` is not given.
     default_nagq: ClassVar[int]
+    options: ClassVar[tuple[str, ...] | None] = ("nagq", "estimate_size", "check", "start")
 
     def fit(self, model: Any, **options: Any) -> Any:
         nagq = options.pop("nagq", self.default_nagq)
         if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
-            return GLMMResult.from_fit(fit_glmm_nb(model, nagq=nagq, **options))
+            return announce(GLMMResult.from_fit(fit_glmm_nb(model, nagq=nagq, **options)))
         if model.family.has_dispersion:
-            return GLMMResult.from_fit(fit_glmm_dispersion(model, **options))
-        return GLMMResult.from_fit(fit_glmm(model, nagq=nagq, **options))
+            return announce(GLMMResult.from_fit(fit_glmm_dispersion(model, **options)))
+        return announce(GLMMResult.from_fit(fit_glmm(model, nagq=nagq, **options)))
 
 
 class LaplaceEstimator(_QuadratureEstimator):
@@ -185,9 +243,10 @@ class FastEstimator(_GLMMEstimator):
 
     name: ClassVar[str] = "fast"
     description: ClassVar[str] = "GLMMs with beta estimated inside PIRLS (glmer's nAGQ = 0)"
+    options: ClassVar[tuple[str, ...] | None] = ("check", "start")
 
     def fit(self, model: Any, **options: Any) -> Any:
-        return GLMMResult.from_fit(fit_glmm(model, fast=True, **options))
+        return announce(GLMMResult.from_fit(fit_glmm(model, fast=True, **options)))
 
 
 GLMM_ESTIMATORS: list[type[Estimator]] = [LaplaceEstimator, AGQEstimator, FastEstimator]

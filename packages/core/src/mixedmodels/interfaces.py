@@ -334,6 +334,9 @@ class Estimator(ABC):
     name: ClassVar[str]
     #: One line shown by ``mixedmodels plugins``.
     description: ClassVar[str] = ""
+    #: The keyword options ``fit`` accepts; where declared, ``Model.fit`` refuses any
+    #: other with a suggestion (``None``: not declared, not checked).
+    options: ClassVar[tuple[str, ...] | None] = None
 
     @abstractmethod
     def supports(self, model: Any) -> str | None:

@@ -6,6 +6,7 @@ looks the method up among the registered estimators (built-in or from a plugin).
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -16,15 +17,19 @@ import scipy.linalg as sla
 
 from .design.data import as_pandas
 from .design.matrices import Design, RandomTerm, build_design
+from .errors import MixedModelsWarning, ModelSpecificationError
 from .interfaces import CovarianceStructure, Family, FloatArray, Link
 
 __all__ = ["Model", "RankDeficiencyWarning"]
 
 # lme4's default tolerance for rank deficiency of X (chkRank.drop.cols).
 _RANK_TOL = 1e-7
+# Largest magnitude of a response or predictor value: sums of squares of n such values
+# must stay far from overflow (1.8e308).
+_MAX_MAGNITUDE = 1e150
 
 
-class RankDeficiencyWarning(UserWarning):
+class RankDeficiencyWarning(MixedModelsWarning):
     """Fixed-effect columns were dropped because X is rank deficient."""
 
 
@@ -34,22 +39,24 @@ def _vector_option(value: Any, name: str, data: pd.DataFrame, design: Design) ->
         return None
     if isinstance(value, str):
         if value not in data.columns:
-            raise ValueError(f"{name}: column {value!r} not found in data")
+            raise ModelSpecificationError(f"{name}: column {value!r} not found in data")
         series = data[value]
     else:
         arr = np.asarray(value)
         if arr.ndim != 1 or len(arr) != len(data):
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"{name} must have one value per row of data ({len(data)}), got shape {arr.shape}"
             )
         series = pd.Series(arr, index=data.index)
     try:
         out = np.asarray(series.loc[design.row_index], dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be numeric") from err
+        raise ModelSpecificationError(f"{name} must be numeric") from err
     if np.any(~np.isfinite(out)):
         bad = int(np.sum(~np.isfinite(out)))
-        raise ValueError(f"{name} has {bad} missing or non-finite values among the used rows")
+        raise ModelSpecificationError(
+            f"{name} has {bad} missing or non-finite values among the used rows"
+        )
     return out
 
 
@@ -96,44 +103,74 @@ class Model:
     ) -> None:
         from .plugin_manager import manager as _plugins
 
+        if not isinstance(formula, str):
+            raise ModelSpecificationError(
+                f"formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}"
+            )
         self.formula = formula
         self.extras: dict[str, Any] = dict(extras)
         frame = as_pandas(data)
-        self.family: Family = _plugins.get_family(family) if isinstance(family, str) else family
+        if isinstance(family, str):
+            self.family: Family = _plugins.get_family(family)
+        elif isinstance(family, Family):
+            self.family = family
+        else:
+            raise ModelSpecificationError(
+                f"family must be a registered family name such as 'binomial' or 'poisson' "
+                f"(see mixedmodels.plugins()) or a Family object, got {family!r}"
+            )
         if link is None:
             link = self.family.default_link
         if isinstance(link, str):
             if link not in self.family.links:
-                raise ValueError(
+                raise ModelSpecificationError(
                     f"link {link!r} is not available for family {self.family.name!r}; "
                     f"choose one of {list(self.family.links)}"
                 )
             link = _plugins.get_link(link)
         self.link: Link = link
         design = build_design(formula, frame)
+        n_missing = design.n_dropped
+        prior = _vector_option(weights, "weights", frame, design)
+        if prior is not None and np.any(prior < 0):
+            raise ModelSpecificationError(
+                f"weights must be non-negative; {int(np.sum(prior < 0))} are negative"
+            )
+        # As lme4: rows with zero prior weight (or binomial rows with zero trials)
+        # contribute nothing to the likelihood; they are left out of the fit.
+        empty = np.zeros(design.n_obs, dtype=bool) if prior is None else prior == 0
+        if design.y.ndim == 2:
+            empty |= np.all(design.y == 0, axis=1)
+        if np.all(empty):
+            raise ModelSpecificationError(
+                "every row has zero prior weight (or zero binomial trials): nothing to fit"
+            )
+        if np.any(empty):
+            design = build_design(formula, frame.loc[design.row_index[~empty]])
+            prior = _vector_option(weights, "weights", frame, design)
+        self.n_zero_weight = int(np.sum(empty))
         self.data = frame
         self.design = design
-        self.weights = _vector_option(weights, "weights", frame, design)
-        if self.weights is not None and np.any(self.weights <= 0):
-            raise ValueError("weights must be positive")
+        self.weights = prior
         extra_offset = _vector_option(offset, "offset", frame, design)
         total = design.offset
         if extra_offset is not None:
             total = extra_offset if total is None else total + extra_offset
         self.offset: FloatArray | None = total
-        if design.n_dropped:
+        if n_missing:
             warnings.warn(
-                f"{design.n_dropped} rows with missing values in the model's columns were "
+                f"{n_missing} rows with missing values in the model's columns were "
                 f"dropped ({design.n_obs} used)",
                 UserWarning,
                 stacklevel=2,
             )
         self._check_finite(design)
+        self._check_magnitude(design)
         self.y, self.trials = self._prepare_response(design)
         try:
             self.family.validate_response(self.y, self.prior_weights)
         except ValueError as err:
-            raise ValueError(f"response {design.response_name!r}: {err}") from err
+            raise ModelSpecificationError(f"response {design.response_name!r}: {err}") from err
         self.X, self.fixef_names, self.dropped_columns = self._full_rank_X(design)
         # lme4 orders terms by number of levels, largest first (stable for ties).
         order = sorted(range(len(design.terms)), key=lambda i: -design.terms[i].n_levels)
@@ -157,7 +194,11 @@ class Model:
         # two collinear columns goes, as in lme4.
         R = sla.qr(X, mode="r")[0]
         norms = np.linalg.norm(X, axis=0)
-        diag = np.abs(np.diag(R))[: X.shape[1]]
+        # With more columns than rows, R has only n diagonal entries: the columns past
+        # the n-th are dependent on those before them (rank <= n), as R's qr() finds.
+        diag = np.zeros(X.shape[1])
+        k = min(R.shape)
+        diag[:k] = np.abs(np.diag(R))[:k]
         dependent = diag <= _RANK_TOL * np.where(norms > 0, norms, 1.0)
         if not np.any(dependent):
             return X, names, []
@@ -182,19 +223,19 @@ class Model:
         if y.ndim == 1:
             return y, None
         if self.family.name != "binomial":
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"response {design.response_name!r}: a two-column cbind() response is for "
                 f"the binomial family, not {self.family.name!r}"
             )
         successes, failures = y[:, 0], y[:, 1]
         if np.any(successes < 0) or np.any(failures < 0):
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"response {design.response_name!r}: successes and failures must be "
                 "non-negative (successes exceed trials in some rows)"
             )
         trials = successes + failures
         if np.any(trials == 0):
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"response {design.response_name!r}: {int(np.sum(trials == 0))} rows have "
                 "zero trials"
             )
@@ -213,20 +254,52 @@ class Model:
         bad = np.flatnonzero(~np.isfinite(design.X).all(axis=0))
         if bad.size:
             names = [design.fixef_names[i] for i in bad]
-            raise ValueError(f"fixed-effect columns with infinite values: {', '.join(names)}")
+            raise ModelSpecificationError(
+                f"fixed-effect columns with infinite values: {', '.join(names)}"
+            )
         for term in design.terms:
             if not np.isfinite(term.Z).all():
-                raise ValueError(f"random-effect term ({term.expr}) has infinite values")
+                raise ModelSpecificationError(
+                    f"random-effect term ({term.expr}) has infinite values"
+                )
         if design.offset is not None and not np.isfinite(design.offset).all():
-            raise ValueError("the offset has infinite values")
+            raise ModelSpecificationError("the offset has infinite values")
+
+    @staticmethod
+    def _check_magnitude(design: Design) -> None:
+        """Values whose squares overflow double precision cannot be fitted (every
+        criterion sums squares): say so before the optimiser fails at the optimum."""
+        y_max = float(np.max(np.abs(design.y), initial=0.0))
+        if y_max > _MAX_MAGNITUDE:
+            raise ModelSpecificationError(
+                f"response {design.response_name!r} has values as large as {y_max:.3g}: "
+                "their squares overflow double precision; rescale the response (e.g. "
+                f"divide it by 1e{int(np.log10(y_max))})"
+            )
+        x_max = np.max(np.abs(design.X), axis=0, initial=0.0)
+        big = np.flatnonzero(x_max > _MAX_MAGNITUDE)
+        if big.size:
+            names = ", ".join(design.fixef_names[i] for i in big)
+            raise ModelSpecificationError(
+                f"fixed-effect columns {names} have values as large as {x_max.max():.3g}: "
+                "their squares overflow double precision; rescale them"
+            )
 
     def _check_terms(self) -> None:
         n = self.design.n_obs
         for term, name, structure in zip(
             self.terms, self.group_names, self.structures, strict=True
         ):
+            if getattr(structure, "time_ordered", False) and term.dim < 2:
+                raise ModelSpecificationError(
+                    f"term ({term.expr}): {structure.name}() correlates the random effects "
+                    "of successive times, so its left side must be a factor of times with "
+                    "two or more levels, e.g. "
+                    f"{structure.name}(0 + factor(time) | {term.group_name}); this term has "
+                    f"one column ({', '.join(term.column_names)})"
+                )
             if term.n_levels < 2:
-                raise ValueError(
+                raise ModelSpecificationError(
                     f"grouping factor {term.group_name!r} of term ({term.expr}) has "
                     f"{term.n_levels} level; a random effect needs at least 2 levels"
                 )
@@ -237,11 +310,40 @@ class Model:
                 and self.family.has_dispersion
                 and structure.n_params >= term.dim
             ):
-                raise ValueError(
+                raise ModelSpecificationError(
                     f"term ({term.expr}): {term.n_levels} levels x {term.dim} "
                     f"coefficients >= {n} observations; the random effects of "
                     f"{name!r} and the residual variance cannot both be identified"
                 )
+        self._check_shared_factors()
+
+    def _check_shared_factors(self) -> None:
+        """More random effects on one grouping factor than observations: several terms
+        on the same factor (or a term with more free coefficients than its levels have
+        rows), e.g. ``toep(0 + t | g) + (x | g)`` with one row per level of ``g``.  The
+        likelihood is then flat in directions the data cannot tell apart, and the
+        optimiser wanders (minutes for a few hundred rows) instead of converging."""
+        if self.family.has_dispersion:
+            return  # (linear models: lme4's check above; they fit fast regardless)
+        n = self.design.n_obs
+        by_group: dict[str, list[int]] = {}
+        for i, term in enumerate(self.terms):
+            by_group.setdefault(term.group_name, []).append(i)
+        for group, idx in by_group.items():
+            terms = [self.terms[i] for i in idx]
+            full = [self.structures[i].n_params >= self.terms[i].dim for i in idx]
+            coefficients = sum(t.dim for t in terms)
+            levels = max(t.n_levels for t in terms)
+            if levels * coefficients <= n or not (len(terms) > 1 or any(full)):
+                continue
+            listed = " + ".join(f"({t.expr})" for t in terms)
+            raise ModelSpecificationError(
+                f"{listed}: {coefficients} random coefficients per level of {group!r} "
+                f"x {levels} levels > {n} observations ({n / levels:.2g} rows per level); "
+                "the variances of these random effects are not identifiable. Use fewer "
+                f"random-effect terms on {group!r} (e.g. one of them), or a grouping "
+                "factor with several rows per level"
+            )
 
     # ------------------------------------------------------------------------------
     @property
@@ -280,15 +382,37 @@ class Model:
         if method is None:
             method = "reml" if self.is_linear else "laplace"
         estimator = _plugins.get_estimator(method)
+        _check_options(method, getattr(estimator, "options", None), options)
         reason = estimator.supports(self)
         if reason is not None:
-            raise ValueError(f"estimator {method!r} cannot fit this model: {reason}")
+            raise ModelSpecificationError(f"estimator {method!r} cannot fit this model: {reason}")
         return estimator.fit(self, **options)
 
     def __repr__(self) -> str:
         return (
             f"Model({self.formula!r}, family={self.family.name!r}, link={self.link.name!r}, "
             f"n_obs={self.n_obs})"
+        )
+
+
+# Keyword arguments of the user functions, offered as suggestions for a misspelt option.
+_USER_ARGUMENTS = ("reml", "weights", "offset", "family", "link", "nagq", "correlation", "variance")
+
+
+def _check_options(method: str, accepted: Sequence[str] | None, options: dict[str, Any]) -> None:
+    """Refuse an option the estimator does not take, suggesting the closest name."""
+    if accepted is None:
+        return
+    for name in options:
+        if name in accepted:
+            continue
+        close = difflib.get_close_matches(
+            name.lower(), [*accepted, *_USER_ARGUMENTS], n=1, cutoff=0.6
+        )
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ModelSpecificationError(
+            f"unknown option {name!r} for estimator {method!r}{hint} "
+            f"(its options: {', '.join(accepted) or 'none'})"
         )
 
 

@@ -16,12 +16,18 @@ import mixedmodels.estimators
 
 MIXEDMODELS_ALL = [
     "BootstrapResult",
+    "ConvergenceWarning",
+    "FitError",
     "GLMMResult",
     "GLSResult",
     "LMMResult",
+    "MixedModelsError",
+    "MixedModelsWarning",
     "Model",
+    "ModelSpecificationError",
     "RLRTResult",
     "RefitMLWarning",
+    "SingularFitWarning",
     "__version__",
     "anova",
     "augment",

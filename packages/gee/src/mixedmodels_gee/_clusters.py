@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from mixedmodels import ModelSpecificationError
 from mixedmodels.interfaces import FloatArray
 
 __all__ = ["ClusterLayout", "SizeGroup", "build_layout", "resolve_column"]
@@ -119,7 +120,9 @@ def resolve_column(
     if isinstance(spec, str):
         if spec not in data.columns:
             avail = ", ".join(map(str, list(data.columns)[:40]))
-            raise ValueError(f"{what}: column {spec!r} not found in data; available: {avail}")
+            raise ModelSpecificationError(
+                f"{what}: column {spec!r} not found in data; available: {avail}"
+            )
         return data.loc[rows, spec], spec
     if isinstance(spec, (list, tuple)) and spec and all(isinstance(s, str) for s in spec):
         parts = []
@@ -130,7 +133,7 @@ def resolve_column(
         return parts, ":".join(spec)
     arr = np.asarray(spec)
     if arr.ndim != 1 or arr.shape[0] != len(data):
-        raise ValueError(
+        raise ModelSpecificationError(
             f"{what} must be a column name, a list of column names, or an array with one "
             f"value per row of data ({len(data)}); got shape {arr.shape}"
         )
@@ -167,18 +170,18 @@ def _time_of(values: pd.Series, name: str) -> tuple[FloatArray, NDArray[np.bool_
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         if not dtype.ordered:
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"time: column {name!r} is an unordered factor; give a numeric time or an "
                 "ordered factor (its level order is the time order)"
             )
         codes = values.cat.codes.to_numpy().astype(np.float64)
         return codes + 1.0, missing
     if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
-        raise ValueError(f"time: column {name!r} must be numeric (dtype {dtype})")
+        raise ModelSpecificationError(f"time: column {name!r} must be numeric (dtype {dtype})")
     t = values.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(t) & ~missing
     if bad.any():
-        raise ValueError(f"time: column {name!r} has {int(bad.sum())} infinite values")
+        raise ModelSpecificationError(f"time: column {name!r} has {int(bad.sum())} infinite values")
     return t, missing
 
 
@@ -211,11 +214,11 @@ def build_layout(
 
     Raises
     ------
-    ValueError
-        A missing column, or two rows of one cluster at the same time.
+    mixedmodels.ModelSpecificationError
+        A missing column, a single cluster, or two rows of one cluster at the same time.
     """
     if groups is None:
-        raise ValueError(
+        raise ModelSpecificationError(
             "GEE needs clusters: pass groups= (a column name, a list of column names, or "
             "an array with one value per row)"
         )
@@ -226,7 +229,7 @@ def build_layout(
     if time is not None:
         tvalues, tname = resolve_column(time, data, rows, "time")
         if isinstance(tvalues, list):
-            raise ValueError("time must be a single column or array")
+            raise ModelSpecificationError("time must be a single column or array")
         t, tmiss = _time_of(tvalues, tname)
         missing = missing | tmiss
     keep = ~missing
@@ -249,7 +252,16 @@ def build_layout(
         labels = [labels[i] for i in present.tolist()]
     n = codes.shape[0]
     if n == 0:
-        raise ValueError("no rows left once rows with a missing cluster or time are dropped")
+        raise ModelSpecificationError(
+            "no rows left once rows with a missing cluster or time are dropped"
+        )
+    if len(labels) < 2:
+        raise ModelSpecificationError(
+            f"groups ({gname}): all {n} rows are in one cluster ({labels[0]!r}); GEE needs "
+            "at least two clusters, as its robust (sandwich) variance is estimated from the "
+            "spread between clusters. Use a grouping with several clusters, or a model "
+            "without clusters (a generalized linear model)"
+        )
     sizes = np.bincount(codes, minlength=len(labels)).astype(np.int64)
 
     if t is None:
@@ -265,7 +277,7 @@ def build_layout(
     dup = (cs[1:] == cs[:-1]) & (ts[1:] == ts[:-1])
     if dup.any():
         i = int(np.argmax(dup))
-        raise ValueError(
+        raise ModelSpecificationError(
             f"time: cluster {labels[int(cs[i])]!r} has two rows at time {ts[i]:g}"
             f"{' (' + tname + ')' if tname else ''}; each row of a cluster needs its own time"
         )

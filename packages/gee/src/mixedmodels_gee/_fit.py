@@ -31,6 +31,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import NDArray
 
+from mixedmodels import ConvergenceWarning, ModelSpecificationError
 from mixedmodels.interfaces import Family, FloatArray, Link
 
 from ._clusters import ClusterLayout, pair_indices
@@ -44,11 +45,11 @@ IntArray = NDArray[np.int64]
 MAX_PATTERN_BLOCKS = 32
 
 
-class GEEError(ValueError):
+class GEEError(ModelSpecificationError):
     """The GEE fit cannot proceed (e.g. a working correlation that is not positive definite)."""
 
 
-class GEEConvergenceWarning(UserWarning):
+class GEEConvergenceWarning(ConvergenceWarning):
     """The GEE iterations stopped before converging."""
 
 

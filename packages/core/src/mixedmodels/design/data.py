@@ -25,7 +25,8 @@ def as_pandas(data: Any) -> pd.DataFrame:
     Parameters
     ----------
     data
-        A pandas DataFrame (returned as is, not copied), a polars DataFrame or a
+        A pandas DataFrame (returned as is, not copied; column names that are not
+        strings, e.g. integers, are given as their text on a new frame), a polars DataFrame or a
         pyarrow Table / RecordBatch (converted once with ``to_pandas()``), or a mapping
         of column names to equal-length arrays.
 
@@ -39,7 +40,11 @@ def as_pandas(data: Any) -> pd.DataFrame:
         For any other type; the message names the type received.
     """
     if isinstance(data, pd.DataFrame):
-        return data
+        if all(isinstance(c, str) for c in data.columns):
+            return data
+        # Formulas name columns by strings: integer (or other) column names become their
+        # text, on a new frame that shares the data (the user's frame is untouched).
+        return data.set_axis([str(c) for c in data.columns], axis=1)
     module = type(data).__module__ or ""
     # polars is an optional dependency: recognise it without importing it.
     if module.split(".")[0] == "polars" and hasattr(data, "to_pandas"):

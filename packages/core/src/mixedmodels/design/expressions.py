@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ..errors import ModelSpecificationError
 from ..formula.deparse import deparse
 from ..formula.tokens import FormulaError
 
@@ -115,7 +116,7 @@ def formulaic_matrix(
     except Warning as exc:
         found = re.search(r"\{.*\}", str(exc))
         levels = found.group(0) if found else str(exc)
-        raise ValueError(
+        raise ModelSpecificationError(
             f"{what}: {', '.join(deparse(k) for k in keys)} has level(s) {levels} that were "
             "not present in the data used for fitting"
         ) from exc

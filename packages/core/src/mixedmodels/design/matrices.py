@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ..errors import ModelSpecificationError
 from ..formula.deparse import expr_variables
 from ..formula.parse import parse_formula
 from ..formula.tokens import FormulaError, tokenize
@@ -216,7 +217,9 @@ class _DesignSpec:
 
 def _spec_of(design: Design) -> _DesignSpec:
     if not isinstance(design.spec, _DesignSpec):
-        raise ValueError("this Design was not made by build_design; it cannot take new data")
+        raise ModelSpecificationError(
+            "this Design was not made by build_design; it cannot take new data"
+        )
     return design.spec
 
 
@@ -230,6 +233,12 @@ def _columns_of(expr: str, frame: pd.DataFrame, what: str) -> list[str]:
     out: list[str] = []
     for name in expr_variables(expr):
         if name in frame.columns:
+            count = int(np.sum(frame.columns == name))
+            if count > 1:
+                raise FormulaError(
+                    f"column {name!r} ({what}) appears {count} times in data; column names "
+                    "must be unique: rename or drop the duplicates"
+                )
             out.append(name)
             continue
         if known is None:
@@ -346,7 +355,7 @@ def build_design(formula: str, data: Any) -> Design:
 
     if len(work) == 0:
         if n_total == 0:
-            raise ValueError("data has no rows")
+            raise ModelSpecificationError("data has no rows")
         raise no_rows()
     (ys, offs, vals), bad = evaluate(work)
     n_invalid = int(bad.sum())
@@ -359,7 +368,7 @@ def build_design(formula: str, data: Any) -> Design:
             raise no_rows(n_invalid)
         (ys, offs, vals), bad = evaluate(work)
         if bad.any():
-            raise ValueError("missing values remain after removing incomplete rows")
+            raise ModelSpecificationError("missing values remain after removing incomplete rows")
     n = len(work)
 
     y = ys[0] if len(ys) == 1 else np.column_stack(ys)

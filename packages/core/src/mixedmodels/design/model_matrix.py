@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ..errors import ModelSpecificationError
 from ..formula.terms import ModelTerms, model_terms
 from .contrasts import CONTR, FULL, NUM, contr_poly, poly_suffixes, r_coding
 from .data import drop_unused, factorize, format_levels
@@ -138,7 +139,7 @@ class ModelMatrix:
             for key, c in zip(term, coding, strict=True):
                 f = self.factors[key]
                 if c == CONTR and len(f.levels) < 2:
-                    raise ValueError(
+                    raise ModelSpecificationError(
                         f"{self.what}: factor {f.label!r} has a single level "
                         f"({f.levels[0]!r}) in the rows used; contrasts need at least 2 levels"
                     )
@@ -220,7 +221,7 @@ class ModelMatrix:
                     unseen = (v.codes >= 0) & (codes < 0)
                     if unseen.any():
                         level = v.levels[int(v.codes[np.argmax(unseen)])]
-                        raise ValueError(
+                        raise ModelSpecificationError(
                             f"{self.what}: {f.label!r} has level {level!r} that was not "
                             "present in the data used for fitting"
                         )
@@ -232,6 +233,18 @@ class ModelMatrix:
 def _lookup_value(col: pd.Series) -> FactorValue:
     """A data column as a numeric variable or an R factor."""
     dtype = col.dtype
+    if (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    ):
+        # Neither R's choice (seconds since 1970 as a number) nor a factor of dates is
+        # what a user usually means: ask for an explicit conversion.
+        raise ModelSpecificationError(
+            f"column {col.name!r} is a date/time ({dtype}); convert it explicitly: to a "
+            "number, e.g. days since the first date (col - col.min()).dt.days, or to a "
+            "factor with .astype('category')"
+        )
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         return FactorValue(num=col.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1))
     codes, levels, ordered = factorize(col)
@@ -244,7 +257,9 @@ def _new_lookup(col: pd.Series, f: FittedFactor, what: str) -> FactorValue:
         try:
             return FactorValue(num=col.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{what}: column {f.key!r} must be numeric: {exc}") from exc
+            raise ModelSpecificationError(
+                f"{what}: column {f.key!r} must be numeric: {exc}"
+            ) from exc
     codes, labels, _ = factorize(col)
     index = pd.Index(f.levels).get_indexer(pd.Index(labels))
     unknown = np.flatnonzero(index < 0)
@@ -252,7 +267,7 @@ def _new_lookup(col: pd.Series, f: FittedFactor, what: str) -> FactorValue:
         used = np.bincount(codes[codes >= 0], minlength=len(labels)) > 0
         bad = [labels[i] for i in unknown.tolist() if used[i]]
         if bad:
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"{what}: column {f.key!r} has level {bad[0]!r} that was not present in "
                 f"the data used for fitting (levels: {', '.join(f.levels[:20])}"
                 f"{', ...' if len(f.levels) > 20 else ''})"

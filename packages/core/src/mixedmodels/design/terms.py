@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelSpecificationError
 from .contrasts import FULL, NUM
 
 __all__ = ["FixedTerms", "fixed_terms"]
@@ -51,7 +52,7 @@ def _fixed_part(model: Any) -> Any:
     spec = getattr(getattr(model, "design", None), "spec", None)
     part = getattr(spec, "fixed", None)
     if part is None or not hasattr(part, "plan"):
-        raise ValueError(
+        raise ModelSpecificationError(
             "F tests by term need the model's formula terms; this model was not built "
             "from a formula by mixedmodels"
         )
@@ -80,7 +81,9 @@ def fixed_terms(model: Any) -> FixedTerms:
     for i, (term, coding) in enumerate(part.plan):
         assign_full.extend([i] * _ncols(part, term, coding))
     if len(assign_full) != len(design_names):
-        raise ValueError("could not map the fixed-effect columns to the formula's terms")
+        raise ModelSpecificationError(
+            "could not map the fixed-effect columns to the formula's terms"
+        )
     kept = np.array([design_names.index(c) for c in model.fixef_names], dtype=np.int64)
     assign = np.asarray(assign_full, dtype=np.int64)[kept]
     variables = {

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ..errors import ModelSpecificationError
 from ..formula.deparse import to_python
 from .data import drop_unused, factorize
 from .expressions import formulaic_matrix, require_columns
@@ -45,7 +46,7 @@ class NumericExpression:
             self.fspec = spec
             kind = next(iter(spec.encoder_state.values()), (None, {}))[0]
             if getattr(kind, "value", None) == "categorical" or arr.shape[1] != 1:
-                raise ValueError(f"{self.what} {self.expr!r} is not numeric")
+                raise ModelSpecificationError(f"{self.what} {self.expr!r} is not numeric")
         return arr[:, 0]
 
     def _factor_response(self, col: pd.Series) -> NDArray[np.float64]:
@@ -53,7 +54,7 @@ class NumericExpression:
         codes, levels, _ = factorize(col)
         present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(levels)))
         if self.what != "response" or len(present) != 2:
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"{self.what} {self.expr!r} is not numeric (dtype {col.dtype}"
                 + (f", {len(present)} levels" if self.what == "response" else "")
                 + "); use a numeric column"

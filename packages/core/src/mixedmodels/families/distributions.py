@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from ..errors import ModelSpecificationError
 from ..interfaces import Family, FloatArray
 
 __all__ = [
@@ -77,13 +78,13 @@ def _describe(
 def _check_finite(name: str, y: FloatArray, weights: FloatArray | None) -> None:
     bad = ~np.isfinite(y)
     if np.any(bad):
-        raise ValueError(_describe(name, y, bad, "missing or not finite"))
+        raise ModelSpecificationError(_describe(name, y, bad, "missing or not finite"))
     if weights is not None:
         w = np.broadcast_to(_as_float(weights), y.shape)
         badw = ~np.isfinite(w) | (w < 0)
         if np.any(badw):
             idx = np.flatnonzero(badw)
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"{name} family: {idx.size} prior weight{'s' if idx.size != 1 else ''} "
                 f"negative or not finite (first: {w.ravel()[idx[0]]!r} at position "
                 f"{int(idx[0])})"
@@ -94,10 +95,12 @@ def _check_counts(name: str, y: FloatArray, weights: FloatArray | None) -> None:
     _check_finite(name, y, weights)
     neg = y < 0
     if np.any(neg):
-        raise ValueError(_describe(name, y, neg, "negative; counts must be >= 0"))
+        raise ModelSpecificationError(_describe(name, y, neg, "negative; counts must be >= 0"))
     frac = y != np.round(y)
     if np.any(frac):
-        raise ValueError(_describe(name, y, frac, "not a whole number; counts expected"))
+        raise ModelSpecificationError(
+            _describe(name, y, frac, "not a whole number; counts expected")
+        )
 
 
 def _count_loglik(y: FloatArray, core: FloatArray) -> FloatArray:
@@ -220,7 +223,7 @@ class Binomial(Family):
         mu = _as_float(mu)
         w = _weights(weights, mu.shape)
         if np.any(w != np.round(w)) or np.any(w < 0):
-            raise ValueError(
+            raise ModelSpecificationError(
                 "binomial family: cannot simulate from non-integer or negative prior "
                 "weights (the weights are the numbers of trials)"
             )
@@ -235,7 +238,7 @@ class Binomial(Family):
         _check_finite(self.name, y, weights)
         out = (y < 0) | (y > 1)
         if np.any(out):
-            raise ValueError(
+            raise ModelSpecificationError(
                 _describe(
                     self.name,
                     y,
@@ -330,7 +333,7 @@ class _PositiveContinuous(Family):
         _check_finite(self.name, y, weights)
         bad = y <= 0
         if np.any(bad):
-            raise ValueError(_describe(self.name, y, bad, "not positive"))
+            raise ModelSpecificationError(_describe(self.name, y, bad, "not positive"))
 
     def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
         mu = _as_float(mu)
@@ -468,7 +471,9 @@ class NegativeBinomial(Family):
     def __init__(self, theta: float = 1.0) -> None:
         theta = float(theta)
         if not np.isfinite(theta) or theta <= 0:
-            raise ValueError(f"negative_binomial family: theta must be > 0, got {theta!r}")
+            raise ModelSpecificationError(
+                f"negative_binomial family: theta must be > 0, got {theta!r}"
+            )
         self.theta = theta
 
     def with_theta(self, theta: float) -> NegativeBinomial:

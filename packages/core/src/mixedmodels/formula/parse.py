@@ -258,6 +258,27 @@ def _double_vert_lhs(lhs: str, term_text: str) -> list[str]:
     return pieces
 
 
+def quoted_names_to_backticks(text: str) -> str:
+    """``Q("my days")`` (patsy's and formulaic's quoting of a column name) as R's
+    backticks, `` `my days` ``, which the rest of the parser understands."""
+    tokens = tokenize(text)
+    out, last = [], 0
+    for i in range(len(tokens) - 3):
+        q, lp, s, rp = tokens[i : i + 4]
+        if (
+            q.kind == "name"
+            and q.text == "Q"
+            and lp.text == "("
+            and s.kind == "str"
+            and rp.text == ")"
+            and "`" not in s.text
+            and (i == 0 or tokens[i - 1].text not in ("$", "@", "::"))
+        ):
+            out += [text[last : q.start], f"`{s.text[1:-1]}`"]
+            last = rp.end
+    return "".join(out) + text[last:] if out else text
+
+
 def parse_formula(formula: str) -> ParsedFormula:
     """Split an lme4 formula into response, fixed part, offsets and random terms.
 
@@ -278,7 +299,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     """
     if not isinstance(formula, str):
         raise FormulaError(f"formula must be a string, got {type(formula).__name__}")
-    text = formula
+    text = quoted_names_to_backticks(formula)
     tokens = tokenize(text)
     pairs = match_parens(tokens, text)
     tildes = _top_level_ops(tokens, pairs, {"~"})

@@ -5,10 +5,13 @@ their factors, parsed with formulaic.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from .deparse import deparse, r_name, to_python
 from .tokens import FormulaError, match_parens, source_span, tokenize
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 __all__ = ["ModelTerms", "factor_label", "model_terms"]
 
@@ -77,6 +80,14 @@ def model_terms(rhs: str) -> ModelTerms:
     from formulaic.parser.types import Factor
 
     text = rhs.strip() or "1"
+    for tok in tokenize(text):
+        if tok.kind == "bq" and _NUMBER.fullmatch(tok.text[1:-1].strip()):
+            # formulaic reads `1` as the constant 1, not the column named "1".
+            raise FormulaError(
+                f"column {tok.text} in {rhs!r}: a column named by a number cannot be used as "
+                f"a predictor; rename it, e.g. data.rename(columns={{{tok.text[1:-1]}: "
+                f"'x{tok.text[1:-1]}'}})"
+            )
     try:
         parsed = Formula(to_python(text), _ordering="none")
     except FormulaError:

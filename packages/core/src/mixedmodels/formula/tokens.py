@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from ..errors import ModelSpecificationError
+
 __all__ = ["CLOSE", "OPEN", "FormulaError", "Token", "match_parens", "source_span", "tokenize"]
 
 
-class FormulaError(ValueError):
+class FormulaError(ModelSpecificationError):
     """A formula that cannot be parsed or does not fit the data."""
 
 

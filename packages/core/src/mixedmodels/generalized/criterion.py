@@ -19,6 +19,7 @@ import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.typing import NDArray
 
+from ..errors import FitError
 from ..interfaces import Family, FloatArray, Link
 from ..linear.criterion import TermData
 from .pwls import Factor, PenalizedSystem
@@ -28,6 +29,11 @@ __all__ = ["GLMMProblem", "PirlsResult"]
 _MAX_PIRLS = 200
 _PIRLS_TOL = 1e-10
 _MAX_HALVINGS = 20
+# PIRLS also stops after _STALL_AFTER iterations when _STALL_COUNT successive ones
+# changed the penalised deviance by no more than rounding (relative _STALL_TOL).
+_STALL_AFTER = 30
+_STALL_COUNT = 3
+_STALL_TOL = 1e-14
 
 
 @dataclass
@@ -103,6 +109,29 @@ class GLMMProblem:
         # families: c is cached per (family instance, phi) and checked once.
         self._loglik_constant: tuple[Family, float, float | None] | None = None
 
+    def pirls_failure(self, where: str, theta: FloatArray) -> FitError:
+        """The error for PIRLS failing ``where``, with what the linear predictor and the
+        data say about why."""
+        theta = np.asarray(theta, dtype=np.float64)
+        x_scale = float(np.max(np.abs(self.X), initial=0.0))
+        causes = []
+        if x_scale > 1e4:
+            causes.append(f"fixed-effect columns as large as {x_scale:.3g}: center or rescale them")
+        if np.max(np.abs(theta), initial=0.0) > 1e3:
+            causes.append(
+                f"random-effect parameters as large as {np.max(np.abs(theta)):.3g}: too many "
+                "random effects for the data, or a grouping factor with one row per level"
+            )
+        causes.append(
+            "the mean overflows or the weights degenerate at these parameters (complete "
+            "separation, or a model too rich for the data: simplify the random effects)"
+        )
+        return FitError(
+            f"the penalised iteratively reweighted least squares (PIRLS) for the random "
+            f"effects' modes failed {where} (theta = {np.round(theta, 4).tolist()}); "
+            f"likely causes: {'; '.join(causes)}"
+        )
+
     # --- helpers ----------------------------------------------------------------------
     def lambdas(self, theta: FloatArray) -> list[FloatArray]:
         idx = self._theta_index
@@ -111,7 +140,12 @@ class GLMMProblem:
     def _weights(self, eta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         mu = self.link.inverse(eta)
         dmu = self.link.mu_eta(eta)
-        w = self.pw * dmu**2 / (self.family.variance(mu) * self.dispersion)
+        # dmu * (dmu / V) rather than dmu^2 / V: no overflow while the weight itself is
+        # finite (log link: dmu = V = mu).  Where the mean overflows (an extreme linear
+        # predictor) the weights are not finite, and PIRLS rejects them (its factor is
+        # refused, its step halved).
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = self.pw * dmu * (dmu / (self.family.variance(mu) * self.dispersion))
         return mu, dmu, w
 
     def _deviance(self, mu: FloatArray) -> float:
@@ -124,6 +158,8 @@ class GLMMProblem:
         return float(np.sum(self.pw * self.family.unit_deviance(self.y, mu))) / self.dispersion
 
     def _penalised_deviance(self, mu: FloatArray, u1: FloatArray, uR: FloatArray) -> float:
+        if not np.all(np.isfinite(mu)):
+            return np.inf  # an overflowing mean: a step PIRLS must halve
         return self._deviance(mu) + float(np.sum(u1**2) + np.sum(uR**2))
 
     # --- PIRLS --------------------------------------------------------------------------
@@ -154,8 +190,16 @@ class GLMMProblem:
         eta = fixed_eta + system.random_part(lambdas, u1, uR[:q])
         mu, dmu, w = self._weights(eta)
         pdev = self._penalised_deviance(mu, u1, uR[:q])
+        if not np.isfinite(pdev) and (np.any(u1) or np.any(uR)):
+            # The warm start overflows at these parameters: start from u = 0 instead.
+            u1, uR = np.zeros_like(u1), np.zeros_like(uR)
+            eta = fixed_eta.copy()
+            mu, dmu, w = self._weights(eta)
+            pdev = self._penalised_deviance(mu, u1, uR[:q])
+        if not np.isfinite(pdev):
+            return None  # the mean overflows even without random effects
         converged = False
-        iterations = 0
+        iterations = stalled = 0
         for iterations in range(1, _MAX_PIRLS + 1):  # noqa: B007 (reported below)
             z = (eta - self.offset) + (self.y - mu) / dmu
             if not joint:
@@ -197,8 +241,14 @@ class GLMMProblem:
             )
             u1, uR, cur_beta, fixed_eta, eta = new_u1, new_uR, new_beta, new_fixed, new_eta
             mu, dmu, w = self._weights(eta)
+            # Modes drifting off to infinity (complete separation) while the criterion
+            # no longer changes: stop once several iterations change it only by rounding
+            # (otherwise all _MAX_PIRLS iterations run at every evaluation).
+            stalled = stalled + 1 if pdev - new_pdev <= _STALL_TOL * (1.0 + abs(pdev)) else 0
             pdev = new_pdev
-            if step < _PIRLS_TOL * scale:
+            if step < _PIRLS_TOL * scale or (
+                iterations >= _STALL_AFTER and stalled >= _STALL_COUNT
+            ):
                 converged = True
                 break
         if not converged:
@@ -221,7 +271,10 @@ class GLMMProblem:
         def r_of(e: FloatArray) -> FloatArray:
             mu = self.link.inverse(e)
             dmu = self.link.mu_eta(e)
-            return self.pw * (self.y - mu) * dmu / (self.family.variance(mu) * self.dispersion)
+            # (y - mu) * (dmu / V): no overflow while the score itself is finite.
+            with np.errstate(over="ignore", invalid="ignore"):
+                ratio = dmu / (self.family.variance(mu) * self.dispersion)
+            return self.pw * (self.y - mu) * ratio
 
         h = 1e-6 * np.maximum(1.0, np.abs(eta))
         return r_of(eta), -(r_of(eta + h) - r_of(eta - h)) / (2 * h)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from ..errors import FitError
 from ..interfaces import FloatArray
 from ..model import Model
 from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
@@ -83,7 +84,7 @@ def _fit_family_parameter(
 
         coarse = minimize_scalar(conditional, bracket=bracket, tol=1e-4)
         if not np.isfinite(coarse.fun):
-            raise RuntimeError("could not start the family parameter's estimation")
+            raise FitError("could not start the family parameter's estimation")
         set_parameter(P, float(coarse.x))
         start = _fit(model, P, nagq=1, fast=True, check=False, start_theta=first.theta)
 

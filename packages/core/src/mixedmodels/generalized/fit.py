@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from ..linear.fit import START_SCALES
 from ..linear.layout import model_term_data
@@ -121,7 +122,7 @@ def _state(
     beta = np.asarray(beta, dtype=np.float64)
     modes = P.pirls(theta, beta)
     if modes is None:
-        raise RuntimeError("PIRLS failed at the estimates")
+        raise P.pirls_failure("at the estimates", theta)
     return GLMMFit(
         model,
         P,
@@ -153,10 +154,12 @@ def build_glmm_problem(model: Model, family: Any = None) -> GLMMProblem:
 
 def _check_nagq(model: Model, nagq: int) -> None:
     if not isinstance(nagq, int | np.integer) or nagq < 0 or nagq > _MAX_NAGQ:
-        raise ValueError(f"nagq must be an integer between 0 and {_MAX_NAGQ}, got {nagq!r}")
+        raise ModelSpecificationError(
+            f"nagq must be an integer between 0 and {_MAX_NAGQ}, got {nagq!r}"
+        )
     if nagq > 1 and (len(model.terms) != 1 or model.terms[0].dim != 1):
         terms = ", ".join(f"({t.expr})" for t in model.terms)
-        raise ValueError(
+        raise ModelSpecificationError(
             "adaptive Gauss-Hermite quadrature (nagq > 1) needs a single scalar random-effect "
             f"term, e.g. (1 | g); this model has {terms}. Use the Laplace approximation "
             "(nagq=1)."
@@ -208,7 +211,7 @@ def _start_theta(model: Model, start: Any) -> FloatArray:
         return default
     theta = np.array(start, dtype=np.float64).ravel()
     if theta.shape != default.shape or not np.all(np.isfinite(theta)):
-        raise ValueError(
+        raise ModelSpecificationError(
             f"start must hold {default.size} finite covariance parameters (theta), got "
             f"{np.asarray(start).shape}"
         )
@@ -257,7 +260,7 @@ def _fit(
     )
     res1 = P.pirls(stage1.x, None)
     if res1 is None:
-        raise RuntimeError("PIRLS failed at the first-stage estimates")
+        raise P.pirls_failure("at the first-stage estimates", stage1.x)
     messages: list[str] = []
     if fast:
         messages += _separation_messages(model, P, res1.beta)

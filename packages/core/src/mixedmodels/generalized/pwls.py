@@ -158,7 +158,11 @@ class PenalizedSystem:
         return M
 
     def factor(self, lambdas: list[FloatArray], w: FloatArray) -> Factor | None:
-        """Factor the penalised system for relative factors ``lambdas`` and weights ``w``."""
+        """Factor the penalised system for relative factors ``lambdas`` and weights ``w``
+        (``None`` where it cannot be: weights or factors that are not finite, a matrix
+        that is not positive definite)."""
+        if not (np.all(np.isfinite(w)) and all(np.all(np.isfinite(lam)) for lam in lambdas)):
+            return None  # an overflowing mean (an extreme trial point)
         A11, A_R1, A_RR = self._weighted(w)
         l1 = lambdas[0]
         p1 = self.p1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linprog
 
+from ..errors import MixedModelsWarning
 from ..interfaces import FloatArray
 
 __all__ = ["SeparationWarning", "separated_columns", "separation_message", "shows_divergence"]
@@ -25,7 +26,7 @@ __all__ = ["SeparationWarning", "separated_columns", "separation_message", "show
 _ETA_LIMIT = 30.0
 
 
-class SeparationWarning(UserWarning):
+class SeparationWarning(MixedModelsWarning):
     """Some fixed effects are not estimable: the data separate the response."""
 
 

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import MixedModelsWarning
 from ..linear.interface import is_linear_criterion
 
 __all__ = ["RefitMLWarning", "anova", "term_tests"]
 
 
-class RefitMLWarning(UserWarning):
+class RefitMLWarning(MixedModelsWarning):
     """REML fits were refitted by maximum likelihood before comparing them (lme4's
     "refitting model(s) with ML (instead of REML)")."""
 

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from .layout import Evaluation, TermData, ThetaLayout
 
@@ -128,7 +129,9 @@ class LMMProblem(ThetaLayout):
         weights: FloatArray | None = None,
     ) -> None:
         if not terms:
-            raise ValueError("a linear mixed model needs at least one random-effect term")
+            raise ModelSpecificationError(
+                "a linear mixed model needs at least one random-effect term"
+            )
         sw = self._set_data(X, terms, weights)
         n, p = X.shape
         Xw = X * sw[:, None]
@@ -381,7 +384,10 @@ class LMMProblem(ThetaLayout):
         spherical random effects of the first term, at the evaluation ``ev``."""
         L = ev.L
         q, p = self.q_rest, self.p
-        sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+        if L.shape[0] > 1:
+            sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+        else:  # nothing to solve for (LAPACK refuses an empty matrix, on stderr)
+            sol = np.zeros(0)
         u_R, beta = sol[:q], sol[q : q + p]
         # First term: (l1' A11_j l1 + I) u_1j = l1' (A_1y - A_1X beta - A_1R Lambda_R u_R)
         lam_u_R = np.zeros(q)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from .layout import Evaluation, TermData, ThetaLayout
 
@@ -52,7 +53,9 @@ class DenseLMMProblem(ThetaLayout):
         matrix: FloatArray | None = None,
     ) -> None:
         if not terms:
-            raise ValueError("a linear mixed model needs at least one random-effect term")
+            raise ModelSpecificationError(
+                "a linear mixed model needs at least one random-effect term"
+            )
         sw = self._set_data(X, terms, weights)
         n, p = X.shape
         self.offsets = np.cumsum([0] + [t.q for t in terms]).tolist()
@@ -145,7 +148,10 @@ class DenseLMMProblem(ThetaLayout):
         """Fixed effects, spherical random effects per term ``(n_levels, dim)``, all u."""
         L = ev.L
         q, p = self.q, self.p
-        sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+        if L.shape[0] > 1:
+            sol, _ = _trtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+        else:  # nothing to solve for (LAPACK refuses an empty matrix, on stderr)
+            sol = np.zeros(0)
         u, beta = sol[:q], sol[q : q + p]
         us = [u[off : off + qk].reshape(nl, d) for nl, d, qk, off in self._shapes]
         return beta, us, u

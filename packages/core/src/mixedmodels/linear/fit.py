@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FitError, ModelSpecificationError
 from ..interfaces import FloatArray
 from ..model import Model
 from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
@@ -119,7 +120,7 @@ def build_problem(model: Model) -> ProfiledCriterion:
     """
     y = np.asarray(model.response, dtype=np.float64)
     if y.ndim != 1:
-        raise ValueError("a linear mixed model needs a single numeric response column")
+        raise ModelSpecificationError("a linear mixed model needs a single numeric response column")
     if model.offset is not None:
         y = y - model.offset
     terms = model_term_data(model)
@@ -169,7 +170,7 @@ def fit_lmm(
     lower, upper = problem.bounds()
     x0 = x_start if start is None else np.asarray(start, dtype=np.float64)
     if x0.shape != lower.shape:
-        raise ValueError(
+        raise ModelSpecificationError(
             f"start must have {lower.size} values (theta, then any residual "
             f"parameters), got {x0.size}"
         )
@@ -400,7 +401,7 @@ def _fit_problem(
                 theta = snapped
         ev = problem.evaluate(theta, reml)
         if ev is None:
-            raise RuntimeError("the criterion could not be evaluated at the optimum")
+            raise FitError("the criterion could not be evaluated at the optimum")
         converged, messages = True, list[str]()
         gradient = hessian = None
         if check:

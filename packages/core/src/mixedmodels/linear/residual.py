@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from ..structures.whitening import BoundResidual, solve_lower
 from .criterion import LMMProblem
@@ -206,7 +207,9 @@ class ResidualLMMProblem(ThetaLayout):
         self._cache: dict[bytes, tuple[Any, float] | None] = {}
         built = self._inner(self.residual.start())
         if built is None:
-            raise ValueError("the residual structure is not positive definite at its start")
+            raise ModelSpecificationError(
+                "the residual structure is not positive definite at its start"
+            )
         self.m = int(built[0].m)
 
     # ------------------------------------------------------------------------------
@@ -229,7 +232,7 @@ class ResidualLMMProblem(ThetaLayout):
     def _nesting_error(self, nested: list[bool], group_names: list[str] | None) -> None:
         i = nested.index(False)
         name = group_names[i] if group_names else f"term {i + 1}"
-        raise ValueError(
+        raise ModelSpecificationError(
             f"{self.residual.corr_label}: its groups span several levels of {name!r}; "
             f"that needs the dense criterion, limited to {_GENERAL_MAX_M} random and "
             f"fixed effects; group the correlation by {name!r} or a factor nested within "
@@ -336,7 +339,7 @@ class ResidualLMMProblem(ThetaLayout):
         """The whitened problem at the residual parameters of ``params``."""
         built = self._inner(self.split(params)[1])
         if built is None:
-            raise ValueError("the residual structure is not positive definite here")
+            raise ModelSpecificationError("the residual structure is not positive definite here")
         return built[0]
 
     # ------------------------------------------------------------------------------

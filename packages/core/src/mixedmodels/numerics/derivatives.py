@@ -72,20 +72,39 @@ def finite_difference_derivatives(
         y[i] += s
         if j is not None:
             y[j] += t
-        return fun(y)
+        return float(fun(y))
 
     # Step direction per coordinate: away from a bound that is within one step.
     sign = np.where(x - h < lower, 1.0, np.where(x + h > upper, -1.0, 0.0))
     signed_h = np.where(sign < 0, -h, h)
     forward = np.zeros(k)  # f(x + step_i e_i), reused by the cross derivatives
+    # Values as Python floats: a criterion that is infinite next to x gives non-finite
+    # differences quietly (inf - inf), which the callers check for (check_convergence
+    # reports them).
+    _differences(shifted, float(f0), h, signed_h, sign, grad, hess, forward)
+    return grad, hess
+
+
+def _differences(
+    shifted: Callable[..., float],
+    f0: float,
+    h: FloatArray,
+    signed_h: FloatArray,
+    sign: FloatArray,
+    grad: FloatArray,
+    hess: FloatArray,
+    forward: FloatArray,
+) -> None:
+    """Fill ``grad``, ``hess`` and ``forward`` by central (or one-sided) differences."""
+    k = len(h)
     for i in range(k):
         if sign[i] == 0.0:
-            fp, fm = shifted(i, h[i]), shifted(i, -h[i])
-            grad[i] = (fp - fm) / (2 * h[i])
-            hess[i, i] = (fp - 2 * f0 + fm) / h[i] ** 2
+            fp, fm, hi = shifted(i, h[i]), shifted(i, -h[i]), float(h[i])
+            grad[i] = (fp - fm) / (2 * hi)
+            hess[i, i] = (fp - 2 * f0 + fm) / hi**2
             forward[i] = fp
         else:
-            s = signed_h[i]
+            s = float(signed_h[i])
             f1, f2 = shifted(i, s), shifted(i, 2 * s)
             grad[i] = (-3 * f0 + 4 * f1 - f2) / (2 * s)
             hess[i, i] = (f0 - 2 * f1 + f2) / s**2
@@ -93,10 +112,8 @@ def finite_difference_derivatives(
     for i in range(k):
         for j in range(i + 1, k):
             fpp = shifted(i, signed_h[i], j, signed_h[j])
-            hess[i, j] = hess[j, i] = (fpp - forward[i] - forward[j] + f0) / (
-                signed_h[i] * signed_h[j]
-            )
-    return grad, hess
+            fi, fj = float(forward[i]), float(forward[j])
+            hess[i, j] = hess[j, i] = (fpp - fi - fj + f0) / float(signed_h[i] * signed_h[j])
 
 
 def central_hessian(

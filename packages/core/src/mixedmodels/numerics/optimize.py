@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from .derivatives import finite_difference_derivatives
 
@@ -155,7 +156,9 @@ def minimize_bounded(
             },
         )
     else:
-        raise ValueError(f"unknown optimizer {method!r}; use 'auto', 'lbfgsb' or 'cobyqa'")
+        raise ModelSpecificationError(
+            f"unknown optimizer {method!r}; use 'auto', 'lbfgsb' or 'cobyqa'"
+        )
     return OptimizeResult(
         x=np.asarray(res.x, dtype=np.float64),
         fun=float(res.fun),
@@ -357,7 +360,23 @@ def check_convergence(
         return True, messages, grad, hess
     g = grad[free]
     H = hess[np.ix_(free, free)]
-    eig = np.linalg.eigvalsh(H) if H.size else np.zeros(0)
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        # The criterion is not finite next to the optimum (a boundary of the parameter
+        # space the optimiser cannot see, or overflow): nothing to check with.
+        messages.append(
+            "the criterion's derivatives at the optimum are not finite (the criterion "
+            "overflows or cannot be evaluated next to the estimates): the fit may not be "
+            "a minimum; simplify the model or rescale the data"
+        )
+        return False, messages, grad, hess
+    try:
+        eig = np.linalg.eigvalsh(H) if H.size else np.zeros(0)
+    except np.linalg.LinAlgError:
+        messages.append(
+            "the Hessian of the criterion at the optimum could not be decomposed: the fit "
+            "may not be a minimum"
+        )
+        return False, messages, grad, hess
     if eig.size and eig.min() <= -1e-6 * max(1.0, abs(eig.max())):
         messages.append(
             "the Hessian of the criterion is not positive definite at the optimum "

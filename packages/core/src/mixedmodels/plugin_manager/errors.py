@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import MixedModelsError, MixedModelsWarning, ModelSpecificationError
 from .environment import ENV_DISABLE, ENV_PLUGINS
 from .kinds import label
 from .records import Conflict, PluginInfo
@@ -16,11 +17,11 @@ __all__ = ["MixedModelsPluginWarning", "PluginConflictError", "UnknownNameError"
 _HERE = Path(__file__).parent
 
 
-class MixedModelsPluginWarning(UserWarning):
+class MixedModelsPluginWarning(MixedModelsWarning):
     """A plugin could not be loaded and was skipped (or was asked for but not found)."""
 
 
-class PluginConflictError(RuntimeError):
+class PluginConflictError(MixedModelsError, RuntimeError):
     """Two plugins registered one name in one registry.
 
     Attributes
@@ -57,7 +58,7 @@ class PluginConflictError(RuntimeError):
         super().__init__("; ".join(lines) + ". " + hint)
 
 
-class UnknownNameError(KeyError, ValueError):
+class UnknownNameError(ModelSpecificationError, KeyError):
     """A name that no loaded plugin registered.
 
     A :class:`KeyError` (it is a failed registry look-up) and a :class:`ValueError`

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ModelSpecificationError
 from ..generalized.criterion import GLMMProblem, PirlsResult
 from ..generalized.family_parameter import fit_glmm_dispersion, fit_glmm_nb
 from ..generalized.fit import GLMMFit, fit_glmm
@@ -21,7 +22,7 @@ from ..interfaces import FloatArray
 from ..model import Model
 from ..numerics.optimize import OptimizerSummary
 from ..output.report import Summary
-from .lmm import LMMResult
+from .lmm import LMMResult, check_nsim
 from .refit import with_response
 
 __all__ = ["GLMMResult"]
@@ -77,7 +78,7 @@ class GLMMResult:
         # PIRLS at the estimates (the fitter's, where it ran it).
         res = modes if modes is not None else problem.pirls(self.theta, self._beta)
         if res is None:
-            raise RuntimeError("PIRLS failed at the estimates")
+            raise problem.pirls_failure("at the estimates", self.theta)
         self._modes = res
         self._u = [res.u1] + [
             res.uR[off : off + t.n_levels * t.dim].reshape(t.n_levels, t.dim)
@@ -266,7 +267,7 @@ class GLMMResult:
         elif type == "working":
             r = (y - mu) / self.link.mu_eta(eta)
         else:
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"unknown residual type {type!r}; use 'deviance', 'pearson', 'response' "
                 "or 'working'"
             )
@@ -288,7 +289,7 @@ class GLMMResult:
             return eta
         if type == "response":
             return pd.Series(self.link.inverse(eta.to_numpy()), index=eta.index, name="prediction")
-        raise ValueError(f"unknown prediction type {type!r}; use 'link' or 'response'")
+        raise ModelSpecificationError(f"unknown prediction type {type!r}; use 'link' or 'response'")
 
     def simulate(self, nsim: int = 1, seed: Any = None, re_form: str | None = "NA") -> pd.DataFrame:
         """Simulate responses: random effects, then the family (lme4's ``simulate``).
@@ -313,6 +314,7 @@ class GLMMResult:
         pandas.DataFrame
             Columns ``sim_1`` ... ``sim_<nsim>``, indexed like the data.
         """
+        nsim = check_nsim(nsim)
         rng = np.random.default_rng(seed)
         m = self.model
         keep = self._terms_in(re_form)

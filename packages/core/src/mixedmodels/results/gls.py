@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import ModelSpecificationError
 from ..interfaces import Tidier
 from ..output.report import Summary
 from .lmm import LMMResult
@@ -128,7 +129,7 @@ def tidy_gls(
         order = np.argsort(frame.term.to_numpy() != "sd__Observation", kind="stable")
         parts.append(frame.iloc[order])
     if not parts:
-        raise ValueError(f"unknown effects {effects}; use 'fixed' and/or 'ran_pars'")
+        raise ModelSpecificationError(f"unknown effects {effects}; use 'fixed' and/or 'ran_pars'")
     return pd.concat(parts, ignore_index=True)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from ..linear.criterion import Evaluation
 from ..linear.fit import LMMFit, conditional_fitted, fit_lmm
@@ -19,6 +20,13 @@ from ..output.report import Summary
 from .refit import refit_start, with_response
 
 __all__ = ["LMMResult"]
+
+
+def check_nsim(nsim: Any) -> int:
+    """The number of simulations, a positive integer, or a clear error."""
+    if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
+        raise ModelSpecificationError(f"nsim must be a positive integer, got {nsim!r}")
+    return int(nsim)
 
 
 class LMMResult:
@@ -343,7 +351,7 @@ class LMMResult:
             if self.model.weights is not None:
                 r = r * np.sqrt(self.model.weights)
         elif type != "response":
-            raise ValueError(
+            raise ModelSpecificationError(
                 f"unknown residual type {type!r}; use 'response', 'pearson' or 'normalized'"
             )
         if scaled:
@@ -392,7 +400,7 @@ class LMMResult:
             index = frame.index
             for t, c, use in zip(m.terms, codes, include, strict=True):
                 if use and not allow_new_levels and np.any(c < 0):
-                    raise ValueError(
+                    raise ModelSpecificationError(
                         f"newdata has {int(np.sum(c < 0))} rows with levels of "
                         f"{t.group_name!r} not seen in fitting; pass allow_new_levels=True "
                         "to predict them at the population level"
@@ -417,7 +425,9 @@ class LMMResult:
         groups = {b.group for b in parsed.random_terms}
         unknown = groups - {t.group_name for t in terms}
         if unknown:
-            raise ValueError(f"re_form names grouping factors not in the model: {sorted(unknown)}")
+            raise ModelSpecificationError(
+                f"re_form names grouping factors not in the model: {sorted(unknown)}"
+            )
         return [t.group_name in groups for t in terms]
 
     def simulate(self, nsim: int = 1, seed: Any = None, re_form: str | None = "NA") -> pd.DataFrame:
@@ -443,6 +453,7 @@ class LMMResult:
         pandas.DataFrame
             Columns ``sim_1`` ... ``sim_<nsim>``, indexed like the data, as lme4.
         """
+        nsim = check_nsim(nsim)
         rng = np.random.default_rng(seed)
         m = self.model
         n = self.nobs

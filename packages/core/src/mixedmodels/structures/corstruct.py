@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray, ResidualCorrelation
 from .acf import arma_acf, arma_coefs, pacf_to_acf
 from .transforms import cpc_cholesky, logistic
@@ -33,15 +34,17 @@ __all__ = [
 
 def no_options(name: str, options: dict[str, Any]) -> None:
     if options:
-        raise ValueError(f"correlation {name!r}: unknown options {sorted(options)}")
+        raise ModelSpecificationError(f"correlation {name!r}: unknown options {sorted(options)}")
 
 
 def _integer_positions(name: str, coords: FloatArray, coord_names: Sequence[str]) -> FloatArray:
     if coords.shape[1] != 1:
-        raise ValueError(f"correlation {name!r} takes one time covariate, got {list(coord_names)}")
+        raise ModelSpecificationError(
+            f"correlation {name!r} takes one time covariate, got {list(coord_names)}"
+        )
     t = coords[:, 0]
     if not np.all(np.abs(t - np.round(t)) < 1e-8):
-        raise ValueError(
+        raise ModelSpecificationError(
             f"correlation {name!r}: the time covariate {coord_names[0]!r} must be integer "
             "valued (use car1() for continuous times)"
         )
@@ -95,7 +98,7 @@ class CAR1Residual(ResidualCorrelation):
     def __init__(self, name: str, coords: FloatArray, **options: Any) -> None:
         no_options(name, options)
         if coords.shape[1] != 1:
-            raise ValueError(f"correlation {name!r} takes one time covariate")
+            raise ModelSpecificationError(f"correlation {name!r} takes one time covariate")
         self.name = name
 
     @property
@@ -167,7 +170,9 @@ class ARMAResidual(LagResidual):
         no_options(name, options)
         super().__init__(name, coords, coord_names)
         if p < 0 or q < 0 or p + q == 0:
-            raise ValueError(f"correlation {name!r}: need p >= 0, q >= 0 and p + q >= 1")
+            raise ModelSpecificationError(
+                f"correlation {name!r}: need p >= 0, q >= 0 and p + q >= 1"
+            )
         self.p, self.q = p, q
         self._label = label
 
@@ -222,7 +227,7 @@ class ToeplitzResidual(LagResidual):
             np.minimum.at(low, groups, t)
             self.max_lag = int(np.max(high - low))
         if self.max_lag < 1:
-            raise ValueError(f"correlation {name!r}: no group has two observations")
+            raise ModelSpecificationError(f"correlation {name!r}: no group has two observations")
 
     @property
     def n_params(self) -> int:
@@ -260,12 +265,14 @@ class SymmResidual(ResidualCorrelation):
     ) -> None:
         no_options(name, options)
         if coords.shape[1] != 1:
-            raise ValueError(f"correlation {name!r} takes one position covariate")
+            raise ModelSpecificationError(f"correlation {name!r} takes one position covariate")
         self.name = name
         self.values = np.unique(coords[:, 0])
         self.K = int(self.values.size)
         if self.K < 2:
-            raise ValueError(f"correlation {name!r}: the position covariate has one value")
+            raise ModelSpecificationError(
+                f"correlation {name!r}: the position covariate has one value"
+            )
         cols, rows = np.triu_indices(self.K, 1)
         self._pairs = (rows, cols)
 

@@ -8,6 +8,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import ModelSpecificationError
+
 __all__ = [
     "ResidualSpecError",
     "call_parts",
@@ -18,7 +20,7 @@ __all__ = [
 ]
 
 
-class ResidualSpecError(ValueError):
+class ResidualSpecError(ModelSpecificationError):
     """A correlation or variance specification that cannot be used with the data."""
 
 

@@ -35,6 +35,10 @@ class ScaledCorrelation(CovarianceStructure):
     """
 
     homogeneous: ClassVar[bool] = False
+    #: Whether the columns are ordered times (``ar1``, ``toep``, ...): the term's
+    #: left side must be a factor of times with two or more levels, e.g.
+    #: ``ar1(0 + factor(time) | subject)``.
+    time_ordered: ClassVar[bool] = False
 
     # --- what subclasses define -------------------------------------------------------
     def n_corr(self) -> int:

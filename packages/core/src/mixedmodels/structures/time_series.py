@@ -30,6 +30,7 @@ class AR1(ScaledCorrelation):
     """
 
     name: ClassVar[str] = "ar1"
+    time_ordered: ClassVar[bool] = True
     homogeneous: ClassVar[bool] = True
 
     def n_corr(self) -> int:
@@ -90,6 +91,7 @@ class CAR1(ScaledCorrelation):
     """
 
     name: ClassVar[str] = "car1"
+    time_ordered: ClassVar[bool] = True
     homogeneous: ClassVar[bool] = True
 
     def n_corr(self) -> int:
@@ -128,6 +130,7 @@ class ARMA(ScaledCorrelation):
     """
 
     name: ClassVar[str] = "arma"
+    time_ordered: ClassVar[bool] = True
     homogeneous: ClassVar[bool] = True
     p: ClassVar[int] = 1
     q: ClassVar[int] = 0
@@ -172,6 +175,7 @@ class Toeplitz(ScaledCorrelation):
     every parameter vector gives a positive definite matrix."""
 
     name: ClassVar[str] = "toep"
+    time_ordered: ClassVar[bool] = True
 
     def n_corr(self) -> int:
         return self.dim - 1
