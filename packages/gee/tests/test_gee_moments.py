@@ -126,3 +126,15 @@ def test_confint_is_wald_with_robust_errors() -> None:
     )
     with pytest.raises(KeyError, match="not coefficients"):
         fit.confint("nope")
+
+
+def test_gee_contrasts() -> None:
+    """contrasts= reaches the GEE model matrix (issue 19, item 4)."""
+    ohio = mm.datasets.load("ohio").assign(smokef=lambda d: d["smoke"].astype(str))
+    fit = gee(
+        "resp ~ age + smokef", ohio, groups="id", family="binomial", contrasts={"smokef": "sum"}
+    )
+    assert list(fit.fixef.index) == ["(Intercept)", "age", "smokef1"]
+    treat = gee("resp ~ age + smokef", ohio, groups="id", family="binomial")
+    # Sum coding: smokef1 is minus half the treatment effect.
+    assert float(fit.fixef["smokef1"]) == pytest.approx(-float(treat.fixef["smokef1"]) / 2)

@@ -21,6 +21,7 @@ def lmm(
     offset: Any = None,
     correlation: Any = None,
     variance: Any = None,
+    contrasts: dict[str, str] | None = None,
     **options: Any,
 ) -> Any:
     """Fit a linear mixed model, as lme4's ``lmer`` (and nlme's ``lme``).
@@ -44,6 +45,11 @@ def lmm(
     variance
         Variance function(s), nlme's ``weights=``: e.g. ``"ident(1 | Sex)"``,
         ``"power()"``, ``"power(age) * ident(1 | Sex)"``.
+    contrasts
+        Contrast coding of factor columns, R's ``contrasts=``: e.g. ``{"recipe":
+        "contr.sum"}`` (``contr.treatment``, ``contr.sum``, ``contr.helmert``,
+        ``contr.poly``, ``contr.SAS``; R's column names).  ``C(recipe, contr.sum)`` in
+        the formula does the same for one term.
     **options
         Passed to the estimator: ``optimizer`` (``"auto"``, ``"lbfgsb"``,
         ``"cobyqa"``), ``start`` (theta, then any residual parameters), ``check``
@@ -65,7 +71,15 @@ def lmm(
         extras["correlation"] = correlation
     if variance is not None:
         extras["variance"] = variance
-    model = Model(formula, data, family="gaussian", weights=weights, offset=offset, **extras)
+    model = Model(
+        formula,
+        data,
+        family="gaussian",
+        weights=weights,
+        offset=offset,
+        contrasts=contrasts,
+        **extras,
+    )
     return model.fit(method="reml" if reml else "ml", **options)
 
 
@@ -77,6 +91,7 @@ def glmm(
     nagq: int = 1,
     weights: Any = None,
     offset: Any = None,
+    contrasts: dict[str, str] | None = None,
     **options: Any,
 ) -> Any:
     """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``).
@@ -99,6 +114,11 @@ def glmm(
         (fixed effects inside PIRLS, lme4's ``nAGQ = 0``).
     weights, offset
         Prior weights and offset (column names or arrays).
+    contrasts
+        Contrast coding of factor columns, R's ``contrasts=``: e.g. ``{"recipe":
+        "contr.sum"}`` (``contr.treatment``, ``contr.sum``, ``contr.helmert``,
+        ``contr.poly``, ``contr.SAS``; R's column names).  ``C(recipe, contr.sum)`` in
+        the formula does the same for one term.
     **options
         Passed to the estimator (``check``).
 
@@ -108,7 +128,15 @@ def glmm(
     """
     if isinstance(family, str):
         family = _FAMILY_ALIASES.get(family, family)
-    model = Model(formula, data, family=family, link=link, weights=weights, offset=offset)
+    model = Model(
+        formula,
+        data,
+        family=family,
+        link=link,
+        weights=weights,
+        offset=offset,
+        contrasts=contrasts,
+    )
     if nagq == 0:
         return model.fit(method="fast", **options)
     method = "laplace" if nagq == 1 else "agq"
@@ -123,6 +151,7 @@ def gls(
     reml: bool = True,
     weights: Any = None,
     offset: Any = None,
+    contrasts: dict[str, str] | None = None,
     **options: Any,
 ) -> Any:
     """Fit a linear model with correlated and/or heteroscedastic residuals, as nlme's
@@ -144,6 +173,11 @@ def gls(
         Restricted maximum likelihood (default, as nlme) or maximum likelihood.
     weights, offset
         Prior weights and offset (column name or array).
+    contrasts
+        Contrast coding of factor columns, R's ``contrasts=``: e.g. ``{"recipe":
+        "contr.sum"}`` (``contr.treatment``, ``contr.sum``, ``contr.helmert``,
+        ``contr.poly``, ``contr.SAS``; R's column names).  ``C(recipe, contr.sum)`` in
+        the formula does the same for one term.
     **options
         Passed to the estimator (``optimizer``, ``start``, ``check``).
 
@@ -160,5 +194,13 @@ def gls(
         extras["correlation"] = correlation
     if variance is not None:
         extras["variance"] = variance
-    model = Model(formula, data, family="gaussian", weights=weights, offset=offset, **extras)
+    model = Model(
+        formula,
+        data,
+        family="gaussian",
+        weights=weights,
+        offset=offset,
+        contrasts=contrasts,
+        **extras,
+    )
     return model.fit(method="gls", reml=reml, **options)  # type: ignore[no-any-return]

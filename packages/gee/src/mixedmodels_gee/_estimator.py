@@ -205,6 +205,7 @@ def gee(
     offset: Any = None,
     scale_fix: Any = None,
     std_err: str = "robust",
+    contrasts: dict[str, str] | None = None,
     **options: Any,
 ) -> GEEResult:
     """Fit a generalized estimating equations model (R's ``geepack::geeglm``).
@@ -247,6 +248,9 @@ def gee(
         ``"md"`` (Mancl-DeRouen), ``"kc"`` (Kauermann-Carroll), ``"fg"``
         (Fay-Graubard), ``"mbn"`` (Morel-Bokossa-Neerchal).  All are available from
         the result whatever the default.
+    contrasts
+        Contrast coding of factor columns, R's ``contrasts=`` (e.g. ``{"smoke":
+        "contr.sum"}``), as :func:`mixedmodels.lmm`.
     **options
         ``mdep``, ``matrix``; ``algorithm`` (``"converge"``, the default, iterates to
         the solution; ``"geepack"`` takes geepack's exact steps and stopping rule);
@@ -273,7 +277,9 @@ def gee(
     >>> round(float(fit.corr_params["alpha"]), 4)
     0.3543
     """
-    model = Model(formula, data, family=family, link=link, weights=weights, offset=offset)
+    model = Model(
+        formula, data, family=family, link=link, weights=weights, offset=offset, contrasts=contrasts
+    )
     result = GEEEstimator().fit(
         model,
         groups=groups,
