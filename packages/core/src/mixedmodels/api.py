@@ -22,6 +22,7 @@ def lmm(
     offset: Any = None,
     correlation: Any = None,
     variance: Any = None,
+    contrasts: dict[str, str] | None = None,
     **options: Any,
 ) -> Any:
     """Fit a linear mixed model, as lme4's ``lmer`` (and nlme's ``lme``).
@@ -45,6 +46,11 @@ def lmm(
     variance
         Variance function(s), nlme's ``weights=``: e.g. ``"ident(1 | Sex)"``,
         ``"power()"``, ``"power(age) * ident(1 | Sex)"``.
+    contrasts
+        Contrast coding of factor columns, R's ``contrasts=``: e.g. ``{"recipe":
+        "contr.sum"}`` (``contr.treatment``, ``contr.sum``, ``contr.helmert``,
+        ``contr.poly``, ``contr.SAS``; R's column names).  ``C(recipe, contr.sum)`` in
+        the formula does the same for one term.
     **options
         Passed to the estimator: ``optimizer`` (``"auto"``, ``"lbfgsb"``,
         ``"cobyqa"``), ``start`` (theta, then any residual parameters), ``check``
@@ -67,7 +73,15 @@ def lmm(
         extras["correlation"] = correlation
     if variance is not None:
         extras["variance"] = variance
-    model = Model(formula, data, family="gaussian", weights=weights, offset=offset, **extras)
+    model = Model(
+        formula,
+        data,
+        family="gaussian",
+        weights=weights,
+        offset=offset,
+        contrasts=contrasts,
+        **extras,
+    )
     return model.fit(method="reml" if reml else "ml", **options)
 
 
@@ -79,6 +93,7 @@ def glmm(
     nagq: int = 1,
     weights: Any = None,
     offset: Any = None,
+    contrasts: dict[str, str] | None = None,
     **options: Any,
 ) -> Any:
     """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``).
@@ -101,6 +116,11 @@ def glmm(
         (fixed effects inside PIRLS, lme4's ``nAGQ = 0``).
     weights, offset
         Prior weights and offset (column names or arrays).
+    contrasts
+        Contrast coding of factor columns, R's ``contrasts=``: e.g. ``{"recipe":
+        "contr.sum"}`` (``contr.treatment``, ``contr.sum``, ``contr.helmert``,
+        ``contr.poly``, ``contr.SAS``; R's column names).  ``C(recipe, contr.sum)`` in
+        the formula does the same for one term.
     **options
         Passed to the estimator (``check``).
 
@@ -110,7 +130,15 @@ def glmm(
     """
     if isinstance(family, str):
         family = _FAMILY_ALIASES.get(family, family)
-    model = Model(formula, data, family=family, link=link, weights=weights, offset=offset)
+    model = Model(
+        formula,
+        data,
+        family=family,
+        link=link,
+        weights=weights,
+        offset=offset,
+        contrasts=contrasts,
+    )
     if nagq == 0:
         return model.fit(method="fast", **options)
     method = "laplace" if nagq == 1 else "agq"
@@ -125,6 +153,7 @@ def gls(
     reml: bool = True,
     weights: Any = None,
     offset: Any = None,
+    contrasts: dict[str, str] | None = None,
     **options: Any,
 ) -> Any:
     """Fit a linear model with correlated and/or heteroscedastic residuals, as nlme's
@@ -146,6 +175,11 @@ def gls(
         Restricted maximum likelihood (default, as nlme) or maximum likelihood.
     weights, offset
         Prior weights and offset (column name or array).
+    contrasts
+        Contrast coding of factor columns, R's ``contrasts=``: e.g. ``{"recipe":
+        "contr.sum"}`` (``contr.treatment``, ``contr.sum``, ``contr.helmert``,
+        ``contr.poly``, ``contr.SAS``; R's column names).  ``C(recipe, contr.sum)`` in
+        the formula does the same for one term.
     **options
         Passed to the estimator (``optimizer``, ``start``, ``check``).
 
@@ -163,5 +197,13 @@ def gls(
     if variance is not None:
         extras["variance"] = variance
     check_flag("reml", reml)
-    model = Model(formula, data, family="gaussian", weights=weights, offset=offset, **extras)
+    model = Model(
+        formula,
+        data,
+        family="gaussian",
+        weights=weights,
+        offset=offset,
+        contrasts=contrasts,
+        **extras,
+    )
     return model.fit(method="gls", reml=reml, **options)  # type: ignore[no-any-return]

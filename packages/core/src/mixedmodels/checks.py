@@ -16,7 +16,11 @@ import pandas as pd
 
 from .plugin_manager import manager as _plugins
 
-__all__ = ["CHECK_COLUMNS", "check", "format_check_report"]
+__all__ = ["CHECK_COLUMNS", "DEFAULT_SEED", "check", "format_check_report"]
+
+#: The seed simulation-based checks use unless told otherwise (DHARMa's
+#: ``simulateResiduals(seed = 123)``), so that one fit always gets the same verdicts.
+DEFAULT_SEED = 123
 
 #: Columns of the table that :func:`check` returns, in this order.
 CHECK_COLUMNS = ["check", "statistic", "p_value", "verdict", "message"]
@@ -44,6 +48,7 @@ def check(
     checks: str | Sequence[str] | None = None,
     *,
     verbose: bool = True,
+    seed: Any = DEFAULT_SEED,
     **options: Any,
 ) -> pd.DataFrame:
     """Run diagnostic checks on a fitted result and report them.
@@ -58,8 +63,13 @@ def check(
         not support the result raises :class:`TypeError` naming the check and the reason.
     verbose
         Print the readable report (:func:`format_check_report`) as well.
+    seed
+        Seed of the simulation-based checks, passed to every diagnostic's ``run``:
+        ``123`` by default (DHARMa's default), so that repeated calls on one fit give
+        the same verdicts; an int or a ``numpy.random.Generator``, or ``None`` for
+        fresh entropy on each call.
     **options
-        Passed to every diagnostic's ``run`` (e.g. ``seed=1``); a diagnostic ignores
+        Passed to every diagnostic's ``run`` (e.g. ``n=1000``); a diagnostic ignores
         options it does not know only if it accepts ``**options``.
 
     Returns
@@ -98,7 +108,7 @@ def check(
             if reason is not None:
                 raise TypeError(f"check {name!r} does not apply to this result: {reason}")
             selected.append(diagnostic)
-    tables = [_normalise(d.run(result, **options), d.name) for d in selected]
+    tables = [_normalise(d.run(result, seed=seed, **options), d.name) for d in selected]
     report = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=CHECK_COLUMNS)
     if verbose:
         print(format_check_report(report))

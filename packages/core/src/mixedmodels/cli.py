@@ -125,6 +125,12 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
     except _plugins.UnknownNameError as err:
         raise CLIError(f"--format {args.format}: {_message(err)}") from err
     names = None
+    if args.check is not None and not _plugins.registry("diagnostic"):
+        # Fail before fitting and printing the fit: nothing could check it.
+        raise CLIError(
+            "--check: no diagnostics are registered; install mixedmodels-diagnostics "
+            "(pip install mixedmodels-diagnostics) or a plugin that provides them"
+        )
     if args.check not in (None, "all"):
         names = [c.strip() for c in args.check.split(",") if c.strip()]
         for name in names:  # unknown names fail before the fit
@@ -237,7 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run model checks after the fit: all that apply, or comma-separated names "
         "(needs a diagnostics plugin, e.g. mixedmodels-diagnostics)",
     )
-    fit.add_argument("--seed", type=int, default=None, help="seed of simulation-based checks")
+    fit.add_argument(
+        "--seed",
+        type=int,
+        default=123,
+        help="seed of simulation-based checks (default 123, as DHARMa)",
+    )
     fit.add_argument(
         "--format",
         default="text",

@@ -79,6 +79,14 @@ class Model:
     offset
         Offset added to the linear predictor: a column name or an array; adds to any
         ``offset()`` term in the formula.
+    contrasts
+        R's ``contrasts=``: the coding of factor columns, e.g. ``{"recipe":
+        "contr.sum"}``; ``contr.treatment`` (R's default for unordered factors),
+        ``contr.sum``, ``contr.helmert``, ``contr.poly`` (R's default for ordered
+        factors), ``contr.SAS``, with R's column names (``recipe1``, ``recipe2`` for
+        ``contr.sum``; ``temp.L``, ``temp.Q`` for ``contr.poly``).  In a formula,
+        ``C(recipe, contr.sum)`` codes one factor so (columns named as R's,
+        ``C(recipe, contr.sum)1``).
     **extras
         Further specification for estimators that need it (e.g. ``groups=`` and
         ``time=`` for a plugin's GEE), kept in :attr:`extras`; an estimator that gets
@@ -99,6 +107,7 @@ class Model:
         link: str | Link | None = None,
         weights: Any = None,
         offset: Any = None,
+        contrasts: dict[str, str] | None = None,
         **extras: Any,
     ) -> None:
         from .plugin_manager import manager as _plugins
@@ -129,7 +138,7 @@ class Model:
                 )
             link = _plugins.get_link(link)
         self.link: Link = link
-        design = build_design(formula, frame)
+        design = build_design(formula, frame, contrasts)
         n_missing = design.n_dropped
         prior = _vector_option(weights, "weights", frame, design)
         if prior is not None and np.any(prior < 0):
@@ -146,7 +155,7 @@ class Model:
                 "every row has zero prior weight (or zero binomial trials): nothing to fit"
             )
         if np.any(empty):
-            design = build_design(formula, frame.loc[design.row_index[~empty]])
+            design = build_design(formula, frame.loc[design.row_index[~empty]], contrasts)
             prior = _vector_option(weights, "weights", frame, design)
         self.n_zero_weight = int(np.sum(empty))
         self.data = frame

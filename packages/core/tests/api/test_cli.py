@@ -358,3 +358,26 @@ def test_fit_with_checks(capsys: pytest.CaptureFixture[str]) -> None:
         assert "no_such_check" in err
     finally:
         _plugins.unregister_plugin("cli_checks")
+
+
+def test_check_without_diagnostics_fails_before_the_fit(
+    capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """Issue 19 item 6: without a diagnostics plugin ``--check`` printed the whole fit
+    before failing; now it fails first, printing nothing on standard output."""
+    from mixedmodels.plugin_manager import manager as _plugins
+
+    real = _plugins.registry
+    monkeypatch.setattr(
+        _plugins, "registry", lambda kind: {} if kind == "diagnostic" else real(kind)
+    )
+
+    def no_fit(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the model was fitted before the check for diagnostics")
+
+    monkeypatch.setattr("mixedmodels.api.lmm", no_fit)
+    for extra in (["--check"], ["--check", "dharma"]):
+        code, out, err = run_main(capsys, "fit", FORMULA, "--data", "sleepstudy", *extra)
+        assert code == 2
+        assert out == ""
+        assert "no diagnostics are registered" in err and "mixedmodels-diagnostics" in err

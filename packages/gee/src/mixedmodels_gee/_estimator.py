@@ -28,6 +28,7 @@ OPTIONS = (
     "scale_fix",
     "std_err",
     "algorithm",
+    "moments",
     "tol",
     "maxiter",
     "start",
@@ -123,6 +124,7 @@ def fit_model(model: Any, **options: Any) -> GEEResult:
         tol=options.get("tol"),
         maxiter=options.get("maxiter"),
         algorithm=options.get("algorithm", "converge"),
+        moments=options.get("moments", "geepack"),
     )
     data = FitData(
         X=X,
@@ -136,6 +138,7 @@ def fit_model(model: Any, **options: Any) -> GEEResult:
             "tol": options.get("tol"),
             "maxiter": options.get("maxiter"),
             "algorithm": options.get("algorithm", "converge"),
+            "moments": options.get("moments", "geepack"),
             "fg_b": options.get("fg_b", 0.75),
             "mbn_d": options.get("mbn_d", 2.0),
             "mbn_r": options.get("mbn_r", 1.0),
@@ -202,6 +205,7 @@ def gee(
     offset: Any = None,
     scale_fix: Any = None,
     std_err: str = "robust",
+    contrasts: dict[str, str] | None = None,
     **options: Any,
 ) -> GEEResult:
     """Fit a generalized estimating equations model (R's ``geepack::geeglm``).
@@ -244,9 +248,18 @@ def gee(
         ``"md"`` (Mancl-DeRouen), ``"kc"`` (Kauermann-Carroll), ``"fg"``
         (Fay-Graubard), ``"mbn"`` (Morel-Bokossa-Neerchal).  All are available from
         the result whatever the default.
+    contrasts
+        Contrast coding of factor columns, R's ``contrasts=`` (e.g. ``{"smoke":
+        "contr.sum"}``), as :func:`mixedmodels.lmm`.
     **options
         ``mdep``, ``matrix``; ``algorithm`` (``"converge"``, the default, iterates to
-        the solution; ``"geepack"`` takes geepack's exact steps and stopping rule),
+        the solution; ``"geepack"`` takes geepack's exact steps and stopping rule);
+        ``moments`` (``"geepack"``, the default: geepack's moment estimators of the
+        scale and the working correlation, ``sum w r^2 / sum w`` and the pair means;
+        ``"gee"``: R's ``gee::gee``'s, with ``N - p`` in the scale and the ``- p``
+        correction of the exchangeable correlation, as statsmodels' GEE; for the
+        independence, exchangeable, ar1, m-dependent and unstructured structures,
+        without prior weights);
         ``tol``, ``maxiter``, ``start`` (coefficients); ``fg_b`` (Fay-Graubard bound,
         0.75), ``mbn_d`` and ``mbn_r`` (Morel-Bokossa-Neerchal, 2 and 1).
 
@@ -264,7 +277,9 @@ def gee(
     >>> round(float(fit.corr_params["alpha"]), 4)
     0.3543
     """
-    model = Model(formula, data, family=family, link=link, weights=weights, offset=offset)
+    model = Model(
+        formula, data, family=family, link=link, weights=weights, offset=offset, contrasts=contrasts
+    )
     result = GEEEstimator().fit(
         model,
         groups=groups,

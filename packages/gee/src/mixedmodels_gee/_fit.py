@@ -35,9 +35,22 @@ from mixedmodels import ConvergenceWarning, ModelSpecificationError
 from mixedmodels.interfaces import Family, FloatArray, Link
 
 from ._clusters import ClusterLayout, pair_indices
-from ._correlation import WorkingCorrelation
+from ._correlation import AR1, Exchangeable, MDependent, Unstructured, WorkingCorrelation
 
-__all__ = ["Block", "GEEConvergenceWarning", "GEEError", "GEEFit", "Workspace", "fit_gee"]
+__all__ = [
+    "MOMENTS",
+    "Block",
+    "GEEConvergenceWarning",
+    "GEEError",
+    "GEEFit",
+    "Workspace",
+    "fit_gee",
+    "gee_moments",
+]
+
+#: The moment estimators of the scale and the working correlation: geepack's (the
+#: default) or R's gee's.
+MOMENTS = ("geepack", "gee")
 
 IntArray = NDArray[np.int64]
 
@@ -425,6 +438,68 @@ def _beta_step(
     )
 
 
+def gee_moments(ws: Workspace, pr: FloatArray, n_coef: int) -> tuple[float, FloatArray]:
+    """R's ``gee::gee`` moment estimators of the scale and the working correlation
+    (V. Carey's ``ugee.c``, as ``gee`` runs it, ``v4.4compat = FALSE``).
+
+    With Pearson residuals ``e`` (not divided by the scale), ``N`` rows, ``p``
+    coefficients and ``K`` clusters (``K'`` of them with two rows or more):
+
+    - scale ``phi = sum e^2 / (N - p)``;
+    - exchangeable: ``alpha = sum_pairs e_j e_k / (phi (n_pairs - p))``;
+    - ar1 and m-dependent (gee's ``"AR-M"`` with ``Mv = 1``, ``"stat_M_dep"``): the
+      lag-``u`` correlation ``K / (K' sum_i e_i'e_i / n_i) sum_i sum_j e_ij e_i,j+u /
+      (n_i - u)``, lags by position within the cluster (the ``time`` order);
+    - unstructured: ``K / (K' sum_i e_i'e_i / n_i) sum_i e_ij e_ik`` for each pair of
+      times ``(j, k)``.
+
+    geepack's estimators instead divide by ``N`` and by the pair weights, without the
+    ``- p`` corrections.
+    """
+    corr = ws.corr
+    n = pr.shape[0]
+    scale = float(np.sum(pr * pr) / (n - n_coef))
+    if corr.is_independence or corr.n_params == 0:
+        return scale, np.zeros(corr.n_params)
+    layout = ws.layout
+    used = np.empty(n)
+    used[ws.order] = pr
+    e = used[layout.order]  # by cluster, in time order within each
+    sizes = layout.sizes
+    n_clusters, n_multi = float(sizes.size), float(np.sum(sizes > 1))
+    if isinstance(corr, Exchangeable):
+        S, _ = class_sums(ws, pr, np.ones(n))
+        n_pairs = float(np.sum(sizes * (sizes - 1)) / 2.0)
+        return scale, np.array([float(np.sum(S)) / (scale * (n_pairs - n_coef))])
+    blocks = [(g.size, g.block(e)) for g in layout.groups]
+    phi_sum = sum(float(np.sum(B * B)) / m for m, B in blocks)
+    factor = n_clusters / (n_multi * phi_sum)
+    if isinstance(corr, AR1 | MDependent):
+        lags = 1 if isinstance(corr, AR1) else corr.m
+        if int(sizes.min()) <= lags:
+            raise GEEError(
+                f"moments='gee' with {corr.describe()} needs clusters of more than {lags} "
+                f"row(s) (gee::gee stops too); the smallest cluster has {int(sizes.min())}"
+            )
+        alpha = np.array(
+            [
+                factor * sum(float(np.sum(B[:, u:] * B[:, :-u])) / (m - u) for m, B in blocks)
+                for u in range(1, lags + 1)
+            ]
+        )
+        return scale, alpha
+    if isinstance(corr, Unstructured):
+        S, _ = class_sums(ws, pr, np.ones(n))
+        c = corr.class_params(ws.class_keys)
+        ok = c >= 0
+        num = np.bincount(c[ok], weights=S[ok], minlength=corr.n_params)
+        return scale, np.asarray(factor * num, dtype=np.float64)
+    raise GEEError(
+        f"moments='gee' is for the independence, exchangeable, ar1, m-dependent and "
+        f"unstructured working correlations (gee::gee's), not {corr.describe()!r}"
+    )
+
+
 def fit_gee(
     ws: Workspace,
     family: Family,
@@ -434,6 +509,7 @@ def fit_gee(
     tol: float | None = None,
     maxiter: int | None = None,
     algorithm: str = "converge",
+    moments: str = "geepack",
 ) -> GEEFit:
     """Solve the estimating equations.
 
@@ -459,6 +535,10 @@ def fit_gee(
         exactly geepack's steps (one Fisher step per parameter block and iteration,
         geepack's starting scale, its stopping rule), to reproduce geepack's numbers
         to the last digits where its default tolerance stops short of the solution.
+    moments
+        ``"geepack"`` (default): geepack's estimators of the scale and the working
+        correlation; ``"gee"``: R's ``gee::gee``'s (:func:`gee_moments`), with the
+        default algorithm, no prior weights.
 
     Returns
     -------
@@ -466,7 +546,21 @@ def fit_gee(
     """
     if algorithm not in ("converge", "geepack"):
         raise ValueError(f"algorithm must be 'converge' or 'geepack', got {algorithm!r}")
+    if moments not in MOMENTS:
+        raise ValueError(f"moments must be 'geepack' or 'gee', got {moments!r}")
+    gee_like = moments == "gee"
     emulate = algorithm == "geepack"
+    if gee_like and emulate:
+        raise ValueError(
+            "moments='gee' needs the default algorithm='converge' (algorithm='geepack' "
+            "takes geepack's own steps)"
+        )
+    if gee_like and not np.all(ws.w == 1.0):
+        raise ValueError(
+            "moments='gee' takes no prior weights (gee::gee has none; a cbind() binomial "
+            "response is weighted by its trials): use the default moments='geepack'"
+        )
+    n_coef = int(ws.X.shape[1])
     if tol is None:
         tol = 1e-4 if emulate else 1e-10
     if maxiter is None:
@@ -493,13 +587,18 @@ def fit_gee(
                 break
     alpha = corr.start()
     pr = rows.pearson(ws.y)
-    if scale_fix is not None:
+    if gee_like:
+        gee_scale, gee_alpha = gee_moments(ws, pr, n_coef)
+        scale = gee_scale if scale_fix is None else float(scale_fix)
+        if has_alpha:
+            alpha = gee_alpha
+    elif scale_fix is not None:
         scale = float(scale_fix)
     elif emulate:
         scale = float(np.mean(ws.w * pr * pr))  # geepack: lm.fit of the squared GLM residuals
     else:
         scale = float(np.sum(ws.w * pr * pr) / sum_w)
-    if has_alpha and not emulate:
+    if has_alpha and not emulate and not gee_like:
         S, N = class_sums(ws, ws.w * pr, ws.w)
         alpha = corr.estimate(ws.class_keys, S / scale, N, alpha)
     converged = corr.is_independence and not emulate and glm_ok
@@ -512,17 +611,22 @@ def fit_gee(
             if emulate:
                 change = abs_change
             pr = rows.pearson(ws.y)
+            if gee_like:
+                gee_scale, gee_alpha = gee_moments(ws, pr, n_coef)
             if scale_fix is None:
-                new_scale = float(np.sum(ws.w * pr * pr) / sum_w)
+                new_scale = gee_scale if gee_like else float(np.sum(ws.w * pr * pr) / sum_w)
                 change = max(
                     change,
                     abs(new_scale - scale) / (1.0 if emulate else max(new_scale, 1e-300)),
                 )
                 scale = new_scale
             if has_alpha:
-                S, N = class_sums(ws, ws.w * pr, ws.w)
-                update = corr.fisher_step if emulate else corr.estimate
-                new_alpha = update(ws.class_keys, S / scale, N, alpha)
+                if gee_like:
+                    new_alpha = gee_alpha
+                else:
+                    S, N = class_sums(ws, ws.w * pr, ws.w)
+                    update = corr.fisher_step if emulate else corr.estimate
+                    new_alpha = update(ws.class_keys, S / scale, N, alpha)
                 change = max(change, float(np.max(np.abs(new_alpha - alpha), initial=0.0)))
                 alpha = new_alpha
             if change <= tol:

@@ -156,6 +156,7 @@ def _refit(result: GEEResult, cols: Sequence[int], corr: Any = None) -> tuple[Fl
             tol=opts.get("tol"),
             maxiter=opts.get("maxiter"),
             algorithm=opts.get("algorithm", "converge"),
+            moments=opts.get("moments", "geepack"),
         )
     return fit.beta, fit
 

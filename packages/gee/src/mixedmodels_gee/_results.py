@@ -367,6 +367,45 @@ class GEEResult:
         """geepack's coefficient table: Estimate, Std.err, Wald, Pr(>|W|)."""
         return coef_table(self, std_err)
 
+    def confint(
+        self, parm: Any = None, level: float = 0.95, std_err: str | None = None
+    ) -> pd.DataFrame:
+        """Wald confidence intervals of the coefficients, ``estimate -+ z SE``, with the
+        robust (sandwich) standard errors by default: R's ``confint.default(<geeglm>)``,
+        as geepack users compute them (geepack has no ``confint`` method).
+
+        Parameters
+        ----------
+        parm
+            Coefficient name(s) (default: all).
+        level
+            Coverage, strictly between 0 and 1.
+        std_err
+            Variance type (default :attr:`std_err`, ``"robust"`` unless changed):
+            ``"naive"``, ``"jackknife"``, ``"md"``, ``"kc"``, ``"fg"``, ``"mbn"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per coefficient, columns named as R's (``"2.5 %"``, ``"97.5 %"``).
+        """
+        from scipy import stats
+
+        if not 0.0 < float(level) < 1.0:
+            raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+        est = self.fixef
+        se = self.std_errors(std_err)
+        if parm is not None:
+            names = [parm] if isinstance(parm, str) else list(parm)
+            unknown = [n for n in names if n not in est.index]
+            if unknown:
+                raise KeyError(f"parm {unknown} are not coefficients ({list(est.index)})")
+            est, se = est[names], se[names]
+        a = (1.0 - float(level)) / 2.0
+        z = float(stats.norm.ppf(1.0 - a))
+        labels = [f"{100 * p:.3g} %" for p in (a, 1.0 - a)]
+        return pd.DataFrame({labels[0]: est - z * se, labels[1]: est + z * se}, index=est.index)
+
     def wald_test(
         self,
         L: Any = None,

@@ -23,6 +23,7 @@ from ..errors import ModelSpecificationError
 from ..formula.deparse import expr_variables
 from ..formula.parse import parse_formula
 from ..formula.tokens import FormulaError, tokenize
+from .contrasts import CONTRASTS, normalize_contrast
 from .data import as_pandas, factorize
 from .expressions import known_names
 from .model_matrix import ModelMatrix
@@ -242,9 +243,11 @@ def _columns_of(expr: str, frame: pd.DataFrame, what: str) -> list[str]:
             out.append(name)
             continue
         if known is None:
-            known = known_names()
+            known = known_names() | set(CONTRASTS)  # C(x, contr.sum)
         if name in known:
             continue
+        if name.startswith("contr."):
+            raise FormulaError(f"unknown contrast {name!r} ({what}); use one of {list(CONTRASTS)}")
         if name == ".":
             raise FormulaError(
                 f"'.' (all other columns) is not supported ({what}); name the columns"
@@ -263,7 +266,7 @@ def _is_column(expr: str, frame: pd.DataFrame) -> bool:
     return name in frame.columns
 
 
-def build_design(formula: str, data: Any) -> Design:
+def build_design(formula: str, data: Any, contrasts: dict[str, str] | None = None) -> Design:
     """Build the :class:`Design` of ``formula`` on ``data``.
 
     Parameters
@@ -272,6 +275,10 @@ def build_design(formula: str, data: Any) -> Design:
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
     data
         A pandas DataFrame (or anything :func:`mixedmodels.design.data.as_pandas` accepts).
+    contrasts
+        R's ``contrasts=``: the contrast coding of factor columns, e.g.
+        ``{"recipe": "contr.sum"}`` (:data:`~mixedmodels.design.contrasts.CONTRASTS`),
+        in the fixed effects and the random-effect terms alike.
 
     Returns
     -------
@@ -302,7 +309,12 @@ def build_design(formula: str, data: Any) -> Design:
         NumericExpression(e, "response", cols(e, "response"), _is_column(e, frame))
         for e in parsed.response_parts
     ]
-    fixed = ModelMatrix(parsed.fixed, "fixed effects", cols(parsed.fixed, "fixed effects"))
+    contrasts = dict(contrasts or {})
+    for name, value in contrasts.items():
+        normalize_contrast(value, f"contrasts={{{name!r}: ...}}")
+    fixed = ModelMatrix(
+        parsed.fixed, "fixed effects", cols(parsed.fixed, "fixed effects"), contrasts
+    )
     offsets = [
         NumericExpression(e, "offset", cols(e, "offset"), _is_column(e, frame))
         for e in parsed.offsets
@@ -311,7 +323,7 @@ def build_design(formula: str, data: Any) -> Design:
     groupings: list[GroupingFactor] = []
     for bar in parsed.random_terms:
         what = f"random term ({bar.expr})"
-        lhs_parts.append(ModelMatrix(bar.lhs, what, cols(bar.lhs, what)))
+        lhs_parts.append(ModelMatrix(bar.lhs, what, cols(bar.lhs, what), contrasts))
         for g in bar.factors:
             if g not in frame.columns:
                 _columns_of(g, frame, f"grouping factor of ({bar.expr})")
@@ -319,6 +331,13 @@ def build_design(formula: str, data: Any) -> Design:
         used.update(dict.fromkeys(bar.factors))
         groupings.append(GroupingFactor(bar.group, bar.factors))
     columns = list(used)
+    factor_keys = {k for part in [fixed, *lhs_parts] for k in part.keys}
+    absent = [name for name in contrasts if name not in factor_keys]
+    if absent:
+        raise ValueError(
+            f"contrasts= names {absent} that are not variables of the formula's terms "
+            f"({sorted(factor_keys)})"
+        )
 
     # Rows with a missing value in any used column are dropped (R's na.omit).
     n_total = len(frame)

@@ -5,6 +5,7 @@ names and order, and the same matrix for new data.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,11 +15,33 @@ from numpy.typing import NDArray
 
 from ..errors import ModelSpecificationError
 from ..formula.terms import ModelTerms, model_terms
-from .contrasts import CONTR, FULL, NUM, contr_poly, poly_suffixes, r_coding
+from .contrasts import (
+    CONTR,
+    FULL,
+    NUM,
+    contrast_matrix,
+    contrast_suffixes,
+    normalize_contrast,
+    r_coding,
+)
 from .data import drop_unused, factorize, format_levels
 from .expressions import formulaic_matrix, require_columns
 
-__all__ = ["FactorValue", "FittedFactor", "ModelMatrix"]
+__all__ = ["FactorValue", "FittedFactor", "ModelMatrix", "coded_factor"]
+
+# R's C(x, contr.sum) / C(x, "contr.sum"): a column coded with named contrasts.
+_C_CALL = re.compile(
+    r"^C\(\s*`?([A-Za-z_.][\w.]*)`?\s*,\s*(?:contrasts\s*=\s*)?['\"]?(contr\.\w+)['\"]?\s*\)$"
+)
+
+
+def coded_factor(key: str) -> tuple[str, str] | None:
+    """``(column, contrast)`` of a factor written ``C(column, contr.xxx)``, else
+    ``None``; an unknown ``contr.`` name raises :class:`ValueError`."""
+    m = _C_CALL.match(key.strip())
+    if m is None:
+        return None
+    return m.group(1), normalize_contrast(m.group(2), f"C({m.group(1)}, ...)")
 
 
 @dataclass
@@ -52,18 +75,44 @@ class FittedFactor:
     ordered: bool = False
     #: For formulaic-evaluated factors: kept-level index of each formulaic category.
     category_map: NDArray[np.int64] | None = None
+    #: The data column of a looked-up factor (``key`` unless written ``C(column, ...)``).
+    column: str = ""
+    #: R's contrast coding the factor when it is coded by contrasts (``None``: R's
+    #: default, ``contr.poly`` for ordered factors and ``contr.treatment`` otherwise).
+    contrast: str | None = None
+
+    @property
+    def contrast_name(self) -> str:
+        """The contrast in effect."""
+        if self.contrast is not None:
+            return self.contrast
+        return "contr.poly" if self.ordered else "contr.treatment"
 
 
 class ModelMatrix:
     """The model matrix of one right-hand side: the fixed part or a term's left side."""
 
-    def __init__(self, rhs: str, what: str, columns: list[str]) -> None:
+    def __init__(
+        self,
+        rhs: str,
+        what: str,
+        columns: list[str],
+        contrasts: dict[str, str] | None = None,
+    ) -> None:
         self.rhs = rhs
         self.what = what
         self.columns = columns
         self.mt: ModelTerms = model_terms(rhs)
         self.keys = self.mt.factors
-        self.expr_keys = [k for k in self.keys if k not in self.mt.lookups]
+        # Factors written C(column, contr.xxx) are looked up, with their own contrasts.
+        self.coded: dict[str, tuple[str, str]] = {}
+        for key in self.keys:
+            if key not in self.mt.lookups:
+                found = coded_factor(key)
+                if found is not None:
+                    self.coded[key] = found
+        self.contrasts = {k: normalize_contrast(v) for k, v in (contrasts or {}).items()}
+        self.expr_keys = [k for k in self.keys if k not in self.mt.lookups and k not in self.coded]
         self.fspec: Any = None
         self.factors: dict[str, FittedFactor] = {}
         self.plan: list[tuple[tuple[str, ...], tuple[int, ...]]] = []
@@ -77,6 +126,9 @@ class ModelMatrix:
         for key in self.keys:
             if key in self.mt.lookups:
                 values[key] = _lookup_value(work[key])
+            elif key in self.coded:
+                codes, levels, ordered = factorize(work[self.coded[key][0]])
+                values[key] = FactorValue(codes=codes, levels=levels, ordered=ordered)
         if self.expr_keys:
             arr, self.fspec = formulaic_matrix(self.expr_keys, work, None, self.what)
             values.update(self._split_formulaic(arr))
@@ -116,9 +168,15 @@ class ModelMatrix:
         final: dict[str, FactorValue] = {}
         for key in self.keys:
             v = values[key]
-            lookup = key in self.mt.lookups
+            lookup = key in self.mt.lookups or key in self.coded
             label = self.mt.label((key,))
+            column, contrast = self.coded.get(key, (key, self.contrasts.get(key)))
             if v.num is not None:
+                if contrast is not None:
+                    raise ValueError(
+                        f"{self.what}: contrasts apply to factors; {key!r} is numeric "
+                        f"(contrasts={{{key!r}: {contrast!r}}})"
+                    )
                 self.factors[key] = FittedFactor(
                     key, label, lookup, False, ncol=v.num.shape[1], suffixes=v.suffixes
                 )
@@ -127,11 +185,19 @@ class ModelMatrix:
             assert v.codes is not None
             codes, levels, kept = drop_unused(v.codes, v.levels)
             cmap = None
-            if not lookup:
+            if key not in self.mt.lookups and key not in self.coded:
                 cmap = np.full(len(v.levels), -1, dtype=np.int64)
                 cmap[kept] = np.arange(len(kept))
             self.factors[key] = FittedFactor(
-                key, label, lookup, True, levels=levels, ordered=v.ordered, category_map=cmap
+                key,
+                label,
+                lookup,
+                True,
+                levels=levels,
+                ordered=v.ordered,
+                category_map=cmap,
+                column=column,
+                contrast=contrast,
             )
             final[key] = FactorValue(codes=codes, levels=levels, ordered=v.ordered)
         self.plan = r_coding(self.mt, {k: f.categorical for k, f in self.factors.items()})
@@ -156,10 +222,8 @@ class ModelMatrix:
                     own = [f.label] if f.ncol == 1 else [f.label + s for s in f.suffixes]
                 elif c == FULL:
                     own = [f.label + lev for lev in f.levels]
-                elif f.ordered:
-                    own = [f.label + s for s in poly_suffixes(len(f.levels))]
                 else:
-                    own = [f.label + lev for lev in f.levels[1:]]
+                    own = [f.label + s for s in contrast_suffixes(f.contrast_name, f.levels)]
                 # The first factor varies fastest, as in R.
                 labels = [b if i == 0 else f"{a}:{b}" for b in own for a in labels]
             names.extend(labels)
@@ -190,12 +254,7 @@ class ModelMatrix:
             return np.asarray(v.num, dtype=np.float64)
         assert v.codes is not None
         k = len(f.levels)
-        if coding == FULL:
-            basis = np.eye(k)
-        elif f.ordered:
-            basis = contr_poly(k)
-        else:
-            basis = np.eye(k)[:, 1:]
+        basis = np.eye(k) if coding == FULL else contrast_matrix(f.contrast_name, k)
         missing = v.codes < 0
         out = basis[np.where(missing, 0, v.codes)]
         if missing.any():
@@ -211,7 +270,7 @@ class ModelMatrix:
         for key in self.keys:
             f = self.factors[key]
             if f.lookup:
-                values[key] = _new_lookup(frame[key], f, self.what)
+                values[key] = _new_lookup(frame[f.column or key], f, self.what)
         if self.expr_keys:
             arr, _ = formulaic_matrix(self.expr_keys, frame[self.columns], self.fspec, self.what)
             for key, v in self._split_formulaic(arr).items():

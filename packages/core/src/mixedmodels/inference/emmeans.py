@@ -6,9 +6,17 @@ marginal mean of a level of the ``specs`` factors is the equally weighted averag
 the predictions over the other factors' levels (emmeans' default), a linear function
 ``L beta`` of the fixed effects.  Standard errors, denominator df (Satterthwaite or
 Kenward-Roger, the latter with the adjusted covariance) and tests are those of
-:func:`mixedmodels.contest`; pairwise contrasts get Tukey, Holm, Bonferroni or no
-adjustment within each ``by`` group, as emmeans (confidence intervals of Holm-adjusted
-contrasts use Bonferroni's, as emmeans does).
+:func:`mixedmodels.contest`; fits other than linear mixed models (GLMMs) get asymptotic
+inference (z tests, df ``inf``), as emmeans does for ``glmer`` fits.  ``type="response"``
+back-transforms means through the inverse link (delta-method standard errors, intervals
+back-transformed from the link scale, tests on the link scale) and contrasts on the log
+or logit scale to ratios or odds ratios, as emmeans' ``summary(..., type = "response")``.
+
+Contrasts: emmeans' families ``pairwise``, ``revpairwise``, ``trt.vs.ctrl`` (``ref``),
+``consec``, ``poly``, ``eff``, ``del.eff`` or custom weights, with emmeans' default
+adjustments within each ``by`` group (Tukey, Dunnett's approximation ``dunnettx``, the
+multivariate t ``mvt``, none, FDR).  Intervals of p-value adjustments without an
+interval counterpart (Holm, FDR) use Bonferroni's, as emmeans does.
 """
 
 from __future__ import annotations
@@ -25,7 +33,21 @@ from ..interfaces import FloatArray
 
 __all__ = ["contrasts", "emmeans", "reference_grid"]
 
-_ADJUST = ("tukey", "holm", "bonferroni", "none")
+_ADJUST = ("tukey", "dunnettx", "mvt", "sidak", "holm", "fdr", "bonferroni", "none")
+_ADJUST_ALIASES = {"bh": "fdr", "benjamini-hochberg": "fdr", "dunnett": "dunnettx"}
+#: emmeans' default adjustment of each contrast family.
+_FAMILY_ADJUST = {
+    "pairwise": "tukey",
+    "revpairwise": "tukey",
+    "trt.vs.ctrl": "dunnettx",
+    "consec": "mvt",
+    "poly": "none",
+    "eff": "fdr",
+    "del.eff": "fdr",
+}
+#: Seed of the quasi-Monte Carlo integration of the multivariate t (``mvt``), so that
+#: repeated calls agree.
+_MVT_SEED = 20240611
 
 
 def _as_list(x: Any) -> list[str]:
@@ -145,6 +167,86 @@ def _tests(result: Any, L: FloatArray, ddf: str) -> tuple[FloatArray, FloatArray
     return _t_rows(result, L, ddf, np.zeros(len(L)))
 
 
+def _is_lmm(result: Any) -> bool:
+    from ..linear.interface import is_linear_criterion
+
+    return bool(is_linear_criterion(getattr(result, "_problem", None)))
+
+
+def _ddf_method(result: Any, ddf: str | None) -> str:
+    """``"auto"``: Satterthwaite for linear mixed models, asymptotic otherwise."""
+    from .ddf import _require_lmm, normalize_ddf
+
+    if ddf == "auto":
+        return "satterthwaite" if _is_lmm(result) else "none"
+    method = normalize_ddf(ddf)
+    if method != "none":
+        _require_lmm(result, f"ddf={ddf!r}")
+    return method
+
+
+def _link(result: Any) -> Any:
+    """The fit's link, ``None`` for an identity link or a linear model."""
+    link = getattr(result, "link", None)
+    if link is None or getattr(link, "name", "identity") == "identity":
+        return None
+    return link
+
+
+def _response_name(link: Any) -> str:
+    """emmeans' name of a back-transformed mean."""
+    if link.name in ("logit", "probit", "cloglog", "cauchit"):
+        return "prob"
+    if link.name == "log":
+        return "rate"
+    return "response"
+
+
+def _check_type(type: str) -> str:
+    key = str(type).lower()
+    if key not in ("link", "response"):
+        raise ValueError(f"type must be 'link' or 'response', got {type!r}")
+    return key
+
+
+def _finish(
+    frame: pd.DataFrame,
+    name: str,
+    est: FloatArray,
+    se: FloatArray,
+    df: FloatArray,
+    crit: FloatArray,
+    p: FloatArray,
+    inverse: Any = None,
+    derivative: Any = None,
+    null: float | None = None,
+    response_name: str | None = None,
+) -> pd.DataFrame:
+    """Add emmeans' columns: the estimate (back-transformed with ``inverse`` and its
+    ``derivative`` when given), SE, df, confidence limits, the test statistic and p."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = est / se
+    lower, upper = est - crit * se, est + crit * se
+    asymptotic = bool(np.all(np.isinf(df)))
+    lo_name, hi_name = ("asymp.LCL", "asymp.UCL") if asymptotic else ("lower.CL", "upper.CL")
+    out = frame
+    if inverse is None:
+        out[name] = est
+        out["SE"] = se
+    else:
+        out[response_name or name] = inverse(est)
+        out["SE"] = se * np.abs(derivative(est))
+        lower, upper = inverse(lower), inverse(upper)
+    out["df"] = df
+    out[lo_name] = lower
+    out[hi_name] = upper
+    if inverse is not None:
+        out["null"] = null
+    out["z.ratio" if asymptotic else "t.ratio"] = stat
+    out["p.value"] = p
+    return out
+
+
 def _emmeans_table(
     result: Any,
     specs: Any,
@@ -152,11 +254,11 @@ def _emmeans_table(
     at: dict[str, Any] | None,
     ddf: str | None,
     level: float,
-) -> tuple[pd.DataFrame, FloatArray]:
-    """The means table of :func:`emmeans` and the matrix of its linear functions."""
-    from .ddf import normalize_ddf
-
-    method = normalize_ddf(ddf)
+    type: str = "link",
+) -> tuple[pd.DataFrame, FloatArray, str]:
+    """The means table of :func:`emmeans`, the matrix of its linear functions and the
+    df method used."""
+    method = _ddf_method(result, ddf)
     spec_list, by_list = _as_list(specs), _as_list(by)
     if "|" in str(specs):
         left, right = str(specs).split("|", 1)
@@ -165,18 +267,27 @@ def _emmeans_table(
         raise ValueError("specs must name at least one factor")
     levels, L = _means_matrix(result, spec_list, by_list, at)
     est, se, df = _tests(result, L, method)
-    crit = stats.t.ppf(0.5 + level / 2.0, df)
+    crit = np.asarray(stats.t.ppf(0.5 + level / 2.0, df), dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = est / se
-    out = levels.copy()
-    out["emmean"] = est
-    out["SE"] = se
-    out["df"] = df
-    out["lower.CL"] = est - crit * se
-    out["upper.CL"] = est + crit * se
-    out["t.ratio"] = t
-    out["p.value"] = 2.0 * stats.t.sf(np.abs(t), df)
-    return out, L
+        p = np.asarray(2.0 * stats.t.sf(np.abs(est / se), df), dtype=np.float64)
+    link = _link(result) if _check_type(type) == "response" else None
+    if link is None:
+        out = _finish(levels.copy(), "emmean", est, se, df, crit, p)
+    else:
+        out = _finish(
+            levels.copy(),
+            "emmean",
+            est,
+            se,
+            df,
+            crit,
+            p,
+            inverse=link.inverse,
+            derivative=link.mu_eta,
+            null=float(link.inverse(np.zeros(1))[0]),
+            response_name=_response_name(link),
+        )
+    return out, L, method
 
 
 def emmeans(
@@ -184,16 +295,17 @@ def emmeans(
     specs: Any,
     by: Any = None,
     at: dict[str, Any] | None = None,
-    ddf: str | None = "satterthwaite",
+    ddf: str | None = "auto",
     level: float = 0.95,
+    type: str = "link",
 ) -> pd.DataFrame:
     """Estimated marginal means (emmeans' ``emmeans(fit, specs, by)``).
 
     Parameters
     ----------
     result
-        A fitted linear mixed model (or any result with ``fixef``, ``vcov`` and a
-        formula-built model, with ``ddf="none"``).
+        A fitted linear or generalized linear mixed model (or any result with
+        ``fixef``, ``vcov`` and a formula-built model).
     specs
         Factor name(s) whose levels get a mean: ``"recipe"``, ``["recipe",
         "temperature"]``, ``"~ recipe"`` or ``"~ recipe | temperature"``.
@@ -204,33 +316,71 @@ def emmeans(
         Values of covariates (or factor levels) to use in the grid instead of means
         (all levels).
     ddf
-        ``"satterthwaite"`` (default), ``"kenward-roger"`` (emmeans' default for lmer
-        fits; adjusted covariance) or ``"none"`` (asymptotic, df ``inf``).
+        ``"auto"`` (default: ``"satterthwaite"`` for linear mixed models, ``"none"``
+        otherwise, as emmeans uses asymptotic inference for ``glmer`` fits),
+        ``"satterthwaite"``, ``"kenward-roger"`` (emmeans' default for lmer fits;
+        adjusted covariance; both for linear mixed models only) or ``"none"``
+        (asymptotic, df ``inf``).
     level
         Confidence level.
+    type
+        ``"link"`` (default: the linear predictor's scale) or ``"response"``: means
+        back-transformed through the inverse link, named ``prob`` (logit, probit,
+        cloglog, cauchit links), ``rate`` (log) or ``response``, with delta-method
+        standard errors, limits back-transformed from the link scale, and the tests
+        (against ``null``, the inverse link of 0) on the link scale, as emmeans'
+        ``type = "response"``.  No change for an identity link.
 
     Returns
     -------
     pandas.DataFrame
         The levels, then ``emmean``, ``SE``, ``df``, ``lower.CL``, ``upper.CL``,
         ``t.ratio`` and ``p.value`` (test of a zero mean), as emmeans'
-        ``summary(..., infer = TRUE)``, the first factor varying fastest.
+        ``summary(..., infer = TRUE)``, the first factor varying fastest; with df
+        ``inf`` (GLMMs, ``ddf="none"``) the limits are ``asymp.LCL``, ``asymp.UCL``
+        and the statistic ``z.ratio``, as emmeans names them.
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> fit = mm.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...               mm.datasets.load("cbpp"), family="binomial")
+    >>> round(float(mm.emmeans(fit, "period", type="response")["prob"][0]), 4)
+    0.1981
     """
-    return _emmeans_table(result, specs, by, at, ddf, level)[0]
+    return _emmeans_table(result, specs, by, at, ddf, level, type)[0]
 
 
-def _adjust(p: FloatArray, t: FloatArray, df: FloatArray, k: int, method: str) -> FloatArray:
+def _adjust(
+    p: FloatArray, t: FloatArray, df: FloatArray, k: int, method: str, corr: FloatArray
+) -> FloatArray:
+    """Adjusted p-values of one family of ``m`` tests (emmeans' ``.adj.p.value``);
+    ``k`` is the number of means (Tukey), ``corr`` the tests' correlation (mvt)."""
     m = p.size
     if method == "none" or m == 0:
         return p
     if method == "bonferroni":
         return np.minimum(1.0, p * m)
+    if method == "sidak":
+        return np.asarray(-np.expm1(m * np.log1p(-p)))
     if method == "holm":
         order = np.argsort(p)
         adj = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
         out = np.empty(m)
         out[order] = adj
         return out
+    if method == "fdr":  # Benjamini-Hochberg, R's p.adjust(p, "fdr")
+        order = np.argsort(p)[::-1]
+        adj = np.minimum(1.0, np.minimum.accumulate(p[order] * m / np.arange(m, 0, -1)))
+        out = np.empty(m)
+        out[order] = adj
+        return out
+    if method == "dunnettx":
+        return np.asarray([_pdunnx_upper(abs(ti), m, di) for ti, di in zip(t, df, strict=True)])
+    if method == "mvt":
+        return np.asarray(
+            [1.0 - _pmvt_band(abs(ti), di, corr) for ti, di in zip(t, df, strict=True)]
+        )
     # Tukey: studentized range of k means.
     return np.asarray(
         [
@@ -238,6 +388,89 @@ def _adjust(p: FloatArray, t: FloatArray, df: FloatArray, k: int, method: str) -
             for ti, di in zip(t, df, strict=True)
         ]
     )
+
+
+def _dunnett_k(m: int) -> float:
+    """emmeans' number of means whose range approximates ``m`` comparisons with a
+    control: ``(1 + sqrt(1 + 8 m)) / 2`` (not an integer in general)."""
+    return float((1.0 + np.sqrt(1.0 + 8.0 * m)) / 2.0)
+
+
+def _pdunnx_upper(x: float, m: int, df: float) -> float:
+    """Upper tail of emmeans' approximate Dunnett distribution (``1 - .pdunnx``): a
+    mix of the studentized range (weight ``(m - 1) / m``) and Sidak's bound."""
+    if not np.isfinite(x):
+        return float("nan")
+    twt = (m - 1.0) / m
+    tukey = _ptukey_upper(np.sqrt(2.0) * x, _dunnett_k(m), df)  # type: ignore[arg-type]
+    p1 = 2.0 * stats.t.sf(x, df)
+    sidak = -np.expm1(m * np.log1p(-p1))
+    return float(twt * tukey + (1.0 - twt) * sidak)
+
+
+def _qdunnx(level: float, m: int, df: float) -> float:
+    """emmeans' ``.qdunnx``: the quantile of the approximate Dunnett distribution,
+    found between the Tukey and Sidak quantiles (solved to 1e-10 here; emmeans stops at
+    ``uniroot``'s tolerance 5e-4, so its limits can differ in the fourth digit)."""
+    from scipy import optimize
+
+    x_sid = float(stats.t.ppf(1.0 - (1.0 - level ** (1.0 / m)) / 2.0, df))
+    x_one = float(stats.t.ppf(0.5 + level / 2.0, df))
+    # The root lies between the unadjusted and Sidak's quantiles (emmeans brackets it
+    # more tightly by the Tukey quantile, slow to compute).
+    f = lambda x: (1.0 - level) - _pdunnx_upper(x, m, df)  # noqa: E731
+    if f(x_one) * f(x_sid) > 0:
+        return float(stats.studentized_range.ppf(level, _dunnett_k(m), df)) / np.sqrt(2.0)
+    return float(optimize.brentq(f, x_one, x_sid, xtol=1e-9, rtol=1e-12))
+
+
+def _pmvt_band(x: float, df: float, corr: FloatArray) -> float:
+    """``P(|T_j| < x for all j)`` for a multivariate t with correlation ``corr`` (the
+    multivariate normal for df ``inf``): emmeans' ``mvt`` adjustment through mvtnorm's
+    ``pmvt``, which like scipy integrates by randomised quasi-Monte Carlo (emmeans'
+    figures vary by about 1e-3 from run to run; these by less, with a fixed seed).
+    Like emmeans, a finite df is truncated to an integer."""
+    m = corr.shape[0]
+    if not np.isfinite(x):
+        return float("nan")
+    dof = np.inf if not np.isfinite(df) else max(1.0, float(np.floor(df)))
+    upper = np.full(m, x)
+    if m == 1:
+        return float(1.0 - 2.0 * stats.t.sf(x, dof))
+    value: Any
+    if np.isinf(dof):  # scipy's multivariate t with df = inf returns 0
+        value = stats.multivariate_normal.cdf(  # type: ignore[call-overload]
+            upper,
+            cov=corr,
+            lower_limit=-upper,
+            allow_singular=True,
+            maxpts=20_000 * m,
+            abseps=1e-7,
+            releps=1e-7,
+            rng=_MVT_SEED,
+        )
+    else:
+        value = stats.multivariate_t.cdf(
+            upper,
+            shape=corr,
+            df=dof,  # type: ignore[arg-type]
+            lower_limit=-upper,
+            allow_singular=True,
+            maxpts=20_000 * m,
+            random_state=_MVT_SEED,
+        )
+    return float(np.clip(value, 0.0, 1.0))
+
+
+def _qmvt(level: float, df: float, corr: FloatArray) -> float:
+    """The two-sided multivariate t quantile: ``P(max |T_j| < c) = level``."""
+    from scipy import optimize
+
+    m = corr.shape[0]
+    dof = np.inf if not np.isfinite(df) else max(1.0, float(np.floor(df)))
+    lo = float(stats.t.ppf(0.5 + level / 2.0, dof))
+    hi = float(stats.t.ppf(1.0 - (1.0 - level) / (2.0 * m), dof)) + 1e-6
+    return float(optimize.brentq(lambda c: _pmvt_band(c, df, corr) - level, lo, hi, xtol=1e-7))
 
 
 _GL_Z, _GL_W = np.polynomial.legendre.leggauss(64)
@@ -305,12 +538,110 @@ def _qtukey(level: float, k: int, df: FloatArray) -> FloatArray:
     return np.asarray(q_lo + frac * (q_hi - q_lo))
 
 
-def _critical(df: FloatArray, k: int, m: int, level: float, method: str) -> FloatArray:
+def _critical(
+    df: FloatArray, k: int, m: int, level: float, method: str, corr: FloatArray
+) -> FloatArray:
+    """Critical values of the intervals (emmeans' ``.adj.critval``): Holm and FDR, which
+    have no interval counterpart, use Bonferroni's; one contrast is not adjusted."""
+    if m == 1 and method != "none":
+        method = "none"
     if method == "tukey":
         return _qtukey(level, k, df) / np.sqrt(2.0)
-    if method in ("bonferroni", "holm"):
+    if method in ("bonferroni", "holm", "fdr"):
         return np.asarray(stats.t.ppf(1.0 - (1.0 - level) / (2.0 * m), df))
+    if method == "sidak":
+        return np.asarray(stats.t.ppf(1.0 - (1.0 - level ** (1.0 / m)) / 2.0, df))
+    if method == "dunnettx":
+        # Satterthwaite df of one family differ in the ninth digit: one quantile for all.
+        cache: dict[float, float] = {}
+        keys = np.round(df, 6).tolist()
+        for key, d in zip(keys, df.tolist(), strict=True):
+            if key not in cache:
+                cache[key] = _qdunnx(level, m, d)
+        return np.asarray([cache[key] for key in keys])
+    if method == "mvt":
+        cache = {}
+        return np.asarray(
+            [cache.setdefault(d, _qmvt(level, d, corr)) for d in np.floor(df).tolist()]
+        )
     return np.asarray(stats.t.ppf(0.5 + level / 2.0, df))
+
+
+def _poly_weights(k: int) -> tuple[list[str], FloatArray]:
+    """emmeans' ``poly.emmc``: orthogonal polynomials up to degree ``min(6, k - 1)``
+    scaled to integers."""
+    from ..design.contrasts import contr_poly
+
+    names = ["linear", "quadratic", "cubic", "quartic", *[f"degree {d}" for d in range(5, 21)]]
+    M = contr_poly(k)[:, : min(6, k - 1)]
+    cols = []
+    for j in range(M.shape[1]):
+        con = M[:, j].copy()
+        con = con / np.min(con[con > 0.01])
+        z = np.max(np.abs(con - np.round(con)))
+        while z > 0.05:
+            con = con / z
+            z = np.max(np.abs(con - np.round(con)))
+        cols.append(np.round(con))
+    return names[: M.shape[1]], np.column_stack(cols).T
+
+
+def _ref_position(ref: Any, levels: list[str], raw: list[str]) -> int:
+    """The 0-based position of the control level: a level (its value or label) or an
+    int, a 1-based position as emmeans' ``ref =``."""
+    if isinstance(ref, int | np.integer) and not isinstance(ref, bool):
+        if not 1 <= int(ref) <= len(levels):
+            raise ValueError(
+                f"ref={ref} is out of range: give 1..{len(levels)} (1-based, as emmeans)"
+            )
+        return int(ref) - 1
+    for pool in (raw, levels):
+        if str(ref) in pool:
+            return pool.index(str(ref))
+    raise ValueError(f"ref={ref!r} is not one of the levels {raw}")
+
+
+def _family_weights(
+    method: str, labels: list[str], raw: list[str], ref: Any
+) -> tuple[list[str], FloatArray]:
+    """Names and weights (one row per contrast) of an emmeans contrast family over
+    ``k`` means."""
+    k = len(labels)
+    eye = np.eye(k)
+    if method in ("pairwise", "revpairwise"):
+        pairs = list(itertools.combinations(range(k), 2))
+        if method == "revpairwise":
+            pairs = [(j, i) for i, j in pairs]
+        names = [f"{labels[i]} - {labels[j]}" for i, j in pairs]
+        return names, np.array([eye[i] - eye[j] for i, j in pairs]).reshape(-1, k)
+    if method == "trt.vs.ctrl":
+        r = _ref_position(1 if ref is None else ref, labels, raw)
+        others = [i for i in range(k) if i != r]
+        names = [f"{labels[i]} - {labels[r]}" for i in others]
+        return names, np.array([eye[i] - eye[r] for i in others]).reshape(-1, k)
+    if method == "consec":
+        names = [f"{labels[i + 1]} - {labels[i]}" for i in range(k - 1)]
+        return names, np.array([eye[i + 1] - eye[i] for i in range(k - 1)]).reshape(-1, k)
+    if method == "poly":
+        if k < 2:
+            return [], np.zeros((0, k))
+        return _poly_weights(k)
+    if method in ("eff", "del.eff"):
+        W = eye - 1.0 / k
+        if method == "del.eff":
+            W = W / np.diag(W)[:, None]
+        return [f"{lab} effect" for lab in labels], W
+    raise ValueError(
+        f"unknown contrast method {method!r}; use one of {list(_FAMILY_ADJUST)} or a dict"
+    )
+
+
+def _normalize_adjust(adjust: str) -> str:
+    key = str(adjust).lower()
+    key = _ADJUST_ALIASES.get(key, key)
+    if key not in _ADJUST:
+        raise ValueError(f"unknown adjustment {adjust!r}; use one of {list(_ADJUST)}")
+    return key
 
 
 def contrasts(
@@ -320,8 +651,10 @@ def contrasts(
     by: Any = None,
     adjust: str | None = None,
     at: dict[str, Any] | None = None,
-    ddf: str | None = "satterthwaite",
+    ddf: str | None = "auto",
     level: float = 0.95,
+    type: str = "link",
+    ref: Any = None,
 ) -> pd.DataFrame:
     """Contrasts of estimated marginal means (emmeans' ``pairs`` / ``contrast``).
 
@@ -330,86 +663,155 @@ def contrasts(
     result, specs, by, at, ddf, level
         As for :func:`emmeans`.
     method
-        ``"pairwise"`` (every difference ``a - b``, first level first, as emmeans'
-        ``pairs``) or a dict of named contrast weights over the means (in
-        :func:`emmeans`' row order within each ``by`` group).
+        An emmeans contrast family: ``"pairwise"`` (every difference ``a - b``, first
+        level first, as ``pairs``), ``"revpairwise"``, ``"trt.vs.ctrl"`` (each level
+        minus the control ``ref``), ``"consec"`` (each level minus the previous one),
+        ``"poly"`` (orthogonal polynomials scaled to integers, up to degree 6),
+        ``"eff"`` (each mean minus the mean of all), ``"del.eff"`` (each mean minus
+        the mean of the others); or a dict of named contrast weights over the means
+        (in :func:`emmeans`' row order within each ``by`` group).
     adjust
-        Multiplicity adjustment within each ``by`` group: ``"tukey"`` (default for
-        pairwise), ``"holm"``, ``"bonferroni"`` or ``"none"`` (default for custom
-        contrasts).  Intervals: Tukey's studentized range, Bonferroni for ``"holm"``
-        and ``"bonferroni"``.
+        Multiplicity adjustment within each ``by`` group; emmeans' default by family:
+        ``"tukey"`` (pairwise), ``"dunnettx"`` (trt.vs.ctrl; emmeans' approximation of
+        Dunnett's), ``"mvt"`` (consec; the multivariate t, by quasi-Monte Carlo with
+        a fixed seed, accurate to about 1e-4), ``"fdr"`` (eff, del.eff), ``"none"``
+        (poly, custom).  Also ``"holm"``, ``"bonferroni"``, ``"sidak"``.  Intervals:
+        Tukey's studentized range, Dunnett's, the multivariate t or Sidak's for
+        those, Bonferroni's for ``"holm"``, ``"fdr"`` and ``"bonferroni"``; a family
+        of one contrast is not adjusted.
+    type
+        ``"link"`` (default) or ``"response"``: on a log link the contrasts are
+        back-transformed to ratios (column ``ratio``; labels ``a / b``), on a logit
+        link to odds ratios (``odds.ratio``), with delta-method standard errors,
+        back-transformed limits and the tests (``null`` 1) on the link scale, as
+        emmeans' ``summary(..., type = "response")``; on other links they stay on the
+        link scale.
+    ref
+        The control of ``"trt.vs.ctrl"``: a level (e.g. ``"3"``), or an int, the
+        1-based position as emmeans' ``ref =`` (default 1, the first level).
 
     Returns
     -------
     pandas.DataFrame
-        ``contrast`` (and the ``by`` columns), ``estimate``, ``SE``, ``df``,
-        ``lower.CL``, ``upper.CL``, ``t.ratio``, ``p.value``;
+        ``contrast`` (and the ``by`` columns), ``estimate`` (or ``ratio`` /
+        ``odds.ratio``), ``SE``, ``df``, ``lower.CL``, ``upper.CL``, ``t.ratio``,
+        ``p.value`` (``asymp.LCL``, ``asymp.UCL``, ``z.ratio`` with df ``inf``);
         ``attrs["adjust"]`` names the adjustment.
-    """
-    from .ddf import normalize_ddf
 
-    ddf_method = normalize_ddf(ddf)
-    pairwise = isinstance(method, str)
-    if pairwise and method not in ("pairwise", "revpairwise"):
-        raise ValueError(f"unknown contrast method {method!r}; use 'pairwise' or a dict")
-    adj = ("tukey" if pairwise else "none") if adjust is None else str(adjust).lower()
-    if adj not in _ADJUST:
-        raise ValueError(f"unknown adjustment {adjust!r}; use one of {list(_ADJUST)}")
-    if adj == "tukey" and not pairwise:
-        raise ValueError("the Tukey adjustment is for pairwise comparisons; use holm or bonferroni")
-    means, L = _emmeans_table(result, specs, by, at, ddf_method, level)
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> fit = mm.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...               mm.datasets.load("cbpp"), family="binomial")
+    >>> odds = mm.contrasts(fit, "period", method="trt.vs.ctrl", type="response")
+    >>> odds["contrast"].tolist()
+    ['period2 / period1', 'period3 / period1', 'period4 / period1']
+    """
+    custom = not isinstance(method, str)
+    if custom:
+        family = "custom"
+    else:
+        family = str(method)
+        if family not in _FAMILY_ADJUST:
+            raise ValueError(
+                f"unknown contrast method {method!r}; use one of {list(_FAMILY_ADJUST)} "
+                "or a dict of weights"
+            )
+    if ref is not None and family != "trt.vs.ctrl":
+        raise ValueError("ref= is for method='trt.vs.ctrl'")
+    adj = _FAMILY_ADJUST.get(family, "none") if adjust is None else _normalize_adjust(adjust)
+    if adj == "tukey" and family not in ("pairwise", "revpairwise"):
+        raise ValueError(
+            "the Tukey adjustment is for pairwise comparisons; use holm, bonferroni, sidak, "
+            "mvt or fdr"
+        )
+    type = _check_type(type)
+    means, L, ddf_method = _emmeans_table(result, specs, by, at, ddf, level)
     spec_list = _as_list(specs)
     by_list = _as_list(by)
     if "|" in str(specs):
         left, right = str(specs).split("|", 1)
         spec_list, by_list = _as_list(left), by_list + _as_list(right)
     labels = _labels(means, spec_list, {})
+    raw = means[spec_list].astype(str).agg(" ".join, axis=1).tolist()
+    link = _link(result) if type == "response" else None
+    ratio_name = None
+    if link is not None and link.name in ("log", "logit"):
+        ratio_name = "odds.ratio" if link.name == "logit" else "ratio"
     group_keys = (
         means[by_list].astype(str).agg("\x1f".join, axis=1).tolist()
         if by_list
         else [""] * len(means)
     )
+    V: FloatArray | None = None
     frames = []
     for key in dict.fromkeys(group_keys):
         rows = [i for i, g in enumerate(group_keys) if g == key]
         k = len(rows)
-        names: list[str] = []
-        weights: list[FloatArray] = []
-        if pairwise:
-            for i1, i2 in itertools.combinations(range(k), 2):
-                first, second = (i1, i2) if method == "pairwise" else (i2, i1)
-                w = np.zeros(len(means))
-                w[rows[first]], w[rows[second]] = 1.0, -1.0
-                names.append(f"{labels[rows[first]]} - {labels[rows[second]]}")
-                weights.append(w)
-        else:
+        if custom:
             assert isinstance(method, dict)
+            names: list[str] = []
+            wrows = []
             for name, wts in method.items():
                 wv = np.asarray(wts, dtype=np.float64)
                 if wv.size != k:
                     raise ValueError(f"contrast {name!r} has {wv.size} weights for {k} means")
-                w = np.zeros(len(means))
-                w[rows] = wv
                 names.append(str(name))
-                weights.append(w)
-        C = np.vstack(weights) @ L
+                wrows.append(wv)
+            W = np.vstack(wrows)
+        else:
+            names, W = _family_weights(
+                family, [labels[i] for i in rows], [raw[i] for i in rows], ref
+            )
+        if ratio_name is not None and family in (
+            "pairwise",
+            "revpairwise",
+            "trt.vs.ctrl",
+            "consec",
+        ):
+            names = [n.replace(" - ", " / ") for n in names]
+        C = W @ L[rows]
         est, se, df = _tests(result, C, ddf_method)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = est / se
+        corr = np.eye(len(names))
+        if adj == "mvt":
+            # The tests' correlation, from the covariance the standard errors use.
+            if V is None:
+                V = _kr_vcov(result) if ddf_method == "kenward-roger" else result.vcov.to_numpy()
+            cov = C @ V @ C.T
+            sd = np.sqrt(np.diag(cov))
+            corr = cov / np.outer(sd, sd)
         p_raw = np.asarray(2.0 * stats.t.sf(np.abs(t), df), dtype=np.float64)
-        p = _adjust(p_raw, t, df, k, adj)
-        crit = _critical(df, k, len(names), level, adj)
+        this_adj = "none" if len(names) == 1 else adj
+        p = _adjust(p_raw, t, df, k, this_adj, corr)
+        crit = _critical(df, k, len(names), level, this_adj, corr)
         frame = pd.DataFrame({"contrast": names})
         for name in by_list:
             frame[name] = means[name].iloc[rows[0]]
-        frame["estimate"] = est
-        frame["SE"] = se
-        frame["df"] = df
-        frame["lower.CL"] = est - crit * se
-        frame["upper.CL"] = est + crit * se
-        frame["t.ratio"] = t
-        frame["p.value"] = p
-        frames.append(frame)
+        if ratio_name is None:
+            frames.append(_finish(frame, "estimate", est, se, df, crit, p))
+        else:
+            frames.append(
+                _finish(
+                    frame,
+                    ratio_name,
+                    est,
+                    se,
+                    df,
+                    crit,
+                    p,
+                    inverse=np.exp,
+                    derivative=np.exp,
+                    null=1.0,
+                )
+            )
     out = pd.concat(frames, ignore_index=True)
     out.attrs["adjust"] = adj
     return out
+
+
+def _kr_vcov(result: Any) -> FloatArray:
+    from .ddf import vcov_kenward_roger
+
+    return np.asarray(vcov_kenward_roger(result).to_numpy(), dtype=np.float64)

@@ -133,7 +133,11 @@ def _type3(X: FloatArray, ft: FixedTerms, model: Any) -> dict[str, FloatArray]:
     from ..design.contrasts import CONTR
 
     treatment_only = all(
-        not (part.factors[k].categorical and c == CONTR and part.factors[k].ordered)
+        not (
+            part.factors[k].categorical
+            and c == CONTR
+            and part.factors[k].contrast_name != "contr.treatment"
+        )
         for term, coding in part.plan
         for k, c in zip(term, coding, strict=True)
     )
