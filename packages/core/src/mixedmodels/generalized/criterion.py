@@ -200,7 +200,7 @@ class GLMMProblem:
             return None  # the mean overflows even without random effects
         converged = False
         iterations = stalled = 0
-        for iterations in range(1, _MAX_PIRLS + 1):  # noqa: B007 (reported below)
+        for iterations in range(1, _MAX_PIRLS + 1):
             z = (eta - self.offset) + (self.y - mu) / dmu
             if not joint:
                 z = z - (fixed_eta - self.offset)
