@@ -320,8 +320,9 @@ class Model:
     def _check_shared_factors(self) -> None:
         """More random effects on one grouping factor than observations, from several
         terms on the same factor, e.g. ``toep(0 + t | g) + (x | g)`` with one row per
-        level of ``g``.  The likelihood is then flat in directions the data cannot tell apart, and the
-        optimiser wanders (minutes for a few hundred rows) instead of converging."""
+        level of ``g``.  The likelihood is then flat in directions the data cannot tell
+        apart, and the optimiser wanders (minutes for a few hundred rows) instead of
+        converging."""
         if self.family.has_dispersion:
             return  # (linear models: lme4's check above; they fit fast regardless)
         n = self.design.n_obs
