@@ -279,7 +279,7 @@ class Model:
         """Values whose squares overflow double precision cannot be fitted (every
         criterion sums squares): say so before the optimiser fails at the optimum."""
         y_max = float(np.max(np.abs(design.y), initial=0.0))
-        if y_max > _MAX_MAGNITUDE:
+        if _MAX_MAGNITUDE < y_max < np.inf:  # (infinite values: the family's check)
             raise ModelSpecificationError(
                 f"response {design.response_name!r} has values as large as {y_max:.3g}: "
                 "their squares overflow double precision; rescale the response (e.g. "
@@ -327,11 +327,11 @@ class Model:
         self._check_shared_factors()
 
     def _check_shared_factors(self) -> None:
-        """More random effects on one grouping factor than observations: several terms
-        on the same factor (or a term with more free coefficients than its levels have
-        rows), e.g. ``toep(0 + t | g) + (x | g)`` with one row per level of ``g``.  The
-        likelihood is then flat in directions the data cannot tell apart, and the
-        optimiser wanders (minutes for a few hundred rows) instead of converging."""
+        """More random effects on one grouping factor than observations, from several
+        terms on the same factor, e.g. ``toep(0 + t | g) + (x | g)`` with one row per
+        level of ``g``.  The likelihood is then flat in directions the data cannot tell
+        apart, and the optimiser wanders (minutes for a few hundred rows) instead of
+        converging."""
         if self.family.has_dispersion:
             return  # (linear models: lme4's check above; they fit fast regardless)
         n = self.design.n_obs
@@ -340,10 +340,11 @@ class Model:
             by_group.setdefault(term.group_name, []).append(i)
         for group, idx in by_group.items():
             terms = [self.terms[i] for i in idx]
-            full = [self.structures[i].n_params >= self.terms[i].dim for i in idx]
             coefficients = sum(t.dim for t in terms)
             levels = max(t.n_levels for t in terms)
-            if levels * coefficients <= n or not (len(terms) > 1 or any(full)):
+            # (One term alone is left to fit, as lme4 and glmmTMB do: e.g. cs(0 + f | g)
+            # with 4 columns on 15 levels of 3-4 rows is identified by its structure.)
+            if len(terms) < 2 or levels * coefficients <= n:
                 continue
             listed = " + ".join(f"({t.expr})" for t in terms)
             raise ModelSpecificationError(

@@ -24,6 +24,10 @@ To see every check as its own test, parametrise over the checks instead::
 
 A plugin imports only the core's public modules: :func:`check_public_imports`.
 
+:mod:`mixedmodels.testing.fuzz` fits random lme4 formulas to random small data sets and
+classifies every outcome (a fit, one of the library's errors, anything else, a timeout):
+``python -m mixedmodels.testing.fuzz --seconds 600``.
+
 The checks are randomised (simulation, random parameter draws) but deterministic: they
 use :data:`DEFAULT_SEED` unless given a generator or seed.
 """

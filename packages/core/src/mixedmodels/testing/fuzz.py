@@ -235,8 +235,10 @@ def summarize(outcomes: list[FuzzOutcome]) -> str:
     lines.append("errors by class:")
     lines += [f"  {k}: {v}" for k, v in errors.most_common()]
     warned = Counter(w for o in outcomes for w in o.warnings)
-    lines.append("fits/errors emitting each warning category:")
-    lines += [f"  {k}: {v}" for k, v in warned.most_common()]
+    lines.append("fits/errors emitting each warning category (first seeds):")
+    for k, v in warned.most_common():
+        seeds = [o.case.seed for o in outcomes if k in o.warnings][:5]
+        lines.append(f"  {k}: {v} {seeds}")
     slow = sorted(outcomes, key=lambda o: -o.seconds)[:3]
     lines.append("slowest: " + ", ".join(f"{o.seconds:.1f} s (seed {o.case.seed})" for o in slow))
     bad = [o for o in outcomes if not o.ok]
