@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .estimators import check_flag
 from .model import Model
 from .output.verbs import augment, glance, tidy
+
+if TYPE_CHECKING:  # the annotations only: IDEs complete the results' attributes
+    from .results import GLMMResult, GLSResult, LMMResult
 
 __all__ = ["augment", "glance", "glmm", "gls", "lmm", "tidy"]
 
@@ -24,7 +27,7 @@ def lmm(
     variance: Any = None,
     contrasts: dict[str, str] | None = None,
     **options: Any,
-) -> Any:
+) -> LMMResult:
     """Fit a linear mixed model, as lme4's ``lmer`` (and nlme's ``lme``).
 
     Parameters
@@ -82,7 +85,7 @@ def lmm(
         contrasts=contrasts,
         **extras,
     )
-    return model.fit(method="reml" if reml else "ml", **options)
+    return model.fit(method="reml" if reml else "ml", **options)  # type: ignore[no-any-return]
 
 
 def glmm(
@@ -95,7 +98,7 @@ def glmm(
     offset: Any = None,
     contrasts: dict[str, str] | None = None,
     **options: Any,
-) -> Any:
+) -> GLMMResult:
     """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``).
 
     Parameters
@@ -140,9 +143,9 @@ def glmm(
         contrasts=contrasts,
     )
     if nagq == 0:
-        return model.fit(method="fast", **options)
+        return model.fit(method="fast", **options)  # type: ignore[no-any-return]
     method = "laplace" if nagq == 1 else "agq"
-    return model.fit(method=method, nagq=nagq, **options)
+    return model.fit(method=method, nagq=nagq, **options)  # type: ignore[no-any-return]
 
 
 def gls(
@@ -155,7 +158,7 @@ def gls(
     offset: Any = None,
     contrasts: dict[str, str] | None = None,
     **options: Any,
-) -> Any:
+) -> GLSResult:
     """Fit a linear model with correlated and/or heteroscedastic residuals, as nlme's
     ``gls``.
 

@@ -140,6 +140,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
                 raise CLIError(f"--check: {_message(err)}") from err
     data = read_data(args.data)
     linear = args.family is None or (args.family == "gaussian" and args.link in (None, "identity"))
+    fit: Any
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

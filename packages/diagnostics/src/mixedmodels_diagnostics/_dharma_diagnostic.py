@@ -29,9 +29,10 @@ LMM_DISPERSION_NOTE = (
 )
 
 
-def _is_lmm(result: Any, family: str) -> bool:
+def _is_lmm(result: Any, family: str | None) -> bool:
     """A Gaussian model with random effects (an LMM, not a GLS fit)."""
-    n_theta = np.size(getattr(result, "theta", None) if hasattr(result, "theta") else [])
+    theta = getattr(result, "theta", None)
+    n_theta = 0 if theta is None else int(np.size(np.asarray(theta)))
     return family == "gaussian" and n_theta > 0
 
 

@@ -41,7 +41,11 @@ def _ranef_frame(fit: Any, group: str | None) -> pd.DataFrame:
 
 
 def plot_caterpillar(
-    fit: Any, group: str | None = None, level: float = 0.95, path: str | None = None
+    fit: Any,
+    group: str | None = None,
+    level: float = 0.95,
+    path: str | None = None,
+    ax: Any = None,
 ) -> Any:
     """Caterpillar plot: conditional modes with their prediction intervals.
 
@@ -60,6 +64,10 @@ def plot_caterpillar(
         Coverage of the intervals (normal quantile).
     path
         Save the figure there (``.png``, ``.svg``, ``.pdf``) at 100 dpi.
+    ax
+        matplotlib ``Axes`` to draw into: one ``Axes`` for a single panel (one
+        grouping factor with one random-effect column), else an array of shape
+        ``(factors, columns)``; the figure is then not re-laid out.
 
     Returns
     -------
@@ -83,13 +91,24 @@ def plot_caterpillar(
     nlev = max(int((frame["grpvar"] == g).sum() / len(terms[g])) for g in factors)
     # Rows of levels need ~0.16 in each; a cap keeps huge factors drawable.
     height = min(2.0 + 0.16 * nlev, 14.0) * len(factors)
-    fig, axes = plt.subplots(
-        len(factors),
-        ncols,
-        figsize=(3.2 * ncols + 1.2, height),
-        dpi=_DPI,
-        squeeze=False,
-    )
+    own = ax is None
+    if not own:
+        flat = np.asarray(ax, dtype=object).reshape(-1)
+        if flat.size != len(factors) * ncols:
+            raise ValueError(
+                f"plot_caterpillar draws {len(factors)} x {ncols} panels (grouping factors x "
+                f"random-effect columns); ax has {flat.size}"
+            )
+        axes = flat.reshape(len(factors), ncols)
+        fig = axes[0, 0].figure
+    else:
+        fig, axes = plt.subplots(
+            len(factors),
+            ncols,
+            figsize=(3.2 * ncols + 1.2, height),
+            dpi=_DPI,
+            squeeze=False,
+        )
     for r, g in enumerate(factors):
         sub = frame[frame["grpvar"] == g]
         first = sub[sub["term"] == terms[g][0]]
@@ -119,8 +138,9 @@ def plot_caterpillar(
             else:
                 ax.set_yticks([])
             ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle(f"Conditional modes with {100 * level:g}% intervals", fontsize=10)
-    fig.tight_layout()
+    if own:
+        fig.suptitle(f"Conditional modes with {100 * level:g}% intervals", fontsize=10)
+        fig.tight_layout()
     return finish(fig, path, dpi=_DPI)
 
 
@@ -129,6 +149,7 @@ def plot_influence(
     measure: str = "cooks_distance",
     cutoff: float | None = None,
     path: str | None = None,
+    ax: Any = None,
 ) -> Any:
     """Influence index plot (influence.ME's ``plot(..., which = "cook")``).
 
@@ -148,6 +169,8 @@ def plot_influence(
         rule) and none for the other measures.
     path
         Save the figure there (``.png``, ``.svg``, ``.pdf``) at 100 dpi.
+    ax
+        A matplotlib ``Axes`` to draw into; the figure is then not re-laid out.
 
     Returns
     -------
@@ -169,7 +192,11 @@ def plot_influence(
     labels = [str(v) for v in table.index]
     n = values.size
     x = np.arange(n)
-    fig, ax = plt.subplots(figsize=(max(6.0, min(14.0, 0.3 * n + 2.0)), 4.0), dpi=_DPI)
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(max(6.0, min(14.0, 0.3 * n + 2.0)), 4.0), dpi=_DPI)
+    else:
+        fig = ax.figure
     above = np.zeros(n, dtype=bool) if cutoff is None else values > cutoff
     ax.vlines(x, 0.0, values, color="#9db4d3", lw=0.8)
     ax.plot(x[~above], values[~above], "o", color="#1f5fa8", ms=4)
@@ -188,5 +215,6 @@ def plot_influence(
     ax.set_xlabel(level)
     ax.set_ylabel(measure)
     ax.set_title(f"{measure} by deleted {level} ({getattr(infl, 'method', '')})", fontsize=10)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return finish(fig, path, dpi=_DPI)

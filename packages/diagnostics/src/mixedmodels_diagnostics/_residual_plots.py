@@ -89,6 +89,7 @@ def plot_qq(
     annotate: bool = True,
     figsize: tuple[float, float] = (5.0, 5.0),
     dpi: int = 100,
+    ax: Any = None,
 ) -> Any:
     """Uniform QQ plot of the scaled residuals (DHARMa's ``plotQQunif``).
 
@@ -102,16 +103,19 @@ def plot_qq(
         Write the p-values of the KS, dispersion and outlier tests on the plot.
     figsize, dpi
         Figure size in inches and resolution (``figsize * dpi`` pixels).
+    ax
+        A matplotlib ``Axes`` to draw into (e.g. a panel of the caller's figure);
+        ``figsize`` is then ignored and the figure is not re-laid out.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     sr = ensure_residuals(res_or_fit, "plot_qq")
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=figsize)
+    fig, ax, own = _axes(ax, figsize)
     _draw_qq(ax, sr, annotate)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return finish(fig, path, dpi)
 
 
@@ -122,6 +126,7 @@ def plot_residuals_vs_predicted(
     rank: bool = True,
     figsize: tuple[float, float] = (5.0, 5.0),
     dpi: int = 100,
+    ax: Any = None,
 ) -> Any:
     """Scaled residuals against the predictions, with quantile-regression curves at
     0.25, 0.5 and 0.75 (DHARMa's ``plotResiduals``); curves that deviate significantly
@@ -139,16 +144,19 @@ def plot_residuals_vs_predicted(
         Rank-transform the predictor to (0, 1], as DHARMa does by default.
     figsize, dpi
         Figure size in inches and resolution.
+    ax
+        A matplotlib ``Axes`` to draw into (e.g. a panel of the caller's figure);
+        ``figsize`` is then ignored and the figure is not re-laid out.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     sr = ensure_residuals(res_or_fit, "plot_residuals_vs_predicted")
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=figsize)
+    fig, ax, own = _axes(ax, figsize)
     _draw_vs_predicted(ax, sr, predictor, rank)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return finish(fig, path, dpi)
 
 
@@ -157,6 +165,7 @@ def plot_residuals(
     path: str | None = None,
     figsize: tuple[float, float] = (10.0, 5.0),
     dpi: int = 100,
+    ax: Any = None,
 ) -> Any:
     """DHARMa's ``plot()``: QQ panel with the KS, dispersion and outlier tests, and
     residuals against (rank-transformed) predictions with quantile curves.
@@ -169,6 +178,9 @@ def plot_residuals(
         Save the figure there (``.png``, ``.svg``, ``.pdf``).
     figsize, dpi
         Figure size in inches and resolution (``figsize * dpi`` pixels).
+    ax
+        Two matplotlib ``Axes`` (QQ panel, residuals panel) to draw into; ``figsize``
+        is then ignored and the figure keeps its title and layout.
 
     Returns
     -------
@@ -181,10 +193,28 @@ def plot_residuals(
     >>> mmd.plot_residuals(res, "dharma.png")
     """
     sr = ensure_residuals(res_or_fit, "plot_residuals")
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
+    if ax is not None:
+        panels = list(np.ravel(np.asarray(ax, dtype=object)))
+        if len(panels) != 2:
+            raise ValueError(f"plot_residuals draws two panels: give ax=(ax1, ax2), not {ax!r}")
+        left, right = panels
+        fig = left.figure
+    else:
+        plt = pyplot()
+        fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
     _draw_qq(left, sr, True)
     _draw_vs_predicted(right, sr, None, True)
-    fig.suptitle("DHARMa residual", fontsize=11)
-    fig.tight_layout()
+    if ax is None:
+        fig.suptitle("DHARMa residual", fontsize=11)
+        fig.tight_layout()
     return finish(fig, path, dpi)
+
+
+def _axes(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any, bool]:
+    """The figure and axes to draw into, and whether this call created them."""
+    if ax is not None:
+        if not hasattr(ax, "figure") or not hasattr(ax, "scatter"):
+            raise TypeError(f"ax must be a matplotlib Axes, not {type(ax).__name__}")
+        return ax.figure, ax, False
+    fig, new = pyplot().subplots(figsize=figsize)
+    return fig, new, True

@@ -147,10 +147,18 @@ def tidy_glmm(
     effects: Sequence[str] = ("ran_pars", "fixed"),
     conf_int: bool = False,
     conf_level: float = 0.95,
+    exponentiate: bool = False,
 ) -> pd.DataFrame:
     """broom.mixed's ``tidy`` for a GLMM: fixed effects with z statistics and
     p-values; random-effect SDs and correlations (``sd__(Intercept)``,
-    ``cor__(Intercept).x``)."""
+    ``cor__(Intercept).x``).
+
+    ``conf_int`` adds Wald intervals (``conf.low``, ``conf.high``) of coverage
+    ``conf_level``; ``exponentiate`` exponentiates the fixed effects' estimates and
+    limits (odds or rate ratios) and scales their standard errors by the exponentiated
+    estimate, as broom.mixed."""
+    if not 0.0 < conf_level < 1.0:
+        raise ValueError(f"conf_level must lie strictly between 0 and 1, got {conf_level}")
     frames = []
     if "fixed" in effects:
         est = result.fixef
@@ -190,7 +198,12 @@ def tidy_glmm(
         )
     if not frames:
         raise ValueError(f"effects must include 'fixed' or 'ran_pars', got {list(effects)}")
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    if exponentiate:
+        from .tidiers import exponentiate_fixed
+
+        out = exponentiate_fixed(out)
+    return out
 
 
 def glance_glmm(result: Any) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from scipy import stats
 
 from ..interfaces import FloatArray
 
-__all__ = ["augment_lmm", "glance_lmm", "hat_values", "tidy_lmm"]
+__all__ = ["augment_lmm", "exponentiate_fixed", "glance_lmm", "hat_values", "tidy_lmm"]
 
 _EFFECTS = ("ran_pars", "fixed", "ran_vals", "ran_coefs")
 # broom.mixed's column order (reorder_cols).
@@ -96,6 +96,22 @@ def _ran_pars(result: Any, scale: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def exponentiate_fixed(frame: pd.DataFrame) -> pd.DataFrame:
+    """broom.mixed's ``exponentiate = TRUE``: the fixed effects' estimates and interval
+    limits exponentiated and their standard errors scaled by the exponentiated
+    estimate (the delta method); statistics, p-values and other rows unchanged."""
+    out = frame.copy()
+    fixed = (out["effect"] == "fixed").to_numpy()
+    est = out.loc[fixed, "estimate"].to_numpy(dtype=float, copy=True)
+    out.loc[fixed, "estimate"] = np.exp(est)
+    if "std.error" in out:
+        out.loc[fixed, "std.error"] = np.exp(est) * out.loc[fixed, "std.error"].to_numpy(float)
+    for col in ("conf.low", "conf.high"):
+        if col in out:
+            out.loc[fixed, col] = np.exp(out.loc[fixed, col].to_numpy(dtype=float))
+    return out
+
+
 def tidy_lmm(
     result: Any,
     effects: str | Sequence[str] = ("ran_pars", "fixed"),
@@ -104,6 +120,7 @@ def tidy_lmm(
     conf_level: float = 0.95,
     ddf: str | None = "satterthwaite",
     conf_method: str = "Wald",
+    exponentiate: bool = False,
     **confint_options: Any,
 ) -> pd.DataFrame:
     """One row per parameter, as broom.mixed's ``tidy(fit)`` (of an lmerTest fit).
@@ -138,6 +155,10 @@ def tidy_lmm(
         ``NaN`` for variance parameters), ``"profile"`` or ``"boot"`` (intervals of
         :meth:`~mixedmodels.LMMResult.confint` for fixed effects and variance
         parameters).
+    exponentiate
+        Exponentiate the fixed effects' estimates and limits, scaling their standard
+        errors by the exponentiated estimate, as broom.mixed's ``exponentiate``
+        (for log or logit links; an LMM's identity scale rarely wants it).
     **confint_options
         Passed to :meth:`~mixedmodels.LMMResult.confint` (e.g. ``nsim``, ``seed``,
         ``progress``) for ``conf_method="profile"`` or ``"boot"``.
@@ -269,7 +290,8 @@ def tidy_lmm(
     out = pd.concat(parts, ignore_index=True)
     # Missing group for fixed effects is None (not NaN), as broom's NA character.
     out["group"] = out["group"].astype(object).where(out["group"].notna(), None)
-    return out[[c for c in _COLUMN_ORDER if c in out.columns]]
+    out = out[[c for c in _COLUMN_ORDER if c in out.columns]]
+    return exponentiate_fixed(out) if exponentiate else out
 
 
 def glance_lmm(result: Any) -> pd.DataFrame:

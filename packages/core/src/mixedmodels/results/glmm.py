@@ -273,7 +273,20 @@ class GLMMResult:
             )
         return pd.Series(r, index=self.model.design.row_index, name="residuals")
 
-    _predict_link: Any = _shared(LMMResult.predict)
+    _prediction_design: Any = _shared(LMMResult._prediction_design)
+
+    def _predict_link(
+        self, newdata: Any = None, re_form: str | None = None, allow_new_levels: bool = False
+    ) -> pd.Series:
+        X, offset, Zs, codes, index, include = self._prediction_design(
+            newdata, re_form, allow_new_levels
+        )
+        eta = X @ self._beta
+        if offset is not None:
+            eta = eta + offset
+        if any(include):
+            eta = eta + self._random_part(Zs, codes, include)
+        return pd.Series(eta, index=index, name="prediction")
 
     def predict(
         self,
@@ -281,15 +294,47 @@ class GLMMResult:
         re_form: str | None = None,
         allow_new_levels: bool = False,
         type: str = "link",
-    ) -> pd.Series:
+        se_fit: bool = False,
+        interval: str | None = None,
+        level: float = 0.95,
+        method: str = "wald",
+        nsim: int = 500,
+        seed: Any = None,
+    ) -> Any:
         """Predictions on the ``"link"`` (default, as lme4) or ``"response"`` scale;
-        ``re_form`` and ``allow_new_levels`` as for linear mixed models."""
+        ``re_form``, ``allow_new_levels``, ``se_fit``, ``interval="confidence"``,
+        ``level``, ``method`` (``"wald"`` or ``"bootstrap"``), ``nsim`` and ``seed`` as
+        for :meth:`LMMResult.predict` (the conditional standard errors use the PIRLS
+        weights at the modes, the Laplace approximation).  On the response scale the
+        standard errors are the delta method's and the intervals are the link-scale
+        intervals back-transformed, as R's ``predict.glm``.  Prediction intervals are
+        for linear mixed models only."""
+        if type not in ("link", "response"):
+            raise ModelSpecificationError(
+                f"unknown prediction type {type!r}; use 'link' or 'response'"
+            )
+        if se_fit or interval not in (None, "none"):
+            from ..inference.prediction import prediction_table
+
+            design = self._prediction_design(newdata, re_form, allow_new_levels)
+            return prediction_table(
+                self,
+                design,
+                newdata,
+                re_form,
+                allow_new_levels,
+                se_fit,
+                interval,
+                level,
+                type,
+                method,
+                nsim,
+                seed,
+            )
         eta = self._predict_link(newdata, re_form=re_form, allow_new_levels=allow_new_levels)
         if type == "link":
             return eta
-        if type == "response":
-            return pd.Series(self.link.inverse(eta.to_numpy()), index=eta.index, name="prediction")
-        raise ModelSpecificationError(f"unknown prediction type {type!r}; use 'link' or 'response'")
+        return pd.Series(self.link.inverse(eta.to_numpy()), index=eta.index, name="prediction")
 
     def simulate(self, nsim: int = 1, seed: Any = None, re_form: str | None = "NA") -> pd.DataFrame:
         """Simulate responses: random effects, then the family (lme4's ``simulate``).

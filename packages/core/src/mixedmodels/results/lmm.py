@@ -363,8 +363,14 @@ class LMMResult:
         newdata: Any = None,
         re_form: str | None = None,
         allow_new_levels: bool = False,
-    ) -> pd.Series:
-        """Predictions on the response scale.
+        se_fit: bool = False,
+        interval: str | None = None,
+        level: float = 0.95,
+        method: str = "wald",
+        nsim: int = 500,
+        seed: Any = None,
+    ) -> Any:
+        """Predictions, with standard errors and intervals on request.
 
         Parameters
         ----------
@@ -377,7 +383,67 @@ class LMMResult:
         allow_new_levels
             Predict for levels not seen in fitting with their random effects at zero
             (the population mean) instead of raising.
+        se_fit
+            Add the standard errors (column ``se.fit``).
+        interval
+            ``None`` / ``"none"``, ``"confidence"`` (for the mean prediction) or
+            ``"prediction"`` (for a new observation), as R's ``predict.lm``; columns
+            ``lwr`` and ``upr``.
+        level
+            Coverage of the intervals.
+        method
+            ``"wald"`` (default): normal intervals from the standard errors, which
+            account for: population-level predictions (``re_form="NA"``): the fixed
+            effects' uncertainty, ``x' V x`` (a hand computation with lme4's ``vcov``;
+            glmmTMB's ``se.fit`` with ``re.form = NA``); conditional predictions: the
+            prediction error variance of ``x' beta + z' b`` from the mixed-model
+            equations (Henderson), the covariance parameters taken as known;
+            ``"prediction"`` adds the residual variance and, for random-effect terms
+            left out (or new levels), a new group's random-effect variance.
+            ``"bootstrap"``: percentile confidence intervals (and SDs for ``se.fit``)
+            of the predictions of ``nsim`` parametric-bootstrap refits (lme4's
+            ``bootMer`` with ``predict``), which carry the covariance parameters'
+            uncertainty too.
+        nsim, seed
+            Bootstrap replicates and seed.
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            The predictions (a Series) or, with ``se_fit`` or ``interval``, a frame with
+            ``fit``, ``se.fit``, ``lwr``, ``upr``.
         """
+        design = self._prediction_design(newdata, re_form, allow_new_levels)
+        if se_fit or interval not in (None, "none"):
+            from ..inference.prediction import prediction_table
+
+            return prediction_table(
+                self,
+                design,
+                newdata,
+                re_form,
+                allow_new_levels,
+                se_fit,
+                interval,
+                level,
+                "link",
+                method,
+                nsim,
+                seed,
+            )
+        X, offset, Zs, codes, index, include = design
+        eta = X @ self._beta
+        if offset is not None:
+            eta = eta + offset
+        if any(include):
+            eta = eta + self._random_part(Zs, codes, include)
+        return pd.Series(eta, index=index, name="prediction")
+
+    def _prediction_design(
+        self, newdata: Any, re_form: str | None, allow_new_levels: bool
+    ) -> tuple[FloatArray, Any, list[FloatArray], list[Any], Any, list[bool]]:
+        """Fixed-effects rows, offset, random-effect rows and codes, index and the terms
+        included, for the fitted data or ``newdata``."""
         from ..design.data import as_pandas
 
         m = self.model
@@ -405,12 +471,7 @@ class LMMResult:
                         f"{t.group_name!r} not seen in fitting; pass allow_new_levels=True "
                         "to predict them at the population level"
                     )
-        eta = X @ self._beta
-        if offset is not None:
-            eta = eta + offset
-        if any(include):
-            eta = eta + self._random_part(Zs, codes, include)
-        return pd.Series(eta, index=index, name="prediction")
+        return X, offset, Zs, codes, index, include
 
     def _terms_in(self, re_form: str | None) -> list[bool]:
         terms = self.model.terms
