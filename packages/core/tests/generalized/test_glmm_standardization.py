@@ -116,3 +116,12 @@ def test_glmm_results_in_the_users_coordinates() -> None:
     )
     again = moved.refit(moved.response)
     assert again.loglik == pytest.approx(moved.loglik, rel=1e-8)
+
+
+def test_glmm_profile_interval_in_the_users_units() -> None:
+    """The profile's difference steps follow the covariate's units (with x * 1e6 they
+    were 1e3 times the estimate: numpy's 'SVD did not converge')."""
+    base = _base("binomial").confint(parm=["x", "sd_x|g"], progress=False).to_numpy()
+    moved = _moved_fit("binomial", 1e6, 0.0)
+    got = moved.confint(parm=["x", "sd_x|g"], progress=False).to_numpy()
+    np.testing.assert_allclose(got * 1e6, base, rtol=1e-4)
