@@ -16,7 +16,15 @@ from ..model import Model
 from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
 from ..numerics.optimize import minimize_bounded
 from .criterion import GLMMProblem
-from .fit import _FD_STEP, _FTOL, _GRADIENT_MAX_ENTRIES, GLMMFit, _fit, build_glmm_problem
+from .fit import (
+    _FD_STEP,
+    _FTOL,
+    _GRADIENT_MAX_ENTRIES,
+    GLMMFit,
+    _fit,
+    fit_to_user,
+    standardized_glmm_problem,
+)
 
 __all__ = ["fit_glmm_dispersion", "fit_glmm_nb"]
 
@@ -66,7 +74,8 @@ def _fit_family_parameter(
     gives a start, one optimisation over ``(theta, beta, parameter)`` the optimum, and a
     final fit at that value the fixed-parameter inference (as glmer.nb reports).
     """
-    P = build_glmm_problem(model)
+    # Optimised on standardised matrices where there are any (decision 0014).
+    P, user = standardized_glmm_problem(model)
     k = P.n_theta
     lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
@@ -127,4 +136,4 @@ def _fit_family_parameter(
         fit = _fit(model, P, nagq=nagq, fast=False, check=check, start_theta=joint.x[:k])
     fit.family_parameter = float(joint.x[-1])
     fit.optimizer.n_evaluations += joint.n_evaluations
-    return fit
+    return fit_to_user(fit, user)

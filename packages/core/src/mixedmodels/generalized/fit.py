@@ -23,6 +23,7 @@ from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from ..linear.fit import START_SCALES
 from ..linear.layout import model_term_data
+from ..linear.standardize import standardize
 from ..model import Model
 from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
 from ..numerics.derivatives import finite_difference_derivatives, gradient_differences
@@ -42,8 +43,9 @@ from .separation import (
     separation_message,
     shows_divergence,
 )
+from .standardized import StandardizedGLMMProblem
 
-__all__ = ["GLMMFit", "build_glmm_problem", "fit_glmm"]
+__all__ = ["GLMMFit", "build_glmm_problem", "fit_glmm", "standardized_glmm_problem"]
 
 # lme4 accepts up to 25 quadrature nodes; more are accurate too but slow for nothing.
 _MAX_NAGQ = 100
@@ -152,6 +154,66 @@ def build_glmm_problem(model: Model, family: Any = None) -> GLMMProblem:
     )
 
 
+def standardized_glmm_problem(
+    model: Model, family: Any = None
+) -> tuple[GLMMProblem, StandardizedGLMMProblem | None]:
+    """The problem the optimiser works on and, where the matrices are standardised
+    (decision 0014), the same problem in the user's coordinates (else ``None``: the
+    first one is then in the user's coordinates)."""
+    terms = model_term_data(model)
+    transform = standardize(model.X, terms)
+    if transform.is_identity:
+        return build_glmm_problem(model, family), None
+    inner = GLMMProblem(
+        transform.X,
+        np.asarray(model.y, dtype=np.float64),
+        transform.terms,
+        model.prior_weights,
+        model.offset,
+        family if family is not None else model.family,
+        model.link,
+    )
+    return inner, StandardizedGLMMProblem(inner, transform, model.X, terms)
+
+
+def start_to_standard(user: StandardizedGLMMProblem | None, start: Any) -> Any:
+    """A start theta given in the user's coordinates, in the optimised problem's."""
+    if user is None or start is None:
+        return start
+    theta = np.array(start, dtype=np.float64).ravel()
+    if theta.size != user.n_theta or not np.all(np.isfinite(theta)):
+        return start  # refused with its message by _start_theta
+    return user.transform.theta_to_standard(theta)[0]
+
+
+def fit_to_user(fit: GLMMFit, user: StandardizedGLMMProblem | None) -> GLMMFit:
+    """A fit of the standardised problem stated in the user's coordinates: theta and
+    beta mapped back, their covariance and the convergence check's derivatives with
+    them, the modes at the estimates, and the problem that evaluates there."""
+    if user is None:
+        return fit
+    transform = user.transform
+    theta = transform.theta_from_standard(fit.theta)
+    beta = transform.beta_from_standard(fit.beta)
+    vcov = None if fit.vcov is None else transform.vcov_from_standard(fit.vcov)
+    summary = fit.optimizer
+    if summary.gradient is not None and summary.hessian is not None:
+        with_beta = np.size(summary.gradient) == theta.size + beta.size
+        g, H = transform.derivatives_from_standard(
+            theta, summary.gradient, summary.hessian, with_beta=with_beta
+        )
+        summary = replace(summary, gradient=g, hessian=H)
+    return replace(
+        fit,
+        problem=user,
+        theta=theta,
+        beta=beta,
+        vcov=vcov,
+        optimizer=summary,
+        modes=user.user_modes(theta, fit.modes),
+    )
+
+
 def _check_nagq(model: Model, nagq: int) -> None:
     if not isinstance(nagq, int | np.integer) or nagq < 0 or nagq > _MAX_NAGQ:
         raise ModelSpecificationError(
@@ -198,11 +260,16 @@ def fit_glmm(
     """
 
     _check_nagq(model, nagq)
-    P = problem if problem is not None else build_glmm_problem(model, family)
+    user: StandardizedGLMMProblem | None = None
+    if problem is not None:
+        P = problem
+    else:
+        P, user = standardized_glmm_problem(model, family)
     # One BLAS thread below a large dense block: oversubscribed threads make small
     # factorisations ~50x slower on a busy 2-core machine (measured).
     with blas_limit(None if P.fixed.m >= THREADED_BLAS_MIN else 1):
-        return _fit(model, P, nagq, fast, check, start)
+        fit = _fit(model, P, nagq, fast, check, start_to_standard(user, start))
+    return fit_to_user(fit, user)
 
 
 def _start_theta(model: Model, start: Any) -> FloatArray:
@@ -475,7 +542,8 @@ def _separation_messages(model: Model, P: GLMMProblem, beta: FloatArray) -> list
     kind = {"binomial": "binomial", "poisson": "count", "negative_binomial": "count"}.get(
         P.family.name
     )
-    if kind is None or not shows_divergence(model.X @ beta):
+    # P.X and beta are the optimised problem's (standardised or not): X beta is the same.
+    if kind is None or not shows_divergence(P.X @ beta):
         return []
     columns = separated_columns(model.X, P.y, kind)
     if not columns:

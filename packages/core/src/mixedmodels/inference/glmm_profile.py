@@ -57,11 +57,15 @@ class _GLMMProfiler:
         self.base = self.deviance(self.x_hat)
         from ..numerics.derivatives import richardson_derivatives
 
+        # Steps in units of the covariates (decision 0014): the difference scheme's
+        # steps are relative above 1 and absolute below, so a slope per microunit
+        # (1e-7) would be stepped by 1e-3.
+        D = _unit_scales(result, self.vmap, self.kv)
         _, _, hess = richardson_derivatives(
-            lambda x: np.array([self.deviance(x)]), self.x_hat, step=1e-3, r=2
+            lambda z: np.array([self.deviance(z * D)]), self.x_hat / D, step=1e-3, r=2
         )
         assert hess is not None
-        self.H = (hess[0] + hess[0].T) / 2.0
+        self.H = (hess[0] + hess[0].T) / 2.0 / np.outer(D, D)
         try:
             se = np.sqrt(np.diag(2.0 * np.linalg.inv(self.H)))
         except np.linalg.LinAlgError:
@@ -114,6 +118,35 @@ class _GLMMProfiler:
         z = math.copysign(math.sqrt(dev), value - self.x_hat[w])
         path.zetas.append(z)
         return z
+
+
+def _unit_scales(result: Any, vmap: _VarianceMap, kv: int) -> FloatArray:
+    """Per profiled parameter, the natural unit of its covariate: ``1 / rms(column)``
+    for the SD of a random-effect column and for a fixed effect whose column the fit
+    standardised (decision 0014); 1 otherwise (intercepts, indicators, correlations,
+    fits on the user's matrices, which keep their numbers)."""
+    model = result.model
+    p = int(np.asarray(model.X).shape[1])
+    D = np.ones(kv + p)
+    if getattr(result._problem, "transform", None) is None:
+        return D
+
+    def unit(x: FloatArray) -> float:
+        x = np.asarray(x, dtype=np.float64)
+        if np.all((x == 0.0) | (x == 1.0)):
+            return 1.0
+        rms = float(np.sqrt(np.mean(x * x)))
+        return 1.0 / rms if np.isfinite(rms) and rms > 0.0 else 1.0
+
+    off = 0
+    for block, size, term in zip(vmap.blocks, vmap.sizes, model.terms, strict=True):
+        for i, (r, c) in enumerate(block.pairs):
+            if r == c:
+                D[off + i] = unit(np.asarray(term.Z)[:, r])
+        off += size
+    for j in range(p):
+        D[kv + j] = unit(np.asarray(model.X)[:, j])
+    return D
 
 
 def glmm_profile_intervals(

@@ -31,12 +31,15 @@ class _KenwardRoger:
     phi_adj: FloatArray  # adjusted vcov(beta)
     P: FloatArray  # (g, p, p)
     W: FloatArray  # (g, g)
+    #: Standardised matrices (decision 0014): beta = T beta~; P and W are the
+    #: standardised problem's, phi~ its unadjusted vcov (phi and phi_adj are the user's).
+    T: FloatArray | None = None
+    phi_std: FloatArray | None = None
 
 
-def _sparse_Z(model: Any, sw: FloatArray) -> sp.csc_matrix:
-    n = model.X.shape[0]
+def _sparse_Z(terms: Any, n: int, sw: FloatArray) -> sp.csc_matrix:
     blocks = []
-    for t in model.terms:
+    for t in terms:
         d = t.dim
         rows = np.repeat(np.arange(n), d)
         cols = (np.asarray(t.codes)[:, None] * d + np.arange(d)[None, :]).ravel()
@@ -92,10 +95,17 @@ def _kenward_roger_parts(result: Any) -> _KenwardRoger:
             "implemented; use ddf='satterthwaite'"
         )
     model = result.model
-    X = np.asarray(model.X, dtype=np.float64)
+    # A fit on standardised matrices (decision 0014): computed there, where the
+    # matrices are well conditioned, and the fixed-effect quantities mapped back (the
+    # adjustment and the df do not depend on linear maps of beta or of the covariance
+    # parameters).
+    transform = getattr(result._problem, "transform", None)
+    terms = model.terms if transform is None else transform.terms
+    theta = result.theta if transform is None else transform.theta_to_standard(result.theta)[0]
+    X = np.asarray(model.X if transform is None else transform.X, dtype=np.float64)
     n, p = X.shape
     sw = np.ones(n) if model.weights is None else np.sqrt(np.asarray(model.weights, float))
-    Z = _sparse_Z(model, sw)
+    Z = _sparse_Z(terms, n, sw)
     q = Z.shape[1]
     if q > _KR_MAX_Q:
         raise ValueError(
@@ -109,11 +119,11 @@ def _kenward_roger_parts(result: Any) -> _KenwardRoger:
     sigma2 = float(result.sigma) ** 2
     # Relative covariance factor, block diagonal over terms and levels.
     lam_blocks = []
-    thetas = _split_theta(model, result.theta)
+    thetas = _split_theta(model, theta)
     lambdas = [
         np.asarray(s.factor(th), float) for s, th in zip(model.structures, thetas, strict=True)
     ]
-    for t, lam in zip(model.terms, lambdas, strict=True):
+    for t, lam in zip(terms, lambdas, strict=True):
         lam_blocks.append(sp.kron(sp.identity(t.n_levels), sp.csr_matrix(lam)))
     Lam = sp.block_diag(lam_blocks, format="csr")
     ZU = np.asarray((Lam.T @ CZZ.T).T)  # Z'Z Lambda (q x q)
@@ -144,7 +154,7 @@ def _kenward_roger_parts(result: Any) -> _KenwardRoger:
     # Parameters: covariance elements of each term, then the residual variance.
     E: list[sp.csr_matrix] = []
     off = 0
-    for t, s, th in zip(model.terms, model.structures, thetas, strict=True):
+    for t, s, th in zip(terms, model.structures, thetas, strict=True):
         d, nl = t.dim, t.n_levels
         base = off + np.arange(nl) * d
         for B in _covariance_basis(s, th):
@@ -185,7 +195,18 @@ def _kenward_roger_parts(result: Any) -> _KenwardRoger:
     U = np.einsum("rs,rsab->ab", W, Q - PPhiP)
     U = (U + U.T) / 2.0
     phi_adj = phi + 2.0 * phi @ U @ phi
-    out = _KenwardRoger(phi, (phi_adj + phi_adj.T) / 2.0, P, W)
+    if transform is not None:
+        # beta = T beta~: Phi = T Phi~ T' (the df are computed with L T and Phi~).
+        out = _KenwardRoger(
+            transform.vcov_from_standard(phi),
+            transform.vcov_from_standard(phi_adj),
+            P,
+            W,
+            transform.T,
+            phi,
+        )
+    else:
+        out = _KenwardRoger(phi, (phi_adj + phi_adj.T) / 2.0, P, W)
     _KR_CACHE[result] = out
     return out
 
@@ -207,6 +228,8 @@ def _kr_adjust(kr: _KenwardRoger, L: FloatArray) -> tuple[float, float, float]:
     """pbkrtest's ``.KR_adjust``: (q, ddf, F scaling) for the hypothesis ``L beta = 0``."""
     L = np.atleast_2d(L)
     phi = kr.phi
+    if kr.T is not None and kr.phi_std is not None:
+        L, phi = L @ kr.T, kr.phi_std  # L beta = (L T) beta~
     Theta = L.T @ np.linalg.solve(L @ phi @ L.T, L)
     ThetaPhi = Theta @ phi
     ui = np.einsum("ab,rbc,cd->rad", ThetaPhi, kr.P, phi)

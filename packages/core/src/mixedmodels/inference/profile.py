@@ -135,7 +135,32 @@ class _Profiler:
         self.theta_lower = np.concatenate(lows)
         self.theta_upper = np.concatenate(highs)
         self.evaluations = 0
-        # Curvature of the deviance in psi at the optimum: scales and start values.
+        # Fixed-effect profiles minimise over theta: on standardised matrices (decision
+        # 0014) over the standardised theta, where the criterion is well conditioned,
+        # with beta_j = (T beta~)_j.
+        transform = getattr(self.problem, "transform", None)
+        self.nuisance = self.problem if transform is None else self.problem.inner
+        self.T = None if transform is None else np.asarray(transform.T, dtype=np.float64)
+        self.nuisance_hat = (
+            self.theta_hat if transform is None else transform.theta_to_standard(self.theta_hat)[0]
+        )
+        from ..numerics.derivatives import richardson_derivatives
+
+        # Curvature of the profiled ML deviance in theta (fixed-effect profiles).
+        _, _, hess_t = richardson_derivatives(
+            lambda t: np.array([self.nuisance.objective(t, False)]),
+            self.nuisance_hat,
+            step=1e-3,
+            r=2,
+        )
+        assert hess_t is not None
+        self.H_theta = (hess_t[0] + hess_t[0].T) / 2.0
+        self._H: FloatArray | None = None
+        self._se_psi: FloatArray | None = None
+
+    def _psi_curvature(self) -> None:
+        """Curvature of the deviance in psi at the optimum: scales and start values of
+        the variance parameters' profiles (computed when one is profiled)."""
         from ..numerics.derivatives import richardson_derivatives
 
         _, _, hess = richardson_derivatives(
@@ -143,14 +168,33 @@ class _Profiler:
         )
         assert hess is not None
         H = (hess[0] + hess[0].T) / 2.0
-        self.H = H
-        self.se_psi = self._standard_errors(H)
-        # Curvature of the profiled ML deviance in theta (fixed-effect profiles).
-        _, _, hess_t = richardson_derivatives(
-            lambda t: np.array([self.problem.objective(t, False)]), self.theta_hat, step=1e-3, r=2
-        )
-        assert hess_t is not None
-        self.H_theta = (hess_t[0] + hess_t[0].T) / 2.0
+        if not np.all(np.isfinite(H)):
+            near = np.abs(np.abs(self.psi_hat[self.vmap.cor_mask]) - 1.0)
+            raise ValueError(
+                "profile intervals of the variance parameters need the deviance's "
+                "curvature in the SDs and correlations, which is not finite at the "
+                "estimates (a correlation within "
+                f"{float(near.min(initial=1.0)):.1e} of +-1: in these units of the "
+                "covariates the intercept and slope are nearly collinear; centring the "
+                "covariate gives a well-defined profile). Fixed-effect profiles, "
+                "method='wald' and method='boot' are available."
+            )
+        self._H = H
+        self._se_psi = self._standard_errors(H)
+
+    @property
+    def H(self) -> FloatArray:
+        if self._H is None:
+            self._psi_curvature()
+        assert self._H is not None
+        return self._H
+
+    @property
+    def se_psi(self) -> FloatArray:
+        if self._se_psi is None:
+            self._psi_curvature()
+        assert self._se_psi is not None
+        return self._se_psi
 
     def _standard_errors(self, H: FloatArray) -> FloatArray:
         try:
@@ -183,13 +227,21 @@ class _Profiler:
         return float(ev.objective + pw / sigma**2 - n + n * math.log(n * sigma**2 / pw))
 
     def dev_beta(self, theta: FloatArray, j: int, b: float) -> float:
-        ev = self.problem.evaluate(theta, False)
+        """ML deviance at ``beta_j = b``, profiled over the other fixed effects and
+        sigma, at ``theta`` (the nuisance criterion's: standardised where the fit is)."""
+        P = self.nuisance
+        ev = P.evaluate(theta, False)
         self.evaluations += 1
         if ev is None:
             return np.inf
-        beta, _, _ = self.problem.solve(ev)
-        vjj = float(self.problem.vcov_unscaled(ev)[j, j])
-        delta = b - float(beta[j])
+        beta, _, _ = P.solve(ev)
+        V = P.vcov_unscaled(ev)
+        if self.T is None:
+            beta_j, vjj = float(beta[j]), float(V[j, j])
+        else:
+            t = self.T[j]
+            beta_j, vjj = float(t @ beta), float(t @ V @ t)
+        delta = b - beta_j
         return float(ev.objective + self.n * math.log1p(delta * delta / (vjj * ev.pwrss)))
 
     # profiles
@@ -229,7 +281,7 @@ class _Profiler:
             i = int(np.argmin(np.abs(np.asarray(path.xs) - x)))
             start = path.nuis[i]
         else:
-            start = self.theta_hat
+            start = self.nuisance_hat
         th, val = _minimize(
             lambda t: self.dev_beta(t, j, x),
             start,

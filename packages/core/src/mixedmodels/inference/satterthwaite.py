@@ -51,7 +51,18 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
     if model.offset is not None:
         y = y - model.offset
     w = None if model.weights is None else np.asarray(model.weights, dtype=np.float64)
-    terms = [(np.asarray(t.Z, dtype=np.float64), np.asarray(t.codes)) for t in model.terms]
+    model_terms: Any = model.terms
+    # A fit on standardised matrices (decision 0014): differentiate the standardised
+    # criterion in its theta~, where steps are well scaled (the df are those of the
+    # user's theta: see _user_theta_curvature), and map the fixed-effect quantities back
+    # with beta = T beta~.
+    transform = getattr(problem, "transform", None)
+    if transform is not None:
+        problem = problem.inner
+        theta = transform.theta_to_standard(theta)[0]
+        X = np.asarray(transform.X, dtype=np.float64)
+        model_terms = transform.terms
+    terms = [(np.asarray(t.Z, dtype=np.float64), np.asarray(t.codes)) for t in model_terms]
 
     structured = getattr(problem, "residual", None) is not None
 
@@ -81,6 +92,8 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
 
     f0, jac, hess = _richardson_derivatives_cached(parts, theta)
     assert hess is not None
+    if transform is not None:
+        hess = hess + _user_theta_curvature(transform, theta, jac)
     sigma = float(result.sigma)
     s2 = sigma * sigma
     pw = f0[1]
@@ -93,6 +106,9 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
     J = np.empty((k + 1, p, p))
     J[:k] = s2 * jac[2:].T.reshape(k, p, p)
     J[k] = 2.0 * sigma * vu
+    if transform is not None:
+        vu = transform.vcov_from_standard(vu)
+        J = np.einsum("ab,kbc,dc->kad", transform.T, J, transform.T)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(J))):
         warnings.warn(
             "Satterthwaite df unavailable: the deviance could not be differentiated at the "
@@ -119,6 +135,36 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
     out = _Satterthwaite(s2 * vu, 2.0 * hinv, J, H)
     _SATT_CACHE[result] = out
     return out
+
+
+def _user_theta_curvature(transform: Any, theta_std: FloatArray, jac: FloatArray) -> FloatArray:
+    """The term that makes second derivatives in the standardised theta~ those of the
+    user's theta, expressed in theta~: with ``theta = phi(theta~)``,
+    ``J' d2f/dtheta2 J = d2f/dtheta~2 - sum_m (df/dtheta_m) d2 phi_m / dtheta~2``.
+
+    lmerTest differentiates in lme4's theta; at the optimum (zero gradient) the term
+    vanishes and both agree, elsewhere (a fit evaluated at another program's theta) it
+    keeps lmerTest's numbers.  ``d2 phi`` by central differences of the (exact, small)
+    map in the well-scaled theta~; ``df/dtheta = df/dtheta~ J`` with ``J = d theta~/d theta``."""
+    k = theta_std.size
+    user = transform.theta_from_standard(theta_std)
+    J = transform.theta_jacobian(user)  # d theta~ / d theta
+    grad_user = jac @ J  # (m, k): df/dtheta
+    h = 1e-4 * np.maximum(np.abs(theta_std), 1e-2)
+    phi2 = np.empty((k, k, k))  # phi2[m, a, b] = d2 theta_m / d theta~_a d theta~_b
+    for a in range(k):  # loops over parameters (few)
+        for b in range(a, k):
+            ea, eb = np.zeros(k), np.zeros(k)
+            ea[a], eb[b] = h[a], h[b]
+            f = transform.theta_from_standard
+            val = (
+                f(theta_std + ea + eb)
+                - f(theta_std + ea - eb)
+                - f(theta_std - ea + eb)
+                + f(theta_std - ea - eb)
+            ) / (4.0 * h[a] * h[b])
+            phi2[:, a, b] = phi2[:, b, a] = val
+    return np.asarray(-np.einsum("om,mab->oab", grad_user, phi2), dtype=np.float64)
 
 
 def _richardson_derivatives_cached(

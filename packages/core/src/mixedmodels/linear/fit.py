@@ -8,7 +8,7 @@ above this layer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from ..errors import FitError, ModelSpecificationError
 from ..interfaces import FloatArray
 from ..model import Model
 from ..numerics.blas import THREADED_BLAS_MIN, blas_limit
-from ..numerics.derivatives import finite_difference_derivatives
+from ..numerics.derivatives import finite_difference_derivatives, gradient_differences
 from ..numerics.optimize import (
     OptimizerSummary,
     check_convergence,
@@ -26,11 +26,13 @@ from ..numerics.optimize import (
     probe_zero_bounds,
 )
 from ..structures.residual import bind_residual
-from .criterion import Evaluation, LMMProblem
+from .criterion import Evaluation, LMMProblem, TermData
 from .dense import DenseLMMProblem
 from .interface import ProfiledCriterion
 from .layout import model_term_data
 from .residual import ResidualLMMProblem
+from .standardize import standardize
+from .standardized import StandardizedCriterion
 
 __all__ = ["START_SCALES", "LMMFit", "build_problem", "conditional_fitted", "fit_lmm"]
 
@@ -137,10 +139,36 @@ def build_problem(model: Model) -> ProfiledCriterion:
             model.weights,
         )
         return ResidualLMMProblem(model.X, y, terms, residual, list(model.group_names))
-    size = sum(t.q for t in terms) + model.X.shape[1] + 1
+    return _unstructured_problem(model.X, y, terms, model.weights)
+
+
+def _unstructured_problem(
+    X: FloatArray, y: FloatArray, terms: list[TermData], weights: FloatArray | None
+) -> ProfiledCriterion:
+    """The dense or blocked criterion of matrices without a residual structure."""
+    size = sum(t.q for t in terms) + X.shape[1] + 1
     if size <= _DENSE_MAX_M:
-        return DenseLMMProblem(model.X, y, terms, model.weights)
-    return LMMProblem(model.X, y, terms, model.weights)
+        return DenseLMMProblem(X, y, terms, weights)
+    return LMMProblem(X, y, terms, weights)
+
+
+def standardized_problem(model: Model) -> StandardizedCriterion | None:
+    """The criterion of ``model`` evaluated on standardised matrices (decision 0014),
+    or ``None`` where nothing is standardised: a residual structure or a GLS, or
+    matrices that the standardisation keeps as they are."""
+    if not model.terms or any(model.extras.get(k) is not None for k in ("correlation", "variance")):
+        return None
+    terms = model_term_data(model)
+    transform = standardize(model.X, terms)
+    if transform.is_identity:
+        return None
+    y = np.asarray(model.response, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError("a linear mixed model needs a single numeric response column")
+    if model.offset is not None:
+        y = y - model.offset
+    inner = _unstructured_problem(transform.X, y, transform.terms, model.weights)
+    return StandardizedCriterion(inner, transform, terms, model.X, model.weights)
 
 
 def fit_lmm(
@@ -165,6 +193,9 @@ def fit_lmm(
     check
         Run the scale-free convergence check at the optimum.
     """
+    std = standardized_problem(model)
+    if std is not None:
+        return _fit_standardized(model, std, reml, optimizer, start, check)
     problem = build_problem(model)
     x_start = problem.start()
     lower, upper = problem.bounds()
@@ -179,6 +210,50 @@ def fit_lmm(
     return _fit_problem(
         model, problem, reml, optimizer, x0, lower, upper, check, scan_start=start is None
     )
+
+
+def _fit_standardized(
+    model: Model,
+    problem: StandardizedCriterion,
+    reml: bool,
+    optimizer: str,
+    start: Any,
+    check: bool,
+) -> LMMFit:
+    """Optimise the standardised criterion, then state the fit in the user's
+    coordinates (theta mapped back, the criterion that evaluates there)."""
+    inner, transform = problem.inner, problem.transform
+    lower, upper = inner.bounds()
+    if start is None:
+        x0 = inner.start()
+    else:
+        x0 = np.asarray(start, dtype=np.float64)
+        if x0.shape != lower.shape:
+            raise ValueError(f"start must have {lower.size} values (theta), got {x0.size}")
+        x0 = np.clip(transform.theta_to_standard(x0)[0], lower, upper)
+    fit = _fit_problem(
+        model,
+        inner,
+        reml,
+        optimizer,
+        x0,
+        lower,
+        upper,
+        check,
+        scan_start=start is None,
+        polish=True,
+    )
+    theta = transform.theta_from_standard(fit.theta)
+    ev = problem.evaluate(theta, reml)
+    if ev is None:
+        raise RuntimeError("the criterion could not be evaluated at the optimum")
+    summary = fit.optimizer
+    if summary.gradient is not None and summary.hessian is not None:
+        g, H = transform.derivatives_from_standard(
+            theta, summary.gradient, summary.hessian, with_beta=False
+        )
+        summary = replace(summary, gradient=g, hessian=H)
+    return LMMFit(model, problem, ev, reml, summary, fit.converged, fit.messages)
 
 
 def _fit_fitted_variance(
@@ -292,6 +367,69 @@ def _newton_polish(
     return x
 
 
+def _gradient_newton(
+    objective: Callable[[FloatArray], float],
+    fun_and_grad: Callable[[FloatArray], tuple[float, FloatArray | None]],
+    x: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    max_steps: int = 2,
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray] | None]:
+    """Newton steps on the exact gradient (Hessian by its differences) after L-BFGS-B.
+
+    L-BFGS-B stops on a relative reduction of the criterion, which near the optimum is
+    below its rounding noise while the parameters are still ~1e-7 off; the exact
+    gradient resolves them.  A step is kept when it shrinks the Newton decrement and
+    does not raise the criterion beyond its noise.  Returns the point and the gradient,
+    Hessian and point of the last derivatives (for the convergence check), or ``None``
+    where the gradient is unavailable (a boundary fit).
+    """
+
+    def exact_gradient(z: FloatArray) -> FloatArray | None:
+        return fun_and_grad(z)[1]
+
+    x = np.asarray(x, dtype=np.float64)
+    value = objective(x)
+    derivs = gradient_differences(exact_gradient, x, lower, upper)
+    if derivs is None:
+        return x, None
+    for _ in range(max_steps):
+        grad, hess = derivs
+        free = ~(
+            (np.isfinite(lower) & (x - lower <= 1e-8) & (grad >= 0))
+            | (np.isfinite(upper) & (upper - x <= 1e-8) & (grad <= 0))
+        )
+        if not np.any(free):
+            break
+        g, H = grad[free], hess[np.ix_(free, free)]
+        try:
+            if np.linalg.eigvalsh(H).min() <= 0:
+                break
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        decrement = float(g @ step)
+        if not decrement > 1e-20:
+            break
+        trial = x.copy()
+        trial[free] = np.clip(x[free] - step, lower[free], upper[free])
+        f_trial = objective(trial)
+        if not f_trial <= value + 1e-10 * max(1.0, abs(value)):
+            break
+        trial_derivs = gradient_differences(exact_gradient, trial, lower, upper)
+        if trial_derivs is None:
+            break
+        g2, H2 = trial_derivs[0][free], trial_derivs[1][np.ix_(free, free)]
+        try:
+            new_decrement = float(g2 @ np.linalg.solve(H2, g2))
+        except np.linalg.LinAlgError:
+            break
+        if not new_decrement < decrement:
+            break
+        x, value, derivs = trial, f_trial, trial_derivs
+    return x, (derivs[0], derivs[1], x)
+
+
 def _fit_problem(
     model: Model,
     problem: ProfiledCriterion,
@@ -302,6 +440,7 @@ def _fit_problem(
     upper: FloatArray,
     check: bool,
     scan_start: bool = False,
+    polish: bool = False,
 ) -> LMMFit:
     threads = None if problem.m >= THREADED_BLAS_MIN else 1
     with blas_limit(threads):
@@ -393,6 +532,9 @@ def _fit_problem(
             opt, theta = again, again.x
         if structured:
             theta = _newton_polish(objective, theta, lower, upper)
+        derivatives = None
+        if polish and use_gradient and not structured:
+            theta, derivatives = _gradient_newton(objective, fun_and_grad, theta, lower, upper)
         # Snap parameters within a hair of a bound onto it (singular fits).
         near = np.abs(theta - lower) < 1e-7
         if np.any(near):
@@ -405,8 +547,15 @@ def _fit_problem(
         converged, messages = True, list[str]()
         gradient = hessian = None
         if check:
+            if derivatives is not None and not np.array_equal(derivatives[2], theta):
+                derivatives = None  # snapped onto a bound since
             converged, messages, gradient, hessian = check_convergence(
-                objective, theta, lower, upper, value=ev.objective
+                objective,
+                theta,
+                lower,
+                upper,
+                value=ev.objective,
+                derivatives=None if derivatives is None else derivatives[:2],
             )
     return LMMFit(
         model=model,

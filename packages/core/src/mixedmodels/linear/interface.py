@@ -16,6 +16,7 @@ from ..interfaces import FloatArray
 from .criterion import Evaluation, LMMProblem, TermData
 from .dense import DenseLMMProblem
 from .residual import ResidualLMMProblem
+from .standardized import StandardizedCriterion
 
 if TYPE_CHECKING:
     from ..structures.residual import BoundResidual
@@ -73,7 +74,12 @@ class ProfiledCriterion(Protocol):
 
 
 #: The classes that implement :class:`ProfiledCriterion`.
-LINEAR_CRITERIA: tuple[type, ...] = (LMMProblem, DenseLMMProblem, ResidualLMMProblem)
+LINEAR_CRITERIA: tuple[type, ...] = (
+    LMMProblem,
+    DenseLMMProblem,
+    ResidualLMMProblem,
+    StandardizedCriterion,
+)
 
 
 def is_linear_criterion(problem: Any) -> bool:

@@ -85,8 +85,11 @@ class GLMMResult:
             for t, off in zip(model.terms[1:], problem.fixed.rest_offsets, strict=False)
         ]
         self._vcov = vcov
+        # Judged on the standardised theta where the fit has one (decision 0014).
+        boundary = getattr(problem, "boundary_theta", lambda th: th)(self.theta)
         self.singular = any(
-            s.is_boundary(th) for s, th in zip(model.structures, self._split_theta(), strict=True)
+            s.is_boundary(th)
+            for s, th in zip(model.structures, self._split_theta(boundary), strict=True)
         )
         if self.singular:
             self.messages.append("boundary (singular) fit: a variance is (near) zero")
@@ -142,9 +145,10 @@ class GLMMResult:
         """This result: a GLMM is fitted by maximum likelihood (lme4's ``refitML``)."""
         return self
 
-    def _split_theta(self) -> list[FloatArray]:
+    def _split_theta(self, theta: FloatArray | None = None) -> list[FloatArray]:
         idx = self._problem._theta_index
-        return [self.theta[idx[i] : idx[i + 1]] for i in range(len(self.model.terms))]
+        theta = self.theta if theta is None else theta
+        return [theta[idx[i] : idx[i + 1]] for i in range(len(self.model.terms))]
 
     def _lambdas(self) -> list[FloatArray]:
         return self._modes.factor.lambdas

@@ -62,9 +62,11 @@ class LMMResult:
         beta, us, _ = problem.solve(evaluation)
         self._beta = beta
         self._u = us
+        # Judged on the standardised theta where the fit has one (decision 0014).
+        boundary = getattr(problem, "boundary_theta", lambda th: th)(self.theta)
         self.singular = any(
             s.is_boundary(th)
-            for s, th in zip(model.structures, problem.split_theta(self.theta), strict=True)
+            for s, th in zip(model.structures, problem.split_theta(boundary), strict=True)
         )
         if self.singular:
             self.messages.append("boundary (singular) fit: a variance is (near) zero")
@@ -97,7 +99,7 @@ class LMMResult:
         check
             Run the convergence check (off by default: refits are usually many).
         """
-        start = refit_start(self.model, self.theta)
+        start = refit_start(self.model, self.theta, self._problem)
         model = with_response(self.model, newresp)
         return self.from_fit(fit_lmm(model, reml=bool(self.reml), start=start, check=check))
 

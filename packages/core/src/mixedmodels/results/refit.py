@@ -33,11 +33,20 @@ def with_response(model: Model, y: FloatArray) -> Model:
     return new
 
 
-def refit_start(model: Model, theta: Any) -> FloatArray:
+def refit_start(model: Model, theta: Any, problem: Any = None) -> FloatArray:
     """The start of a refit, as lme4's ``refit``: the fitted parameters, with theta's
-    values on a zero lower bound (where the criterion is flat) moved to 0.05."""
+    values on a zero lower bound (where the criterion is flat) moved to 0.05.
+
+    For a fit on standardised matrices (``problem`` with a ``transform``, decision
+    0014) the rule applies to the standardised theta: 0.05 is not small in every unit
+    of a covariate (a slope SD of 1e-7 per microday is not a zero)."""
     lower = np.concatenate([np.zeros(0), *[s.bounds()[0] for s in model.structures]])
+    transform = getattr(problem, "transform", None)
     start = np.array(theta, dtype=np.float64)
+    if transform is not None:
+        start = transform.theta_to_standard(start)[0]
     head = start[: lower.size]
     head[(lower == 0) & (head < 0.05)] = 0.05
+    if transform is not None:
+        start = transform.theta_from_standard(start)
     return start
