@@ -1,0 +1,23 @@
+"""mixedmodels-spatial: spatial covariance structures for mixedmodels.
+
+Residual correlations as nlme's ``correlation=`` (``exp``, ``gau``, ``spher``,
+``ratio``, ``lin``, ``mat``; options ``nugget``, ``nu``, ``metric``, ``anisotropy``),
+Gaussian random fields as glmmTMB's ``exp(pos + 0 | group)``, nearest-neighbour
+Gaussian processes (Vecchia) for large data, kriging and variograms.
+"""
+
+from __future__ import annotations
+
+from ._functions import matern
+from ._numfactor import num_factor
+from ._report import glmmtmb_theta
+from ._structures import STRUCTURES, SpatialField, SpatialResidual
+
+__all__ = [
+    "STRUCTURES",
+    "SpatialField",
+    "SpatialResidual",
+    "glmmtmb_theta",
+    "matern",
+    "num_factor",
+]
