@@ -52,6 +52,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
     "mixedmodels.extending": [
         "FixedTermAssignment",
         "finite_difference_derivatives",
+        "fixed_matrix",
         "fixed_term_assignment",
         "format_matrix",
         "parallel_map",

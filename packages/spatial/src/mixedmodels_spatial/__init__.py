@@ -8,7 +8,9 @@ Gaussian processes (Vecchia) for large data, kriging and variograms.
 
 from __future__ import annotations
 
+from ._fit import SpatialFit, spatial_lmm
 from ._functions import matern
+from ._kriging import krige
 from ._numfactor import num_factor
 from ._report import glmmtmb_theta
 from ._structures import STRUCTURES, SpatialField, SpatialResidual
@@ -16,8 +18,11 @@ from ._structures import STRUCTURES, SpatialField, SpatialResidual
 __all__ = [
     "STRUCTURES",
     "SpatialField",
+    "SpatialFit",
     "SpatialResidual",
     "glmmtmb_theta",
+    "krige",
     "matern",
     "num_factor",
+    "spatial_lmm",
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "check_coordinates",
     "distances",
     "pairwise_differences",
+    "stacked_distances",
 ]
 
 #: Mean Earth radius (IUGG), the default radius of great-circle distances.
@@ -111,9 +112,33 @@ def distances(
             + np.cos(lat1) * np.cos(lat2) * np.sin(0.5 * (lon2 - lon1)) ** 2
         )
         return np.asarray(2.0 * radius * np.arcsin(np.sqrt(np.clip(s, 0.0, 1.0))))
-    diff = pairwise_differences(a, b)
+    # Coordinate by coordinate: einsum over a trailing axis of length 2 is slow.
+    diffs = [a[..., :, None, j] - b[..., None, :, j] for j in range(a.shape[-1])]
     if aniso is not None:
-        sq = np.einsum("...i,ij,...j->...", diff, aniso, diff)
+        sq = sum(
+            aniso[i, j] * diffs[i] * diffs[j] for i in range(len(diffs)) for j in range(len(diffs))
+        )
     else:
-        sq = np.einsum("...i,...i->...", diff, diff)
+        sq = sum(dj * dj for dj in diffs)
+    return np.asarray(np.sqrt(np.maximum(sq, 0.0)))
+
+
+def stacked_distances(
+    pts: FloatArray,
+    metric: str = "euclidean",
+    radius: float = EARTH_RADIUS_KM,
+    aniso: FloatArray | None = None,
+) -> FloatArray:
+    """Distances within each of ``n`` small sets ``pts (n, k, d)``, in the layout
+    ``(k, k, n)`` (the batched linear algebra's)."""
+    if metric == "great_circle":
+        return np.ascontiguousarray(distances(pts, pts, metric, radius).transpose(1, 2, 0))
+    cols = [np.ascontiguousarray(pts[:, :, j].T) for j in range(pts.shape[-1])]  # (k, n)
+    diffs = [c[:, None, :] - c[None, :, :] for c in cols]
+    if aniso is not None:
+        sq = sum(
+            aniso[i, j] * diffs[i] * diffs[j] for i in range(len(diffs)) for j in range(len(diffs))
+        )
+    else:
+        sq = sum(dj * dj for dj in diffs)
     return np.asarray(np.sqrt(np.maximum(sq, 0.0)))

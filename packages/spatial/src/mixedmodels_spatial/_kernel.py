@@ -23,6 +23,7 @@ from ._distance import (
     check_coordinates,
     distances,
     metric_name,
+    stacked_distances,
 )
 from ._functions import CorrelationFamily, family
 
@@ -146,6 +147,16 @@ class SpatialKernel:
         k = d.shape[-1]
         idx = np.arange(k)
         C[..., idx, idx] = 1.0
+        return C
+
+    def stacked_correlations(self, params: FloatArray, pts: FloatArray) -> FloatArray:
+        """Correlations within each of ``n`` sets ``pts (n, k, d)`` of distinct
+        observations, layout ``(k, k, n)``; the diagonal is left to the caller."""
+        v = self.unpack(params)
+        d = stacked_distances(pts, self.metric, self.radius, self.aniso(v))
+        C = self.rho(d, v)
+        if v["nugget"]:
+            C *= 1.0 - v["nugget"]
         return C
 
     def matrix(self, params: FloatArray, coords: FloatArray) -> FloatArray:
