@@ -3,11 +3,10 @@ with all observations equals exact, and with m = 30 is close."""
 
 from __future__ import annotations
 
+import mixedmodels_spatial as ms
 import numpy as np
 import pytest
 from test_nngp import simulate
-
-import mixedmodels_spatial as ms
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def test_exact_kriging_is_the_conditional_gaussian(fitted):
 
 
 def test_nearest_neighbour_kriging(fitted):
-    data, fit = fitted
+    _, fit = fitted
     new = simulate(40, 10).assign(z=np.nan)
     exact = fit.predict(new)
     every = ms.krige(fit, new, method="nngp", m=400)

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mixedmodels.extending import fixed_matrix
 from numpy.typing import NDArray
 from scipy.linalg import cho_factor, solve_triangular
 from scipy.spatial import cKDTree
+
+from mixedmodels.extending import fixed_matrix
 
 from ._batched import cholesky_packed, forward_solve, packed_index
 from ._neighbours import search_points
