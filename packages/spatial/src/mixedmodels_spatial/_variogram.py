@@ -1,0 +1,1 @@
+"""Variograms (filled in next)."""
