@@ -14,6 +14,7 @@ from ._kriging import krige
 from ._numfactor import num_factor
 from ._report import glmmtmb_theta
 from ._structures import STRUCTURES, SpatialField, SpatialResidual
+from ._variogram import model_variogram, morans_i, plot_variogram, variogram
 
 __all__ = [
     "STRUCTURES",
@@ -23,6 +24,10 @@ __all__ = [
     "glmmtmb_theta",
     "krige",
     "matern",
+    "model_variogram",
+    "morans_i",
     "num_factor",
+    "plot_variogram",
     "spatial_lmm",
+    "variogram",
 ]
