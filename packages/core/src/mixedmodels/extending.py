@@ -28,6 +28,7 @@ __all__ = [
     "Summary",
     "Tabular",
     "finite_difference_derivatives",
+    "fixed_matrix",
     "fixed_term_assignment",
     "format_matrix",
     "parallel_map",
@@ -121,6 +122,33 @@ def fixed_term_assignment(model: Any) -> FixedTermAssignment:
     model = getattr(model, "model", model)
     ft = fixed_terms(model)
     return FixedTermAssignment(ft.labels, ft.assign, ft.intercept)
+
+
+def fixed_matrix(model: Any, newdata: Any) -> tuple[FloatArray, FloatArray | None]:
+    """The fixed-effect model matrix and offset of ``model`` evaluated on ``newdata``:
+    the model's columns (rank-deficient ones dropped, as fitted), its contrasts and
+    data-dependent transforms; for predictions of plugins (kriging, ...).
+
+    Parameters
+    ----------
+    model
+        A :class:`~mixedmodels.Model` or a fitted result (its ``model``).
+    newdata
+        A data frame with the formula's fixed-effect columns.
+
+    Returns
+    -------
+    (X, offset)
+        ``X`` is ``(len(newdata), p)`` in the order of ``model.fixef_names``; ``offset``
+        is ``None`` when the model has none.
+    """
+    from .design.data import as_pandas
+
+    model = getattr(model, "model", model)
+    frame = as_pandas(newdata)
+    Xfull = model.design.fixed_matrix(frame)
+    keep = [model.design.fixef_names.index(c) for c in model.fixef_names]
+    return np.asarray(Xfull[:, keep], dtype=np.float64), model.design.offset_for(frame)
 
 
 def r_format(values: Sequence[float], digits: int = 7, nsmall: int = 0) -> list[str]:

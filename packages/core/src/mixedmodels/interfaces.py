@@ -230,7 +230,9 @@ class CovarianceStructure(ABC):
 
         A list of ``(name, value, kind)``: ``kind`` is ``"sd"`` for a standard
         deviation *relative to the residual one* (the caller multiplies it by sigma),
-        ``"cor"`` for a correlation-type parameter (shown as it is).  The default
+        ``"cor"`` for a correlation-type parameter (shown as it is; Wald intervals on
+        Fisher's z scale), ``"positive"`` for a positive parameter such as a range
+        (intervals on the log scale), ``"unit"`` for one in ``(0, 1)`` (logit scale).  The default
         reports the SD of each column and the correlation of each pair, which describes
         any structure; structures override it to report their own parameterisation
         (``ar1``: one SD and ``phi``; ``cs``: the SDs and ``rho``).

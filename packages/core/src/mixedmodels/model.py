@@ -307,7 +307,10 @@ class Model:
                     f"{structure.name}(0 + factor(time) | {term.group_name}); this term has "
                     f"one column ({', '.join(term.column_names)})"
                 )
-            if term.n_levels < 2:
+            # One level is enough for a structured term (a spatial field over many
+            # locations, glmmTMB's exp(pos + 0 | group)): its few parameters are
+            # identified by the correlation between columns.
+            if term.n_levels < 2 and (term.dim < 2 or structure.n_params >= term.dim):
                 raise ModelSpecificationError(
                     f"grouping factor {term.group_name!r} of term ({term.expr}) has "
                     f"{term.n_levels} level; a random effect needs at least 2 levels"

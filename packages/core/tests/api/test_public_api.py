@@ -64,6 +64,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "Summary",
         "Tabular",
         "finite_difference_derivatives",
+        "fixed_matrix",
         "fixed_term_assignment",
         "format_matrix",
         "parallel_map",

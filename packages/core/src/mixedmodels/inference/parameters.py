@@ -280,7 +280,7 @@ def structure_parameters(result: Any, conf_int: bool = True, level: float = 0.95
                         vals.append(fun(z))
                     lo, hi = min(vals), max(vals)
             else:
-                nat_kind = kind if kind in ("sd", "cor") else "other"
+                nat_kind = kind if kind in ("sd", "cor", "positive", "unit") else "other"
                 scale = _scale_for(nat_kind, row["estimate"])
                 to, back = _SCALES[scale]
                 grad = central_gradient(_composed(to, fun), z0)

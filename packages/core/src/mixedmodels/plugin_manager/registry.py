@@ -33,8 +33,14 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
     "covariance_structure": {
         "exp": "mixedmodels-spatial",
         "gau": "mixedmodels-spatial",
+        "gaus": "mixedmodels-spatial",
+        "spher": "mixedmodels-spatial",
+        "ratio": "mixedmodels-spatial",
+        "lin": "mixedmodels-spatial",
+        "mat": "mixedmodels-spatial",
         "matern": "mixedmodels-spatial",
-        "spherical": "mixedmodels-spatial",
+        "matern32": "mixedmodels-spatial",
+        "matern52": "mixedmodels-spatial",
     },
     "diagnostic": {
         "dharma": "mixedmodels-diagnostics",

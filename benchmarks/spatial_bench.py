@@ -1,0 +1,162 @@
+"""Benchmarks of mixedmodels-spatial (issue 14).
+
+1. Exact fit on 2,000 points, exponential + nugget, ML: ``mm.gls(..., correlation=
+   "exp(sx + sy, nugget = TRUE)")`` and ``spatial_lmm(method="exact")`` against nlme's
+   ``gls(z ~ x1, correlation = corExp(form = ~sx + sy, nugget = TRUE), method = "ML")``
+   timed in the same run when Rscript is present (target: at least 5x faster).
+2. Nearest-neighbour GP (m = 15, exponential + nugget, one covariate) on 100,000
+   simulated locations (target: under 30 s).
+3. Kriging 10,000 new locations from that fit (target: under 5 s).
+4. With ``--million``: the NNGP fit on 1,000,000 locations (target: under 10 minutes and
+   8 GiB peak resident memory, reported).
+
+Usage::
+
+    python benchmarks/spatial_bench.py [--no-r] [--million] [--r-timeout S]
+
+The fields are simulated by random Fourier features of the exponential covariance
+(2,000 features), exact Gaussian-process draws being out of reach at 10^5 points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+R_SCRIPT = """
+suppressMessages(library(nlme))
+d <- read.csv(commandArgs(TRUE)[1])
+t <- system.time(fit <- gls(z ~ x1, correlation = corExp(form = ~sx + sy, nugget = TRUE),
+                            data = d, method = "ML"))[["elapsed"]]
+cat(sprintf('{"seconds": %.6f, "logLik": %.10f}\\n', t, as.numeric(logLik(fit))))
+"""
+
+
+def simulate(n: int, seed: int, range_: float = 0.1, nugget: float = 0.3) -> pd.DataFrame:
+    """``z = 1 + 0.5 x1 + w(s) + e`` on the unit square, ``w`` an (approximately)
+    exponential-covariance field of variance ``1 - nugget``, ``e`` white noise."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 1, (n, 2))
+    K = 2000
+    # Spectral measure of exp(-d / r) in 2-D: a bivariate Cauchy (t, 1 df) of scale 1/r.
+    omega = rng.normal(size=(K, 2)) / np.sqrt(rng.chisquare(1, K))[:, None] / range_
+    phase = rng.uniform(0, 2 * np.pi, K)
+    w = np.empty(n)
+    for s in range(0, n, 20000):  # chunks (memory)
+        w[s : s + 20000] = np.cos(xy[s : s + 20000] @ omega.T + phase).sum(1)
+    w *= np.sqrt(2.0 / K * (1 - nugget))
+    x1 = rng.normal(size=n)
+    z = 1 + 0.5 * x1 + w + np.sqrt(nugget) * rng.normal(size=n)
+    return pd.DataFrame({"sx": xy[:, 0], "sy": xy[:, 1], "x1": x1, "z": z})
+
+
+def run_r(csv: str, timeout: float) -> dict | None:
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
+        fh.write(R_SCRIPT)
+    try:
+        out = subprocess.run(
+            ["Rscript", fh.name, csv], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"seconds": float("inf"), "timeout": timeout}
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-r", action="store_true")
+    parser.add_argument("--million", action="store_true")
+    parser.add_argument("--r-timeout", type=float, default=1800.0)
+    parser.add_argument("--skip-exact", action="store_true")
+    args = parser.parse_args()
+
+    import mixedmodels_spatial as ms
+
+    import mixedmodels as mm
+
+    results: dict[str, object] = {}
+    if not args.skip_exact:
+        d = simulate(2000, 1, range_=0.1)
+        t = time.perf_counter()
+        core = mm.gls("z ~ x1", d, correlation="exp(sx + sy, nugget = TRUE)", reml=False)
+        t_core = time.perf_counter() - t
+        t = time.perf_counter()
+        own = ms.spatial_lmm("z ~ x1", d, ["sx", "sy"], method="exact")
+        t_own = time.perf_counter() - t
+        print(
+            f"exact, 2,000 points: mm.gls {t_core:.1f} s (logLik {core.loglik:.6f}); "
+            f"spatial_lmm(exact) {t_own:.1f} s (logLik {own.loglik:.6f})"
+        )
+        results["exact_2000"] = {
+            "mm_gls_s": t_core,
+            "spatial_lmm_s": t_own,
+            "loglik_gls": core.loglik,
+            "loglik_own": own.loglik,
+        }
+        if not args.no_r:
+            with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as fh:
+                d.to_csv(fh.name, index=False)
+            r = run_r(fh.name, args.r_timeout)
+            if r is not None:
+                best = min(t_core, t_own)
+                print(
+                    f"  nlme gls(corExp(nugget = TRUE)): {r['seconds']:.1f} s "
+                    f"(logLik {r.get('logLik', float('nan')):.6f}); ratio nlme / ours "
+                    f"{r['seconds'] / best:.1f}x (target >= 5x)"
+                )
+                results["exact_2000"]["nlme_s"] = r["seconds"]  # type: ignore[index]
+
+    d = simulate(100_000, 2)
+    t = time.perf_counter()
+    fit = ms.spatial_lmm("z ~ x1", d, ["sx", "sy"], m=15)
+    t_fit = time.perf_counter() - t
+    sp = fit.structure_parameters(conf_int=False).set_index("term")["estimate"]
+    print(
+        f"NNGP m = 15, 100,000 points: {t_fit:.1f} s (target < 30 s); converged "
+        f"{fit.converged}; {fit.n_evaluations} evaluations; range {sp['range']:.4f}, "
+        f"nugget {sp['nugget']:.4f}, x1 {fit.fixef['x1']:.4f}"
+    )
+    new = simulate(10_000, 3)
+    t = time.perf_counter()
+    pred = fit.predict(new)
+    t_pred = time.perf_counter() - t
+    print(
+        f"kriging 10,000 new locations (m = 15): {t_pred:.2f} s (target < 5 s); "
+        f"RMSE vs simulated {np.sqrt(np.mean((pred['fit'] - new['z']) ** 2)):.4f}"
+    )
+    results["nngp_1e5"] = {"fit_s": t_fit, "krige_1e4_s": t_pred, "peak_rss_gib": peak_rss_gib()}
+
+    if args.million:
+        del d, fit
+        d = simulate(1_000_000, 4)
+        t = time.perf_counter()
+        fit = ms.spatial_lmm("z ~ x1", d, ["sx", "sy"], m=15)
+        t_fit = time.perf_counter() - t
+        print(
+            f"NNGP m = 15, 1,000,000 points: {t_fit:.1f} s (target < 600 s); peak RSS "
+            f"{peak_rss_gib():.2f} GiB (target < 8); converged {fit.converged}"
+        )
+        results["nngp_1e6"] = {"fit_s": t_fit, "peak_rss_gib": peak_rss_gib()}
+    print(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

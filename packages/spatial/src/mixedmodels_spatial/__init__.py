@@ -1,0 +1,33 @@
+"""mixedmodels-spatial: spatial covariance structures for mixedmodels.
+
+Residual correlations as nlme's ``correlation=`` (``exp``, ``gau``, ``spher``,
+``ratio``, ``lin``, ``mat``; options ``nugget``, ``nu``, ``metric``, ``anisotropy``),
+Gaussian random fields as glmmTMB's ``exp(pos + 0 | group)``, nearest-neighbour
+Gaussian processes (Vecchia) for large data, kriging and variograms.
+"""
+
+from __future__ import annotations
+
+from ._fit import SpatialFit, spatial_lmm
+from ._functions import matern
+from ._kriging import krige
+from ._numfactor import num_factor
+from ._report import glmmtmb_theta
+from ._structures import STRUCTURES, SpatialField, SpatialResidual
+from ._variogram import model_variogram, morans_i, plot_variogram, variogram
+
+__all__ = [
+    "STRUCTURES",
+    "SpatialField",
+    "SpatialFit",
+    "SpatialResidual",
+    "glmmtmb_theta",
+    "krige",
+    "matern",
+    "model_variogram",
+    "morans_i",
+    "num_factor",
+    "plot_variogram",
+    "spatial_lmm",
+    "variogram",
+]

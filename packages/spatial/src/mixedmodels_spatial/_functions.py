@@ -1,0 +1,109 @@
+"""Isotropic correlation functions ``rho(h)`` of the scaled distance ``h = d / range``.
+
+The parameterisations are nlme's (``corExp``, ``corGaus``, ``corSpher``, ``corRatio``,
+``corLin``: ``range`` scales the distance) and, for the Matérn, glmmTMB's / fields'
+(``2^(1-nu) / Gamma(nu) h^nu K_nu(h)``, ``h = d / range``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+FloatArray = NDArray[np.float64]
+
+__all__ = ["FAMILIES", "CorrelationFamily", "family", "matern"]
+
+
+def _exponential(h: FloatArray, nu: float) -> FloatArray:
+    return np.exp(-h)
+
+
+def _gaussian(h: FloatArray, nu: float) -> FloatArray:
+    return np.exp(-(h * h))
+
+
+def _spherical(h: FloatArray, nu: float) -> FloatArray:
+    hc = np.minimum(h, 1.0)
+    return 1.0 - 1.5 * hc + 0.5 * hc**3
+
+
+def _ratio(h: FloatArray, nu: float) -> FloatArray:
+    return 1.0 / (1.0 + h * h)
+
+
+def _linear(h: FloatArray, nu: float) -> FloatArray:
+    return np.maximum(1.0 - h, 0.0)
+
+
+def matern(h: FloatArray, nu: float) -> FloatArray:
+    """Matérn correlation ``2^(1-nu)/Gamma(nu) h^nu K_nu(h)`` (closed forms at
+    ``nu`` = 0.5, 1.5, 2.5; ``scipy.special.kv`` otherwise)."""
+    h = np.asarray(h, dtype=np.float64)
+    if nu == 0.5:
+        return np.exp(-h)
+    if nu == 1.5:
+        return (1.0 + h) * np.exp(-h)
+    if nu == 2.5:
+        return (1.0 + h + h * h / 3.0) * np.exp(-h)
+    out = np.ones_like(h)
+    pos = h > 0
+    hp = h[pos]
+    # log scale: h^nu K_nu(h) under- and overflows separately for large nu or h.
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        logv = (
+            (1.0 - nu) * np.log(2.0)
+            - special.gammaln(nu)
+            + nu * np.log(hp)
+            + np.log(special.kve(nu, hp))
+            - hp
+        )
+    out[pos] = np.exp(np.minimum(logv, 0.0))
+    return out
+
+
+@dataclass(frozen=True)
+class CorrelationFamily:
+    """One isotropic correlation function.
+
+    ``rho(h, nu)``; ``smoothness``: whether the family has a smoothness ``nu``;
+    ``compact``: zero beyond ``h = 1``; ``pd_dims``: the largest dimension in which it
+    is positive definite (``None``: every dimension).
+    """
+
+    name: str
+    label: str
+    nlme: str
+    rho: Callable[[FloatArray, float], FloatArray]
+    smoothness: bool = False
+    compact: bool = False
+    pd_dims: int | None = None
+
+
+FAMILIES: dict[str, CorrelationFamily] = {
+    f.name: f
+    for f in (
+        CorrelationFamily("exponential", "exponential", "corExp", _exponential),
+        CorrelationFamily("gaussian", "Gaussian", "corGaus", _gaussian),
+        CorrelationFamily(
+            "spherical", "spherical", "corSpher", _spherical, compact=True, pd_dims=3
+        ),
+        CorrelationFamily("ratio", "rational quadratic", "corRatio", _ratio),
+        CorrelationFamily("linear", "linear", "corLin", _linear, compact=True, pd_dims=1),
+        CorrelationFamily("matern", "Matérn", "", matern, smoothness=True),
+    )
+}
+
+
+def family(name: str) -> CorrelationFamily:
+    """The correlation family called ``name`` (a clear error listing the others)."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown spatial correlation {name!r}; choose one of {sorted(FAMILIES)}"
+        ) from None

@@ -1,0 +1,143 @@
+"""Kriging: predictions at new locations with their variances, conditional on the
+fitted correlation parameters (universal kriging: the fixed effects' uncertainty is
+included), from all observations (exact) or from the ``m`` nearest (nearest-neighbour).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy.linalg import cho_factor, solve_triangular
+from scipy.spatial import cKDTree
+
+from mixedmodels.extending import fixed_matrix
+
+from ._batched import cholesky_packed, forward_solve, packed_index
+from ._neighbours import search_points
+
+FloatArray = NDArray[np.float64]
+
+__all__ = ["krige"]
+
+_CHUNK_DOUBLES = 500_000
+
+
+def _new_coords(fit: Any, frame: pd.DataFrame) -> FloatArray:
+    missing = [c for c in fit.coord_names if c not in frame.columns]
+    if missing:
+        raise KeyError(f"newdata lacks the coordinate columns {missing}")
+    xy = np.column_stack([pd.to_numeric(frame[c], errors="coerce") for c in fit.coord_names])
+    xy = np.asarray(xy, dtype=np.float64)
+    fit.kernel.check(xy, fit.coord_names)
+    return xy
+
+
+def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = None) -> pd.DataFrame:
+    """Predict a fitted spatial model at new locations.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~mixedmodels_spatial.SpatialFit`.
+    newdata
+        Data frame with the fixed-effect columns and the coordinates.
+    method
+        ``"exact"`` (all observations) or ``"nngp"`` (the ``m`` nearest); the fit's
+        own method by default.
+    m
+        Neighbours for ``"nngp"`` (the fit's ``m`` by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``fit`` (the kriging predictor), ``variance`` and ``se`` (of a new observation
+        there, nugget included), ``field_variance`` (of the noise-free process ``X beta +
+        w(s)``), indexed as ``newdata``.
+    """
+    frame = newdata if isinstance(newdata, pd.DataFrame) else pd.DataFrame(newdata)
+    method = method or fit.method
+    if method not in ("exact", "nngp"):
+        raise ValueError(f"method must be 'exact' or 'nngp', got {method!r}")
+    X0, offset = fixed_matrix(fit.model, frame)
+    xy0 = _new_coords(fit, frame)
+    beta = fit.fixef.to_numpy()
+    mean0 = X0 @ beta + (0.0 if offset is None else offset)
+    X = fit.model.X
+    r = fit.model.y - X @ beta
+    kernel, params = fit.kernel, fit.params
+    nug = kernel.unpack(params)["nugget"]
+    if method == "exact":
+        C = kernel.matrix(params, fit.coords)
+        L, _ = cho_factor(C, lower=True)
+        L = np.tril(L)
+        c = kernel.cross(params, fit.coords, xy0)  # (n, n0)
+        A = solve_triangular(L, c, lower=True)
+        Lr = solve_triangular(L, r, lower=True)
+        LX = solve_triangular(L, X, lower=True)
+        krig = A.T @ Lr
+        quad = np.sum(A * A, axis=0)
+        U = X0 - A.T @ LX
+    else:
+        n = fit.coords.shape[0]
+        k = int(m if m is not None else (fit.m or 15))
+        if not 1 <= k <= n:
+            raise ValueError(f"m = {k} neighbours: need 1 <= m <= n = {n}")
+        tree = cKDTree(search_points(fit.coords, kernel.metric))
+        _, idx = tree.query(search_points(xy0, kernel.metric), k=k)
+        idx = np.asarray(idx, dtype=np.int64).reshape(xy0.shape[0], k)
+        krig, quad, U = _nearest(fit, kernel, params, idx, xy0, r, X, X0, k)
+    s2 = fit.sigma**2
+    fixed_part = np.einsum("ij,jk,ik->i", U, fit.vcov().to_numpy(), U)
+    variance = s2 * (1.0 - quad) + fixed_part
+    field_variance = s2 * ((1.0 - nug) - quad) + fixed_part
+    out = pd.DataFrame(
+        {
+            "fit": mean0 + krig,
+            "variance": variance,
+            "se": np.sqrt(np.maximum(variance, 0.0)),
+            "field_variance": np.maximum(field_variance, 0.0),
+        },
+        index=frame.index,
+    )
+    return out
+
+
+def _nearest(
+    fit: Any,
+    kernel: Any,
+    params: FloatArray,
+    idx: NDArray[np.int64],
+    xy0: FloatArray,
+    r: FloatArray,
+    X: FloatArray,
+    X0: FloatArray,
+    k: int,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Kriging from each new point's ``k`` nearest observations, batched."""
+    n0, p = X0.shape
+    rows, cols = packed_index(k)
+    on_diag = rows == cols
+    v = kernel.unpack(params)
+    krig = np.empty(n0)
+    quad = np.empty(n0)
+    U = np.empty((n0, p))
+    size = max(1, _CHUNK_DOUBLES // (k * k))
+    for s in range(0, n0, size):  # chunks of new points (memory), not points
+        e = min(n0, s + size)
+        nb = idx[s:e]
+        pts = fit.coords[nb]  # (c, k, d)
+        d = kernel.distance(pts, pts, params)[:, rows, cols].T  # (T, c)
+        P = kernel.rho(d, v) * (1.0 - v["nugget"])
+        P[on_diag] = 1.0
+        L = cholesky_packed(P, k)
+        c0 = kernel.cross(params, xy0[s:e, None, :], pts)[:, 0, :]  # (c, k)
+        B = np.concatenate([c0.T[:, None, :], r[nb].T[:, None, :], X[nb].transpose(1, 2, 0)], 1)
+        Z = forward_solve(L, np.ascontiguousarray(B))  # (k, 2 + p, c)
+        a = Z[:, 0]
+        krig[s:e] = np.sum(a * Z[:, 1], axis=0)
+        quad[s:e] = np.sum(a * a, axis=0)
+        U[s:e] = X0[s:e] - np.einsum("kc,kpc->cp", a, Z[:, 2:])
+    return krig, quad, U

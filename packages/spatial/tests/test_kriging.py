@@ -1,0 +1,64 @@
+"""Kriging: exact against a direct conditional-Gaussian computation; nearest-neighbour
+with all observations equals exact, and with m = 30 is close."""
+
+from __future__ import annotations
+
+import mixedmodels_spatial as ms
+import numpy as np
+import pytest
+from test_nngp import simulate
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = simulate(400, 3, mean=2.0)
+    return data, ms.spatial_lmm("z ~ x1", data, ["sx", "sy"], method="exact")
+
+
+def test_exact_kriging_is_the_conditional_gaussian(fitted):
+    data, fit = fitted
+    new = simulate(30, 9).assign(z=np.nan)
+    got = fit.predict(new)
+    # Joint covariance of (y, y0) with the GLS beta: the universal kriging equations.
+    xy, xy0 = data[["sx", "sy"]].to_numpy(), new[["sx", "sy"]].to_numpy()
+    k, p = fit.kernel, fit.params
+    s2, nug = fit.sigma**2, k.unpack(p)["nugget"]
+    S = s2 * k.matrix(p, xy)
+    c = s2 * k.cross(p, xy0, xy)
+    X = np.column_stack([np.ones(400), data["x1"]])
+    X0 = np.column_stack([np.ones(30), new["x1"]])
+    Si = np.linalg.inv(S)
+    beta = np.linalg.solve(X.T @ Si @ X, X.T @ Si @ data["z"].to_numpy())
+    pred = X0 @ beta + c @ Si @ (data["z"].to_numpy() - X @ beta)
+    U = X0 - c @ Si @ X
+    var = (
+        s2
+        - np.einsum("ij,jk,ik->i", c, Si, c)
+        + np.einsum("ij,jk,ik->i", U, np.linalg.inv(X.T @ Si @ X), U)
+    )
+    np.testing.assert_allclose(got["fit"], pred, rtol=1e-8)
+    np.testing.assert_allclose(got["variance"], var, rtol=1e-7)
+    np.testing.assert_allclose(got["field_variance"], var - s2 * nug, rtol=1e-7)
+
+
+def test_nearest_neighbour_kriging(fitted):
+    _, fit = fitted
+    new = simulate(40, 10).assign(z=np.nan)
+    exact = fit.predict(new)
+    every = ms.krige(fit, new, method="nngp", m=400)
+    np.testing.assert_allclose(every.to_numpy(), exact.to_numpy(), rtol=1e-6, atol=1e-8)
+    near = ms.krige(fit, new, method="nngp", m=30)
+    assert np.max(np.abs(near["fit"] - exact["fit"]) / exact["se"]) < 0.1
+    np.testing.assert_allclose(near["variance"], exact["variance"], rtol=0.02)
+
+
+def test_prediction_variance_is_smallest_at_observed_locations(fitted):
+    data, fit = fitted
+    at = fit.predict(data.iloc[:5])
+    far = data.iloc[:5].assign(sx=5.0, sy=5.0)  # far outside the unit square
+    away = fit.predict(far)
+    assert np.all(at["field_variance"] < away["field_variance"])
+    # Far away, the prediction is the regression mean with the total variance.
+    np.testing.assert_allclose(
+        away["fit"], fit.fixef["(Intercept)"] + fit.fixef["x1"] * far["x1"], rtol=1e-6
+    )
