@@ -53,6 +53,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "FixedTermAssignment",
         "finite_difference_derivatives",
         "fixed_term_assignment",
+        "format_coefmat",
         "format_matrix",
         "parallel_map",
         "r_format",
