@@ -25,14 +25,15 @@ def test_summary_layout_is_ordinals(fit):
     # Every line is R's but the info line (niter, max.grad and cond.H depend on the
     # optimiser) and the standard errors' last digit (ordinal's finite-difference
     # Hessian differs by ~1e-4, see the reference tests): in the coefficient tables,
-    # names, estimates and z values are compared.
+    # names and estimates are compared, z values to the last printed digit.
     assert len(ours) == len(r)
     for i, (a, b) in enumerate(zip(ours, r, strict=True)):
         if i in (5, 6):
             continue
         if i in (15, 16, 22, 23, 24, 25):
             ta, tb = a.split(), b.split()
-            assert [ta[0], ta[1], ta[3]] == [tb[0], tb[1], tb[3]], (i, a, b)
+            assert [ta[0], ta[1]] == [tb[0], tb[1]], (i, a, b)
+            assert float(ta[3]) == pytest.approx(float(tb[3]), abs=1.5e-3)
         else:
             assert a.rstrip() == b.rstrip(), (i, a, b)
     assert ours[6].split()[:5] == r[6].split()[:5]

@@ -131,6 +131,12 @@ class ClmmProblem:
         self.single = len(terms) == 1
         self.scalar_single = self.single and terms[0].dim == 1
         self._u_start = np.zeros(self.q)
+        # Rows whose upper (lower) threshold is +inf (-inf): fixed by the response, so
+        # the links are evaluated at 0 there and the known limits put in.
+        self._fin1 = (self.y < self.ncat - 1).astype(np.float64)
+        self._fin2 = (self.y > 0).astype(np.float64)
+        self._inf1 = self._fin1 == 0
+        self._inf2 = self._fin2 == 0
 
     # ---------------------------------------------------------------------------
     def split(self, par: FloatArray) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
@@ -181,7 +187,18 @@ class ClmmProblem:
         )
 
     def _probs(self, e1: FloatArray, e2: FloatArray) -> FloatArray:
-        return self.link.cdf(e1) - self.link.cdf(e2)
+        F1 = self.link._cdf(np.where(self._inf1, 0.0, e1))
+        F2 = self.link._cdf(np.where(self._inf2, 0.0, e2))
+        return np.where(self._inf1, 1.0, F1) - np.where(self._inf2, 0.0, F2)
+
+    def _derivs(
+        self, e1: FloatArray, e2: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        """``p = F1 - F2``, then ``f1``, ``f2``, ``f1'``, ``f2'`` (zero at infinite ends)."""
+        F1, f1, g1 = self.link.all_finite(np.where(self._inf1, 0.0, e1))
+        F2, f2, g2 = self.link.all_finite(np.where(self._inf2, 0.0, e2))
+        p = np.where(self._inf1, 1.0, F1) - np.where(self._inf2, 0.0, F2)
+        return p, f1 * self._fin1, f2 * self._fin2, g1 * self._fin1, g2 * self._fin2
 
     def _cond(
         self, e1f: FloatArray, e2f: FloatArray, b: FloatArray
@@ -201,27 +218,27 @@ class ClmmProblem:
         szl = None if self.single else self._sparse_zl(zl)
         u = (self._u_start if u0 is None else u0).copy()
 
-        def nll_at(uu: FloatArray) -> tuple[float, FloatArray, FloatArray, FloatArray]:
+        def nll_at(uu: FloatArray) -> tuple[float, tuple[FloatArray, ...]]:
+            """Criterion at ``uu`` and the link values there (p, f1, f2, g1, g2)."""
             b = self._b_expanded(zl, uu)
-            e1, e2 = e1f - b, e2f - b
-            p = self._probs(e1, e2)
+            d = self._derivs(e1f - b, e2f - b)
+            p = d[0]
             if np.any(~(p > 0)):
-                return np.inf, p, e1, e2
-            return float(-np.sum(self.w * np.log(p)) + 0.5 * uu @ uu), p, e1, e2
+                return np.inf, d
+            return float(-np.sum(self.w * np.log(p)) + 0.5 * uu @ uu), d
 
-        nll, p, e1, e2 = nll_at(u)
+        nll, dv = nll_at(u)
         if not np.isfinite(nll):
             u = np.zeros(self.q)
-            nll, p, e1, e2 = nll_at(u)
+            nll, dv = nll_at(u)
         converged = False
         factor: object = None
         logdet = np.nan
         grad = np.zeros(self.q)
         phi2 = np.zeros(self.n)
         for _ in range(200):
-            f1, f2 = self.link.pdf(e1), self.link.pdf(e2)
+            p, f1, f2, g1, g2 = dv
             r = self.w * (f1 - f2) / p
-            g1, g2 = self.link.dpdf(e1), self.link.dpdf(e2)
             phi2 = self.w * (((f1 - f2) / p) ** 2 - (g1 - g2) / p)
             grad = self._zt_vec(zl, szl, r) + u
             factor, logdet = self._factor(zl, szl, phi2)
@@ -235,22 +252,22 @@ class ClmmProblem:
                 # values here would stop at rounding noise (|du| ~ 1e-7), which the
                 # log-determinant feels to first order.
                 unew = u - step
-                nnew, pn, e1n, e2n = nll_at(unew)
+                nnew, dnew = nll_at(unew)
                 if np.isfinite(nnew):
-                    u, nll, p, e1, e2 = unew, nnew, pn, e1n, e2n
+                    u, nll, dv = unew, nnew, dnew
                     if np.max(np.abs(step)) < 1e-12:
                         converged = True
                         break
                     continue
             for _ in range(30):
                 unew = u - sf * step
-                nnew, pn, e1n, e2n = nll_at(unew)
+                nnew, dnew = nll_at(unew)
                 if nnew <= nll:
                     break
                 sf /= 2.0
             else:
                 break  # no decrease: at the mode to rounding error
-            u, nll, p, e1, e2 = unew, nnew, pn, e1n, e2n
+            u, nll, dv = unew, nnew, dnew
             if abs(sf * np.max(np.abs(step))) < 1e-14:
                 converged = True
                 break
@@ -258,7 +275,7 @@ class ClmmProblem:
             # rounding-level stagnation still counts if the gradient is small
             converged = bool(np.max(np.abs(grad)) < 1e-6)
         self._u_start = u.copy()
-        m = Mode(u=u, nll=nll, logdet=logdet, fitted=p, hdiag=np.empty(0), converged=converged)
+        m = Mode(u=u, nll=nll, logdet=logdet, fitted=dv[0], hdiag=np.empty(0), converged=converged)
         m.extra["factor"] = factor
         m.extra["phi2"] = phi2
         m.extra["zl"] = zl
@@ -376,7 +393,10 @@ class ClmmProblem:
         # (n_levels, nagq) nodes on the u scale
         U = m.u[:, None] + K[:, None] * nodes[None, :]
         B = U[t.codes] * (sd * z)[:, None]
-        p = self.link.cdf(e1f[:, None] - B) - self.link.cdf(e2f[:, None] - B)
+        inf1, inf2 = self._inf1[:, None], self._inf2[:, None]
+        F1 = self.link._cdf(np.where(inf1, 0.0, e1f[:, None] - B))
+        F2 = self.link._cdf(np.where(inf2, 0.0, e2f[:, None] - B))
+        p = np.where(inf1, 1.0, F1) - np.where(inf2, 0.0, F2)
         with np.errstate(divide="ignore"):
             lp = self.w[:, None] * np.log(p)
         S = np.zeros((t.n_levels, nodes.shape[0]))
@@ -390,3 +410,30 @@ class ClmmProblem:
             - 0.5 * np.log(2 * np.pi)
         )
         return float(-np.sum(logsumexp(S + logw, axis=1)))
+
+
+def fit_fixed(problem: ClmmProblem, start: FloatArray) -> FloatArray:
+    """The model without random effects (ordinal's ``clm``) by BFGS with the exact
+    gradient: the clmm's starting thresholds and coefficients."""
+    from scipy import optimize
+
+    pb = problem
+    X, w = pb.X, pb.w
+    tj_up = np.vstack([pb.tjac, np.zeros((1, pb.n_alpha))])[pb.y]  # rows of theta_y
+    tj_lo = np.vstack([np.zeros((1, pb.n_alpha)), pb.tjac])[pb.y]  # rows of theta_{y-1}
+    k = pb.n_alpha + pb.n_beta
+
+    def fg(x: FloatArray) -> tuple[float, FloatArray]:
+        par = np.concatenate([x, np.zeros(pb.n_st)])
+        e1, e2 = pb.fixed_eta(par)
+        p, f1, f2, _, _ = pb._derivs(e1, e2)
+        if np.any(~(p > 0)):
+            return np.inf, np.zeros(k)
+        a1, a2 = w * f1 / p, w * f2 / p
+        ga = -(tj_up.T @ a1 - tj_lo.T @ a2)
+        gb = X.T @ (a1 - a2)
+        return float(-np.sum(w * np.log(p))), np.concatenate([ga, gb])
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        res = optimize.minimize(fg, start[:k], jac=True, method="BFGS", options={"gtol": 1e-6})
+    return np.asarray(res.x) if np.isfinite(res.fun) else start[:k]

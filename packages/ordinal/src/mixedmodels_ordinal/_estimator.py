@@ -10,7 +10,7 @@ import pandas as pd
 from mixedmodels import Model
 from mixedmodels.interfaces import Estimator
 
-from ._criterion import ClmmProblem, ReTerm
+from ._criterion import ClmmProblem, ReTerm, fit_fixed
 from ._fit import fit_clmm
 from ._links import LINKS, get_link
 from ._response import ordinal_response, response_name
@@ -96,6 +96,8 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
     start = options.get("start")
     if start is None:
         start = _start(y, len(levels), tjac, X.shape[1], problem)
+        # as ordinal: start from the fit without random effects
+        start[: problem.n_alpha + problem.n_beta] = fit_fixed(problem, start)
     else:
         start = np.asarray(start, dtype=np.float64).ravel()
         if start.size != problem.n_par:

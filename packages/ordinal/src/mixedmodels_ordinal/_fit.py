@@ -111,8 +111,13 @@ def fit_clmm(
         par = res.x
         f, g = fun_and_grad(par)
         H = hessian(fun, par)
-        # Newton finish: BFGS stops on gtol; a few exact-Hessian steps tighten it.
-        for _ in range(5):
+        # Newton finish: BFGS stops on gtol; a few steps with the finite-difference
+        # Hessian tighten the optimum (and the Hessian is reused for vcov unless the
+        # steps moved the estimates).
+        moved = False
+        for _ in range(3):
+            if np.max(np.abs(g)) < 1e-7:
+                break
             try:
                 step = np.linalg.solve(H, g)
             except np.linalg.LinAlgError:
@@ -121,11 +126,10 @@ def fit_clmm(
             if not np.isfinite(f_new) or f_new > f + 1e-12:
                 break
             par, f, g = par - step, f_new, g_new
-            if np.max(np.abs(g)) < 1e-8:
-                break
-            H = hessian(fun, par)
+            moved = True
         fun_and_grad(par)  # leave the mode at the optimum
-        H = hessian(fun, par)
+        if moved:
+            H = hessian(fun, par)
         problem.mode(par, centre[0])
     converged = bool(np.max(np.abs(g)) < 1e-3)
     message = "max|gradient| small" if converged else f"optimizer stopped: {res.message}"

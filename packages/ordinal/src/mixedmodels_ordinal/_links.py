@@ -44,6 +44,15 @@ class CumulativeLink:
     def dpdf(self, x: FloatArray) -> FloatArray:
         return self._masked(self._dpdf, x, np.zeros_like)
 
+    def all_finite(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``F``, ``f`` and ``f'`` at finite ``x`` (one pass of the expensive part for
+        the logistic)."""
+        if self.name == "logit":
+            p = special.expit(x)
+            f = p * (1.0 - p)
+            return p, f, f * (1.0 - 2.0 * p)
+        return self._cdf(x), self._pdf(x), self._dpdf(x)
+
     def __repr__(self) -> str:
         return f"CumulativeLink({self.name!r})"
 
