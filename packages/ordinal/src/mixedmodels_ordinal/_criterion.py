@@ -17,6 +17,7 @@ one grouping factor has a block-diagonal Hessian, which is solved blockwise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
@@ -67,7 +68,7 @@ class Mode:
     fitted: FloatArray
     hdiag: FloatArray  # per-level Hessian blocks (single term) or None
     converged: bool
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def term_factor(st: FloatArray, dim: int) -> FloatArray:
@@ -232,7 +233,7 @@ class ClmmProblem:
             u = np.zeros(self.q)
             nll, dv = nll_at(u)
         converged = False
-        factor: object = None
+        factor: tuple[str, Any] = ("none", None)
         logdet = np.nan
         grad = np.zeros(self.q)
         phi2 = np.zeros(self.n)
@@ -286,14 +287,14 @@ class ClmmProblem:
         self, zl: list[FloatArray], szl: sp.csc_matrix | FloatArray | None, r: FloatArray
     ) -> FloatArray:
         if szl is not None:
-            return np.asarray(szl.T @ r)
+            return np.asarray(szl.T @ r, dtype=np.float64)
         t, a = self.terms[0], zl[0]
         cols = [np.bincount(t.codes, a[:, c] * r, minlength=t.n_levels) for c in range(t.dim)]
-        return np.column_stack(cols).ravel()
+        return np.column_stack(cols).ravel().astype(np.float64)
 
     def _factor(
         self, zl: list[FloatArray], szl: sp.csc_matrix | FloatArray | None, phi2: FloatArray
-    ) -> tuple[object, float]:
+    ) -> tuple[tuple[str, Any], float]:
         """Cholesky (or LU) of ``(Z Lambda)' diag(phi2) (Z Lambda) + I`` and its log det / 2."""
         if szl is None:
             t, a = self.terms[0], zl[0]
@@ -314,7 +315,7 @@ class ClmmProblem:
             H = szl.T @ (szl * phi2[:, None]) + np.eye(self.q)
             L = sla.cholesky(H, lower=True)
             return ("dense", L), float(np.sum(np.log(np.diag(L))))
-        W = szl.multiply(phi2[:, None]).tocsc()
+        W = sp.csc_matrix(szl.multiply(phi2[:, None]))
         H = (szl.T @ W).tocsc() + sp.identity(self.q, format="csc")
         if self.q <= _DENSE_MAX:
             L = sla.cholesky(H.toarray(), lower=True)
@@ -322,8 +323,8 @@ class ClmmProblem:
         lu = spla.splu(H)
         return ("lu", lu), 0.5 * float(np.sum(np.log(np.abs(lu.U.diagonal()))))
 
-    def _solve(self, factor: object, rhs: FloatArray) -> FloatArray:
-        kind, f = factor  # type: ignore[misc]
+    def _solve(self, factor: tuple[str, Any], rhs: FloatArray) -> FloatArray:
+        kind, f = factor
         if kind == "diag":
             return rhs / f
         if kind == "blocks":
@@ -337,7 +338,7 @@ class ClmmProblem:
 
     def inverse_diag_blocks(self, mode: Mode) -> list[FloatArray]:
         """Per term, the ``(n_levels, dim, dim)`` blocks of ``H^-1`` (spherical scale)."""
-        kind, f = mode.extra["factor"]  # type: ignore[misc]
+        kind, f = mode.extra["factor"]
         if kind == "diag":
             return [(1.0 / f)[:, None, None]]
         if kind == "blocks":
@@ -381,12 +382,12 @@ class ClmmProblem:
         if not np.isfinite(m.nll):
             return np.inf
         t = self.terms[0]
-        _, f = m.extra["factor"]  # type: ignore[misc]
+        _, f = m.extra["factor"]
         D = np.asarray(f)
         if np.any(D <= 0):
             return np.inf
         K = np.sqrt(2.0 / D)
-        e1f, e2f = m.extra["eta"]  # type: ignore[misc]
+        e1f, e2f = m.extra["eta"]
         _, _, sts = self.split(par)
         sd = float(np.exp(sts[0][0]))
         z = t.Z[:, 0]

@@ -146,7 +146,7 @@ class ClmmResult:
     def varcorr(self) -> pd.DataFrame:
         """Variance components in lme4's ``as.data.frame(VarCorr(fit))`` layout
         (grp, var1, var2, vcov, sdcor)."""
-        rows = []
+        rows: list[tuple[str, str, str | None, float, float]] = []
         for t, S in zip(self._problem.terms, self.covariances(), strict=True):
             sd = np.sqrt(np.diag(S))
             for i, name in enumerate(t.column_names):
@@ -236,7 +236,7 @@ class ClmmResult:
             return pd.DataFrame(cum, index=index, columns=levels)
         if type == "class":
             cat = pd.Categorical.from_codes(
-                np.argmax(probs, axis=1), categories=levels, ordered=True
+                np.argmax(probs, axis=1), categories=pd.Index(levels), ordered=True
             )
             return pd.Series(cat, index=index, name="class")
         raise ValueError(f"type must be 'prob', 'cum.prob' or 'class', got {type!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def glm_fit(
     eta = link.link(mu)
     mu = link.inverse(eta)
     dev_old = float(np.sum(prior * family.unit_deviance(y, mu)))
-    coef = np.zeros(X.shape[1])
+    coef: Any = np.zeros(X.shape[1])
     converged = False
     w = np.sqrt(prior)
     it = 0
@@ -55,7 +56,7 @@ def glm_fit(
         dev = float(np.sum(prior * family.unit_deviance(y, mu_new)))
         halvings = 0
         while not np.isfinite(dev) and halvings < 30:  # R's step halving
-            coef_new = (coef_new + coef) / 2
+            coef_new = np.asarray((coef_new + coef) / 2, dtype=np.float64)
             eta_new = X @ coef_new + offset
             mu_new = link.inverse(eta_new)
             dev = float(np.sum(prior * family.unit_deviance(y, mu_new)))

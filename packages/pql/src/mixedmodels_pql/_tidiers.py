@@ -15,9 +15,9 @@ __all__ = ["glance_pql", "tidy_pql"]
 def tidy_pql(fit: PQLResult, effects: Any = ("fixed", "ran_pars"), **_: Any) -> pd.DataFrame:
     """Fixed effects (estimate, std.error, df, statistic, p.value) and variance
     components (``sd__...``), broom.mixed's columns."""
-    effects = (effects,) if isinstance(effects, str) else tuple(effects)
+    chosen = (effects,) if isinstance(effects, str) else tuple(effects)
     frames = []
-    if "fixed" in effects:
+    if "fixed" in chosen:
         ct = fit.coef_table()
         frames.append(
             pd.DataFrame(
@@ -33,10 +33,10 @@ def tidy_pql(fit: PQLResult, effects: Any = ("fixed", "ran_pars"), **_: Any) -> 
                 }
             )
         )
-    if "ran_pars" in effects:
+    if "ran_pars" in chosen:
         vc = fit.varcorr()
         rows = []
-        for _, r in vc.iterrows():
+        for _row, r in vc.iterrows():
             if r["grp"] == "Residual":
                 rows.append(("Residual", "sd__Observation", r["sdcor"]))
             elif r["var2"] is None or (isinstance(r["var2"], float) and np.isnan(r["var2"])):
