@@ -30,6 +30,7 @@ __all__ = [
     "finite_difference_derivatives",
     "fixed_matrix",
     "fixed_term_assignment",
+    "format_coefmat",
     "format_matrix",
     "parallel_map",
     "r_format",
@@ -176,3 +177,14 @@ def format_matrix(
     from .output.rformat import _print_matrix
 
     return _print_matrix(rownames, colnames, cells, right)
+
+
+def format_coefmat(
+    rownames: Sequence[str], colnames: Sequence[str], values: Any, digits: int = 5
+) -> str:
+    """R's ``printCoefmat(x, digits = digits)`` with its defaults: estimates and standard
+    errors formatted together, the statistic column, and a last ``Pr(...)`` column as
+    p-values with significance stars and their legend (when any p < 0.1)."""
+    from .output.rformat import _print_coefmat
+
+    return _print_coefmat(rownames, colnames, values, digits)

@@ -66,6 +66,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "finite_difference_derivatives",
         "fixed_matrix",
         "fixed_term_assignment",
+        "format_coefmat",
         "format_matrix",
         "parallel_map",
         "r_format",

@@ -49,6 +49,18 @@ def test_r_formatting_helpers():
     assert text.splitlines()[0].strip() == "x"
 
 
+def test_format_coefmat_is_r_printcoefmat():
+    # R: printCoefmat(cbind(Estimate = c(3.063, 1.835), "Std. Error" = c(0.5954, 0.5125),
+    #   "z value" = c(5.145, 3.580), "Pr(>|z|)" = c(2.68e-07, 0.000344)), digits = 4)
+    text = extending.format_coefmat(
+        ["tempwarm", "contactyes"],
+        ["Estimate", "Std. Error", "z value", "Pr(>|z|)"],
+        [[3.062997, 0.595376, 5.144641, 2.680331e-07], [1.834885, 0.512529, 3.580058, 0.000344]],
+        digits=4,
+    )
+    assert text.splitlines()[1].split()[:5] == ["tempwarm", "3.0630", "0.5954", "5.145", "2.68e-07"]
+
+
 def test_finite_difference_derivatives_of_a_quadratic():
     A = np.array([[2.0, 0.5], [0.5, 1.0]])
 

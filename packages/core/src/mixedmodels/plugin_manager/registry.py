@@ -29,6 +29,8 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
         "nuts": "mixedmodels-bayes",
         "map": "mixedmodels-bayes",
         "advi": "mixedmodels-bayes",
+        "clmm": "mixedmodels-ordinal",
+        "pql": "mixedmodels-pql",
     },
     "covariance_structure": {
         "exp": "mixedmodels-spatial",

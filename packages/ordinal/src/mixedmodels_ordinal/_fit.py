@@ -1,0 +1,142 @@
+"""Maximise the approximate likelihood of a clmm over (alpha, beta, log SDs, T).
+
+The outer problem has few parameters; the gradient is by central differences of the
+criterion (each evaluation re-finds the mode, warm-started at the centre's), the
+optimiser is BFGS, finished by Newton steps with a finite-difference Hessian, which is
+also the Hessian ordinal reports (``deriv12``) and whose inverse is ``vcov``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from mixedmodels.interfaces import FloatArray
+
+from ._criterion import ClmmProblem
+
+__all__ = ["ClmmConvergenceWarning", "FitOutcome", "fit_clmm", "hessian"]
+
+
+class ClmmConvergenceWarning(UserWarning):
+    """The clmm optimiser stopped before the gradient was small."""
+
+
+@dataclass
+class FitOutcome:
+    par: FloatArray
+    nll: float
+    gradient: FloatArray
+    hessian: FloatArray
+    n_eval: int
+    converged: bool
+    message: str
+
+
+def _gradient(fn: Callable[[FloatArray], float], x: FloatArray, h: float = 1e-5) -> FloatArray:
+    g = np.empty_like(x)
+    for i in range(x.size):
+        step = h * max(1.0, abs(x[i]))
+        e = np.zeros_like(x)
+        e[i] = step
+        g[i] = (fn(x + e) - fn(x - e)) / (2 * step)
+    return g
+
+
+def hessian(fn: Callable[[FloatArray], float], x: FloatArray, h: float = 1e-4) -> FloatArray:
+    """Central second differences with step ``h`` (ordinal's ``deriv12``)."""
+    k = x.size
+    H = np.empty((k, k))
+    f0 = fn(x)
+    E = np.eye(k) * h
+    fp = np.array([fn(x + E[i]) for i in range(k)])
+    fm = np.array([fn(x - E[i]) for i in range(k)])
+    for i in range(k):
+        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h**2
+        for j in range(i):
+            v = (
+                fn(x + E[i] + E[j])
+                - fn(x + E[i] - E[j])
+                - fn(x - E[i] + E[j])
+                + fn(x - E[i] - E[j])
+            ) / (4 * h**2)
+            H[i, j] = H[j, i] = v
+    return H
+
+
+def fit_clmm(
+    problem: ClmmProblem,
+    start: FloatArray,
+    nagq: int = 1,
+    gtol: float = 1e-6,
+    maxiter: int = 1000,
+) -> FitOutcome:
+    """Minimise the Laplace (``nagq == 1``) or AGQ criterion from ``start``."""
+    if nagq > 1:
+        x, w = np.polynomial.hermite.hermgauss(nagq)
+
+        def crit(par: FloatArray) -> float:
+            return problem.agq(par, x, w, u0=centre[0])
+    else:
+
+        def crit(par: FloatArray) -> float:
+            return problem.laplace(par, u0=centre[0])
+
+    centre: list[FloatArray | None] = [None]
+    n_eval = [0]
+
+    def fun(par: FloatArray) -> float:
+        n_eval[0] += 1
+        return crit(par)
+
+    def fun_and_grad(par: FloatArray) -> tuple[float, FloatArray]:
+        centre[0] = None
+        f = fun(par)
+        centre[0] = problem._u_start.copy()
+        g = _gradient(fun, par)
+        return f, g
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        res = optimize.minimize(
+            fun_and_grad,
+            start,
+            jac=True,
+            method="BFGS",
+            options={"gtol": gtol, "maxiter": maxiter},
+        )
+        par = res.x
+        f, g = fun_and_grad(par)
+        H = hessian(fun, par)
+        # Newton finish: BFGS stops on gtol; a few steps with the finite-difference
+        # Hessian tighten the optimum (and the Hessian is reused for vcov unless the
+        # steps moved the estimates).
+        moved = False
+        for _ in range(3):
+            if np.max(np.abs(g)) < 1e-7:
+                break
+            try:
+                step = np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                break
+            f_new, g_new = fun_and_grad(par - step)
+            if not np.isfinite(f_new) or f_new > f + 1e-12:
+                break
+            par, f, g = par - step, f_new, g_new
+            moved = True
+        fun_and_grad(par)  # leave the mode at the optimum
+        if moved:
+            H = hessian(fun, par)
+        problem.mode(par, centre[0])
+    converged = bool(np.max(np.abs(g)) < 1e-3)
+    message = "max|gradient| small" if converged else f"optimizer stopped: {res.message}"
+    if not converged:
+        warnings.warn(
+            f"clmm: the optimiser did not converge (max|gradient| = {np.max(np.abs(g)):.3g})",
+            ClmmConvergenceWarning,
+            stacklevel=3,
+        )
+    return FitOutcome(par, float(f), g, H, n_eval[0], converged, message)
