@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .interfaces import ConditionalFamily
 from .model import Model
 from .output.verbs import augment, glance, tidy
 
@@ -11,6 +12,8 @@ __all__ = ["augment", "glance", "glmm", "gls", "lmm", "tidy"]
 
 # glmmTMB's name for the negative binomial with quadratic variance.
 _FAMILY_ALIASES = {"nbinom2": "negative_binomial"}
+# With ziformula/dispformula: the general engine's families of the same names.
+_TMB_ALIASES = {"gaussian": "tmb_gaussian", "poisson": "tmb_poisson"}
 
 
 def lmm(
@@ -77,9 +80,13 @@ def glmm(
     nagq: int = 1,
     weights: Any = None,
     offset: Any = None,
+    ziformula: str | None = None,
+    dispformula: str | None = None,
     **options: Any,
 ) -> Any:
-    """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``).
+    """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``), or
+    glmmTMB's ``glmmTMB`` for a conditional-density family or with ``ziformula`` /
+    ``dispformula``.
 
     Parameters
     ----------
@@ -99,16 +106,38 @@ def glmm(
         (fixed effects inside PIRLS, lme4's ``nAGQ = 0``).
     weights, offset
         Prior weights and offset (column names or arrays).
+    ziformula
+        Zero-inflation (or, with a truncated family, hurdle) model, e.g. ``"~ mined"``,
+        ``"~ 1"``, ``"~ ."`` (the conditional formula); random effects allowed.
+    dispformula
+        Dispersion model, e.g. ``"~ Sex"`` (fixed effects only).
     **options
         Passed to the estimator (``check``).
 
     Returns
     -------
-    GLMMResult
+    GLMMResult, or TMBResult for glmmTMB's families (plugin ``mixedmodels-families``)
+    and for models with ``ziformula`` / ``dispformula``.
     """
+    extras = {}
+    if ziformula is not None:
+        extras["ziformula"] = ziformula
+    if dispformula is not None:
+        extras["dispformula"] = dispformula
     if isinstance(family, str):
-        family = _FAMILY_ALIASES.get(family, family)
-    model = Model(formula, data, family=family, link=link, weights=weights, offset=offset)
+        if extras:
+            # glmmTMB's gaussian and poisson: the engine's own copies (plugin families)
+            family = _TMB_ALIASES.get(family, family)
+        else:
+            family = _FAMILY_ALIASES.get(family, family)
+    model = Model(formula, data, family=family, link=link, weights=weights, offset=offset, **extras)
+    if isinstance(model.family, ConditionalFamily):
+        return model.fit(method="tmb", **options)
+    if extras:
+        raise ValueError(
+            f"ziformula and dispformula need a conditional-density family; {model.family.name!r} "
+            "is not one (install mixedmodels-families for glmmTMB's families)"
+        )
     if nagq == 0:
         return model.fit(method="fast", **options)
     method = "laplace" if nagq == 1 else "agq"
