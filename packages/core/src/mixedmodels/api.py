@@ -125,11 +125,9 @@ def glmm(
     if dispformula is not None:
         extras["dispformula"] = dispformula
     if isinstance(family, str):
-        if extras:
-            # glmmTMB's gaussian and poisson: the engine's own copies (plugin families)
-            family = _TMB_ALIASES.get(family, family)
-        else:
-            family = _FAMILY_ALIASES.get(family, family)
+        # with extras, glmmTMB's gaussian and poisson: the engine's own (plugin) copies
+        aliases = _TMB_ALIASES if extras else _FAMILY_ALIASES
+        family = aliases.get(family, family)
     model = Model(formula, data, family=family, link=link, weights=weights, offset=offset, **extras)
     if isinstance(model.family, ConditionalFamily):
         return model.fit(method="tmb", **options)

@@ -71,7 +71,9 @@ class BetaFamily(ConditionalFamily):
     def sample(
         self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
     ) -> FloatArray:
-        return rng.beta(mu * phi, (1.0 - mu) * phi)
+        y = rng.beta(mu * phi, (1.0 - mu) * phi)
+        # small shapes put draws within rounding of 0 or 1: keep them inside (0, 1)
+        return np.clip(y, np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0))
 
 
 class GaussianTMBFamily(ConditionalFamily):

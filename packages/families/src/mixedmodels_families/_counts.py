@@ -269,7 +269,8 @@ class TruncatedPoissonFamily(PoissonTMBFamily):
     def logpdf_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        ll, d1, d2 = super().logpdf_derivatives(y, mu, phi, shape)
+        ll = y * np.log(mu) - mu - gammaln(y + 1.0)
+        d1, d2 = y / mu - 1.0, -y / mu**2
         zero = np.zeros_like(mu)
         ll, d1, d2 = truncate_derivatives(ll, d1, d2, -mu, zero - 1.0, zero)
         return np.where(y > 0, ll, -np.inf), d1, d2

@@ -438,6 +438,23 @@ class LaplaceProblem:
         return g
 
 
+def _diagonal_scale(
+    fun: Any, x0: FloatArray, f0: float, lo: FloatArray, hi: FloatArray
+) -> FloatArray:
+    """``1 / sqrt(d2f/dx_i^2)`` at the start (1 where not positive and finite)."""
+    scale = np.ones(x0.size)
+    for i in range(x0.size):  # a loop over parameters (few)
+        h = 1e-3 * max(1.0, abs(x0[i]))
+        if x0[i] - h < lo[i] or x0[i] + h > hi[i]:
+            continue
+        e = np.zeros(x0.size)
+        e[i] = h
+        d2 = (fun(x0 + e) - 2.0 * f0 + fun(x0 - e)) / (h * h)
+        if np.isfinite(d2) and d2 > 0 and fun(x0 + e) < 1e299 and fun(x0 - e) < 1e299:
+            scale[i] = 1.0 / np.sqrt(d2)
+    return scale
+
+
 @dataclass
 class LaplaceFit:
     """The state of a fitted multi-predictor model."""
@@ -478,20 +495,33 @@ def fit_laplace(
         v = problem.objective(x)
         return v if np.isfinite(v) else 1e300
 
+    # L-BFGS-B is not scale invariant: its first step is along the gradient, which for
+    # an uncentred covariate (values in the hundreds) throws the linear predictor out
+    # of range.  The optimiser works on z with x = x0 + s z, s the inverse square roots
+    # of the Hessian's diagonal at the start (central differences, 2k evaluations).
+    scale = _diagonal_scale(fun, x0, f0, lo, hi)
+    zlo = np.where(np.isfinite(lo), (lo - x0) / scale, -np.inf)
+    zhi = np.where(np.isfinite(hi), (hi - x0) / scale, np.inf)
+
+    def scaled(z: FloatArray) -> tuple[float, FloatArray]:
+        x = x0 + scale * z
+        return fun(x), problem.gradient(x) * scale
+
     res = minimize(
-        lambda x: (fun(x), problem.gradient(x)),
-        x0,
+        scaled,
+        np.zeros(x0.size),
         jac=True,
         method="L-BFGS-B",
         bounds=list(
             zip(
-                np.where(np.isfinite(lo), lo, None),
-                np.where(np.isfinite(hi), hi, None),
+                np.where(np.isfinite(zlo), zlo, None),
+                np.where(np.isfinite(zhi), zhi, None),
                 strict=True,
             )
         ),
-        options={"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-8, "maxcor": 20},
+        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
     )
+    res.x = np.clip(x0 + scale * res.x, lo, hi)
     x, value = np.asarray(res.x, dtype=np.float64), float(res.fun)
     if not hessian:
         nan = np.full((x.size, x.size), np.nan)
