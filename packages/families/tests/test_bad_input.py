@@ -63,7 +63,7 @@ def test_dispformula_for_a_family_without_dispersion(sal: pd.DataFrame) -> None:
 
 def test_ziformula_with_a_glmer_family(sal: pd.DataFrame) -> None:
     data = sal.assign(present=(sal["count"] > 0).astype(float))
-    with pytest.raises(ValueError, match="conditional-density family.*'binomial'"):
+    with pytest.raises(ValueError, match=r"conditional-density family.*'binomial'"):
         mm.glmm("present ~ mined + (1 | site)", data, family="binomial", ziformula="~1")
 
 
@@ -83,5 +83,5 @@ def test_prior_weights_refused(sal: pd.DataFrame) -> None:
 def test_negative_counts(sal: pd.DataFrame) -> None:
     data = sal.copy()
     data.loc[0, "count"] = -1
-    with pytest.raises(ValueError, match="response 'count'.*negative counts"):
+    with pytest.raises(ValueError, match=r"response 'count'.*negative counts"):
         mm.glmm("count ~ mined + (1 | site)", data, family="nbinom1")

@@ -119,5 +119,5 @@ def test_conditional_family_requires_ziformula_for_zeros_when_truncated(ticks) -
     fam = _Poisson()
     fam.truncated = True  # type: ignore[misc]
     model = Model("TICKS ~ YEAR + (1 | BROOD)", ticks, family=fam)
-    with pytest.raises(ValueError, match="zero-truncated.*TICKS.*ziformula"):
+    with pytest.raises(ValueError, match=r"zero-truncated.*TICKS.*ziformula"):
         build_components(model)

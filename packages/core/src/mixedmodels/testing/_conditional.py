@@ -140,10 +140,9 @@ def _normalised(ctx: ConditionalContext) -> None:
     for (mu, phi, shape), y in zip(ctx.settings, ctx.draws, strict=True):
         support = fam.support
 
-        def dens(t: float) -> float:
-            return float(
-                np.exp(fam.logpdf(np.array([t]), np.array([mu]), np.array([phi]), shape)[0])
-            )
+        def dens(t: float, mu: float = mu, phi: float = phi, shape: FloatArray = shape) -> float:
+            one = np.array([t])
+            return float(np.exp(fam.logpdf(one, np.array([mu]), np.array([phi]), shape)[0]))
 
         if support in ("count", "positive_count"):
             top = int(max(np.max(y) * 3, 50))
