@@ -3,7 +3,7 @@ gaussian with a dispersion model, and the Tweedie (compound Poisson-gamma)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit, gammaln, polygamma, psi
@@ -155,12 +155,12 @@ class TweedieFamily(ConditionalFamily):
         # The series does not involve mu: the inner iterations of a fit (mu changes,
         # phi and p do not) reuse the last value.
         key = (p, hash(y.tobytes()), hash(phi.tobytes()))
-        cached = getattr(self, "_cache", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]  # type: ignore[no-any-return]
-        value = tweedie_log_series(y, phi, p)
-        self._cache = (key, value)
-        return value
+        cache: dict[Any, FloatArray] = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            if len(cache) >= 8:  # the centre and the gradient's steps in psi and phi
+                cache.pop(next(iter(cache)))
+            cache[key] = tweedie_log_series(y, phi, p)
+        return cache[key]
 
     def logpdf_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray

@@ -34,7 +34,7 @@ from scipy.optimize import minimize
 
 from ..interfaces import ConditionalFamily, FloatArray
 from ..linear.layout import TermData
-from ..numerics.derivatives import central_hessian
+from ..numerics.derivatives import central_hessian, gradient_differences
 from .components import Component
 from .conditional import RowDerivatives, row_loglik
 from .pwls import PenalizedSystem
@@ -420,7 +420,156 @@ class LaplaceProblem:
         """``-log L`` by the Laplace approximation (glmmTMB's objective)."""
         return self.inner(params).objective
 
-    def gradient(self, params: FloatArray, step: float = 1e-5) -> FloatArray:
+    # --- the analytic gradient ----------------------------------------------------------
+    def _row_partials(
+        self, params: FloatArray, eta: dict[str, FloatArray], k: str, h: float = 1e-4
+    ) -> dict[str, Any]:
+        """Per-row derivatives the gradient needs, for random effects in predictor
+        ``k``: first derivatives of ``l`` in every predictor, derivatives of ``d_k``
+        (``dl/deta_k``) and of ``w = -d2l/deta_k2`` in every predictor and in ``psi``.
+        Third derivatives and those in the dispersion predictor or ``psi`` by central
+        differences of the family's analytic ones, row by row (no refit)."""
+        r = self.rows(params, eta)
+        first = {"cond": r.d_c, "zi": r.d_z}
+        second = {("cond", "cond"): r.d_cc, ("zi", "zi"): r.d_zz, ("cond", "zi"): r.d_cz}
+        second[("zi", "cond")] = r.d_cz
+
+        def dk_of(rr: RowDerivatives) -> FloatArray:
+            return rr.d_c if k == "cond" else rr.d_z  # type: ignore[return-value]
+
+        def dkk_of(rr: RowDerivatives) -> FloatArray:
+            return rr.d_cc if k == "cond" else rr.d_zz  # type: ignore[return-value]
+
+        out: dict[str, Any] = {"ll": r.ll, "dk": dk_of(r), "w": -dkk_of(r)}
+        d1, dk, wp = {}, {}, {}
+        for a in eta:
+            up, down = dict(eta), dict(eta)
+            up[a] = eta[a] + h
+            down[a] = eta[a] - h
+            ru, rd = self.rows(params, up), self.rows(params, down)
+            wp[a] = -(dkk_of(ru) - dkk_of(rd)) / (2 * h)
+            if a in first:
+                d1[a] = first[a]
+                dk[a] = second[(k, a)]
+            else:
+                d1[a] = (ru.ll - rd.ll) / (2 * h)
+                dk[a] = (dk_of(ru) - dk_of(rd)) / (2 * h)
+        out.update(d1=d1, dk=dk, wp=wp)
+        b = self.blocks["psi"]
+        psi_parts = []
+        for j in range(b.start, b.stop):
+            up, down = params.copy(), params.copy()
+            up[j] += h
+            down[j] -= h
+            ru, rd = self.rows(up, eta), self.rows(down, eta)
+            psi_parts.append(
+                (
+                    (ru.ll - rd.ll) / (2 * h),
+                    (dk_of(ru) - dk_of(rd)) / (2 * h),
+                    -(dkk_of(ru) - dkk_of(rd)) / (2 * h),
+                )
+            )
+        out["psi"] = psi_parts
+        return out
+
+    def analytic_gradient(self, params: FloatArray) -> FloatArray | None:
+        """The gradient of :meth:`objective` by the implicit-function theorem (random
+        effects in one predictor): ``dF/dphi = dF/dphi|_u + s' dg/dphi`` with
+        ``s = H^-1 r``, ``r = d(log|H| / 2)/du = Lambda' Z' (h * w') / 2`` (``h`` the
+        leverages, ``w'`` third derivatives) and ``g = Lambda' Z' dl/deta - u``.
+        ``None`` where it does not apply (joint random effects in two predictors)."""
+        if isinstance(self.solver, _Dense):
+            return None
+        state = self.inner(params)
+        if not np.isfinite(state.objective):
+            return None
+        grad = np.zeros(self.n_params)
+        if self.solver is None:
+            eta = self.fixed_predictors(params)
+            rp = self._row_partials(params, eta, "cond")
+            for a, blk in (("cond", "beta"), ("zi", "betazi"), ("disp", "betad")):
+                if a in eta:
+                    b = self.blocks[blk]
+                    grad[b.start : b.stop] = -self.components[a].X.T @ rp["d1"][a]
+            b = self.blocks["psi"]
+            for j, (dll, _, _) in enumerate(rp["psi"]):
+                grad[b.start + j] = -float(np.sum(dll))
+            return grad
+        solver = self.solver
+        k = self.re_names[0]
+        u = state.u
+        eta = self.predictors(params, u)
+        rp = self._row_partials(params, eta, k)
+        # the factor at the mode (the partials' row evaluations do not touch it)
+        system, f = solver.system, solver._factor
+        lambdas = solver.lambdas
+        lev = system.leverages(f)
+        w, wpk = rp["w"], rp["wp"][k]
+        r1, rR = system.rhs(lambdas, 0.5 * lev * wpk, np.ones(self.n))
+        s = solver.solve(np.concatenate([r1.ravel(), rR]))
+        v = solver.random_part(s)
+        for a, blk in (("cond", "beta"), ("zi", "betazi"), ("disp", "betad")):
+            if a not in eta:
+                continue
+            b = self.blocks[blk]
+            rows = -rp["d1"][a] + 0.5 * lev * rp["wp"][a] + v * rp["dk"][a]
+            grad[b.start : b.stop] = self.components[a].X.T @ rows
+        # theta: the relative factors' derivatives, term by term
+        b = self.blocks["theta" if k == "cond" else "thetazi"]
+        sel = system.selected_inverse(f)
+        rows_a = system.row_vectors(lambdas)
+        terms = self.components[k].terms
+        theta = self.part(params, "theta" if k == "cond" else "thetazi")
+        u1, uR = solver._split(u)
+        s1, sR = solver._split(s)
+        j, ti = b.start, 0
+        for t_idx, t in enumerate(terms):
+            npar = t.structure.n_params
+            jac = t.structure.factor_jacobian(theta[ti : ti + npar])
+            for q in range(npar):
+                dl = [np.zeros_like(lam) for lam in lambdas]
+                dl[t_idx] = jac[q]
+                m = system.random_part(dl, u1, uR)
+                bil = system.row_bilinear(sel, rows_a, system.row_vectors(dl))
+                ms = system.random_part(dl, s1, sR)
+                grad[j] = (
+                    -float(rp["d1"][k] @ m)
+                    + float(w @ bil)
+                    + 0.5 * float((lev * wpk) @ m)
+                    + float(ms @ rp["d1"][k])
+                    - float(v @ (w * m))
+                )
+                j += 1
+            ti += npar
+        bp = self.blocks["psi"]
+        for q, (dll, ddk, dw) in enumerate(rp["psi"]):
+            grad[bp.start + q] = -float(np.sum(dll)) + 0.5 * float(lev @ dw) + float(v @ ddk)
+        return grad
+
+    def gradient(self, params: FloatArray) -> FloatArray:
+        """The gradient of :meth:`objective`: analytic where it applies, else by
+        central differences."""
+        g = self.analytic_gradient(params)
+        if g is None or not np.all(np.isfinite(g)):
+            return self.fd_gradient(params)
+        # At a variance of zero the Laplace objective is even in the relative factor:
+        # its derivative is 0 there and the optimiser would stop on that stationary
+        # point; the one-sided difference (negative when the variance should grow)
+        # says which way to go.
+        lo, _ = self.bounds()
+        at = np.flatnonzero(np.isfinite(lo) & (params - lo <= 1e-8))
+        if at.size:
+            base = self.inner(params).objective
+            u0 = self.u.copy()
+            for i in at:
+                h = 1e-5 * max(1.0, abs(params[i]))
+                b = params.copy()
+                b[i] += h
+                g[i] = (self.inner(b, u0).objective - base) / h
+            self.u = u0
+        return g
+
+    def fd_gradient(self, params: FloatArray, step: float = 1e-5) -> FloatArray:
         """Central differences of :meth:`objective`, warm-started at the centre's mode."""
         base = self.inner(params)
         u0 = base.u
@@ -436,6 +585,23 @@ class LaplaceProblem:
             g[i] = (fb - fa) / (b[i] - a[i])
         self.u = u0
         return g
+
+
+def _hessian(
+    problem: Any, fun: Any, x: FloatArray, lo: FloatArray, hi: FloatArray, free: np.ndarray
+) -> FloatArray:
+    """Central differences of the analytic gradient (``2k`` gradients; accurate to
+    ``O(h^2)``), or of the objective where there is no analytic gradient."""
+    base = getattr(problem, "base", problem)
+    if isinstance(base.solver, _Dense):
+        return central_hessian(fun, x, lo, hi, free)
+    out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
+    if out is None:
+        return central_hessian(fun, x, lo, hi, free)
+    H = out[1]
+    H[~free, :] = 0.0
+    H[:, ~free] = 0.0
+    return H
 
 
 def _diagonal_scale(
@@ -535,7 +701,7 @@ def fit_laplace(
     # Newton steps with the central-difference Hessian (computed once: it changes
     # negligibly over the last small steps) and central-difference gradients.
     free = free_at(x)
-    H = central_hessian(fun, x, lo, hi, free)
+    H = _hessian(problem, fun, x, lo, hi, free)
     grad = problem.gradient(x)
     for _ in range(4):
         free = free_at(x)

@@ -88,15 +88,18 @@ def profile_intervals(
     out = []
     for label, i, _kind in _select(_rows(result, full), parm):
         se = float(np.sqrt(V[i, i])) if np.isfinite(V[i, i]) else 0.1 * max(abs(x[i]), 1.0)
-        rest = np.delete(x, i)
+        warm = {"rest": np.delete(x, i)}
 
-        def drop(v: float, i: int = i, rest: np.ndarray = rest) -> float:
+        def drop(v: float, i: int = i, warm: dict[str, np.ndarray] = warm) -> float:
+            # each profile point starts from the last one's optimum
             held = HeldProblem(pr, i, v)
-            fit = fit_laplace(held, start=rest, hessian=False)
+            fit = fit_laplace(held, start=warm["rest"], hessian=False)
+            warm["rest"] = fit.params
             return ll - fit.loglik - cut
 
         ends = []
         for side in (-1.0, 1.0):
+            warm["rest"] = np.delete(x, i)
             step = 2.0 * se
             inner, outer = float(x[i]), float(x[i] + side * step)
             bound = lo_b[i] if side < 0 else hi_b[i]

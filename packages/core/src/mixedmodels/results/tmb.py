@@ -437,6 +437,13 @@ class TMBResult:
             return profile_intervals(self, parm, level, full)
         raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
 
+    def anova(self, *others: Any, **options: Any) -> pd.DataFrame:
+        """Likelihood-ratio tests against other fits of the same response (glmmTMB's
+        ``anova(m0, m1)``); options as :func:`mixedmodels.anova`."""
+        from ..inference.anova import anova
+
+        return anova(self, *others, **options)
+
     def summary(self) -> str:
         """glmmTMB's ``summary()`` text."""
         from ..output.tmb_summary import format_tmb_summary
