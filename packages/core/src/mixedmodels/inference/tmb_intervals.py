@@ -91,10 +91,10 @@ def profile_intervals(
         warm = {"rest": np.delete(x, i)}
 
         def drop(v: float, i: int = i, warm: dict[str, np.ndarray] = warm) -> float:
-            # each profile point starts from the last one's optimum
+            # every profile point starts from the estimates (warm starts from the last
+            # point let L-BFGS-B stop short on the way out)
             held = HeldProblem(pr, i, v)
             fit = fit_laplace(held, start=warm["rest"], hessian=False)
-            warm["rest"] = fit.params
             return ll - fit.loglik - cut
 
         ends = []
