@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tmb_helpers import load_case
+from tmb_helpers import REFERENCE, load_case
 
 import mixedmodels as mm
 
@@ -126,3 +126,80 @@ def test_predictions_and_conditional_modes(case_id: str) -> None:
                 np.testing.assert_allclose(
                     df[f"{term}.condsd"].to_numpy()[:10], vals["condsd"], rtol=1e-3
                 )
+
+
+@pytest.mark.parametrize(
+    ("case_id", "name", "file"),
+    [
+        ("glmmtmb_salamanders_zinb2", "Sal", "summary_zinb2.txt"),
+        ("glmmtmb_orthodont_dispformula", "Orth", "summary_orthodont_disp.txt"),
+    ],
+)
+def test_summary_matches_glmmtmb_text(case_id: str, name: str, file: str) -> None:
+    """glmmTMB's printed summary, character for character
+    (``tools/reference/glmmtmb_families/summaries.R``)."""
+    fit, _ = fitted(case_id)
+    fit.model.data.attrs["name"] = name
+    want = (REFERENCE / file).read_text()
+    assert fit.summary() == want
+
+
+def test_tidy_components() -> None:
+    fit, ref = fitted("glmmtmb_salamanders_zinb2")
+    tab = mm.tidy(fit)
+    assert list(tab.columns[:4]) == ["effect", "component", "group", "term"]
+    fixed = tab[tab.effect == "fixed"]
+    assert fixed.component.tolist() == ["cond", "cond", "zi", "zi", "disp"]
+    zi = fixed[fixed.component == "zi"].set_index("term")["estimate"]
+    assert zi["minedno"] == pytest.approx(ref["fixef"]["zi"]["estimate"]["minedno"], rel=1e-4)
+    sd = tab[(tab.effect == "ran_pars") & (tab.term == "sd__(Intercept)")]
+    assert float(sd.estimate.iloc[0]) == pytest.approx(0.3658439042230115, rel=1e-3)
+    glance = mm.glance(fit)
+    assert glance["logLik"].iloc[0] == pytest.approx(ref["logLik"], rel=1e-6)
+
+
+def test_wald_intervals_match_glmmtmb() -> None:
+    """glmmTMB's ``confint(m)`` (printed in summaries.txt)."""
+    fit, _ = fitted("glmmtmb_salamanders_zinb2")
+    ci = fit.confint()
+    want = np.array(
+        [
+            [-1.2846902, 0.1701801],
+            [0.7587624, 2.1760207],
+            [-0.7127459, 1.1936082],
+            [-3.7905460, -0.7215653],
+            [0.1642847, 0.8146938],
+        ]
+    )
+    assert list(ci.index)[-1] == "cond.Std.Dev.(Intercept)|site"
+    np.testing.assert_allclose(ci.iloc[:, :2].to_numpy(), want, rtol=1e-4)
+
+
+def test_simulate_reproduces_the_fitted_mean() -> None:
+    """New random effects each replicate (glmmTMB's simulate): the average over
+    replicates of the zero fraction and of the mean is the model's."""
+    fit, _ = fitted("glmmtmb_salamanders_zinb2")
+    sims = fit.simulate(400, seed=7)
+    assert sims.shape == (fit.nobs, 400)
+    again = fit.simulate(400, seed=7)
+    assert sims.equals(again)
+    # the zero-inflation probability is the same for every site: the zeros of the
+    # mined and unmined rows at least pi (structural zeros)
+    pi = fit.predict("zprob").to_numpy()
+    zero_frac = (sims.to_numpy() == 0).mean(axis=1)
+    assert np.all(zero_frac.mean() > pi.mean())
+    # conditional on the modes, the simulated mean is the fitted response mean
+    cond = fit.simulate(2000, seed=3, re_form=None).to_numpy().mean(axis=1)
+    mean = fit.predict("response").to_numpy()
+    se = np.sqrt(fit._response_variance().mean() / (2000 * len(mean)))
+    assert abs(cond.mean() - mean.mean()) < 5 * se
+    np.testing.assert_allclose(cond, mean, rtol=0.25, atol=0.2)
+
+
+def test_predict_population_level() -> None:
+    fit, _ = fitted("glmmtmb_salamanders_zinb2")
+    fixed = fit.predict("link", re_form="NA").to_numpy()
+    X = fit.components["cond"].X
+    np.testing.assert_allclose(fixed, X @ fit.fixef.to_numpy())
+    with pytest.raises(ValueError, match="type must be"):
+        fit.predict("probability")

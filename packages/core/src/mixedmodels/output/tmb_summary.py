@@ -40,6 +40,12 @@ def _trivial_disp(result: Any) -> bool:
     return comp is not None and comp.fixef_names == ["(Intercept)"] and comp.offset is None
 
 
+def _with_na(strs: list[str], values: list[float]) -> list[str]:
+    """R's ``format`` of a vector with NA: ``NA`` right-justified to the common width."""
+    width = max((len(x) for x, v in zip(strs, values, strict=True) if np.isfinite(v)), default=2)
+    return [x if np.isfinite(v) else "NA".rjust(width) for x, v in zip(strs, values, strict=True)]
+
+
 def _varcorr_block(result: Any, component: str, digits: int) -> str:
     rows = []
     for group, cov in result.covariance_matrices(component).items():
@@ -56,8 +62,8 @@ def _varcorr_block(result: Any, component: str, digits: int) -> str:
         rows.append(["Residual", "", s * s, s, []])
     variances = _r_format([r[2] for r in rows], digits)
     sds = _r_format([r[3] for r in rows], digits)
-    variances = [v if np.isfinite(r[2]) else "NA" for v, r in zip(variances, rows, strict=True)]
-    sds = [v if np.isfinite(r[3]) else "NA" for v, r in zip(sds, rows, strict=True)]
+    variances = _with_na(variances, [r[2] for r in rows])
+    sds = _with_na(sds, [r[3] for r in rows])
     width = max((len(r[4]) for r in rows), default=0)
     corr_cols = (["Corr"] + [""] * (width - 1))[:width]
     body = [
