@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .errors import ModelSpecificationError
 from .estimators import check_flag
+from .interfaces import ConditionalFamily
 from .model import Model
 from .output.verbs import augment, glance, tidy
 
@@ -15,6 +17,8 @@ __all__ = ["augment", "glance", "glmm", "gls", "lmm", "tidy"]
 
 # glmmTMB's name for the negative binomial with quadratic variance.
 _FAMILY_ALIASES = {"nbinom2": "negative_binomial"}
+# With ziformula/dispformula: the general engine's families of the same names.
+_TMB_ALIASES = {"gaussian": "tmb_gaussian", "poisson": "tmb_poisson"}
 
 
 def lmm(
@@ -97,9 +101,13 @@ def glmm(
     weights: Any = None,
     offset: Any = None,
     contrasts: dict[str, str] | None = None,
+    ziformula: str | None = None,
+    dispformula: str | None = None,
     **options: Any,
-) -> GLMMResult:
-    """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``).
+) -> Any:
+    """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``), or
+    glmmTMB's ``glmmTMB`` for a conditional-density family or with ``ziformula`` /
+    ``dispformula``.
 
     Parameters
     ----------
@@ -124,15 +132,28 @@ def glmm(
         "contr.sum"}`` (``contr.treatment``, ``contr.sum``, ``contr.helmert``,
         ``contr.poly``, ``contr.SAS``; R's column names).  ``C(recipe, contr.sum)`` in
         the formula does the same for one term.
+    ziformula
+        Zero-inflation (or, with a truncated family, hurdle) model, e.g. ``"~ mined"``,
+        ``"~ 1"``, ``"~ ."`` (the conditional formula); random effects allowed.
+    dispformula
+        Dispersion model, e.g. ``"~ Sex"`` (fixed effects only).
     **options
         Passed to the estimator (``check``).
 
     Returns
     -------
-    GLMMResult
+    GLMMResult, or TMBResult for glmmTMB's families (plugin ``mixedmodels-families``)
+    and for models with ``ziformula`` / ``dispformula``.
     """
+    extras = {}
+    if ziformula is not None:
+        extras["ziformula"] = ziformula
+    if dispformula is not None:
+        extras["dispformula"] = dispformula
     if isinstance(family, str):
-        family = _FAMILY_ALIASES.get(family, family)
+        # with extras, glmmTMB's gaussian and poisson: the engine's own (plugin) copies
+        aliases = _TMB_ALIASES if extras else _FAMILY_ALIASES
+        family = aliases.get(family, family)
     model = Model(
         formula,
         data,
@@ -141,7 +162,15 @@ def glmm(
         weights=weights,
         offset=offset,
         contrasts=contrasts,
+        **extras,
     )
+    if isinstance(model.family, ConditionalFamily):
+        return model.fit(method="tmb", **options)
+    if extras:
+        raise ModelSpecificationError(
+            f"ziformula and dispformula need a conditional-density family; {model.family.name!r} "
+            "is not one (install mixedmodels-families for glmmTMB's families)"
+        )
     if nagq == 0:
         return model.fit(method="fast", **options)  # type: ignore[no-any-return]
     method = "laplace" if nagq == 1 else "agq"

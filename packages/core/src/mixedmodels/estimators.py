@@ -20,14 +20,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import ConvergenceWarning, ModelSpecificationError, SingularFitWarning
+from .generalized.components import build_components
 from .generalized.family_parameter import fit_glmm_dispersion, fit_glmm_nb
 from .generalized.fit import fit_glmm
-from .interfaces import Estimator
+from .generalized.laplace_engine import LaplaceProblem, fit_laplace
+from .interfaces import ConditionalFamily, Estimator
 from .linear import fit as _linear_fit
 from .model import Model
 from .results.glmm import GLMMResult
 from .results.gls import GLSResult
 from .results.lmm import LMMResult
+from .results.tmb import TMBResult
 
 __all__ = [
     "BUILTIN_ESTIMATORS",
@@ -38,6 +41,7 @@ __all__ = [
     "LaplaceEstimator",
     "MLEstimator",
     "REMLEstimator",
+    "TMBEstimator",
     "fit_lmm",
 ]
 
@@ -249,4 +253,39 @@ class FastEstimator(_GLMMEstimator):
         return announce(GLMMResult.from_fit(fit_glmm(model, fast=True, **options)))
 
 
-GLMM_ESTIMATORS: list[type[Estimator]] = [LaplaceEstimator, AGQEstimator, FastEstimator]
+class TMBEstimator(Estimator):
+    """The general Laplace engine (glmmTMB's): conditional-density families, zero
+    inflation (``ziformula``), dispersion models (``dispformula``)."""
+
+    name: ClassVar[str] = "tmb"
+    description: ClassVar[str] = (
+        "GLMMs of any conditional family with zero-inflation and dispersion formulas "
+        "(glmmTMB's Laplace approximation, nothing profiled)"
+    )
+
+    def supports(self, model: Any) -> str | None:
+        if not isinstance(model, Model):
+            return "not a mixedmodels.Model"
+        if not isinstance(model.family, ConditionalFamily):
+            return (
+                f"family {model.family.name!r} is not a conditional-density family "
+                "(install mixedmodels-families for glmmTMB's families)"
+            )
+        unknown = sorted(set(model.extras) - {"ziformula", "dispformula"})
+        if unknown:
+            return f"unexpected model arguments for 'tmb': {unknown}"
+        if model.weights is not None:
+            return "prior weights are not supported by the general Laplace engine"
+        return None
+
+    def fit(self, model: Any, **options: Any) -> Any:
+        problem = LaplaceProblem(model.y, model.family, build_components(model))
+        return announce(TMBResult.from_fit(model, fit_laplace(problem, **options)))
+
+
+GLMM_ESTIMATORS: list[type[Estimator]] = [
+    LaplaceEstimator,
+    AGQEstimator,
+    FastEstimator,
+    TMBEstimator,
+]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 FloatArray = NDArray[np.float64]
 
 __all__ = [
+    "ConditionalFamily",
     "CovarianceStructure",
     "Dataset",
     "Diagnostic",
@@ -158,6 +159,112 @@ class Family(ABC):
 
     def __repr__(self) -> str:
         return f"<Family {self.name}>"
+
+
+class ConditionalFamily(Family):
+    """A family given by its conditional log-density, for the general Laplace engine.
+
+    glmmTMB's families (negative binomials, beta, Tweedie, ...) are not exponential-
+    dispersion families that PIRLS can fit; the core's general Laplace engine
+    (:mod:`mixedmodels.generalized.laplace_engine`) fits any family that gives its
+    log-density per observation and the density's first two derivatives in the mean.
+    The mean ``mu`` is ``link.inverse(eta)`` of the conditional linear predictor (which
+    carries the random effects); ``phi`` is the dispersion on its natural scale,
+    ``exp`` of the dispersion linear predictor (``dispformula``), one value per row;
+    ``shape`` holds the family's extra scalar parameters (Tweedie's power), on the
+    unconstrained scale the optimiser sees (:attr:`shape_names`).
+
+    Zero inflation and hurdles are the engine's: a zero-truncated family
+    (:attr:`truncated`) gives the density of the positive counts and the zero part
+    comes from ``ziformula``.
+    """
+
+    has_dispersion: ClassVar[bool] = True
+    deviance_is_loglik_ratio: ClassVar[bool] = False
+    #: Whether the family has a dispersion predictor (``dispformula``); False for
+    #: families without one (truncated Poisson), whose ``phi`` is ignored.
+    has_dispersion_predictor: ClassVar[bool] = True
+    #: Names of the extra scalar parameters (glmmTMB's ``psi``), unconstrained scale.
+    shape_names: ClassVar[tuple[str, ...]] = ()
+    #: Zero-truncated: zero has density 0 (a hurdle model with ``ziformula``).
+    truncated: ClassVar[bool] = False
+    #: Support of the response for the conformance kit: ``"count"`` (0, 1, 2, ...),
+    #: ``"positive_count"``, ``"unit"`` (the open interval (0, 1)), ``"positive"``,
+    #: ``"real"``.
+    support: ClassVar[str] = "real"
+
+    @abstractmethod
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        """Conditional log-density (or log-probability) of each observation."""
+
+    @abstractmethod
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The log-density and its first and second derivatives in ``mu``."""
+
+    @abstractmethod
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        """``E[y]`` (for a truncated family: the mean of the positive counts)."""
+
+    @abstractmethod
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        """``Var[y]``."""
+
+    @abstractmethod
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        """One draw per element of ``mu``."""
+
+    def sigma(self, phi: FloatArray) -> FloatArray:
+        """glmmTMB's ``sigma()`` for the dispersion ``phi`` (default: ``phi`` itself)."""
+        return phi
+
+    def dispersion_start(self, y: FloatArray) -> float:
+        """Start of the dispersion intercept (log scale); glmmTMB starts at 0."""
+        return 0.0
+
+    def shape_start(self) -> FloatArray:
+        """Start of the extra parameters."""
+        return np.zeros(len(self.shape_names))
+
+    # --- the Family interface, in terms of the density --------------------------------
+    def _shape0(self) -> FloatArray:
+        return self.shape_start()
+
+    def variance(self, mu: FloatArray) -> FloatArray:
+        mu = np.asarray(mu, dtype=np.float64)
+        return self.response_variance(mu, np.ones_like(mu), self._shape0())
+
+    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
+        y = np.asarray(y, dtype=np.float64)
+        one = np.ones_like(y)
+        sat = self.logpdf(y, np.maximum(y, 1e-10), one, self._shape0())
+        return np.maximum(2.0 * (sat - self.logpdf(y, mu, one, self._shape0())), 0.0)
+
+    def loglik(
+        self,
+        y: FloatArray,
+        mu: FloatArray,
+        weights: FloatArray | None = None,
+        dispersion: float = 1.0,
+    ) -> FloatArray:
+        mu = np.asarray(mu, dtype=np.float64)
+        ll = self.logpdf(np.asarray(y, float), mu, np.full(mu.shape, dispersion), self._shape0())
+        return ll if weights is None else ll * weights
+
+    def simulate(
+        self,
+        mu: FloatArray,
+        rng: np.random.Generator,
+        weights: FloatArray | None = None,
+        dispersion: float = 1.0,
+    ) -> FloatArray:
+        mu = np.asarray(mu, dtype=np.float64)
+        return self.sample(mu, np.full(mu.shape, dispersion), self._shape0(), rng)
 
 
 class CovarianceStructure(ABC):

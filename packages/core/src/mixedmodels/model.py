@@ -18,7 +18,7 @@ import scipy.linalg as sla
 from .design.data import as_pandas
 from .design.matrices import Design, RandomTerm, build_design
 from .errors import MixedModelsWarning, ModelSpecificationError
-from .interfaces import CovarianceStructure, Family, FloatArray, Link
+from .interfaces import ConditionalFamily, CovarianceStructure, Family, FloatArray, Link
 
 __all__ = ["Model", "RankDeficiencyWarning"]
 
@@ -394,6 +394,8 @@ class Model:
 
         if method is None:
             method = "reml" if self.is_linear else "laplace"
+            if isinstance(self.family, ConditionalFamily):
+                method = "tmb"
         estimator = _plugins.get_estimator(method)
         _check_options(method, getattr(estimator, "options", None), options)
         reason = estimator.supports(self)

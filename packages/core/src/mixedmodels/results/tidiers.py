@@ -10,13 +10,16 @@ from __future__ import annotations
 from ..interfaces import Tidier
 from ..output.glmm_summary import augment_glmm, glance_glmm, tidy_glmm
 from ..output.tidiers import augment_lmm, glance_lmm, tidy_lmm
+from ..output.tmb_summary import augment_tmb, glance_tmb, tidy_tmb
 from .glmm import GLMMResult
 from .gls import GLS_TIDIERS
 from .lmm import LMMResult
+from .tmb import TMBResult
 
-__all__ = ["BUILTIN_TIDIERS", "GLMM_TIDIERS", "GLS_TIDIERS", "LMM_TIDIERS"]
+__all__ = ["BUILTIN_TIDIERS", "GLMM_TIDIERS", "GLS_TIDIERS", "LMM_TIDIERS", "TMB_TIDIERS"]
 
 LMM_TIDIERS = [Tidier(LMMResult, tidy_lmm, glance_lmm, augment_lmm)]
 GLMM_TIDIERS = [Tidier(GLMMResult, tidy_glmm, glance_glmm, augment_glmm)]
 #: All of the core's tidiers, in registration order.
-BUILTIN_TIDIERS = [*LMM_TIDIERS, *GLMM_TIDIERS, *GLS_TIDIERS]
+TMB_TIDIERS = [Tidier(TMBResult, tidy_tmb, glance_tmb, augment_tmb)]
+BUILTIN_TIDIERS = [*LMM_TIDIERS, *GLMM_TIDIERS, *GLS_TIDIERS, *TMB_TIDIERS]

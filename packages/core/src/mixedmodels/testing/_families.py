@@ -13,7 +13,8 @@ import numpy as np
 from scipy import integrate
 
 from ..families.links import BUILTIN_LINKS
-from ..interfaces import Family, FloatArray, Link
+from ..interfaces import ConditionalFamily, Family, FloatArray, Link
+from ._conditional import conditional_family_table
 from ._core import (
     Check,
     CheckTable,
@@ -439,7 +440,14 @@ def family_checks(
     The checks of one call share the simulated responses.  ``loglik dispersion`` is
     listed for families without a dispersion, ``loglik score (dispersion)`` for those
     with one, ``deviance = loglik ratio`` where ``deviance_is_loglik_ratio`` holds and
-    ``link`` only when a link is given.
+    ``link`` only when a link is given.  A
+    :class:`~mixedmodels.interfaces.ConditionalFamily` gets its own checks instead:
+    ``simulate moments`` (draws against ``response_mean`` / ``response_variance``),
+    ``derivatives`` (``logpdf_derivatives`` against finite differences of ``logpdf``
+    in ``mu``; the score has mean zero under the draws), ``logpdf normalised`` (sums
+    over the support or integrates to 1 within 1e-5, a point mass at zero included),
+    ``validate_response`` and ``sigma``, at two means, two dispersions and two values of
+    the extra parameters.
 
     Parameters
     ----------
@@ -456,6 +464,12 @@ def family_checks(
     ValueError
         If ``link`` is a name that is not a built-in link.
     """
+    obj = family() if isinstance(family, type) else family
+    if isinstance(obj, ConditionalFamily):
+        # several parameters, a density and its derivatives: the conditional checks
+        cctx, ctable = conditional_family_table(family, seed_of(rng))
+        yield from bind("family", cctx, ctable)
+        return
     ctx = FamilyContext(family, link=link, rng=rng, mu=mu)
     disp = ctx.has_dispersion
     ratio = bool(getattr(ctx.obj, "deviance_is_loglik_ratio", True))

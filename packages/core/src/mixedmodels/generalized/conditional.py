@@ -1,0 +1,127 @@
+"""The per-observation log-likelihood of a conditional family with zero inflation, and
+its derivatives in the conditional and zero-inflation linear predictors.
+
+A :class:`~mixedmodels.interfaces.ConditionalFamily` gives ``log f(y | mu)`` and its
+derivatives in ``mu``; here they are chained through the link to ``eta`` and composed
+with glmmTMB's zero inflation: ``P(y = 0) = pi + (1 - pi) f(0)`` with
+``logit(pi) = eta_zi``, and for a zero-truncated family (a hurdle) ``P(y = 0) = pi``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..interfaces import ConditionalFamily, FloatArray, Link
+
+__all__ = ["RowDerivatives", "link_derivatives", "row_loglik"]
+
+
+def link_derivatives(link: Link, eta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``mu``, ``dmu/deta`` and ``d2mu/deta2`` for a link (closed form for the usual
+    links, central differences of ``mu_eta`` otherwise)."""
+    name = link.name
+    if name == "log":
+        mu = np.exp(eta)
+        return mu, mu, mu
+    if name == "identity":
+        return eta.copy(), np.ones_like(eta), np.zeros_like(eta)
+    if name == "logit":
+        mu = link.inverse(eta)
+        d1 = mu * (1.0 - mu)
+        return mu, d1, d1 * (1.0 - 2.0 * mu)
+    mu = link.inverse(eta)
+    d1 = link.mu_eta(eta)
+    h = 1e-5 * np.maximum(1.0, np.abs(eta))
+    d2 = (link.mu_eta(eta + h) - link.mu_eta(eta - h)) / (2.0 * h)
+    return mu, d1, d2
+
+
+@dataclass
+class RowDerivatives:
+    """Per-row log-likelihood and its derivatives in ``eta`` (conditional) and ``eta_zi``."""
+
+    ll: FloatArray
+    d_c: FloatArray
+    d_cc: FloatArray
+    d_z: FloatArray | None = None
+    d_zz: FloatArray | None = None
+    d_cz: FloatArray | None = None
+
+
+def _log_pi(eta_z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``pi``, ``log pi`` and ``log(1 - pi)`` for ``logit(pi) = eta_z`` (no overflow)."""
+    log_pi = -np.logaddexp(0.0, -eta_z)
+    log_1m = -np.logaddexp(0.0, eta_z)
+    return np.exp(log_pi), log_pi, log_1m
+
+
+def row_loglik(
+    family: ConditionalFamily,
+    link: Link,
+    y: FloatArray,
+    eta: FloatArray,
+    phi: FloatArray,
+    shape: FloatArray,
+    eta_zi: FloatArray | None = None,
+    derivatives: bool = True,
+) -> RowDerivatives:
+    """Log-likelihood of every row and (if ``derivatives``) its derivatives.
+
+    ``eta_zi`` is the zero-inflation predictor (``None``: no zero inflation).  Rows
+    that are impossible (a zero under a truncated family without zero inflation) get
+    ``-inf``.
+    """
+    mu, m1, m2 = link_derivatives(link, eta)
+    n = y.shape[0]
+    ll = np.empty(n)
+    l_mu = np.zeros(n)
+    l_mumu = np.zeros(n)
+    if family.truncated:
+        pos = y > 0
+        if np.all(pos):
+            ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
+        else:
+            ll[~pos] = -np.inf
+            a, b, c = family.logpdf_derivatives(y[pos], mu[pos], phi[pos], shape)
+            ll[pos], l_mu[pos], l_mumu[pos] = a, b, c
+    elif derivatives:
+        ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
+    else:
+        ll = family.logpdf(y, mu, phi, shape)
+    # the conditional density's derivatives in eta
+    f_c = l_mu * m1
+    f_cc = l_mumu * m1 * m1 + l_mu * m2
+    if eta_zi is None:
+        return RowDerivatives(ll, f_c, f_cc)
+    pi, log_pi, log_1m = _log_pi(eta_zi)
+    zero = y == 0
+    out_ll = log_1m + ll
+    d_c = f_c.copy()
+    d_cc = f_cc.copy()
+    d_z = -pi
+    d_zz = -pi * (1.0 - pi)
+    d_cz = np.zeros(n)
+    if np.any(zero):
+        if family.truncated:
+            out_ll[zero] = log_pi[zero]
+            d_z = np.where(zero, 1.0 - pi, d_z)
+            d_c[zero] = 0.0
+            d_cc[zero] = 0.0
+        else:
+            a = log_pi[zero]
+            b = log_1m[zero] + ll[zero]
+            tot = np.logaddexp(a, b)
+            r = np.exp(b - tot)  # probability that a zero came from the count part
+            out_ll[zero] = tot
+            fc, fcc = f_c[zero], f_cc[zero]
+            d_c[zero] = r * fc
+            d_cc[zero] = r * fcc + r * (1.0 - r) * fc * fc
+            pz = pi[zero]
+            d_z = d_z.copy()
+            d_zz = d_zz.copy()
+            d_z[zero] = 1.0 - r - pz
+            d_zz[zero] = r * (1.0 - r) - pz * (1.0 - pz)
+            d_cz[zero] = -r * (1.0 - r) * fc
+    return RowDerivatives(out_ll, d_c, d_cc, d_z, d_zz, d_cz)

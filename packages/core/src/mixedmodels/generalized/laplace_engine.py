@@ -1,0 +1,785 @@
+"""The general Laplace engine (glmmTMB's, TMB's): any conditional family, several linear
+predictors.
+
+The random effects ``u`` (spherical, ``b = Lambda u``) of the conditional and the
+zero-inflation predictors are integrated out by the Laplace approximation
+
+    -log L(phi) = -sum_i l_i(eta(phi, u^)) + |u^|^2 / 2 + log|H| / 2,
+    H = I + Lambda' Z' W Z Lambda,   W = -d^2 l / d eta d eta',
+
+at the conditional mode ``u^`` (inner Newton iterations, warm-started).  Unlike lme4,
+nothing is profiled: the outer optimiser works on every fixed parameter together (the
+fixed effects of each component, the dispersion model, theta and the family's extra
+parameters), as glmmTMB does.  The gradient is by central differences of the
+objective (the Laplace term needs third derivatives of the density otherwise), the
+Hessian at the optimum by central differences too; its inverse is the Wald covariance
+of every fixed parameter (TMB's ``sdreport``).
+
+Two inner solvers: random effects in one predictor use the blocked penalised system of
+the GLMM path (:class:`~mixedmodels.generalized.pwls.PenalizedSystem`: ``O(n)`` per
+factorisation, crossed factors included); random effects in the conditional and the
+zero-inflation predictors together (their Hessian couples them) use a dense
+factorisation of the joint ``H``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.optimize import minimize
+
+from ..interfaces import ConditionalFamily, FloatArray
+from ..linear.layout import TermData
+from ..numerics.derivatives import central_hessian, gradient_differences
+from .components import Component
+from .conditional import RowDerivatives, row_loglik
+from .pwls import PenalizedSystem
+
+__all__ = ["LaplaceFit", "LaplaceProblem", "fit_laplace"]
+
+_DENSE_LIMIT = 6000  # random effects in the joint dense solver
+
+
+@dataclass
+class _Block:
+    name: str  # "beta", "betazi", "betad", "theta", "thetazi", "psi"
+    start: int
+    stop: int
+
+
+class _Blocked:
+    """Random effects in one predictor: the blocked penalised system."""
+
+    def __init__(self, terms: list[TermData], n: int) -> None:
+        self.system = PenalizedSystem(np.zeros((n, 0)), terms, augment=False)
+        self.q1 = self.system.q1
+        self.q = self.q1 + self.system.q_rest
+        self.lambdas: list[FloatArray] = []
+        self._factor = None
+
+    def set_lambdas(self, lambdas: list[FloatArray]) -> None:
+        self.lambdas = lambdas
+
+    def _split(self, u: FloatArray) -> tuple[FloatArray, FloatArray]:
+        s = self.system
+        return u[: self.q1].reshape(s.n1, s.p1), u[self.q1 :]
+
+    def random_part(self, u: FloatArray) -> FloatArray:
+        u1, uR = self._split(u)
+        return self.system.random_part(self.lambdas, u1, uR)
+
+    def gradient(self, d: FloatArray, u: FloatArray) -> FloatArray:
+        r1, rR = self.system.rhs(self.lambdas, d, np.ones_like(d))
+        return np.concatenate([r1.ravel(), rR]) - u
+
+    def factor(self, w: FloatArray) -> float | None:
+        """Factor ``H`` for weights ``w``; returns ``log|H|`` or ``None`` if not PD."""
+        f = self.system.factor(self.lambdas, w)
+        if f is None:
+            return None
+        if not np.isfinite(f.logdet_re) or np.any(f.Tinv[:, 0, 0] <= 0):
+            return None
+        if self.system.p1 > 1 and np.any(np.linalg.eigvalsh(np.linalg.inv(f.Tinv)) <= 0):
+            return None
+        self._factor = f
+        return float(f.logdet_re)
+
+    def solve(self, g: FloatArray) -> FloatArray:
+        g1, gR = self._split(g)
+        u1, uR = self.system.solve(self._factor, g1, gR)
+        return np.concatenate([np.asarray(u1).ravel(), np.asarray(uR)])
+
+    def conditional_covariances(self) -> list[FloatArray]:
+        return self.system.conditional_variances(self._factor)
+
+
+def _term_matrix(t: TermData, n: int) -> sp.csr_matrix:
+    """The sparse ``(n, n_levels * dim)`` model matrix of one term."""
+    rows = np.repeat(np.arange(n), t.dim)
+    cols = (t.codes[:, None] * t.dim + np.arange(t.dim)[None, :]).ravel()
+    return sp.csr_matrix((t.Z.ravel(), (rows, cols)), shape=(n, t.q))
+
+
+class _Dense:
+    """Random effects in several predictors: the joint ``H`` factored densely."""
+
+    def __init__(self, per_predictor: list[list[TermData]], n: int) -> None:
+        self.Zs = [
+            sp.hstack([_term_matrix(t, n) for t in terms]).tocsr() for terms in per_predictor
+        ]
+        self.terms = per_predictor
+        self.sizes = [Z.shape[1] for Z in self.Zs]
+        self.offsets = np.cumsum([0, *self.sizes]).tolist()
+        self.q = int(self.offsets[-1])
+        if self.q > _DENSE_LIMIT:
+            raise ValueError(
+                f"{self.q} random effects in the conditional and zero-inflation models "
+                f"together: the joint solver is limited to {_DENSE_LIMIT}"
+            )
+        self.ZL: list[Any] = []
+        self._chol: tuple[FloatArray, bool] | None = None
+
+    def set_lambdas(self, lambdas: list[list[FloatArray]]) -> None:
+        self.ZL = []
+        for Z, terms, lams in zip(self.Zs, self.terms, lambdas, strict=True):
+            blocks = [
+                sp.kron(sp.eye(t.n_levels), sp.csr_matrix(lam))
+                for t, lam in zip(terms, lams, strict=True)
+            ]
+            ZL = (Z @ sp.block_diag(blocks)).tocsr()
+            # small systems: dense products beat sparse ones' overhead
+            self.ZL.append(ZL.toarray() if ZL.shape[0] * ZL.shape[1] <= 4_000_000 else ZL)
+
+    def random_parts(self, u: FloatArray) -> list[FloatArray]:
+        return [
+            ZL @ u[a:b]
+            for ZL, a, b in zip(self.ZL, self.offsets[:-1], self.offsets[1:], strict=True)
+        ]
+
+    def gradient(self, ds: list[FloatArray], u: FloatArray) -> FloatArray:
+        return np.concatenate([ZL.T @ d for ZL, d in zip(self.ZL, ds, strict=True)]) - u
+
+    def factor(self, W: list[list[FloatArray]]) -> float | None:
+        """``W[k][l]``: the weights coupling predictors ``k`` and ``l``."""
+        H = np.eye(self.q)
+        o = self.offsets
+        for k in range(len(self.ZL)):
+            for m in range(k, len(self.ZL)):
+                A, B = self.ZL[k], self.ZL[m]
+                if sp.issparse(A):
+                    blk = (A.T @ sp.diags(W[k][m]) @ B).toarray()
+                elif k != m and not np.any(W[k][m]):
+                    continue  # uncoupled predictors (a hurdle): a zero block
+                else:
+                    blk = A.T @ (W[k][m][:, None] * B)
+                H[o[k] : o[k + 1], o[m] : o[m + 1]] += blk
+                if m != k:
+                    H[o[m] : o[m + 1], o[k] : o[k + 1]] += blk.T
+        try:
+            c = sla.cho_factor(H, lower=True)
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+        self._chol = c
+        return 2.0 * float(np.sum(np.log(np.diag(c[0]))))
+
+    def solve(self, g: FloatArray) -> FloatArray:
+        return np.asarray(sla.cho_solve(self._chol, g))
+
+    def inverse(self) -> FloatArray:
+        return np.asarray(sla.cho_solve(self._chol, np.eye(self.q)))
+
+
+@dataclass
+class InnerState:
+    """The conditional mode at one parameter vector."""
+
+    objective: float
+    u: FloatArray
+    loglik_rows: FloatArray
+    logdet: float
+    converged: bool
+
+
+class LaplaceProblem:
+    """The Laplace objective of a multi-predictor model over all fixed parameters.
+
+    Parameters
+    ----------
+    y
+        Response.
+    family
+        The conditional family.
+    components
+        ``cond`` and optionally ``zi`` and ``disp``
+        (:func:`~mixedmodels.generalized.components.build_components`).
+    """
+
+    def __init__(
+        self, y: FloatArray, family: ConditionalFamily, components: dict[str, Component]
+    ) -> None:
+        self.y = np.asarray(y, dtype=np.float64)
+        self.n = self.y.size
+        self.family = family
+        self.components = components
+        blocks: list[_Block] = []
+        pos = 0
+
+        def add(name: str, size: int) -> None:
+            nonlocal pos
+            blocks.append(_Block(name, pos, pos + size))
+            pos += size
+
+        add("beta", components["cond"].p)
+        if "zi" in components:
+            add("betazi", components["zi"].p)
+        if "disp" in components:
+            add("betad", components["disp"].p)
+        self.re_names = [k for k in ("cond", "zi") if k in components and components[k].terms]
+        for k in self.re_names:
+            add(
+                "theta" if k == "cond" else "thetazi",
+                sum(t.structure.n_params for t in components[k].terms),
+            )
+        add("psi", len(family.shape_names))
+        self.blocks = {b.name: b for b in blocks}
+        self.n_params = pos
+        self.solver: _Blocked | _Dense | None
+        if len(self.re_names) == 1:
+            self.solver = _Blocked(components[self.re_names[0]].terms, self.n)
+        elif len(self.re_names) == 2:
+            self.solver = _Dense([components[k].terms for k in self.re_names], self.n)
+        else:
+            self.solver = None
+        self.q = 0 if self.solver is None else self.solver.q
+        self.u = np.zeros(self.q)  # warm start of the inner iterations
+        self.n_evaluations = 0
+        self.inner_failures = 0
+
+    # --- parameters -----------------------------------------------------------------
+    def part(self, params: FloatArray, name: str) -> FloatArray:
+        b = self.blocks.get(name)
+        return np.zeros(0) if b is None else params[b.start : b.stop]
+
+    def lambdas(self, params: FloatArray, comp: str) -> list[FloatArray]:
+        theta = self.part(params, "theta" if comp == "cond" else "thetazi")
+        out, i = [], 0
+        for t in self.components[comp].terms:
+            k = t.structure.n_params
+            out.append(t.structure.factor(theta[i : i + k]))
+            i += k
+        return out
+
+    def start(self) -> FloatArray:
+        x = np.zeros(self.n_params)
+        cond = self.components["cond"]
+        if "(Intercept)" in cond.fixef_names:
+            ypos = self.y[self.y > 0] if self.family.truncated else self.y
+            m = float(np.mean(ypos)) if ypos.size else 1.0
+            mu0 = self.family.starting_mu(np.array([m]))[0]
+            off = 0.0 if cond.offset is None else float(np.mean(cond.offset))
+            x[self.blocks["beta"].start + cond.fixef_names.index("(Intercept)")] = (
+                float(cond.link.link(np.array([mu0]))[0]) - off
+            )
+        if "disp" in self.components and "(Intercept)" in self.components["disp"].fixef_names:
+            b = self.blocks["betad"]
+            x[b.start + self.components["disp"].fixef_names.index("(Intercept)")] = (
+                self.family.dispersion_start(self.y)
+            )
+        for k in self.re_names:
+            b = self.blocks["theta" if k == "cond" else "thetazi"]
+            x[b.start : b.stop] = np.concatenate(
+                [t.structure.start() for t in self.components[k].terms]
+            )
+        b = self.blocks["psi"]
+        x[b.start : b.stop] = self.family.shape_start()
+        return x
+
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        lo = np.full(self.n_params, -np.inf)
+        hi = np.full(self.n_params, np.inf)
+        for k in self.re_names:
+            b = self.blocks["theta" if k == "cond" else "thetazi"]
+            lo[b.start : b.stop] = np.concatenate(
+                [t.structure.bounds()[0] for t in self.components[k].terms]
+            )
+            hi[b.start : b.stop] = np.concatenate(
+                [t.structure.bounds()[1] for t in self.components[k].terms]
+            )
+        return lo, hi
+
+    # --- linear predictors ----------------------------------------------------------
+    def fixed_predictors(self, params: FloatArray) -> dict[str, FloatArray]:
+        out = {"cond": self.components["cond"].fixed_part(self.part(params, "beta"))}
+        if "zi" in self.components:
+            out["zi"] = self.components["zi"].fixed_part(self.part(params, "betazi"))
+        if "disp" in self.components:
+            out["disp"] = self.components["disp"].fixed_part(self.part(params, "betad"))
+        return out
+
+    def _set_lambdas(self, params: FloatArray) -> None:
+        if isinstance(self.solver, _Blocked):
+            self.solver.set_lambdas(self.lambdas(params, self.re_names[0]))
+        elif isinstance(self.solver, _Dense):
+            self.solver.set_lambdas([self.lambdas(params, k) for k in self.re_names])
+
+    def predictors(self, params: FloatArray, u: FloatArray) -> dict[str, FloatArray]:
+        """Every linear predictor at ``params`` and spherical effects ``u`` (with the
+        relative factors already set by :meth:`_set_lambdas`)."""
+        eta = self.fixed_predictors(params)
+        if isinstance(self.solver, _Blocked):
+            eta[self.re_names[0]] = eta[self.re_names[0]] + self.solver.random_part(u)
+        elif isinstance(self.solver, _Dense):
+            for k, part in zip(self.re_names, self.solver.random_parts(u), strict=True):
+                eta[k] = eta[k] + part
+        return eta
+
+    def phi(self, eta: dict[str, FloatArray]) -> FloatArray:
+        return np.exp(eta["disp"]) if "disp" in eta else np.ones(self.n)
+
+    def rows(
+        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool = True
+    ) -> RowDerivatives:
+        return row_loglik(
+            self.family,
+            self.components["cond"].link,
+            self.y,
+            eta["cond"],
+            self.phi(eta),
+            self.part(params, "psi"),
+            eta.get("zi"),
+            derivatives,
+        )
+
+    # --- the inner problem ----------------------------------------------------------
+    def _derivs(self, r: RowDerivatives) -> tuple[list[FloatArray], list[list[FloatArray]]]:
+        first = {"cond": r.d_c, "zi": r.d_z}
+        second = {("cond", "cond"): r.d_cc, ("zi", "zi"): r.d_zz, ("cond", "zi"): r.d_cz}
+        ds = [first[k] for k in self.re_names]
+        W = [
+            [-second[(a, b)] if (a, b) in second else None for b in self.re_names]
+            for a in self.re_names
+        ]
+        return ds, W  # type: ignore[return-value]
+
+    def _factor(self, W: list[list[FloatArray]]) -> float | None:
+        if isinstance(self.solver, _Blocked):
+            return self.solver.factor(W[0][0])
+        assert isinstance(self.solver, _Dense)
+        return self.solver.factor(W)
+
+    def inner(
+        self, params: FloatArray, u0: FloatArray | None = None, tol: float = 1e-10
+    ) -> InnerState:
+        """The conditional mode and the Laplace objective at ``params``."""
+        self.n_evaluations += 1
+        if self.solver is None:
+            r = self.rows(params, self.fixed_predictors(params), derivatives=False)
+            val = -float(np.sum(r.ll))
+            return InnerState(val if np.isfinite(val) else np.inf, np.zeros(0), r.ll, 0.0, True)
+        self._set_lambdas(params)
+        u = (self.u if u0 is None else u0).copy()
+
+        def objective_at(u: FloatArray) -> tuple[float, RowDerivatives]:
+            r = self.rows(params, self.predictors(params, u))
+            return -float(np.sum(r.ll)) + 0.5 * float(u @ u), r
+
+        h, r = objective_at(u)
+        if not np.isfinite(h):
+            u = np.zeros(self.q)
+            h, r = objective_at(u)
+            if not np.isfinite(h):
+                return InnerState(np.inf, u, r.ll, 0.0, False)
+        converged = False
+        logdet: float | None = None
+        for _ in range(100):
+            ds, W = self._derivs(r)
+            g = self.solver.gradient(ds if isinstance(self.solver, _Dense) else ds[0], u)
+            logdet = self._factor(W)
+            exact = logdet is not None
+            if not exact:
+                # Off the mode W can be indefinite: a Fisher-like step with clipped weights.
+                Wc = [
+                    [
+                        None if w is None else (np.maximum(w, 1e-8) if i == j else np.zeros_like(w))
+                        for j, w in enumerate(row)
+                    ]
+                    for i, row in enumerate(W)
+                ]
+                if self._factor(Wc) is None:
+                    break
+            step = self.solver.solve(g)
+            if exact and float(np.max(np.abs(step), initial=0.0)) < tol:
+                converged = True
+                break
+            t = 1.0
+            while t > 1e-10:
+                u_new = u + t * step
+                h_new, r_new = objective_at(u_new)
+                if np.isfinite(h_new) and h_new <= h + 1e-12 * abs(h):
+                    break
+                t *= 0.5
+            else:
+                logdet = None if not exact else logdet
+                converged = exact and float(np.max(np.abs(g))) < 1e-6
+                break
+            u, h, r = u_new, h_new, r_new
+        if logdet is None:
+            ds, W = self._derivs(r)
+            logdet = self._factor(W)
+        if logdet is None or not np.isfinite(h):
+            self.inner_failures += 1
+            return InnerState(np.inf, u, r.ll, np.nan, False)
+        self.u = u
+        return InnerState(h + 0.5 * logdet, u, r.ll, logdet, converged)
+
+    def objective(self, params: FloatArray) -> float:
+        """``-log L`` by the Laplace approximation (glmmTMB's objective)."""
+        return self.inner(params).objective
+
+    # --- the analytic gradient ----------------------------------------------------------
+    def _row_partials(
+        self, params: FloatArray, eta: dict[str, FloatArray], k: str, h: float = 1e-4
+    ) -> dict[str, Any]:
+        """Per-row derivatives the gradient needs, for random effects in predictor
+        ``k``: first derivatives of ``l`` in every predictor, derivatives of ``d_k``
+        (``dl/deta_k``) and of ``w = -d2l/deta_k2`` in every predictor and in ``psi``.
+        Third derivatives and those in the dispersion predictor or ``psi`` by central
+        differences of the family's analytic ones, row by row (no refit)."""
+        r = self.rows(params, eta)
+        first = {"cond": r.d_c, "zi": r.d_z}
+        second = {("cond", "cond"): r.d_cc, ("zi", "zi"): r.d_zz, ("cond", "zi"): r.d_cz}
+        second[("zi", "cond")] = r.d_cz
+
+        def dk_of(rr: RowDerivatives) -> FloatArray:
+            return rr.d_c if k == "cond" else rr.d_z  # type: ignore[return-value]
+
+        def dkk_of(rr: RowDerivatives) -> FloatArray:
+            return rr.d_cc if k == "cond" else rr.d_zz  # type: ignore[return-value]
+
+        out: dict[str, Any] = {"ll": r.ll, "dk": dk_of(r), "w": -dkk_of(r)}
+        d1, dk, wp = {}, {}, {}
+        for a in eta:
+            up, down = dict(eta), dict(eta)
+            up[a] = eta[a] + h
+            down[a] = eta[a] - h
+            ru, rd = self.rows(params, up), self.rows(params, down)
+            wp[a] = -(dkk_of(ru) - dkk_of(rd)) / (2 * h)
+            if a in first:
+                d1[a] = first[a]
+                dk[a] = second[(k, a)]
+            else:
+                d1[a] = (ru.ll - rd.ll) / (2 * h)
+                dk[a] = (dk_of(ru) - dk_of(rd)) / (2 * h)
+        out.update(d1=d1, dk=dk, wp=wp)
+        b = self.blocks["psi"]
+        psi_parts = []
+        for j in range(b.start, b.stop):
+            up, down = params.copy(), params.copy()
+            up[j] += h
+            down[j] -= h
+            ru, rd = self.rows(up, eta), self.rows(down, eta)
+            psi_parts.append(
+                (
+                    (ru.ll - rd.ll) / (2 * h),
+                    (dk_of(ru) - dk_of(rd)) / (2 * h),
+                    -(dkk_of(ru) - dkk_of(rd)) / (2 * h),
+                )
+            )
+        out["psi"] = psi_parts
+        return out
+
+    def analytic_gradient(self, params: FloatArray) -> FloatArray | None:
+        """The gradient of :meth:`objective` by the implicit-function theorem (random
+        effects in one predictor): ``dF/dphi = dF/dphi|_u + s' dg/dphi`` with
+        ``s = H^-1 r``, ``r = d(log|H| / 2)/du = Lambda' Z' (h * w') / 2`` (``h`` the
+        leverages, ``w'`` third derivatives) and ``g = Lambda' Z' dl/deta - u``.
+        ``None`` where it does not apply (joint random effects in two predictors)."""
+        if isinstance(self.solver, _Dense):
+            return None
+        state = self.inner(params)
+        if not np.isfinite(state.objective):
+            return None
+        grad = np.zeros(self.n_params)
+        if self.solver is None:
+            eta = self.fixed_predictors(params)
+            rp = self._row_partials(params, eta, "cond")
+            for a, blk in (("cond", "beta"), ("zi", "betazi"), ("disp", "betad")):
+                if a in eta:
+                    b = self.blocks[blk]
+                    grad[b.start : b.stop] = -self.components[a].X.T @ rp["d1"][a]
+            b = self.blocks["psi"]
+            for j, (dll, _, _) in enumerate(rp["psi"]):
+                grad[b.start + j] = -float(np.sum(dll))
+            return grad
+        solver = self.solver
+        k = self.re_names[0]
+        u = state.u
+        eta = self.predictors(params, u)
+        rp = self._row_partials(params, eta, k)
+        # the factor at the mode (the partials' row evaluations do not touch it)
+        system, f = solver.system, solver._factor
+        lambdas = solver.lambdas
+        lev = system.leverages(f)
+        w, wpk = rp["w"], rp["wp"][k]
+        r1, rR = system.rhs(lambdas, 0.5 * lev * wpk, np.ones(self.n))
+        s = solver.solve(np.concatenate([r1.ravel(), rR]))
+        v = solver.random_part(s)
+        for a, blk in (("cond", "beta"), ("zi", "betazi"), ("disp", "betad")):
+            if a not in eta:
+                continue
+            b = self.blocks[blk]
+            rows = -rp["d1"][a] + 0.5 * lev * rp["wp"][a] + v * rp["dk"][a]
+            grad[b.start : b.stop] = self.components[a].X.T @ rows
+        # theta: the relative factors' derivatives, term by term
+        b = self.blocks["theta" if k == "cond" else "thetazi"]
+        sel = system.selected_inverse(f)
+        rows_a = system.row_vectors(lambdas)
+        terms = self.components[k].terms
+        theta = self.part(params, "theta" if k == "cond" else "thetazi")
+        u1, uR = solver._split(u)
+        s1, sR = solver._split(s)
+        j, ti = b.start, 0
+        for t_idx, t in enumerate(terms):
+            npar = t.structure.n_params
+            jac = t.structure.factor_jacobian(theta[ti : ti + npar])
+            for q in range(npar):
+                dl = [np.zeros_like(lam) for lam in lambdas]
+                dl[t_idx] = jac[q]
+                m = system.random_part(dl, u1, uR)
+                bil = system.row_bilinear(sel, rows_a, system.row_vectors(dl))
+                ms = system.random_part(dl, s1, sR)
+                grad[j] = (
+                    -float(rp["d1"][k] @ m)
+                    + float(w @ bil)
+                    + 0.5 * float((lev * wpk) @ m)
+                    + float(ms @ rp["d1"][k])
+                    - float(v @ (w * m))
+                )
+                j += 1
+            ti += npar
+        bp = self.blocks["psi"]
+        for q, (dll, ddk, dw) in enumerate(rp["psi"]):
+            grad[bp.start + q] = -float(np.sum(dll)) + 0.5 * float(lev @ dw) + float(v @ ddk)
+        return grad
+
+    def gradient(self, params: FloatArray) -> FloatArray:
+        """The gradient of :meth:`objective`: analytic where it applies, else by
+        central differences."""
+        g = self.analytic_gradient(params)
+        if g is None or not np.all(np.isfinite(g)):
+            return self.fd_gradient(params)
+        # At a variance of zero the Laplace objective is even in the relative factor:
+        # its derivative is 0 there and the optimiser would stop on that stationary
+        # point; the one-sided difference (negative when the variance should grow)
+        # says which way to go.
+        lo, _ = self.bounds()
+        at = np.flatnonzero(np.isfinite(lo) & (params - lo <= 1e-8))
+        if at.size:
+            base = self.inner(params).objective
+            u0 = self.u.copy()
+            for i in at:
+                h = 1e-5 * max(1.0, abs(params[i]))
+                b = params.copy()
+                b[i] += h
+                g[i] = (self.inner(b, u0).objective - base) / h
+            self.u = u0
+        return g
+
+    def fd_gradient(self, params: FloatArray, step: float = 1e-5) -> FloatArray:
+        """Central differences of :meth:`objective`, warm-started at the centre's mode."""
+        base = self.inner(params)
+        u0 = base.u
+        lo, hi = self.bounds()
+        g = np.zeros(self.n_params)
+        for i in range(self.n_params):  # a loop over parameters (few)
+            h = step * max(1.0, abs(params[i]))
+            a, b = params.copy(), params.copy()
+            a[i] = max(params[i] - h, lo[i])
+            b[i] = min(params[i] + h, hi[i])
+            fa = self.inner(a, u0).objective if a[i] < params[i] else base.objective
+            fb = self.inner(b, u0).objective
+            g[i] = (fb - fa) / (b[i] - a[i])
+        self.u = u0
+        return g
+
+
+def _hessian(
+    problem: Any, fun: Any, x: FloatArray, lo: FloatArray, hi: FloatArray, free: np.ndarray
+) -> FloatArray:
+    """Central differences of the analytic gradient (``2k`` gradients; accurate to
+    ``O(h^2)``), or of the objective where there is no analytic gradient."""
+    base = getattr(problem, "base", problem)
+    if isinstance(base.solver, _Dense):
+        return central_hessian(fun, x, lo, hi, free)
+    out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
+    if out is None:
+        return central_hessian(fun, x, lo, hi, free)
+    H = out[1]
+    H[~free, :] = 0.0
+    H[:, ~free] = 0.0
+    return H
+
+
+def _diagonal_scale(
+    fun: Any, x0: FloatArray, f0: float, lo: FloatArray, hi: FloatArray
+) -> FloatArray:
+    """``1 / sqrt(d2f/dx_i^2)`` at the start (1 where not positive and finite)."""
+    scale = np.ones(x0.size)
+    for i in range(x0.size):  # a loop over parameters (few)
+        h = 1e-3 * max(1.0, abs(x0[i]))
+        if x0[i] - h < lo[i] or x0[i] + h > hi[i]:
+            continue
+        e = np.zeros(x0.size)
+        e[i] = h
+        d2 = (fun(x0 + e) - 2.0 * f0 + fun(x0 - e)) / (h * h)
+        if np.isfinite(d2) and d2 > 0 and fun(x0 + e) < 1e299 and fun(x0 - e) < 1e299:
+            scale[i] = 1.0 / np.sqrt(d2)
+    return scale
+
+
+@dataclass
+class LaplaceFit:
+    """The state of a fitted multi-predictor model."""
+
+    problem: LaplaceProblem
+    params: FloatArray
+    objective: float
+    u: FloatArray
+    hessian: FloatArray
+    vcov: FloatArray  # of every fixed parameter (NaN where not free)
+    free: np.ndarray
+    converged: bool
+    messages: list[str] = field(default_factory=list)
+    n_evaluations: int = 0
+
+    @property
+    def loglik(self) -> float:
+        return -self.objective
+
+
+def fit_laplace(
+    problem: Any,
+    start: FloatArray | None = None,
+    maxiter: int = 1000,
+    hessian: bool = True,
+) -> LaplaceFit:
+    """Minimise the Laplace objective over every fixed parameter; the Wald covariance
+    from the central-difference Hessian at the optimum (``hessian=False``: neither the
+    Hessian nor the Newton steps, for profiles)."""
+    x0 = problem.start() if start is None else np.asarray(start, dtype=np.float64)
+    lo, hi = problem.bounds()
+    messages: list[str] = []
+    f0 = problem.objective(x0)
+    if not np.isfinite(f0):
+        raise ValueError("the Laplace objective is not finite at the starting values")
+
+    def fun(x: FloatArray) -> float:
+        v = problem.objective(x)
+        return v if np.isfinite(v) else 1e300
+
+    # L-BFGS-B is not scale invariant: its first step is along the gradient, which for
+    # an uncentred covariate (values in the hundreds) throws the linear predictor out
+    # of range.  The optimiser works on z with x = x0 + s z, s the inverse square roots
+    # of the Hessian's diagonal at the start (central differences, 2k evaluations).
+    scale = _diagonal_scale(fun, x0, f0, lo, hi)
+    zlo = np.where(np.isfinite(lo), (lo - x0) / scale, -np.inf)
+    zhi = np.where(np.isfinite(hi), (hi - x0) / scale, np.inf)
+
+    def scaled(z: FloatArray) -> tuple[float, FloatArray]:
+        x = x0 + scale * z
+        return fun(x), problem.gradient(x) * scale
+
+    res = minimize(
+        scaled,
+        np.zeros(x0.size),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=list(
+            zip(
+                np.where(np.isfinite(zlo), zlo, None),
+                np.where(np.isfinite(zhi), zhi, None),
+                strict=True,
+            )
+        ),
+        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+    )
+    res.x = np.clip(x0 + scale * res.x, lo, hi)
+    x, value = np.asarray(res.x, dtype=np.float64), float(res.fun)
+    if not hessian:
+        nan = np.full((x.size, x.size), np.nan)
+        return LaplaceFit(
+            problem, x, value, problem.u, nan, nan, np.ones(x.size, bool), bool(res.success)
+        )
+
+    def free_at(z: FloatArray) -> np.ndarray:
+        return ~((np.isfinite(lo) & (z - lo <= 1e-8)) | (np.isfinite(hi) & (hi - z <= 1e-8)))
+
+    # Newton steps with the central-difference Hessian (computed once: it changes
+    # negligibly over the last small steps) and central-difference gradients.
+    free = free_at(x)
+    H = _hessian(problem, fun, x, lo, hi, free)
+    grad = problem.gradient(x)
+    for _ in range(4):
+        free = free_at(x)
+        Hf = H[np.ix_(free, free)]
+        try:
+            if np.linalg.eigvalsh(Hf).min() <= 0:
+                break
+            step = np.linalg.solve(Hf, grad[free])
+        except np.linalg.LinAlgError:
+            break
+        if not 0.5 * float(grad[free] @ step) > 1e-10:
+            break
+        t, moved = 1.0, False
+        while t > 1e-3:
+            trial = x.copy()
+            trial[free] = np.clip(x[free] - t * step, lo[free], hi[free])
+            f_trial = fun(trial)
+            if f_trial < value:
+                x, value, moved = trial, float(f_trial), True
+                break
+            t *= 0.5
+        if not moved:
+            break
+        grad = problem.gradient(x)
+    state = problem.inner(x)
+    value = state.objective
+    free = free_at(x)
+    vcov = np.full((x.size, x.size), np.nan)
+    Hf = H[np.ix_(free, free)]
+    converged = bool(res.success) or float(np.max(np.abs(grad[free]), initial=0.0)) < 1e-3
+    try:
+        ev = np.linalg.eigvalsh(Hf)
+        if ev.size and ev.min() <= 0:
+            messages.append(
+                "non-positive-definite Hessian matrix: the model may be overparameterised "
+                "or the random-effect variances zero (glmmTMB's warning)"
+            )
+        vcov[np.ix_(free, free)] = np.linalg.inv(Hf)
+    except np.linalg.LinAlgError:
+        messages.append("the Hessian is singular: no Wald covariance")
+    if not converged:
+        messages.append(f"the optimiser did not converge: {res.message}")
+    if not state.converged:
+        messages.append("the inner Newton iterations for the random effects did not converge")
+    return LaplaceFit(
+        problem, x, value, state.u, H, vcov, free, converged, messages, problem.n_evaluations
+    )
+
+
+class HeldProblem:
+    """A :class:`LaplaceProblem` with parameter ``index`` held at ``value`` (profiles)."""
+
+    def __init__(self, problem: LaplaceProblem, index: int, value: float) -> None:
+        self.base = problem
+        self.index = index
+        self.value = value
+        self.n_params = problem.n_params - 1
+        self.n_evaluations = 0
+
+    @property
+    def u(self) -> FloatArray:
+        return self.base.u
+
+    def full(self, x: FloatArray) -> FloatArray:
+        return np.insert(np.asarray(x, dtype=np.float64), self.index, self.value)
+
+    def start(self) -> FloatArray:
+        return np.delete(self.base.start(), self.index)
+
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        lo, hi = self.base.bounds()
+        return np.delete(lo, self.index), np.delete(hi, self.index)
+
+    def objective(self, x: FloatArray) -> float:
+        return self.base.objective(self.full(x))
+
+    def gradient(self, x: FloatArray) -> FloatArray:
+        return np.delete(self.base.gradient(self.full(x)), self.index)
+
+    def inner(self, x: FloatArray, u0: FloatArray | None = None) -> InnerState:
+        return self.base.inner(self.full(x), u0)

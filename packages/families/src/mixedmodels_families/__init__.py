@@ -1,0 +1,33 @@
+"""glmmTMB's families for mixedmodels.
+
+Installing this plugin registers, through the ``mixedmodels_families`` hook, the
+families that the core's general Laplace engine fits (``mm.glmm(..., family="nbinom1",
+ziformula="~ 1", dispformula="~ x")``): ``nbinom2``, ``nbinom1``, ``genpois``,
+``truncated_nbinom2``, ``truncated_poisson``, ``beta``, ``tweedie``, and the engine's
+Poisson and gaussian (``tmb_poisson``, ``tmb_gaussian``: zero-inflated Poisson and
+gaussian location-scale models).
+"""
+
+from ._continuous import BetaFamily, GaussianTMBFamily, TweedieFamily
+from ._counts import (
+    GenPoissonFamily,
+    NBinom1Family,
+    NBinom2Family,
+    PoissonTMBFamily,
+    TruncatedNBinom2Family,
+    TruncatedPoissonFamily,
+)
+from ._registry import FAMILIES
+
+__all__ = [
+    "FAMILIES",
+    "BetaFamily",
+    "GaussianTMBFamily",
+    "GenPoissonFamily",
+    "NBinom1Family",
+    "NBinom2Family",
+    "PoissonTMBFamily",
+    "TruncatedNBinom2Family",
+    "TruncatedPoissonFamily",
+    "TweedieFamily",
+]

@@ -1,0 +1,194 @@
+"""Continuous families: glmmTMB's ``beta_family`` (logit link, precision ``phi``), the
+gaussian with a dispersion model, and the Tweedie (compound Poisson-gamma)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.special import expit, gammaln, polygamma, psi
+
+from mixedmodels.interfaces import ConditionalFamily, FloatArray
+
+from ._tweedie_series import tweedie_log_series
+
+__all__ = ["BetaFamily", "GaussianTMBFamily", "TweedieFamily"]
+
+
+class BetaFamily(ConditionalFamily):
+    """Beta with mean ``mu`` and precision ``phi`` (shapes ``mu phi``, ``(1 - mu) phi``;
+    glmmTMB's ``beta_family()``, ``sigma()`` is ``phi``)."""
+
+    name: ClassVar[str] = "beta"
+    default_link = "logit"
+    links = ("logit", "probit", "cloglog")
+    support = "unit"
+
+    def valid_mu(self, mu: FloatArray) -> np.ndarray:
+        return np.isfinite(mu) & (mu > 0) & (mu < 1)
+
+    def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+        return np.clip(np.asarray(y, dtype=np.float64), 1e-3, 1 - 1e-3)
+
+    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
+        super().validate_response(y, weights)
+        at0, at1 = int(np.sum(y == 0)), int(np.sum(y == 1))
+        if at0 or at1:
+            raise ValueError(
+                f"beta family: the response must lie strictly between 0 and 1 ({at0} rows "
+                f"are exactly 0, {at1} exactly 1); use the ordered beta family (glmmTMB's "
+                "ordbeta) for responses with zeros and ones, or shrink them into (0, 1)"
+            )
+        if np.any((y < 0) | (y > 1)):
+            raise ValueError("beta family: the response must lie between 0 and 1")
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        a, b = mu * phi, (1.0 - mu) * phi
+        return (
+            gammaln(phi)
+            - gammaln(a)
+            - gammaln(b)
+            + (a - 1.0) * np.log(y)
+            + (b - 1.0) * np.log1p(-y)
+        )
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        a, b = mu * phi, (1.0 - mu) * phi
+        d1 = phi * (psi(b) - psi(a) + np.log(y) - np.log1p(-y))
+        d2 = -(phi**2) * (polygamma(1, a) + polygamma(1, b))
+        return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return mu * (1.0 - mu) / (1.0 + phi)
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        y = rng.beta(mu * phi, (1.0 - mu) * phi)
+        # small shapes put draws within rounding of 0 or 1: keep them inside (0, 1)
+        return np.clip(y, np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0))
+
+
+class GaussianTMBFamily(ConditionalFamily):
+    """Gaussian for the general engine (a ``dispformula`` for the residual variance):
+    glmmTMB's dispersion is the variance ``phi``; ``sigma()`` is ``sqrt(phi)``."""
+
+    name: ClassVar[str] = "tmb_gaussian"
+    default_link = "identity"
+    links = ("identity", "log", "inverse")
+    support = "real"
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        return -0.5 * (np.log(2.0 * np.pi * phi) + (y - mu) ** 2 / phi)
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return self.logpdf(y, mu, phi, shape), (y - mu) / phi, -1.0 / np.broadcast_to(phi, mu.shape)
+
+    def dispersion_start(self, y: FloatArray) -> float:
+        return float(np.log(np.var(y))) if y.size > 1 and np.var(y) > 0 else 0.0
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.broadcast_to(phi, np.shape(mu)).astype(np.float64)
+
+    def sigma(self, phi: FloatArray) -> FloatArray:
+        return np.sqrt(phi)
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        return rng.normal(mu, np.sqrt(phi))
+
+
+class TweedieFamily(ConditionalFamily):
+    """Tweedie with ``Var(y) = phi mu^p``, ``1 < p < 2`` (glmmTMB's ``tweedie``): the
+    power is ``p = 1 + plogis(psi)`` with ``psi`` estimated; the density by Dunn and
+    Smyth's series, as glmmTMB."""
+
+    name: ClassVar[str] = "tweedie"
+    default_link = "log"
+    links = ("log",)
+    shape_names = ("psi",)
+    support = "nonnegative"
+
+    @staticmethod
+    def power(shape: FloatArray) -> float:
+        return 1.0 + float(expit(shape[0]))
+
+    def valid_mu(self, mu: FloatArray) -> np.ndarray:
+        return np.isfinite(mu) & (mu > 0)
+
+    def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+        return np.asarray(y, dtype=np.float64) + 0.1
+
+    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
+        super().validate_response(y, weights)
+        if np.any(y < 0):
+            raise ValueError(f"tweedie family: negative responses ({int(np.sum(y < 0))} rows)")
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        p = self.power(shape)
+        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
+        out = (y * mu ** (1.0 - p) / (1.0 - p) - mu ** (2.0 - p) / (2.0 - p)) / phi
+        pos = y > 0
+        if np.any(pos):
+            out = out.copy()
+            out[pos] += self._series(y[pos], phi[pos], p)
+        return out
+
+    def _series(self, y: FloatArray, phi: FloatArray, p: float) -> FloatArray:
+        # The series does not involve mu: the inner iterations of a fit (mu changes,
+        # phi and p do not) reuse the last value.
+        key = (p, hash(y.tobytes()), hash(phi.tobytes()))
+        cache: dict[Any, FloatArray] = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            if len(cache) >= 8:  # the centre and the gradient's steps in psi and phi
+                cache.pop(next(iter(cache)))
+            cache[key] = tweedie_log_series(y, phi, p)
+        return cache[key]
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        p = self.power(shape)
+        d1 = (y * mu ** (-p) - mu ** (1.0 - p)) / phi
+        d2 = (-p * y * mu ** (-p - 1.0) - (1.0 - p) * mu ** (-p)) / phi
+        return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def shape_start(self) -> FloatArray:
+        return np.zeros(1)  # p = 1.5
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return phi * mu ** self.power(shape)
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        p = self.power(shape)
+        mu, phi = np.broadcast_arrays(np.asarray(mu, float), np.asarray(phi, float))
+        lam = mu ** (2.0 - p) / (phi * (2.0 - p))
+        alpha = (2.0 - p) / (p - 1.0)
+        scale = phi * (p - 1.0) * mu ** (p - 1.0)
+        n = rng.poisson(lam)
+        out = np.zeros(mu.shape)
+        pos = n > 0
+        out[pos] = rng.gamma(n[pos] * alpha, scale[pos])
+        return out

@@ -1,0 +1,292 @@
+"""Count families: glmmTMB's ``nbinom2``, ``nbinom1``, ``genpois``, zero-truncated
+``truncated_nbinom2`` / ``truncated_poisson`` (hurdles with ``ziformula``) and the
+Poisson (for zero-inflated Poisson models)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from scipy.special import gammaln, polygamma, psi
+
+from mixedmodels.interfaces import FloatArray
+
+from ._base import CountFamily, truncate_derivatives
+
+__all__ = [
+    "GenPoissonFamily",
+    "NBinom1Family",
+    "NBinom2Family",
+    "PoissonTMBFamily",
+    "TruncatedNBinom2Family",
+    "TruncatedPoissonFamily",
+]
+
+
+def _nb2(y: FloatArray, mu: FloatArray, size: FloatArray) -> FloatArray:
+    log_sm = np.log(size + mu)
+    return (
+        gammaln(y + size)
+        - gammaln(size)
+        - gammaln(y + 1.0)
+        + size * (np.log(size) - log_sm)
+        + np.where(y > 0, y * (np.log(mu) - log_sm), 0.0)
+    )
+
+
+def _nb2_derivatives(
+    y: FloatArray, mu: FloatArray, size: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    sm = size + mu
+    d1 = y / mu - (y + size) / sm
+    d2 = -y / mu**2 + (y + size) / sm**2
+    return _nb2(y, mu, size), d1, d2
+
+
+def _sample_nb(mu: FloatArray, size: FloatArray, rng: np.random.Generator) -> FloatArray:
+    return rng.negative_binomial(size, size / (size + mu)).astype(np.float64)
+
+
+class NBinom2Family(CountFamily):
+    """Negative binomial with quadratic variance ``mu + mu^2 / phi`` (glmmTMB's
+    ``nbinom2``; ``sigma()`` is the size ``phi``)."""
+
+    name: ClassVar[str] = "nbinom2"
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        return _nb2(y, mu, phi)
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return _nb2_derivatives(y, mu, phi)
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return mu + mu**2 / phi
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        return _sample_nb(mu, phi, rng)
+
+
+class NBinom1Family(CountFamily):
+    """Negative binomial with linear variance ``mu (1 + phi)`` (glmmTMB's ``nbinom1``;
+    size ``mu / phi``; ``sigma()`` is ``phi``)."""
+
+    name: ClassVar[str] = "nbinom1"
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        k = mu / phi
+        return (
+            gammaln(y + k)
+            - gammaln(k)
+            - gammaln(y + 1.0)
+            - k * np.log1p(phi)
+            + y * (np.log(phi) - np.log1p(phi))
+        )
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        k = mu / phi
+        d1 = (psi(y + k) - psi(k) - np.log1p(phi)) / phi
+        d2 = (polygamma(1, y + k) - polygamma(1, k)) / phi**2
+        return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return mu * (1.0 + phi)
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        return _sample_nb(mu, mu / phi, rng)
+
+
+class GenPoissonFamily(CountFamily):
+    """Generalized Poisson (Consul), glmmTMB's ``genpois``: mean ``mu``, variance
+    ``mu phi``; ``theta = mu / sqrt(phi)``, ``lambda = 1 - 1 / sqrt(phi)``."""
+
+    name: ClassVar[str] = "genpois"
+
+    @staticmethod
+    def _parts(mu: FloatArray, phi: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        s = np.sqrt(phi)
+        return mu / s, 1.0 - 1.0 / s, s
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        th, lam, _ = self._parts(mu, phi)
+        inner = th + lam * y
+        return np.where(
+            inner > 0,
+            np.log(th) + (y - 1.0) * np.log(np.maximum(inner, 1e-300)) - inner - gammaln(y + 1.0),
+            -np.inf,
+        )
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        th, lam, s = self._parts(mu, phi)
+        inner = th + lam * y
+        d1 = (1.0 / th + (y - 1.0) / inner - 1.0) / s
+        d2 = (-1.0 / th**2 - (y - 1.0) / inner**2) / s**2
+        return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return mu * phi
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        # Inversion on a common grid of counts: the pmf of every row, cumulated.
+        mu, phi = np.broadcast_arrays(np.asarray(mu, float), np.asarray(phi, float))
+        top = int(np.ceil(np.max(mu + 12.0 * np.sqrt(mu * phi) + 20.0)))
+        grid = np.arange(top + 1, dtype=np.float64)
+        out = np.empty(mu.size)
+        flat_mu, flat_phi = mu.ravel(), phi.ravel()
+        for start in range(0, mu.size, 4096):  # chunks bound the (rows x grid) memory
+            m = flat_mu[start : start + 4096, None]
+            p = flat_phi[start : start + 4096, None]
+            pmf = np.exp(self.logpdf(grid[None, :], m, p, shape))
+            cdf = np.cumsum(pmf, axis=1)
+            u = rng.random(m.shape[0])[:, None] * cdf[:, -1:]
+            out[start : start + 4096] = np.argmax(cdf >= u, axis=1)
+        return out.reshape(mu.shape)
+
+
+class PoissonTMBFamily(CountFamily):
+    """Poisson, for the general engine (zero-inflated Poisson); no dispersion."""
+
+    name: ClassVar[str] = "tmb_poisson"
+    has_dispersion = False
+    has_dispersion_predictor = False
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        return y * np.log(mu) - mu - gammaln(y + 1.0)
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return self.logpdf(y, mu, phi, shape), y / mu - 1.0, -y / mu**2
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def sigma(self, phi: FloatArray) -> FloatArray:
+        return np.ones_like(phi)
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        return rng.poisson(mu).astype(np.float64)
+
+
+def _sample_truncated(draw, mu: FloatArray, rng: np.random.Generator) -> FloatArray:  # type: ignore[no-untyped-def]
+    """Zero-truncated draws by rejection, vectorised over the rows still at zero."""
+    out = draw(np.arange(mu.size))
+    for _ in range(10_000):
+        zero = np.flatnonzero(out == 0)
+        if zero.size == 0:
+            return out
+        out[zero] = draw(zero)
+    raise RuntimeError("zero-truncated sampling did not finish (means near zero)")
+
+
+class TruncatedNBinom2Family(NBinom2Family):
+    """Zero-truncated ``nbinom2`` (glmmTMB's ``truncated_nbinom2``): with
+    ``ziformula`` the conditional part of a hurdle model."""
+
+    name: ClassVar[str] = "truncated_nbinom2"
+    truncated = True
+    support = "positive_count"
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        return self.logpdf_derivatives(y, mu, phi, shape)[0]
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        ll, d1, d2 = _nb2_derivatives(y, mu, phi)
+        sm = phi + mu
+        L0 = phi * (np.log(phi) - np.log(sm))
+        ll, d1, d2 = truncate_derivatives(ll, d1, d2, L0, -phi / sm, phi / sm**2)
+        return np.where(y > 0, ll, -np.inf), d1, d2
+
+    def _p0(self, mu: FloatArray, phi: FloatArray) -> FloatArray:
+        return np.exp(phi * (np.log(phi) - np.log(phi + mu)))
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return mu / (1.0 - self._p0(mu, phi))
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        p0 = self._p0(mu, phi)
+        m2 = (mu + mu**2 / phi + mu**2) / (1.0 - p0)  # E[y^2 | y > 0]
+        return m2 - (mu / (1.0 - p0)) ** 2
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        mu, phi = np.broadcast_arrays(np.asarray(mu, float), np.asarray(phi, float))
+        return _sample_truncated(
+            lambda i: _sample_nb(mu.ravel()[i], phi.ravel()[i], rng), mu.ravel(), rng
+        ).reshape(mu.shape)
+
+
+class TruncatedPoissonFamily(PoissonTMBFamily):
+    """Zero-truncated Poisson (glmmTMB's ``truncated_poisson``)."""
+
+    name: ClassVar[str] = "truncated_poisson"
+    truncated = True
+    support = "positive_count"
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        return self.logpdf_derivatives(y, mu, phi, shape)[0]
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        ll = y * np.log(mu) - mu - gammaln(y + 1.0)
+        d1, d2 = y / mu - 1.0, -y / mu**2
+        zero = np.zeros_like(mu)
+        ll, d1, d2 = truncate_derivatives(ll, d1, d2, -mu, zero - 1.0, zero)
+        return np.where(y > 0, ll, -np.inf), d1, d2
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return mu / -np.expm1(-mu)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        p = -np.expm1(-mu)
+        return (mu + mu**2) / p - (mu / p) ** 2
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        mu = np.asarray(mu, float)
+        flat = mu.ravel()
+        return _sample_truncated(
+            lambda i: rng.poisson(flat[i]).astype(np.float64), flat, rng
+        ).reshape(mu.shape)

@@ -1,0 +1,29 @@
+"""The family classes this plugin registers."""
+
+from __future__ import annotations
+
+from mixedmodels.interfaces import ConditionalFamily
+
+from ._continuous import BetaFamily, GaussianTMBFamily, TweedieFamily
+from ._counts import (
+    GenPoissonFamily,
+    NBinom1Family,
+    NBinom2Family,
+    PoissonTMBFamily,
+    TruncatedNBinom2Family,
+    TruncatedPoissonFamily,
+)
+
+__all__ = ["FAMILIES"]
+
+FAMILIES: list[type[ConditionalFamily]] = [
+    NBinom2Family,
+    NBinom1Family,
+    GenPoissonFamily,
+    TruncatedNBinom2Family,
+    TruncatedPoissonFamily,
+    PoissonTMBFamily,
+    BetaFamily,
+    TweedieFamily,
+    GaussianTMBFamily,
+]

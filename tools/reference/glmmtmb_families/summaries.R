@@ -1,0 +1,20 @@
+# Printed glmmTMB summaries of the reference cases (layout reference for the
+# families plugin's summary()).
+suppressPackageStartupMessages(library(glmmTMB))
+ref <- "/work/shared/reference/data/"
+Sal <- read.csv(paste0(ref, "Salamanders.csv"))
+Sal$mined <- factor(Sal$mined, levels = c("yes", "no"))
+Sal$spp <- factor(Sal$spp, levels = c("GP", "PR", "DM", "EC-A", "EC-L", "DES-L", "DF"))
+Sal$site <- factor(Sal$site)
+m <- glmmTMB(count ~ mined + (1 | site), ziformula = ~mined, family = nbinom2, data = Sal)
+print(summary(m))
+print(confint(m))
+print(head(predict(m, type = "response")))
+Orth <- read.csv(paste0(ref, "Orthodont.csv"))
+Orth$Sex <- factor(Orth$Sex, levels = c("Male", "Female"))
+m2 <- glmmTMB(distance ~ age + Sex + (1 | Subject), dispformula = ~Sex, family = gaussian, data = Orth)
+print(summary(m2))
+m3 <- glmmTMB(count ~ spp + mined + (1 | site), ziformula = ~., family = truncated_nbinom2, data = Sal)
+print(summary(m3))
+m0 <- glmmTMB(count ~ 1 + (1 | site), ziformula = ~mined, family = nbinom2, data = Sal)
+print(anova(m0, m))
