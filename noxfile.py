@@ -137,3 +137,20 @@ def template(session: nox.Session) -> None:
     session.install(f"-e{dest}[test]")
     session.chdir(dest)
     session.run("pytest", "-q", env={"OPENBLAS_NUM_THREADS": "1"})
+
+
+@nox.session
+def bayes_reference(session: nox.Session) -> None:
+    """mixedmodels-bayes against brms with 25,000 draws per chain (the CI runs fewer)."""
+    _install(session, "core", "bayes")
+    env = {"OPENBLAS_NUM_THREADS": "1", "MIXEDMODELS_BAYES_REFERENCE_DRAWS": "25000"}
+    tests = ROOT / "packages" / "bayes" / "tests" / "test_bayes_reference.py"
+    session.run("pytest", "-q", str(tests), *session.posargs, env=env)
+
+
+@nox.session
+def sbc(session: nox.Session) -> None:
+    """Simulation-based calibration of mixedmodels-bayes (200 replicates per model)."""
+    _install(session, "core", "bayes")
+    script = ROOT / "packages" / "bayes" / "tests" / "bayes_sbc.py"
+    session.run("python", str(script), "--replicates", "200", *session.posargs)
