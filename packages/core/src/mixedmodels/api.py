@@ -11,7 +11,7 @@ from .model import Model
 from .output.verbs import augment, glance, tidy
 
 if TYPE_CHECKING:  # the annotations only: IDEs complete the results' attributes
-    from .results import GLMMResult, GLSResult, LMMResult
+    from .results import GLSResult, LMMResult
 
 __all__ = ["augment", "glance", "glmm", "gls", "lmm", "tidy"]
 
