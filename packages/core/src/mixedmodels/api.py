@@ -11,7 +11,8 @@ from .model import Model
 from .output.verbs import augment, glance, tidy
 
 if TYPE_CHECKING:  # the annotations only: IDEs complete the results' attributes
-    from .results import GLSResult, LMMResult
+    from .results import GLMMResult, GLSResult, LMMResult
+    from .results.tmb import TMBResult
 
 __all__ = ["augment", "glance", "glmm", "gls", "lmm", "tidy"]
 
@@ -104,7 +105,7 @@ def glmm(
     ziformula: str | None = None,
     dispformula: str | None = None,
     **options: Any,
-) -> Any:
+) -> GLMMResult | TMBResult:
     """Fit a generalized linear mixed model, as lme4's ``glmer`` (and ``glmer.nb``), or
     glmmTMB's ``glmmTMB`` for a conditional-density family or with ``ziformula`` /
     ``dispformula``.
