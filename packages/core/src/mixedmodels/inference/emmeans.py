@@ -345,8 +345,8 @@ def emmeans(
     >>> import mixedmodels as mm
     >>> fit = mm.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...               mm.datasets.load("cbpp"), family="binomial")
-    >>> round(float(mm.emmeans(fit, "period", type="response")["prob"][0]), 4)
-    0.1981
+    >>> round(float(mm.emmeans(fit, "period", type="response")["prob"][0]), 3)
+    0.198
     """
     return _emmeans_table(result, specs, by, at, ddf, level, type)[0]
 
