@@ -93,6 +93,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "parametrize_with_checks",
     ],
     "mixedmodels.interfaces": [
+        "ConditionalFamily",
         "CovarianceStructure",
         "Dataset",
         "Diagnostic",
@@ -177,7 +178,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "ProbitLink",
         "SqrtLink",
     ],
-    "mixedmodels.results": ["GLMMResult", "GLSResult", "LMMResult"],
+    "mixedmodels.results": ["GLMMResult", "GLSResult", "LMMResult", "TMBResult"],
     "mixedmodels.datasets": ["describe", "list", "load"],
     "mixedmodels.estimators": [
         "AGQEstimator",
@@ -188,6 +189,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "LaplaceEstimator",
         "MLEstimator",
         "REMLEstimator",
+        "TMBEstimator",
         "fit_lmm",
     ],
     "mixedmodels.model": ["Model", "RankDeficiencyWarning"],

@@ -69,7 +69,7 @@ def test_lmm_conf_level_and_exponentiate() -> None:
 def test_fitting_functions_are_typed() -> None:
     # Before: -> Any, so IDEs could not complete the results' attributes.
     assert inspect.signature(mm.lmm).return_annotation == "LMMResult"
-    assert inspect.signature(mm.glmm).return_annotation == "GLMMResult"
+    assert inspect.signature(mm.glmm).return_annotation == "GLMMResult | TMBResult"
     assert inspect.signature(mm.gls).return_annotation == "GLSResult"
     from mixedmodels import api
 
