@@ -192,3 +192,23 @@ def test_standardisation_leaves_indicator_columns_and_other_structures_alone() -
     np.testing.assert_array_equal(transform.X[:, fb], model.X[:, fb])  # an indicator
     assert abs(transform.X[:, x].mean()) < 1e-8 and transform.X[:, x].std() == pytest.approx(1)
     assert all(m is None for m in transform.maps)  # (1 | g), and cs() is not a us term
+
+
+def test_shifted_fit_and_profile_match_lme4(sleep: pd.DataFrame) -> None:
+    """Days + 10, where lme4 still converges: its REML criterion, estimates and profile
+    intervals in the shifted units (tools/reference/standardization.R).  The
+    correlation's profile is one lme4 calls non-monotonic (it falls back to linear
+    interpolation): checked loosely."""
+    ref = json.loads((REFERENCE / "standardization.json").read_text())
+    lme4 = ref["days_plus_10"]
+    fit = mm.lmm(FORMULA, _moved(sleep, "Days", 1.0, 10.0))
+    assert fit.reml_criterion == pytest.approx(lme4["REMLcrit"], rel=1e-6)
+    # lme4 at Days + 1e4 stops 43 units short; we do not.
+    assert ref["days_plus_1e4_lme4"]["REMLcrit"] - fit.reml_criterion > 40
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(lme4["fixef"].values()), rtol=1e-4)
+    np.testing.assert_allclose(fit.fixef_se.to_numpy(), lme4["se"], rtol=1e-4)
+    np.testing.assert_allclose(fit.varcorr()["sdcor"].to_numpy(), lme4["sdcor"], rtol=1e-4)
+    ci = fit.confint(progress=False)
+    for name, (lo, hi) in lme4["profile"].items():
+        rtol = 2e-3 if name.startswith("cor_") else 1e-4
+        np.testing.assert_allclose(ci.loc[name].to_numpy(), [lo, hi], rtol=rtol, err_msg=name)
