@@ -212,3 +212,32 @@ def test_shifted_fit_and_profile_match_lme4(sleep: pd.DataFrame) -> None:
     for name, (lo, hi) in lme4["profile"].items():
         rtol = 2e-3 if name.startswith("cor_") else 1e-4
         np.testing.assert_allclose(ci.loc[name].to_numpy(), [lo, hi], rtol=rtol, err_msg=name)
+
+
+@pytest.mark.parametrize("dim", [2, 3, 4])
+def test_theta_map_round_trip_and_jacobian(dim: int) -> None:
+    """theta -> theta~ -> theta is the identity (singular factors too) and the analytic
+    Jacobian of theta -> theta~ is its derivative."""
+    from mixedmodels.linear.standardize import TermMap
+
+    rng = np.random.default_rng(dim)
+    A = rng.normal(size=(dim, dim)) + 3.0 * np.eye(dim)
+    cols, rows = np.triu_indices(dim)
+    term = TermMap(A, np.linalg.inv(A), True, rows, cols)
+    lam = np.tril(rng.normal(size=(dim, dim)))
+    lam[np.diag_indices(dim)] = np.abs(np.diag(lam)) + 0.5
+    theta = lam[rows, cols]
+    theta_std, _ = term.to_standard(theta)
+    np.testing.assert_allclose(term.from_standard(theta_std), theta, rtol=1e-12, atol=1e-13)
+    numeric = np.empty((theta.size, theta.size))
+    for i in range(theta.size):
+        up, down = theta.copy(), theta.copy()
+        up[i] += 1e-6
+        down[i] -= 1e-6
+        numeric[:, i] = (term.to_standard(up)[0] - term.to_standard(down)[0]) / 2e-6
+    np.testing.assert_allclose(term.jacobian(theta), numeric, atol=1e-7)
+    singular = lam.copy()
+    singular[-1, -1] = 0.0  # a boundary fit
+    theta_s = singular[rows, cols]
+    back = term.from_standard(term.to_standard(theta_s)[0])
+    np.testing.assert_allclose(back, theta_s, atol=1e-12)
