@@ -168,6 +168,8 @@ class _Profiler:
         )
         assert hess is not None
         H = (hess[0] + hess[0].T) / 2.0
+        if not np.all(np.isfinite(H)) and getattr(self.problem, "transform", None) is not None:
+            H = self._standardized_psi_curvature()
         if not np.all(np.isfinite(H)):
             near = np.abs(np.abs(self.psi_hat[self.vmap.cor_mask]) - 1.0)
             raise ValueError(
@@ -181,6 +183,44 @@ class _Profiler:
             )
         self._H = H
         self._se_psi = self._standard_errors(H)
+
+    def _standardized_psi_curvature(self) -> FloatArray:
+        """The curvature in psi by the chain rule where the steps of differences in psi
+        leave the parameter space (a correlation near +-1 after a shifted covariate):
+        ``J' H_z J`` with ``H_z`` the Hessian in the standardised ``z = (theta~,
+        sigma)`` (well-scaled steps) and ``J = dz/dpsi`` by small differences of the
+        exact map (decision 0014).  At the optimum the gradient term vanishes."""
+        from ..numerics.derivatives import richardson_derivatives
+
+        transform = self.problem.transform
+        inner = self.problem.inner
+        n = self.n
+
+        def dev_z(z: FloatArray) -> float:
+            ev = inner.evaluate(z[:-1], False)
+            if ev is None or z[-1] <= 0:
+                return np.inf
+            pw, sigma = ev.pwrss, float(z[-1])
+            return float(ev.objective + pw / sigma**2 - n + n * math.log(n * sigma**2 / pw))
+
+        def z_of(psi: FloatArray) -> FloatArray:
+            theta, sigma = self.vmap.to_theta(psi)
+            return np.concatenate([transform.theta_to_standard(theta)[0], [sigma]])
+
+        z_hat = z_of(self.psi_hat)
+        _, _, hess = richardson_derivatives(lambda z: np.array([dev_z(z)]), z_hat, step=1e-3, r=2)
+        assert hess is not None
+        Hz = (hess[0] + hess[0].T) / 2.0
+        k = self.psi_hat.size
+        J = np.empty((z_hat.size, k))
+        lower, upper = self.vmap.lower, self.vmap.upper
+        for i in range(k):  # a loop over parameters (few)
+            h = 1e-7 * max(abs(float(self.psi_hat[i])), 1e-3)
+            up, down = self.psi_hat.copy(), self.psi_hat.copy()
+            up[i] = min(up[i] + h, upper[i])
+            down[i] = max(down[i] - h, lower[i])
+            J[:, i] = (z_of(up) - z_of(down)) / (up[i] - down[i])
+        return np.asarray(J.T @ Hz @ J, dtype=np.float64)
 
     @property
     def H(self) -> FloatArray:

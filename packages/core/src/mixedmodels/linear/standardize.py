@@ -94,17 +94,16 @@ class TermMap:
         diag = np.abs(np.diag(L))
         if diag.min() > 1e-10 * max(diag.max(), 1e-300):
             L_inv = np.linalg.inv(L)
-            out = np.empty((k, k))
-            for i in range(k):  # one parameter at a time (few)
-                d_lam = np.zeros(self.A.shape)
-                d_lam[self.rows[i], self.cols[i]] = 1.0
-                d_m = self.A_inv @ d_lam
-                d_s = d_m @ lam_std.T + lam_std @ d_m.T
-                inner = L_inv @ d_s @ L_inv.T
-                phi = np.tril(inner)
-                phi[np.diag_indices_from(phi)] *= 0.5
-                out[:, i] = (L @ phi)[self.rows, self.cols]
-            return out
+            d = self.A.shape[0]
+            # All parameters at once: d_m[i] = A^-1 E_i (E_i the unit of entry i).
+            d_m = np.zeros((k, d, d))
+            d_m[np.arange(k), :, self.cols] = self.A_inv[:, self.rows].T
+            d_s = d_m @ lam_std.T
+            d_s = d_s + np.transpose(d_s, (0, 2, 1))
+            phi = np.tril(L_inv @ d_s @ L_inv.T)
+            idx = np.arange(d)
+            phi[:, idx, idx] *= 0.5
+            return np.asarray((L @ phi)[:, self.rows, self.cols].T, dtype=np.float64)
         out = np.empty((k, k))
         for i in range(k):
             h = 1e-7 * max(1.0, abs(float(theta[i])))
