@@ -225,7 +225,9 @@ class Model:
         for term, name, structure in zip(
             self.terms, self.group_names, self.structures, strict=True
         ):
-            if term.n_levels < 2:
+            # One level is enough when the structure pools its columns (homdiag over a
+            # penalised smooth's basis, as gamm4 writes a smooth as a random effect).
+            if term.n_levels < 2 and structure.n_params >= term.dim:
                 raise ValueError(
                     f"grouping factor {term.group_name!r} of term ({term.expr}) has "
                     f"{term.n_levels} level; a random effect needs at least 2 levels"
