@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 import mixedmodels as mm
 from mixedmodels.interfaces import FloatArray
@@ -112,21 +113,20 @@ class GammResult:
             if t.group_name in smooth_groups:
                 continue
             d = t.dim
-            Z = np.zeros((n, t.n_levels * d))
-            for c in range(d):
-                Z[np.arange(n), t.codes * d + c] = t.Z[:, c]
-            zs.append(Z)
+            rows = np.repeat(np.arange(n), d)
+            cols = (t.codes[:, None] * d + np.arange(d)[None, :]).ravel()
+            zs.append(sp.csr_matrix((t.Z.ravel(), (rows, cols)), shape=(n, t.n_levels * d)))
             gs.append(np.kron(np.eye(t.n_levels), covs[name].to_numpy() / sigma2))
         if zs:
-            Zo = np.column_stack(zs)
+            Zo = sp.hstack(zs).tocsr()
             G = np.zeros((Zo.shape[1], Zo.shape[1]))
             o = 0
             for g in gs:
                 G[o : o + g.shape[0], o : o + g.shape[0]] = g
                 o += g.shape[0]
             # (I + Zo G Zo')^-1 = I - Zo (G^-1 + Zo'Zo)^-1 Zo'
-            inner = np.linalg.pinv(G) + Zo.T @ Zo
-            WC = C - Zo @ np.linalg.solve(inner, Zo.T @ C)
+            inner = np.linalg.pinv(G) + (Zo.T @ Zo).toarray()
+            WC = C - Zo @ np.linalg.solve(inner, np.asarray(Zo.T @ C))
         return C.T @ WC, np.concatenate(pen), C
 
     def _smooth_index(self) -> list[tuple[_Smooth, list[int], list[int]]]:

@@ -37,9 +37,17 @@ class TPRS:
     def predict_matrix(self, x: FloatArray) -> FloatArray:
         """The basis at new covariate values."""
         xs = np.asarray(x, dtype=np.float64) - self.shift
-        E = np.abs(xs[:, None] - self.knots[None, :]) ** 3 / 12.0
-        X = np.column_stack([E @ self.Uk @ self.Z, np.ones_like(xs), xs])
+        X = np.column_stack([_radial(xs, self.knots, self.Uk @ self.Z), np.ones_like(xs), xs])
         return X @ self.Z2
+
+
+def _radial(xs: FloatArray, knots: FloatArray, W: FloatArray, chunk: int = 4096) -> FloatArray:
+    """``E(xs, knots) @ W`` without forming all of ``E`` (rows in chunks)."""
+    out = np.empty((xs.size, W.shape[1]))
+    for i in range(0, xs.size, chunk):
+        part = xs[i : i + chunk]
+        out[i : i + chunk] = (np.abs(part[:, None] - knots[None, :]) ** 3 / 12.0) @ W
+    return out
 
 
 def tprs(x: FloatArray, k: int = 10, term: str = "s(x)") -> TPRS:
@@ -73,8 +81,7 @@ def tprs(x: FloatArray, k: int = 10, term: str = "s(x)") -> TPRS:
     Tk = np.column_stack([np.ones_like(uniq), uniq])
     q, _ = np.linalg.qr(Uk.T @ Tk, mode="complete")
     Z = q[:, 2:]  # T' Uk delta = 0
-    E = np.abs(xs[:, None] - uniq[None, :]) ** 3 / 12.0
-    X = np.column_stack([E @ Uk @ Z, np.ones_like(xs), xs])
+    X = np.column_stack([_radial(xs, uniq, Uk @ Z), np.ones_like(xs), xs])
     S = np.zeros((k, k))
     S[: k - 2, : k - 2] = Z.T @ (Dk[:, None] * Z)
     # sum-to-zero constraint (mgcv's absorb.cons): null space of the column sums
