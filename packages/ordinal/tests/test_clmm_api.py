@@ -116,3 +116,18 @@ def test_thresholds_structures(wine):
     th = sym.thresholds.to_numpy()
     # five levels: four thresholds symmetric about the mean of the middle two
     assert th[0] + th[3] == pytest.approx(th[1] + th[2])
+
+
+def test_conformance_kit(wine):
+    from mixedmodels_ordinal import ClmmEstimator
+
+    from mixedmodels.testing import check_estimator
+
+    def factory(seed):
+        d = wine.copy()
+        d["score"] = d["rating"].cat.codes + 1
+        if seed is not None:
+            d = d.iloc[np.random.default_rng(seed).permutation(len(d))]
+        return mm.Model("score ~ temp + contact + (1 | judge)", d)
+
+    check_estimator(ClmmEstimator(), factory)
