@@ -131,3 +131,16 @@ def test_conformance_kit(wine):
         return mm.Model("score ~ temp + contact + (1 | judge)", d)
 
     check_estimator(ClmmEstimator(), factory)
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog", "loglog", "cauchit"])
+def test_exact_laplace_gradient_matches_differences(wine, link):
+    from mixedmodels_ordinal._criterion import laplace_gradient
+    from mixedmodels_ordinal._fit import _gradient
+
+    fit = clmm("rating ~ temp + contact + (1 | judge)", wine, link=link, threshold="equidistant")
+    pb = fit._problem
+    par = fit._outcome.par + 0.1  # away from the optimum, where the gradient is not zero
+    exact = laplace_gradient(pb, par, pb.mode(par))
+    numeric = _gradient(lambda p: pb.laplace(p), par)
+    np.testing.assert_allclose(exact, numeric, atol=5e-5 * max(1.0, np.abs(numeric).max()))
