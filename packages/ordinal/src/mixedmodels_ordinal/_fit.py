@@ -74,6 +74,7 @@ def fit_clmm(
     nagq: int = 1,
     gtol: float = 1e-6,
     maxiter: int = 1000,
+    quiet: bool = False,
 ) -> FitOutcome:
     """Minimise the Laplace (``nagq == 1``) or AGQ criterion from ``start``."""
     if nagq > 1:
@@ -160,7 +161,7 @@ def fit_clmm(
         problem.mode(par, centre[0])
     converged = bool(np.max(np.abs(g)) < 1e-3)
     message = "max|gradient| small" if converged else f"optimizer stopped: {res.message}"
-    if not converged:
+    if not converged and not quiet:
         warnings.warn(
             f"clmm: the optimiser did not converge (max|gradient| = {np.max(np.abs(g)):.3g})",
             ClmmConvergenceWarning,
