@@ -116,3 +116,31 @@ def test_thresholds_structures(wine):
     th = sym.thresholds.to_numpy()
     # five levels: four thresholds symmetric about the mean of the middle two
     assert th[0] + th[3] == pytest.approx(th[1] + th[2])
+
+
+def test_conformance_kit(wine):
+    from mixedmodels_ordinal import ClmmEstimator
+
+    from mixedmodels.testing import check_estimator
+
+    def factory(seed):
+        d = wine.copy()
+        d["score"] = d["rating"].cat.codes + 1
+        if seed is not None:
+            d = d.iloc[np.random.default_rng(seed).permutation(len(d))]
+        return mm.Model("score ~ temp + contact + (1 | judge)", d)
+
+    check_estimator(ClmmEstimator(), factory)
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog", "loglog", "cauchit"])
+def test_exact_laplace_gradient_matches_differences(wine, link):
+    from mixedmodels_ordinal._criterion import laplace_gradient
+    from mixedmodels_ordinal._fit import _gradient
+
+    fit = clmm("rating ~ temp + contact + (1 | judge)", wine, link=link, threshold="equidistant")
+    pb = fit._problem
+    par = fit._outcome.par + 0.1  # away from the optimum, where the gradient is not zero
+    exact = laplace_gradient(pb, par, pb.mode(par))
+    numeric = _gradient(lambda p: pb.laplace(p), par)
+    np.testing.assert_allclose(exact, numeric, atol=5e-5 * max(1.0, np.abs(numeric).max()))

@@ -36,9 +36,9 @@ def test_wine_logit_laplace(wine_fit):
     assert list(wine_fit.thresholds.index) == list(ref["thresholds"])
     vc = wine_fit.varcorr()
     assert vc["sdcor"].iloc[0] == pytest.approx(ref["ST_sd"]["judge"], rel=REL_EST)
-    se = [ref["se"][k] for k in wine_fit.vcov.index]
-    np.testing.assert_allclose(np.sqrt(np.diag(wine_fit.vcov)), se, rtol=5e-4)
-    assert list(wine_fit.vcov.index) == ref["vcov"]["rownames"]
+    se = [ref["se"][k] for k in wine_fit.vcov_full.index]
+    np.testing.assert_allclose(np.sqrt(np.diag(wine_fit.vcov_full)), se, rtol=5e-4)
+    assert list(wine_fit.vcov_full.index) == ref["vcov"]["rownames"]
     assert wine_fit.aic == pytest.approx(ref["AIC"], rel=REL_LL)
     assert wine_fit.bic == pytest.approx(ref["BIC"], rel=REL_LL)
     re = wine_fit.ranef()["judge"]

@@ -92,3 +92,19 @@ def test_estimator_hook_matches_glmmpql():
         "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp(), family="binomial"
     ).fit(method="pql")
     np.testing.assert_allclose(a.fixef, b.fixef, rtol=1e-12)
+
+
+def test_conformance_kit():
+    from mixedmodels_pql import PQLEstimator
+
+    from mixedmodels.testing import check_estimator
+
+    def factory(seed):
+        d = cbpp()
+        if seed is not None:
+            d = d.iloc[np.random.default_rng(seed).permutation(len(d))]
+        return mm.Model(
+            "cbind(incidence, size - incidence) ~ period + (1 | herd)", d, family="binomial"
+        )
+
+    check_estimator(PQLEstimator(), factory, has_likelihood=False)

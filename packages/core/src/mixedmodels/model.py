@@ -308,8 +308,9 @@ class Model:
                     f"one column ({', '.join(term.column_names)})"
                 )
             # One level is enough for a structured term (a spatial field over many
-            # locations, glmmTMB's exp(pos + 0 | group)): its few parameters are
-            # identified by the correlation between columns.
+            # locations, glmmTMB's exp(pos + 0 | group): its few parameters are
+            # identified by the correlation between columns; homdiag pools the columns
+            # of a penalised smooth's basis, as gamm4 writes a smooth).
             if term.n_levels < 2 and (term.dim < 2 or structure.n_params >= term.dim):
                 raise ModelSpecificationError(
                     f"grouping factor {term.group_name!r} of term ({term.expr}) has "

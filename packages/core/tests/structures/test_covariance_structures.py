@@ -277,3 +277,20 @@ def test_glmm_structure_parameters_match_glmmtmb(structure):
     assert "sigma" not in set(table["effect"])
     plain = fit.structure_parameters(conf_int=False)
     assert list(plain.columns) == ["effect", "group", "structure", "term", "estimate"]
+
+
+def test_single_level_term_allowed_only_for_pooling_structures():
+    # gamm4 writes a penalised smooth as one level with iid coefficients: homdiag over
+    # the basis columns has one parameter for many columns, so it is identified; an
+    # unstructured term over one level is not.
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 60
+    d = pd.DataFrame({"z1": rng.normal(size=n), "z2": rng.normal(size=n), "one": "1"})
+    d["g"] = np.repeat(list("abcdef"), 10)
+    d["y"] = d["z1"] - d["z2"] + rng.normal(size=n)
+    fit = mm.lmm("y ~ 1 + (1 | g) + homdiag(0 + z1 + z2 | one)", d)
+    assert np.isfinite(fit.loglik)
+    with pytest.raises(ValueError, match="has 1 level"):
+        mm.lmm("y ~ 1 + (0 + z1 + z2 | one)", d)

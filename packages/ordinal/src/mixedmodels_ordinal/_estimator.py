@@ -105,6 +105,9 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
                 f"start must have {problem.n_par} values (thresholds, coefficients, ST), "
                 f"got {start.size}"
             )
+    if nagq > 1:
+        # the Laplace optimum (exact gradient) is a close start for quadrature
+        start = fit_clmm(problem, start, nagq=1, quiet=True).par
     outcome = fit_clmm(problem, start, nagq=nagq)
     mode = problem.mode(outcome.par)
     spec = ClmmSpec(

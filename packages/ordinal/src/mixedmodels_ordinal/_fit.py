@@ -17,7 +17,7 @@ from scipy import optimize
 
 from mixedmodels.interfaces import FloatArray
 
-from ._criterion import ClmmProblem
+from ._criterion import ClmmProblem, laplace_gradient
 
 __all__ = ["ClmmConvergenceWarning", "FitOutcome", "fit_clmm", "hessian"]
 
@@ -74,6 +74,7 @@ def fit_clmm(
     nagq: int = 1,
     gtol: float = 1e-6,
     maxiter: int = 1000,
+    quiet: bool = False,
 ) -> FitOutcome:
     """Minimise the Laplace (``nagq == 1``) or AGQ criterion from ``start``."""
     if nagq > 1:
@@ -93,12 +94,39 @@ def fit_clmm(
         n_eval[0] += 1
         return crit(par)
 
+    exact = nagq == 1 and problem.scalar_single
+
     def fun_and_grad(par: FloatArray) -> tuple[float, FloatArray]:
         centre[0] = None
+        if exact:
+            # one scalar term: the Laplace criterion's exact gradient
+            n_eval[0] += 1
+            try:
+                m = problem.mode(par)
+            except (np.linalg.LinAlgError, ValueError):
+                return np.inf, np.zeros_like(par)
+            f = m.nll + m.logdet
+            if not np.isfinite(f):
+                return np.inf, np.zeros_like(par)
+            centre[0] = problem._u_start.copy()
+            return float(f), laplace_gradient(problem, par, m)
         f = fun(par)
         centre[0] = problem._u_start.copy()
         g = _gradient(fun, par)
         return f, g
+
+    def hess(par: FloatArray) -> FloatArray:
+        if not exact:
+            return hessian(fun, par)
+        # central differences of the exact gradient, symmetrised
+        k = par.size
+        H = np.empty((k, k))
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = 1e-5 * max(1.0, abs(par[i]))
+            H[:, i] = (fun_and_grad(par + e)[1] - fun_and_grad(par - e)[1]) / (2 * e[i])
+        fun_and_grad(par)
+        return (H + H.T) / 2
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         res = optimize.minimize(
@@ -110,7 +138,7 @@ def fit_clmm(
         )
         par = res.x
         f, g = fun_and_grad(par)
-        H = hessian(fun, par)
+        H = hess(par)
         # Newton finish: BFGS stops on gtol; a few steps with the finite-difference
         # Hessian tighten the optimum (and the Hessian is reused for vcov unless the
         # steps moved the estimates).
@@ -129,11 +157,11 @@ def fit_clmm(
             moved = True
         fun_and_grad(par)  # leave the mode at the optimum
         if moved:
-            H = hessian(fun, par)
+            H = hess(par)
         problem.mode(par, centre[0])
     converged = bool(np.max(np.abs(g)) < 1e-3)
     message = "max|gradient| small" if converged else f"optimizer stopped: {res.message}"
-    if not converged:
+    if not converged and not quiet:
         warnings.warn(
             f"clmm: the optimiser did not converge (max|gradient| = {np.max(np.abs(g)):.3g})",
             ClmmConvergenceWarning,

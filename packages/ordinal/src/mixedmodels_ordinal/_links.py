@@ -111,3 +111,25 @@ def get_link(name: str) -> CumulativeLink:
         return LINKS[name]
     except KeyError:
         raise ValueError(f"unknown link {name!r}; choose one of {sorted(LINKS)}") from None
+
+
+def _ddpdf(name: str, x: FloatArray) -> FloatArray:
+    """``f''`` at finite ``x`` (for the exact gradient of the Laplace criterion)."""
+    if name == "logit":
+        p = special.expit(x)
+        f = p * (1.0 - p)
+        return f * (1.0 - 2.0 * p) ** 2 - 2.0 * f * f
+    if name == "probit":
+        return (x * x - 1.0) * _probit_pdf(x)
+    if name == "cloglog":
+        e = np.exp(x)
+        return _cloglog_pdf(x) * ((1.0 - e) ** 2 - e)
+    if name == "loglog":
+        e = np.exp(-x)
+        return _loglog_pdf(x) * ((e - 1.0) ** 2 - e)
+    return (6.0 * x * x - 2.0) / (np.pi * (1.0 + x * x) ** 3)  # cauchit
+
+
+def ddpdf(link: CumulativeLink, x: FloatArray) -> FloatArray:
+    """``f''`` of ``link`` at finite ``x``."""
+    return _ddpdf(link.name, x)

@@ -51,7 +51,11 @@ class ClmmResult:
         Location coefficients (``P(Y <= j) = F(theta_j - x'beta - z'b)``).
     loglik, aic, bic : float
     nobs : int
+    fixef : pandas.Series
+        Threshold parameters then location coefficients (ordinal's ``coef``).
     vcov : pandas.DataFrame
+        Their covariance (the rows and columns of :attr:`vcov_full` for ``fixef``).
+    vcov_full : pandas.DataFrame
         Inverse of the finite-difference Hessian of ``-log L`` in (alpha, beta, ST),
         ST being the log standard deviation (and, for vector terms, T's entries) of each
         random-effect term, as ordinal's ``vcov``; parameters on the boundary
@@ -89,7 +93,7 @@ class ClmmResult:
         except np.linalg.LinAlgError:
             V = np.full_like(H, np.nan)
         kept = [n for n, k in zip(names, keep, strict=True) if k]
-        self.vcov = pd.DataFrame(V, index=kept, columns=kept)
+        self.vcov_full = pd.DataFrame(V, index=kept, columns=kept)
         ev = np.linalg.eigvalsh(H)
         self.cond_hessian = float(ev.max() / ev.min()) if ev.min() > 0 else np.inf
         self.singular = bool(boundary.any())
@@ -113,6 +117,17 @@ class ClmmResult:
         return flags
 
     @property
+    def fixef(self) -> pd.Series:
+        """Threshold parameters then location coefficients (as :attr:`coefficients`)."""
+        return self.coefficients.rename("estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of :attr:`fixef` (from :attr:`vcov_full`)."""
+        names = list(self.coefficients.index)
+        return self.vcov_full.loc[names, names]
+
+    @property
     def coefficients(self) -> pd.Series:
         """Thresholds parameters then location coefficients (ordinal's ``coef``)."""
         return pd.concat([self.alpha, self.beta]).rename("coefficients")
@@ -120,7 +135,7 @@ class ClmmResult:
     @property
     def std_errors(self) -> pd.Series:
         names = list(self.coefficients.index)
-        v = np.sqrt(np.diag(self.vcov.loc[names, names].to_numpy()))
+        v = np.sqrt(np.diag(self.vcov_full.loc[names, names].to_numpy()))
         return pd.Series(v, index=names, name="std.error")
 
     def coef_table(self) -> pd.DataFrame:

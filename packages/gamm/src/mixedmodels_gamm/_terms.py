@@ -1,0 +1,72 @@
+"""Smooth terms in a formula: ``s(x)``, ``s(x, k = 10)``, ``s(x, bs = "tp")``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["SmoothSpec", "split_smooths"]
+
+
+@dataclass
+class SmoothSpec:
+    label: str  # mgcv's label, "s(x)"
+    var: str
+    k: int
+    bs: str
+
+
+def _top_level_terms(rhs: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in rhs:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "+" and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def split_smooths(formula: str) -> tuple[str, list[str], list[SmoothSpec]]:
+    """Response, the other right-hand terms and the smooths of ``formula``.
+
+    Raises
+    ------
+    ValueError
+        For a smooth this package does not build (``te()``, ``t2()``, ``by =``, a basis
+        other than ``"tp"``, more than one covariate).
+    """
+    if "~" not in formula:
+        raise ValueError(f"formula {formula!r} has no '~'")
+    lhs, rhs = (p.strip() for p in formula.split("~", 1))
+    others, smooths = [], []
+    for term in _top_level_terms(rhs):
+        m = re.fullmatch(r"(s|te|ti|t2)\((.*)\)", term)
+        if not m:
+            others.append(term)
+            continue
+        if m.group(1) != "s":
+            raise ValueError(f"{term}: tensor-product smooths are not supported yet; use s()")
+        args = [a.strip() for a in m.group(2).split(",")]
+        var = args[0]
+        k, bs = 10, "tp"
+        for a in args[1:]:
+            key, _, val = (p.strip() for p in a.partition("="))
+            if key == "k":
+                k = int(val)
+            elif key == "bs":
+                bs = val.strip("\"'")
+            else:
+                raise ValueError(f"{term}: argument {key!r} is not supported yet (k, bs)")
+        if not re.fullmatch(r"[A-Za-z_.][\w.]*", var) or "=" in var:
+            raise ValueError(f"{term}: give one covariate column, e.g. s(x)")
+        if bs != "tp":
+            raise ValueError(f"{term}: basis {bs!r} is not supported yet; use bs='tp'")
+        smooths.append(SmoothSpec(f"s({var})", var, k, bs))
+    return lhs, others, smooths

@@ -1,0 +1,91 @@
+"""mgcv's thin-plate regression spline for one covariate (``s(x)``, ``bs = "tp"``).
+
+Wood (2003): the thin-plate radial basis ``E_ij = eta(|x_i - x_j|)`` over the unique
+covariate values (``eta(r) = r^3 / 12`` for d = 1, m = 2), truncated to its ``k``
+eigenvectors of largest absolute eigenvalue, with the polynomial null space
+``T = [1, x]`` and the constraint ``T' U_k delta = 0`` absorbed; then the
+sum-to-zero identifiability constraint absorbed by a QR step, as ``smoothCon`` does.
+The function space and the penalty are mgcv's (the coordinates need not be: nothing
+fitted depends on them once the smooth is written as a random effect).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixedmodels.interfaces import FloatArray
+
+__all__ = ["TPRS", "tprs"]
+
+MAX_KNOTS = 2000  # mgcv's max.knots: more unique values are subsampled
+
+
+@dataclass
+class TPRS:
+    """A constructed basis: model matrix ``X`` (n x (k - 1)) and penalty ``S``."""
+
+    X: FloatArray
+    S: FloatArray
+    knots: FloatArray
+    shift: float
+    Uk: FloatArray
+    Z: FloatArray
+    Z2: FloatArray
+
+    def predict_matrix(self, x: FloatArray) -> FloatArray:
+        """The basis at new covariate values."""
+        xs = np.asarray(x, dtype=np.float64) - self.shift
+        X = np.column_stack([_radial(xs, self.knots, self.Uk @ self.Z), np.ones_like(xs), xs])
+        return X @ self.Z2
+
+
+def _radial(xs: FloatArray, knots: FloatArray, W: FloatArray, chunk: int = 4096) -> FloatArray:
+    """``E(xs, knots) @ W`` without forming all of ``E`` (rows in chunks)."""
+    out = np.empty((xs.size, W.shape[1]))
+    for i in range(0, xs.size, chunk):
+        part = xs[i : i + chunk]
+        out[i : i + chunk] = (np.abs(part[:, None] - knots[None, :]) ** 3 / 12.0) @ W
+    return out
+
+
+def tprs(x: FloatArray, k: int = 10, term: str = "s(x)") -> TPRS:
+    """mgcv's ``s(x, bs = "tp", k = k)`` basis with its sum-to-zero constraint.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` exceeds the number of unique covariate values (mgcv: "A term has
+        fewer unique covariate combinations than specified maximum degrees of
+        freedom") or is below 3.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    shift = float(np.mean(x))
+    xs = x - shift
+    uniq = np.unique(xs)
+    if k > uniq.size:
+        raise ValueError(
+            f"{term}: k = {k} basis functions but the covariate has only {uniq.size} unique "
+            f"values; lower k (e.g. s(..., k={max(3, uniq.size)}))"
+        )
+    if k < 3:
+        raise ValueError(f"{term}: k must be at least 3 for a thin-plate spline, got {k}")
+    if uniq.size > MAX_KNOTS:
+        rng = np.random.default_rng(1)
+        uniq = np.sort(rng.choice(uniq, MAX_KNOTS, replace=False))
+    Ek = np.abs(uniq[:, None] - uniq[None, :]) ** 3 / 12.0
+    evals, evecs = np.linalg.eigh(Ek)
+    order = np.argsort(-np.abs(evals))[:k]
+    Uk, Dk = evecs[:, order], evals[order]
+    Tk = np.column_stack([np.ones_like(uniq), uniq])
+    q, _ = np.linalg.qr(Uk.T @ Tk, mode="complete")
+    Z = q[:, 2:]  # T' Uk delta = 0
+    X = np.column_stack([_radial(xs, uniq, Uk @ Z), np.ones_like(xs), xs])
+    S = np.zeros((k, k))
+    S[: k - 2, : k - 2] = Z.T @ (Dk[:, None] * Z)
+    # sum-to-zero constraint (mgcv's absorb.cons): null space of the column sums
+    C = X.sum(axis=0)[:, None]
+    q2, _ = np.linalg.qr(C, mode="complete")
+    Z2 = q2[:, 1:]
+    return TPRS(X @ Z2, Z2.T @ S @ Z2, uniq, shift, Uk, Z, Z2)
