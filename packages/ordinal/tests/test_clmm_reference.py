@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import load_case
 from mixedmodels_ordinal import clmm
 from mixedmodels_ordinal._estimator import fit_model
+from ordinal_testdata import load_case
 
 REL_LL = 1e-6
 REL_EST = 1e-4

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import cbpp
 from mixedmodels_pql import check_variance_function, glmmPQL
+from pql_testdata import cbpp
 
 from mixedmodels.interfaces import Family
 

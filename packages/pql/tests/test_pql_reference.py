@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import bacteria, cbpp, epil, load_case
 from mixedmodels_pql import PQLResult, glmmPQL
+from pql_testdata import bacteria, cbpp, epil, load_case
 
 import mixedmodels as mm
 

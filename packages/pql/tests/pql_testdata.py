@@ -1,3 +1,6 @@
+"""Reference data of the PQL tests (a module of its own: test files of all
+packages run together, so none imports from ``conftest``)."""
+
 from __future__ import annotations
 
 import json
