@@ -25,7 +25,7 @@ factorisation of the joint ``H``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.linalg as sla
@@ -59,7 +59,7 @@ class _Blocked:
         self.q1 = self.system.q1
         self.q = self.q1 + self.system.q_rest
         self.lambdas: list[FloatArray] = []
-        self._factor = None
+        self._factor: Any = None  # the last factorisation (a pwls.Factor)
 
     def set_lambdas(self, lambdas: list[FloatArray]) -> None:
         self.lambdas = lambdas
@@ -121,7 +121,7 @@ class _Dense:
                 f"together: the joint solver is limited to {_DENSE_LIMIT}"
             )
         self.ZL: list[Any] = []
-        self._chol: tuple[FloatArray, bool] | None = None
+        self._chol: Any = None  # cho_factor's (factor, lower)
 
     def set_lambdas(self, lambdas: list[list[FloatArray]]) -> None:
         self.ZL = []
@@ -149,13 +149,14 @@ class _Dense:
         o = self.offsets
         for k in range(len(self.ZL)):
             for m in range(k, len(self.ZL)):
-                A, B = self.ZL[k], self.ZL[m]
-                if sp.issparse(A):
-                    blk = (A.T @ sp.diags(W[k][m]) @ B).toarray()
-                elif k != m and not np.any(W[k][m]):
+                A: Any = self.ZL[k]
+                B: Any = self.ZL[m]
+                if k != m and not np.any(W[k][m]):
                     continue  # uncoupled predictors (a hurdle): a zero block
-                else:
+                if isinstance(A, np.ndarray):
                     blk = A.T @ (W[k][m][:, None] * B)
+                else:
+                    blk = (A.T @ sp.diags(W[k][m]) @ B).toarray()
                 H[o[k] : o[k + 1], o[m] : o[m + 1]] += blk
                 if m != k:
                     H[o[m] : o[m + 1], o[k] : o[k + 1]] += blk.T
@@ -337,7 +338,11 @@ class LaplaceProblem:
     # --- the inner problem ----------------------------------------------------------
     def _derivs(self, r: RowDerivatives) -> tuple[list[FloatArray], list[list[FloatArray]]]:
         first = {"cond": r.d_c, "zi": r.d_z}
-        second = {("cond", "cond"): r.d_cc, ("zi", "zi"): r.d_zz, ("cond", "zi"): r.d_cz}
+        second: dict[tuple[str, str], Any] = {
+            ("cond", "cond"): r.d_cc,
+            ("zi", "zi"): r.d_zz,
+            ("cond", "zi"): r.d_cz,
+        }
         ds = [first[k] for k in self.re_names]
         W = [
             [-second[(a, b)] if (a, b) in second else None for b in self.re_names]
@@ -377,7 +382,8 @@ class LaplaceProblem:
         logdet: float | None = None
         for _ in range(100):
             ds, W = self._derivs(r)
-            g = self.solver.gradient(ds if isinstance(self.solver, _Dense) else ds[0], u)
+            solver: Any = self.solver
+            g = solver.gradient(ds if isinstance(solver, _Dense) else ds[0], u)
             logdet = self._factor(W)
             exact = logdet is not None
             if not exact:
@@ -458,10 +464,10 @@ class LaplaceProblem:
         b = self.blocks["psi"]
         psi_parts = []
         for j in range(b.start, b.stop):
-            up, down = params.copy(), params.copy()
-            up[j] += h
-            down[j] -= h
-            ru, rd = self.rows(up, eta), self.rows(down, eta)
+            pu, pd = params.copy(), params.copy()
+            pu[j] += h
+            pd[j] -= h
+            ru, rd = self.rows(pu, eta), self.rows(pd, eta)
             psi_parts.append(
                 (
                     (ru.ll - rd.ll) / (2 * h),
@@ -673,18 +679,16 @@ def fit_laplace(
         x = x0 + scale * z
         return fun(x), problem.gradient(x) * scale
 
+    zbounds = [
+        (float(a) if np.isfinite(a) else None, float(b) if np.isfinite(b) else None)
+        for a, b in zip(zlo, zhi, strict=True)
+    ]
     res = minimize(
-        scaled,
+        cast(Any, scaled),
         np.zeros(x0.size),
         jac=True,
         method="L-BFGS-B",
-        bounds=list(
-            zip(
-                np.where(np.isfinite(zlo), zlo, None),
-                np.where(np.isfinite(zhi), zhi, None),
-                strict=True,
-            )
-        ),
+        bounds=zbounds,
         options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
     )
     res.x = np.clip(x0 + scale * res.x, lo, hi)
