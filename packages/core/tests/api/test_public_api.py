@@ -78,6 +78,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "parametrize_with_checks",
     ],
     "mixedmodels.interfaces": [
+        "ConditionalFamily",
         "CovarianceStructure",
         "Dataset",
         "Diagnostic",
@@ -162,7 +163,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "ProbitLink",
         "SqrtLink",
     ],
-    "mixedmodels.results": ["GLMMResult", "GLSResult", "LMMResult"],
+    "mixedmodels.results": ["GLMMResult", "GLSResult", "LMMResult", "TMBResult"],
     "mixedmodels.datasets": ["describe", "list", "load"],
     "mixedmodels.estimators": [
         "AGQEstimator",
@@ -173,6 +174,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "LaplaceEstimator",
         "MLEstimator",
         "REMLEstimator",
+        "TMBEstimator",
         "fit_lmm",
     ],
     "mixedmodels.model": ["Model", "RankDeficiencyWarning"],

@@ -80,7 +80,8 @@ class _Blocked:
 
     def factor(self, w: FloatArray) -> float | None:
         """Factor ``H`` for weights ``w``; returns ``log|H|`` or ``None`` if not PD."""
-        f = self.system.factor(self.lambdas, w)
+        with np.errstate(invalid="ignore", divide="ignore"):  # not PD: None below
+            f = self.system.factor(self.lambdas, w)
         if f is None:
             return None
         if not np.isfinite(f.logdet_re) or np.any(f.Tinv[:, 0, 0] <= 0):
