@@ -327,6 +327,14 @@ class LaplaceProblem:
     def rows(
         self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool = True
     ) -> RowDerivatives:
+        # Trial points of the line searches can overflow the mean: the non-finite
+        # values that follow make the objective infinite (rejected), not an error.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._rows(params, eta, derivatives)
+
+    def _rows(
+        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool
+    ) -> RowDerivatives:
         return row_loglik(
             self.family,
             self.components["cond"].link,
