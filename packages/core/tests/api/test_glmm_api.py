@@ -166,6 +166,7 @@ def test_successes_exceeding_trials(cbpp):
 
 def test_unknown_family_lists_registered_ones(cbpp):
     with pytest.raises(KeyError, match="poisson"):
+        # a name no plugin registers (mixedmodels-families registers "tweedie")
         mm.glmm("incidence ~ period + (1 | herd)", cbpp, family="no_such_family")
 
 

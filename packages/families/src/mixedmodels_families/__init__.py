@@ -8,7 +8,7 @@ Poisson and gaussian (``tmb_poisson``, ``tmb_gaussian``: zero-inflated Poisson a
 gaussian location-scale models).
 """
 
-from ._continuous import BetaFamily, GaussianTMBFamily, TweedieFamily
+from ._continuous import BetaFamily, GaussianTMBFamily, StudentTFamily, TweedieFamily
 from ._counts import (
     GenPoissonFamily,
     NBinom1Family,
@@ -27,6 +27,7 @@ __all__ = [
     "NBinom1Family",
     "NBinom2Family",
     "PoissonTMBFamily",
+    "StudentTFamily",
     "TruncatedNBinom2Family",
     "TruncatedPoissonFamily",
     "TweedieFamily",

@@ -12,7 +12,7 @@ from mixedmodels.interfaces import ConditionalFamily, FloatArray
 
 from ._tweedie_series import tweedie_log_series
 
-__all__ = ["BetaFamily", "GaussianTMBFamily", "TweedieFamily"]
+__all__ = ["BetaFamily", "GaussianTMBFamily", "StudentTFamily", "TweedieFamily"]
 
 
 class BetaFamily(ConditionalFamily):
@@ -192,3 +192,60 @@ class TweedieFamily(ConditionalFamily):
         pos = n > 0
         out[pos] = rng.gamma(n[pos] * alpha, scale[pos])
         return out
+
+
+class StudentTFamily(ConditionalFamily):
+    """Student t (glmmTMB's ``t_family``): ``y = mu + phi T_nu``, scale ``phi``
+    (``sigma()``), degrees of freedom ``nu = exp(psi)`` estimated."""
+
+    name: ClassVar[str] = "t"
+    default_link = "identity"
+    links = ("identity", "log")
+    shape_names = ("psi",)
+    support = "real"
+
+    @staticmethod
+    def df(shape: FloatArray) -> float:
+        return float(np.exp(shape[0]))
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        nu = self.df(shape)
+        z = (y - mu) / phi
+        return (
+            gammaln((nu + 1.0) / 2.0)
+            - gammaln(nu / 2.0)
+            - 0.5 * np.log(nu * np.pi)
+            - np.log(phi)
+            - (nu + 1.0) / 2.0 * np.log1p(z * z / nu)
+        )
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        nu = self.df(shape)
+        z = (y - mu) / phi
+        den = nu + z * z
+        d1 = (nu + 1.0) * z / (phi * den)
+        d2 = -(nu + 1.0) * (nu - z * z) / (phi * phi * den * den)
+        return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def shape_start(self) -> FloatArray:
+        return np.array([np.log(5.0)])
+
+    def dispersion_start(self, y: FloatArray) -> float:
+        return float(np.log(np.std(y))) if y.size > 1 and np.std(y) > 0 else 0.0
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        nu = self.df(shape)
+        factor = nu / (nu - 2.0) if nu > 2.0 else np.inf
+        return np.broadcast_to(phi**2 * factor, np.shape(mu)).astype(np.float64)
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        return mu + phi * rng.standard_t(self.df(shape), size=np.shape(mu))

@@ -164,7 +164,7 @@ class GenPoissonFamily(CountFamily):
             p = flat_phi[start : start + 4096, None]
             pmf = np.exp(self.logpdf(grid[None, :], m, p, shape))
             cdf = np.cumsum(pmf, axis=1)
-            u = rng.random(m.shape[0])[:, None] * cdf[:, -1:]
+            u = rng.random(len(m))[:, None] * cdf[:, -1:]
             out[start : start + 4096] = np.argmax(cdf >= u, axis=1)
         return out.reshape(mu.shape)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mixedmodels.interfaces import ConditionalFamily
 
-from ._continuous import BetaFamily, GaussianTMBFamily, TweedieFamily
+from ._continuous import BetaFamily, GaussianTMBFamily, StudentTFamily, TweedieFamily
 from ._counts import (
     GenPoissonFamily,
     NBinom1Family,
@@ -25,5 +25,6 @@ FAMILIES: list[type[ConditionalFamily]] = [
     PoissonTMBFamily,
     BetaFamily,
     TweedieFamily,
+    StudentTFamily,
     GaussianTMBFamily,
 ]

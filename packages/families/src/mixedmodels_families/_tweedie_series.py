@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
+from scipy.special import gammaln
 
 from mixedmodels.interfaces import FloatArray
 
@@ -23,11 +23,17 @@ def tweedie_log_series(y: FloatArray, phi: FloatArray, p: float) -> FloatArray:
     c = -alpha * np.log(y) + alpha * np.log(p - 1.0) - (1.0 - alpha) * np.log(phi) - np.log(2.0 - p)
     jmax = np.maximum(y ** (2.0 - p) / (phi * (2.0 - p)), 1.0)
     half = int(np.ceil(np.max(12.0 * np.sqrt(jmax) + 30.0)))
-    base = np.maximum(np.round(jmax) - half, 1.0)
+    base = np.maximum(np.round(jmax) - half, 1.0).astype(np.int64)
+    # the j-only parts, tabulated once for every j any row's window reaches
+    top = int(base.max()) + 2 * half + 1
+    jj = np.arange(top + 1, dtype=np.float64)
+    table = gammaln(jj + 1.0) + gammaln(np.maximum(-jj * alpha, 1e-300))
+    offsets = np.arange(2 * half + 1)
     out = np.empty(y.size)
     for start in range(0, y.size, 4096):  # chunks bound the (rows x window) memory
         sl = slice(start, start + 4096)
-        j = base[sl, None] + np.arange(2 * half + 1)[None, :]
-        logw = j * c[sl, None] - gammaln(j + 1.0) - gammaln(-j * alpha)
-        out[sl] = logsumexp(logw, axis=1)
+        j = base[sl, None] + offsets[None, :]
+        logw = j * c[sl, None] - table[j]
+        m = logw.max(axis=1)
+        out[sl] = m + np.log(np.exp(logw - m[:, None]).sum(axis=1))
     return out - np.log(y)

@@ -5,6 +5,7 @@ dispersion, each with its own formula (glmmTMB's ``formula``, ``ziformula``,
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,10 @@ def _component(name: str, model: Model, rhs: str, link: Link, from_model: bool) 
         frame[_RESPONSE] = 0.0
         label = {"zi": "ziformula", "disp": "dispformula"}[name]
         try:
-            sub = _Model(f"{_RESPONSE} ~ {rhs}", frame, family="gaussian")
+            with warnings.catch_warnings():
+                # dropped rows are an error below, naming the formula
+                warnings.filterwarnings("ignore", message=".*rows with missing values")
+                sub = _Model(f"{_RESPONSE} ~ {rhs}", frame, family="gaussian")
         except ValueError as err:
             raise ValueError(f"{label} '~ {rhs}': {err}") from err
         if sub.n_obs != model.n_obs:

@@ -10,10 +10,12 @@ zero-inflation predictors are integrated out by the Laplace approximation
 at the conditional mode ``u^`` (inner Newton iterations, warm-started).  Unlike lme4,
 nothing is profiled: the outer optimiser works on every fixed parameter together (the
 fixed effects of each component, the dispersion model, theta and the family's extra
-parameters), as glmmTMB does.  The gradient is by central differences of the
-objective (the Laplace term needs third derivatives of the density otherwise), the
-Hessian at the optimum by central differences too; its inverse is the Wald covariance
-of every fixed parameter (TMB's ``sdreport``).
+parameters), as glmmTMB does.  The gradient is analytic (the implicit-function
+theorem; the third derivatives of the density by differences of the family's second
+derivatives, row by row; central differences of the objective only where the random
+effects' design is too large for the joint solver's dense algebra), the Hessian at the
+optimum by central differences of that gradient; its inverse is the Wald covariance of
+every fixed parameter (TMB's ``sdreport``).
 
 Two inner solvers: random effects in one predictor use the blocked penalised system of
 the GLMM path (:class:`~mixedmodels.generalized.pwls.PenalizedSystem`: ``O(n)`` per
@@ -25,7 +27,7 @@ factorisation of the joint ``H``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.linalg as sla
@@ -59,7 +61,7 @@ class _Blocked:
         self.q1 = self.system.q1
         self.q = self.q1 + self.system.q_rest
         self.lambdas: list[FloatArray] = []
-        self._factor = None
+        self._factor: Any = None  # the last factorisation (a pwls.Factor)
 
     def set_lambdas(self, lambdas: list[FloatArray]) -> None:
         self.lambdas = lambdas
@@ -78,7 +80,8 @@ class _Blocked:
 
     def factor(self, w: FloatArray) -> float | None:
         """Factor ``H`` for weights ``w``; returns ``log|H|`` or ``None`` if not PD."""
-        f = self.system.factor(self.lambdas, w)
+        with np.errstate(invalid="ignore", divide="ignore"):  # not PD: None below
+            f = self.system.factor(self.lambdas, w)
         if f is None:
             return None
         if not np.isfinite(f.logdet_re) or np.any(f.Tinv[:, 0, 0] <= 0):
@@ -121,7 +124,7 @@ class _Dense:
                 f"together: the joint solver is limited to {_DENSE_LIMIT}"
             )
         self.ZL: list[Any] = []
-        self._chol: tuple[FloatArray, bool] | None = None
+        self._chol: Any = None  # cho_factor's (factor, lower)
 
     def set_lambdas(self, lambdas: list[list[FloatArray]]) -> None:
         self.ZL = []
@@ -149,13 +152,14 @@ class _Dense:
         o = self.offsets
         for k in range(len(self.ZL)):
             for m in range(k, len(self.ZL)):
-                A, B = self.ZL[k], self.ZL[m]
-                if sp.issparse(A):
-                    blk = (A.T @ sp.diags(W[k][m]) @ B).toarray()
-                elif k != m and not np.any(W[k][m]):
+                A: Any = self.ZL[k]
+                B: Any = self.ZL[m]
+                if k != m and not np.any(W[k][m]):
                     continue  # uncoupled predictors (a hurdle): a zero block
-                else:
+                if isinstance(A, np.ndarray):
                     blk = A.T @ (W[k][m][:, None] * B)
+                else:
+                    blk = (A.T @ sp.diags(W[k][m]) @ B).toarray()
                 H[o[k] : o[k + 1], o[m] : o[m + 1]] += blk
                 if m != k:
                     H[o[m] : o[m + 1], o[k] : o[k + 1]] += blk.T
@@ -323,6 +327,14 @@ class LaplaceProblem:
     def rows(
         self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool = True
     ) -> RowDerivatives:
+        # Trial points of the line searches can overflow the mean: the non-finite
+        # values that follow make the objective infinite (rejected), not an error.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._rows(params, eta, derivatives)
+
+    def _rows(
+        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool
+    ) -> RowDerivatives:
         return row_loglik(
             self.family,
             self.components["cond"].link,
@@ -337,7 +349,11 @@ class LaplaceProblem:
     # --- the inner problem ----------------------------------------------------------
     def _derivs(self, r: RowDerivatives) -> tuple[list[FloatArray], list[list[FloatArray]]]:
         first = {"cond": r.d_c, "zi": r.d_z}
-        second = {("cond", "cond"): r.d_cc, ("zi", "zi"): r.d_zz, ("cond", "zi"): r.d_cz}
+        second: dict[tuple[str, str], Any] = {
+            ("cond", "cond"): r.d_cc,
+            ("zi", "zi"): r.d_zz,
+            ("cond", "zi"): r.d_cz,
+        }
         ds = [first[k] for k in self.re_names]
         W = [
             [-second[(a, b)] if (a, b) in second else None for b in self.re_names]
@@ -377,7 +393,8 @@ class LaplaceProblem:
         logdet: float | None = None
         for _ in range(100):
             ds, W = self._derivs(r)
-            g = self.solver.gradient(ds if isinstance(self.solver, _Dense) else ds[0], u)
+            solver: Any = self.solver
+            g = solver.gradient(ds if isinstance(solver, _Dense) else ds[0], u)
             logdet = self._factor(W)
             exact = logdet is not None
             if not exact:
@@ -458,10 +475,10 @@ class LaplaceProblem:
         b = self.blocks["psi"]
         psi_parts = []
         for j in range(b.start, b.stop):
-            up, down = params.copy(), params.copy()
-            up[j] += h
-            down[j] -= h
-            ru, rd = self.rows(up, eta), self.rows(down, eta)
+            pu, pd = params.copy(), params.copy()
+            pu[j] += h
+            pd[j] -= h
+            ru, rd = self.rows(pu, eta), self.rows(pd, eta)
             psi_parts.append(
                 (
                     (ru.ll - rd.ll) / (2 * h),
@@ -479,7 +496,7 @@ class LaplaceProblem:
         leverages, ``w'`` third derivatives) and ``g = Lambda' Z' dl/deta - u``.
         ``None`` where it does not apply (joint random effects in two predictors)."""
         if isinstance(self.solver, _Dense):
-            return None
+            return self._dense_gradient(params)
         state = self.inner(params)
         if not np.isfinite(state.objective):
             return None
@@ -546,6 +563,138 @@ class LaplaceProblem:
             grad[bp.start + q] = -float(np.sum(dll)) + 0.5 * float(lev @ dw) + float(v @ ddk)
         return grad
 
+    def _all_partials(
+        self, params: FloatArray, eta: dict[str, FloatArray], h: float = 1e-4
+    ) -> dict[str, Any]:
+        """Per-row derivatives for random effects in both the conditional and the
+        zero-inflation predictors: ``d1[e]``, ``second[(a, e)]``, ``wp[(a, b)][e]``
+        (derivatives of ``w_ab = -d2 l / deta_a deta_b``) and the ``psi`` parts."""
+
+        def sec(rr: RowDerivatives) -> dict[tuple[str, str], FloatArray]:
+            out: dict[tuple[str, str], Any] = {
+                ("cond", "cond"): rr.d_cc,
+                ("zi", "zi"): rr.d_zz,
+                ("cond", "zi"): rr.d_cz,
+            }
+            out[("zi", "cond")] = rr.d_cz
+            return out
+
+        def first(rr: RowDerivatives) -> dict[str, Any]:
+            return {"cond": rr.d_c, "zi": rr.d_z}
+
+        r = self.rows(params, eta)
+        pairs = [(a, b) for a in self.re_names for b in self.re_names]
+        d1: dict[str, FloatArray] = {}
+        second: dict[tuple[str, str], FloatArray] = {}
+        wp: dict[tuple[str, str], dict[str, FloatArray]] = {pr: {} for pr in pairs}
+        s0 = sec(r)
+        for e in eta:
+            up, down = dict(eta), dict(eta)
+            up[e] = eta[e] + h
+            down[e] = eta[e] - h
+            ru, rd = self.rows(params, up), self.rows(params, down)
+            su, sd = sec(ru), sec(rd)
+            for pr in pairs:
+                wp[pr][e] = -(su[pr] - sd[pr]) / (2 * h)
+            if e in ("cond", "zi"):
+                d1[e] = first(r)[e]
+                for a in self.re_names:
+                    second[(a, e)] = s0[(a, e)]
+            else:
+                d1[e] = (ru.ll - rd.ll) / (2 * h)
+                for a in self.re_names:
+                    second[(a, e)] = (first(ru)[a] - first(rd)[a]) / (2 * h)
+        psi = []
+        b = self.blocks["psi"]
+        for j in range(b.start, b.stop):
+            pu, pd = params.copy(), params.copy()
+            pu[j] += h
+            pd[j] -= h
+            ru, rd = self.rows(pu, eta), self.rows(pd, eta)
+            su, sd = sec(ru), sec(rd)
+            psi.append(
+                (
+                    (ru.ll - rd.ll) / (2 * h),
+                    {a: (first(ru)[a] - first(rd)[a]) / (2 * h) for a in self.re_names},
+                    {pr: -(su[pr] - sd[pr]) / (2 * h) for pr in pairs},
+                )
+            )
+        return {"d1": d1, "second": second, "wp": wp, "psi": psi, "s0": s0}
+
+    def _dense_gradient(self, params: FloatArray) -> FloatArray | None:
+        """:meth:`analytic_gradient` for the joint solver (random effects in two coupled
+        predictors), with ``H^-1`` dense: the same implicit-function argument, sums over
+        the pairs of predictors ``(a, b)`` of ``H = I + sum A_a' diag(w_ab) A_b``."""
+        solver = self.solver
+        assert isinstance(solver, _Dense)
+        if any(not isinstance(A, np.ndarray) for A in solver.ZL):
+            return None
+        state = self.inner(params)
+        if not np.isfinite(state.objective):
+            return None
+        u = state.u
+        R = self.re_names
+        eta = self.predictors(params, u)
+        rp = self._all_partials(params, eta)
+        d1, second, wp = rp["d1"], rp["second"], rp["wp"]
+        Hinv = solver.inverse()
+        o = solver.offsets
+        A = dict(zip(R, solver.ZL, strict=True))
+        blk = {a: slice(o[i], o[i + 1]) for i, a in enumerate(R)}
+        AH = {(a, b): A[a] @ Hinv[blk[a], blk[b]] for a in R for b in R}
+        Q = {(a, b): np.einsum("ij,ij->i", AH[(a, b)], A[b]) for a in R for b in R}
+        pairs = list(Q)
+        r = np.concatenate([0.5 * A[c].T @ sum(Q[pr] * wp[pr][c] for pr in pairs) for c in R])
+        s = Hinv @ r
+        v = {a: A[a] @ s[blk[a]] for a in R}
+        grad = np.zeros(self.n_params)
+        for e, name in (("cond", "beta"), ("zi", "betazi"), ("disp", "betad")):
+            if e not in eta:
+                continue
+            rows = -d1[e] + 0.5 * sum(Q[pr] * wp[pr][e] for pr in pairs)
+            rows = rows + sum(v[a] * second[(a, e)] for a in R)
+            bb = self.blocks[name]
+            grad[bb.start : bb.stop] = self.components[e].X.T @ rows
+        for c, Z in zip(R, solver.Zs, strict=True):
+            bb = self.blocks["theta" if c == "cond" else "thetazi"]
+            terms = self.components[c].terms
+            theta = self.part(params, "theta" if c == "cond" else "thetazi")
+            lambdas = self.lambdas(params, c)
+            j, ti = bb.start, 0
+            for t_idx, t in enumerate(terms):
+                jac = t.structure.factor_jacobian(theta[ti : ti + t.structure.n_params])
+                for dlam in jac:
+                    mats = [
+                        sp.kron(sp.eye(tt.n_levels), sp.csr_matrix(dlam if k == t_idx else 0 * lam))
+                        for k, (tt, lam) in enumerate(zip(terms, lambdas, strict=True))
+                    ]
+                    dA = np.asarray((Z @ sp.block_diag(mats)).toarray())
+                    m = dA @ u[blk[c]]
+                    tr = sum(
+                        float(np.sum(-self._w(rp, c, b) * np.einsum("ij,ij->i", AH[(b, c)], dA)))
+                        for b in R
+                    )
+                    tr += 0.5 * float(sum(Q[pr] * wp[pr][c] for pr in pairs) @ m)
+                    g_s = float((dA @ s[blk[c]]) @ d1[c]) + sum(
+                        float(v[a] @ (second[(a, c)] * m)) for a in R
+                    )
+                    grad[j] = -float(d1[c] @ m) + tr + g_s
+                    j += 1
+                ti += t.structure.n_params
+        bp = self.blocks["psi"]
+        for q, (dll, dd, dw) in enumerate(rp["psi"]):
+            grad[bp.start + q] = (
+                -float(np.sum(dll))
+                + 0.5 * float(sum(Q[pr] @ dw[pr] for pr in pairs))
+                + sum(float(v[a] @ dd[a]) for a in R)
+            )
+        return grad
+
+    @staticmethod
+    def _w(rp: dict[str, Any], a: str, b: str) -> FloatArray:
+        """``-w_ab = d2 l / deta_a deta_b`` at the mode."""
+        return rp["s0"][(a, b)]  # type: ignore[no-any-return]
+
     def gradient(self, params: FloatArray) -> FloatArray:
         """The gradient of :meth:`objective`: analytic where it applies, else by
         central differences."""
@@ -593,7 +742,9 @@ def _hessian(
     """Central differences of the analytic gradient (``2k`` gradients; accurate to
     ``O(h^2)``), or of the objective where there is no analytic gradient."""
     base = getattr(problem, "base", problem)
-    if isinstance(base.solver, _Dense):
+    if isinstance(base.solver, _Dense) and any(
+        not isinstance(A, np.ndarray) for A in base.solver.ZL
+    ):
         return central_hessian(fun, x, lo, hi, free)
     out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
     if out is None:
@@ -673,18 +824,16 @@ def fit_laplace(
         x = x0 + scale * z
         return fun(x), problem.gradient(x) * scale
 
+    zbounds = [
+        (float(a) if np.isfinite(a) else None, float(b) if np.isfinite(b) else None)
+        for a, b in zip(zlo, zhi, strict=True)
+    ]
     res = minimize(
-        scaled,
+        cast(Any, scaled),
         np.zeros(x0.size),
         jac=True,
         method="L-BFGS-B",
-        bounds=list(
-            zip(
-                np.where(np.isfinite(zlo), zlo, None),
-                np.where(np.isfinite(zhi), zhi, None),
-                strict=True,
-            )
-        ),
+        bounds=zbounds,
         options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
     )
     res.x = np.clip(x0 + scale * res.x, lo, hi)

@@ -90,3 +90,19 @@ def test_profile_intervals() -> None:
     ci = m.confint(method="profile", parm=["cond.(Intercept)", "cond.minedno"])
     np.testing.assert_allclose(ci.iloc[:, 0], ref["lower"], rtol=5e-4)
     np.testing.assert_allclose(ci.iloc[:, 1], ref["upper"], rtol=5e-4)
+
+
+def test_student_t() -> None:
+    """``tools/reference/glmmtmb_families/t_family.R``: scale ``sigma()`` and
+    ``psi = log(df)``."""
+    ref = json.loads((REFERENCE / "glmmtmb_t_family.json").read_text())
+    data = load_case("glmmtmb_orthodont_dispformula")[1]
+    fit = mm.glmm("distance ~ age + Sex + (1 | Subject)", data, family="t")
+    assert fit.converged, fit.messages
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    assert fit.df == ref["df"]
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-4)
+    np.testing.assert_allclose(fit.fixef_se.to_numpy(), list(ref["se"].values()), rtol=1e-3)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-4)
+    assert fit.params[-1] == pytest.approx(ref["family_params"], rel=1e-4)
+    assert float(fit.varcorr["sd"].iloc[0]) == pytest.approx(ref["sd"], rel=1e-3)
