@@ -80,6 +80,20 @@ def test_glmm_singular_fit_warns() -> None:
         mm.glmm("yb ~ x + (1 | g)", d, family="binomial")
 
 
+def test_non_converged_fit_warns_once() -> None:
+    # An ar1 term whose correlation runs to the edge (fuzz seed 1010): converged=False
+    # and, before, no warning at all.
+    case = random_case(1010)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = mm.lmm(case.formula, case.data, **case.options)
+    assert not fit.converged
+    conv = [w for w in caught if issubclass(w.category, mm.ConvergenceWarning)]
+    assert len(conv) == 1
+    assert str(conv[0].message).startswith("Model failed to converge: ")
+    assert all(m in str(conv[0].message) for m in fit.messages if "singular" not in m)
+
+
 def test_convergence_warning_names_the_reason() -> None:
     # The convergence check's finite differences are not finite next to this optimum.
     with pytest.warns(mm.ConvergenceWarning, match="Model failed to converge: .*not finite"):
