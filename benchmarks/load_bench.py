@@ -100,32 +100,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"{cores} cores; load average before the run: {os.getloadavg()}")
-    rows = []
+    print(f"InstEval ML, {FORMULA}")
+    print(
+        f"{'engine':<12} {'threads':<7} {'quiet (median)':>15} "
+        f"{f'{args.procs} at once (median, max)':>28}",
+        flush=True,
+    )
+
+    def report(engine: str, policy: str, m: dict) -> None:
+        q = statistics.median(m["quiet"])
+        lo = statistics.median(m["loaded"])
+        print(
+            f"{engine:<12} {policy:<7} {q:>13.2f} s {lo:>16.2f} s, {max(m['loaded']):.2f} s"
+            f"  (x{lo / q:.1f}; load average now {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+
     with tempfile.TemporaryDirectory() as tmp:
-        csv = None
+        for policy in args.policy:
+            report("mixedmodels", policy, measure("python", policy, args.procs, args.repeat, None))
         if args.r and shutil.which("Rscript"):
             import mixedmodels as mm
 
             csv = str(Path(tmp) / "InstEval.csv")
             mm.datasets.load("InstEval").to_csv(csv, index=False)
-        for policy in args.policy:
-            rows.append(
-                ("mixedmodels", policy, measure("python", policy, args.procs, args.repeat, None))
-            )
-        if csv:
-            rows.append(("lme4", "-", measure("r", "-", args.procs, 1, csv)))
-    print(f"InstEval ML, {FORMULA}")
-    print(
-        f"{'engine':<12} {'threads':<7} {'quiet (median)':>15} "
-        f"{f'{args.procs} at once (median, max)':>28}"
-    )
-    for engine, policy, m in rows:
-        q = statistics.median(m["quiet"])
-        lo = statistics.median(m["loaded"])
-        print(
-            f"{engine:<12} {policy:<7} {q:>13.2f} s {lo:>16.2f} s, {max(m['loaded']):.2f} s"
-            f"  (x{lo / q:.1f})"
-        )
+            report("lme4", "-", measure("r", "-", args.procs, 1, csv))
     print(f"load average after the run: {os.getloadavg()}")
     return 0
 

@@ -96,15 +96,16 @@ def fit_lmm(model: Model, reml: bool = True, **options: Any) -> LMMResult:
     return result_class.from_fit(state)
 
 
-def _check_size(model: Model, reml: bool) -> None:
-    """A linear model needs more observations than fixed-effect coefficients: with
-    ``n = p`` the REML criterion is undefined and the ML residual variance is zero."""
+def _check_size(model: Model, method: str) -> None:
+    """A mixed model needs more observations than fixed-effect coefficients: with
+    ``n = p`` the REML criterion is undefined, the ML residual variance is zero, and a
+    GLMM's fixed effects alone fit every observation (PIRLS then diverges)."""
     n, p = model.X.shape
     if n <= p:
         raise ModelSpecificationError(
             f"{n} observations for {p} fixed-effect coefficients "
-            f"({', '.join(model.fixef_names)}): {'REML' if reml else 'ML'} needs more "
-            "observations than fixed-effect coefficients; simplify the fixed-effect formula"
+            f"({', '.join(model.fixef_names)}): {method} needs more observations than "
+            "fixed-effect coefficients; simplify the fixed-effect formula"
         )
 
 
@@ -133,7 +134,7 @@ class _LMMEstimator(Estimator):
         return None
 
     def fit(self, model: Any, **options: Any) -> Any:
-        _check_size(model, self.reml)
+        _check_size(model, "REML" if self.reml else "ML")
         return announce(LMMResult.from_fit(_linear_fit.fit_lmm(model, reml=self.reml, **options)))
 
 
@@ -182,7 +183,7 @@ class GLSEstimator(Estimator):
 
     def fit(self, model: Any, reml: bool = True, **options: Any) -> Any:
         check_flag("reml", reml)
-        _check_size(model, reml)
+        _check_size(model, "REML" if reml else "ML")
         return announce(GLSResult.from_fit(_linear_fit.fit_lmm(model, reml=reml, **options)))
 
 
@@ -217,6 +218,7 @@ class _QuadratureEstimator(_GLMMEstimator):
     options: ClassVar[tuple[str, ...] | None] = ("nagq", "estimate_size", "check", "start")
 
     def fit(self, model: Any, **options: Any) -> Any:
+        _check_size(model, "a GLMM")
         nagq = options.pop("nagq", self.default_nagq)
         if model.family.name == "negative_binomial" and options.pop("estimate_size", True):
             return announce(GLMMResult.from_fit(fit_glmm_nb(model, nagq=nagq, **options)))
@@ -250,6 +252,7 @@ class FastEstimator(_GLMMEstimator):
     options: ClassVar[tuple[str, ...] | None] = ("check", "start")
 
     def fit(self, model: Any, **options: Any) -> Any:
+        _check_size(model, "a GLMM")
         return announce(GLMMResult.from_fit(fit_glmm(model, fast=True, **options)))
 
 
