@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
@@ -762,10 +761,10 @@ def test_factorize():
     assert codes.tolist() == [1, -1, 0] and levels == ["FALSE", "TRUE"]
 
 
-# --- speed ---------------------------------------------------------------------------
+# --- size (the time it takes is measured in benchmarks/design_bench.py) --------------
 
 
-def test_build_design_is_fast_on_a_million_rows():
+def test_build_design_on_a_million_rows():
     rng = np.random.default_rng(0)
     n = 1_000_000
     data = pd.DataFrame(
@@ -776,8 +775,6 @@ def test_build_design_is_fast_on_a_million_rows():
             "f2": rng.integers(0, 1_000, n),
         }
     )
-    start = time.perf_counter()
     d = build_design("y ~ x + (1|f1) + (1|f2)", data)
-    elapsed = time.perf_counter() - start
     assert d.terms[0].n_levels == 20_000 and d.terms[1].n_levels == 1_000
-    assert elapsed < 2.0, f"build_design took {elapsed:.2f} s"
+    assert d.n_obs == n and d.X.shape == (n, 2)

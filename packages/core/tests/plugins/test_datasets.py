@@ -12,7 +12,6 @@ import json
 import math
 import subprocess
 import sys
-import time
 import types
 import warnings
 from collections.abc import Iterator
@@ -330,14 +329,10 @@ def test_load_returns_a_new_frame_each_time() -> None:
     assert datasets.load("Dyestuff").loc[0, "Yield"] == 1545.0
 
 
-def test_insteval_loads_fast() -> None:
-    # Best of three, so that a busy machine does not fail the test by chance.
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        datasets.load("InstEval")
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.5
+def test_insteval_loads_whole() -> None:
+    # (its load time is measured in benchmarks/design_bench.py, not asserted here)
+    data = datasets.load("InstEval")
+    assert data.shape[0] == 73_421
 
 
 # ---------------------------------------------------------------------------- look-up
