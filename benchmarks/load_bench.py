@@ -11,7 +11,8 @@ one's fit time.  Both are run under each BLAS-thread policy:
 - ``all``: the BLAS library's own default in every process (``MIXEDMODELS_NUM_THREADS=all``),
   the behaviour before decision 0015.
 
-With ``Rscript`` and lme4 present (and ``--r``), lme4's ``lmer`` is timed the same way
+With mixedlm installed (the Rust-backed Python peer) it is timed the same way; with
+``Rscript`` and lme4 present (and ``--r``), lme4's ``lmer`` is timed the same way
 on the same data.  The load on the machine before the run (load average) is printed:
 on a shared machine "quiet" is only as quiet as the neighbours.
 
@@ -23,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -48,6 +50,20 @@ PY_WORKER = textwrap.dedent(
     """
 )
 
+# mixedlm (PyPI, the Rust-backed Python peer), when it is installed.
+MIXEDLM_WORKER = textwrap.dedent(
+    """
+    import json, time, warnings
+    import mixedlm
+    import mixedmodels as mm
+    data = mm.datasets.load("InstEval")
+    warnings.simplefilter("ignore")
+    t = time.perf_counter()
+    fit = mixedlm.lmer({formula!r}, data, REML=False)
+    print(json.dumps({{"seconds": time.perf_counter() - t, "deviance": float(fit.deviance())}}))
+    """
+)
+
 R_WORKER = textwrap.dedent(
     """
     suppressMessages(library(lme4))
@@ -68,6 +84,8 @@ def _start(engine: str, policy: str, csv: str | None) -> subprocess.Popen[str]:
         env["MIXEDMODELS_NUM_THREADS"] = "all"
     if engine == "python":
         cmd = [sys.executable, "-c", PY_WORKER.format(formula=FORMULA)]
+    elif engine == "mixedlm":
+        cmd = [sys.executable, "-c", MIXEDLM_WORKER.format(formula=FORMULA)]
     else:
         cmd = ["Rscript", "-e", R_WORKER.format(csv=csv, formula=FORMULA)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -119,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for policy in args.policy:
             report("mixedmodels", policy, measure("python", policy, args.procs, args.repeat, None))
+        if importlib.util.find_spec("mixedlm") is not None:
+            report("mixedlm", "-", measure("mixedlm", "-", args.procs, args.repeat, None))
         if args.r and shutil.which("Rscript"):
             import mixedmodels as mm
 
