@@ -11,7 +11,7 @@ import pandas as pd
 from mixedmodels import LMMResult
 from mixedmodels.errors import ModelSpecificationError
 
-from ._design import DaskDesign, check_dtypes
+from ._design import DaskDesign
 
 __all__ = ["DaskLMMResult", "is_dask_frame"]
 
@@ -67,7 +67,6 @@ def _predict_part(
     allow_new_levels: bool,
 ) -> pd.Series:
     m = design.model
-    check_dtypes(frame, design.meta, [c for c in design.used if c in frame.columns], -1)
     X = m.design.fixed_matrix(frame)[:, design.keep]
     eta = X @ beta
     offset = m.design.offset_for(frame)
