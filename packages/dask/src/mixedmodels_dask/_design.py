@@ -182,12 +182,10 @@ class DaskDesign:
             ok &= np.isfinite(Z).all(axis=1)
             unseen = (codes < 0) & ok
             if np.any(unseen) and not new_levels:
-                cols = list(t.spec.group.factors) if hasattr(t.spec, "group") else []
-                example = frame.loc[frame.index[np.flatnonzero(unseen)[0]], cols] if cols else ""
                 raise ModelSpecificationError(
                     f"partition {index}: {int(np.sum(unseen))} rows with levels of "
-                    f"{t.group_name!r} not seen in fitting (e.g. {dict(example) if cols else ''}); "
-                    "pass allow_new_levels=True to predict them at the population level"
+                    f"{t.group_name!r} not seen in fitting; pass allow_new_levels=True to "
+                    "predict them at the population level"
                 )
             if not new_levels:
                 ok &= codes >= 0

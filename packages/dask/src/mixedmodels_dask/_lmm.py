@@ -253,7 +253,9 @@ def lmm(
     total = map_reduce(data, products, lambda a, b: a + b, client)
     criterion = criterion_from_cross_products(total, layout, p, std)
     fit = fit_lmm_criterion(model, criterion, reml=reml, **options)
-    result = DaskLMMResult.from_fit(fit)._attach(data, design, client)
+    result = DaskLMMResult.from_fit(fit)
+    assert isinstance(result, DaskLMMResult)
+    result._attach(data, design, client)
     if not result.converged:
         reasons = [m for m in result.messages if "singular" not in m]
         warnings.warn(

@@ -58,12 +58,13 @@ class DenseLMMProblem(ThetaLayout):
                 "a linear mixed model needs at least one random-effect term"
             )
         self._set_data(X, terms, weights)
-        if matrix is not None:
-            # The whole [Z X y] given (e.g. whitened by a residual structure, which mixes
-            # the rows of a term's levels): the terms only give the columns' layout.
-            C = matrix.T @ matrix
-        else:
-            C = lmm_cross_products(X, y, terms, weights, dense=True).C
+        # The whole [Z X y] given (e.g. whitened by a residual structure, which mixes
+        # the rows of a term's levels): the terms only give the columns' layout.
+        C: FloatArray | None = (
+            matrix.T @ matrix
+            if matrix is not None
+            else lmm_cross_products(X, y, terms, weights, dense=True).C
+        )
         self._setup(C)
 
     @classmethod
