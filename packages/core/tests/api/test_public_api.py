@@ -204,6 +204,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
 # The hooks a plugin implements (``mixedmodels.hookspec`` has no ``__all__``).
 HOOKS = [
     "mixedmodels_covariance_structures",
+    "mixedmodels_data_sources",
     "mixedmodels_datasets",
     "mixedmodels_diagnostics",
     "mixedmodels_estimators",
