@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .data_sources import data_source_for
 from .errors import ModelSpecificationError
 from .estimators import check_flag
 from .interfaces import ConditionalFamily
@@ -40,7 +41,8 @@ def lmm(
     formula
         lme4-syntax formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
     data
-        pandas DataFrame (polars DataFrame or pyarrow Table accepted).
+        pandas DataFrame (polars DataFrame or pyarrow Table accepted); with a data-source
+        plugin, other data too (mixedmodels-dask: a Dask frame, fitted exactly).
     reml
         Restricted maximum likelihood (default) or, if false, maximum likelihood.
     weights
@@ -76,6 +78,19 @@ def lmm(
     10.4673
     """
     check_flag("reml", reml)
+    source = data_source_for(data)
+    if source is not None:  # e.g. a Dask frame, with the mixedmodels-dask plugin
+        return source.lmm(  # type: ignore[no-any-return]
+            formula,
+            data,
+            reml=reml,
+            weights=weights,
+            offset=offset,
+            correlation=correlation,
+            variance=variance,
+            contrasts=contrasts,
+            **options,
+        )
     extras = {}
     if correlation is not None:
         extras["correlation"] = correlation

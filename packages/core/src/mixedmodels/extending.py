@@ -17,26 +17,38 @@ from typing import Any
 import numpy as np
 
 from .interfaces import FloatArray
+from .linear.cross_products import CrossProducts, lmm_cross_products, uses_dense
+from .linear.fit import criterion_from_cross_products, fit_lmm_criterion
+from .linear.layout import TermData
+from .linear.standardize import ColumnMoments, standardize_from_moments
 from .numerics.derivatives import finite_difference_derivatives
 from .output.report import Summary
 from .output.tabular import Section, Tabular
 from .output.tabular import render as render_table
 
 __all__ = [
+    "ColumnMoments",
+    "CrossProducts",
     "FixedTermAssignment",
     "Section",
     "Summary",
     "Tabular",
+    "TermData",
+    "criterion_from_cross_products",
     "finite_difference_derivatives",
+    "fit_lmm_criterion",
     "fixed_matrix",
     "fixed_term_assignment",
     "format_coefmat",
     "format_matrix",
+    "lmm_cross_products",
     "parallel_map",
     "r_format",
     "r_round",
     "refit",
     "render_table",
+    "standardize_from_moments",
+    "uses_dense",
 ]
 
 

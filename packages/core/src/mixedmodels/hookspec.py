@@ -181,3 +181,18 @@ def mixedmodels_table_formats() -> Mapping[str, Callable[..., Any]] | None:
         great_tables ``GT``).  The core registers ``text``, ``markdown``, ``html`` and
         ``latex``.
     """
+
+
+@hookspec
+def mixedmodels_data_sources() -> Sequence[Any] | None:
+    """Return data sources: objects that fit models on data the core does not hold in
+    memory (decision 0022).
+
+    Returns
+    -------
+    sequence
+        Objects with a ``name`` (str), ``accepts(data) -> bool`` and
+        ``lmm(formula, data, **arguments)`` (the arguments of :func:`mixedmodels.lmm`)
+        returning the fit.  :func:`mixedmodels.lmm` hands its call to the first source
+        that accepts ``data`` when ``data`` is not a pandas frame.
+    """

@@ -59,20 +59,28 @@ MIXEDMODELS_ALL = [
 # The public modules and their ``__all__``, sorted.
 PUBLIC_MODULES: dict[str, list[str]] = {
     "mixedmodels.extending": [
+        "ColumnMoments",
+        "CrossProducts",
         "FixedTermAssignment",
         "Section",
         "Summary",
         "Tabular",
+        "TermData",
+        "criterion_from_cross_products",
         "finite_difference_derivatives",
+        "fit_lmm_criterion",
         "fixed_matrix",
         "fixed_term_assignment",
         "format_coefmat",
         "format_matrix",
+        "lmm_cross_products",
         "parallel_map",
         "r_format",
         "r_round",
         "refit",
         "render_table",
+        "standardize_from_moments",
+        "uses_dense",
     ],
     "mixedmodels.testing": [
         "Check",
@@ -198,6 +206,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
 # The hooks a plugin implements (``mixedmodels.hookspec`` has no ``__all__``).
 HOOKS = [
     "mixedmodels_covariance_structures",
+    "mixedmodels_data_sources",
     "mixedmodels_datasets",
     "mixedmodels_diagnostics",
     "mixedmodels_estimators",

@@ -65,6 +65,9 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
     terms = [(np.asarray(t.Z, dtype=np.float64), np.asarray(t.codes)) for t in model_terms]
 
     structured = getattr(problem, "residual", None) is not None
+    # A fit on summed cross-products (a data-source plugin, decision 0022) has no rows
+    # in memory: the penalised RSS then comes from the factor.
+    in_memory = X.shape[0] == n
 
     def parts(th: FloatArray) -> FloatArray:
         ev = problem.evaluate(th, reml)
@@ -77,6 +80,8 @@ def _satterthwaite_parts(result: Any) -> _Satterthwaite:
             a = ev.objective - nu * (1.0 + np.log(2.0 * np.pi * ev.pwrss / nu))
             return np.concatenate([[a, ev.pwrss], vu.ravel()])
         a = ev.logdet_L + (ev.logdet_RX if reml else 0.0)
+        if not in_memory:
+            return np.concatenate([[a, ev.pwrss], vu.ravel()])
         # The penalised RSS from explicit residuals: the factor's last element is the
         # difference of large cross-products, whose rounding noise numerical second
         # derivatives would amplify.

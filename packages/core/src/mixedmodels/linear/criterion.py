@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
+from .cross_products import CrossProducts, lmm_cross_products
 from .layout import Evaluation, TermData, ThetaLayout
 
 __all__ = ["Evaluation", "LMMProblem", "TermData", "ThetaLayout"]
@@ -98,14 +99,6 @@ class _CompactMap:
         return np.asarray(self.matrix.T @ v[self.rows])
 
 
-def _sparse_term(term: TermData, n: int) -> sp.csc_matrix:
-    """The term's n x (levels * dim) indicator-weighted matrix, level-major columns."""
-    p = term.dim
-    rows = np.repeat(np.arange(n), p)
-    cols = (term.codes[:, None] * p + np.arange(p)[None, :]).ravel()
-    return sp.csc_matrix((term.Z.ravel(), (rows, cols)), shape=(n, term.q))
-
-
 class LMMProblem(ThetaLayout):
     """Stored cross-products of ``[Z X y]`` and the profiled deviance / REML criterion.
 
@@ -132,12 +125,29 @@ class LMMProblem(ThetaLayout):
             raise ModelSpecificationError(
                 "a linear mixed model needs at least one random-effect term"
             )
-        sw = self._set_data(X, terms, weights)
-        n, p = X.shape
-        Xw = X * sw[:, None]
-        yw = y * sw
-        wterms = [TermData(t.codes, t.n_levels, t.Z * sw[:, None], t.structure) for t in terms]
-        first, rest = wterms[0], wterms[1:]
+        self._set_data(X, terms, weights)
+        self._setup(lmm_cross_products(X, y, terms, weights, dense=False))
+
+    @classmethod
+    def from_cross_products(
+        cls, products: CrossProducts, terms: list[TermData], p: int
+    ) -> LMMProblem:
+        """The criterion of summed cross-products (:func:`lmm_cross_products` of the
+        blocked kind); ``terms`` give the layout only (their rows may be empty)."""
+        if not terms:
+            raise ModelSpecificationError(
+                "a linear mixed model needs at least one random-effect term"
+            )
+        self = cls.__new__(cls)
+        self._set_sizes(products.n, p, terms, products.log_weights_sum)
+        self._setup(products)
+        return self
+
+    def _setup(self, products: CrossProducts) -> None:
+        """Everything the evaluations need, from the cross-products."""
+        terms = self.terms
+        first, rest = terms[0], terms[1:]
+        p = self.p
         self.p1 = first.dim
         self.n1 = first.n_levels
         self.q_rest = sum(t.q for t in rest)
@@ -147,14 +157,8 @@ class LMMProblem(ThetaLayout):
 
         # --- first term: per-level p1 x p1 blocks, grouped into classes -------------
         p1 = self.p1
-        A11 = np.empty((self.n1, p1, p1))
-        for k in range(p1):
-            for l_ in range(k, p1):
-                v = np.bincount(
-                    first.codes, weights=first.Z[:, k] * first.Z[:, l_], minlength=self.n1
-                )
-                A11[:, k, l_] = v
-                A11[:, l_, k] = v
+        assert products.A11 is not None and products.A_RR is not None
+        A11 = products.A11
         self.A11 = A11
         blocks, cls, counts = np.unique(
             A11.reshape(self.n1, p1 * p1), axis=0, return_inverse=True, return_counts=True
@@ -165,23 +169,10 @@ class LMMProblem(ThetaLayout):
         self.n_classes = len(counts)
 
         # --- R block: [Z_2 ... Z_K X y]' [Z_2 ... Z_K X y] --------------------------
-        dense_xy = np.column_stack([Xw, yw])
-        if rest:
-            ZR = sp.hstack([_sparse_term(t, n) for t in rest], format="csc")
-            zz = (ZR.T @ ZR).toarray()
-            zxy = np.asarray(ZR.T @ dense_xy)
-            A_RR = np.block([[zz, zxy], [zxy.T, dense_xy.T @ dense_xy]])
-        else:
-            ZR = None
-            A_RR = dense_xy.T @ dense_xy
-        self.A_RR = A_RR
-        self.y_sumsq = float(yw @ yw)
-
+        self.A_RR = products.A_RR
+        self.y_sumsq = float(products.y_sumsq)
         # --- A_R1 = [Z_R X y]' Z_1 (m x q1), sparse in its RE rows -------------------
-        Z1 = _sparse_term(first, n)
-        top = (ZR.T @ Z1).tocsr() if ZR is not None else sp.csr_matrix((0, first.q))
-        bottom = sp.csr_matrix(np.asarray((Z1.T @ dense_xy).T))
-        self.A_R1 = sp.vstack([top, bottom], format="csc")
+        self.A_R1 = sp.csc_matrix(products.A_R1)
         self._build_V()
         # Operators used at every solve; dense when small (sparse overheads dominate).
         if self.m * first.q <= 200_000:

@@ -15,6 +15,7 @@ import scipy.linalg as sla
 
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
+from .cross_products import CrossProducts, lmm_cross_products
 from .layout import Evaluation, TermData, ThetaLayout
 
 __all__ = ["DenseLMMProblem"]
@@ -56,24 +57,39 @@ class DenseLMMProblem(ThetaLayout):
             raise ModelSpecificationError(
                 "a linear mixed model needs at least one random-effect term"
             )
-        sw = self._set_data(X, terms, weights)
-        n, p = X.shape
+        self._set_data(X, terms, weights)
+        # The whole [Z X y] given (e.g. whitened by a residual structure, which mixes
+        # the rows of a term's levels): the terms only give the columns' layout.
+        C: FloatArray | None = (
+            matrix.T @ matrix
+            if matrix is not None
+            else lmm_cross_products(X, y, terms, weights, dense=True).C
+        )
+        self._setup(C)
+
+    @classmethod
+    def from_cross_products(
+        cls, products: CrossProducts, terms: list[TermData], p: int
+    ) -> DenseLMMProblem:
+        """The criterion of summed cross-products (:func:`lmm_cross_products` of the
+        dense kind); ``terms`` give the layout only (their rows may be empty)."""
+        if not terms:
+            raise ModelSpecificationError(
+                "a linear mixed model needs at least one random-effect term"
+            )
+        self = cls.__new__(cls)
+        self._set_sizes(products.n, p, terms, products.log_weights_sum)
+        self._setup(products.C)
+        return self
+
+    def _setup(self, C: FloatArray | None) -> None:
+        """Everything the evaluations need, from ``C = [Z X y]' W [Z X y]``."""
+        assert C is not None
+        terms, p = self.terms, self.p
         self.offsets = np.cumsum([0] + [t.q for t in terms]).tolist()
         q = self.q = self.offsets[-1]
         self.m = q + p + 1
-        if matrix is not None:
-            # The whole [Z X y] given (e.g. whitened by a residual structure, which mixes
-            # the rows of a term's levels): the terms only give the columns' layout.
-            W = matrix
-        else:
-            W = np.zeros((n, self.m))
-            rows = np.arange(n)
-            for t, off in zip(terms, self.offsets, strict=False):
-                for j in range(t.dim):
-                    W[rows, off + t.codes * t.dim + j] = t.Z[:, j] * sw
-            W[:, q : q + p] = X * sw[:, None]
-            W[:, -1] = y * sw
-        self.C = W.T @ W
+        self.C = C
         # Positions of every element of every level's lambda block inside Lambda (q x q),
         # and for each the index of its value in the concatenated raveled lambdas.
         pos_r, pos_c, src = [], [], []

@@ -27,18 +27,26 @@ from ..numerics.optimize import (
 )
 from ..structures.residual import bind_residual
 from .criterion import Evaluation, LMMProblem, TermData
+from .cross_products import DENSE_MAX_M, CrossProducts
 from .dense import DenseLMMProblem
 from .interface import ProfiledCriterion
 from .layout import model_term_data
 from .residual import ResidualLMMProblem
-from .standardize import standardize
+from .standardize import Standardization, standardize
 from .standardized import StandardizedCriterion
 
-__all__ = ["START_SCALES", "LMMFit", "build_problem", "conditional_fitted", "fit_lmm"]
+__all__ = [
+    "START_SCALES",
+    "LMMFit",
+    "build_problem",
+    "conditional_fitted",
+    "criterion_from_cross_products",
+    "fit_lmm",
+    "fit_lmm_criterion",
+]
 
-# Largest [Z X y] (columns) fitted as one dense matrix: where numpy call overheads,
-# not arithmetic, dominate an evaluation.
-_DENSE_MAX_M = 120
+# (a module attribute: the tests force the blocked path by setting it to 0)
+_DENSE_MAX_M = DENSE_MAX_M
 # Largest dense block for which the optimiser uses the analytic gradient.
 _GRADIENT_MAX_M = 400
 #: Scalings of the default theta tried as starting points (small problems; the GLMM
@@ -146,10 +154,35 @@ def _unstructured_problem(
     X: FloatArray, y: FloatArray, terms: list[TermData], weights: FloatArray | None
 ) -> ProfiledCriterion:
     """The dense or blocked criterion of matrices without a residual structure."""
-    size = sum(t.q for t in terms) + X.shape[1] + 1
-    if size <= _DENSE_MAX_M:
+    if sum(t.q for t in terms) + X.shape[1] + 1 <= _DENSE_MAX_M:
         return DenseLMMProblem(X, y, terms, weights)
     return LMMProblem(X, y, terms, weights)
+
+
+def criterion_from_cross_products(
+    products: CrossProducts,
+    terms: list[TermData],
+    p: int,
+    standardization: Standardization | None = None,
+) -> ProfiledCriterion:
+    """The criterion :func:`fit_lmm` would build, from cross-products summed over chunks
+    of rows (:func:`~mixedmodels.linear.cross_products.lmm_cross_products`).
+
+    With ``standardization`` (:func:`~mixedmodels.linear.standardize.standardize_from_moments`)
+    the cross-products are those of the standardised matrices and the criterion is
+    stated in the user's coordinates, as :func:`standardized_problem` does; ``terms``
+    are the user's (layout and structures only).
+    """
+    std_terms = terms if standardization is None else standardization.terms
+    if products.C is not None:
+        inner: Any = DenseLMMProblem.from_cross_products(products, std_terms, p)
+    else:
+        inner = LMMProblem.from_cross_products(products, std_terms, p)
+    if standardization is None or standardization.is_identity:
+        return inner  # type: ignore[no-any-return]
+    return StandardizedCriterion.from_sizes(
+        inner, standardization, terms, products.n, p, products.log_weights_sum
+    )
 
 
 def standardized_problem(model: Model) -> StandardizedCriterion | None:
@@ -193,10 +226,25 @@ def fit_lmm(
     check
         Run the scale-free convergence check at the optimum.
     """
-    std = standardized_problem(model)
-    if std is not None:
-        return _fit_standardized(model, std, reml, optimizer, start, check)
-    problem = build_problem(model)
+    problem: ProfiledCriterion | None = standardized_problem(model)
+    if problem is None:
+        problem = build_problem(model)
+    return fit_lmm_criterion(model, problem, reml, optimizer, start, check)
+
+
+def fit_lmm_criterion(
+    model: Model,
+    problem: ProfiledCriterion,
+    reml: bool = True,
+    optimizer: str = "auto",
+    start: Any = None,
+    check: bool = True,
+) -> LMMFit:
+    """:func:`fit_lmm` on a criterion built already (e.g. from cross-products summed
+    over the partitions of a distributed frame: :func:`criterion_from_cross_products`);
+    ``model`` gives names and layout to the fit."""
+    if isinstance(problem, StandardizedCriterion):
+        return _fit_standardized(model, problem, reml, optimizer, start, check)
     x_start = problem.start()
     lower, upper = problem.bounds()
     x0 = x_start if start is None else np.asarray(start, dtype=np.float64)

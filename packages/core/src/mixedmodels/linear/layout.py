@@ -78,13 +78,20 @@ class ThetaLayout:
     ) -> FloatArray:
         """Sizes, terms, prior weights and the theta layout; returns ``sqrt(weights)``
         (ones without weights), the row scaling of ``[Z X y]``."""
-        self.n, self.p = X.shape
-        self.terms = terms
+        log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
+        self._set_sizes(X.shape[0], X.shape[1], terms, log_weights_sum)
         self.weights = weights
-        self.log_weights_sum = 0.0 if weights is None else float(np.sum(np.log(weights)))
+        return np.ones(self.n) if weights is None else np.sqrt(weights)
+
+    def _set_sizes(self, n: int, p: int, terms: list[TermData], log_weights_sum: float) -> None:
+        """Sizes, terms and the theta layout without the rows (criteria built from
+        summed cross-products, :mod:`mixedmodels.linear.cross_products`)."""
+        self.n, self.p = int(n), int(p)
+        self.terms = terms
+        self.weights = None
+        self.log_weights_sum = float(log_weights_sum)
         self._theta_index = np.cumsum([0, *self.theta_sizes]).tolist()
         self.n_theta = int(self._theta_index[-1])
-        return np.ones(self.n) if weights is None else np.sqrt(weights)
 
     @property
     def theta_sizes(self) -> list[int]:

@@ -33,7 +33,13 @@ from ..interfaces import CovarianceStructure, FloatArray
 from ..structures.unstructured import Diagonal, Unstructured
 from .layout import TermData
 
-__all__ = ["Standardization", "TermMap", "standardize"]
+__all__ = [
+    "ColumnMoments",
+    "Standardization",
+    "TermMap",
+    "standardize",
+    "standardize_from_moments",
+]
 
 # Condition number of a centred and scaled matrix above which its columns are
 # orthonormalised as well (cross-products lose about twice its digits).
@@ -290,17 +296,28 @@ def standardize(X: FloatArray, terms: Sequence[TermData]) -> Standardization:
     """
     X = np.asarray(X, dtype=np.float64)
     T = _column_transform(X, general=True, shift=True)
+    transforms = []
+    for t in terms:
+        kind = _term_kind(t.structure)
+        transforms.append(
+            None
+            if kind is None
+            else _column_transform(np.asarray(t.Z, float), kind == "general", kind == "general")
+        )
+    return _standardization(X, T, terms, transforms)
+
+
+def _standardization(
+    X: FloatArray, T: FloatArray, terms: Sequence[TermData], transforms: list[FloatArray | None]
+) -> Standardization:
     X_std = X if np.array_equal(T, np.eye(T.shape[0])) else X @ T
     _, logdet = np.linalg.slogdet(T) if T.size else (1.0, 0.0)
     new_terms: list[TermData] = []
     maps: list[TermMap | None] = []
-    for t in terms:
+    for t, A in zip(terms, transforms, strict=True):
         kind = _term_kind(t.structure)
-        A = None
-        if kind is not None:
-            A = _column_transform(np.asarray(t.Z, float), kind == "general", kind == "general")
-            if np.array_equal(A, np.eye(A.shape[0])):
-                A = None
+        if A is not None and np.array_equal(A, np.eye(A.shape[0])):
+            A = None
         if A is None:
             new_terms.append(t)
             maps.append(None)
@@ -311,3 +328,107 @@ def standardize(X: FloatArray, terms: Sequence[TermData]) -> Standardization:
         )
         new_terms.append(TermData(t.codes, t.n_levels, np.asarray(t.Z, float) @ A, t.structure))
     return Standardization(X_std, T, float(logdet), new_terms, maps)
+
+
+@dataclass
+class ColumnMoments:
+    """What :func:`standardize` reads of a matrix's columns, as sums over rows that two
+    sets of rows combine with ``+``: the number of rows, column means, centred
+    cross-products (merged as Chan, Golub and LeVeque's pairwise update, which keeps
+    their accuracy), and which columns are all ones and which only 0/1."""
+
+    n: int
+    mean: FloatArray
+    M2: FloatArray
+    all_one: np.ndarray
+    binary: np.ndarray
+
+    @classmethod
+    def of(cls, M: FloatArray) -> ColumnMoments:
+        """The moments of the rows of ``M`` (``(n, d)``)."""
+        M = np.asarray(M, dtype=np.float64)
+        n = M.shape[0]
+        mean = M.mean(axis=0) if n else np.zeros(M.shape[1])
+        C = M - mean
+        return cls(
+            n,
+            mean,
+            C.T @ C,
+            np.all(M == 1.0, axis=0),
+            np.all((M == 0.0) | (M == 1.0), axis=0),
+        )
+
+    def __add__(self, other: ColumnMoments) -> ColumnMoments:
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        return ColumnMoments(
+            n,
+            self.mean + delta * (other.n / n),
+            self.M2 + other.M2 + np.outer(delta, delta) * (self.n * other.n / n),
+            self.all_one & other.all_one,
+            self.binary & other.binary,
+        )
+
+
+def _transform_from_moments(mom: ColumnMoments, general: bool, shift: bool) -> FloatArray:
+    """:func:`_column_transform` of a matrix known by its :class:`ColumnMoments` (the
+    same transform up to rounding; the QR factor from the Cholesky factor of the
+    Gram matrix, which is the same matrix)."""
+    n, d = mom.n, mom.mean.size
+    A = np.eye(d)
+    if n == 0 or d == 0:
+        return A
+    ones = np.flatnonzero(mom.all_one).tolist()
+    intercept = ones[0] if ones else None
+    for j in range(d):
+        if j == intercept or mom.binary[j]:
+            continue
+        centre = float(mom.mean[j]) if (shift and intercept is not None) else 0.0
+        scale = float(np.sqrt(mom.M2[j, j] / n + (mom.mean[j] - centre) ** 2))
+        if not (np.isfinite(scale) and scale > 0.0):
+            continue
+        A[j, j] = 1.0 / scale
+        if centre != 0.0 and intercept is not None:
+            A[intercept, j] = -centre / scale
+    if general and d > 1:
+        # S'S of S = M A, as A' M2 A + n (A' mean)(A' mean)': no cancellation where A
+        # centres the columns.
+        am = A.T @ mom.mean
+        G = A.T @ mom.M2 @ A + n * np.outer(am, am)
+        G = 0.5 * (G + G.T)
+        sv = np.sqrt(np.clip(np.linalg.eigvalsh(G), 0.0, None))[::-1]
+        if sv[-1] <= 0.0 or sv[0] / sv[-1] > _QR_CONDITION:
+            try:
+                r = np.linalg.cholesky(G).T
+            except np.linalg.LinAlgError:
+                return A
+            A = A @ np.linalg.solve(r, np.eye(d)) * np.sqrt(n)
+    return A
+
+
+def standardize_from_moments(
+    x_moments: ColumnMoments,
+    term_moments: Sequence[ColumnMoments],
+    terms: Sequence[TermData],
+) -> Standardization:
+    """:func:`standardize` of matrices known by their column moments (rows summed by
+    chunk, e.g. over the partitions of a Dask frame).
+
+    ``terms`` give the layout and structures (their rows may be empty); the
+    standardisation's ``X`` and terms' ``Z`` are the given (empty) rows transformed.
+    """
+    p = x_moments.mean.size
+    T = _transform_from_moments(x_moments, general=True, shift=True)
+    transforms: list[FloatArray | None] = []
+    for t, mom in zip(terms, term_moments, strict=True):
+        kind = _term_kind(t.structure)
+        transforms.append(
+            None
+            if kind is None
+            else _transform_from_moments(mom, kind == "general", kind == "general")
+        )
+    return _standardization(np.zeros((0, p)), T, terms, transforms)

@@ -63,6 +63,24 @@ class StandardizedCriterion(ThetaLayout):
         self._set_data(X, terms, weights)
         self.m = int(inner.m)
 
+    @classmethod
+    def from_sizes(
+        cls,
+        inner: Any,
+        transform: Standardization,
+        terms: list[TermData],
+        n: int,
+        p: int,
+        log_weights_sum: float,
+    ) -> StandardizedCriterion:
+        """The criterion of an inner one built from summed cross-products (no rows)."""
+        self = cls.__new__(cls)
+        self.inner = inner
+        self.transform = transform
+        self._set_sizes(n, p, terms, log_weights_sum)
+        self.m = int(inner.m)
+        return self
+
     def _jacobian_shift(self, reml: bool) -> float:
         # log |R_X|^2 in the user's coordinates = standardised one - 2 log |det T|.
         return -2.0 * self.transform.log_abs_det_T if reml else 0.0

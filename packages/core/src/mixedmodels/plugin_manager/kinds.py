@@ -114,6 +114,16 @@ class Kind:
     mapping: bool = False
 
 
+def _check_data_source(obj: Any) -> str:
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a data source needs a non-empty string name, got {obj!r}")
+    for method in ("accepts", "lmm"):
+        if not callable(getattr(obj, method, None)):
+            raise TypeError(f"data source {name!r} has no method {method}()")
+    return name
+
+
 _ALL = (
     Kind("link", "mixedmodels_links", "link", "links", _instance_of("Link", "link")),
     Kind("family", "mixedmodels_families", "family", "families", _instance_of("Family", "family")),
@@ -155,6 +165,9 @@ _ALL = (
         "table formats",
         _check_formatter,
         mapping=True,
+    ),
+    Kind(
+        "data_source", "mixedmodels_data_sources", "data source", "data sources", _check_data_source
     ),
 )
 _BY_NAME: dict[str, Kind] = {kind.name: kind for kind in _ALL}

@@ -1,0 +1,156 @@
+"""Benchmark: an LMM on a Parquet data set through Dask against the in-memory fit.
+
+Simulates ``y ~ x1 + x2 + (1 | a) + (1 | b)`` with crossed factors of 100,000 and
+1,000 levels, writes it as Parquet (partitions of ``--partition-rows`` rows), fits it with
+:func:`mixedmodels.lmm` on ``dask.dataframe.read_parquet`` and, unless ``--no-memory``,
+with the in-memory path on the same rows; prints time, rows per second per core, peak
+resident memory of each (measured in a fresh process each, so one does not inherit the
+other's peak) and the largest differences between the two fits.
+
+    python benchmarks/dask_bench.py                 # 10^7 rows (minutes here)
+    python benchmarks/dask_bench.py --rows 1e8 --no-memory   # the issue's size
+
+(No R comparison: lme4 does not fit data that outgrow memory; the in-memory fit is the
+reference.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FORMULA = "y ~ x1 + x2 + (1 | a) + (1 | b)"
+
+
+def simulate(path: Path, rows: int, partition_rows: int, seed: int = 1) -> None:
+    import pandas as pd
+
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ua = rng.normal(scale=0.8, size=100_000)
+    ub = rng.normal(scale=0.5, size=1_000)
+    done, part = 0, 0
+    while done < rows:
+        k = min(partition_rows, rows - done)
+        a = rng.integers(0, 100_000, k)
+        b = rng.integers(0, 1_000, k)
+        x1, x2 = rng.normal(size=k), rng.uniform(size=k)
+        y = 1.0 + 0.5 * x1 - 0.3 * x2 + ua[a] + ub[b] + rng.normal(size=k)
+        frame = pd.DataFrame({"y": y, "x1": x1, "x2": x2, "a": a, "b": b})
+        frame.to_parquet(path / f"part-{part:05d}.parquet", index=False)
+        done += k
+        part += 1
+
+
+def _peak_rss_gib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 2**20  # KiB on Linux
+
+
+def run_one(kind: str, path: str, scheduler: str, workers: int) -> dict[str, float]:
+    """One fit in this process; returns its figures."""
+    import dask
+
+    import mixedmodels as mm
+
+    start = time.perf_counter()
+    if kind == "dask":
+        import dask.dataframe as dd
+
+        ddf = dd.read_parquet(path)
+        if scheduler == "distributed":
+            from distributed import Client, LocalCluster
+
+            with (
+                LocalCluster(
+                    n_workers=workers, threads_per_worker=1, dashboard_address=None
+                ) as cluster,
+                Client(cluster),
+            ):
+                fit = mm.lmm(FORMULA, ddf, reml=False)
+        else:
+            with dask.config.set(scheduler="threads", num_workers=workers):
+                fit = mm.lmm(FORMULA, ddf, reml=False)
+    else:
+        import pandas as pd
+
+        frame = pd.read_parquet(path)
+        fit = mm.lmm(FORMULA, frame, reml=False)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "peak_rss_gib": _peak_rss_gib(),
+        "nobs": float(fit.nobs),
+        "deviance": float(fit.deviance),
+        "fixef": [float(v) for v in fit.fixef],
+        "theta": [float(v) for v in fit.theta],
+        "vcov": np.asarray(fit.vcov, dtype=float).ravel().tolist(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=float, default=1e7)
+    parser.add_argument("--partition-rows", type=int, default=1_000_000)
+    parser.add_argument("--path", default=None, help="Parquet directory (default: a temp one)")
+    parser.add_argument("--scheduler", choices=["threads", "distributed"], default="threads")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-memory", action="store_true", help="skip the in-memory fit")
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # (child process)
+    args = parser.parse_args()
+    if args.one:
+        kind, path = args.one
+        print(json.dumps(run_one(kind, path, args.scheduler, args.workers)))
+        return
+    rows = int(args.rows)
+    tmp = None
+    if args.path is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mm-dask-bench-")
+        path = Path(tmp.name) / "data"
+    else:
+        path = Path(args.path)
+    if not path.exists() or not any(path.glob("*.parquet")):
+        t0 = time.perf_counter()
+        simulate(path, rows, args.partition_rows)
+        print(f"simulated {rows:,} rows as Parquet in {time.perf_counter() - t0:.1f} s")
+    results = {}
+    for kind in ["dask"] + ([] if args.no_memory else ["memory"]):
+        cmd = [sys.executable, __file__, "--one", kind, str(path)]
+        cmd += ["--scheduler", args.scheduler, "--workers", str(args.workers)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results[kind] = json.loads(out.strip().splitlines()[-1])
+    cores = args.workers
+    for kind, r in results.items():
+        per_core = r["nobs"] / r["seconds"] / cores
+        print(
+            f"{kind:>6}: {r['seconds']:8.1f} s  {per_core:12,.0f} rows/s/core  "
+            f"peak RSS {r['peak_rss_gib']:.2f} GiB  (n = {int(r['nobs']):,}, {cores} cores)"
+        )
+    if "memory" in results:
+        d, m = results["dask"], results["memory"]
+
+        def rel(key: str) -> float:
+            a, b = np.asarray(d[key]), np.asarray(m[key])
+            return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+        print(
+            f"dask / memory time ratio {d['seconds'] / m['seconds']:.2f}; max relative "
+            f"difference: deviance {abs(d['deviance'] - m['deviance']) / abs(m['deviance']):.1e}, "
+            f"fixef {rel('fixef'):.1e}, theta {rel('theta'):.1e}, vcov {rel('vcov'):.1e}"
+        )
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

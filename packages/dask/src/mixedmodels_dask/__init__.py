@@ -1,0 +1,22 @@
+"""mixedmodels-dask: exact mixed models on Dask frames that outgrow one machine.
+
+A linear mixed model's profiled criterion needs only cross-products of ``[Z X y]``,
+sums over rows: computed per partition and added, they give the same criterion as an
+in-memory fit of all rows, and the core's fitter optimises it.
+
+>>> import dask.dataframe as dd
+>>> import mixedmodels as mm
+>>> ddf = dd.from_pandas(mm.datasets.load("sleepstudy"), npartitions=4)
+>>> fit = mm.lmm("Reaction ~ Days + (Days | Subject)", ddf)  # doctest: +SKIP
+>>> round(fit.fixef["Days"], 4)  # doctest: +SKIP
+10.4673
+"""
+
+from __future__ import annotations
+
+from ._lmm import lmm
+from ._result import DaskLMMResult
+
+__all__ = ["DaskLMMResult", "__version__", "lmm"]
+
+__version__ = "0.1.0"
