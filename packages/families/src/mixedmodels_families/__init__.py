@@ -8,6 +8,8 @@ Poisson and gaussian (``tmb_poisson``, ``tmb_gaussian``: zero-inflated Poisson a
 gaussian location-scale models).
 """
 
+__version__ = "0.1.0"
+
 from ._continuous import BetaFamily, GaussianTMBFamily, StudentTFamily, TweedieFamily
 from ._counts import (
     GenPoissonFamily,
@@ -31,4 +33,5 @@ __all__ = [
     "TruncatedNBinom2Family",
     "TruncatedPoissonFamily",
     "TweedieFamily",
+    "__version__",
 ]

@@ -16,11 +16,14 @@ from ._report import glmmtmb_theta
 from ._structures import STRUCTURES, SpatialField, SpatialResidual
 from ._variogram import model_variogram, morans_i, plot_variogram, variogram
 
+__version__ = "0.1.0"
+
 __all__ = [
     "STRUCTURES",
     "SpatialField",
     "SpatialFit",
     "SpatialResidual",
+    "__version__",
     "glmmtmb_theta",
     "krige",
     "matern",
