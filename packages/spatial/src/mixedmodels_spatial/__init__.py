@@ -13,6 +13,7 @@ from ._functions import matern
 from ._kriging import krige
 from ._numfactor import num_factor
 from ._report import glmmtmb_theta
+from ._spamm import from_spamm
 from ._structures import STRUCTURES, SpatialField, SpatialResidual
 from ._variogram import model_variogram, morans_i, plot_variogram, variogram
 
@@ -21,6 +22,7 @@ __all__ = [
     "SpatialField",
     "SpatialFit",
     "SpatialResidual",
+    "from_spamm",
     "glmmtmb_theta",
     "krige",
     "matern",
