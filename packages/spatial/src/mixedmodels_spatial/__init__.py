@@ -8,6 +8,8 @@ Gaussian processes (Vecchia) for large data, kriging and variograms.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from ._fit import SpatialFit, spatial_lmm
 from ._functions import matern
 from ._kriging import krige
@@ -22,6 +24,7 @@ __all__ = [
     "SpatialField",
     "SpatialFit",
     "SpatialResidual",
+    "__version__",
     "from_spamm",
     "glmmtmb_theta",
     "krige",
@@ -33,3 +36,8 @@ __all__ = [
     "spatial_lmm",
     "variogram",
 ]
+
+try:
+    __version__ = version("mixedmodels-spatial")
+except PackageNotFoundError:  # pragma: no cover - a source checkout
+    __version__ = "0.0.0"
