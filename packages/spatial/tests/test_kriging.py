@@ -6,7 +6,7 @@ from __future__ import annotations
 import mixedmodels_spatial as ms
 import numpy as np
 import pytest
-from test_nngp import simulate
+from spatial_helpers import simulate
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import mixedmodels_spatial as ms
 import numpy as np
 import pytest
-from conftest import reference_case, reference_data
+from spatial_helpers import reference_case, reference_data
 
 import mixedmodels as mm
 
