@@ -8,11 +8,14 @@ Gaussian processes (Vecchia) for large data, kriging and variograms.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from ._fit import SpatialFit, spatial_lmm
 from ._functions import matern
 from ._kriging import krige
 from ._numfactor import num_factor
 from ._report import glmmtmb_theta
+from ._spamm import from_spamm
 from ._structures import STRUCTURES, SpatialField, SpatialResidual
 from ._variogram import model_variogram, morans_i, plot_variogram, variogram
 
@@ -24,6 +27,7 @@ __all__ = [
     "SpatialFit",
     "SpatialResidual",
     "__version__",
+    "from_spamm",
     "glmmtmb_theta",
     "krige",
     "matern",
@@ -34,3 +38,8 @@ __all__ = [
     "spatial_lmm",
     "variogram",
 ]
+
+try:
+    __version__ = version("mixedmodels-spatial")
+except PackageNotFoundError:  # pragma: no cover - a source checkout
+    __version__ = "0.0.0"

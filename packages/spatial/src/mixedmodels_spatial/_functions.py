@@ -19,12 +19,17 @@ FloatArray = NDArray[np.float64]
 __all__ = ["FAMILIES", "CorrelationFamily", "family", "matern"]
 
 
+# The private functions may overwrite ``h``: SpatialKernel.rho passes a fresh array
+# (in place saves two passes over (m + 1)^2 n numbers in the Vecchia likelihood).
 def _exponential(h: FloatArray, nu: float) -> FloatArray:
-    return np.exp(-h)
+    np.negative(h, out=h)
+    return np.exp(h, out=h)
 
 
 def _gaussian(h: FloatArray, nu: float) -> FloatArray:
-    return np.exp(-(h * h))
+    np.square(h, out=h)
+    np.negative(h, out=h)
+    return np.exp(h, out=h)
 
 
 def _spherical(h: FloatArray, nu: float) -> FloatArray:

@@ -131,7 +131,8 @@ class SpatialKernel:
 
     def rho(self, d: FloatArray, v: dict[str, float]) -> FloatArray:
         """The correlation function at distances ``d`` (no nugget)."""
-        return self.family.rho(np.asarray(d) / v["range"], v["nu"])
+        h = np.asarray(d, dtype=np.float64) * (1.0 / v["range"])  # a fresh array
+        return self.family.rho(h, v["nu"])
 
     def cross(self, params: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
         """Correlations between observations at ``a`` and distinct observations at

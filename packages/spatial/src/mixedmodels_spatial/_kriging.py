@@ -17,6 +17,7 @@ from mixedmodels.extending import fixed_matrix
 
 from ._batched import cholesky_packed, forward_solve, packed_index
 from ._neighbours import search_points
+from ._structures import STRUCTURES, spatial_residual
 
 FloatArray = NDArray[np.float64]
 
@@ -35,13 +36,63 @@ def _new_coords(fit: Any, frame: pd.DataFrame) -> FloatArray:
     return xy
 
 
+class _CoreGLS:
+    """A core ``mm.gls`` fit with one of this plugin's correlations over all
+    observations, seen as a :class:`SpatialFit` for kriging."""
+
+    method = "exact"
+    m = None
+
+    def __init__(self, fit: Any) -> None:
+        from mixedmodels.residual import parse_correlation
+
+        spec_text = getattr(fit.model, "extras", {}).get("correlation")
+        if spec_text is None or getattr(fit.model, "terms", []):
+            raise ValueError(
+                "kriging needs a spatial_lmm fit or an mm.gls fit with a spatial correlation"
+            )
+        spec = parse_correlation(spec_text)
+        classes = {cls.name: cls for cls in STRUCTURES}
+        if spec.structure not in classes:
+            raise ValueError(f"correlation {spec_text!r} is not one of mixedmodels-spatial's")
+        if spec.group is not None:
+            raise ValueError(
+                f"correlation {spec_text!r} is within groups; kriging supports one field over "
+                "all observations"
+            )
+        cls = classes[spec.structure]
+        self.model = fit.model
+        self.coord_names = list(spec.time or [])
+        rows = fit.model.design.row_index
+        self.coords = fit.model.data.loc[rows, self.coord_names].to_numpy(dtype=np.float64)
+        n = self.coords.shape[0]
+        res = spatial_residual(
+            cls.name,
+            cls.family,
+            cls.nu,
+            self.coords,
+            np.zeros(n, dtype=np.int64),
+            self.coord_names,
+            dict(spec.options),
+        )
+        self.kernel = res.kernel
+        self.params = np.asarray(fit.theta, dtype=np.float64)[-res.n_params :]
+        self.sigma = float(fit.sigma)
+        self.fixef = fit.fixef
+        self._vcov = fit.vcov
+
+    def vcov(self) -> pd.DataFrame:
+        return self._vcov
+
+
 def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = None) -> pd.DataFrame:
     """Predict a fitted spatial model at new locations.
 
     Parameters
     ----------
     fit
-        A :class:`~mixedmodels_spatial.SpatialFit`.
+        A :class:`~mixedmodels_spatial.SpatialFit`, or an ``mm.gls`` fit whose
+        ``correlation`` is one of this plugin's over all observations (no group).
     newdata
         Data frame with the fixed-effect columns and the coordinates.
     method
@@ -58,6 +109,8 @@ def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = Non
         w(s)``), indexed as ``newdata``.
     """
     frame = newdata if isinstance(newdata, pd.DataFrame) else pd.DataFrame(newdata)
+    if not hasattr(fit, "kernel"):
+        fit = _CoreGLS(fit)
     method = method or fit.method
     if method not in ("exact", "nngp"):
         raise ValueError(f"method must be 'exact' or 'nngp', got {method!r}")

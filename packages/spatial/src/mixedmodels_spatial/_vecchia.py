@@ -44,7 +44,7 @@ class VecchiaPlan:
     neighbours: IntArray
     coords: FloatArray
     m: int
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -92,6 +92,22 @@ def packed_distances(vp: VecchiaPlan, kernel: SpatialKernel, params: FloatArray)
     return out
 
 
+def _gathered(vp: VecchiaPlan, columns: FloatArray, aug: IntArray, s: int, e: int) -> FloatArray:
+    """The columns of each conditioning set of points ``s:e``, ``(k, r, c)``; cached
+    on the plan for the columns it last saw (the fit passes the same array)."""
+    key = ("cols", id(columns), s, e)
+    hit = vp.cache.get(key)
+    if hit is not None and hit[0] is columns:
+        return hit[1]
+    out = np.ascontiguousarray(columns[aug[s:e]].transpose(1, 2, 0))
+    if vp.cache.get("cols_of") is not columns:
+        for old in [k for k in vp.cache if isinstance(k, tuple)]:
+            del vp.cache[old]
+        vp.cache["cols_of"] = columns
+    vp.cache[key] = (columns, out)
+    return out
+
+
 def whiten(
     kernel: SpatialKernel, params: FloatArray, vp: VecchiaPlan, columns: FloatArray
 ) -> tuple[FloatArray, float]:
@@ -120,12 +136,13 @@ def whiten(
         if v["nugget"]:
             P *= 1.0 - v["nugget"]
         P[on_diag] = 1.0
-        B = np.ascontiguousarray(columns[aug[s:e]].transpose(1, 2, 0))  # (k, r, c)
+        B = _gathered(vp, columns, aug, s, e)  # (k, r, c)
         here = pad[(pad >= s) & (pad < e)] - s
         if here.size:
             ok = valid[s:e][here]  # (h, k)
             P[:, here] *= (ok[:, rows] & ok[:, cols]).T
             P[np.ix_(np.flatnonzero(on_diag), here)] = 1.0
+            B = B.copy()
             B[:, :, here] *= ok.T[:, None, :]
         L = cholesky_packed(P, k)
         Z = forward_solve(L, B)

@@ -8,7 +8,7 @@ import matplotlib
 import mixedmodels_spatial as ms
 import numpy as np
 import pytest
-from conftest import REFERENCE, reference_data
+from spatial_helpers import REFERENCE, reference_data
 
 import mixedmodels as mm
 

@@ -9,7 +9,7 @@ import mixedmodels_spatial as ms
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE
+from spatial_helpers import REFERENCE
 
 import mixedmodels as mm
 

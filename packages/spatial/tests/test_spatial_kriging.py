@@ -6,7 +6,7 @@ from __future__ import annotations
 import mixedmodels_spatial as ms
 import numpy as np
 import pytest
-from test_nngp import simulate
+from spatial_helpers import simulate
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,17 @@ def test_prediction_variance_is_smallest_at_observed_locations(fitted):
     np.testing.assert_allclose(
         away["fit"], fit.fixef["(Intercept)"] + fit.fixef["x1"] * far["x1"], rtol=1e-6
     )
+
+
+def test_kriging_from_a_core_gls_fit(fitted):
+    import mixedmodels as mm
+
+    data, own = fitted
+    core = mm.gls("z ~ x1", data, correlation="exp(sx + sy, nugget = TRUE)", reml=False)
+    new = simulate(20, 12).assign(z=np.nan)
+    a = ms.krige(core, new)
+    b = own.predict(new)
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-4)
+    grouped = mm.gls("z ~ x1", data.assign(g=np.arange(400) % 2), correlation="exp(sx + sy | g)")
+    with pytest.raises(ValueError, match="within groups"):
+        ms.krige(grouped, new)

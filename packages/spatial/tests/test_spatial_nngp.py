@@ -4,7 +4,6 @@ and m = 30 reproducing the exact fit on 2,000 simulated points."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from mixedmodels_spatial import spatial_lmm
 from mixedmodels_spatial._batched import cholesky, cholesky_packed, forward_solve, packed_index
@@ -13,21 +12,7 @@ from mixedmodels_spatial._kernel import make_kernel
 from mixedmodels_spatial._neighbours import order_locations, ordered_neighbours
 from mixedmodels_spatial._vecchia import plan
 from scipy.spatial.distance import cdist
-
-
-def simulate(n, seed, range_=0.15, nugget=0.2, sigma=1.3, mean=1.0, lonlat=False):
-    rng = np.random.default_rng(seed)
-    if lonlat:
-        xy = np.column_stack([rng.uniform(-10, 10, n), rng.uniform(40, 55, n)])
-        k = make_kernel("exponential", xy, metric="great_circle", nugget=True)
-        C = k.matrix(np.array([np.log(300.0), np.log(nugget / (1 - nugget))]), xy)
-    else:
-        xy = rng.uniform(0, 1, (n, 2))
-        C = (1 - nugget) * np.exp(-cdist(xy, xy) / range_) + nugget * np.eye(n)
-    e = np.linalg.cholesky(C) @ rng.normal(size=n)
-    data = pd.DataFrame({"sx": xy[:, 0], "sy": xy[:, 1], "x1": rng.normal(size=n)})
-    data["z"] = mean + 0.5 * data["x1"] + sigma * e
-    return data
+from spatial_helpers import simulate
 
 
 def test_batched_linear_algebra_matches_numpy():
@@ -120,7 +105,7 @@ def test_m30_reproduces_the_exact_fit_on_2000_points():
 
 
 def test_exact_spatial_lmm_matches_nlme_reference():
-    from conftest import reference_case, reference_data
+    from spatial_helpers import reference_case, reference_data
 
     case = reference_case("gls_spatial_corexp_nugget_ml")
     ref = case["results"]

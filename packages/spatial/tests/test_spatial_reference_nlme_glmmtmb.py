@@ -6,7 +6,7 @@ from __future__ import annotations
 import mixedmodels_spatial as ms
 import numpy as np
 import pytest
-from conftest import reference_case, reference_data
+from spatial_helpers import reference_case, reference_data
 
 import mixedmodels as mm
 
@@ -99,3 +99,12 @@ def test_glmmtmb_field(case_id, wrapper):
     np.testing.assert_allclose(theta.to_numpy(), expected, rtol=1e-4, atol=1e-5)
     # Range intervals on the log scale: positive.
     assert 0 < table.loc["range", "conf.low"] < table.loc["range", "estimate"]
+
+
+def test_spamm_syntax_is_the_glmmtmb_field():
+    ref = reference_case("glmmtmb_spatial_matern_gaussian")["results"]
+    data = reference_data("glmmtmb_spatial_matern_gaussian")
+    formula, prepared = ms.from_spamm("y ~ x + Matern(1 | gx + gy)", data)
+    assert formula == "y ~ x + mat(0 + pos_gx_gy | field_)"
+    fit = mm.lmm(formula, prepared, reml=False)
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mixedmodels_spatial as ms
 import numpy as np
 import pytest
-from conftest import reference_data
+from spatial_helpers import reference_data
 
 import mixedmodels as mm
 

@@ -7,10 +7,10 @@ import mixedmodels_spatial as ms
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import reference_data
 from mixedmodels_spatial._distance import distances
 from mixedmodels_spatial._kernel import make_kernel
 from scipy import special
+from spatial_helpers import reference_data
 
 import mixedmodels as mm
 from mixedmodels.plugin_manager import manager
