@@ -79,3 +79,22 @@ def test_fitting_functions_are_typed() -> None:
     assert hints["return"] is mm.LMMResult
     with pytest.raises(ValueError, match="conf_level"):
         mm.tidy(mm.glmm(CBPP, mm.datasets.load("cbpp")), conf_int=True, conf_level=90)
+
+
+def test_glmm_tidy_takes_one_effect_name_and_ran_vals() -> None:
+    # Before: effects="ran_vals" was split into letters and refused.
+    fit = mm.glmm(CBPP, mm.datasets.load("cbpp"))
+    vals = mm.tidy(fit, effects="ran_vals", conf_int=True)
+    modes = fit.ranef(condvar=True)
+    assert list(vals["effect"].unique()) == ["ran_vals"]
+    np.testing.assert_allclose(vals["estimate"], modes["condval"].to_numpy(dtype=float))
+    np.testing.assert_allclose(
+        vals["conf.high"] - vals["conf.low"],
+        2 * 1.959964 * modes["condsd"].to_numpy(dtype=float),
+        rtol=1e-6,
+    )
+    coefs = mm.tidy(fit, effects=["fixed", "ran_coefs"])
+    herd1 = coefs[(coefs["effect"] == "ran_coefs") & (coefs["level"] == "1")]
+    assert herd1["term"].tolist() == list(fit.fixef.index)
+    with pytest.raises(ValueError, match="unknown effect type"):
+        mm.tidy(fit, effects="ran_val")

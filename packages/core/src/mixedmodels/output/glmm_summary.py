@@ -151,12 +151,19 @@ def tidy_glmm(
 ) -> pd.DataFrame:
     """broom.mixed's ``tidy`` for a GLMM: fixed effects with z statistics and
     p-values; random-effect SDs and correlations (``sd__(Intercept)``,
-    ``cor__(Intercept).x``).
+    ``cor__(Intercept).x``); ``"ran_vals"`` (conditional modes and conditional SDs, one
+    row per level and term) and ``"ran_coefs"`` (lme4's ``coef``).  ``effects`` is one
+    of these names or a sequence of them.
 
     ``conf_int`` adds Wald intervals (``conf.low``, ``conf.high``) of coverage
     ``conf_level``; ``exponentiate`` exponentiates the fixed effects' estimates and
     limits (odds or rate ratios) and scales their standard errors by the exponentiated
     estimate, as broom.mixed."""
+    effects = [effects] if isinstance(effects, str) else list(effects)
+    known = ("ran_pars", "fixed", "ran_vals", "ran_coefs")
+    unknown = [e for e in effects if e not in known]
+    if unknown or not effects:
+        raise ValueError(f"unknown effect type {unknown}; choose from {list(known)}")
     if not 0.0 < conf_level < 1.0:
         raise ValueError(f"conf_level must lie strictly between 0 and 1, got {conf_level}")
     frames = []
@@ -196,8 +203,37 @@ def tidy_glmm(
                 }
             )
         )
-    if not frames:
-        raise ValueError(f"effects must include 'fixed' or 'ran_pars', got {list(effects)}")
+    if "ran_vals" in effects:
+        re = result.ranef(condvar=True)
+        ran_vals = pd.DataFrame(
+            {
+                "effect": "ran_vals",
+                "group": re["grpvar"].astype(str).to_numpy(),
+                "level": re["grp"].astype(str).to_numpy(),
+                "term": re["term"].astype(str).to_numpy(),
+                "estimate": re["condval"].to_numpy(dtype=float),
+                "std.error": re["condsd"].to_numpy(dtype=float),
+            }
+        )
+        if conf_int:
+            q = stats.norm.ppf(0.5 + conf_level / 2)
+            ran_vals["conf.low"] = ran_vals["estimate"] - q * ran_vals["std.error"]
+            ran_vals["conf.high"] = ran_vals["estimate"] + q * ran_vals["std.error"]
+        frames.append(ran_vals)
+    if "ran_coefs" in effects:
+        for group, table in result.coef().items():
+            for term in table.columns:
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "effect": "ran_coefs",
+                            "group": str(group),
+                            "level": [str(v) for v in table.index],
+                            "term": str(term),
+                            "estimate": table[term].to_numpy(dtype=float),
+                        }
+                    )
+                )
     out = pd.concat(frames, ignore_index=True)
     if exponentiate:
         from .tidiers import exponentiate_fixed
