@@ -234,7 +234,8 @@ def _columns_of(expr: str, frame: pd.DataFrame, what: str) -> list[str]:
     out: list[str] = []
     for name in expr_variables(expr):
         if name in frame.columns:
-            count = int(np.sum(frame.columns == name))
+            # pandas caches is_unique; comparing the whole Index costs ~0.3 ms a name
+            count = 1 if frame.columns.is_unique else int(np.sum(frame.columns == name))
             if count > 1:
                 raise FormulaError(
                     f"column {name!r} ({what}) appears {count} times in data; column names "

@@ -95,6 +95,11 @@ class DenseLMMProblem(ThetaLayout):
         self._diag_q = np.arange(q)
         self._eyes = [np.eye(t.dim) for t in terms]
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
+        # The last evaluation and gradient: the fitter asks for the same theta several
+        # times in a row (start scan, restarts, Newton finish, convergence check), and
+        # on this path each repeat costs as much as a new point.
+        self._last_ev: tuple[bytes, bool, Evaluation | None] | None = None
+        self._last_grad: tuple[bytes, bool, float, FloatArray | None] | None = None
 
     # --- shared helpers ---------------------------------------------------------------
     def _Lambda(self, lambdas: list[FloatArray]) -> FloatArray:
@@ -112,7 +117,16 @@ class DenseLMMProblem(ThetaLayout):
         self, theta: FloatArray, reml: bool, need_factor: bool = True
     ) -> Evaluation | None:
         """The criterion and the dense lower factor ``L`` at ``theta``."""
-        theta = np.asarray(theta, dtype=np.float64)
+        theta = np.array(theta, dtype=np.float64)  # a copy: the optimiser reuses its x
+        key = theta.tobytes()
+        last = self._last_ev
+        if last is not None and last[0] == key and last[1] == reml:
+            return last[2]
+        ev = self._evaluate(theta, reml)
+        self._last_ev = (key, reml, ev)
+        return ev
+
+    def _evaluate(self, theta: FloatArray, reml: bool) -> Evaluation | None:
         lambdas = self.lambdas(theta)
         Lam = self._Lambda(lambdas)
         q = self.q
@@ -160,6 +174,15 @@ class DenseLMMProblem(ThetaLayout):
         """The criterion and its analytic gradient (formulas as in
         :meth:`~mixedmodels.linear.criterion.LMMProblem.gradient`)."""
         theta = np.asarray(theta, dtype=np.float64)
+        key = theta.tobytes()
+        last = self._last_grad
+        if last is not None and last[0] == key and last[1] == reml:
+            return last[2], None if last[3] is None else last[3].copy()
+        value, grad = self._gradient(theta, reml)
+        self._last_grad = (key, reml, value, None if grad is None else grad.copy())
+        return value, grad
+
+    def _gradient(self, theta: FloatArray, reml: bool) -> tuple[float, FloatArray | None]:
         lower = self._theta_lower
         near = np.isfinite(lower) & (theta - lower < _BOUNDARY_STEP)
         if near.any():
