@@ -15,6 +15,7 @@ import scipy.linalg as sla
 
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
+from ..structures.unstructured import Diagonal, Unstructured
 from .layout import Evaluation, TermData, ThetaLayout
 
 __all__ = ["DenseLMMProblem"]
@@ -95,6 +96,14 @@ class DenseLMMProblem(ThetaLayout):
         self._diag_q = np.arange(q)
         self._eyes = [np.eye(t.dim) for t in terms]
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
+        # The factor's Jacobian is a constant 0/1 array for us and diag: built once.
+        self._jacobians = [
+            t.structure.factor_jacobian(t.structure.start())
+            if type(t.structure).factor_jacobian
+            in (Unstructured.factor_jacobian, Diagonal.factor_jacobian)
+            else None
+            for t in terms
+        ]
         # The last evaluation and gradient: the fitter asks for the same theta several
         # times in a row (start scan, restarts, Newton finish, convergence check), and
         # on this path each repeat costs as much as a new point.
@@ -206,8 +215,9 @@ class DenseLMMProblem(ThetaLayout):
         Sinv = Linv[:, :q].T @ Linv[:, :q]  # RE block of Omega^-1
         nu = self.n - p if reml else self.n
         grads = []
-        for t, (nl, dim, qk, off), eye, lam, th, uk in zip(
+        for t, jac, (nl, dim, qk, off), eye, lam, th, uk in zip(
             self.terms,
+            self._jacobians,
             self._shapes,
             self._eyes,
             lambdas,
@@ -218,7 +228,7 @@ class DenseLMMProblem(ThetaLayout):
             blk = Sinv[off : off + qk, off : off + qk]
             phi = np.einsum("jajb->ab", blk.reshape(nl, dim, nl, dim))
             N = (eye * nl - phi) @ _small_inverse(lam)
-            D = t.structure.factor_jacobian(th)
+            D = t.structure.factor_jacobian(th) if jac is None else jac
             zr_k = zr[off : off + qk].reshape(nl, dim)
             dlogdet = 2.0 * np.einsum("iab,ba->i", D, N)
             dr2 = -2.0 * np.einsum("iab,ab->i", D, zr_k.T @ uk)
