@@ -362,8 +362,10 @@ def build_design(formula: str, data: Any, contrasts: dict[str, str] | None = Non
             keep &= ~miss
     if frame.columns.is_unique:
         # By position: selecting by a list of labels costs ~1 ms on a str Index.
-        where = [frame.columns.get_loc(c) for c in columns]
-        work = frame.take(where, axis=1) if keep.all() else frame.iloc[keep, where]
+        where = [int(frame.columns.get_loc(c)) for c in columns]  # type: ignore[arg-type]
+        work: pd.DataFrame = (
+            frame.take(where, axis=1) if keep.all() else frame.iloc[np.flatnonzero(keep), where]
+        )
     else:
         work = frame[columns] if keep.all() else frame.loc[keep, columns]
     n_na = n_total - len(work)
