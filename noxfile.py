@@ -73,8 +73,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time mixedmodels and (when Rscript is installed) lme4 on the same data."""
-    session.install("threadpoolctl")
+    """Time mixedmodels, mixedlm and (when Rscript is installed) lme4 on the same data."""
+    session.install("threadpoolctl", "mixedlm")  # mixedlm: the Rust-backed peer (issue 18)
     _install(session, *PACKAGES)
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
     if not session.posargs:  # the plugin and inference benchmarks, each against R

@@ -1,10 +1,13 @@
 """Time mixedmodels against lme4 on the same data, in one run, and print the ratios.
 
 Each case is fitted in a fresh subprocess (so its peak memory can be read) and, when
-``Rscript`` with lme4 is installed, by ``lmer`` on the very same data written to CSV.
+``Rscript`` with lme4 is installed, by ``lmer`` on the very same data written to CSV;
+when the Python package ``mixedlm`` (the Rust-backed lme4 port) is installed, by it too,
+in a subprocess of its own.  Peak RSS (``resource.getrusage``) is reported per engine:
+for ours and mixedlm it includes the interpreter, numpy/pandas and the data.
 Usage::
 
-    python benchmarks/run.py [--repeat N] [--only NAME ...] [--no-r]
+    python benchmarks/run.py [--repeat N] [--only NAME ...] [--no-r] [--no-mixedlm]
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ CASES = [
         "Reaction ~ Days + (Days | Subject)",
         True,
         "mm.datasets.load('sleepstudy')",
-        "under 5 ms per fit",
+        "under 2 ms per fit, ahead of mixedlm",
+        repeat=50,
+    ),
+    Case(
+        "Dyestuff",
+        "Yield ~ 1 + (1 | Batch)",
+        True,
+        "mm.datasets.load('Dyestuff')",
+        "under 1 ms per fit",
         repeat=50,
     ),
     Case(
@@ -112,6 +123,33 @@ PY_RUNNER = textwrap.dedent(
     """
 )
 
+# mixedlm: the same data built by the same expression; glmer.nb as glmer_nb.
+MIXEDLM_RUNNER = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    import numpy as np, pandas as pd
+    import mixedlm
+    import mixedmodels as mm
+    sys.path.insert(0, {here!r})
+    from simulate import simulate_binary, simulate_crossed
+    data = {make_data}
+    family = {family!r}
+    times = []
+    for _ in range({repeat}):
+        start = time.perf_counter()
+        if family == "negative_binomial":
+            fit = mixedlm.glmer_nb({formula!r}, data)
+        elif family:
+            fit = mixedlm.glmer({formula!r}, data, family=getattr(mixedlm.families, family)())
+        else:
+            fit = mixedlm.lmer({formula!r}, data, REML={reml})
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    crit = float(fit.REMLcrit()) if {reml} and not family else -2 * float(fit.logLik().value)
+    print(json.dumps({{"seconds": min(times), "criterion": crit, "peak_bytes": peak}}))
+    """
+)
+
 R_RUNNER = textwrap.dedent(
     """
     suppressMessages(library(lme4))
@@ -123,12 +161,18 @@ R_RUNNER = textwrap.dedent(
       times <- c(times, t)
     }}
     crit <- if ({reml}) REMLcrit(fit) else -2 * as.numeric(logLik(fit))
-    cat(sprintf('{{"seconds": %.6f, "criterion": %.10f}}\\n', min(times), crit))
+    peak <- tryCatch({{  # peak RSS (Linux): VmHWM of /proc/self/status, in kB
+      hwm <- grep("VmHWM", readLines("/proc/self/status"), value = TRUE)
+      as.numeric(gsub("[^0-9]", "", hwm)) * 1024
+    }}, error = function(e) -1)
+    cat(sprintf('{{"seconds": %.6f, "criterion": %.10f, "peak_bytes": %.0f}}\\n',
+                min(times), crit, peak))
     """
 )
 
 FACTORS = {
     "sleepstudy": "data$Subject <- factor(data$Subject)",
+    "Dyestuff": "data$Batch <- factor(data$Batch)",
     "InstEval": "for (v in c('s','d','dept','service')) data[[v]] <- factor(data[[v]])",
     "sim1M": "data$f1 <- factor(data$f1); data$f2 <- factor(data$f2)",
     "sim200k": "data$f1 <- factor(data$f1); data$f2 <- factor(data$f2)",
@@ -151,6 +195,27 @@ def run_python(case: Case, csv: str | None, repeat: int) -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{case.name}: python run failed\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def have_mixedlm() -> bool:
+    out = subprocess.run([sys.executable, "-c", "import mixedlm"], capture_output=True)
+    return out.returncode == 0
+
+
+def run_mixedlm(case: Case, repeat: int) -> dict[str, float] | None:
+    code = MIXEDLM_RUNNER.format(
+        here=str(HERE),
+        make_data=case.make_data,
+        repeat=repeat,
+        formula=case.formula,
+        reml=case.reml,
+        family=case.family or "",
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"  mixedlm failed: {out.stderr.strip()[-500:]}")
+        return None
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -181,7 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="case names to run")
     parser.add_argument("--repeat", type=int, help="override repetitions")
     parser.add_argument("--no-r", action="store_true", help="skip lme4")
+    parser.add_argument("--no-mixedlm", action="store_true", help="skip mixedlm")
     args = parser.parse_args(argv)
+    use_mixedlm = not args.no_mixedlm and have_mixedlm()
+    if not use_mixedlm:
+        print("mixedlm not installed (or --no-mixedlm): not timing it")
     have_r = not args.no_r and shutil.which("Rscript") is not None
     if not have_r:
         print("Rscript not found (or --no-r): timing mixedmodels only")
@@ -205,8 +274,18 @@ def main(argv: list[str] | None = None) -> int:
                     f" | lme4 {r['seconds'] * 1000:9.1f} ms | ratio {ratio:6.1f}x"
                     f" | criterion diff {diff:+.2e}"
                 )
+                if r.get("peak_bytes", -1) > 0:
+                    line += f" (lme4 RSS {r['peak_bytes'] / 2**30:.2f} GiB)"
+            ml = run_mixedlm(case, repeat) if use_mixedlm else None
+            if ml is not None:
+                ratio = ml["seconds"] / py["seconds"]
+                diff = py["criterion"] - ml["criterion"]
+                line += (
+                    f" | mixedlm {ml['seconds'] * 1000:9.1f} ms | ratio {ratio:6.1f}x"
+                    f" | criterion diff {diff:+.2e} (peak {ml['peak_bytes'] / 2**30:.2f} GiB)"
+                )
             print(line + f"   [target: {case.target}]", flush=True)
-            rows.append({"case": case.name, "python": py, "lme4": r})
+            rows.append({"case": case.name, "python": py, "lme4": r, "mixedlm": ml})
     out = HERE / "results.json"
     out.write_text(json.dumps(rows, indent=2))
     print(f"results written to {out}")

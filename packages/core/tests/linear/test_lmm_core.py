@@ -180,3 +180,22 @@ def test_dense_problem_equals_the_dense_reference(seed, shape, weighted, reml):
     _, grad = problem.gradient(theta, reml)
     _, grad_blocked = LMMProblem(X, y, terms, weights).gradient(theta, reml)
     np.testing.assert_allclose(grad, grad_blocked, rtol=1e-7, atol=1e-7)
+
+
+def test_dense_cache_follows_theta_values_not_the_array():
+    # The optimiser overwrites its x in place: a repeat must be recognised by value,
+    # and a changed value must not return the previous evaluation or gradient.
+    X, y, terms, weights, theta = random_problem(3, [2], [6], weighted=True)
+    problem = DenseLMMProblem(X, y, terms, weights)
+    fresh = DenseLMMProblem(X, y, terms, weights)
+    x = theta.copy()
+    first = problem.evaluate(x, True)
+    assert problem.evaluate(x.copy(), True) is first
+    v1, g1 = problem.gradient(x, True)
+    g1[:] = 0.0  # the caller's copy: must not reach the cache
+    assert np.all(problem.gradient(x, True)[1] == fresh.gradient(x, True)[1])
+    x *= 1.5
+    assert problem.evaluate(x, True).objective == fresh.evaluate(x, True).objective
+    assert problem.objective(x, False) == fresh.objective(x, False)
+    assert problem.gradient(x, True)[0] == fresh.gradient(x, True)[0] != v1
+    assert first.theta[0] == theta[0]  # the evaluation kept its own theta

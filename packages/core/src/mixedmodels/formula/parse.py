@@ -11,6 +11,7 @@ R's terms of a right-hand side in :mod:`.terms`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 
@@ -299,6 +300,13 @@ def parse_formula(formula: str) -> ParsedFormula:
     """
     if not isinstance(formula, str):
         raise FormulaError(f"formula must be a string, got {type(formula).__name__}")
+    return _parse(formula)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(formula: str) -> ParsedFormula:
+    """:func:`parse_formula`, cached: the result is immutable and the same formula is
+    parsed again for every fit (refits, bootstraps, profiles)."""
     text = quoted_names_to_backticks(formula)
     tokens = tokenize(text)
     pairs = match_parens(tokens, text)

@@ -15,6 +15,7 @@ import scipy.linalg as sla
 
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
+from ..structures.unstructured import Diagonal, Unstructured
 from .cross_products import CrossProducts, lmm_cross_products
 from .layout import Evaluation, TermData, ThetaLayout
 
@@ -111,6 +112,19 @@ class DenseLMMProblem(ThetaLayout):
         self._diag_q = np.arange(q)
         self._eyes = [np.eye(t.dim) for t in terms]
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
+        # The factor's Jacobian is a constant 0/1 array for us and diag: built once.
+        self._jacobians = [
+            t.structure.factor_jacobian(t.structure.start())
+            if type(t.structure).factor_jacobian
+            in (Unstructured.factor_jacobian, Diagonal.factor_jacobian)
+            else None
+            for t in terms
+        ]
+        # The last evaluation and gradient: the fitter asks for the same theta several
+        # times in a row (start scan, restarts, Newton finish, convergence check), and
+        # on this path each repeat costs as much as a new point.
+        self._last_ev: tuple[bytes, bool, Evaluation | None] | None = None
+        self._last_grad: tuple[bytes, bool, float, FloatArray | None] | None = None
 
     # --- shared helpers ---------------------------------------------------------------
     def _Lambda(self, lambdas: list[FloatArray]) -> FloatArray:
@@ -128,7 +142,16 @@ class DenseLMMProblem(ThetaLayout):
         self, theta: FloatArray, reml: bool, need_factor: bool = True
     ) -> Evaluation | None:
         """The criterion and the dense lower factor ``L`` at ``theta``."""
-        theta = np.asarray(theta, dtype=np.float64)
+        theta = np.array(theta, dtype=np.float64)  # a copy: the optimiser reuses its x
+        key = theta.tobytes()
+        last = self._last_ev
+        if last is not None and last[0] == key and last[1] == reml:
+            return last[2]
+        ev = self._evaluate(theta, reml)
+        self._last_ev = (key, reml, ev)
+        return ev
+
+    def _evaluate(self, theta: FloatArray, reml: bool) -> Evaluation | None:
         lambdas = self.lambdas(theta)
         Lam = self._Lambda(lambdas)
         q = self.q
@@ -176,6 +199,15 @@ class DenseLMMProblem(ThetaLayout):
         """The criterion and its analytic gradient (formulas as in
         :meth:`~mixedmodels.linear.criterion.LMMProblem.gradient`)."""
         theta = np.asarray(theta, dtype=np.float64)
+        key = theta.tobytes()
+        last = self._last_grad
+        if last is not None and last[0] == key and last[1] == reml:
+            return last[2], None if last[3] is None else last[3].copy()
+        value, grad = self._gradient(theta, reml)
+        self._last_grad = (key, reml, value, None if grad is None else grad.copy())
+        return value, grad
+
+    def _gradient(self, theta: FloatArray, reml: bool) -> tuple[float, FloatArray | None]:
         lower = self._theta_lower
         near = np.isfinite(lower) & (theta - lower < _BOUNDARY_STEP)
         if near.any():
@@ -199,8 +231,9 @@ class DenseLMMProblem(ThetaLayout):
         Sinv = Linv[:, :q].T @ Linv[:, :q]  # RE block of Omega^-1
         nu = self.n - p if reml else self.n
         grads = []
-        for t, (nl, dim, qk, off), eye, lam, th, uk in zip(
+        for t, jac, (nl, dim, qk, off), eye, lam, th, uk in zip(
             self.terms,
+            self._jacobians,
             self._shapes,
             self._eyes,
             lambdas,
@@ -211,7 +244,7 @@ class DenseLMMProblem(ThetaLayout):
             blk = Sinv[off : off + qk, off : off + qk]
             phi = np.einsum("jajb->ab", blk.reshape(nl, dim, nl, dim))
             N = (eye * nl - phi) @ _small_inverse(lam)
-            D = t.structure.factor_jacobian(th)
+            D = t.structure.factor_jacobian(th) if jac is None else jac
             zr_k = zr[off : off + qk].reshape(nl, dim)
             dlogdet = 2.0 * np.einsum("iab,ba->i", D, N)
             dr2 = -2.0 * np.einsum("iab,ab->i", D, zr_k.T @ uk)
