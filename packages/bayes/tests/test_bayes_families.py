@@ -113,3 +113,24 @@ def test_collapsed_marginal_is_the_gaussian_marginal(sleepstudy):
 
     a, b = ([24.0, 6.0], 0.1, 25.0), ([10.0, 9.0], -0.5, 31.0)
     assert ours(*a) - ours(*b) == pytest.approx(dense(*a) - dense(*b), rel=1e-9)
+
+
+def test_binomial_prior_predictive_counts(cbpp):
+    """Prior predictive draws of a binomial model are counts within the trials (the
+    sampler once failed on float trials)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp = brm(
+            "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+            cbpp,
+            family="binomial",
+            priors=["prior(normal(0, 1), class = b)", "prior(normal(-1, 1), class = Intercept)"],
+            sample_prior="only",
+            chains=1,
+            draws=200,
+            seed=4,
+            progress=False,
+        )
+    y = pp.idata.prior_predictive["y"].to_numpy().reshape(200, -1)
+    assert np.all(y >= 0) and np.all(y <= cbpp["size"].to_numpy()[None, :])
+    assert np.all(y == np.round(y))
