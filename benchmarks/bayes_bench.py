@@ -25,8 +25,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 for sub in ("core", "bayes"):
     sys.path.insert(0, str(ROOT / "packages" / sub / "src"))
