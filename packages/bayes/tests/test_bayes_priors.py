@@ -133,6 +133,11 @@ def test_collapsed_needs_gaussian(cbpp):
         _options(m, {"sampler": "collapsed"})
 
 
+def test_collapsed_needs_random_effects(sleepstudy):
+    with pytest.raises(ValueError, match="at least one random-effect term"):
+        _options(_model(sleepstudy, "Reaction ~ Days"), {"sampler": "collapsed"})
+
+
 def test_estimators_registered():
     from mixedmodels.plugin_manager import get_estimator
     from mixedmodels.testing import check_estimator

@@ -233,26 +233,30 @@ def collapsed_model(bd: BayesData, ps: PriorSet) -> tuple[Callable[..., None], C
     return model, info
 
 
-def draw_conditional(
-    bd: BayesData, info: CollapsedInfo, draws: dict[str, Any], key: Any
-) -> dict[str, Any]:
-    """Exact draws of the random effects and collapsed fixed effects, one per draw of
-    the scale parameters; returns ``Intercept``, ``b`` and ``r_<k>``."""
-    chains, n_draws = draws["sigma"].shape[:2]
-    flat = {k: v.reshape((chains * n_draws, *v.shape[2:])) for k, v in draws.items()}
-    P = len(info.collapsed_idx) + len(info.sampled_idx)
-    sampled = flat.get("beta_s_all")
-    if sampled is None:
-        sampled = jnp.zeros((chains * n_draws, len(info.sampled_idx)))
-    keys = jax.random.split(key, chains * n_draws)
-    q = int(info.ZZ.shape[0])
-    names = [f"sd_{k}" for k in range(len(bd.terms))] + [
-        f"L_{k}" for k, t in enumerate(bd.terms) if t.correlated
-    ]
+#: Compiled conditional samplers, keyed by the model's structure (not its numbers), so
+#: that refits of one design to new responses (simulation-based calibration) reuse them.
+_COMPILED: dict[tuple[Any, ...], Any] = {}
 
-    def one(theta: dict[str, Any], sigma: Any, beta_s: Any, k: Any) -> tuple[Any, Any]:
+
+def _conditional_fn(bd: BayesData, info: CollapsedInfo, batch: int) -> Any:
+    """``f(arrays, theta, sigma, beta_s, keys) -> (beta, [r_k])``, compiled once per
+    structure; the cross-products travel as arguments."""
+    key = (
+        tuple((t.n_levels, t.dim, t.correlated) for t in bd.terms),
+        tuple(info.collapsed_idx.tolist()),
+        tuple(info.sampled_idx.tolist()),
+        int(info.ZZ.shape[0]),
+        batch,
+    )
+    if key in _COMPILED:
+        return _COMPILED[key]
+    q = int(info.ZZ.shape[0])
+    P = len(info.collapsed_idx) + len(info.sampled_idx)
+
+    def one(arrays: dict[str, Any], theta: dict[str, Any], sigma: Any, beta_s: Any, k: Any):
+        here = replace(info, **arrays)
         params = dict(theta, sigma=sigma, beta_s=beta_s)
-        A, c, _, _ = _system(bd, info, params)
+        A, c, _, _ = _system(bd, here, params)
         L = jnp.linalg.cholesky(A)
         mean = jax.scipy.linalg.cho_solve((L, True), c)
         z = jax.random.normal(k, mean.shape)
@@ -262,23 +266,50 @@ def draw_conditional(
         beta = beta.at[info.sampled_idx].set(beta_s)
         rs = []
         for j, t in enumerate(bd.terms):
-            vk = v[info.offsets[j] : info.offsets[j] + t.n_levels * t.dim].reshape(
-                t.n_levels, t.dim
-            )
+            start = info.offsets[j]
+            vk = v[start : start + t.n_levels * t.dim].reshape(t.n_levels, t.dim)
             rs.append(vk @ term_factor(params, j, t.correlated).T)
         return beta, rs
 
+    def run(arrays: dict[str, Any], theta: Any, sigma: Any, beta_s: Any, keys: Any) -> Any:
+        return jax.lax.map(
+            lambda xs: one(arrays, *xs), (theta, sigma, beta_s, keys), batch_size=batch
+        )
+
+    _COMPILED[key] = jax.jit(run)
+    return _COMPILED[key]
+
+
+def draw_conditional(
+    bd: BayesData, info: CollapsedInfo, draws: dict[str, Any], key: Any
+) -> dict[str, Any]:
+    """Exact draws of the random effects and collapsed fixed effects, one per draw of
+    the scale parameters; returns ``Intercept``, ``b`` and ``r_<k>``."""
+    chains, n_draws = draws["sigma"].shape[:2]
+    flat = {k: v.reshape((chains * n_draws, *v.shape[2:])) for k, v in draws.items()}
+    sampled = flat.get("beta_s_all")
+    if sampled is None:
+        sampled = jnp.zeros((chains * n_draws, len(info.sampled_idx)))
+    keys = jax.random.split(key, chains * n_draws)
+    q = int(info.ZZ.shape[0])
+    names = [f"sd_{k}" for k in range(len(bd.terms))] + [
+        f"L_{k}" for k, t in enumerate(bd.terms) if t.correlated
+    ]
     theta = {k: flat[k] for k in names}
     # Batches bounded in memory: each draw holds a dense (q + p_c)^2 system.
     size = (q + len(info.collapsed_idx)) ** 2 * 8
     batch = int(max(1, min(chains * n_draws, 2e8 // size)))
-
-    def mapped(args: tuple[Any, ...]) -> tuple[Any, Any]:
-        return one(*args)
-
-    beta, rs = jax.jit(lambda xs: jax.lax.map(mapped, xs, batch_size=batch))(
-        (theta, flat["sigma"], sampled, keys)
-    )
+    arrays = {
+        "ZZ": info.ZZ,
+        "ZX": info.ZX,
+        "XX": info.XX,
+        "Zy": info.Zy,
+        "Xy": info.Xy,
+        "prior_prec": info.prior_prec,
+        "prior_mean": info.prior_mean,
+    }
+    fn = _conditional_fn(bd, info, batch)
+    beta, rs = fn(arrays, theta, flat["sigma"], sampled, keys)
     out: dict[str, Any] = {}
     start = 0
     if bd.has_intercept:

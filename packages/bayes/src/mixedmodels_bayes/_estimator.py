@@ -78,6 +78,8 @@ def _options(model: Any, options: dict[str, Any]) -> tuple[Any, Any, Any, str]:
             f"Gaussian model with the identity link (this one is {bd.family}/{bd.link}); "
             "use sampler='joint'"
         )
+    if sampler == "collapsed" and not bd.terms:
+        raise ValueError("sampler='collapsed' needs at least one random-effect term")
     if sampler == "auto":
         sampler = "collapsed" if linear and bd.terms else "joint"
     user = parse_priors(options.get("priors"))

@@ -64,6 +64,8 @@ def observation(
         scale = sigma if weights is None else sigma / jnp.sqrt(weights)
         return dist.Normal(inverse_link(link, eta), scale)
     if fam == "binomial":
+        # integer trials: NumPyro's binomial sampler indexes with them
+        trials = jnp.round(jnp.asarray(trials)).astype(jnp.int64)
         if link == "logit":
             return dist.BinomialLogits(eta, total_count=trials)
         p = jnp.clip(inverse_link(link, eta), 1e-15, 1 - 1e-15)
