@@ -294,7 +294,11 @@ def _fit_standardized(
     theta = transform.theta_from_standard(fit.theta)
     ev = problem.evaluate(theta, reml)
     if ev is None:
-        raise RuntimeError("the criterion could not be evaluated at the optimum")
+        raise FitError(
+            "the criterion is not defined at the optimum found (its random-effects "
+            "system is not positive definite there): the random-effects model is likely "
+            "too rich for these data; simplify it (fewer terms or uncorrelated slopes)"
+        )
     summary = fit.optimizer
     if summary.gradient is not None and summary.hessian is not None:
         g, H = transform.derivatives_from_standard(

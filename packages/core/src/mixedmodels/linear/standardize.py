@@ -239,9 +239,12 @@ class Standardization:
             full[:k, :k] = J
             full[k:, k:] = np.linalg.inv(self.T)
             J = full
-        g = J.T @ np.asarray(gradient, dtype=np.float64)
-        H = J.T @ np.asarray(hessian, dtype=np.float64) @ J
-        return g, 0.5 * (H + H.T)
+        # Non-finite derivatives are the convergence check's to report (as
+        # non-convergence); mapping them must not warn.
+        with np.errstate(invalid="ignore", over="ignore"):
+            g = J.T @ np.asarray(gradient, dtype=np.float64)
+            H = J.T @ np.asarray(hessian, dtype=np.float64) @ J
+            return g, 0.5 * (H + H.T)
 
 
 def _column_transform(M: FloatArray, general: bool, shift: bool) -> FloatArray:
