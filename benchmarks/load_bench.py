@@ -60,7 +60,9 @@ MIXEDLM_WORKER = textwrap.dedent(
     warnings.simplefilter("ignore")
     t = time.perf_counter()
     fit = mixedlm.lmer({formula!r}, data, REML=False)
-    print(json.dumps({{"seconds": time.perf_counter() - t, "deviance": float(fit.deviance())}}))
+    seconds = time.perf_counter() - t
+    deviance = fit.deviance() if callable(fit.deviance) else fit.deviance
+    print(json.dumps({{"seconds": seconds, "deviance": float(deviance)}}))
     """
 )
 
