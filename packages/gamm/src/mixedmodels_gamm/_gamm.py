@@ -287,6 +287,7 @@ def gamm4(
     if random:
         randoms.insert(0, random.strip().lstrip("~").strip())
     full = f"{response} ~ {' + '.join(parts + randoms)}"
+    mer: Any
     if family == "gaussian":
         mer = mm.lmm(full, frame, reml=reml)
     else:

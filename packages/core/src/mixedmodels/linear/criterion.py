@@ -241,8 +241,8 @@ class LMMProblem(ThetaLayout):
                     row_id = np.repeat(np.arange(n_chunk_classes * m), np.diff(prod.indptr))
                     row_r = row_id % m
                     keep = row_r >= prod.indices  # lower triangle of G
-                    per_class = np.bincount(row_id[keep] // m, minlength=n_chunk_classes)
-                    indptr = np.concatenate([[0], np.cumsum(per_class)])
+                    entries_per_class = np.bincount(row_id[keep] // m, minlength=n_chunk_classes)
+                    indptr = np.concatenate([[0], np.cumsum(entries_per_class)])
                     flat = row_r[keep].astype(np.int64) * m + prod.indices[keep]
                     parts[(k, l_)].append(
                         sp.csr_matrix(
