@@ -204,36 +204,14 @@ def tidy_glmm(
             )
         )
     if "ran_vals" in effects:
-        re = result.ranef(condvar=True)
-        ran_vals = pd.DataFrame(
-            {
-                "effect": "ran_vals",
-                "group": re["grpvar"].astype(str).to_numpy(),
-                "level": re["grp"].astype(str).to_numpy(),
-                "term": re["term"].astype(str).to_numpy(),
-                "estimate": re["condval"].to_numpy(dtype=float),
-                "std.error": re["condsd"].to_numpy(dtype=float),
-            }
-        )
-        if conf_int:
-            q = stats.norm.ppf(0.5 + conf_level / 2)
-            ran_vals["conf.low"] = ran_vals["estimate"] - q * ran_vals["std.error"]
-            ran_vals["conf.high"] = ran_vals["estimate"] + q * ran_vals["std.error"]
-        frames.append(ran_vals)
+        from .tidiers import ran_vals_rows
+
+        z_level = stats.norm.ppf(0.5 + conf_level / 2)
+        frames.append(ran_vals_rows(result, z_level if conf_int else None))
     if "ran_coefs" in effects:
-        for group, table in result.coef().items():
-            for term in table.columns:
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "effect": "ran_coefs",
-                            "group": str(group),
-                            "level": [str(v) for v in table.index],
-                            "term": str(term),
-                            "estimate": table[term].to_numpy(dtype=float),
-                        }
-                    )
-                )
+        from .tidiers import ran_coefs_rows
+
+        frames.append(ran_coefs_rows(result))
     out = pd.concat(frames, ignore_index=True)
     if exponentiate:
         from .tidiers import exponentiate_fixed

@@ -250,38 +250,10 @@ def tidy_lmm(
             parts.append(extra.reindex(columns=frame.columns))
 
     if "ran_vals" in effects:
-        re = result.ranef(condvar=True)
-        frame = pd.DataFrame(
-            {
-                "effect": "ran_vals",
-                "group": re["grpvar"].astype(str).to_numpy(),
-                "level": re["grp"].astype(str).to_numpy(),
-                "term": re["term"].astype(str).to_numpy(),
-                "estimate": re["condval"].to_numpy(dtype=float),
-                "std.error": re["condsd"].to_numpy(dtype=float),
-            }
-        )
-        if conf_int:
-            frame["conf.low"] = frame["estimate"] - z * frame["std.error"]
-            frame["conf.high"] = frame["estimate"] + z * frame["std.error"]
-        parts.append(frame)
+        parts.append(ran_vals_rows(result, z if conf_int else None))
 
     if "ran_coefs" in effects:
-        rows = []
-        for group, table in result.coef().items():
-            for term in table.columns:
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "effect": "ran_coefs",
-                            "group": str(group),
-                            "level": [str(v) for v in table.index],
-                            "term": str(term),
-                            "estimate": table[term].to_numpy(dtype=float),
-                        }
-                    )
-                )
-        frame = pd.concat(rows, ignore_index=True)
+        frame = ran_coefs_rows(result)
         if conf_int:
             frame["conf.low"] = np.nan
             frame["conf.high"] = np.nan
@@ -292,6 +264,45 @@ def tidy_lmm(
     out["group"] = out["group"].astype(object).where(out["group"].notna(), None)
     out = out[[c for c in _COLUMN_ORDER if c in out.columns]]
     return exponentiate_fixed(out) if exponentiate else out
+
+
+def ran_vals_rows(result: Any, z: float | None = None) -> pd.DataFrame:
+    """broom.mixed's ``ran_vals`` rows: conditional modes and conditional SDs, one row
+    per level and term; with ``z``, Wald intervals ``estimate -/+ z * std.error``."""
+    re = result.ranef(condvar=True)
+    frame = pd.DataFrame(
+        {
+            "effect": "ran_vals",
+            "group": re["grpvar"].astype(str).to_numpy(),
+            "level": re["grp"].astype(str).to_numpy(),
+            "term": re["term"].astype(str).to_numpy(),
+            "estimate": re["condval"].to_numpy(dtype=float),
+            "std.error": re["condsd"].to_numpy(dtype=float),
+        }
+    )
+    if z is not None:
+        frame["conf.low"] = frame["estimate"] - z * frame["std.error"]
+        frame["conf.high"] = frame["estimate"] + z * frame["std.error"]
+    return frame
+
+
+def ran_coefs_rows(result: Any) -> pd.DataFrame:
+    """broom.mixed's ``ran_coefs`` rows: lme4's ``coef`` (fixed plus random effects per
+    level), one row per level and term."""
+    rows = [
+        pd.DataFrame(
+            {
+                "effect": "ran_coefs",
+                "group": str(group),
+                "level": [str(v) for v in table.index],
+                "term": str(term),
+                "estimate": table[term].to_numpy(dtype=float),
+            }
+        )
+        for group, table in result.coef().items()
+        for term in table.columns
+    ]
+    return pd.concat(rows, ignore_index=True)
 
 
 def glance_lmm(result: Any) -> pd.DataFrame:
