@@ -149,7 +149,7 @@ def bayes_reference(session: nox.Session) -> None:
         "MIXEDMODELS_BAYES_REFERENCE_DRAWS": "25000",
         "MIXEDMODELS_BAYES_SLOW": "1",
     }
-    tests = ROOT / "packages" / "bayes" / "tests" / "test_bayes_reference.py"
+    tests = ROOT / "packages" / "bayes" / "tests"
     session.run("pytest", "-q", str(tests), *session.posargs, env=env)
 
 
