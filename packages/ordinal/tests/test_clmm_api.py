@@ -144,3 +144,12 @@ def test_exact_laplace_gradient_matches_differences(wine, link):
     exact = laplace_gradient(pb, par, pb.mode(par))
     numeric = _gradient(lambda p: pb.laplace(p), par)
     np.testing.assert_allclose(exact, numeric, atol=5e-5 * max(1.0, np.abs(numeric).max()))
+
+
+def test_clmm_convergence_warning_is_the_core_s_convergence_warning():
+    from mixedmodels_ordinal import ClmmConvergenceWarning
+
+    import mixedmodels as mm
+
+    # Users filter mm.ConvergenceWarning for every engine; clmm's must be caught too.
+    assert issubclass(ClmmConvergenceWarning, mm.ConvergenceWarning)

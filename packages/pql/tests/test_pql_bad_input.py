@@ -46,3 +46,17 @@ def test_unknown_option():
     )
     with pytest.raises(TypeError, match="unknown option"):
         model.fit(method="pql", bogus=1)
+
+
+def test_too_few_iterations_warn_as_a_convergence_warning():
+    from mixedmodels_pql import PQLConvergenceWarning
+
+    import mixedmodels as mm
+
+    # One iteration cannot settle the working response; a filter on the core's
+    # ConvergenceWarning (as for lme4-style fits) must catch it.
+    with pytest.warns(mm.ConvergenceWarning, match="niter") as record:
+        glmmPQL(
+            "cbind(incidence, size - incidence) ~ period", "~ 1 | herd", "binomial", cbpp(), niter=1
+        )
+    assert any(issubclass(w.category, PQLConvergenceWarning) for w in record)

@@ -46,6 +46,7 @@ _LAZY = {
     "plot_coefficients": ".output.coefficient_plot",
     "plot_caterpillar": ".output.coefficient_plot",
     "ConvergenceWarning": ".errors",
+    "DroppedRowsWarning": ".errors",
     "FitError": ".errors",
     "MixedModelsError": ".errors",
     "MixedModelsWarning": ".errors",
@@ -66,6 +67,7 @@ _SUBMODULES = {
 __all__ = [
     "BootstrapResult",
     "ConvergenceWarning",
+    "DroppedRowsWarning",
     "FitError",
     "GLMMResult",
     "GLSResult",
@@ -111,6 +113,7 @@ if TYPE_CHECKING:
     from .checks import check
     from .errors import (
         ConvergenceWarning,
+        DroppedRowsWarning,
         FitError,
         MixedModelsError,
         MixedModelsWarning,

@@ -55,6 +55,12 @@ class ConvergenceWarning(MixedModelsWarning):
     (lme4's ``Model failed to converge``); the message says why."""
 
 
+class DroppedRowsWarning(MixedModelsWarning):
+    """Rows of the data were left out of the fit: rows with missing values in the
+    model's columns, or rows with zero prior weight (or zero binomial trials), which
+    contribute nothing to the likelihood.  The message gives the counts."""
+
+
 class SingularFitWarning(MixedModelsWarning):
     """A random-effect covariance is on the boundary of its space (a zero variance or a
     correlation of +-1): lme4's ``boundary (singular) fit: see help('isSingular')``."""

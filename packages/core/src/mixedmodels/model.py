@@ -17,7 +17,7 @@ import scipy.linalg as sla
 
 from .design.data import as_pandas
 from .design.matrices import Design, RandomTerm, build_design
-from .errors import MixedModelsWarning, ModelSpecificationError
+from .errors import DroppedRowsWarning, MixedModelsWarning, ModelSpecificationError
 from .interfaces import ConditionalFamily, CovarianceStructure, Family, FloatArray, Link
 
 __all__ = ["Model", "RankDeficiencyWarning"]
@@ -158,6 +158,14 @@ class Model:
             design = build_design(formula, frame.loc[design.row_index[~empty]], contrasts)
             prior = _vector_option(weights, "weights", frame, design)
         self.n_zero_weight = int(np.sum(empty))
+        if self.n_zero_weight:
+            warnings.warn(
+                f"{self.n_zero_weight} rows with zero prior weight (or zero binomial "
+                f"trials) contribute nothing to the likelihood and were left out of the "
+                f"fit ({design.n_obs} used)",
+                DroppedRowsWarning,
+                stacklevel=2,
+            )
         self.data = frame
         self.design = design
         self.weights = prior
@@ -170,7 +178,7 @@ class Model:
             warnings.warn(
                 f"{n_missing} rows with missing values in the model's columns were "
                 f"dropped ({design.n_obs} used)",
-                UserWarning,
+                DroppedRowsWarning,
                 stacklevel=2,
             )
         self._check_finite(design)

@@ -205,9 +205,11 @@ def test_empty_after_missing_values(sleep):
 def test_missing_values_are_dropped_with_a_count(sleep):
     data = sleep.copy()
     data.loc[[0, 5, 17], "Reaction"] = np.nan
-    with pytest.warns(UserWarning, match="3 rows"):
+    with pytest.warns(mm.DroppedRowsWarning, match="3 rows"):
         fit = mm.lmm(SLEEP_FORMULA, data)
     assert fit.nobs == 177
+    # A subclass of UserWarning: filters written for the plain class keep working.
+    assert issubclass(mm.DroppedRowsWarning, UserWarning)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import mixedmodels.estimators
 MIXEDMODELS_ALL = [
     "BootstrapResult",
     "ConvergenceWarning",
+    "DroppedRowsWarning",
     "FitError",
     "GLMMResult",
     "GLSResult",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from mixedmodels import ConvergenceWarning
 from mixedmodels.interfaces import FloatArray
 
 from ._criterion import ClmmProblem, laplace_gradient
@@ -22,7 +23,7 @@ from ._criterion import ClmmProblem, laplace_gradient
 __all__ = ["ClmmConvergenceWarning", "FitOutcome", "fit_clmm", "hessian"]
 
 
-class ClmmConvergenceWarning(UserWarning):
+class ClmmConvergenceWarning(ConvergenceWarning):
     """The clmm optimiser stopped before the gradient was small."""
 
 

@@ -23,7 +23,7 @@ from ._glm import GLMStart
 __all__ = ["PQLConvergenceWarning", "PQLIterations", "pql_iterate"]
 
 
-class PQLConvergenceWarning(UserWarning):
+class PQLConvergenceWarning(mm.ConvergenceWarning):
     """glmmPQL stopped at ``niter`` before the linear predictor settled."""
 
 
