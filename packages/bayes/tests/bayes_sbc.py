@@ -58,57 +58,39 @@ def run_sbc(
     Returns ``{"ranks": {param: [...]}, "p_values": {param: p}, "L": L}``.
     """
     import jax
-    import jax.numpy as jnp
-    from mixedmodels_bayes._collapsed import collapsed_model, draw_conditional, response_stats
     from mixedmodels_bayes._draws import scalar_draws
     from mixedmodels_bayes._estimator import _options
     from mixedmodels_bayes._joint import make_joint_model
-    from mixedmodels_bayes._sampler import _natural
-    from numpyro.infer import MCMC, NUTS, Predictive, init_to_uniform
+    from mixedmodels_bayes._sampler import _natural, run_sampler
+    from numpyro.infer import Predictive
 
     family, sampler = MODELS[name]
     priors = PRIORS + (["prior(normal(0, 1), class = sigma)"] if family == "gaussian" else [])
-    _opts, bd, ps, _ = _options(_design(family), {"priors": priors, "sampler": sampler})
-    chains = 2
-    key = jax.random.PRNGKey(seed)
-    key_prior, key_run = jax.random.split(key)
-    joint = make_joint_model(bd, ps)
-    truth = Predictive(joint, num_samples=replicates)(key_prior, y=None)
+    opts, bd, ps, _ = _options(
+        _design(family),
+        {
+            "priors": priors,
+            "sampler": sampler,
+            "chains": 2,
+            "draws": draws,
+            "warmup": 500,
+            "adapt_delta": 0.9,
+            "progress": False,
+        },
+    )
+    chains = opts.chains
+    truth = Predictive(make_joint_model(bd, ps), num_samples=replicates)(
+        jax.random.PRNGKey(seed), y=None
+    )
     true_nat = _natural(bd, {k: v[None] for k, v in truth.items()}, 1, replicates)
     true_scalars = scalar_draws(bd, {k: np.asarray(v) for k, v in true_nat.items()})
-    if sampler == "collapsed":
-        model, info = collapsed_model(bd, ps)
-    else:
-        model, info = joint, None
-    mcmc = MCMC(
-        NUTS(model, target_accept_prob=0.9, init_strategy=init_to_uniform(radius=2.0)),
-        num_warmup=500,
-        num_samples=draws,
-        num_chains=chains,
-        chain_method="vectorized",
-        progress_bar=False,
-        jit_model_args=True,
-    )
     names = list(true_scalars)
     ranks: dict[str, list[int]] = {k: [] for k in names}
-    keys = jax.random.split(key_run, replicates)
     for i in range(replicates):
-        y = np.asarray(truth["y"][i], dtype=float)
-        if sampler == "collapsed":
-            assert info is not None
-            ystats = response_stats(bd, y)
-            mcmc.run(keys[i], y=jnp.asarray(y), ystats=ystats)
-            samples = mcmc.get_samples(group_by_chain=True)
-            nat = _natural(bd, samples, chains, draws)
-            here = replace(info, Zy=ystats[0], Xy=ystats[1], yy=ystats[2])
-            nat.update(
-                draw_conditional(bd, here, {**samples, **nat}, jax.random.fold_in(keys[i], 1))
-            )
-        else:
-            mcmc.run(keys[i], y=jnp.asarray(y))
-            samples = mcmc.get_samples(group_by_chain=True)
-            nat = _natural(bd, samples, chains, draws)
-        post = scalar_draws(bd, {k: np.asarray(v) for k, v in nat.items()})
+        # a new response to the same design: the compiled sampler is reused
+        bd_i = replace(bd, y=np.asarray(truth["y"][i], dtype=float))
+        out = run_sampler(bd_i, ps, replace(opts, seed=seed * 100_003 + i))
+        post = scalar_draws(bd, out.draws)
         for k in names:
             flat = post[k][:, ::thin].reshape(-1)
             ranks[k].append(int(np.sum(flat < true_scalars[k][0, i])))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -11,14 +10,6 @@ import pytest
 from mixedmodels_bayes import BayesResult, SamplingWarning, brm
 
 import mixedmodels as mm
-
-# These tests sample with NUTS. A sampling run in a clean CI checkout stopped using CPU
-# inside jax.block_until_ready (a deadlock, seen twice, not yet understood): until it is,
-# they run with MIXEDMODELS_BAYES_SLOW=1 (nox -s bayes_reference), not in nox -s tests.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("MIXEDMODELS_BAYES_SLOW") != "1",
-    reason="NUTS sampling tests: set MIXEDMODELS_BAYES_SLOW=1 (nox -s bayes_reference)",
-)
 
 
 @pytest.fixture(scope="module")

@@ -214,12 +214,11 @@ def collapsed_model(bd: BayesData, ps: PriorSet) -> tuple[Callable[..., None], C
     sampled = [priors[i] for i in info.sampled_idx]
     names = (["Intercept"] if bd.has_intercept else []) + list(bd.coef_names)
 
-    def model(y: Any = None, ystats: Any = None) -> None:
-        """``ystats``: (Zy, Xy, yy) of another response with the same design (reuses
-        the compiled sampler, e.g. for simulation-based calibration)."""
-        here = info
-        if ystats is not None:
-            here = replace(info, Zy=ystats[0], Xy=ystats[1], yy=ystats[2])
+    def model(y: Any = None, arrays: Any = None) -> None:
+        """``arrays``: :func:`info_arrays` of a data set of the same structure (one
+        compiled sampler serves them all, e.g. for simulation-based calibration);
+        ``y`` is unused (the response enters through the cross-products)."""
+        here = info if arrays is None else replace(info, **arrays)
         params = sample_scale_parameters(bd, ps)
         for k, t in enumerate(bd.terms):
             if len({(ps.sd[(t.group, c)].dist, ps.sd[(t.group, c)].args) for c in t.columns}) > 1:
@@ -227,7 +226,9 @@ def collapsed_model(bd: BayesData, ps: PriorSet) -> tuple[Callable[..., None], C
         params["beta_s"] = sample_vector("beta_s", sampled)  # type: ignore[arg-type]
         if len(info.sampled_idx):
             numpyro.deterministic("beta_s_all", params["beta_s"])
-        numpyro.factor("marginal", log_marginal(bd, here, params))
+        blocked = bd.terms[0].dim <= BLOCKED_MAX_DIM
+        marginal = log_marginal_blocked if blocked else log_marginal
+        numpyro.factor("marginal", marginal(bd, here, params))
 
     model.fixed_names = names  # type: ignore[attr-defined]
     return model, info
@@ -238,15 +239,22 @@ def collapsed_model(bd: BayesData, ps: PriorSet) -> tuple[Callable[..., None], C
 _COMPILED: dict[tuple[Any, ...], Any] = {}
 
 
-def _conditional_fn(bd: BayesData, info: CollapsedInfo, batch: int) -> Any:
+def _conditional_fn(bd: BayesData, info: CollapsedInfo) -> Any:
     """``f(arrays, theta, sigma, beta_s, keys) -> (beta, [r_k])``, compiled once per
-    structure; the cross-products travel as arguments."""
+    structure; the cross-products travel as arguments.
+
+    The draws are made one after another (``lax.map`` without batching), never as one
+    batched factorisation: jaxlib's batched LAPACK kernels (``ParallelBatchMap``)
+    split a large batch into tasks on XLA's intra-op thread pool and block a worker of
+    that same pool until they finish, so two of them running at once on a 2-thread
+    pool wait for each other forever (decision 0024).  Unbatched, every kernel runs
+    on the calling thread.
+    """
     key = (
         tuple((t.n_levels, t.dim, t.correlated) for t in bd.terms),
         tuple(info.collapsed_idx.tolist()),
         tuple(info.sampled_idx.tolist()),
         int(info.ZZ.shape[0]),
-        batch,
     )
     if key in _COMPILED:
         return _COMPILED[key]
@@ -272,12 +280,24 @@ def _conditional_fn(bd: BayesData, info: CollapsedInfo, batch: int) -> Any:
         return beta, rs
 
     def run(arrays: dict[str, Any], theta: Any, sigma: Any, beta_s: Any, keys: Any) -> Any:
-        return jax.lax.map(
-            lambda xs: one(arrays, *xs), (theta, sigma, beta_s, keys), batch_size=batch
-        )
+        return jax.lax.map(lambda xs: one(arrays, *xs), (theta, sigma, beta_s, keys))
 
     _COMPILED[key] = jax.jit(run)
     return _COMPILED[key]
+
+
+def info_arrays(info: CollapsedInfo) -> dict[str, Any]:
+    """The numbers of ``info`` (cross-products and prior moments), as JAX arrays."""
+    return {
+        "ZZ": info.ZZ,
+        "ZX": info.ZX,
+        "XX": info.XX,
+        "Zy": info.Zy,
+        "Xy": info.Xy,
+        "yy": jnp.asarray(info.yy),
+        "prior_prec": info.prior_prec,
+        "prior_mean": info.prior_mean,
+    }
 
 
 def draw_conditional(
@@ -291,25 +311,12 @@ def draw_conditional(
     if sampled is None:
         sampled = jnp.zeros((chains * n_draws, len(info.sampled_idx)))
     keys = jax.random.split(key, chains * n_draws)
-    q = int(info.ZZ.shape[0])
     names = [f"sd_{k}" for k in range(len(bd.terms))] + [
         f"L_{k}" for k, t in enumerate(bd.terms) if t.correlated
     ]
     theta = {k: flat[k] for k in names}
-    # Batches bounded in memory: each draw holds a dense (q + p_c)^2 system.
-    size = (q + len(info.collapsed_idx)) ** 2 * 8
-    batch = int(max(1, min(chains * n_draws, 2e8 // size)))
-    arrays = {
-        "ZZ": info.ZZ,
-        "ZX": info.ZX,
-        "XX": info.XX,
-        "Zy": info.Zy,
-        "Xy": info.Xy,
-        "prior_prec": info.prior_prec,
-        "prior_mean": info.prior_mean,
-    }
-    fn = _conditional_fn(bd, info, batch)
-    beta, rs = fn(arrays, theta, flat["sigma"], sampled, keys)
+    fn = _conditional_fn(bd, info)
+    beta, rs = fn(info_arrays(info), theta, flat["sigma"], sampled, keys)
     out: dict[str, Any] = {}
     start = 0
     if bd.has_intercept:
@@ -319,3 +326,67 @@ def draw_conditional(
     for j, r in enumerate(rs):
         out[f"r_{j}"] = r.reshape(chains, n_draws, *r.shape[1:])
     return out
+
+
+def _small_cholesky(M: Any) -> list[list[Any]]:
+    """Cholesky factors of a batch ``(..., d, d)`` of small matrices, unrolled into
+    elementwise operations (``L[i][j]`` has the batch shape): no LAPACK call, and
+    cheap to differentiate for the small ``d`` of a random-effect term."""
+    d = M.shape[-1]
+    L: list[list[Any]] = [[None] * d for _ in range(d)]
+    for j in range(d):
+        s = M[..., j, j] - sum((L[j][k] ** 2 for k in range(j)), jnp.zeros(()))
+        L[j][j] = jnp.sqrt(s)
+        for i in range(j + 1, d):
+            off = sum((L[i][k] * L[j][k] for k in range(j)), jnp.zeros(()))
+            L[i][j] = (M[..., i, j] - off) / L[j][j]
+    return L
+
+
+def _small_forward(L: list[list[Any]], b: Any) -> Any:
+    """``L^-1 b`` for the unrolled factors of :func:`_small_cholesky`; ``b`` is
+    ``(..., d, r)``."""
+    d = len(L)
+    x: list[Any] = []
+    for i in range(d):
+        acc = b[..., i, :]
+        for k in range(i):
+            acc = acc - L[i][k][..., None] * x[k]
+        x.append(acc / L[i][i][..., None])
+    return jnp.stack(x, axis=-2)
+
+
+#: Largest dimension of the first term for which the blocked marginal is used.
+BLOCKED_MAX_DIM = 4
+
+
+def log_marginal_blocked(bd: BayesData, info: CollapsedInfo, params: dict[str, Any]) -> Any:
+    """:func:`log_marginal` with the first term's block factorised level by level.
+
+    The first term's block of ``A`` is block diagonal (one ``d x d`` block per level),
+    so ``log|A| = sum_i log|D_i| + log|S|`` and ``c'A^-1 c = |L_D^-1 c_0|^2 +
+    |L_S^-1 (c_r - W' L_D^-1 c_0)|^2`` with ``W = L_D^-1 B`` and the Schur complement
+    ``S = C - W'W`` of the remaining random effects and collapsed fixed effects: the
+    blocked Cholesky factorisation of the core's criterion.  The small blocks are
+    factorised elementwise; only ``S`` (often 1 x 1 or 2 x 2) goes to LAPACK.
+    """
+    A, c, rss, sigma = _system(bd, info, params)
+    t = bd.terms[0]
+    n0, d0 = t.n_levels, t.dim
+    q0 = n0 * d0
+    D = jnp.einsum("iaib->iab", A[:q0, :q0].reshape(n0, d0, n0, d0))
+    LD = _small_cholesky(D)
+    B = A[:q0, q0:].reshape(n0, d0, -1)
+    rhs = jnp.concatenate([B, c[:q0].reshape(n0, d0, 1)], axis=-1)
+    WB = _small_forward(LD, rhs)  # (n0, d0, m + 1)
+    W, w0 = WB[..., :-1].reshape(q0, -1), WB[..., -1].reshape(q0)
+    half_logdet = sum(jnp.sum(jnp.log(LD[j][j])) for j in range(d0))
+    quad = w0 @ w0
+    m = A.shape[0] - q0
+    if m:
+        S = A[q0:, q0:] - W.T @ W
+        LS = jnp.linalg.cholesky(S)
+        half_logdet = half_logdet + jnp.sum(jnp.log(jnp.diag(LS)))
+        u = jax.scipy.linalg.solve_triangular(LS, c[q0:] - W.T @ w0, lower=True)
+        quad = quad + u @ u
+    return -info.n * jnp.log(sigma) - 0.5 * rss / sigma**2 - half_logdet + 0.5 * quad

@@ -39,6 +39,12 @@ def _positive_int(value: Any, name: str, allow_zero: bool = False) -> int:
     return int(value)
 
 
+def _on_cpu() -> bool:
+    import jax
+
+    return bool(jax.default_backend() == "cpu")
+
+
 def _options(model: Any, options: dict[str, Any]) -> tuple[Any, Any, Any, str]:
     """Checked sampler options, data and priors (nothing is compiled here)."""
     from ._sampler import SamplerOptions
@@ -56,11 +62,9 @@ def _options(model: Any, options: dict[str, Any]) -> tuple[Any, Any, Any, str]:
     if not 0.0 < adapt_delta < 1.0:
         raise ValueError(f"adapt_delta must lie strictly between 0 and 1, got {adapt_delta}")
     max_treedepth = _positive_int(options.get("max_treedepth", 10), "max_treedepth")
-    chain_method = options.get("chain_method", "vectorized")
-    if chain_method not in ("vectorized", "sequential", "parallel"):
-        raise ValueError(
-            f"chain_method must be 'vectorized', 'sequential' or 'parallel', got {chain_method!r}"
-        )
+    chain_method = options.get("chain_method", "sequential")
+    if chain_method not in ("sequential", "vectorized"):
+        raise ValueError(f"chain_method must be 'sequential' or 'vectorized', got {chain_method!r}")
     sample_prior = options.get("sample_prior", "no")
     if sample_prior not in ("no", "yes", "only"):
         raise ValueError(f"sample_prior must be 'no', 'yes' or 'only', got {sample_prior!r}")
@@ -82,6 +86,13 @@ def _options(model: Any, options: dict[str, Any]) -> tuple[Any, Any, Any, str]:
         raise ValueError("sampler='collapsed' needs at least one random-effect term")
     if sampler == "auto":
         sampler = "collapsed" if linear and bd.terms else "joint"
+    if sampler == "collapsed" and chain_method == "vectorized" and _on_cpu():
+        # batched LAPACK kernels can deadlock XLA's CPU thread pool (decision 0024)
+        raise ValueError(
+            "chain_method='vectorized' batches the collapsed sampler's Cholesky "
+            "factorisations over chains, which jaxlib's CPU LAPACK kernels can deadlock "
+            "on; use chain_method='sequential' on the CPU (vectorized is for GPUs)"
+        )
     user = parse_priors(options.get("priors"))
     ps = build_prior_set(
         user,
@@ -185,7 +196,8 @@ def brm(
         ``sampler`` (``"auto"``: the exact collapsed sampler for Gaussian LMMs, the
         joint NUTS sampler otherwise; or ``"joint"`` / ``"collapsed"``),
         ``adapt_delta`` (0.8), ``max_treedepth`` (10), ``chain_method``
-        (``"vectorized"``, ``"sequential"``, or ``"parallel"`` over JAX devices),
+        (``"sequential"``: one compiled chain run after another; ``"vectorized"``:
+        all chains in one batched program, for GPUs),
         ``progress`` (a tqdm bar), ``sample_prior`` (``"no"``, ``"yes"``, ``"only"``:
         prior predictive draws), ``warn`` (sampler warnings, default on).
 

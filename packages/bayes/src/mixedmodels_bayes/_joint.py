@@ -18,10 +18,10 @@ import numpyro
 import numpyro.distributions as dist
 
 from ._data import BayesData
-from ._likelihood import linear_predictor, obs_weights, observation
+from ._likelihood import linear_predictor, observation
 from ._priors import Prior, PriorSet
 
-__all__ = ["make_joint_model", "sample_scale_parameters", "sample_vector"]
+__all__ = ["joint_data", "make_joint_model", "sample_scale_parameters", "sample_vector"]
 
 
 def sample_vector(name: str, priors: Sequence[Prior]) -> Any:
@@ -67,19 +67,35 @@ def term_factor(params: dict[str, Any], k: int, correlated: bool) -> Any:
     return jnp.diag(sd)
 
 
+def joint_data(bd: BayesData) -> dict[str, Any]:
+    """The numbers of the joint model, passed to it as arguments (so one compiled
+    sampler serves every data set of the same structure)."""
+    data: dict[str, Any] = {
+        "Xc": jnp.asarray(bd.Xc),
+        "offset": jnp.asarray(bd.offset),
+        "Z": [jnp.asarray(t.Z) for t in bd.terms],
+        "codes": [jnp.asarray(t.codes) for t in bd.terms],
+    }
+    if bd.weights is not None:
+        data["weights"] = jnp.asarray(bd.weights)
+    if bd.trials is not None:
+        data["trials"] = jnp.asarray(bd.trials)
+    return data
+
+
 def make_joint_model(bd: BayesData, ps: PriorSet) -> Callable[..., None]:
     """The NumPyro model of the full joint posterior.
 
-    The returned function takes ``y`` (``None`` for prior predictive draws).
+    The returned function takes ``y`` (``None`` for prior predictive draws) and
+    ``data`` (:func:`joint_data`; ``bd``'s own when omitted).  Only the structure of
+    ``bd`` (terms, family, link, which of weights and trials exist) is read at trace
+    time.
     """
-    Xc = jnp.asarray(bd.Xc)
-    offset = jnp.asarray(bd.offset)
-    Zs = [jnp.asarray(t.Z) for t in bd.terms]
-    codes = [jnp.asarray(t.codes) for t in bd.terms]
-    w = obs_weights(bd)
     b_priors = [ps.b[c] for c in bd.coef_names]
+    own = joint_data(bd)
 
-    def model(y: Any = None) -> None:
+    def model(y: Any = None, data: Any = None) -> None:
+        d = own if data is None else data
         params = sample_scale_parameters(bd, ps)
         if bd.has_intercept:
             assert ps.intercept is not None
@@ -95,12 +111,15 @@ def make_joint_model(bd: BayesData, ps: PriorSet) -> Callable[..., None]:
         for k, t in enumerate(bd.terms):
             if len({(ps.sd[(t.group, c)].dist, ps.sd[(t.group, c)].args) for c in t.columns}) > 1:
                 numpyro.deterministic(f"sd_{k}", params[f"sd_{k}"])
-        eta = linear_predictor(params, Xc, offset, Zs, codes, bd.has_intercept)
-        obs = observation(bd, eta, params.get("sigma"), params.get("shape"))
-        if w is None:
+        eta = linear_predictor(params, d["Xc"], d["offset"], d["Z"], d["codes"], bd.has_intercept)
+        weights = d.get("weights")
+        obs = observation(
+            bd, eta, params.get("sigma"), params.get("shape"), d.get("trials"), weights
+        )
+        if weights is None or bd.family == "gaussian":
             numpyro.sample("y", obs, obs=y)
         else:
-            with numpyro.handlers.scale(scale=w):
+            with numpyro.handlers.scale(scale=weights):
                 numpyro.sample("y", obs, obs=y)
 
     return model

@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 
-from ._collapsed import collapsed_model, draw_conditional
+from ._collapsed import collapsed_model, draw_conditional, info_arrays
 from ._data import BayesData
-from ._joint import make_joint_model
-from ._priors import PriorSet
+from ._joint import joint_data, make_joint_model
+from ._priors import Prior, PriorSet
 
 __all__ = ["SamplerOptions", "SamplingOutput", "run_sampler"]
 
@@ -34,7 +34,7 @@ class SamplerOptions:
     seed: int | None = None
     adapt_delta: float = 0.8
     max_treedepth: int = 10
-    chain_method: str = "vectorized"
+    chain_method: str = "sequential"
     progress: bool = True
     sampler: str = "joint"  # "joint" or "collapsed"
 
@@ -77,6 +77,96 @@ def _reassemble_vectors(bd: BayesData, samples: dict[str, Any], ps: PriorSet) ->
         raise RuntimeError(f"sampler lost sd_{missing}")
 
 
+_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "adapt_state.step_size")
+
+#: Compiled samplers keyed by the structure of the model and the settings (never by
+#: the numbers of the data, which are arguments): a refit of the same design, or of a
+#: new response to it, reuses the compiled program.
+_RUNNERS: dict[tuple[Any, ...], Any] = {}
+
+
+def _prior_key(ps: PriorSet) -> tuple[Any, ...]:
+    def one(p: Prior | None) -> Any:
+        return None if p is None else (p.dist, tuple(p.args), p.cls)
+
+    return (
+        one(ps.intercept),
+        tuple((k, one(v)) for k, v in ps.b.items()),
+        tuple((k, one(v)) for k, v in ps.sd.items()),
+        tuple((k, one(v)) for k, v in ps.cor.items()),
+        one(ps.sigma),
+        one(ps.shape),
+    )
+
+
+def structure_key(bd: BayesData, ps: PriorSet) -> tuple[Any, ...]:
+    """What a compiled sampler depends on besides the data's numbers."""
+    return (
+        bd.family,
+        bd.link,
+        bd.n,
+        bd.has_intercept,
+        tuple(bd.coef_names),
+        tuple((t.group, t.n_levels, t.dim, t.correlated) for t in bd.terms),
+        bd.weights is None,
+        bd.trials is None,
+        _prior_key(ps),
+    )
+
+
+def _model_and_data(bd: BayesData, ps: PriorSet, collapsed: bool) -> tuple[Any, Any, Any]:
+    """``(model, data kwargs, collapsed info or None)``."""
+    if collapsed:
+        model, info = collapsed_model(bd, ps)
+        return model, {"arrays": info_arrays(info)}, info
+    return make_joint_model(bd, ps), {"y": jnp.asarray(bd.y), "data": joint_data(bd)}, None
+
+
+def _chain_runner(bd: BayesData, ps: PriorSet, opts: SamplerOptions, model: Any) -> Any:
+    """``f(data, key) -> (samples, extra fields)`` of one chain, compiled once per
+    structure and settings.
+
+    Everything, NumPyro's initialisation included, is one jitted program: left to
+    itself NumPyro initialises op by op, compiling hundreds of small programs on every
+    call.  Chains run one after another (``chain_method="sequential"``) so that no
+    LAPACK kernel ever sees a batch (see :func:`._collapsed._conditional_fn`).
+    """
+    key = (
+        "nuts",
+        opts.sampler,
+        structure_key(bd, ps),
+        opts.warmup,
+        opts.draws,
+        opts.adapt_delta,
+        opts.max_treedepth,
+        opts.chain_method,
+        opts.chains if opts.chain_method == "vectorized" else 1,
+    )
+    if key in _RUNNERS:
+        return _RUNNERS[key]
+
+    def run(data: dict[str, Any], rng: Any) -> Any:
+        kernel = NUTS(
+            model,
+            target_accept_prob=opts.adapt_delta,
+            max_tree_depth=opts.max_treedepth,
+            init_strategy=init_to_uniform(radius=2.0),
+        )
+        mcmc = MCMC(
+            kernel,
+            num_warmup=opts.warmup,
+            num_samples=opts.draws,
+            num_chains=1,
+            progress_bar=False,
+        )
+        mcmc.run(rng, extra_fields=_FIELDS, **data)
+        return mcmc.get_samples(), mcmc.get_extra_fields()
+
+    fn = jax.jit(run if opts.chain_method == "sequential" else jax.vmap(run, (None, 0)))
+    _RUNNERS[key] = fn
+    return fn
+
+
 def _sample_prior(bd: BayesData, ps: PriorSet, opts: SamplerOptions, key: Any) -> SamplingOutput:
     """Independent draws from the prior and the prior predictive distribution."""
     import time
@@ -85,7 +175,13 @@ def _sample_prior(bd: BayesData, ps: PriorSet, opts: SamplerOptions, key: Any) -
 
     t0 = time.perf_counter()
     total = opts.chains * opts.draws
-    samples = Predictive(make_joint_model(bd, ps), num_samples=total)(key, y=None)
+    ckey = ("prior", structure_key(bd, ps), total)
+    if ckey not in _RUNNERS:
+        model = make_joint_model(bd, ps)
+        _RUNNERS[ckey] = jax.jit(
+            lambda k, data: Predictive(model, num_samples=total)(k, y=None, data=data)
+        )
+    samples = _RUNNERS[ckey](key, joint_data(bd))
     samples = {k: v.reshape((opts.chains, opts.draws, *v.shape[1:])) for k, v in samples.items()}
     draws = _natural(bd, samples, opts.chains, opts.draws)
     draws["y"] = samples["y"]
@@ -110,32 +206,23 @@ def run_sampler(
     if prior_only:
         return _sample_prior(bd, ps, opts, key_mcmc)
     collapsed = opts.sampler == "collapsed"
-    if collapsed:
-        model, info = collapsed_model(bd, ps)
-    else:
-        model, info = make_joint_model(bd, ps), None
-    kernel = NUTS(
-        model,
-        target_accept_prob=opts.adapt_delta,
-        max_tree_depth=opts.max_treedepth,
-        init_strategy=init_to_uniform(radius=2.0),
-    )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=opts.warmup,
-        num_samples=opts.draws,
-        num_chains=opts.chains,
-        chain_method=opts.chain_method,
-        progress_bar=opts.progress,
-    )
-    y = jnp.asarray(bd.y)
+    model, data, info = _model_and_data(bd, ps, collapsed)
     t0 = time.perf_counter()
-    mcmc.run(
-        key_mcmc,
-        y=y,
-        extra_fields=("diverging", "num_steps", "accept_prob", "energy", "adapt_state.step_size"),
-    )
-    samples = mcmc.get_samples(group_by_chain=True)
+    runner = _chain_runner(bd, ps, opts, model)
+    keys = jax.random.split(key_mcmc, opts.chains)
+    if opts.chain_method == "vectorized":
+        samples, extra = runner(data, keys)
+    else:
+        outs = []
+        chains: Any = range(opts.chains)
+        if opts.progress:
+            from tqdm.auto import tqdm
+
+            chains = tqdm(chains, desc=f"NUTS ({opts.sampler})", unit="chain")
+        for c in chains:
+            # blocking here keeps the bar honest and at most one chain in flight
+            outs.append(jax.block_until_ready(runner(data, keys[c])))
+        samples, extra = jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
     _reassemble_vectors(bd, samples, ps)
     draws = _natural(bd, samples, opts.chains, opts.draws)
     if collapsed:
@@ -143,7 +230,6 @@ def run_sampler(
         draws.update(draw_conditional(bd, info, {**samples, **draws}, key_cond))
     jax.block_until_ready(draws)
     elapsed = time.perf_counter() - t0
-    extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {
         "diverging": np.asarray(extra["diverging"]),
         "n_steps": np.asarray(extra["num_steps"]),
