@@ -12,9 +12,10 @@ import scipy.sparse as sp
 import mixedmodels as mm
 from mixedmodels.interfaces import FloatArray
 
+from ._cr import cr_basis
 from ._smooth2random import MixedSmooth, smooth2random
 from ._terms import SmoothSpec, split_smooths
-from ._tprs import TPRS, tprs
+from ._tprs import tprs
 
 __all__ = ["GammResult", "gamm4", "glance_gamm", "tidy_gamm"]
 
@@ -22,7 +23,9 @@ __all__ = ["GammResult", "gamm4", "glance_gamm", "tidy_gamm"]
 @dataclass
 class _Smooth:
     spec: SmoothSpec
-    basis: TPRS
+    label: str  # mgcv's label: "s(x)", "s(x):fa" for level a of by = f
+    basis: Any  # TPRS or CRS: predict_matrix(x)
+    X: FloatArray  # the smooth's (constrained) columns at the data, by-level rows only
     mixed: MixedSmooth
     fixed_cols: list[str]
     random_cols: list[str]
@@ -53,7 +56,7 @@ class GammResult:
         out = {}
         for s in self._smooths:
             row = vc[(vc["grp"] == s.group) & vc["var2"].isna()]
-            out[s.spec.label] = float(row["vcov"].iloc[0])
+            out[s.label] = float(row["vcov"].iloc[0])
         return pd.Series(out, name="variance")
 
     def _coef(self, s: _Smooth) -> FloatArray:
@@ -66,15 +69,20 @@ class GammResult:
     def smooth_values(self, label: str | None = None) -> pd.Series:
         """The fitted smooth ``f(x)`` at the data (centred, as mgcv's)."""
         s = self._get(label)
-        return pd.Series(s.basis.X @ self._coef(s), index=self._frame.index, name=s.spec.label)
+        return pd.Series(s.X @ self._coef(s), index=self._frame.index, name=s.label)
+
+    @property
+    def smooth_labels(self) -> list[str]:
+        """mgcv's labels of the smooths, ``"s(x)"``, ``"s(x):fa"`` (by-factor levels)."""
+        return [s.label for s in self._smooths]
 
     def _get(self, label: str | None) -> _Smooth:
         if label is None:
             return self._smooths[0]
         for s in self._smooths:
-            if s.spec.label == label:
+            if s.label == label:
                 return s
-        raise KeyError(f"no smooth {label!r}; smooths: {[s.spec.label for s in self._smooths]}")
+        raise KeyError(f"no smooth {label!r}; smooths: {self.smooth_labels}")
 
     def fitted(self) -> pd.Series:
         """gamm4's ``fitted(G$gam)``: fixed effects and smooths, without the other
@@ -86,7 +94,7 @@ class GammResult:
         keep = [i for i, n in enumerate(names) if n not in smooth_cols]
         out = X[:, keep] @ fe.iloc[keep].to_numpy()
         for s in self._smooths:
-            out = out + self.smooth_values(s.spec.label).to_numpy()
+            out = out + self.smooth_values(s.label).to_numpy()
         return pd.Series(out, index=self._frame.index, name="fitted")
 
     def _penalised_system(self) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -104,7 +112,7 @@ class GammResult:
         smooth_groups = {s.group for s in self._smooths}
         for s in self._smooths:
             cols.append(s.mixed.Xr)
-            pen.append(np.full(s.mixed.Xr.shape[1], sigma2 / var[s.spec.label]))
+            pen.append(np.full(s.mixed.Xr.shape[1], sigma2 / var[s.label]))
         C = np.column_stack(cols)
         covs = mer.covariance_matrices()
         WC = C
@@ -146,8 +154,7 @@ class GammResult:
         CWC, pen, _ = self._penalised_system()
         diag = np.diag(np.linalg.solve(CWC + np.diag(pen), CWC))
         out = {
-            s.spec.label: float(diag[fi].sum() + diag[ri].sum())
-            for s, fi, ri in self._smooth_index()
+            s.label: float(diag[fi].sum() + diag[ri].sum()) for s, fi, ri in self._smooth_index()
         }
         out["total"] = float(diag.sum())
         return pd.Series(out, name="edf")
@@ -158,7 +165,7 @@ class GammResult:
         CWC, pen, _ = self._penalised_system()
         V = float(self.mer.sigma) ** 2 * np.linalg.inv(CWC + np.diag(pen))
         for s, fi, ri in self._smooth_index():
-            if label is None or s.spec.label == label:
+            if label is None or s.label == label:
                 idx = fi + ri
                 M = np.column_stack([s.mixed.Uf, s.mixed.Ur])
                 return np.asarray(M @ V[np.ix_(idx, idx)] @ M.T, dtype=np.float64)
@@ -167,10 +174,10 @@ class GammResult:
     def smooth_se(self, label: str | None = None) -> pd.Series:
         """Standard errors of the fitted smooth at the data (for confidence bands)."""
         s = self._get(label)
-        V = self.smooth_vcov(s.spec.label)
-        X = s.basis.X
+        V = self.smooth_vcov(s.label)
+        X = s.X
         se = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
-        return pd.Series(se, index=self._frame.index, name=s.spec.label)
+        return pd.Series(se, index=self._frame.index, name=s.label)
 
     def smooth_table(self) -> pd.DataFrame:
         """Approximate significance of the smooths (mgcv's ``summary(gam)$s.table``):
@@ -187,9 +194,9 @@ class GammResult:
         n = len(self._frame)
         rows = []
         for s in self._smooths:
-            lab = s.spec.label
+            lab = s.label
             rank = float(edf[lab])
-            stat = _test_stat(self._coef(s), s.basis.X, self.smooth_vcov(lab), rank)
+            stat = _test_stat(self._coef(s), s.X, self.smooth_vcov(lab), rank)
             F = stat / rank
             p = float(stats.f.sf(F, rank, n - edf["total"]))
             rows.append((lab, rank, rank, F, p))
@@ -209,21 +216,19 @@ class GammResult:
         s = self._get(label)
         x = self._frame[s.spec.var].to_numpy(dtype=float)
         order = np.argsort(x)
-        f = self.smooth_values(s.spec.label).to_numpy()[order]
-        se = self.smooth_se(s.spec.label).to_numpy()[order]
+        f = self.smooth_values(s.label).to_numpy()[order]
+        se = self.smooth_se(s.label).to_numpy()[order]
         z = stats.norm.ppf(0.5 + level / 2)
         if ax is None:
             _, ax = plt.subplots()
         ax.plot(x[order], f, color="k")
         ax.fill_between(x[order], f - z * se, f + z * se, color="0.8")
         ax.set_xlabel(s.spec.var)
-        ax.set_ylabel(f"{s.spec.label}  (edf {self.edf()[s.spec.label]:.2f})")
+        ax.set_ylabel(f"{s.label}  (edf {self.edf()[s.label]:.2f})")
         return ax
 
     def __repr__(self) -> str:
-        return (
-            f"<GammResult smooths={[s.spec.label for s in self._smooths]} logLik={self.loglik:.4f}>"
-        )
+        return f"<GammResult smooths={[s.label for s in self._smooths]} logLik={self.loglik:.4f}>"
 
 
 def gamm4(
@@ -239,7 +244,10 @@ def gamm4(
     ----------
     formula
         ``"y ~ s(x) + z"``: thin-plate regression spline smooths ``s(x)`` (mgcv's
-        default ``k = 10``; ``s(x, k = 5)``) and parametric terms.
+        default ``k = 10``; ``s(x, k = 5)``), cubic regression splines
+        ``s(x, bs = "cr")``, factor-by smooths ``s(x, by = f)`` (one smooth per level
+        of ``f``, each centred; put ``f`` itself in the formula, as mgcv requires) and
+        parametric terms.
     data
         DataFrame.
     random
@@ -262,28 +270,21 @@ def gamm4(
     smooths: list[_Smooth] = []
     parts = list(others) if others else ["1"]
     randoms: list[str] = []
-    for i, spec in enumerate(specs):
-        if spec.var not in frame.columns:
-            raise ValueError(f"{spec.label}: column {spec.var!r} not found in data")
-        x = pd.to_numeric(frame[spec.var], errors="coerce").to_numpy(dtype=np.float64)
-        if not np.isfinite(x).all():
-            raise ValueError(
-                f"{spec.label}: column {spec.var!r} must be numeric without missing values"
-            )
-        basis = tprs(x, spec.k, spec.label)
-        mixed = smooth2random(basis.X, basis.S)
-        stem = f"sm{i}_{spec.var}"
-        fcols = [f"{stem}_F{j + 1}" for j in range(mixed.Xf.shape[1])]
-        rcols = [f"{stem}_Z{j + 1}" for j in range(mixed.Xr.shape[1])]
-        for j, c in enumerate(fcols):
-            frame[c] = mixed.Xf[:, j]
-        for j, c in enumerate(rcols):
-            frame[c] = mixed.Xr[:, j]
-        group = f"Xr_{stem}"
-        frame[group] = "1"
-        parts.extend(fcols)
-        randoms.append(f"homdiag(0 + {' + '.join(rcols)} | {group})")
-        smooths.append(_Smooth(spec, basis, mixed, fcols, rcols, group))
+    for spec in specs:
+        for j, lab, X, basis in _smooth_columns(spec, frame):
+            i = len(smooths)
+            mixed = smooth2random(X, basis.S, rms_of=None if spec.bs == "cr" else basis.X)
+            stem = f"sm{i}_{spec.var}"
+            fcols = [f"{stem}_F{j + 1}" for j in range(mixed.Xf.shape[1])]
+            rcols = [f"{stem}_Z{j + 1}" for j in range(mixed.Xr.shape[1])]
+            new = {c: mixed.Xf[:, j] for j, c in enumerate(fcols)}
+            new.update({c: mixed.Xr[:, j] for j, c in enumerate(rcols)})
+            group = f"Xr_{stem}"
+            new[group] = np.full(len(frame), "1")
+            frame = pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
+            parts.extend(fcols)
+            randoms.append(f"homdiag(0 + {' + '.join(rcols)} | {group})")
+            smooths.append(_Smooth(spec, lab, basis, X, mixed, fcols, rcols, group))
     if random:
         randoms.insert(0, random.strip().lstrip("~").strip())
     full = f"{response} ~ {' + '.join(parts + randoms)}"
@@ -293,6 +294,43 @@ def gamm4(
     else:
         mer = mm.glmm(full, frame, family=family)
     return GammResult(mer, smooths, frame, response)
+
+
+def _smooth_columns(spec: SmoothSpec, frame: pd.DataFrame) -> list[tuple[int, str, Any, Any]]:
+    """The smooth's basis at the data, one entry per by-factor level (mgcv's
+    ``smoothCon``: one basis over all rows, centred over all rows, then multiplied by
+    each level's indicator; an ordered factor's first level gets no smooth)."""
+    if spec.var not in frame.columns:
+        raise ValueError(f"{spec.label}: column {spec.var!r} not found in data")
+    x = pd.to_numeric(frame[spec.var], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError(
+            f"{spec.label}: column {spec.var!r} must be numeric without missing values"
+        )
+    basis = cr_basis(x, spec.k, spec.label) if spec.bs == "cr" else tprs(x, spec.k, spec.label)
+    if spec.by is None:
+        return [(0, spec.label, basis.X, basis)]
+    if spec.by not in frame.columns:
+        raise ValueError(f"{spec.label}: by = {spec.by!r} is not a column of the data")
+    col = frame[spec.by]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        if pd.api.types.is_numeric_dtype(col):
+            raise ValueError(
+                f"{spec.label}: by = {spec.by!r} is numeric; only factor 'by' variables are "
+                "supported (make it a pandas Categorical or strings)"
+            )
+        col = col.astype("category")
+    levels = list(col.cat.categories)
+    if col.cat.ordered and len(levels) > 1:
+        levels = levels[1:]
+    codes = col.to_numpy()
+    out = []
+    for j, lev in enumerate(levels):
+        ind = (codes == lev).astype(np.float64)
+        if not ind.any():
+            raise ValueError(f"{spec.label}: level {lev!r} of by = {spec.by!r} has no rows")
+        out.append((j, f"{spec.label}:{spec.by}{lev}", ind[:, None] * basis.X, basis))
+    return out
 
 
 def _test_stat(p: FloatArray, X: FloatArray, V: FloatArray, rank: float) -> float:

@@ -1,4 +1,5 @@
-"""Smooth terms in a formula: ``s(x)``, ``s(x, k = 10)``, ``s(x, bs = "tp")``."""
+"""Smooth terms in a formula: ``s(x)``, ``s(x, k = 10)``, ``s(x, bs = "cr")``,
+``s(x, by = f)``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class SmoothSpec:
     var: str
     k: int
     bs: str
+    by: str | None = None
 
 
 def _top_level_terms(rhs: str) -> list[str]:
@@ -39,8 +41,8 @@ def split_smooths(formula: str) -> tuple[str, list[str], list[SmoothSpec]]:
     Raises
     ------
     ValueError
-        For a smooth this package does not build (``te()``, ``t2()``, ``by =``, a basis
-        other than ``"tp"``, more than one covariate).
+        For a smooth this package does not build (``te()``, ``t2()``, a basis other
+        than ``"tp"`` or ``"cr"``, more than one covariate).
     """
     if "~" not in formula:
         raise ValueError(f"formula {formula!r} has no '~'")
@@ -55,18 +57,22 @@ def split_smooths(formula: str) -> tuple[str, list[str], list[SmoothSpec]]:
             raise ValueError(f"{term}: tensor-product smooths are not supported yet; use s()")
         args = [a.strip() for a in m.group(2).split(",")]
         var = args[0]
-        k, bs = 10, "tp"
+        k, bs, by = 10, "tp", None
         for a in args[1:]:
             key, _, val = (p.strip() for p in a.partition("="))
             if key == "k":
                 k = int(val)
             elif key == "bs":
                 bs = val.strip("\"'")
+            elif key == "by":
+                by = val
             else:
-                raise ValueError(f"{term}: argument {key!r} is not supported yet (k, bs)")
+                raise ValueError(f"{term}: argument {key!r} is not supported yet (k, bs, by)")
         if not re.fullmatch(r"[A-Za-z_.][\w.]*", var) or "=" in var:
             raise ValueError(f"{term}: give one covariate column, e.g. s(x)")
-        if bs != "tp":
-            raise ValueError(f"{term}: basis {bs!r} is not supported yet; use bs='tp'")
-        smooths.append(SmoothSpec(f"s({var})", var, k, bs))
+        if bs not in ("tp", "cr"):
+            raise ValueError(f"{term}: basis {bs!r} is not supported yet; use bs='tp' or 'cr'")
+        if by is not None and not re.fullmatch(r"[A-Za-z_.][\w.]*", by):
+            raise ValueError(f"{term}: by = {by!r} must name one factor column")
+        smooths.append(SmoothSpec(f"s({var})", var, k, bs, by))
     return lhs, others, smooths
