@@ -81,3 +81,44 @@ def test_cr_with_more_knots_than_values():
     d["y"] = np.sin(d["x"]) + np.random.default_rng(1).normal(size=len(d))
     with pytest.raises(ValueError, match=r"s\(x\): k = 10 basis functions but the covariate"):
         gamm4('y ~ s(x, bs = "cr")', d, random="(1 | g)")
+
+
+def test_test_stat_on_mgcvs_inputs():
+    # mgcv's own p, X = gamm4's object$R columns, Vp, rank and residual df: the statistic
+    # to rounding, the p-value to mgcv's Davies accuracy (2e-5; observed 4e-7)
+    from mixedmodels_gamm._teststat import test_stat
+
+    for t in json.loads((REF / "gamm4_teststat.json").read_text()):
+        R = np.linalg.cholesky(np.array(t["XtX"])).T
+        r = test_stat(np.array(t["p"]), R, np.array(t["V"]), t["rank"], t["res_df"])
+        assert r.stat == pytest.approx(t["stat"], rel=1e-10), t["label"]
+        assert r.rank == pytest.approx(t["ref_df"], rel=1e-12)
+        assert r.pval == pytest.approx(t["pval"], abs=1e-6), t["label"]
+
+
+def test_psum_chisq_is_exact_for_an_f_ratio():
+    from mixedmodels_gamm._teststat import psum_chisq
+    from scipy import stats
+
+    for c in (0.02, 0.05, 0.1):
+        p = psum_chisq(0.0, np.array([1.0, -c]), np.array([5.0, 341.0]))
+        assert p == pytest.approx(stats.f.sf(c * 341 / 5, 5, 341), rel=1e-9)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_smooth_table_against_summary_gam(case, data):
+    ref = _ref(case)
+    fit = gamm4(CASES[case], data[["g", "f", "x", "z", "y"]], random="(1 | g)")
+    table = fit.smooth_table()
+    assert list(table.columns) == ["edf", "Ref.df", "F", "p-value"]
+    values = np.array(ref["s_table"]["values"]).reshape(len(table), 4)
+    np.testing.assert_allclose(table.to_numpy()[:, :3], values[:, :3], rtol=1e-3)
+    np.testing.assert_allclose(table["p-value"].to_numpy(), values[:, 3], atol=1e-6)
+
+
+def test_printed_smooth_table_is_mgcvs(data):
+    ref = _ref("gamm4_cr")
+    fit = gamm4(CASES["gamm4_cr"], data[["g", "f", "x", "z", "y"]], random="(1 | g)")
+    printed = ref["summary_printed"]
+    i = printed.index("Approximate significance of smooth terms:")
+    assert fit.format_smooth_table().splitlines() == printed[i : i + 5]

@@ -20,6 +20,7 @@ cases <- list(
   gamm4_t2 = y ~ t2(x, z)
 )
 out <- d
+tests <- list()
 for (nm in names(cases)) {
   fo <- cases[[nm]]
   t0 <- system.time(fit <- gamm4(fo, random = ~ (1 | g), data = d))[["elapsed"]]
@@ -28,6 +29,17 @@ for (nm in names(cases)) {
   for (sm in fit$gam$smooth) {
     cols <- sm$first.para:sm$last.para
     for (j in seq_along(cols)) out[[paste0(nm, "__", sm$label, "__", j)]] <- Xp[, cols[j]]
+  }
+  # summary.gam's testStat inputs and outputs (gamm4's $gam: X = object$R)
+  rdf <- length(fit$gam$y) - sum(fit$gam$edf)
+  for (sm in fit$gam$smooth) {
+    ii <- sm$first.para:sm$last.para
+    p <- fit$gam$coefficients[ii]; V <- fit$gam$Vp[ii, ii]; Xt <- fit$gam$R[, ii]
+    rank <- min(ncol(Xt), sum(fit$gam$edf[ii]))
+    ts <- mgcv:::testStat(p, Xt, V, rank, type = 0, res.df = rdf)
+    tests[[length(tests) + 1]] <- list(case = nm, label = sm$label, p = unname(p),
+      XtX = unname(crossprod(Xt)), V = unname(V), rank = rank, res_df = rdf,
+      stat = ts$stat, pval = ts$pval, ref_df = ts$rank)
   }
   printed <- capture.output(print(s))
   res <- list(case_id = nm, call = paste0("gamm4(", deparse(fo), ", random = ~(1 | g), data = d)"),
@@ -46,4 +58,5 @@ for (nm in names(cases)) {
     varcorr_mer = as.data.frame(lme4::VarCorr(fit$mer)), elapsed_s = t0)
   writeLines(toJSON(res, digits = NA, auto_unbox = TRUE), paste0(nm, ".json"))
 }
+writeLines(toJSON(tests, digits = NA, auto_unbox = TRUE), "gamm4_teststat.json")
 write.csv(out, "gamm_smooths.csv", row.names = FALSE)
