@@ -122,3 +122,38 @@ def test_printed_smooth_table_is_mgcvs(data):
     printed = ref["summary_printed"]
     i = printed.index("Approximate significance of smooth terms:")
     assert fit.format_smooth_table().splitlines() == printed[i : i + 5]
+
+
+def test_t2_basis_is_mgcvs_fitting_basis(data):
+    # gam.setup's columns for t2(x, z) (mgcv fits in these), up to column signs
+    from mixedmodels_gamm._t2 import t2_basis
+
+    b = t2_basis(data["x"].to_numpy(), data["z"].to_numpy())
+    mgcv = data[[f"gamm4_t2__fit_basis__{j}" for j in range(1, 25)]].to_numpy()
+    assert b.blocks == [9, 6, 6]
+    np.testing.assert_allclose(np.abs(b.X), np.abs(mgcv), atol=1e-12)
+    np.testing.assert_allclose(b.predict_matrix(data["x"][:5], data["z"][:5]), b.X[:5], atol=1e-12)
+
+
+def test_t2_against_gamm4(data):
+    ref = _ref("gamm4_t2")
+    with pytest.warns(UserWarning, match="singular"):  # one penalty's variance is 0, as in R
+        fit = gamm4("y ~ t2(x, z)", data[["g", "f", "x", "z", "y"]], random="(1 | g)")
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    np.testing.assert_allclose(fit.fitted().to_numpy(), ref["fitted"], rtol=1e-4)
+    np.testing.assert_allclose(
+        fit.smooth_values("t2(x,z)").to_numpy(), ref["smooth_fitted"]["t2(x,z)"], atol=1e-4
+    )
+    assert fit.edf()["t2(x,z)"] == pytest.approx(ref["edf"]["t2(x,z)"], rel=1e-4)
+    v = fit.smooth_variances()
+    assert list(v.index) == ["t2(x,z)[1]", "t2(x,z)[2]", "t2(x,z)[3]"]
+    assert v.iloc[0] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_t2_bad_arguments(data):
+    with pytest.raises(ValueError, match=r"t2\(\) takes two covariate columns"):
+        gamm4("y ~ t2(x)", data, random="(1 | g)")
+    with pytest.raises(ValueError, match=r"not supported in t2\(\)"):
+        gamm4("y ~ t2(x, z, bs = 'tp')", data, random="(1 | g)")
+    with pytest.raises(ValueError, match="use t2"):
+        gamm4("y ~ te(x, z)", data, random="(1 | g)")

@@ -13,7 +13,8 @@ import mixedmodels as mm
 from mixedmodels.interfaces import FloatArray
 
 from ._cr import cr_basis
-from ._smooth2random import MixedSmooth, smooth2random
+from ._smooth2random import MixedSmooth, blocks2random, smooth2random
+from ._t2 import t2_basis
 from ._terms import SmoothSpec, split_smooths
 from ._tprs import tprs
 
@@ -28,8 +29,14 @@ class _Smooth:
     X: FloatArray  # the smooth's (constrained) columns at the data, by-level rows only
     mixed: MixedSmooth
     fixed_cols: list[str]
-    random_cols: list[str]
-    group: str
+    groups: list[tuple[str, list[str]]]  # random-effect groups and their columns
+
+    @property
+    def Xc(self) -> FloatArray:
+        """The columns of the reported smooth: a ``t2`` is centred over the data (mgcv
+        predicts it under a sum-to-zero constraint, its fit constrains only the
+        unpenalised block)."""
+        return self.X - self.X.mean(axis=0) if self.spec.bs == "t2" else self.X
 
 
 class GammResult:
@@ -51,25 +58,28 @@ class GammResult:
         self.loglik = float(mer.loglik)
 
     def smooth_variances(self) -> pd.Series:
-        """Variance of each smooth's penalised coefficients (``sigma_b^2``)."""
+        """Variance of each smooth's penalised coefficients (``sigma_b^2``); a ``t2``
+        has one per penalty (``"t2(x,z)[1]"``, ...)."""
         vc = self.mer.varcorr()
         out = {}
         for s in self._smooths:
-            row = vc[(vc["grp"] == s.group) & vc["var2"].isna()]
-            out[s.label] = float(row["vcov"].iloc[0])
+            for j, (group, _) in enumerate(s.groups):
+                row = vc[(vc["grp"] == group) & vc["var2"].isna()]
+                key = s.label if len(s.groups) == 1 else f"{s.label}[{j + 1}]"
+                out[key] = float(row["vcov"].iloc[0])
         return pd.Series(out, name="variance")
 
     def _coef(self, s: _Smooth) -> FloatArray:
         """The smooth's coefficients in its (constrained) basis."""
         a = self.mer.fixef[s.fixed_cols].to_numpy()
-        re = self.mer.ranef()[s.group]
-        b = re.loc[:, s.random_cols].to_numpy()[0]
+        ranef = self.mer.ranef()
+        b = np.concatenate([ranef[g].loc[:, cols].to_numpy()[0] for g, cols in s.groups])
         return np.asarray(s.mixed.Uf @ a + s.mixed.Ur @ b, dtype=np.float64)
 
     def smooth_values(self, label: str | None = None) -> pd.Series:
         """The fitted smooth ``f(x)`` at the data (centred, as mgcv's)."""
         s = self._get(label)
-        return pd.Series(s.X @ self._coef(s), index=self._frame.index, name=s.label)
+        return pd.Series(s.Xc @ self._coef(s), index=self._frame.index, name=s.label)
 
     @property
     def smooth_labels(self) -> list[str]:
@@ -94,7 +104,7 @@ class GammResult:
         keep = [i for i, n in enumerate(names) if n not in smooth_cols]
         out = X[:, keep] @ fe.iloc[keep].to_numpy()
         for s in self._smooths:
-            out = out + self.smooth_values(s.label).to_numpy()
+            out = out + s.X @ self._coef(s)
         return pd.Series(out, index=self._frame.index, name="fitted")
 
     def _penalised_system(self) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -107,10 +117,13 @@ class GammResult:
         X = np.asarray(model.X)
         cols = [X]
         pen = [np.zeros(X.shape[1])]
-        var = self.smooth_variances()
+        vc = self.mer.varcorr()
         for s in self._smooths:
             cols.append(s.mixed.Xr)
-            pen.append(np.full(s.mixed.Xr.shape[1], sigma2 / var[s.label]))
+            for group, gcols in s.groups:
+                var = float(vc[(vc["grp"] == group) & vc["var2"].isna()]["vcov"].iloc[0])
+                # a zero variance: gamm4's smoothing parameter 1e10
+                pen.append(np.full(len(gcols), sigma2 / var if var > 0 else 1e10))
         C = np.column_stack(cols)
         return C.T @ self._apply_w(C), np.concatenate(pen), C
 
@@ -123,7 +136,7 @@ class GammResult:
             model = mer.model
             sigma2 = float(mer.sigma) ** 2
             n = len(self._frame)
-            smooth_groups = {s.group for s in self._smooths}
+            smooth_groups = {g for s in self._smooths for g, _ in s.groups}
             covs = mer.covariance_matrices()
             zs, gs = [], []
             for t, name in zip(model.terms, model.group_names, strict=True):
@@ -184,7 +197,7 @@ class GammResult:
         """Standard errors of the fitted smooth at the data (for confidence bands)."""
         s = self._get(label)
         V = self.smooth_vcov(s.label)
-        X = s.X
+        X = s.Xc
         se = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
         return pd.Series(se, index=self._frame.index, name=s.label)
 
@@ -201,6 +214,11 @@ class GammResult:
         statistics whose p-values mgcv averages.  mgcv evaluates the p-value by
         Davies' algorithm (absolute accuracy 2e-5), we by Imhof's formula (1e-12):
         they agree to that accuracy (observed: 4e-7).
+
+        For ``t2()`` smooths this is computed consistently in the fitting
+        parametrisation; gamm4's summary differs there (it takes the coefficients in
+        mgcv's prediction parametrisation, sum-to-zero over all columns, with the
+        weighted model matrix of the fitting one), so its t2 row is not reproduced.
         """
         from ._teststat import test_stat
 
@@ -239,6 +257,8 @@ class GammResult:
         from scipy import stats
 
         s = self._get(label)
+        if s.spec.bs == "t2":
+            raise ValueError(f"{s.label}: plot_smooth draws one-covariate smooths only")
         x = self._frame[s.spec.var].to_numpy(dtype=float)
         order = np.argsort(x)
         f = self.smooth_values(s.label).to_numpy()[order]
@@ -296,20 +316,29 @@ def gamm4(
     parts = list(others) if others else ["1"]
     randoms: list[str] = []
     for spec in specs:
-        for j, lab, X, basis in _smooth_columns(spec, frame):
+        for lab, X, basis in _smooth_columns(spec, frame):
             i = len(smooths)
-            mixed = smooth2random(X, basis.S, rms_of=None if spec.bs == "cr" else basis.X)
+            if spec.bs == "t2":
+                mixed = blocks2random(X, basis.blocks)
+            else:
+                mixed = smooth2random(X, basis.S, rms_of=None if spec.bs == "cr" else basis.X)
             stem = f"sm{i}_{spec.var}"
             fcols = [f"{stem}_F{j + 1}" for j in range(mixed.Xf.shape[1])]
             rcols = [f"{stem}_Z{j + 1}" for j in range(mixed.Xr.shape[1])]
             new = {c: mixed.Xf[:, j] for j, c in enumerate(fcols)}
             new.update({c: mixed.Xr[:, j] for j, c in enumerate(rcols)})
-            group = f"Xr_{stem}"
-            new[group] = np.full(len(frame), "1")
+            sizes = mixed.blocks or [len(rcols)]
+            groups = []
+            ends = np.cumsum(sizes)
+            for b, (lo, hi) in enumerate(zip(ends - np.asarray(sizes), ends, strict=True)):
+                group = f"Xr_{stem}" if len(sizes) == 1 else f"Xr_{stem}_{b + 1}"
+                new[group] = np.full(len(frame), "1")
+                gcols = rcols[lo:hi]
+                randoms.append(f"homdiag(0 + {' + '.join(gcols)} | {group})")
+                groups.append((group, gcols))
             frame = pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
             parts.extend(fcols)
-            randoms.append(f"homdiag(0 + {' + '.join(rcols)} | {group})")
-            smooths.append(_Smooth(spec, lab, basis, X, mixed, fcols, rcols, group))
+            smooths.append(_Smooth(spec, lab, basis, X, mixed, fcols, groups))
     if random:
         randoms.insert(0, random.strip().lstrip("~").strip())
     full = f"{response} ~ {' + '.join(parts + randoms)}"
@@ -321,20 +350,27 @@ def gamm4(
     return GammResult(mer, smooths, frame, response)
 
 
-def _smooth_columns(spec: SmoothSpec, frame: pd.DataFrame) -> list[tuple[int, str, Any, Any]]:
+def _covariate(spec: SmoothSpec, var: str, frame: pd.DataFrame) -> FloatArray:
+    if var not in frame.columns:
+        raise ValueError(f"{spec.label}: column {var!r} not found in data")
+    x = pd.to_numeric(frame[var], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{spec.label}: column {var!r} must be numeric without missing values")
+    return x
+
+
+def _smooth_columns(spec: SmoothSpec, frame: pd.DataFrame) -> list[tuple[str, Any, Any]]:
     """The smooth's basis at the data, one entry per by-factor level (mgcv's
     ``smoothCon``: one basis over all rows, centred over all rows, then multiplied by
     each level's indicator; an ordered factor's first level gets no smooth)."""
-    if spec.var not in frame.columns:
-        raise ValueError(f"{spec.label}: column {spec.var!r} not found in data")
-    x = pd.to_numeric(frame[spec.var], errors="coerce").to_numpy(dtype=np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError(
-            f"{spec.label}: column {spec.var!r} must be numeric without missing values"
-        )
+    x = _covariate(spec, spec.var, frame)
+    if spec.bs == "t2":
+        assert spec.var2 is not None
+        t2 = t2_basis(x, _covariate(spec, spec.var2, frame), spec.k, spec.label)
+        return [(spec.label, t2.X, t2)]
     basis = cr_basis(x, spec.k, spec.label) if spec.bs == "cr" else tprs(x, spec.k, spec.label)
     if spec.by is None:
-        return [(0, spec.label, basis.X, basis)]
+        return [(spec.label, basis.X, basis)]
     if spec.by not in frame.columns:
         raise ValueError(f"{spec.label}: by = {spec.by!r} is not a column of the data")
     col = frame[spec.by]
@@ -350,11 +386,11 @@ def _smooth_columns(spec: SmoothSpec, frame: pd.DataFrame) -> list[tuple[int, st
         levels = levels[1:]
     codes = col.to_numpy()
     out = []
-    for j, lev in enumerate(levels):
+    for lev in levels:
         ind = (codes == lev).astype(np.float64)
         if not ind.any():
             raise ValueError(f"{spec.label}: level {lev!r} of by = {spec.by!r} has no rows")
-        out.append((j, f"{spec.label}:{spec.by}{lev}", ind[:, None] * basis.X, basis))
+        out.append((f"{spec.label}:{spec.by}{lev}", ind[:, None] * basis.X, basis))
     return out
 
 

@@ -25,6 +25,16 @@ class MixedSmooth:
     Xr: FloatArray  # penalised columns (n x rank), iid coefficients
     Uf: FloatArray  # coefficient-space maps: beta = Uf a + Ur b
     Ur: FloatArray
+    blocks: list[int] | None = None  # sizes of the random blocks, each its own variance
+
+
+def blocks2random(X: FloatArray, blocks: list[int]) -> MixedSmooth:
+    """A smooth whose penalties are identities on consecutive column blocks (mgcv's
+    ``t2``): each block a random effect of its own, the rest fixed (``smooth2random``
+    for ``t2.smooth``)."""
+    nr = int(sum(blocks))
+    eye = np.eye(X.shape[1])
+    return MixedSmooth(X[:, nr:], X[:, :nr], eye[:, nr:], eye[:, :nr], list(blocks))
 
 
 def smooth2random(
