@@ -157,6 +157,22 @@ def test_estimator_hook_matches_clmm(wine, wine_fit):
     assert list(fit.thresholds.index) == ["1|2", "2|3", "3|4", "4|5"]
 
 
+def test_model_with_an_ordered_factor_response(wine, wine_fit):
+    # mm.Model carries the ordered factor; clmm takes its categories, lmm/glmm refuse it
+    import mixedmodels as mm
+
+    model = mm.Model("rating ~ temp + contact + (1 | judge)", wine)
+    fit = model.fit(method="clmm")
+    assert fit.loglik == pytest.approx(wine_fit.loglik, rel=1e-9)
+    assert list(fit.thresholds.index) == ["1|2", "2|3", "3|4", "4|5"]
+    with pytest.raises(ValueError, match=r"ordered factor with more than two levels.*clmm"):
+        model.fit(method="reml")
+    d = wine.copy()
+    d["rating"] = d["rating"].cat.add_categories(["6"])
+    with pytest.raises(ValueError, match=r"level\(s\) \['6'\] never occur"):
+        mm.Model("rating ~ temp + contact + (1 | judge)", d).fit(method="clmm")
+
+
 def test_fit_model_rejects_unknown_option(wine):
     import mixedmodels as mm
 

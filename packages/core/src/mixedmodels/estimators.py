@@ -131,6 +131,8 @@ class _LMMEstimator(Estimator):
             )
         if np.ndim(model.response) != 1:
             return "the response must be a single numeric column"
+        if len(model.design.response_levels or ()) > 2:
+            return _ORDERED_RESPONSE
         return None
 
     def fit(self, model: Any, **options: Any) -> Any:
@@ -179,6 +181,8 @@ class GLSEstimator(Estimator):
             return "the formula has random-effect terms; use mixedmodels.lmm"
         if np.ndim(model.response) != 1:
             return "the response must be a single numeric column"
+        if len(model.design.response_levels or ()) > 2:
+            return _ORDERED_RESPONSE
         return None
 
     def fit(self, model: Any, reml: bool = True, **options: Any) -> Any:
@@ -186,6 +190,11 @@ class GLSEstimator(Estimator):
         _check_size(model, "REML" if reml else "ML")
         return announce(GLSResult.from_fit(_linear_fit.fit_lmm(model, reml=reml, **options)))
 
+
+_ORDERED_RESPONSE = (
+    "the response is an ordered factor with more than two levels; fit a cumulative link "
+    "model (method='clmm', from mixedmodels-ordinal)"
+)
 
 BUILTIN_ESTIMATORS: list[type[Estimator]] = [REMLEstimator, MLEstimator, GLSEstimator]
 
@@ -202,6 +211,8 @@ class _GLMMEstimator(Estimator):
             return f"unexpected model arguments for {self.name!r}: {sorted(model.extras)}"
         if not model.terms:
             return "the formula has no random-effect term; use a generalized linear model"
+        if len(model.design.response_levels or ()) > 2:
+            return _ORDERED_RESPONSE
         if model.family.has_dispersion and model.is_linear:
             return "a gaussian model with the identity link is a linear mixed model: use lmm"
         if model.family.has_dispersion and not self.allows_dispersion:

@@ -1,4 +1,5 @@
-"""Smooth terms in a formula: ``s(x)``, ``s(x, k = 10)``, ``s(x, bs = "tp")``."""
+"""Smooth terms in a formula: ``s(x)``, ``s(x, k = 10)``, ``s(x, bs = "cr")``,
+``s(x, by = f)``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class SmoothSpec:
     var: str
     k: int
     bs: str
+    by: str | None = None
+    var2: str | None = None  # t2(x, z): the second covariate
 
 
 def _top_level_terms(rhs: str) -> list[str]:
@@ -39,8 +42,9 @@ def split_smooths(formula: str) -> tuple[str, list[str], list[SmoothSpec]]:
     Raises
     ------
     ValueError
-        For a smooth this package does not build (``te()``, ``t2()``, ``by =``, a basis
-        other than ``"tp"``, more than one covariate).
+        For a smooth this package does not build (``te()``, ``ti()``, a basis other
+        than ``"tp"`` or ``"cr"``, more than one covariate in ``s()``, ``t2()`` of other
+        than two covariates or with other than cubic regression margins).
     """
     if "~" not in formula:
         raise ValueError(f"formula {formula!r} has no '~'")
@@ -51,22 +55,51 @@ def split_smooths(formula: str) -> tuple[str, list[str], list[SmoothSpec]]:
         if not m:
             others.append(term)
             continue
-        if m.group(1) != "s":
-            raise ValueError(f"{term}: tensor-product smooths are not supported yet; use s()")
+        if m.group(1) in ("te", "ti"):
+            raise ValueError(
+                f"{term}: te()/ti() tensor products are not supported (gamm4 cannot fit "
+                "them either); use t2()"
+            )
         args = [a.strip() for a in m.group(2).split(",")]
         var = args[0]
-        k, bs = 10, "tp"
+        k, bs, by = 10, "tp", None
+        if m.group(1) == "t2":
+            return_t2 = _t2_spec(term, args)
+            smooths.append(return_t2)
+            continue
         for a in args[1:]:
             key, _, val = (p.strip() for p in a.partition("="))
             if key == "k":
                 k = int(val)
             elif key == "bs":
                 bs = val.strip("\"'")
+            elif key == "by":
+                by = val
             else:
-                raise ValueError(f"{term}: argument {key!r} is not supported yet (k, bs)")
+                raise ValueError(f"{term}: argument {key!r} is not supported yet (k, bs, by)")
         if not re.fullmatch(r"[A-Za-z_.][\w.]*", var) or "=" in var:
             raise ValueError(f"{term}: give one covariate column, e.g. s(x)")
-        if bs != "tp":
-            raise ValueError(f"{term}: basis {bs!r} is not supported yet; use bs='tp'")
-        smooths.append(SmoothSpec(f"s({var})", var, k, bs))
+        if bs not in ("tp", "cr"):
+            raise ValueError(f"{term}: basis {bs!r} is not supported yet; use bs='tp' or 'cr'")
+        if by is not None and not re.fullmatch(r"[A-Za-z_.][\w.]*", by):
+            raise ValueError(f"{term}: by = {by!r} must name one factor column")
+        smooths.append(SmoothSpec(f"s({var})", var, k, bs, by))
     return lhs, others, smooths
+
+
+def _t2_spec(term: str, args: list[str]) -> SmoothSpec:
+    names = [a for a in args if "=" not in a]
+    if len(names) != 2 or not all(re.fullmatch(r"[A-Za-z_.][\w.]*", v) for v in names):
+        raise ValueError(f"{term}: t2() takes two covariate columns, e.g. t2(x, z)")
+    k = 5
+    for a in args:
+        if "=" not in a:
+            continue
+        key, _, val = (p.strip() for p in a.partition("="))
+        if key == "k":
+            k = int(val)
+        elif key == "bs" and val.strip("\"'") == "cr":
+            pass
+        else:
+            raise ValueError(f"{term}: argument {a!r} is not supported in t2() (k; bs = 'cr')")
+    return SmoothSpec(f"t2({names[0]},{names[1]})", names[0], k, "t2", None, names[1])

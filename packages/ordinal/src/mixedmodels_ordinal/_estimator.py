@@ -129,10 +129,9 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
 class ClmmEstimator(Estimator):
     """Cumulative link mixed models (ordinal's ``clmm``): ``Model.fit(method="clmm")``.
 
-    A :class:`mixedmodels.Model` cannot carry an ordered factor as its response, so
-    through this estimator the response is numeric and its sorted distinct values are
-    the ordered categories (``levels=`` in the options names them); :func:`clmm` takes
-    an ordered categorical column directly.
+    The response is an ordered ``pandas.Categorical`` (its categories in order; one
+    that never occurs is an error), or numeric, whose sorted distinct values are then
+    the ordered categories (``levels=`` in the options names them).
     """
 
     name: ClassVar[str] = "clmm"
@@ -165,6 +164,21 @@ class ClmmEstimator(Estimator):
         if reason is not None:
             raise ValueError(f"estimator 'clmm' cannot fit this model: {reason}")
         merged = {**(getattr(model, "extras", {}) or {}), **options}
+        design: Any = getattr(model, "design", None)
+        ordered = getattr(design, "response_levels", None)
+        if ordered is not None and len(ordered) > 2:
+            if merged.pop("levels", None) is not None:
+                raise ValueError("levels= is for a numeric response; this one is a factor")
+            resp = design.response_name
+            counts = np.bincount(np.asarray(model.y, dtype=np.int64), minlength=len(ordered))
+            empty = [ordered[i] for i in np.flatnonzero(counts == 0)]
+            if empty:
+                raise ValueError(
+                    f"response {resp!r}: level(s) {empty} never occur, so their thresholds "
+                    f"are not identified; drop them with data[{resp!r}] = "
+                    f"data[{resp!r}].cat.remove_unused_categories()"
+                )
+            return fit_model(model, list(ordered), **merged)
         values = np.unique(np.asarray(model.y))
         levels = merged.pop("levels", None)
         labels = [str(v if not float(v).is_integer() else int(v)) for v in values]

@@ -122,10 +122,12 @@ class Design:
 
     @property
     def response_levels(self) -> list[str] | None:
-        """``[failure, success]`` when the response is a two-level factor, else ``None``.
+        """``[failure, success]`` when the response is a two-level factor, the ordered
+        categories of an ordered factor response with more levels, else ``None``.
 
-        Such a response is coded 0/1 in :attr:`y` (1 = second level), as glmer's
-        binomial family does; a fitter for continuous responses may reject it.
+        A two-level response is coded 0/1 in :attr:`y` (1 = second level), as glmer's
+        binomial family does; an ordered one 0..K-1 (estimators for ordinal responses
+        use it; the linear and GLMM estimators refuse it).
         """
         spec = self.spec
         return getattr(spec, "response_levels", None)
@@ -212,7 +214,8 @@ class _DesignSpec:
     fixed: ModelMatrix
     offsets: list[NumericExpression]
     columns: list[str]
-    #: Levels (failure, success) of a two-level factor response, else None.
+    #: Levels (failure, success) of a two-level factor response, the categories of an
+    #: ordered factor response with more levels, else None.
     response_levels: list[str] | None = None
 
 

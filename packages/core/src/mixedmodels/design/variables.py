@@ -50,9 +50,17 @@ class NumericExpression:
         return arr[:, 0]
 
     def _factor_response(self, col: pd.Series) -> NDArray[np.float64]:
-        """A two-level factor response as 0/1 (first level = failure), as glmer does."""
+        """A two-level factor response as 0/1 (first level = failure), as glmer does;
+        an ordered factor with more levels as its codes 0..K-1 over all its categories
+        (for ordinal estimators: the linear and GLMM estimators refuse it)."""
         codes, levels, _ = factorize(col)
         present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(levels)))
+        ordered = isinstance(col.dtype, pd.CategoricalDtype) and bool(col.cat.ordered)
+        if self.what == "response" and ordered and len(levels) > 2:
+            self.levels = [str(c) for c in col.cat.categories]
+            y = col.cat.codes.to_numpy().astype(np.float64)
+            y[y < 0] = np.nan
+            return y
         if self.what != "response" or len(present) != 2:
             raise ModelSpecificationError(
                 f"{self.what} {self.expr!r} is not numeric (dtype {col.dtype}"
