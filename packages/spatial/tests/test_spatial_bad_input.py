@@ -78,3 +78,24 @@ def test_other_mistakes(data):
 def test_field_term_with_repeated_coordinates():
     with pytest.raises(ValueError, match="same coordinates"):
         ms.STRUCTURES[0](3, ["pos(1,2)", "pos(1.0,2)", "pos(3,4)"])
+
+
+@pytest.mark.parametrize(
+    ("formula", "match"),
+    [
+        ("z ~ x1 + Matern(1 | sx + lat)", r"Matern\(1 \| sx \+ lat\).*\['lat'\] are not in"),
+        ("z ~ x1 + Matern(x1 | sx + sy)", r"Matern\(x1 \| sx \+ sy\).*only a field on the"),
+        ("z ~ x1 + Matern(1 | sx + sy %in% g)", r"%in%"),
+        ("z ~ x1 + Cauchy(1 | sx + sy)", r"Cauchy\(1 \| sx \+ sy\).*only Matern"),
+        ("z ~ x1 + Matern(sx + sy)", r"Matern\(sx \+ sy\).*one '\|'"),
+    ],
+)
+def test_spamm_terms_in_the_formula_name_the_term(data, formula, match):
+    with pytest.raises(mm.ModelSpecificationError, match=match):
+        mm.lmm(formula, data)
+
+
+def test_spamm_term_with_nan_coordinates(data):
+    data.loc[7, "sy"] = np.nan
+    with pytest.raises(mm.ModelSpecificationError, match=r"Matern\(1 \| sx \+ sy\).*'sy'.*row 7"):
+        mm.lmm("z ~ x1 + Matern(1 | sx + sy)", data)

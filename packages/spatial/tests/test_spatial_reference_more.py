@@ -54,3 +54,13 @@ def test_glmmtmb_poisson_matern_field():
     # log-likelihood moves by 2e-8, to 3e-4 relative on the natural scale.
     assert theta[0] == pytest.approx(ref["theta"][0], rel=1e-4)
     np.testing.assert_allclose(np.exp(theta[1:]), np.exp(ref["theta"][1:]), rtol=3e-4)
+
+
+def test_spamm_syntax_inside_mm_glmm():
+    # spaMM's Matern(1 | x + y) in mm.glmm is glmmTMB's mat() over the same locations.
+    ref, data = _load("glmmtmb_poisson_matern")
+    fit = mm.glmm("y ~ x + Matern(1 | gx + gy)", data[["gx", "gy", "x", "y"]], family="poisson")
+    assert fit.converged
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    for term, value in ref["fixef"].items():
+        assert fit.fixef[term] == pytest.approx(value, rel=1e-4)

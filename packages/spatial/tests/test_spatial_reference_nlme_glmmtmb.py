@@ -105,6 +105,23 @@ def test_spamm_syntax_is_the_glmmtmb_field():
     ref = reference_case("glmmtmb_spatial_matern_gaussian")["results"]
     data = reference_data("glmmtmb_spatial_matern_gaussian")
     formula, prepared = ms.from_spamm("y ~ x + Matern(1 | gx + gy)", data)
-    assert formula == "y ~ x + mat(0 + pos_gx_gy | field_)"
+    assert formula == "y ~ x + mat(0 + Matern_gx_gy | Matern_field)"
     fit = mm.lmm(formula, prepared, reml=False)
     assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+
+
+def test_spamm_syntax_inside_mm_lmm():
+    # spaMM's term read by mm.lmm itself (the plugin's formula rewriter).
+    ref = reference_case("glmmtmb_spatial_matern_gaussian")["results"]
+    data = reference_data("glmmtmb_spatial_matern_gaussian")
+    fit = mm.lmm("y ~ x + Matern(1 | gx + gy)", data, reml=False)
+    assert fit.converged
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    for term, value in ref["fixef"]["cond"]["estimate"].items():
+        assert fit.fixef[term] == pytest.approx(value, rel=1e-4)
+    table = _table(fit)
+    assert table.loc["range", "estimate"] == pytest.approx(ref["spatial"]["range"], rel=1e-4)
+    assert table.loc["smoothness", "estimate"] == pytest.approx(
+        ref["spatial"]["smoothness"], rel=1e-4
+    )
+    assert "Matern" not in set(data.columns) and "Matern_gx_gy" not in data.columns

@@ -196,3 +196,21 @@ def mixedmodels_data_sources() -> Sequence[Any] | None:
         returning the fit.  :func:`mixedmodels.lmm` hands its call to the first source
         that accepts ``data`` when ``data`` is not a pandas frame.
     """
+
+
+@hookspec
+def mixedmodels_formula_rewriters() -> Sequence[Any] | None:
+    """Return formula rewriters: objects that turn syntax of another package into the
+    core's before the model is built (spaMM's ``Matern(1 | x + y)`` with
+    mixedmodels-spatial).
+
+    Returns
+    -------
+    sequence
+        Objects with a ``name`` (str) and ``rewrite(formula, data) -> (formula, data)``
+        or ``None`` when the formula has none of their syntax (``data`` a pandas frame;
+        a rewriter returns a new frame, never changes the one it is given).
+        :class:`mixedmodels.Model` applies every registered rewriter, in name order,
+        before it reads the formula; a rewriter raises
+        :class:`mixedmodels.ModelSpecificationError` naming the term it cannot read.
+    """

@@ -18,6 +18,7 @@ import scipy.linalg as sla
 from .design.data import as_pandas
 from .design.matrices import Design, RandomTerm, build_design
 from .errors import DroppedRowsWarning, MixedModelsWarning, ModelSpecificationError
+from .formula.rewrite import rewrite_formula
 from .interfaces import ConditionalFamily, CovarianceStructure, Family, FloatArray, Link
 
 __all__ = ["Model", "RankDeficiencyWarning"]
@@ -116,9 +117,11 @@ class Model:
             raise ModelSpecificationError(
                 f"formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}"
             )
-        self.formula = formula
         self.extras: dict[str, Any] = dict(extras)
         frame = as_pandas(data)
+        # Plugins' syntax (spaMM's Matern(1 | x + y), ...) in the core's terms.
+        formula, frame = rewrite_formula(formula, frame)
+        self.formula = formula
         if isinstance(family, str):
             self.family: Family = _plugins.get_family(family)
         elif isinstance(family, Family):

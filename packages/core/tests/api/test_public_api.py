@@ -213,6 +213,7 @@ HOOKS = [
     "mixedmodels_estimators",
     "mixedmodels_families",
     "mixedmodels_formatters",
+    "mixedmodels_formula_rewriters",
     "mixedmodels_links",
     "mixedmodels_table_formats",
     "mixedmodels_tidiers",

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
-__all__ = ["cholesky", "cholesky_packed", "forward_solve", "packed_index"]
+__all__ = ["backward_solve", "cholesky", "cholesky_packed", "forward_solve", "packed_index"]
 
 
 def cholesky(A: FloatArray) -> FloatArray:
@@ -44,6 +44,19 @@ def forward_solve(L: FloatArray, B: FloatArray) -> FloatArray:
     X = np.empty_like(B)
     for j in range(k):
         rhs = B[j] - np.einsum("kn,krn->rn", L[j, :j], X[:j], optimize=False) if j else B[j]
+        X[j] = rhs / L[j, j]
+    return X
+
+
+def backward_solve(L: FloatArray, B: FloatArray) -> FloatArray:
+    """``L^{-T} B`` for lower-triangular ``L (k, k, n)`` and ``B (k, r, n)``."""
+    k = L.shape[0]
+    X = np.empty_like(B)
+    for j in range(k - 1, -1, -1):
+        if j < k - 1:
+            rhs = B[j] - np.einsum("kn,krn->rn", L[j + 1 :, j], X[j + 1 :], optimize=False)
+        else:
+            rhs = B[j]
         X[j] = rhs / L[j, j]
     return X
 

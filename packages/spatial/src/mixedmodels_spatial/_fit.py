@@ -22,6 +22,7 @@ from scipy import optimize, stats
 import mixedmodels as mm
 
 from ._kernel import SpatialKernel, make_kernel
+from ._latent import LatentPlan, latent_gls, latent_plan
 from ._structures import STRUCTURES, duplicate_locations
 from ._vecchia import VecchiaPlan, exact_whiten, plan, whiten
 
@@ -93,6 +94,17 @@ class _Problem:
         if self.reml:
             dev += g["logdet_xtx"]
         return float(dev) if np.isfinite(dev) else np.inf
+
+
+@dataclass
+class _LatentProblem(_Problem):
+    """The profiled deviance under the latent NNGP (columns in data order)."""
+
+    lp: LatentPlan | None = None
+
+    def gls(self, params: FloatArray) -> dict[str, Any]:
+        assert self.lp is not None
+        return latent_gls(self.kernel, params, self.lp, self.columns)
 
 
 class SpatialFit:
@@ -245,7 +257,11 @@ class SpatialFit:
         return krige(self, newdata, method=method, m=m)
 
     def summary(self) -> str:
-        how = "exact" if self.method == "exact" else f"nearest-neighbour (m = {self.m})"
+        how = {
+            "exact": "exact",
+            "nngp": f"nearest-neighbour (response, m = {self.m})",
+            "latent": f"nearest-neighbour (latent, m = {self.m})",
+        }[self.method]
         lines = [
             f"Spatial linear model, {self.structure} correlation, {how} likelihood, "
             f"{'REML' if self.reml else 'ML'}",
@@ -343,9 +359,12 @@ def spatial_lmm(
     anisotropy
         Estimate a geometric anisotropy (angle and ratio; two Euclidean coordinates).
     method
-        ``"nngp"`` (Vecchia) or ``"exact"``.
+        ``"nngp"`` (response NNGP: Vecchia on ``y``), ``"latent"`` (latent NNGP: the
+        field has the NNGP prior, the nugget is exact; needs ``nugget=True``; repeated
+        locations share one field value) or ``"exact"``.
     m
-        Number of nearest earlier neighbours (``1 <= m <= n - 1``).
+        Number of nearest earlier neighbours (``1 <= m <= n - 1``; with ``"latent"``,
+        at most the number of distinct locations less one).
     ordering
         ``"maxmin"`` (approximate), ``"coord"``, ``"sum"`` or ``"none"``.
     reml
@@ -360,13 +379,18 @@ def spatial_lmm(
     -------
     SpatialFit
     """
-    if method not in ("nngp", "exact"):
-        raise ValueError(f"method must be 'nngp' or 'exact', got {method!r}")
+    if method not in ("nngp", "latent", "exact"):
+        raise ValueError(f"method must be 'nngp', 'latent' or 'exact', got {method!r}")
     if structure not in _FAMILY:
         raise ValueError(
             f"unknown spatial structure {structure!r}; choose one of {sorted(_FAMILY)}"
         )
     fam, fixed_nu = _FAMILY[structure]
+    if method == "latent" and not nugget:
+        raise ValueError(
+            "the latent NNGP needs a nugget (nugget=True): without one it is the response "
+            "NNGP (method='nngp')"
+        )
     if nu is not None and fixed_nu is not None:
         raise ValueError(f"{structure!r} has its smoothness fixed at {fixed_nu}")
     model = mm.Model(formula, data)
@@ -397,7 +421,7 @@ def spatial_lmm(
                 f"rows {rows[dup[0]]!r} and {rows[dup[1]]!r} share a location: without a "
                 "nugget the correlation matrix is singular; use nugget=True"
             )
-    if method == "nngp" and not (1 <= int(m) <= n - 1):
+    if method != "exact" and not (1 <= int(m) <= n - 1):
         raise ValueError(
             f"m = {m} neighbours: need 1 <= m <= n - 1 = {n - 1} (m = n - 1 is the exact "
             "likelihood)"
@@ -411,9 +435,13 @@ def spatial_lmm(
         anisotropy=kernel.anisotropy,
     )
     columns = np.column_stack([model.y, model.X])
+    problem: _Problem
     if method == "nngp":
         vp = plan(xy, int(m), ordering, kernel.metric, seed)
         problem = _Problem(kernel, vp.coords, columns[vp.order], reml, vp)
+    elif method == "latent":
+        lp = latent_plan(xy, int(m), ordering, kernel.metric, seed)
+        problem = _LatentProblem(kernel, xy, columns, reml, lp.vp, lp=lp)
     else:
         problem = _Problem(kernel, xy, columns, reml, None)
     x0 = np.asarray(start, dtype=np.float64) if start is not None else kernel.start()

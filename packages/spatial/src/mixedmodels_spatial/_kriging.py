@@ -15,7 +15,8 @@ from scipy.spatial import cKDTree
 
 from mixedmodels.extending import fixed_matrix
 
-from ._batched import cholesky_packed, forward_solve, packed_index
+from ._batched import backward_solve, cholesky_packed, forward_solve, packed_index
+from ._latent import posterior
 from ._neighbours import search_points
 from ._structures import STRUCTURES, spatial_residual
 
@@ -88,6 +89,12 @@ class _CoreGLS:
 def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = None) -> pd.DataFrame:
     """Predict a fitted spatial model at new locations.
 
+    With a latent NNGP fit (``method="latent"``) each new location joins the NNGP
+    last, its ``m`` nearest fitted locations as neighbours: the prediction is the
+    kriging weights times the field's posterior mean there, its variance adds the
+    posterior covariance of those field values (one sparse solve per new location) and
+    the fixed effects' uncertainty; ``m`` = the number of locations is exact kriging.
+
     Parameters
     ----------
     fit
@@ -96,8 +103,8 @@ def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = Non
     newdata
         Data frame with the fixed-effect columns and the coordinates.
     method
-        ``"exact"`` (all observations) or ``"nngp"`` (the ``m`` nearest); the fit's
-        own method by default.
+        ``"exact"`` (all observations), ``"nngp"`` (the ``m`` nearest) or, for a latent
+        NNGP fit, ``"latent"``; the fit's own method by default.
     m
         Neighbours for ``"nngp"`` (the fit's ``m`` by default).
 
@@ -112,8 +119,10 @@ def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = Non
     if not hasattr(fit, "kernel"):
         fit = _CoreGLS(fit)
     method = method or fit.method
-    if method not in ("exact", "nngp"):
-        raise ValueError(f"method must be 'exact' or 'nngp', got {method!r}")
+    if method not in ("exact", "nngp", "latent"):
+        raise ValueError(f"method must be 'exact', 'nngp' or 'latent', got {method!r}")
+    if method == "latent" and fit.method != "latent":
+        raise ValueError("method='latent' kriging needs a spatial_lmm(method='latent') fit")
     X0, offset = fixed_matrix(fit.model, frame)
     xy0 = _new_coords(fit, frame)
     beta = fit.fixef.to_numpy()
@@ -133,6 +142,12 @@ def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = Non
         krig = A.T @ Lr
         quad = np.sum(A * A, axis=0)
         U = X0 - A.T @ LX
+    elif method == "latent":
+        lp = fit._problem.lp
+        k = int(m if m is not None else fit.m)
+        if not 1 <= k <= lp.u:
+            raise ValueError(f"m = {k} neighbours: need 1 <= m <= {lp.u} (distinct locations)")
+        krig, quad, U = _latent(fit, lp, xy0, np.column_stack([r, X]), X0, k)
     else:
         n = fit.coords.shape[0]
         k = int(m if m is not None else (fit.m or 15))
@@ -193,4 +208,55 @@ def _nearest(
         krig[s:e] = np.sum(a * Z[:, 1], axis=0)
         quad[s:e] = np.sum(a * a, axis=0)
         U[s:e] = X0[s:e] - np.einsum("kc,kpc->cp", a, Z[:, 2:])
+    return krig, quad, U
+
+
+# Solutions held at once in the latent kriging variance: (locations x new points) doubles.
+_SOLVE_DOUBLES = 4_000_000
+
+
+def _latent(
+    fit: Any, lp: Any, xy0: FloatArray, columns: FloatArray, X0: FloatArray, m: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Kriging under the latent NNGP: ``(c0' V^{-1} r, c0' V^{-1} c0, x0 - X' V^{-1} c0)``
+    in correlation units, each new point conditioned on its ``m`` nearest locations."""
+    kernel, params = fit.kernel, fit.params
+    v = kernel.unpack(params)
+    g = v["nugget"]
+    lu, G = posterior(kernel, params, lp, columns)  # rows: ordered locations
+    coords = lp.vp.coords
+    tree = cKDTree(search_points(coords, kernel.metric))
+    dist, idx = tree.query(search_points(xy0, kernel.metric), k=m)
+    idx = np.asarray(idx, dtype=np.int64).reshape(xy0.shape[0], m)
+    at_site = np.asarray(dist, dtype=np.float64).reshape(xy0.shape[0], m)[:, 0] == 0.0
+    n0 = X0.shape[0]
+    k = m + 1
+    rows, cols = packed_index(k)
+    on_diag = rows == cols
+    last = np.flatnonzero((rows == k - 1) & (cols == k - 1))[0]
+    b = np.empty((m, n0))
+    F0 = np.empty(n0)
+    size = max(1, _CHUNK_DOUBLES // (k * k))
+    for s in range(0, n0, size):  # chunks of new points (memory), not points
+        e = min(n0, s + size)
+        pts = np.concatenate([coords[idx[s:e]], xy0[s:e, None, :]], axis=1)  # (c, k, d)
+        d = kernel.distance(pts, pts, params)[:, rows, cols].T
+        P = kernel.rho(d, v)
+        P[on_diag] = 1.0
+        # A new point on a fitted location: its field value is that location's.
+        P[last, at_site[s:e]] += 1e-10
+        L = cholesky_packed(P, k)
+        b[:, s:e] = backward_solve(L[:m, :m], L[-1, :m][:, None, :])[:, 0]
+        F0[s:e] = L[-1, -1] ** 2
+    krig = np.einsum("ic,ci->c", b, G[idx, 0])
+    U = X0 - np.einsum("ic,cip->cp", b, G[idx, 1:])
+    post = np.empty(n0)  # b0' M^{-1} b0: cov(w_N | y) / sigma^2 along b0
+    size = max(1, _SOLVE_DOUBLES // lp.u)
+    for s in range(0, n0, size):  # chunks of new points: one sparse solve each
+        e = min(n0, s + size)
+        rhs = np.zeros((lp.u, e - s))
+        rhs[idx[s:e].T, np.arange(e - s)] = b[:, s:e]
+        sol = lu.solve(rhs)
+        post[s:e] = np.einsum("ic,ic->c", b[:, s:e], sol[idx[s:e].T, np.arange(e - s)])
+    quad = (1.0 - g) - ((1.0 - g) * F0 + post)
     return krig, quad, U

@@ -10,3 +10,10 @@ def mixedmodels_covariance_structures() -> list[type]:
     from ._structures import STRUCTURES
 
     return list(STRUCTURES)
+
+
+@hookimpl
+def mixedmodels_formula_rewriters() -> list[object]:
+    from ._spamm import SpammSyntax
+
+    return [SpammSyntax()]

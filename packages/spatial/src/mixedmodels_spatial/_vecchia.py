@@ -25,7 +25,7 @@ from ._neighbours import order_locations, ordered_neighbours, search_points
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-__all__ = ["VecchiaPlan", "plan", "whiten"]
+__all__ = ["VecchiaPlan", "chunks", "packed_distances", "plan", "whiten"]
 
 # Rows per chunk: (m + 1)^2 * chunk doubles per array stay near 4 MB (cache friendly).
 _CHUNK_DOUBLES = 500_000
@@ -67,7 +67,8 @@ def plan(
     return VecchiaPlan(order, nb, np.ascontiguousarray(coords[order]), m)
 
 
-def _chunks(n: int, k: int) -> list[tuple[int, int]]:
+def chunks(n: int, k: int) -> list[tuple[int, int]]:
+    """Ranges of points whose ``(k, k, c)`` arrays stay near 4 MB."""
     size = max(1, _CHUNK_DOUBLES // (k * k))
     return [(s, min(n, s + size)) for s in range(0, n, size)]
 
@@ -83,7 +84,7 @@ def packed_distances(vp: VecchiaPlan, kernel: SpatialKernel, params: FloatArray)
     rows, cols = packed_index(k)
     aug = vp.augmented()
     out = np.empty((rows.size, vp.n))
-    for s, e in _chunks(vp.n, k):  # chunks of points bound the memory
+    for s, e in chunks(vp.n, k):  # chunks of points bound the memory
         pts = vp.coords[aug[s:e]]
         d = kernel.distance(pts, pts, params)  # (c, k, k)
         out[:, s:e] = d[:, rows, cols].T
@@ -131,7 +132,7 @@ def whiten(
     r = columns.shape[1]
     out = np.empty((n, r))
     logdet = 0.0
-    for s, e in _chunks(n, k):  # a loop over chunks of points (memory), not points
+    for s, e in chunks(n, k):  # a loop over chunks of points (memory), not points
         P = kernel.rho(D[:, s:e], v)
         if v["nugget"]:
             P *= 1.0 - v["nugget"]

@@ -124,6 +124,15 @@ def _check_data_source(obj: Any) -> str:
     return name
 
 
+def _check_formula_rewriter(obj: Any) -> str:
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a formula rewriter needs a non-empty string name, got {obj!r}")
+    if not callable(getattr(obj, "rewrite", None)):
+        raise TypeError(f"formula rewriter {name!r} has no method rewrite()")
+    return name
+
+
 _ALL = (
     Kind("link", "mixedmodels_links", "link", "links", _instance_of("Link", "link")),
     Kind("family", "mixedmodels_families", "family", "families", _instance_of("Family", "family")),
@@ -168,6 +177,13 @@ _ALL = (
     ),
     Kind(
         "data_source", "mixedmodels_data_sources", "data source", "data sources", _check_data_source
+    ),
+    Kind(
+        "formula_rewriter",
+        "mixedmodels_formula_rewriters",
+        "formula rewriter",
+        "formula rewriters",
+        _check_formula_rewriter,
     ),
 )
 _BY_NAME: dict[str, Kind] = {kind.name: kind for kind in _ALL}

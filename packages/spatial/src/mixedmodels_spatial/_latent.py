@@ -1,0 +1,189 @@
+"""The latent nearest-neighbour GP (spNNGP's latent model): ``y = X beta + Z w + e``,
+the field ``w`` at the distinct locations with the Vecchia (NNGP) prior
+``w ~ N(0, sigma^2 (1 - g) R~)``, ``R~^{-1} = Q = A' F^{-1} A`` sparse (row ``i`` of ``A``
+is ``e_i - b_i`` on ``i``'s ``m`` earlier neighbours), and ``e ~ N(0, sigma^2 g I)``
+exactly (``g`` the nugget's share).
+
+With ``V = g I + (1 - g) Z R~ Z'`` (``cov(y) = sigma^2 V``) and the posterior precision
+of the field ``M = Q / (1 - g) + Z'Z / g`` (over ``sigma^2``):
+
+* ``V^{-1} = I / g - Z M^{-1} Z' / g^2`` (Woodbury),
+* ``log det V = log det M + sum log F_i + u log(1 - g) + n log g``,
+* ``E[w | y] = M^{-1} Z' (y - X beta) / g`` and ``cov(w | y) = sigma^2 M^{-1}``.
+
+``M`` is factored by SuperLU (:func:`scipy.sparse.linalg.splu`, symmetric mode, a
+minimum-degree ordering of ``M + M'``, no pivoting: ``M`` is positive definite), so
+``log det M`` is the sum of the logs of ``U``'s diagonal.  With ``m = u - 1`` the
+prior is the exact GP and the likelihood the exact one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+from scipy.sparse.linalg import splu
+
+from ._batched import backward_solve, cholesky_packed, packed_index
+from ._kernel import SpatialKernel
+from ._vecchia import VecchiaPlan, chunks, packed_distances, plan
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+__all__ = ["LatentPlan", "latent_gls", "latent_plan", "neighbour_weights", "posterior"]
+
+
+@dataclass
+class LatentPlan:
+    """The Vecchia plan of the distinct locations and the map of the observations to
+    them: ``loc[i]`` is the ordered position of observation ``i``'s location."""
+
+    vp: VecchiaPlan
+    loc: IntArray
+    counts: FloatArray
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def u(self) -> int:
+        return self.vp.n
+
+    @property
+    def n(self) -> int:
+        return int(self.loc.size)
+
+    @property
+    def m(self) -> int:
+        return self.vp.m
+
+    def z(self) -> sparse.csr_matrix:
+        """``Z (n, u)``: observation to location."""
+        z = self.cache.get("Z")
+        if z is None:
+            z = sparse.csr_matrix(
+                (np.ones(self.n), (np.arange(self.n), self.loc)), shape=(self.n, self.u)
+            )
+            self.cache["Z"] = z
+        return z
+
+
+def latent_plan(
+    coords: FloatArray, m: int, ordering: str = "maxmin", metric: str = "euclidean", seed: int = 0
+) -> LatentPlan:
+    """Order the distinct locations of ``coords`` and find their neighbours."""
+    uniq, inv = np.unique(coords, axis=0, return_inverse=True)
+    u = uniq.shape[0]
+    if not 1 <= m <= u - 1:
+        raise ValueError(
+            f"m = {m} neighbours: the latent NNGP needs 1 <= m <= u - 1 = {u - 1} (u: the "
+            "number of distinct locations; m = u - 1 is the exact likelihood)"
+        )
+    vp = plan(uniq, m, ordering, metric, seed)
+    pos = np.empty(u, dtype=np.int64)
+    pos[vp.order] = np.arange(u)
+    loc = pos[np.asarray(inv).ravel()]
+    counts = np.bincount(loc, minlength=u).astype(np.float64)
+    return LatentPlan(vp, loc, counts)
+
+
+def neighbour_weights(
+    kernel: SpatialKernel, params: FloatArray, vp: VecchiaPlan
+) -> tuple[FloatArray, FloatArray]:
+    """``(B (m, u), F (u,))``: each location's kriging weights on its earlier neighbours
+    and conditional variance, for the field's correlation (no nugget)."""
+    n, m = vp.n, vp.m
+    k = m + 1
+    v = kernel.unpack(params)
+    D = packed_distances(vp, kernel, params)
+    rows, cols = packed_index(k)
+    on_diag = rows == cols
+    pad = np.flatnonzero(vp.neighbours[:, -1] < 0)
+    valid = np.concatenate([vp.neighbours >= 0, np.ones((n, 1), dtype=bool)], axis=1)
+    B = np.empty((m, n))
+    F = np.empty(n)
+    for s, e in chunks(n, k):  # chunks of locations (memory), not locations
+        P = kernel.rho(D[:, s:e], v)
+        P[on_diag] = 1.0
+        here = pad[(pad >= s) & (pad < e)] - s
+        if here.size:
+            ok = valid[s:e][here]
+            P[:, here] *= (ok[:, rows] & ok[:, cols]).T
+            P[np.ix_(np.flatnonzero(on_diag), here)] = 1.0
+        L = cholesky_packed(P, k)
+        # Last row of L: (c' L_NN^{-T}, sqrt(F)); b = L_NN^{-T} (L_NN^{-1} c).
+        B[:, s:e] = backward_solve(L[:m, :m], L[-1, :m][:, None, :])[:, 0]
+        F[s:e] = L[-1, -1] ** 2
+    return B, F
+
+
+def precision(vp: VecchiaPlan, B: FloatArray, F: FloatArray) -> sparse.csc_matrix:
+    """``Q = A' F^{-1} A``, the NNGP precision of the field's correlation."""
+    n, m = vp.n, vp.m
+    aug = vp.augmented()  # padding points at the point itself, with weight 0
+    scale = 1.0 / np.sqrt(F)
+    data = np.concatenate([-B.T * scale[:, None], scale[:, None]], axis=1)
+    A = sparse.csr_matrix(
+        (data.ravel(), aug.ravel(), np.arange(0, n * (m + 1) + 1, m + 1)), shape=(n, n)
+    )
+    return (A.T @ A).tocsc()
+
+
+def _factor(kernel: SpatialKernel, params: FloatArray, lp: LatentPlan) -> tuple[Any, float, float]:
+    """``(lu of M, log det M + sum log F + u log(1 - g), g)``."""
+    g = kernel.unpack(params)["nugget"]
+    if not 0.0 < g < 1.0:
+        raise np.linalg.LinAlgError("the nugget share must lie in (0, 1)")
+    B, F = neighbour_weights(kernel, params, lp.vp)
+    Q = precision(lp.vp, B, F)
+    M = (Q * (1.0 / (1.0 - g)) + sparse.diags(lp.counts / g)).tocsc()
+    lu = splu(
+        M,
+        permc_spec="MMD_AT_PLUS_A",
+        diag_pivot_thresh=0.0,
+        options={"SymmetricMode": True},
+    )
+    logdet = float(np.sum(np.log(np.abs(lu.U.diagonal()))))
+    logdet += float(np.sum(np.log(F))) + lp.u * float(np.log1p(-g))
+    return lu, logdet, g
+
+
+def latent_gls(
+    kernel: SpatialKernel, params: FloatArray, lp: LatentPlan, columns: FloatArray
+) -> dict[str, Any]:
+    """The GLS pieces of ``columns = [y, X]`` (data order) under the latent NNGP:
+    ``beta``, ``rss`` (``r' V^{-1} r``), ``logdet`` (of ``V``), ``r`` (upper Cholesky
+    factor of ``X' V^{-1} X``) and ``logdet_xtx``."""
+    key = ("cols", id(columns))
+    hit = lp.cache.get("cols")
+    if hit is None or hit[0] != key or hit[1] is not columns:
+        ztc = np.asarray(lp.z().T @ columns)
+        lp.cache["cols"] = (key, columns, columns.T @ columns, ztc)
+    _, _, ctc, ztc = lp.cache["cols"]
+    lu, logdet, g = _factor(kernel, params, lp)
+    S = lu.solve(ztc)
+    G = ctc / g - ztc.T @ S / g**2  # [y X]' V^{-1} [y X]
+    G = 0.5 * (G + G.T)
+    r = np.linalg.cholesky(G[1:, 1:]).T
+    beta = np.linalg.solve(G[1:, 1:], G[1:, 0])
+    rss = float(G[0, 0] - G[1:, 0] @ beta)
+    logdet += lp.n * float(np.log(g))
+    return {
+        "beta": beta,
+        "rss": rss,
+        "logdet": logdet,
+        "r": r,
+        "logdet_xtx": 2.0 * float(np.sum(np.log(np.diag(r)))),
+    }
+
+
+def posterior(
+    kernel: SpatialKernel, params: FloatArray, lp: LatentPlan, columns: FloatArray
+) -> tuple[Any, FloatArray]:
+    """``(lu of M, M^{-1} Z' columns / g)``: with ``columns = [y - X beta, X]`` the first
+    column is the posterior mean of the field at the ordered locations (over nothing:
+    in the response's units) and the rest ``(1 - g) R~ Z' V^{-1} X``."""
+    lu, _, g = _factor(kernel, params, lp)
+    return lu, lu.solve(np.asarray(lp.z().T @ columns)) / g
