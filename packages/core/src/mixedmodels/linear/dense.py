@@ -125,6 +125,32 @@ class DenseLMMProblem(ThetaLayout):
         # on this path each repeat costs as much as a new point.
         self._last_ev: tuple[bytes, bool, Evaluation | None] | None = None
         self._last_grad: tuple[bytes, bool, float, FloatArray | None] | None = None
+        self._hessian_parts: tuple[FloatArray, FloatArray] | None = None
+
+    def _linear_parts(self) -> tuple[FloatArray, FloatArray] | None:
+        """``E_i = d Lambda / d theta_i`` (constant: us and diag factors are linear in
+        theta) as ``(k, q, q)``, and ``E_i' C_ZZ E_j`` as ``(k, k, q * q)``; ``None`` for
+        structures whose factor is not linear in theta."""
+        if self._hessian_parts is None:
+            if any(j is None for j in self._jacobians):
+                return None
+            k, q = self.n_theta, self.q
+            # Row i of `flat` holds d(raveled lambdas)/d theta_i: term by term, the
+            # jacobians (n_params, dim, dim) placed at the term's columns.
+            flat = np.zeros((k, int(self._src.max()) + 1))
+            row = col = 0
+            for term, jac in zip(self.terms, self._jacobians, strict=True):
+                assert jac is not None
+                flat[row : row + jac.shape[0], col : col + term.dim**2] = jac.reshape(
+                    jac.shape[0], -1
+                )
+                row, col = row + jac.shape[0], col + term.dim**2
+            E = np.zeros((k, q, q))
+            E[:, self._pos[0], self._pos[1]] = flat[:, self._src]
+            CE = np.matmul(self.C[:q, :q], E)
+            ECE = np.matmul(E.transpose(0, 2, 1)[:, None], CE[None])
+            self._hessian_parts = (E, ECE.reshape(k, k, q * q))
+        return self._hessian_parts
 
     # --- shared helpers ---------------------------------------------------------------
     def _Lambda(self, lambdas: list[FloatArray]) -> FloatArray:
@@ -252,6 +278,62 @@ class DenseLMMProblem(ThetaLayout):
         grad = np.concatenate(grads)
         # A singular lambda (possible for structures other than us/diag) gives inf/nan.
         return value, grad if np.isfinite(grad).all() else None
+
+    def hessian(self, theta: FloatArray, reml: bool) -> tuple[float, FloatArray, FloatArray] | None:
+        """The criterion, its gradient and its analytic Hessian at ``theta``; ``None``
+        where unavailable (a factor not linear in theta, theta within a hair of a bound,
+        or the criterion undefined there).
+
+        With ``M = Lambda~' C Lambda~ + I_q`` (``Lambda~ = diag(Lambda, I)``, the matrix
+        that :meth:`evaluate` factors), the criterion is a combination of the
+        log-determinants of leading blocks of ``M``: ``log|M_qq|``, ``log|M_ss|``
+        (``s = q + p``) and ``log|M|`` (``log r^2 = log|M| - log|M_ss|``).  For each block
+        ``d log|M_B| = tr(K A_i)`` and ``d^2 log|M_B| = tr(K M_ij) - tr(K A_i K A_j)``
+        with ``K = M_B^-1``, ``A_i = dM/dtheta_i = F_i + F_i'``, ``F_i = E~_i' C Lambda~``
+        and ``M_ij = E~_i' C E~_j + E~_j' C E~_i``: exact, from the factor the
+        evaluation has already, instead of ``2k`` gradients by differences.
+        """
+        parts = self._linear_parts()
+        theta = np.asarray(theta, dtype=np.float64)
+        lower = self._theta_lower
+        if parts is None or bool(np.any(np.isfinite(lower) & (theta - lower < _BOUNDARY_STEP))):
+            return None
+        ev = self.evaluate(theta, reml)
+        if ev is None:
+            return None
+        E, ECE = parts
+        q, p, m, n = self.q, self.p, self.m, self.n
+        k = E.shape[0]
+        Lam = self._Lambda(ev.lambdas)
+        # F_i has rows :q only: E_i' (C Lambda~)[:q].
+        CL = self.C[:q].copy()
+        CL[:, :q] = CL[:, :q] @ Lam
+        A = np.zeros((k, m, m))
+        A[:, :q] = np.matmul(E.transpose(0, 2, 1), CL)
+        A += A.transpose(0, 2, 1)
+        Linv, info = _trtri(ev.L, lower=1)
+        if info != 0:
+            return None
+        s = q + p
+        nu = n - p if reml else n
+        blocks = [(s, 1.0 - nu), (m, float(nu))] if reml else [(q, 1.0), (s, -nu), (m, nu)]
+        grad = np.zeros(k)
+        hess = np.zeros((k, k))
+        for b, c in blocks:
+            if b == 0:
+                continue
+            Lb = Linv[:b, :b]
+            K = Lb.T @ Lb
+            P = np.matmul(K, A[:, :b, :b]).reshape(k, b * b)
+            grad += c * P[:, :: b + 1].sum(axis=1)  # traces
+            # tr(K M_ij) (M_ij lives in the leading q x q block) - tr(P_i P_j)
+            second = 2.0 * (ECE @ K[:q, :q].ravel())
+            PT = P.reshape(k, b, b).transpose(0, 2, 1).reshape(k, b * b)
+            hess += c * (second - P @ PT.T)
+        hess = (hess + hess.T) / 2.0
+        if not (np.isfinite(grad).all() and np.isfinite(hess).all()):
+            return None
+        return ev.objective, grad, hess
 
     def vcov_unscaled(self, ev: Evaluation) -> FloatArray:
         """``(X' V0^-1 X)^-1``; multiply by sigma^2 for the covariance of beta-hat."""

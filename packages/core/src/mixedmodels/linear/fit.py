@@ -426,8 +426,10 @@ def _gradient_newton(
     lower: FloatArray,
     upper: FloatArray,
     max_steps: int = 2,
+    hessian_at: Callable[[FloatArray], tuple[float, FloatArray, FloatArray] | None] | None = None,
 ) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray] | None]:
-    """Newton steps on the exact gradient (Hessian by its differences) after L-BFGS-B.
+    """Newton steps on the exact gradient (Hessian by its differences, or exact from
+    ``hessian_at`` where it gives one) after L-BFGS-B.
 
     L-BFGS-B stops on a relative reduction of the criterion, which near the optimum is
     below its rounding noise while the parameters are still ~1e-7 off; the exact
@@ -441,9 +443,15 @@ def _gradient_newton(
     def exact_gradient(z: FloatArray) -> FloatArray | None:
         return fun_and_grad(z)[1]
 
+    def derivatives_at(z: FloatArray) -> tuple[FloatArray, FloatArray] | None:
+        exact = None if hessian_at is None else hessian_at(z)
+        if exact is not None:
+            return exact[1], exact[2]
+        return gradient_differences(exact_gradient, z, lower, upper)
+
     x = np.asarray(x, dtype=np.float64)
     value = objective(x)
-    derivs = gradient_differences(exact_gradient, x, lower, upper)
+    derivs = derivatives_at(x)
     if derivs is None:
         return x, None
     for _ in range(max_steps):
@@ -469,14 +477,16 @@ def _gradient_newton(
         f_trial = objective(trial)
         if not f_trial <= value + 1e-10 * max(1.0, abs(value)):
             break
-        # The Hessian moves by O(step) ~ 1e-7 relative: the gradient alone tells.
-        g_trial = exact_gradient(trial)
+        # The Hessian moves by O(step) ~ 1e-7 relative: the gradient alone tells (an
+        # exact Hessian costs no more than the gradient: taken afresh).
+        exact = None if hessian_at is None else hessian_at(trial)
+        g_trial = exact_gradient(trial) if exact is None else exact[1]
         if g_trial is None:
             break
         new_decrement = float(g_trial[free] @ np.linalg.solve(H, g_trial[free]))
         if not new_decrement < decrement:
             break
-        x, value, derivs = trial, f_trial, (g_trial, hess)
+        x, value, derivs = trial, f_trial, (g_trial, hess if exact is None else exact[2])
     return x, (derivs[0], derivs[1], x)
 
 
@@ -584,7 +594,15 @@ def _fit_problem(
             theta = _newton_polish(objective, theta, lower, upper)
         derivatives = None
         if polish and use_gradient and not structured:
-            theta, derivatives = _gradient_newton(objective, fun_and_grad, theta, lower, upper)
+            exact_hessian = getattr(problem, "hessian", None)
+            theta, derivatives = _gradient_newton(
+                objective,
+                fun_and_grad,
+                theta,
+                lower,
+                upper,
+                hessian_at=None if exact_hessian is None else lambda z: exact_hessian(z, reml),
+            )
         # Snap parameters within a hair of a bound onto it (singular fits).
         near = np.abs(theta - lower) < 1e-7
         if np.any(near):

@@ -20,6 +20,10 @@ __all__ = [
     "minimize_bounded",
 ]
 
+#: ``method="auto"`` without a gradient: COBYQA above this size of the system factorised
+#: per evaluation (an LMM's dense block ``m``), L-BFGS-B on differences below it.
+AUTO_COBYQA_MIN_SIZE = 400
+
 
 @dataclass
 class OptimizeResult:
@@ -72,6 +76,7 @@ def minimize_bounded(
     fd_step: float = 1e-8,
     ftol: float = 1e-15,
     initial_radius: float = 1.0,
+    size: int | None = None,
 ) -> OptimizeResult:
     """Minimise ``fun`` over a box.
 
@@ -83,8 +88,11 @@ def minimize_bounded(
     L-BFGS-B's forward-difference step when no gradient is given (larger for criteria
     with an inner iteration, whose noise must stay small against it);
     ``initial_radius`` is COBYQA's first trust-region radius.  ``"auto"``:
-    L-BFGS-B when a gradient is given, else picked from the measured cost of one
-    evaluation.
+    L-BFGS-B when a gradient is given, else COBYQA when ``size`` (the order of the
+    system one evaluation factorises, a measure of its cost) is at least
+    :data:`AUTO_COBYQA_MIN_SIZE`, else L-BFGS-B.  The choice depends on the problem
+    only, never on a measured time: the same model gives the same estimates on a quiet
+    machine and a loaded one.
     """
     n_calls = 0
 
@@ -99,14 +107,8 @@ def minimize_bounded(
         return OptimizeResult(x0, counted(x0), n_calls, "none", True, "no parameters")
     bounds = list(zip(lower.tolist(), upper.tolist(), strict=True))
     if method == "auto":
-        import time
-
-        start = time.perf_counter()
-        counted(x0)
-        if fun_and_grad is not None:
-            method = "lbfgsb"
-        else:
-            method = "cobyqa" if time.perf_counter() - start > 2e-3 else "lbfgsb"
+        expensive = size is not None and size >= AUTO_COBYQA_MIN_SIZE
+        method = "cobyqa" if fun_and_grad is None and expensive else "lbfgsb"
     if method == "lbfgsb" and fun_and_grad is not None:
 
         def with_gradient(x: FloatArray) -> tuple[float, FloatArray]:

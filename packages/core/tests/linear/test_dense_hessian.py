@@ -1,0 +1,55 @@
+"""The dense criterion's analytic Hessian against differences of its exact gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.linear import fit as lmm_fit
+from mixedmodels.linear.dense import DenseLMMProblem
+from mixedmodels.model import Model
+from mixedmodels.numerics.derivatives import gradient_differences
+
+CASES = [
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+    ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy"),
+    ("Yield ~ 1 + (1 | Batch)", "Dyestuff"),
+    ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin"),
+]
+
+
+def _dense(formula: str, name: str, weights: bool = False) -> DenseLMMProblem:
+    data = mm.datasets.load(name)
+    if weights:
+        data = data.assign(w=np.linspace(0.5, 2.0, len(data)))
+    model = Model(formula, data, weights="w" if weights else None)
+    problem = lmm_fit.build_problem(model)
+    assert isinstance(problem, DenseLMMProblem)
+    return problem
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize(("formula", "name"), CASES)
+def test_hessian_matches_gradient_differences(formula: str, name: str, reml: bool) -> None:
+    problem = _dense(formula, name, weights=name == "sleepstudy")
+    lower, upper = problem.bounds()
+    rng = np.random.default_rng(7)
+    theta = problem.start() * rng.uniform(0.3, 1.2, problem.n_theta)
+    out = problem.hessian(theta, reml)
+    assert out is not None
+    value, grad, hess = out
+    assert value == pytest.approx(problem.objective(theta, reml), rel=1e-14)
+    np.testing.assert_allclose(grad, problem.gradient(theta, reml)[1], rtol=1e-9, atol=1e-9)
+    differences = gradient_differences(
+        lambda z: problem.gradient(z, reml)[1], theta, lower, upper, step=1e-5
+    )
+    assert differences is not None
+    scale = np.max(np.abs(differences[1]))
+    np.testing.assert_allclose(hess, differences[1], rtol=0, atol=1e-6 * scale)
+
+
+def test_hessian_unavailable_next_to_a_bound() -> None:
+    problem = _dense("Yield ~ 1 + (1 | Batch)", "Dyestuff")
+    assert problem.hessian(np.array([0.0]), True) is None
+    assert problem.hessian(np.array([0.5]), True) is not None
