@@ -15,7 +15,7 @@ from mixedmodels.linear import fit as linear_fit
 from mixedmodels.linear import sparse
 from mixedmodels.linear.criterion import LMMProblem
 from mixedmodels.linear.layout import model_term_data
-from mixedmodels.linear.sparse import SparseLMMProblem, prefers_sparse
+from mixedmodels.linear.sparse import SparseLMMProblem, prefers_sparse, second_block
 
 
 def _clustered(n: int, n1: int, n2: int, n3: int = 0, seed: int = 0) -> pd.DataFrame:
@@ -55,20 +55,20 @@ CASES = [
 ]
 
 
-def _problems(formula: str, data: pd.DataFrame, weights: bool = False):
+def _problems(formula: str, data: pd.DataFrame, weights: bool = False, dense_factor=False):
     model = mm.Model(formula, data)
     terms = model_term_data(model)
     y = np.asarray(model.response, dtype=np.float64)
     w = None
     if weights:
         w = np.random.default_rng(5).uniform(0.5, 2.0, y.size)
-    return LMMProblem(model.X, y, terms, w), SparseLMMProblem(model.X, y, terms, w)
+    return LMMProblem(model.X, y, terms, w), SparseLMMProblem(model.X, y, terms, w, dense_factor)
 
 
 @pytest.mark.parametrize(("formula", "data"), CASES)
-@pytest.mark.parametrize("weights", [False, True])
-def test_sparse_criterion_equals_the_dense_one(formula, data, weights):
-    dense, sparse_ = _problems(formula, data, weights)
+@pytest.mark.parametrize(("weights", "dense_factor"), [(False, False), (True, False), (True, True)])
+def test_sparse_criterion_equals_the_dense_one(formula, data, weights, dense_factor):
+    dense, sparse_ = _problems(formula, data, weights, dense_factor)
     rng = np.random.default_rng(7)
     lower, _ = dense.bounds()
     for _ in range(4):
@@ -137,3 +137,42 @@ def test_random_crossings_stay_dense(monkeypatch):
     formula, clustered = CASES[0]
     model = mm.Model(formula, clustered)
     assert prefers_sparse(model_term_data(model), model.X.shape[1])
+
+
+def test_a_class_map_over_budget_forms_g_directly(monkeypatch):
+    """Levels of the first term meeting many levels of the others (MovieLens users and
+    items): the class map V would be huge, so G is formed at every evaluation."""
+    formula, data = CASES[0]
+    model = mm.Model(formula, data)
+    terms = model_term_data(model)
+    assert second_block(terms, model.X.shape[1]) == "blocked"
+    monkeypatch.setattr(sparse, "V_MAX_BYTES", 1000.0)
+    assert second_block(terms, model.X.shape[1]) == "direct"
+    fit = mm.lmm(formula, data, reml=True)
+    inner = getattr(fit._problem, "inner", fit._problem)
+    assert isinstance(inner, SparseLMMProblem) and inner.dense_factor
+    monkeypatch.setattr(sparse, "V_MAX_BYTES", 1.5 * 2**30)
+    reference = mm.lmm(formula, data, reml=True)
+    assert fit.reml_criterion == pytest.approx(reference.reml_criterion, rel=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["banded", "superlu"])
+def test_both_fixed_orderings_give_the_dense_criterion(kind):
+    formula, data = CASES[1]
+    dense, sparse_ = _problems(formula, data)
+    sparse_._choose_ordering()
+    if kind == "superlu":
+        first = sparse._SuperLUFactor.of(sparse_._schur(sparse_.lambdas(sparse_.start()))[2])
+        inv = np.empty_like(first.lu.perm_c)
+        inv[first.lu.perm_c] = np.arange(inv.size)
+        sparse_._ordering = ("superlu", inv, 0)
+    else:
+        assert sparse_._ordering[0] == "banded"  # clustered: a narrow band after RCM
+    theta = np.array([0.9, 0.2, 0.5, 0.7, -0.1, 0.3])
+    for reml in (False, True):
+        a, b = dense.evaluate(theta, reml), sparse_.evaluate(theta, reml)
+        assert b.objective == pytest.approx(a.objective, rel=1e-10)
+    beta_d, us_d, _ = dense.solve(a)
+    beta_s, us_s, _ = sparse_.solve(b)
+    np.testing.assert_allclose(beta_s, beta_d, rtol=1e-9)
+    np.testing.assert_allclose(us_s[1], us_d[1], rtol=1e-8, atol=1e-10)

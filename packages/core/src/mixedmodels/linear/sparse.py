@@ -34,7 +34,7 @@ from ..interfaces import FloatArray
 from .criterion import _batched_inverse_logdet
 from .layout import Evaluation, TermData, ThetaLayout
 
-__all__ = ["SparseEvaluation", "SparseLMMProblem", "prefers_sparse"]
+__all__ = ["SparseEvaluation", "SparseLMMProblem", "prefers_sparse", "second_block"]
 
 #: Fewest random effects outside the first term for which the sparse path is considered:
 #: below it the dense block factors in well under a second.
@@ -44,8 +44,102 @@ SPARSE_MIN_Q = 2_000
 #: minimum-degree ordering does better).  Random crossings of two large factors fill
 #: densely and stay on the dense path.
 SPARSE_MAX_ENVELOPE = 0.05
+#: Largest class map ``V`` (bytes) the blocked criterion may precompute.
+V_MAX_BYTES = 1.5 * 2**30
+# Most entries of sum_j a_j a_j' for which the pattern of S_ZZ is formed at all.
+_MAX_PATTERN_WORK = 4e8
 
 _potrf = sla.lapack.dpotrf
+_potrs = sla.lapack.dpotrs
+_pbtrf = sla.lapack.dpbtrf
+_pbtrs = sla.lapack.dpbtrs
+
+
+class _SuperLUFactor:
+    """SuperLU of a symmetric positive definite matrix, symmetric ordering, no pivoting:
+    ``U = D L'``, so ``diagonal`` (``D``) gives the log-determinant."""
+
+    def __init__(self, lu: Any) -> None:
+        self.lu = lu
+        self.diagonal = lu.U.diagonal()
+
+    @classmethod
+    def of(cls, S: sp.csc_matrix, inv: np.ndarray | None = None) -> _SuperLUFactor | None:
+        """Factor ``S`` with the minimum-degree ordering, or, given ``inv`` (the
+        position of each row in a fixed ordering), ``S`` permuted by it."""
+        if inv is not None:
+            coo = S.tocoo()
+            S = sp.csc_matrix((coo.data, (inv[coo.row], inv[coo.col])), shape=S.shape)
+        try:
+            lu = spla.splu(
+                S,
+                permc_spec="MMD_AT_PLUS_A" if inv is None else "NATURAL",
+                diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True},
+            )
+        except RuntimeError:  # exactly singular
+            return None
+        if not np.array_equal(lu.perm_r, lu.perm_c):
+            return None  # SuperLU had to pivot: not positive definite
+        out = cls(lu)
+        if inv is not None:
+            out.inv, out.order = inv, np.argsort(inv)
+        return out
+
+    inv: np.ndarray | None = None
+    order: np.ndarray | None = None
+
+    def solve(self, b: FloatArray) -> FloatArray:
+        b = np.asarray(b, dtype=np.float64)
+        if self.inv is None:
+            return np.asarray(self.lu.solve(b))
+        return np.asarray(self.lu.solve(np.ascontiguousarray(b[self.order])))[self.inv]
+
+
+class _BandedFactor:
+    """LAPACK banded Cholesky of ``S`` permuted into a band (reverse Cuthill-McKee)."""
+
+    def __init__(self, cb: FloatArray, inv: np.ndarray) -> None:
+        self.cb, self.inv = cb, inv
+        self.order = np.argsort(inv)
+        self.diagonal = cb[0] ** 2
+
+    @classmethod
+    def of(cls, S: sp.csc_matrix, inv: np.ndarray, band: int) -> _BandedFactor | None:
+        coo = S.tocoo()
+        r, c = inv[coo.row], inv[coo.col]
+        low = r >= c
+        ab = np.zeros((band + 1, S.shape[0]))
+        ab[r[low] - c[low], c[low]] = coo.data[low]
+        cb, info = _pbtrf(ab, lower=1)
+        if info != 0:
+            return None
+        return cls(cb, inv)
+
+    def solve(self, b: FloatArray) -> FloatArray:
+        b = np.asarray(b, dtype=np.float64)
+        x, _ = _pbtrs(self.cb, b[self.order], lower=1)
+        return np.asarray(x)[self.inv]
+
+
+class _DenseFactor:
+    """LAPACK Cholesky of the densified matrix; ``diagonal`` holds ``L_ii^2``."""
+
+    def __init__(self, L: FloatArray) -> None:
+        self.L = L
+        self.diagonal = np.diag(L) ** 2
+
+    @classmethod
+    def of(cls, S: sp.csc_matrix) -> _DenseFactor | None:
+        # A symmetric matrix is its own transpose: the C-ordered array read as Fortran.
+        U, info = _potrf(S.toarray().T, lower=0, clean=1, overwrite_a=1)
+        if info != 0:
+            return None
+        return cls(U.T)
+
+    def solve(self, b: FloatArray) -> FloatArray:
+        x, _ = _potrs(self.L, np.asarray(b, dtype=np.float64), lower=1)
+        return np.asarray(x)
 
 
 @dataclass
@@ -53,7 +147,7 @@ class SparseEvaluation(Evaluation):
     """An evaluation of the sparse criterion: ``L`` is the dense factor of the
     ``(p + 1)`` fixed-effects-and-response block only."""
 
-    lu: Any = None  # SuperLU factor of S_ZZ
+    lu: Any = None  # factor of S_ZZ (_SuperLUFactor or _DenseFactor)
     C: FloatArray | None = None  # S_ZZ^-1 S_ZD, (q_rest, p + 1)
 
 
@@ -97,20 +191,51 @@ def _s_pattern(first: sp.csc_matrix, rest: sp.csc_matrix) -> sp.csr_matrix:
     return ((one_r.T @ one_r) + A @ A.T).tocsr()
 
 
-def prefers_sparse(terms: list[TermData], p: int) -> bool:
-    """Whether the sparse criterion should fit these terms (decided from the design's
-    sizes and pattern alone, never from timings): many random effects outside the first
-    term and a pattern of ``S_ZZ`` whose envelope after ordering is a small share."""
-    if len(terms) < 2 or sum(t.q for t in terms[1:]) < SPARSE_MIN_Q:
-        return False
-    ones = np.ones(terms[0].codes.size)
-    Z1 = _sparse_term(terms[0], ones)
-    ZR = sp.hstack([_sparse_term(t, ones) for t in terms[1:]], format="csc")
-    # Bound the work of the pattern product: sum over first-term columns of nnz^2.
+def second_block(terms: list[TermData], p: int) -> str:
+    """How the blocked criterion should hold the second block of these terms, decided
+    from the design's sizes and pattern alone (never from timings):
+
+    ``"sparse"``
+        many random effects outside the first term (``SPARSE_MIN_Q``) and a pattern of
+        ``S_ZZ`` whose envelope after ordering is a small share (``SPARSE_MAX_ENVELOPE``):
+        :class:`SparseLMMProblem`.
+    ``"direct"``
+        a dense block, but the precomputed class map of
+        :class:`~mixedmodels.linear.criterion.LMMProblem` would exceed ``V_MAX_BYTES``
+        (levels of the first term meeting many levels of the others, as users and
+        items of MovieLens): :class:`SparseLMMProblem` with ``dense_factor=True``,
+        which forms ``G`` at every evaluation instead.
+    ``"blocked"``
+        :class:`~mixedmodels.linear.criterion.LMMProblem`.
+    """
+    if len(terms) < 2:
+        return "blocked"
+    first, rest = terms[0], terms[1:]
+    q_rest = sum(t.q for t in rest)
+    # Cheap bound first: a level's columns in A_R1 are at most its rows times the
+    # other terms' dimensions (no sparse products for the common small cases).
+    rows = np.bincount(first.codes, minlength=first.n_levels).astype(np.float64)
+    bound = rows * sum(t.dim for t in rest) * first.dim
+    if q_rest < SPARSE_MIN_Q and float(bound @ bound) * 6.0 <= V_MAX_BYTES:
+        return "blocked"
+    ones = np.ones(first.codes.size)
+    Z1 = _sparse_term(first, ones)
+    ZR = sp.hstack([_sparse_term(t, ones) for t in rest], format="csc")
     per_level = np.diff((ZR.T @ Z1).tocsc().indptr).astype(np.float64)
-    if float(per_level @ per_level) > 4e8:
-        return False
-    return _pattern_envelope(_s_pattern(Z1, ZR)) <= SPARSE_MAX_ENVELOPE
+    work = float(per_level @ per_level)  # entries of sum_j a_j a_j'
+    if (
+        q_rest >= SPARSE_MIN_Q
+        and work <= _MAX_PATTERN_WORK
+        and _pattern_envelope(_s_pattern(Z1, ZR)) <= SPARSE_MAX_ENVELOPE
+    ):
+        return "sparse"
+    # V stores about half of those entries (lower triangle), 12 bytes each in CSR.
+    return "direct" if work * 6.0 > V_MAX_BYTES else "blocked"
+
+
+def prefers_sparse(terms: list[TermData], p: int) -> bool:
+    """Whether :func:`second_block` chooses the sparse factorisation."""
+    return second_block(terms, p) == "sparse"
 
 
 class SparseLMMProblem(ThetaLayout):
@@ -126,6 +251,10 @@ class SparseLMMProblem(ThetaLayout):
         Random-effect terms, sorted by number of levels, largest first (at least two).
     weights
         Prior weights or ``None``.
+    dense_factor
+        Factor ``S_ZZ`` as a dense matrix (LAPACK) instead of SuperLU: for designs whose
+        Schur complement fills (``G`` is still formed from the sparse cross-products at
+        every evaluation, without a precomputed class map).
     """
 
     def __init__(
@@ -134,6 +263,7 @@ class SparseLMMProblem(ThetaLayout):
         y: FloatArray,
         terms: list[TermData],
         weights: FloatArray | None = None,
+        dense_factor: bool = False,
     ) -> None:
         if len(terms) < 2:
             raise ModelSpecificationError(
@@ -163,6 +293,7 @@ class SparseLMMProblem(ThetaLayout):
         self.A_D1 = np.asarray((Z1.T @ D).T)  # (p + 1, q1)
         self.A_ZD = np.asarray(ZR.T @ D)  # (q_rest, p + 1)
         self.A_DD = D.T @ D
+        self.dense_factor = dense_factor
         self._eye = sp.identity(self.q_rest, format="csr")
         self._eye_p1 = np.eye(p1)
 
@@ -184,13 +315,8 @@ class SparseLMMProblem(ThetaLayout):
         Tinv, logdets = _batched_inverse_logdet(T)
         return T, l1 @ Tinv @ l1.T, float(np.sum(logdets))
 
-    def evaluate(
-        self, theta: FloatArray, reml: bool, need_factor: bool = True
-    ) -> SparseEvaluation | None:
-        """The criterion and its factors at ``theta``; ``None`` if S is not PD."""
-        del need_factor  # the factor is always the same here
-        theta = np.asarray(theta, dtype=np.float64)
-        lambdas = self.lambdas(theta)
+    def _schur(self, lambdas: list[FloatArray]) -> tuple[FloatArray, float, Any, Any, Any]:
+        """``T``, ``sum log|T_j|`` and the blocks ``S_ZZ`` (sparse), ``S_ZD``, ``S_DD``."""
         T, W, logdet1 = self._first_blocks(lambdas[0])
         Wb = _block_diagonal(W)
         AW = (self.A_Z1 @ Wb).tocsr()  # A_Z1 W, (q_rest, q1)
@@ -200,19 +326,56 @@ class SparseLMMProblem(ThetaLayout):
         LR = self._lambda_R(lambdas)
         S_ZZ = (LR.T @ (self.A_ZZ - G_ZZ) @ LR + self._eye).tocsc()
         S_ZD = np.asarray(LR.T @ (self.A_ZD - G_ZD))
-        S_DD = self.A_DD - G_DD
-        try:
-            lu = spla.splu(
-                S_ZZ,
-                permc_spec="MMD_AT_PLUS_A",
-                diag_pivot_thresh=0.0,
-                options={"SymmetricMode": True},
-            )
-        except RuntimeError:  # exactly singular
+        return T, logdet1, S_ZZ, S_ZD, self.A_DD - G_DD
+
+    def _choose_ordering(self) -> None:
+        """Fix the fill-reducing ordering once, on the pattern of ``S_ZZ`` at a generic
+        theta (the start, off-diagonal parameters moved off zero): a banded Cholesky
+        after reverse Cuthill-McKee (LAPACK; where the band holds at most twice the
+        entries of the minimum-degree factor), else SuperLU on the minimum-degree
+        ordering."""
+        lower, _ = self.bounds()
+        start = self.start()
+        theta = np.where(np.isfinite(lower), np.maximum(start, 0.5), start + 0.1)
+        S = self._schur(self.lambdas(theta))[2]
+        first = _SuperLUFactor.of(S)
+        rcm = csgraph.reverse_cuthill_mckee(S.tocsr(), symmetric_mode=True)
+        inv = np.empty_like(rcm)
+        inv[rcm] = np.arange(rcm.size)
+        coo = S.tocoo()
+        band = int(np.max(np.abs(inv[coo.row] - inv[coo.col]), initial=0))
+        mmd_entries = first.lu.L.nnz if first is not None else np.inf
+        self._ordering: tuple[str, np.ndarray, int]
+        if self.q_rest * (band + 1) <= 2 * mmd_entries:
+            self._ordering = ("banded", inv, band)
+        else:
+            perm = first.lu.perm_c if first is not None else np.arange(self.q_rest)
+            inv_mmd = np.empty_like(perm)
+            inv_mmd[perm] = np.arange(perm.size)
+            self._ordering = ("superlu", inv_mmd, 0)
+
+    def _factor(self, S_ZZ: Any) -> Any:
+        if self.dense_factor:
+            return _DenseFactor.of(S_ZZ)
+        if not hasattr(self, "_ordering"):
+            self._choose_ordering()
+        kind, inv, band = self._ordering
+        if kind == "banded":
+            return _BandedFactor.of(S_ZZ, inv, band)
+        return _SuperLUFactor.of(S_ZZ, inv)
+
+    def evaluate(
+        self, theta: FloatArray, reml: bool, need_factor: bool = True
+    ) -> SparseEvaluation | None:
+        """The criterion and its factors at ``theta``; ``None`` if S is not PD."""
+        del need_factor  # the factor is always the same here
+        theta = np.asarray(theta, dtype=np.float64)
+        lambdas = self.lambdas(theta)
+        T, logdet1, S_ZZ, S_ZD, S_DD = self._schur(lambdas)
+        lu = self._factor(S_ZZ)
+        if lu is None:
             return None
-        if not np.array_equal(lu.perm_r, lu.perm_c):
-            return None  # SuperLU had to pivot: not positive definite
-        d = lu.U.diagonal()
+        d = lu.diagonal
         if not (d.min(initial=1.0) > 0.0 and np.isfinite(d.sum())):
             return None
         C = lu.solve(S_ZD)
