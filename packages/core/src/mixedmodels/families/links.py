@@ -46,6 +46,11 @@ def _as_float(x: Any) -> FloatArray:
     return np.asarray(x, dtype=np.float64)
 
 
+def _within(eta: FloatArray, bound: float) -> bool:
+    """Whether every ``eta`` is finite with ``|eta| <= bound`` (then no guard applies)."""
+    return bool(eta.size) and bool(-bound <= eta.min()) and bool(eta.max() <= bound)
+
+
 class IdentityLink(Link):
     """``eta = mu``."""
 
@@ -59,6 +64,10 @@ class IdentityLink(Link):
 
     def mu_eta(self, eta: FloatArray) -> FloatArray:
         return np.ones_like(_as_float(eta))
+
+    def mu_eta_derivative(self, eta: FloatArray) -> FloatArray:
+        """Second derivative of the inverse link (PIRLS's Newton steps; no guards)."""
+        return np.zeros_like(_as_float(eta))
 
 
 class LogLink(Link):
@@ -78,6 +87,11 @@ class LogLink(Link):
         with np.errstate(over="ignore"):
             return np.maximum(np.exp(_as_float(eta)), EPS)
 
+    def mu_eta_derivative(self, eta: FloatArray) -> FloatArray:
+        """Second derivative of the inverse link (PIRLS's Newton steps; no guards)."""
+        with np.errstate(over="ignore"):
+            return np.exp(_as_float(eta))
+
 
 class LogitLink(Link):
     """``eta = log(mu / (1 - mu))``, with R's thresholds at ``|eta| > 30``.
@@ -96,6 +110,10 @@ class LogitLink(Link):
 
     def inverse(self, eta: FloatArray) -> FloatArray:
         eta = _as_float(eta)
+        if _within(eta, _LOGIT_THRESH):
+            # The same arithmetic without the guards (PIRLS calls this at every step).
+            e = np.exp(eta)
+            return np.asarray(e / (1.0 + e), dtype=np.float64)
         tmp = np.where(
             eta < -_LOGIT_THRESH,
             EPS,
@@ -105,12 +123,20 @@ class LogitLink(Link):
 
     def mu_eta(self, eta: FloatArray) -> FloatArray:
         eta = _as_float(eta)
+        if _within(eta, _LOGIT_THRESH):
+            e = np.exp(eta)
+            return np.asarray(e / (1.0 + e) ** 2, dtype=np.float64)
         e = np.exp(np.clip(eta, -40.0, 40.0))
         val = e / (1.0 + e) ** 2
         return np.asarray(
             np.where(np.abs(eta) > _LOGIT_THRESH, EPS, val),
             dtype=np.float64,
         )
+
+    def mu_eta_derivative(self, eta: FloatArray) -> FloatArray:
+        """Second derivative of the inverse link (PIRLS's Newton steps; no guards)."""
+        mu = self.inverse(eta)
+        return self.mu_eta(eta) * (1.0 - 2.0 * mu)
 
 
 class ProbitLink(Link):
@@ -129,6 +155,11 @@ class ProbitLink(Link):
         eta = _as_float(eta)
         dens = np.exp(-0.5 * eta * eta) / np.sqrt(2.0 * np.pi)
         return np.maximum(dens, EPS)
+
+    def mu_eta_derivative(self, eta: FloatArray) -> FloatArray:
+        """Second derivative of the inverse link (PIRLS's Newton steps; no guards)."""
+        eta = _as_float(eta)
+        return -eta * np.exp(-0.5 * eta * eta) / np.sqrt(2.0 * np.pi)
 
 
 class CauchitLink(Link):
@@ -156,6 +187,11 @@ class CauchitLink(Link):
         eta = _as_float(eta)
         return np.maximum(1.0 / (np.pi * (1.0 + eta * eta)), EPS)
 
+    def mu_eta_derivative(self, eta: FloatArray) -> FloatArray:
+        """Second derivative of the inverse link (PIRLS's Newton steps; no guards)."""
+        eta = _as_float(eta)
+        return -2.0 * eta / (np.pi * (1.0 + eta * eta) ** 2)
+
 
 class CloglogLink(Link):
     """``eta = log(-log(1 - mu))``; inverse and derivative bounded as in R."""
@@ -175,6 +211,11 @@ class CloglogLink(Link):
         eta = np.minimum(_as_float(eta), _CLOGLOG_ETA_MAX)
         # exp(eta - exp(eta)) is R's exp(eta) * exp(-exp(eta)) without the 0 * inf risk.
         return np.maximum(np.exp(eta - np.exp(eta)), EPS)
+
+    def mu_eta_derivative(self, eta: FloatArray) -> FloatArray:
+        """Second derivative of the inverse link (PIRLS's Newton steps; no guards)."""
+        eta = np.minimum(_as_float(eta), _CLOGLOG_ETA_MAX)
+        return np.exp(eta - np.exp(eta)) * (1.0 - np.exp(eta))
 
 
 class InverseLink(Link):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
 
 from ..interfaces import FloatArray
 from ..linear.criterion import TermData
@@ -44,6 +45,26 @@ class SelectedInverse:
     O11: FloatArray  # (n1, p1, p1) first-term diagonal blocks
     O1R: FloatArray  # (n1, p1, q_rest) first term x other terms
     ORR: FloatArray  # (q_rest, q_rest) other terms
+
+
+class _RowSum:
+    """``out = bincount(index, (w[:, None] * values).ravel(), size)`` as one sparse
+    product: a CSR matrix over the output positions that rows touch (each output's
+    terms stay in row order, as bincount adds them)."""
+
+    def __init__(self, index: np.ndarray, values: FloatArray, size: int) -> None:
+        n, k = values.shape
+        self.size = size
+        rows = np.repeat(np.arange(n), k)
+        self.positions, compact = np.unique(index.ravel(), return_inverse=True)
+        self.matrix = sp.csr_matrix(
+            (values.ravel(), (compact.ravel(), rows)), shape=(self.positions.size, n)
+        )
+
+    def __call__(self, w: FloatArray) -> FloatArray:
+        out = np.zeros(self.size)
+        out[self.positions] = np.asarray(self.matrix @ w)
+        return out
 
 
 class PenalizedSystem:
@@ -87,51 +108,49 @@ class PenalizedSystem:
         self.vals1 = first.Z
         e = self.colsR.shape[1]
         # Flat indices of the products each row adds to A_R1 (m x q1) and A_RR (m x m).
-        self._idx_R1 = (self.colsR[:, :, None] * self.q1 + self.cols1[:, None, :]).ravel()
-        self._prod_R1 = (self.valsR[:, :, None] * self.vals1[:, None, :]).reshape(n, -1)
+        idx_R1 = (self.colsR[:, :, None] * self.q1 + self.cols1[:, None, :]).ravel()
+        prod_R1 = (self.valsR[:, :, None] * self.vals1[:, None, :]).reshape(n, -1)
         # A_RR: the random-effect block by bincount; with X, the X columns are dense, so
         # X' W X is one matrix product and Z_R' W X a bincount into (q_rest, p).
         e_re = self.colsR.shape[1] - (p if augment else 0)
         self._e_re = e_re
         cre, vre = self.colsR[:, :e_re], self.valsR[:, :e_re]
-        self._idx_RR = (cre[:, :, None] * self.q_rest + cre[:, None, :]).ravel()
-        self._prod_RR = (vre[:, :, None] * vre[:, None, :]).reshape(n, -1)
+        idx_RR = (cre[:, :, None] * self.q_rest + cre[:, None, :]).ravel()
+        prod_RR = (vre[:, :, None] * vre[:, None, :]).reshape(n, -1)
         if augment:
-            self._idx_RX = (cre[:, :, None] * p + np.arange(p)[None, None, :]).ravel()
-            self._prod_RX = (vre[:, :, None] * X[:, None, :]).reshape(n, -1)
-        self._idx_11 = (
+            idx_RX = (cre[:, :, None] * p + np.arange(p)[None, None, :]).ravel()
+            prod_RX = (vre[:, :, None] * X[:, None, :]).reshape(n, -1)
+        idx_11 = (
             (first.codes[:, None, None] * self.p1 + np.arange(self.p1)[None, :, None]) * self.p1
             + np.arange(self.p1)[None, None, :]
         ).ravel()
-        self._prod_11 = (self.vals1[:, :, None] * self.vals1[:, None, :]).reshape(n, -1)
+        prod_11 = (self.vals1[:, :, None] * self.vals1[:, None, :]).reshape(n, -1)
+        p1sq = self.p1 * self.p1
         self._e = e
         self._diag_re = np.arange(self.q_rest)
+        # The weighted sums above as sparse products (one pass, no temporaries).
+        self._sum_11 = _RowSum(idx_11, prod_11, self.n1 * p1sq)
+        self._sum_R1 = _RowSum(idx_R1, prod_R1, self.m * self.q1)
+        self._sum_RR = _RowSum(idx_RR, prod_RR, self.q_rest * self.q_rest)
+        if augment:
+            self._sum_RX = _RowSum(idx_RX, prod_RX, self.q_rest * p)
+        self._sum_1 = _RowSum(self.cols1, self.vals1, self.q1)
+        self._sum_R = _RowSum(self.colsR, self.valsR, self.m)
 
     # --- cross-products -------------------------------------------------------------
     def _weighted(self, w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        A11 = (
-            np.bincount(
-                self._idx_11, (w[:, None] * self._prod_11).ravel(), self.n1 * self.p1 * self.p1
-            )
-            .reshape(self.n1, self.p1, self.p1)
-            .astype(np.float64, copy=False)
-        )
+        A11 = self._sum_11(w).reshape(self.n1, self.p1, self.p1)
         if self.m == 0:
             empty = np.zeros((0, self.q1))
             return A11, empty, np.zeros((0, 0))
-        A_R1 = (
-            np.bincount(self._idx_R1, (w[:, None] * self._prod_R1).ravel(), self.m * self.q1)
-            .reshape(self.m, self.q1)
-            .astype(np.float64, copy=False)
-        )
+        A_R1 = self._sum_R1(w).reshape(self.m, self.q1)
         q = self.q_rest
-        A_ZZ = np.bincount(self._idx_RR, (w[:, None] * self._prod_RR).ravel(), q * q)
+        A_ZZ = self._sum_RR(w)
         if not self.augment:
-            return A11, A_R1, A_ZZ.reshape(q, q).astype(np.float64, copy=False)
+            return A11, A_R1, A_ZZ.reshape(q, q)
         A_RR = np.empty((self.m, self.m))
         A_RR[:q, :q] = A_ZZ.reshape(q, q)
-        A_ZX = np.bincount(self._idx_RX, (w[:, None] * self._prod_RX).ravel(), q * self.p)
-        A_RR[:q, q:] = A_ZX.reshape(q, self.p)
+        A_RR[:q, q:] = self._sum_RX(w).reshape(q, self.p)
         A_RR[q:, :q] = A_RR[:q, q:].T
         A_RR[q:, q:] = self.X.T @ (w[:, None] * self.X)
         return A11, A_R1, A_RR
@@ -139,11 +158,7 @@ class PenalizedSystem:
     def crossprod(self, w: FloatArray, v: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``Z_1' W v`` (``(n1, p1)``) and ``[Z_R X]' W v`` (``(m,)``)."""
         wv = w * v
-        r1 = np.bincount(self.cols1.ravel(), (wv[:, None] * self.vals1).ravel(), self.q1).reshape(
-            self.n1, self.p1
-        )
-        rR = np.bincount(self.colsR.ravel(), (wv[:, None] * self.valsR).ravel(), self.m)
-        return r1.astype(np.float64, copy=False), rR.astype(np.float64, copy=False)
+        return self._sum_1(wv).reshape(self.n1, self.p1), self._sum_R(wv)
 
     # --- factorisation and solves ---------------------------------------------------
     def _scale_rows(self, M: FloatArray, lambdas: list[FloatArray]) -> FloatArray:

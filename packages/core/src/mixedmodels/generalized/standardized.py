@@ -108,8 +108,10 @@ class StandardizedGLMMProblem(GLMMProblem):
             object.__setattr__(self, name, value)
 
     # Functions of the means, the same in both coordinates.
-    def _weights(self, eta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        return self.inner._weights(eta)
+    def _weights(
+        self, eta: FloatArray, mu: FloatArray | None = None
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return self.inner._weights(eta, mu)
 
     def minus2_loglik(self, mu: FloatArray, deviance: float | None = None) -> float:
         return self.inner.minus2_loglik(mu, deviance)

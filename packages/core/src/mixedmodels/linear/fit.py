@@ -32,6 +32,7 @@ from .dense import DenseLMMProblem
 from .interface import ProfiledCriterion
 from .layout import model_term_data
 from .residual import ResidualLMMProblem
+from .sparse import SparseLMMProblem, second_block
 from .standardize import Standardization, standardize
 from .standardized import StandardizedCriterion
 
@@ -156,6 +157,9 @@ def _unstructured_problem(
     """The dense or blocked criterion of matrices without a residual structure."""
     if sum(t.q for t in terms) + X.shape[1] + 1 <= _DENSE_MAX_M:
         return DenseLMMProblem(X, y, terms, weights)
+    kind = second_block(terms, X.shape[1])  # two huge crossed factors (decision 0031)
+    if kind != "blocked":
+        return SparseLMMProblem(X, y, terms, weights, dense_factor=kind == "direct")
     return LMMProblem(X, y, terms, weights)
 
 

@@ -16,6 +16,7 @@ from ..interfaces import FloatArray
 from .criterion import Evaluation, LMMProblem, TermData
 from .dense import DenseLMMProblem
 from .residual import ResidualLMMProblem
+from .sparse import SparseLMMProblem
 from .standardized import StandardizedCriterion
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ LINEAR_CRITERIA: tuple[type, ...] = (
     LMMProblem,
     DenseLMMProblem,
     ResidualLMMProblem,
+    SparseLMMProblem,
     StandardizedCriterion,
 )
 
