@@ -125,17 +125,40 @@ class _Dense:
             )
         self.ZL: list[Any] = []
         self._chol: Any = None  # cho_factor's (factor, lower)
+        # Z Lambda has Z's pattern by levels: row i of term t fills the columns of its
+        # level with Z_i Lambda_t, so it is built from these positions, not by products.
+        self._pos: list[list[tuple[FloatArray, FloatArray]]] = []
+        for terms in per_predictor:
+            pos, off = [], 0
+            for t in terms:
+                rows = np.repeat(np.arange(n), t.dim)
+                cols = (off + t.codes[:, None] * t.dim + np.arange(t.dim)[None, :]).ravel()
+                pos.append((rows, cols))
+                off += t.q
+            self._pos.append(pos)
+        self.n = n
+
+    def _build(self, k: int, values: list[FloatArray | None]) -> Any:
+        """``Z Lambda``-patterned matrix of predictor ``k`` with per-term row values
+        ``values`` (``(n, dim)``; ``None``: the term's columns are zero); dense when small
+        (dense products beat sparse ones' overhead there)."""
+        pos = [p for p, v in zip(self._pos[k], values, strict=True) if v is not None]
+        vals = [v.ravel() for v in values if v is not None]
+        shape = (self.n, self.sizes[k])
+        if self.n * self.sizes[k] <= 4_000_000:
+            out = np.zeros(shape)
+            for (rows, cols), v in zip(pos, vals, strict=True):
+                out[rows, cols] = v
+            return out
+        rows = np.concatenate([p[0] for p in pos])
+        cols = np.concatenate([p[1] for p in pos])
+        return sp.csr_matrix((np.concatenate(vals), (rows, cols)), shape=shape)
 
     def set_lambdas(self, lambdas: list[list[FloatArray]]) -> None:
-        self.ZL = []
-        for Z, terms, lams in zip(self.Zs, self.terms, lambdas, strict=True):
-            blocks = [
-                sp.kron(sp.eye(t.n_levels), sp.csr_matrix(lam))
-                for t, lam in zip(terms, lams, strict=True)
-            ]
-            ZL = (Z @ sp.block_diag(blocks)).tocsr()
-            # small systems: dense products beat sparse ones' overhead
-            self.ZL.append(ZL.toarray() if ZL.shape[0] * ZL.shape[1] <= 4_000_000 else ZL)
+        self.ZL = [
+            self._build(k, [t.Z @ lam for t, lam in zip(terms, lams, strict=True)])
+            for k, (terms, lams) in enumerate(zip(self.terms, lambdas, strict=True))
+        ]
 
     def random_parts(self, u: FloatArray) -> list[FloatArray]:
         return [
@@ -242,6 +265,8 @@ class LaplaceProblem:
         self.u = np.zeros(self.q)  # warm start of the inner iterations
         self.n_evaluations = 0
         self.inner_failures = 0
+        # the last converged inner state and its parameters' bytes
+        self._last: tuple[bytes, InnerState] | None = None
 
     # --- parameters -----------------------------------------------------------------
     def part(self, params: FloatArray, name: str) -> FloatArray:
@@ -371,6 +396,12 @@ class LaplaceProblem:
         self, params: FloatArray, u0: FloatArray | None = None, tol: float = 1e-10
     ) -> InnerState:
         """The conditional mode and the Laplace objective at ``params``."""
+        key = np.ascontiguousarray(params, dtype=np.float64).tobytes()
+        if u0 is None and self._last is not None and self._last[0] == key:
+            # the objective's point again (L-BFGS-B asks for the gradient after the
+            # value): the mode and the solver's factorisation are those of this point
+            return self._last[1]
+        self._last = None
         self.n_evaluations += 1
         if self.solver is None:
             r = self.rows(params, self.fixed_predictors(params), derivatives=False)
@@ -431,7 +462,9 @@ class LaplaceProblem:
             self.inner_failures += 1
             return InnerState(np.inf, u, r.ll, np.nan, False)
         self.u = u
-        return InnerState(h + 0.5 * logdet, u, r.ll, logdet, converged)
+        state = InnerState(h + 0.5 * logdet, u, r.ll, logdet, converged)
+        self._last = (key, state)
+        return state
 
     def objective(self, params: FloatArray) -> float:
         """``-log L`` by the Laplace approximation (glmmTMB's objective)."""
@@ -655,20 +688,19 @@ class LaplaceProblem:
             rows = rows + sum(v[a] * second[(a, e)] for a in R)
             bb = self.blocks[name]
             grad[bb.start : bb.stop] = self.components[e].X.T @ rows
-        for c, Z in zip(R, solver.Zs, strict=True):
+        for ci, c in enumerate(R):
             bb = self.blocks["theta" if c == "cond" else "thetazi"]
             terms = self.components[c].terms
             theta = self.part(params, "theta" if c == "cond" else "thetazi")
-            lambdas = self.lambdas(params, c)
             j, ti = bb.start, 0
             for t_idx, t in enumerate(terms):
                 jac = t.structure.factor_jacobian(theta[ti : ti + t.structure.n_params])
                 for dlam in jac:
-                    mats = [
-                        sp.kron(sp.eye(tt.n_levels), sp.csr_matrix(dlam if k == t_idx else 0 * lam))
-                        for k, (tt, lam) in enumerate(zip(terms, lambdas, strict=True))
-                    ]
-                    dA = np.asarray((Z @ sp.block_diag(mats)).toarray())
+                    dA = np.asarray(
+                        solver._build(
+                            ci, [t.Z @ dlam if k == t_idx else None for k in range(len(terms))]
+                        )
+                    )
                     m = dA @ u[blk[c]]
                     tr = sum(
                         float(np.sum(-self._w(rp, c, b) * np.einsum("ij,ij->i", AH[(b, c)], dA)))
@@ -766,8 +798,9 @@ def _diagonal_scale(
             continue
         e = np.zeros(x0.size)
         e[i] = h
-        d2 = (fun(x0 + e) - 2.0 * f0 + fun(x0 - e)) / (h * h)
-        if np.isfinite(d2) and d2 > 0 and fun(x0 + e) < 1e299 and fun(x0 - e) < 1e299:
+        fp, fm = fun(x0 + e), fun(x0 - e)
+        d2 = (fp - 2.0 * f0 + fm) / (h * h)
+        if np.isfinite(d2) and d2 > 0 and fp < 1e299 and fm < 1e299:
             scale[i] = 1.0 / np.sqrt(d2)
     return scale
 
