@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit, log_expit
 
 from ..interfaces import ConditionalFamily, FloatArray, Link
 
@@ -52,9 +53,9 @@ class RowDerivatives:
 
 def _log_pi(eta_z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``pi``, ``log pi`` and ``log(1 - pi)`` for ``logit(pi) = eta_z`` (no overflow)."""
-    log_pi = -np.logaddexp(0.0, -eta_z)
-    log_1m = -np.logaddexp(0.0, eta_z)
-    return np.exp(log_pi), log_pi, log_1m
+    log_1m = log_expit(-eta_z)
+    # log pi - log(1 - pi) = eta_z: one transcendental pass instead of two
+    return expit(eta_z), log_1m + eta_z, log_1m
 
 
 def row_loglik(
@@ -75,38 +76,41 @@ def row_loglik(
     """
     mu, m1, m2 = link_derivatives(link, eta)
     n = y.shape[0]
-    ll = np.empty(n)
-    l_mu = np.zeros(n)
-    l_mumu = np.zeros(n)
     if family.truncated:
         pos = y > 0
         if np.all(pos):
             ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
         else:
-            ll[~pos] = -np.inf
+            ll = np.full(n, -np.inf)
+            l_mu = np.zeros(n)
+            l_mumu = np.zeros(n)
             a, b, c = family.logpdf_derivatives(y[pos], mu[pos], phi[pos], shape)
             ll[pos], l_mu[pos], l_mumu[pos] = a, b, c
     elif derivatives:
         ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
     else:
         ll = family.logpdf(y, mu, phi, shape)
-    # the conditional density's derivatives in eta
+        l_mu = l_mumu = np.zeros(n)
+    # the conditional density's derivatives in eta (fresh arrays: updated in place below)
     f_c = l_mu * m1
-    f_cc = l_mumu * m1 * m1 + l_mu * m2
+    # the log link (mu' = mu'' = mu): one product fewer
+    f_cc = (l_mumu * m1 + l_mu) * m1 if m2 is m1 else l_mumu * m1 * m1 + l_mu * m2
     if eta_zi is None:
         return RowDerivatives(ll, f_c, f_cc)
     pi, log_pi, log_1m = _log_pi(eta_zi)
-    zero = y == 0
+    # f_c and f_cc are this call's own arrays: updated in place at the zeros; the zeros
+    # as indices (a gather over a fraction of the rows, not masks over all of them)
+    zero = np.flatnonzero(y == 0)
     out_ll = log_1m + ll
-    d_c = f_c.copy()
-    d_cc = f_cc.copy()
+    d_c, d_cc = f_c, f_cc
     d_z = -pi
-    d_zz = -pi * (1.0 - pi)
+    d_zz = pi * (pi - 1.0)
     d_cz = np.zeros(n)
-    if np.any(zero):
+    if zero.size:
+        pz = pi[zero]
         if family.truncated:
             out_ll[zero] = log_pi[zero]
-            d_z = np.where(zero, 1.0 - pi, d_z)
+            d_z[zero] = 1.0 - pz
             d_c[zero] = 0.0
             d_cc[zero] = 0.0
         else:
@@ -114,14 +118,12 @@ def row_loglik(
             b = log_1m[zero] + ll[zero]
             tot = np.logaddexp(a, b)
             r = np.exp(b - tot)  # probability that a zero came from the count part
+            rr = r * (1.0 - r)
             out_ll[zero] = tot
-            fc, fcc = f_c[zero], f_cc[zero]
+            fc = f_c[zero]
             d_c[zero] = r * fc
-            d_cc[zero] = r * fcc + r * (1.0 - r) * fc * fc
-            pz = pi[zero]
-            d_z = d_z.copy()
-            d_zz = d_zz.copy()
+            d_cc[zero] = r * f_cc[zero] + rr * fc * fc
             d_z[zero] = 1.0 - r - pz
-            d_zz[zero] = r * (1.0 - r) - pz * (1.0 - pz)
-            d_cz[zero] = -r * (1.0 - r) * fc
+            d_zz[zero] = rr - pz * (1.0 - pz)
+            d_cz[zero] = -rr * fc
     return RowDerivatives(out_ll, d_c, d_cc, d_z, d_zz, d_cz)

@@ -805,6 +805,54 @@ def _diagonal_scale(
     return scale
 
 
+def _preconditioner(
+    problem: Any, fun: Any, x0: FloatArray, f0: float, lo: FloatArray, hi: FloatArray
+) -> FloatArray:
+    """``C`` with ``C' H C`` close to the identity, ``H`` the Hessian at the start by
+    forward differences of the analytic gradient (``k`` gradients): the optimiser works
+    on ``z``, ``x = x0 + C z``.  Bounded parameters (the relative factors' diagonals)
+    keep a diagonal scale, so that their bounds stay bounds on single coordinates; the
+    unbounded ones are decorrelated from each other and from the bounded ones.  Where
+    that Hessian is not positive definite, the diagonal scale of :func:`_diagonal_scale`.
+    """
+    k = x0.size
+    g0 = problem.gradient(x0)
+    H = np.full((k, k), np.nan)
+    if np.all(np.isfinite(g0)):
+        for i in range(k):  # a loop over parameters (few)
+            h = 1e-4 * max(1.0, abs(x0[i]))
+            if x0[i] + h > hi[i]:
+                h = -h
+            x = x0.copy()
+            x[i] += h
+            H[:, i] = (problem.gradient(x) - g0) / h
+        H = (H + H.T) / 2.0
+    bnd = np.isfinite(lo) | np.isfinite(hi)
+    u, b = np.flatnonzero(~bnd), np.flatnonzero(bnd)
+    try:
+        if not np.all(np.isfinite(H)):
+            raise np.linalg.LinAlgError("not finite")
+        # Far from the optimum H can be indefinite: its eigenvalues' magnitudes (a
+        # modified Newton metric), floored at 1e-2 of the largest.
+        lam, V = np.linalg.eigh(H[np.ix_(u, u)])
+        lam = np.maximum(np.abs(lam), 1e-2 * np.max(np.abs(lam), initial=0.0))
+        Huu = (V * lam) @ V.T
+        Luu = np.linalg.cholesky(Huu)
+        M = -np.linalg.solve(Huu, H[np.ix_(u, b)])
+        S = H[np.ix_(b, b)] + H[np.ix_(b, u)] @ M
+        d = np.diag(S).copy()
+        bad = ~(d > 0)
+        d[bad] = np.abs(np.diag(H)[b][bad])
+        d[~(d > 0)] = 1.0
+        C = np.zeros((k, k))
+        C[np.ix_(u, u)] = np.linalg.inv(Luu).T
+        C[np.ix_(u, b)] = M / np.sqrt(d)[None, :]
+        C[b, b] = 1.0 / np.sqrt(d)
+        return C
+    except np.linalg.LinAlgError:
+        return np.diag(_diagonal_scale(fun, x0, f0, lo, hi))
+
+
 @dataclass
 class LaplaceFit:
     """The state of a fitted multi-predictor model."""
@@ -847,15 +895,16 @@ def fit_laplace(
 
     # L-BFGS-B is not scale invariant: its first step is along the gradient, which for
     # an uncentred covariate (values in the hundreds) throws the linear predictor out
-    # of range.  The optimiser works on z with x = x0 + s z, s the inverse square roots
-    # of the Hessian's diagonal at the start (central differences, 2k evaluations).
-    scale = _diagonal_scale(fun, x0, f0, lo, hi)
+    # of range, and correlated parameters (interactions) take it dozens of iterations.
+    # It works on z with x = x0 + C z, C from the Hessian at the start.
+    C = _preconditioner(problem, fun, x0, f0, lo, hi)
+    scale = np.diag(C)  # bounded coordinates: C is diagonal there
     zlo = np.where(np.isfinite(lo), (lo - x0) / scale, -np.inf)
     zhi = np.where(np.isfinite(hi), (hi - x0) / scale, np.inf)
 
     def scaled(z: FloatArray) -> tuple[float, FloatArray]:
-        x = x0 + scale * z
-        return fun(x), problem.gradient(x) * scale
+        x = x0 + C @ z
+        return fun(x), C.T @ problem.gradient(x)
 
     zbounds = [
         (float(a) if np.isfinite(a) else None, float(b) if np.isfinite(b) else None)
@@ -869,7 +918,7 @@ def fit_laplace(
         bounds=zbounds,
         options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
     )
-    res.x = np.clip(x0 + scale * res.x, lo, hi)
+    res.x = np.clip(x0 + C @ res.x, lo, hi)
     x, value = np.asarray(res.x, dtype=np.float64), float(res.fun)
     if not hessian:
         nan = np.full((x.size, x.size), np.nan)
