@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import expit, gammaln, polygamma, psi
+from scipy.special import expit, gammaln, psi
 
 from mixedmodels.interfaces import ConditionalFamily, FloatArray
 
+from ._base import trigamma
 from ._tweedie_series import tweedie_log_series
 
 __all__ = ["BetaFamily", "GaussianTMBFamily", "StudentTFamily", "TweedieFamily"]
@@ -59,7 +60,7 @@ class BetaFamily(ConditionalFamily):
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         a, b = mu * phi, (1.0 - mu) * phi
         d1 = phi * (psi(b) - psi(a) + np.log(y) - np.log1p(-y))
-        d2 = -(phi**2) * (polygamma(1, a) + polygamma(1, b))
+        d2 = -(phi**2) * (trigamma(a) + trigamma(b))
         return self.logpdf(y, mu, phi, shape), d1, d2
 
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import gammaln, polygamma, psi
+from scipy.special import gammaln, psi
 
 from mixedmodels.interfaces import FloatArray
 
-from ._base import CountFamily, truncate_derivatives
+from ._base import CountFamily, trigamma, truncate_derivatives
 
 __all__ = [
     "GenPoissonFamily",
@@ -98,7 +98,7 @@ class NBinom1Family(CountFamily):
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         k = mu / phi
         d1 = (psi(y + k) - psi(k) - np.log1p(phi)) / phi
-        d2 = (polygamma(1, y + k) - polygamma(1, k)) / phi**2
+        d2 = (trigamma(y + k) - trigamma(k)) / phi**2
         return self.logpdf(y, mu, phi, shape), d1, d2
 
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:

@@ -916,7 +916,7 @@ def fit_laplace(
         jac=True,
         method="L-BFGS-B",
         bounds=zbounds,
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+        options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-6, "maxcor": 20},
     )
     res.x = np.clip(x0 + C @ res.x, lo, hi)
     x, value = np.asarray(res.x, dtype=np.float64), float(res.fun)

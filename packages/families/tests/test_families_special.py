@@ -1,0 +1,19 @@
+"""The vectorised trigamma of the families' second derivatives against scipy's."""
+
+import numpy as np
+from mixedmodels_families._base import trigamma
+from scipy.special import polygamma
+
+
+def test_trigamma_matches_scipy_across_scales() -> None:
+    rng = np.random.default_rng(1)
+    x = np.concatenate(
+        [np.logspace(-8, 8, 2001), rng.uniform(0, 20, 500), np.arange(1.0, 40.0), [9.999, 10.0]]
+    )
+    np.testing.assert_allclose(trigamma(x), polygamma(1, x), rtol=1e-13, atol=0)
+
+
+def test_trigamma_keeps_shape_and_scalars() -> None:
+    x = np.array([[0.5, 3.0], [12.0, 1e4]])
+    assert trigamma(x).shape == (2, 2)
+    np.testing.assert_allclose(float(trigamma(np.float64(1.0))), np.pi**2 / 6, rtol=1e-15)
