@@ -23,23 +23,50 @@ __all__ = [
 ]
 
 
+class _LastConstant:
+    """The terms of the NB2 log-density free of ``mu`` (``lgamma(y + k) - lgamma(k) -
+    lgamma(y + 1)``, and ``log k``) for the last ``(y, k)``: the inner iterations of a
+    fit change ``mu`` only, and the log-gammas are most of an evaluation's cost."""
+
+    def __init__(self) -> None:
+        self.y: FloatArray | None = None
+        self.size: FloatArray | None = None
+        self.value: tuple[FloatArray, FloatArray] | None = None
+
+    def __call__(self, y: FloatArray, size: FloatArray) -> tuple[FloatArray, FloatArray]:
+        if (
+            self.value is not None
+            and self.y is not None
+            and self.size is not None
+            and y.shape == self.y.shape
+            and size.shape == self.size.shape
+            and np.array_equal(size, self.size)
+            and np.array_equal(y, self.y)
+        ):
+            return self.value
+        value = (gammaln(y + size) - gammaln(size) - gammaln(y + 1.0), np.log(size))
+        self.y, self.size, self.value = y.copy(), size.copy(), value
+        return value
+
+
+_nb2_constant = _LastConstant()
+
+
 def _nb2(y: FloatArray, mu: FloatArray, size: FloatArray) -> FloatArray:
+    y, mu, size = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, size)))
+    const, log_size = _nb2_constant(y, size)
     log_sm = np.log(size + mu)
-    return (
-        gammaln(y + size)
-        - gammaln(size)
-        - gammaln(y + 1.0)
-        + size * (np.log(size) - log_sm)
-        + np.where(y > 0, y * (np.log(mu) - log_sm), 0.0)
-    )
+    return const + size * (log_size - log_sm) + np.where(y > 0, y * (np.log(mu) - log_sm), 0.0)
 
 
 def _nb2_derivatives(
     y: FloatArray, mu: FloatArray, size: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     sm = size + mu
-    d1 = y / mu - (y + size) / sm
-    d2 = -y / mu**2 + (y + size) / sm**2
+    ysm = (y + size) / sm
+    ymu = y / mu
+    d1 = ymu - ysm
+    d2 = ysm / sm - ymu / mu
     return _nb2(y, mu, size), d1, d2
 
 
