@@ -100,6 +100,15 @@ def test_zero_inflated_row_derivatives(truncated: bool) -> None:
     np.testing.assert_allclose(r.d_zz, (d_z(eta, ez + h) - d_z(eta, ez - h)) / (2 * h), atol=1e-6)
     np.testing.assert_allclose(r.d_cz, (d_c(eta, ez + h) - d_c(eta, ez - h)) / (2 * h), atol=1e-6)
 
+    def d_cc(e: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return row_loglik(*args, e, ones, shape, z).d_cc
+
+    # the analytic cross third derivative the gradient uses instead of differences
+    assert r.d_ccz is not None
+    want = (d_cc(eta, ez + h) - d_cc(eta, ez - h)) / (2 * h)
+    np.testing.assert_allclose(r.d_ccz, want, atol=1e-6)
+    assert np.any(np.abs(want) > 1e-2) or truncated
+
 
 def test_blocked_and_dense_solvers_agree(ticks) -> None:  # type: ignore[no-untyped-def]
     model = Model("TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", ticks, family=_Poisson())

@@ -38,7 +38,7 @@ from ..interfaces import ConditionalFamily, FloatArray
 from ..linear.layout import TermData
 from ..numerics.derivatives import central_hessian, gradient_differences
 from .components import Component
-from .conditional import RowDerivatives, row_loglik
+from .conditional import RowDerivatives, row_loglik, zero_inflation_parts
 from .pwls import PenalizedSystem
 
 __all__ = ["LaplaceFit", "LaplaceProblem", "fit_laplace"]
@@ -267,6 +267,10 @@ class LaplaceProblem:
         self.inner_failures = 0
         # the last converged inner state and its parameters' bytes
         self._last: tuple[bytes, InnerState] | None = None
+        # the last fixed predictors, phi and zero-inflation parts (inner iterations)
+        self._fixed: tuple[bytes, dict[str, FloatArray]] | None = None
+        self._phi: tuple[FloatArray, FloatArray] | None = None
+        self._zi: tuple[FloatArray, Any] | None = None
 
     # --- parameters -----------------------------------------------------------------
     def part(self, params: FloatArray, name: str) -> FloatArray:
@@ -335,10 +339,23 @@ class LaplaceProblem:
         elif isinstance(self.solver, _Dense):
             self.solver.set_lambdas([self.lambdas(params, k) for k in self.re_names])
 
-    def predictors(self, params: FloatArray, u: FloatArray) -> dict[str, FloatArray]:
+    def _fixed_cached(self, params: FloatArray) -> dict[str, FloatArray]:
+        """:meth:`fixed_predictors` kept for the last ``params`` (the inner iterations
+        change ``u`` only), read-only so that no caller can change the kept arrays."""
+        key = np.ascontiguousarray(params, dtype=np.float64).tobytes()
+        if self._fixed is None or self._fixed[0] != key:
+            out = self.fixed_predictors(params)
+            for v in out.values():
+                v.flags.writeable = False
+            self._fixed = (key, out)
+        return dict(self._fixed[1])
+
+    def predictors(
+        self, params: FloatArray, u: FloatArray, _cached: bool = False
+    ) -> dict[str, FloatArray]:
         """Every linear predictor at ``params`` and spherical effects ``u`` (with the
         relative factors already set by :meth:`_set_lambdas`)."""
-        eta = self.fixed_predictors(params)
+        eta = self._fixed_cached(params) if _cached else self.fixed_predictors(params)
         if isinstance(self.solver, _Blocked):
             eta[self.re_names[0]] = eta[self.re_names[0]] + self.solver.random_part(u)
         elif isinstance(self.solver, _Dense):
@@ -347,7 +364,33 @@ class LaplaceProblem:
         return eta
 
     def phi(self, eta: dict[str, FloatArray]) -> FloatArray:
-        return np.exp(eta["disp"]) if "disp" in eta else np.ones(self.n)
+        if "disp" not in eta:
+            return np.ones(self.n)
+        d = eta["disp"]
+        # the same read-only dispersion predictor (the inner iterations): the same phi
+        if self._phi is not None and self._phi[0] is d:
+            return self._phi[1]
+        phi = np.exp(d)
+        if not d.flags.writeable:
+            phi.flags.writeable = False
+            self._phi = (d, phi)
+        return phi
+
+    def _zi_parts(self, eta: dict[str, FloatArray]) -> Any:
+        """``pi``, ``log pi``, ``log(1 - pi)`` of the zero-inflation predictor, kept
+        for the same read-only predictor (the inner iterations without random effects
+        in ``zi``)."""
+        z = eta.get("zi")
+        if z is None:
+            return None
+        if self._zi is not None and self._zi[0] is z:
+            return self._zi[1]
+        parts = zero_inflation_parts(z)
+        if not z.flags.writeable:
+            for v in parts:
+                v.flags.writeable = False
+            self._zi = (z, parts)
+        return parts
 
     def rows(
         self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool = True
@@ -369,6 +412,7 @@ class LaplaceProblem:
             self.part(params, "psi"),
             eta.get("zi"),
             derivatives,
+            zi_parts=self._zi_parts(eta),
         )
 
     # --- the inner problem ----------------------------------------------------------
@@ -411,7 +455,7 @@ class LaplaceProblem:
         u = (self.u if u0 is None else u0).copy()
 
         def objective_at(u: FloatArray) -> tuple[float, RowDerivatives]:
-            r = self.rows(params, self.predictors(params, u))
+            r = self.rows(params, self.predictors(params, u, _cached=True))
             return -float(np.sum(r.ll)) + 0.5 * float(u @ u), r
 
         h, r = objective_at(u)
@@ -493,6 +537,12 @@ class LaplaceProblem:
         out: dict[str, Any] = {"ll": r.ll, "dk": dk_of(r), "w": -dkk_of(r)}
         d1, dk, wp = {}, {}, {}
         for a in eta:
+            if a == "zi" and k == "cond" and r.d_ccz is not None:
+                # the composition's analytic cross derivative: no rows re-evaluated
+                wp[a] = -r.d_ccz
+                d1[a] = first[a]
+                dk[a] = second[(k, a)]
+                continue
             up, down = dict(eta), dict(eta)
             up[a] = eta[a] + h
             down[a] = eta[a] - h
