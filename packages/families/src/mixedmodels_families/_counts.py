@@ -17,6 +17,7 @@ __all__ = [
     "GenPoissonFamily",
     "NBinom1Family",
     "NBinom2Family",
+    "NBinom12Family",
     "PoissonTMBFamily",
     "TruncatedNBinom2Family",
     "TruncatedPoissonFamily",
@@ -138,6 +139,55 @@ class NBinom1Family(CountFamily):
         self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
     ) -> FloatArray:
         return _sample_nb(mu, mu / phi, rng)
+
+
+class NBinom12Family(CountFamily):
+    """Negative binomial with variance ``mu (1 + phi + mu / exp(psi))`` (glmmTMB's
+    ``nbinom12``, NB1 and NB2 together): size ``k = mu / (phi + mu exp(-psi))``;
+    ``sigma()`` is ``phi``, ``psi`` is estimated."""
+
+    name: ClassVar[str] = "nbinom12"
+    shape_names = ("psi",)
+
+    @staticmethod
+    def _size(
+        mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``k`` and its first two derivatives in ``mu``."""
+        s = float(np.exp(shape[0]))
+        den = s * phi + mu
+        return s * mu / den, s * s * phi / den**2, -2.0 * s * s * phi / den**3
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        return _nb2(y, mu, self._size(mu, phi, shape)[0])
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        # l(mu, k(mu)): partial derivatives in mu and in the size k, then the chain rule
+        k, k1, k2 = self._size(mu, phi, shape)
+        km = k + mu
+        l_m = y / mu - (y + k) / km
+        l_mm = -y / mu**2 + (y + k) / km**2
+        l_k = psi(y + k) - psi(k) + np.log(k / km) + (mu - y) / km
+        l_mk = (y - mu) / km**2
+        l_kk = polygamma(1, y + k) - polygamma(1, k) + 1.0 / k - 1.0 / km - (mu - y) / km**2
+        d1 = l_m + l_k * k1
+        d2 = l_mm + 2.0 * l_mk * k1 + l_kk * k1 * k1 + l_k * k2
+        return _nb2(y, mu, k), d1, d2
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return mu * (1.0 + phi + mu / np.exp(shape[0]))
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        return _sample_nb(mu, self._size(mu, phi, shape)[0], rng)
 
 
 class GenPoissonFamily(CountFamily):

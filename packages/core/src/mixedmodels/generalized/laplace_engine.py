@@ -226,9 +226,15 @@ class LaplaceProblem:
     """
 
     def __init__(
-        self, y: FloatArray, family: ConditionalFamily, components: dict[str, Component]
+        self,
+        y: FloatArray,
+        family: ConditionalFamily,
+        components: dict[str, Component],
+        weights: FloatArray | None = None,
     ) -> None:
         self.y = np.asarray(y, dtype=np.float64)
+        # prior weights multiply each row's log-likelihood (glmmTMB's ``weights``)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.n = self.y.size
         self.family = family
         self.components = components
@@ -398,7 +404,8 @@ class LaplaceProblem:
         # Trial points of the line searches can overflow the mean: the non-finite
         # values that follow make the objective infinite (rejected), not an error.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._rows(params, eta, derivatives)
+            r = self._rows(params, eta, derivatives)
+        return r if self.weights is None else _weighted(r, self.weights)
 
     def _rows(
         self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool
@@ -816,6 +823,16 @@ class LaplaceProblem:
             g[i] = (fb - fa) / (b[i] - a[i])
         self.u = u0
         return g
+
+
+def _weighted(r: RowDerivatives, w: FloatArray) -> RowDerivatives:
+    """Every row's log-likelihood and derivatives times its prior weight."""
+    return RowDerivatives(
+        r.ll * w,
+        r.d_c * w,
+        r.d_cc * w,
+        *(None if v is None else v * w for v in (r.d_z, r.d_zz, r.d_cz)),
+    )
 
 
 def _hessian(
