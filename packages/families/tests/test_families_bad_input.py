@@ -75,9 +75,34 @@ def test_missing_values_in_the_zi_variables(sal: pd.DataFrame) -> None:
         mm.glmm("count ~ mined + (1 | site)", data, family="nbinom2", ziformula="~ cover2")
 
 
-def test_prior_weights_refused(sal: pd.DataFrame) -> None:
-    with pytest.raises(ValueError, match="prior weights"):
-        mm.glmm("count ~ mined + (1 | site)", sal, family="nbinom1", weights=np.ones(len(sal)))
+def test_negative_prior_weights(sal: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="weights must be non-negative; 1 are negative"):
+        w = np.ones(len(sal))
+        w[3] = -1.0
+        mm.glmm("count ~ mined + (1 | site)", sal, family="nbinom1", weights=w)
+
+
+def test_ordbeta_response_outside_the_unit_interval() -> None:
+    _, data = load_case("glmmtmb_beta_sim")
+    data = data.copy()
+    data.loc[[2, 5], "y"] = [1.2, -0.1]
+    with pytest.raises(ValueError, match=r"response 'y'.*ordbeta.*\[0, 1\] \(2 rows outside\)"):
+        mm.glmm("y ~ x + (1 | g)", data, family="ordbeta")
+
+
+def test_ordbeta_accepts_zeros_and_ones() -> None:
+    """What the beta refuses (above), the ordered beta fits."""
+    _, data = load_case("glmmtmb_beta_sim")
+    data = data.copy()
+    data.loc[[1, 4], "y"] = [0.0, 1.0]
+    fit = mm.glmm("y ~ x + (1 | g)", data, family="ordbeta")
+    assert fit.converged and np.isfinite(fit.loglik)
+
+
+def test_cbind_response_for_a_family_without_trials(sal: pd.DataFrame) -> None:
+    data = sal.assign(other=sal["count"] + 1)
+    with pytest.raises(ValueError, match=r"cbind\(\) response is for the binomial.*'nbinom1'"):
+        mm.glmm("cbind(count, other) ~ mined + (1 | site)", data, family="nbinom1")
 
 
 def test_negative_counts(sal: pd.DataFrame) -> None:

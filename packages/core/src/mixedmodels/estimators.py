@@ -288,13 +288,41 @@ class TMBEstimator(Estimator):
         unknown = sorted(set(model.extras) - {"ziformula", "dispformula"})
         if unknown:
             return f"unexpected model arguments for 'tmb': {unknown}"
-        if model.weights is not None:
-            return "prior weights are not supported by the general Laplace engine"
         return None
 
     def fit(self, model: Any, **options: Any) -> Any:
-        problem = LaplaceProblem(model.y, model.family, build_components(model))
+        family, weights = _trials_and_weights(model)
+        problem = LaplaceProblem(model.y, family, build_components(model), weights=weights)
         return announce(TMBResult.from_fit(model, fit_laplace(problem, **options)))
+
+
+def _trials_and_weights(model: Any) -> tuple[ConditionalFamily, Any]:
+    """The family (holding the binomial trials where it uses them) and the prior
+    weights of the likelihood, by glmmTMB's conventions: ``cbind(successes, failures)``
+    gives the trials and ``weights`` stay weights; a 0/1 response has one trial; a
+    proportion takes its trials from ``weights``."""
+    family = model.family
+    if not family.uses_trials:
+        return family, model.weights
+    if model.trials is not None:
+        return family.bind_trials(model.trials), model.weights
+    y = model.y
+    if np.all((y == 0) | (y == 1)):
+        return family.bind_trials(np.ones_like(y)), model.weights
+    if model.weights is None:
+        raise ModelSpecificationError(
+            f"response {model.design.response_name!r}: family {family.name!r} needs the "
+            "number of trials: give cbind(successes, failures), or the proportion with "
+            "weights = the number of trials"
+        )
+    k = y * model.weights
+    if np.any(np.abs(k - np.round(k)) > 1e-8 * np.maximum(1.0, k)):
+        raise ModelSpecificationError(
+            f"response {model.design.response_name!r} times weights (the trials) is not "
+            f"a whole number of successes in {int(np.sum(np.abs(k - np.round(k)) > 1e-8))} "
+            f"rows (family {family.name!r})"
+        )
+    return family.bind_trials(model.weights), None
 
 
 GLMM_ESTIMATORS: list[type[Estimator]] = [

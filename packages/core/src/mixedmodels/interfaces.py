@@ -189,9 +189,18 @@ class ConditionalFamily(Family):
     #: Zero-truncated: zero has density 0 (a hurdle model with ``ziformula``).
     truncated: ClassVar[bool] = False
     #: Support of the response for the conformance kit: ``"count"`` (0, 1, 2, ...),
-    #: ``"positive_count"``, ``"unit"`` (the open interval (0, 1)), ``"positive"``,
-    #: ``"real"``.
+    #: ``"positive_count"``, ``"unit"`` (the open interval (0, 1)), ``"unit_closed"``
+    #: ((0, 1) with point masses at 0 and 1), ``"proportion"`` (successes out of
+    #: ``trials``), ``"positive"``, ``"real"``.
     support: ClassVar[str] = "real"
+    #: Whether the density needs each row's number of binomial trials (betabinomial):
+    #: the engine fits :meth:`bind_trials` of the model's trials.
+    uses_trials: ClassVar[bool] = False
+
+    def bind_trials(self, trials: FloatArray | None) -> ConditionalFamily:
+        """The family holding each row's number of trials (families with
+        :attr:`uses_trials`; the others ignore them)."""
+        return self
 
     @abstractmethod
     def logpdf(
@@ -218,6 +227,11 @@ class ConditionalFamily(Family):
         self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
     ) -> FloatArray:
         """One draw per element of ``mu``."""
+
+    def predict_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        """The mean glmmTMB's ``predict`` reports (``type = "conditional"``): by default
+        :meth:`response_mean` (the ordered beta reports the beta part's mean ``mu``)."""
+        return self.response_mean(mu, phi, shape)
 
     def sigma(self, phi: FloatArray) -> FloatArray:
         """glmmTMB's ``sigma()`` for the dispersion ``phi`` (default: ``phi`` itself)."""

@@ -242,10 +242,10 @@ class Model:
         y = design.y
         if y.ndim == 1:
             return y, None
-        if self.family.name != "binomial":
+        if self.family.name != "binomial" and not getattr(self.family, "uses_trials", False):
             raise ModelSpecificationError(
                 f"response {design.response_name!r}: a two-column cbind() response is for "
-                f"the binomial family, not {self.family.name!r}"
+                f"the binomial family (and betabinomial), not {self.family.name!r}"
             )
         successes, failures = y[:, 0], y[:, 1]
         if np.any(successes < 0) or np.any(failures < 0):

@@ -100,6 +100,15 @@ def test_zero_inflated_row_derivatives(truncated: bool) -> None:
     np.testing.assert_allclose(r.d_zz, (d_z(eta, ez + h) - d_z(eta, ez - h)) / (2 * h), atol=1e-6)
     np.testing.assert_allclose(r.d_cz, (d_c(eta, ez + h) - d_c(eta, ez - h)) / (2 * h), atol=1e-6)
 
+    def d_cc(e: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return row_loglik(*args, e, ones, shape, z).d_cc
+
+    # the analytic cross third derivative the gradient uses instead of differences
+    assert r.d_ccz is not None
+    want = (d_cc(eta, ez + h) - d_cc(eta, ez - h)) / (2 * h)
+    np.testing.assert_allclose(r.d_ccz, want, atol=1e-6)
+    assert np.any(np.abs(want) > 1e-2) or truncated
+
 
 def test_blocked_and_dense_solvers_agree(ticks) -> None:  # type: ignore[no-untyped-def]
     model = Model("TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", ticks, family=_Poisson())
@@ -121,3 +130,37 @@ def test_conditional_family_requires_ziformula_for_zeros_when_truncated(ticks) -
     model = Model("TICKS ~ YEAR + (1 | BROOD)", ticks, family=fam)
     with pytest.raises(ValueError, match=r"zero-truncated.*TICKS.*ziformula"):
         build_components(model)
+
+
+def test_prior_weights_as_glmer(ticks) -> None:  # type: ignore[no-untyped-def]
+    """Prior weights multiply each row's log-likelihood (glmmTMB's ``weights``), which
+    for a Poisson is also glmer's weighted Laplace likelihood."""
+    formula = "TICKS ~ YEAR + (1 | LOCATION)"
+    w = np.resize([1.0, 2.0, 0.5], len(ticks))
+    ref = mm.glmm(formula, ticks, family="poisson", weights=w)
+    fit = Model(formula, ticks, family=_Poisson(), weights=w).fit()
+    assert fit.loglik == pytest.approx(ref.loglik, rel=1e-6)
+    np.testing.assert_allclose(fit.fixef.to_numpy(), ref.fixef.to_numpy(), rtol=2e-4, atol=1e-5)
+    unweighted = Model(formula, ticks, family=_Poisson()).fit()
+    assert abs(unweighted.loglik - fit.loglik) > 1.0
+
+
+def test_predict_newdata(ticks) -> None:  # type: ignore[no-untyped-def]
+    formula = "TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)"
+    fit = Model(formula, ticks, family=_Poisson()).fit()
+    for type in ("link", "response"):
+        np.testing.assert_allclose(
+            fit.predict(type, newdata=ticks).to_numpy(), fit.predict(type).to_numpy()
+        )
+    new = ticks.iloc[:4].copy()
+    new["BROOD"] = new["BROOD"].astype(str)
+    new.loc[new.index[1], "BROOD"] = "never seen"
+    with pytest.raises(ValueError, match=r"1 rows with levels of 'BROOD' not seen"):
+        fit.predict("link", newdata=new)
+    got = fit.predict("link", newdata=new, allow_new_levels=True).to_numpy()
+    # the new brood's row: the fixed part plus its location's mode only
+    loc = fit.ranef()["LOCATION"]["(Intercept)"]
+    fixed = fit.predict("link", re_form="NA", newdata=new).to_numpy()
+    row = new.iloc[1]
+    assert got[1] == pytest.approx(fixed[1] + loc[str(row["LOCATION"])], rel=1e-12)
+    np.testing.assert_allclose(got[[0, 2, 3]], fit.predict("link").to_numpy()[[0, 2, 3]])

@@ -6,13 +6,20 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import expit, gammaln, polygamma, psi
+from scipy.special import expit, gammaln, psi
 
 from mixedmodels.interfaces import ConditionalFamily, FloatArray
 
+from ._base import trigamma
 from ._tweedie_series import tweedie_log_series
 
-__all__ = ["BetaFamily", "GaussianTMBFamily", "StudentTFamily", "TweedieFamily"]
+__all__ = [
+    "BetaFamily",
+    "GaussianTMBFamily",
+    "LognormalFamily",
+    "StudentTFamily",
+    "TweedieFamily",
+]
 
 
 class BetaFamily(ConditionalFamily):
@@ -59,7 +66,7 @@ class BetaFamily(ConditionalFamily):
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         a, b = mu * phi, (1.0 - mu) * phi
         d1 = phi * (psi(b) - psi(a) + np.log(y) - np.log1p(-y))
-        d2 = -(phi**2) * (polygamma(1, a) + polygamma(1, b))
+        d2 = -(phi**2) * (trigamma(a) + trigamma(b))
         return self.logpdf(y, mu, phi, shape), d1, d2
 
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
@@ -249,3 +256,80 @@ class StudentTFamily(ConditionalFamily):
         self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
     ) -> FloatArray:
         return mu + phi * rng.standard_t(self.df(shape), size=np.shape(mu))
+
+
+class LognormalFamily(ConditionalFamily):
+    """Log-normal with mean ``mu`` and standard deviation ``phi`` on the data scale
+    (glmmTMB's ``lognormal``, added in glmmTMB 1.1.6): ``log y`` is normal with variance
+    ``s2 = log(1 + (phi / mu)^2)`` and mean ``log(mu) - s2 / 2``; ``sigma()`` is ``phi``.
+
+    Zero has density 0: with a ``ziformula`` the zeros are the zero-inflation part (a
+    hurdle, as glmmTMB).
+    """
+
+    name: ClassVar[str] = "lognormal"
+    default_link = "log"
+    links = ("log", "identity", "inverse")
+    support = "positive"
+    truncated = True  # zero has density 0: the engine's hurdle handling of zeros
+
+    def valid_mu(self, mu: FloatArray) -> np.ndarray:
+        return np.isfinite(mu) & (mu > 0)
+
+    def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+        return np.maximum(np.asarray(y, dtype=np.float64), 1e-3)
+
+    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
+        super().validate_response(y, weights)
+        if np.any(y < 0):
+            raise ValueError(f"lognormal family: negative responses ({int(np.sum(y < 0))} rows)")
+        if np.all(y == 0):
+            raise ValueError("lognormal family: every response is zero")
+
+    def dispersion_start(self, y: FloatArray) -> float:
+        pos = y[y > 0]
+        return float(np.log(np.std(pos))) if pos.size > 1 and np.std(pos) > 0 else 0.0
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        s1 = np.log1p((phi / mu) ** 2)
+        with np.errstate(divide="ignore"):
+            z = np.log(y)
+        e = z - (np.log(mu) - 0.5 * s1)
+        out = -0.5 * np.log(2.0 * np.pi * s1) - e * e / (2.0 * s1) - z
+        return np.where(y > 0, out, -np.inf)
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        # A = phi^2 / (mu^2 + phi^2); s1 = log(1 + phi^2 / mu^2); e = log(y) - m
+        A = phi**2 / (mu**2 + phi**2)
+        s1 = np.log1p((phi / mu) ** 2)
+        with np.errstate(divide="ignore"):
+            e = np.log(y) - (np.log(mu) - 0.5 * s1)
+        s1p = -2.0 * A / mu
+        s1pp = 2.0 * A * (3.0 - 2.0 * A) / mu**2
+        ep = -(1.0 + A) / mu
+        epp = (1.0 + 3.0 * A - 2.0 * A * A) / mu**2
+        d1 = -0.5 * s1p / s1 - e * ep / s1 + e * e * s1p / (2.0 * s1**2)
+        d2 = (
+            -0.5 * (s1pp / s1 - s1p**2 / s1**2)
+            - (ep * ep + e * epp) / s1
+            + e * ep * s1p / s1**2
+            + (2.0 * e * ep * s1p + e * e * s1pp) / (2.0 * s1**2)
+            - e * e * s1p**2 / s1**3
+        )
+        return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.broadcast_to(np.asarray(phi, float) ** 2, np.shape(mu)).astype(np.float64)
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        s1 = np.log1p((phi / mu) ** 2)
+        return np.exp(rng.normal(np.log(mu) - 0.5 * s1, np.sqrt(s1)))

@@ -7,39 +7,67 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import gammaln, polygamma, psi
+from scipy.special import gammaln, psi
 
 from mixedmodels.interfaces import FloatArray
 
-from ._base import CountFamily, truncate_derivatives
+from ._base import CountFamily, trigamma, truncate_derivatives
 
 __all__ = [
     "GenPoissonFamily",
     "NBinom1Family",
     "NBinom2Family",
+    "NBinom12Family",
     "PoissonTMBFamily",
     "TruncatedNBinom2Family",
     "TruncatedPoissonFamily",
 ]
 
 
+class _LastConstant:
+    """The terms of the NB2 log-density free of ``mu`` (``lgamma(y + k) - lgamma(k) -
+    lgamma(y + 1)``, and ``log k``) for the last ``(y, k)``: the inner iterations of a
+    fit change ``mu`` only, and the log-gammas are most of an evaluation's cost."""
+
+    def __init__(self) -> None:
+        self.y: FloatArray | None = None
+        self.size: FloatArray | None = None
+        self.value: tuple[FloatArray, FloatArray] | None = None
+
+    def __call__(self, y: FloatArray, size: FloatArray) -> tuple[FloatArray, FloatArray]:
+        if (
+            self.value is not None
+            and self.y is not None
+            and self.size is not None
+            and y.shape == self.y.shape
+            and size.shape == self.size.shape
+            and np.array_equal(size, self.size)
+            and np.array_equal(y, self.y)
+        ):
+            return self.value
+        value = (gammaln(y + size) - gammaln(size) - gammaln(y + 1.0), np.log(size))
+        self.y, self.size, self.value = y.copy(), size.copy(), value
+        return value
+
+
+_nb2_constant = _LastConstant()
+
+
 def _nb2(y: FloatArray, mu: FloatArray, size: FloatArray) -> FloatArray:
+    y, mu, size = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, size)))
+    const, log_size = _nb2_constant(y, size)
     log_sm = np.log(size + mu)
-    return (
-        gammaln(y + size)
-        - gammaln(size)
-        - gammaln(y + 1.0)
-        + size * (np.log(size) - log_sm)
-        + np.where(y > 0, y * (np.log(mu) - log_sm), 0.0)
-    )
+    return const + size * (log_size - log_sm) + np.where(y > 0, y * (np.log(mu) - log_sm), 0.0)
 
 
 def _nb2_derivatives(
     y: FloatArray, mu: FloatArray, size: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     sm = size + mu
-    d1 = y / mu - (y + size) / sm
-    d2 = -y / mu**2 + (y + size) / sm**2
+    ysm = (y + size) / sm
+    ymu = y / mu
+    d1 = ymu - ysm
+    d2 = ysm / sm - ymu / mu
     return _nb2(y, mu, size), d1, d2
 
 
@@ -98,7 +126,7 @@ class NBinom1Family(CountFamily):
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         k = mu / phi
         d1 = (psi(y + k) - psi(k) - np.log1p(phi)) / phi
-        d2 = (polygamma(1, y + k) - polygamma(1, k)) / phi**2
+        d2 = (trigamma(y + k) - trigamma(k)) / phi**2
         return self.logpdf(y, mu, phi, shape), d1, d2
 
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
@@ -111,6 +139,55 @@ class NBinom1Family(CountFamily):
         self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
     ) -> FloatArray:
         return _sample_nb(mu, mu / phi, rng)
+
+
+class NBinom12Family(CountFamily):
+    """Negative binomial with variance ``mu (1 + phi + mu / exp(psi))`` (glmmTMB's
+    ``nbinom12``, NB1 and NB2 together): size ``k = mu / (phi + mu exp(-psi))``;
+    ``sigma()`` is ``phi``, ``psi`` is estimated."""
+
+    name: ClassVar[str] = "nbinom12"
+    shape_names = ("psi",)
+
+    @staticmethod
+    def _size(
+        mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``k`` and its first two derivatives in ``mu``."""
+        s = float(np.exp(shape[0]))
+        den = s * phi + mu
+        return s * mu / den, s * s * phi / den**2, -2.0 * s * s * phi / den**3
+
+    def logpdf(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> FloatArray:
+        return _nb2(y, mu, self._size(mu, phi, shape)[0])
+
+    def logpdf_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        # l(mu, k(mu)): partial derivatives in mu and in the size k, then the chain rule
+        k, k1, k2 = self._size(mu, phi, shape)
+        km = k + mu
+        l_m = y / mu - (y + k) / km
+        l_mm = -y / mu**2 + (y + k) / km**2
+        l_k = psi(y + k) - psi(k) + np.log(k / km) + (mu - y) / km
+        l_mk = (y - mu) / km**2
+        l_kk = polygamma(1, y + k) - polygamma(1, k) + 1.0 / k - 1.0 / km - (mu - y) / km**2
+        d1 = l_m + l_k * k1
+        d2 = l_mm + 2.0 * l_mk * k1 + l_kk * k1 * k1 + l_k * k2
+        return _nb2(y, mu, k), d1, d2
+
+    def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return np.asarray(mu, dtype=np.float64)
+
+    def response_variance(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
+        return mu * (1.0 + phi + mu / np.exp(shape[0]))
+
+    def sample(
+        self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
+    ) -> FloatArray:
+        return _sample_nb(mu, self._size(mu, phi, shape)[0], rng)
 
 
 class GenPoissonFamily(CountFamily):

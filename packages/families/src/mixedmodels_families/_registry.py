@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from mixedmodels.interfaces import ConditionalFamily
 
-from ._continuous import BetaFamily, GaussianTMBFamily, StudentTFamily, TweedieFamily
+from ._binomial import BetaBinomialFamily
+from ._compois import CompoisFamily
+from ._continuous import (
+    BetaFamily,
+    GaussianTMBFamily,
+    LognormalFamily,
+    StudentTFamily,
+    TweedieFamily,
+)
 from ._counts import (
     GenPoissonFamily,
     NBinom1Family,
     NBinom2Family,
+    NBinom12Family,
     PoissonTMBFamily,
     TruncatedNBinom2Family,
     TruncatedPoissonFamily,
 )
+from ._unit import OrdBetaFamily
 
 __all__ = ["FAMILIES"]
 
@@ -27,4 +37,9 @@ FAMILIES: list[type[ConditionalFamily]] = [
     TweedieFamily,
     StudentTFamily,
     GaussianTMBFamily,
+    NBinom12Family,
+    CompoisFamily,
+    BetaBinomialFamily,
+    OrdBetaFamily,
+    LognormalFamily,
 ]

@@ -128,8 +128,9 @@ def build_components(model: Model) -> dict[str, Component]:
                 )
             out["zi"] = _component("zi", model, rhs, _plugins.get_link("logit"), False)
     if family.truncated and "zi" not in out and np.any(y == 0):
+        what = "has zero density at 0" if family.support == "positive" else "is zero-truncated"
         raise ValueError(
-            f"family {family.name!r} is zero-truncated but response "
+            f"family {family.name!r} {what} but response "
             f"{model.design.response_name!r} has {int(np.sum(y == 0))} zeros; give a "
             "ziformula for the zeros (a hurdle model) or use the untruncated family"
         )

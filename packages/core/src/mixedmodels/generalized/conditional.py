@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit, log_expit
 
 from ..interfaces import ConditionalFamily, FloatArray, Link
 
-__all__ = ["RowDerivatives", "link_derivatives", "row_loglik"]
+__all__ = ["RowDerivatives", "link_derivatives", "row_loglik", "zero_inflation_parts"]
 
 
 def link_derivatives(link: Link, eta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -48,13 +49,15 @@ class RowDerivatives:
     d_z: FloatArray | None = None
     d_zz: FloatArray | None = None
     d_cz: FloatArray | None = None
+    # d(d_cc)/d eta_zi, a third derivative of the composition (zero inflation only)
+    d_ccz: FloatArray | None = None
 
 
-def _log_pi(eta_z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+def zero_inflation_parts(eta_z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``pi``, ``log pi`` and ``log(1 - pi)`` for ``logit(pi) = eta_z`` (no overflow)."""
-    log_pi = -np.logaddexp(0.0, -eta_z)
-    log_1m = -np.logaddexp(0.0, eta_z)
-    return np.exp(log_pi), log_pi, log_1m
+    log_1m = log_expit(-eta_z)
+    # log pi - log(1 - pi) = eta_z: one transcendental pass instead of two
+    return expit(eta_z), log_1m + eta_z, log_1m
 
 
 def row_loglik(
@@ -66,47 +69,52 @@ def row_loglik(
     shape: FloatArray,
     eta_zi: FloatArray | None = None,
     derivatives: bool = True,
+    zi_parts: tuple[FloatArray, FloatArray, FloatArray] | None = None,
 ) -> RowDerivatives:
     """Log-likelihood of every row and (if ``derivatives``) its derivatives.
 
     ``eta_zi`` is the zero-inflation predictor (``None``: no zero inflation).  Rows
     that are impossible (a zero under a truncated family without zero inflation) get
-    ``-inf``.
+    ``-inf``.  ``zi_parts``: :func:`zero_inflation_parts` of ``eta_zi`` if known.
     """
     mu, m1, m2 = link_derivatives(link, eta)
     n = y.shape[0]
-    ll = np.empty(n)
-    l_mu = np.zeros(n)
-    l_mumu = np.zeros(n)
     if family.truncated:
         pos = y > 0
         if np.all(pos):
             ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
         else:
-            ll[~pos] = -np.inf
+            ll = np.full(n, -np.inf)
+            l_mu = np.zeros(n)
+            l_mumu = np.zeros(n)
             a, b, c = family.logpdf_derivatives(y[pos], mu[pos], phi[pos], shape)
             ll[pos], l_mu[pos], l_mumu[pos] = a, b, c
     elif derivatives:
         ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
     else:
         ll = family.logpdf(y, mu, phi, shape)
-    # the conditional density's derivatives in eta
+        l_mu = l_mumu = np.zeros(n)
+    # the conditional density's derivatives in eta (fresh arrays: updated in place below)
     f_c = l_mu * m1
-    f_cc = l_mumu * m1 * m1 + l_mu * m2
+    # the log link (mu' = mu'' = mu): one product fewer
+    f_cc = (l_mumu * m1 + l_mu) * m1 if m2 is m1 else l_mumu * m1 * m1 + l_mu * m2
     if eta_zi is None:
         return RowDerivatives(ll, f_c, f_cc)
-    pi, log_pi, log_1m = _log_pi(eta_zi)
-    zero = y == 0
+    pi, log_pi, log_1m = zero_inflation_parts(eta_zi) if zi_parts is None else zi_parts
+    # f_c and f_cc are this call's own arrays: updated in place at the zeros; the zeros
+    # as indices (a gather over a fraction of the rows, not masks over all of them)
+    zero = np.flatnonzero(y == 0)
     out_ll = log_1m + ll
-    d_c = f_c.copy()
-    d_cc = f_cc.copy()
-    d_z = -pi
-    d_zz = -pi * (1.0 - pi)
+    d_c, d_cc = f_c, f_cc
+    d_z = -pi  # a new array (zi_parts' pi may be shared)
+    d_zz = pi * (pi - 1.0)
     d_cz = np.zeros(n)
-    if np.any(zero):
+    d_ccz = np.zeros(n)
+    if zero.size:
+        pz = pi[zero]
         if family.truncated:
             out_ll[zero] = log_pi[zero]
-            d_z = np.where(zero, 1.0 - pi, d_z)
+            d_z[zero] = 1.0 - pz
             d_c[zero] = 0.0
             d_cc[zero] = 0.0
         else:
@@ -114,14 +122,14 @@ def row_loglik(
             b = log_1m[zero] + ll[zero]
             tot = np.logaddexp(a, b)
             r = np.exp(b - tot)  # probability that a zero came from the count part
+            rr = r * (1.0 - r)
             out_ll[zero] = tot
-            fc, fcc = f_c[zero], f_cc[zero]
+            fc, fcc = f_c[zero], f_cc[zero]  # gathered before d_c, d_cc (the same arrays)
             d_c[zero] = r * fc
-            d_cc[zero] = r * fcc + r * (1.0 - r) * fc * fc
-            pz = pi[zero]
-            d_z = d_z.copy()
-            d_zz = d_zz.copy()
+            d_cc[zero] = r * fcc + rr * fc * fc
             d_z[zero] = 1.0 - r - pz
-            d_zz[zero] = r * (1.0 - r) - pz * (1.0 - pz)
-            d_cz[zero] = -r * (1.0 - r) * fc
-    return RowDerivatives(out_ll, d_c, d_cc, d_z, d_zz, d_cz)
+            d_zz[zero] = rr - pz * (1.0 - pz)
+            d_cz[zero] = -rr * fc
+            # dr/deta_zi = -r (1 - r): d_cc = r f_cc + r (1 - r) f_c^2 differentiated
+            d_ccz[zero] = -rr * (fcc + (1.0 - 2.0 * r) * fc * fc)
+    return RowDerivatives(out_ll, d_c, d_cc, d_z, d_zz, d_cz, d_ccz)

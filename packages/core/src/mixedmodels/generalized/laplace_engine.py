@@ -38,7 +38,7 @@ from ..interfaces import ConditionalFamily, FloatArray
 from ..linear.layout import TermData
 from ..numerics.derivatives import central_hessian, gradient_differences
 from .components import Component
-from .conditional import RowDerivatives, row_loglik
+from .conditional import RowDerivatives, row_loglik, zero_inflation_parts
 from .pwls import PenalizedSystem
 
 __all__ = ["LaplaceFit", "LaplaceProblem", "fit_laplace"]
@@ -125,17 +125,40 @@ class _Dense:
             )
         self.ZL: list[Any] = []
         self._chol: Any = None  # cho_factor's (factor, lower)
+        # Z Lambda has Z's pattern by levels: row i of term t fills the columns of its
+        # level with Z_i Lambda_t, so it is built from these positions, not by products.
+        self._pos: list[list[tuple[FloatArray, FloatArray]]] = []
+        for terms in per_predictor:
+            pos, off = [], 0
+            for t in terms:
+                rows = np.repeat(np.arange(n), t.dim)
+                cols = (off + t.codes[:, None] * t.dim + np.arange(t.dim)[None, :]).ravel()
+                pos.append((rows, cols))
+                off += t.q
+            self._pos.append(pos)
+        self.n = n
+
+    def _build(self, k: int, values: list[FloatArray | None]) -> Any:
+        """``Z Lambda``-patterned matrix of predictor ``k`` with per-term row values
+        ``values`` (``(n, dim)``; ``None``: the term's columns are zero); dense when small
+        (dense products beat sparse ones' overhead there)."""
+        pos = [p for p, v in zip(self._pos[k], values, strict=True) if v is not None]
+        vals = [v.ravel() for v in values if v is not None]
+        shape = (self.n, self.sizes[k])
+        if self.n * self.sizes[k] <= 4_000_000:
+            out = np.zeros(shape)
+            for (rows, cols), v in zip(pos, vals, strict=True):
+                out[rows, cols] = v
+            return out
+        rows = np.concatenate([p[0] for p in pos])
+        cols = np.concatenate([p[1] for p in pos])
+        return sp.csr_matrix((np.concatenate(vals), (rows, cols)), shape=shape)
 
     def set_lambdas(self, lambdas: list[list[FloatArray]]) -> None:
-        self.ZL = []
-        for Z, terms, lams in zip(self.Zs, self.terms, lambdas, strict=True):
-            blocks = [
-                sp.kron(sp.eye(t.n_levels), sp.csr_matrix(lam))
-                for t, lam in zip(terms, lams, strict=True)
-            ]
-            ZL = (Z @ sp.block_diag(blocks)).tocsr()
-            # small systems: dense products beat sparse ones' overhead
-            self.ZL.append(ZL.toarray() if ZL.shape[0] * ZL.shape[1] <= 4_000_000 else ZL)
+        self.ZL = [
+            self._build(k, [t.Z @ lam for t, lam in zip(terms, lams, strict=True)])
+            for k, (terms, lams) in enumerate(zip(self.terms, lambdas, strict=True))
+        ]
 
     def random_parts(self, u: FloatArray) -> list[FloatArray]:
         return [
@@ -203,9 +226,15 @@ class LaplaceProblem:
     """
 
     def __init__(
-        self, y: FloatArray, family: ConditionalFamily, components: dict[str, Component]
+        self,
+        y: FloatArray,
+        family: ConditionalFamily,
+        components: dict[str, Component],
+        weights: FloatArray | None = None,
     ) -> None:
         self.y = np.asarray(y, dtype=np.float64)
+        # prior weights multiply each row's log-likelihood (glmmTMB's ``weights``)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.n = self.y.size
         self.family = family
         self.components = components
@@ -242,6 +271,12 @@ class LaplaceProblem:
         self.u = np.zeros(self.q)  # warm start of the inner iterations
         self.n_evaluations = 0
         self.inner_failures = 0
+        # the last converged inner state and its parameters' bytes
+        self._last: tuple[bytes, InnerState] | None = None
+        # the last fixed predictors, phi and zero-inflation parts (inner iterations)
+        self._fixed: tuple[bytes, dict[str, FloatArray]] | None = None
+        self._phi: tuple[FloatArray, FloatArray] | None = None
+        self._zi: tuple[FloatArray, Any] | None = None
 
     # --- parameters -----------------------------------------------------------------
     def part(self, params: FloatArray, name: str) -> FloatArray:
@@ -310,10 +345,23 @@ class LaplaceProblem:
         elif isinstance(self.solver, _Dense):
             self.solver.set_lambdas([self.lambdas(params, k) for k in self.re_names])
 
-    def predictors(self, params: FloatArray, u: FloatArray) -> dict[str, FloatArray]:
+    def _fixed_cached(self, params: FloatArray) -> dict[str, FloatArray]:
+        """:meth:`fixed_predictors` kept for the last ``params`` (the inner iterations
+        change ``u`` only), read-only so that no caller can change the kept arrays."""
+        key = np.ascontiguousarray(params, dtype=np.float64).tobytes()
+        if self._fixed is None or self._fixed[0] != key:
+            out = self.fixed_predictors(params)
+            for v in out.values():
+                v.flags.writeable = False
+            self._fixed = (key, out)
+        return dict(self._fixed[1])
+
+    def predictors(
+        self, params: FloatArray, u: FloatArray, _cached: bool = False
+    ) -> dict[str, FloatArray]:
         """Every linear predictor at ``params`` and spherical effects ``u`` (with the
         relative factors already set by :meth:`_set_lambdas`)."""
-        eta = self.fixed_predictors(params)
+        eta = self._fixed_cached(params) if _cached else self.fixed_predictors(params)
         if isinstance(self.solver, _Blocked):
             eta[self.re_names[0]] = eta[self.re_names[0]] + self.solver.random_part(u)
         elif isinstance(self.solver, _Dense):
@@ -322,7 +370,33 @@ class LaplaceProblem:
         return eta
 
     def phi(self, eta: dict[str, FloatArray]) -> FloatArray:
-        return np.exp(eta["disp"]) if "disp" in eta else np.ones(self.n)
+        if "disp" not in eta:
+            return np.ones(self.n)
+        d = eta["disp"]
+        # the same read-only dispersion predictor (the inner iterations): the same phi
+        if self._phi is not None and self._phi[0] is d:
+            return self._phi[1]
+        phi = np.exp(d)
+        if not d.flags.writeable:
+            phi.flags.writeable = False
+            self._phi = (d, phi)
+        return phi
+
+    def _zi_parts(self, eta: dict[str, FloatArray]) -> Any:
+        """``pi``, ``log pi``, ``log(1 - pi)`` of the zero-inflation predictor, kept
+        for the same read-only predictor (the inner iterations without random effects
+        in ``zi``)."""
+        z = eta.get("zi")
+        if z is None:
+            return None
+        if self._zi is not None and self._zi[0] is z:
+            return self._zi[1]
+        parts = zero_inflation_parts(z)
+        if not z.flags.writeable:
+            for v in parts:
+                v.flags.writeable = False
+            self._zi = (z, parts)
+        return parts
 
     def rows(
         self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool = True
@@ -330,7 +404,8 @@ class LaplaceProblem:
         # Trial points of the line searches can overflow the mean: the non-finite
         # values that follow make the objective infinite (rejected), not an error.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._rows(params, eta, derivatives)
+            r = self._rows(params, eta, derivatives)
+        return r if self.weights is None else _weighted(r, self.weights)
 
     def _rows(
         self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool
@@ -344,6 +419,7 @@ class LaplaceProblem:
             self.part(params, "psi"),
             eta.get("zi"),
             derivatives,
+            zi_parts=self._zi_parts(eta),
         )
 
     # --- the inner problem ----------------------------------------------------------
@@ -371,6 +447,12 @@ class LaplaceProblem:
         self, params: FloatArray, u0: FloatArray | None = None, tol: float = 1e-10
     ) -> InnerState:
         """The conditional mode and the Laplace objective at ``params``."""
+        key = np.ascontiguousarray(params, dtype=np.float64).tobytes()
+        if u0 is None and self._last is not None and self._last[0] == key:
+            # the objective's point again (L-BFGS-B asks for the gradient after the
+            # value): the mode and the solver's factorisation are those of this point
+            return self._last[1]
+        self._last = None
         self.n_evaluations += 1
         if self.solver is None:
             r = self.rows(params, self.fixed_predictors(params), derivatives=False)
@@ -380,7 +462,7 @@ class LaplaceProblem:
         u = (self.u if u0 is None else u0).copy()
 
         def objective_at(u: FloatArray) -> tuple[float, RowDerivatives]:
-            r = self.rows(params, self.predictors(params, u))
+            r = self.rows(params, self.predictors(params, u, _cached=True))
             return -float(np.sum(r.ll)) + 0.5 * float(u @ u), r
 
         h, r = objective_at(u)
@@ -431,7 +513,9 @@ class LaplaceProblem:
             self.inner_failures += 1
             return InnerState(np.inf, u, r.ll, np.nan, False)
         self.u = u
-        return InnerState(h + 0.5 * logdet, u, r.ll, logdet, converged)
+        state = InnerState(h + 0.5 * logdet, u, r.ll, logdet, converged)
+        self._last = (key, state)
+        return state
 
     def objective(self, params: FloatArray) -> float:
         """``-log L`` by the Laplace approximation (glmmTMB's objective)."""
@@ -460,6 +544,12 @@ class LaplaceProblem:
         out: dict[str, Any] = {"ll": r.ll, "dk": dk_of(r), "w": -dkk_of(r)}
         d1, dk, wp = {}, {}, {}
         for a in eta:
+            if a == "zi" and k == "cond" and r.d_ccz is not None:
+                # the composition's analytic cross derivative: no rows re-evaluated
+                wp[a] = -r.d_ccz
+                d1[a] = first[a]
+                dk[a] = second[(k, a)]
+                continue
             up, down = dict(eta), dict(eta)
             up[a] = eta[a] + h
             down[a] = eta[a] - h
@@ -655,20 +745,19 @@ class LaplaceProblem:
             rows = rows + sum(v[a] * second[(a, e)] for a in R)
             bb = self.blocks[name]
             grad[bb.start : bb.stop] = self.components[e].X.T @ rows
-        for c, Z in zip(R, solver.Zs, strict=True):
+        for ci, c in enumerate(R):
             bb = self.blocks["theta" if c == "cond" else "thetazi"]
             terms = self.components[c].terms
             theta = self.part(params, "theta" if c == "cond" else "thetazi")
-            lambdas = self.lambdas(params, c)
             j, ti = bb.start, 0
             for t_idx, t in enumerate(terms):
                 jac = t.structure.factor_jacobian(theta[ti : ti + t.structure.n_params])
                 for dlam in jac:
-                    mats = [
-                        sp.kron(sp.eye(tt.n_levels), sp.csr_matrix(dlam if k == t_idx else 0 * lam))
-                        for k, (tt, lam) in enumerate(zip(terms, lambdas, strict=True))
-                    ]
-                    dA = np.asarray((Z @ sp.block_diag(mats)).toarray())
+                    dA = np.asarray(
+                        solver._build(
+                            ci, [t.Z @ dlam if k == t_idx else None for k in range(len(terms))]
+                        )
+                    )
                     m = dA @ u[blk[c]]
                     tr = sum(
                         float(np.sum(-self._w(rp, c, b) * np.einsum("ij,ij->i", AH[(b, c)], dA)))
@@ -736,6 +825,16 @@ class LaplaceProblem:
         return g
 
 
+def _weighted(r: RowDerivatives, w: FloatArray) -> RowDerivatives:
+    """Every row's log-likelihood and derivatives times its prior weight."""
+    return RowDerivatives(
+        r.ll * w,
+        r.d_c * w,
+        r.d_cc * w,
+        *(None if v is None else v * w for v in (r.d_z, r.d_zz, r.d_cz)),
+    )
+
+
 def _hessian(
     problem: Any, fun: Any, x: FloatArray, lo: FloatArray, hi: FloatArray, free: np.ndarray
 ) -> FloatArray:
@@ -766,10 +865,59 @@ def _diagonal_scale(
             continue
         e = np.zeros(x0.size)
         e[i] = h
-        d2 = (fun(x0 + e) - 2.0 * f0 + fun(x0 - e)) / (h * h)
-        if np.isfinite(d2) and d2 > 0 and fun(x0 + e) < 1e299 and fun(x0 - e) < 1e299:
+        fp, fm = fun(x0 + e), fun(x0 - e)
+        d2 = (fp - 2.0 * f0 + fm) / (h * h)
+        if np.isfinite(d2) and d2 > 0 and fp < 1e299 and fm < 1e299:
             scale[i] = 1.0 / np.sqrt(d2)
     return scale
+
+
+def _preconditioner(
+    problem: Any, fun: Any, x0: FloatArray, f0: float, lo: FloatArray, hi: FloatArray
+) -> FloatArray:
+    """``C`` with ``C' H C`` close to the identity, ``H`` the Hessian at the start by
+    forward differences of the analytic gradient (``k`` gradients): the optimiser works
+    on ``z``, ``x = x0 + C z``.  Bounded parameters (the relative factors' diagonals)
+    keep a diagonal scale, so that their bounds stay bounds on single coordinates; the
+    unbounded ones are decorrelated from each other and from the bounded ones.  Where
+    that Hessian is not positive definite, the diagonal scale of :func:`_diagonal_scale`.
+    """
+    k = x0.size
+    g0 = problem.gradient(x0)
+    H = np.full((k, k), np.nan)
+    if np.all(np.isfinite(g0)):
+        for i in range(k):  # a loop over parameters (few)
+            h = 1e-4 * max(1.0, abs(x0[i]))
+            if x0[i] + h > hi[i]:
+                h = -h
+            x = x0.copy()
+            x[i] += h
+            H[:, i] = (problem.gradient(x) - g0) / h
+        H = (H + H.T) / 2.0
+    bnd = np.isfinite(lo) | np.isfinite(hi)
+    u, b = np.flatnonzero(~bnd), np.flatnonzero(bnd)
+    try:
+        if not np.all(np.isfinite(H)):
+            raise np.linalg.LinAlgError("not finite")
+        # Far from the optimum H can be indefinite: its eigenvalues' magnitudes (a
+        # modified Newton metric), floored at 1e-2 of the largest.
+        lam, V = np.linalg.eigh(H[np.ix_(u, u)])
+        lam = np.maximum(np.abs(lam), 1e-2 * np.max(np.abs(lam), initial=0.0))
+        Huu = (V * lam) @ V.T
+        Luu = np.linalg.cholesky(Huu)
+        M = -np.linalg.solve(Huu, H[np.ix_(u, b)])
+        S = H[np.ix_(b, b)] + H[np.ix_(b, u)] @ M
+        d = np.diag(S).copy()
+        bad = ~(d > 0)
+        d[bad] = np.abs(np.diag(H)[b][bad])
+        d[~(d > 0)] = 1.0
+        C = np.zeros((k, k))
+        C[np.ix_(u, u)] = np.linalg.inv(Luu).T
+        C[np.ix_(u, b)] = M / np.sqrt(d)[None, :]
+        C[b, b] = 1.0 / np.sqrt(d)
+        return C
+    except np.linalg.LinAlgError:
+        return np.diag(_diagonal_scale(fun, x0, f0, lo, hi))
 
 
 @dataclass
@@ -814,15 +962,16 @@ def fit_laplace(
 
     # L-BFGS-B is not scale invariant: its first step is along the gradient, which for
     # an uncentred covariate (values in the hundreds) throws the linear predictor out
-    # of range.  The optimiser works on z with x = x0 + s z, s the inverse square roots
-    # of the Hessian's diagonal at the start (central differences, 2k evaluations).
-    scale = _diagonal_scale(fun, x0, f0, lo, hi)
+    # of range, and correlated parameters (interactions) take it dozens of iterations.
+    # It works on z with x = x0 + C z, C from the Hessian at the start.
+    C = _preconditioner(problem, fun, x0, f0, lo, hi)
+    scale = np.diag(C)  # bounded coordinates: C is diagonal there
     zlo = np.where(np.isfinite(lo), (lo - x0) / scale, -np.inf)
     zhi = np.where(np.isfinite(hi), (hi - x0) / scale, np.inf)
 
     def scaled(z: FloatArray) -> tuple[float, FloatArray]:
-        x = x0 + scale * z
-        return fun(x), problem.gradient(x) * scale
+        x = x0 + C @ z
+        return fun(x), C.T @ problem.gradient(x)
 
     zbounds = [
         (float(a) if np.isfinite(a) else None, float(b) if np.isfinite(b) else None)
@@ -834,9 +983,9 @@ def fit_laplace(
         jac=True,
         method="L-BFGS-B",
         bounds=zbounds,
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+        options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-6, "maxcor": 20},
     )
-    res.x = np.clip(x0 + scale * res.x, lo, hi)
+    res.x = np.clip(x0 + C @ res.x, lo, hi)
     x, value = np.asarray(res.x, dtype=np.float64), float(res.fun)
     if not hessian:
         nan = np.full((x.size, x.size), np.nan)

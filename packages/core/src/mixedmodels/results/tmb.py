@@ -330,8 +330,55 @@ class TMBResult:
         pr._set_lambdas(self.params)
         return pr.predictors(self.params, self._fit.u)
 
-    def predict(self, type: str = "response", re_form: str | None = None) -> pd.Series:
-        """Predictions for the fitted data, as glmmTMB's ``predict``.
+    def _new_predictors(
+        self, newdata: Any, fixed_only: bool, allow_new_levels: bool
+    ) -> tuple[dict[str, FloatArray], Any]:
+        """Every linear predictor on ``newdata``: each component's fixed part and (unless
+        ``fixed_only``) its random effects at the conditional modes; levels not seen in
+        fitting get zero (``allow_new_levels``, as glmmTMB) or are an error."""
+        from ..design.data import as_pandas
+        from ..errors import ModelSpecificationError
+
+        frame = as_pandas(newdata)
+        out: dict[str, FloatArray] = {}
+        for k, comp in self.components.items():
+            design = comp.model.design
+            keep = [design.fixef_names.index(c) for c in comp.fixef_names]
+            eta = design.fixed_matrix(frame)[:, keep] @ self._part(_BLOCK[k])
+            offset = design.offset_for(frame)
+            if offset is not None:
+                eta = eta + offset
+            if not fixed_only and k in self._problem.re_names:
+                pairs = design.random_matrices(frame)
+                ordered = [pairs[design.terms.index(t)] for t in comp.model.terms]
+                for (Z, codes), u, lam, g in zip(
+                    ordered,
+                    self._component_u(k),
+                    self._lambdas(k),
+                    comp.group_names,
+                    strict=True,
+                ):
+                    new = codes < 0
+                    if np.any(new) and not allow_new_levels:
+                        raise ModelSpecificationError(
+                            f"newdata has {int(np.sum(new))} rows with levels of {g!r} not "
+                            f"seen in fitting (the {k} model); pass allow_new_levels=True to "
+                            "predict them with zero random effects, as glmmTMB"
+                        )
+                    b = (u @ lam.T)[np.maximum(codes, 0)]
+                    b[new] = 0.0
+                    eta = eta + np.sum(Z * b, axis=1)
+            out[k] = eta
+        return out, frame.index
+
+    def predict(
+        self,
+        type: str = "response",
+        re_form: str | None = None,
+        newdata: Any = None,
+        allow_new_levels: bool = False,
+    ) -> pd.Series:
+        """Predictions, as glmmTMB's ``predict``.
 
         Parameters
         ----------
@@ -339,30 +386,44 @@ class TMBResult:
             ``"link"`` (conditional linear predictor), ``"conditional"`` (mean of the
             conditional distribution: for a truncated family, of the positive counts),
             ``"zprob"`` (zero-inflation probability), ``"zlink"``, ``"disp"``
-            (dispersion ``phi``), ``"response"`` (``(1 - zprob) * conditional``).
+            (the dispersion as ``sigma()`` defines it: the gaussian's standard
+            deviation), ``"response"`` (``(1 - zprob) * conditional``).
         re_form
             ``None``: conditional on the random effects; ``"NA"`` or ``"~0"``: the
             fixed part only.
+        newdata
+            Data to predict for (``None``: the fitted rows); it needs the columns of
+            every component's formula (and the grouping factors unless ``re_form`` is
+            ``"NA"``).
+        allow_new_levels
+            Levels of a grouping factor not seen in fitting get zero random effects
+            (glmmTMB's ``allow.new.levels = TRUE``); otherwise they are an error.
         """
-        if re_form is None:
-            eta = self._predictors()
-        elif str(re_form).replace(" ", "") in ("NA", "~0"):
-            eta = self._problem.fixed_predictors(self.params)
-        else:
+        if re_form is not None and str(re_form).replace(" ", "") not in ("NA", "~0"):
             raise ValueError(f"re_form must be None or 'NA', not {re_form!r}")
-        index = self.model.design.row_index
+        if newdata is not None:
+            eta, index = self._new_predictors(newdata, re_form is not None, allow_new_levels)
+        elif re_form is None:
+            eta, index = self._predictors(), self.model.design.row_index
+        else:
+            eta, index = self._problem.fixed_predictors(self.params), self.model.design.row_index
+        return self._transform(eta, index, type)
+
+    def _transform(self, eta: dict[str, FloatArray], index: Any, type: str) -> pd.Series:
+        """Predictions of ``type`` from the linear predictors."""
+        n = eta["cond"].shape[0]
         if type == "link":
             return pd.Series(eta["cond"], index=index)
-        phi = np.exp(eta["disp"]) if "disp" in eta else np.ones(self.nobs)
-        if type == "disp":
-            return pd.Series(phi, index=index)
-        pi = 1.0 / (1.0 + np.exp(-eta["zi"])) if "zi" in eta else np.zeros(self.nobs)
+        phi = np.exp(eta["disp"]) if "disp" in eta else np.ones(n)
+        if type == "disp":  # glmmTMB: the dispersion as sigma() defines it per family
+            return pd.Series(self.family.sigma(phi), index=index)
+        pi = 1.0 / (1.0 + np.exp(-eta["zi"])) if "zi" in eta else np.zeros(n)
         if type == "zprob":
             return pd.Series(pi, index=index)
         if type == "zlink":
-            return pd.Series(eta.get("zi", np.full(self.nobs, -np.inf)), index=index)
+            return pd.Series(eta.get("zi", np.full(n, -np.inf)), index=index)
         mu = link_derivatives(self.link, eta["cond"])[0]
-        cond = self.family.response_mean(mu, phi, self._part("psi"))
+        cond = self.family.predict_mean(mu, phi, self._part("psi"))
         if type == "conditional":
             return pd.Series(cond, index=index)
         if type == "response":

@@ -68,7 +68,16 @@ def _interface(ctx: ConditionalContext) -> None:
     if not isinstance(ctx.obj, ConditionalFamily):
         raise ctx.fail("interface", f"{type(ctx.obj).__name__} is not a ConditionalFamily")
     support = ctx.obj.support
-    allowed = ("count", "positive_count", "unit", "positive", "nonnegative", "real")
+    allowed = (
+        "count",
+        "positive_count",
+        "unit",
+        "unit_closed",
+        "proportion",
+        "positive",
+        "nonnegative",
+        "real",
+    )
     if support not in allowed:
         raise ctx.fail("interface", f"support {support!r} is not one of {allowed}")
 
@@ -144,22 +153,29 @@ def _normalised(ctx: ConditionalContext) -> None:
             one = np.array([t])
             return float(np.exp(fam.logpdf(one, np.array([mu]), np.array([phi]), shape)[0]))
 
-        if support in ("count", "positive_count"):
+        if support in ("count", "positive_count", "proportion"):
             top = int(max(np.max(y) * 3, 50))
             grid = np.arange(0 if support == "count" else 1, top + 1, dtype=np.float64)
+            if support == "proportion":  # successes out of the family's trials
+                trials = int(np.max(getattr(fam, "trials", None) or 1))
+                grid = np.arange(trials + 1, dtype=np.float64) / trials
             total = float(
                 np.sum(
                     np.exp(fam.logpdf(grid, np.full(grid.size, mu), np.full(grid.size, phi), shape))
                 )
             )
         else:
-            lo = {"unit": 0.0, "positive": 0.0, "nonnegative": 0.0}.get(support, -np.inf)
-            hi = 1.0 if support == "unit" else np.inf
+            lo = {"unit": 0.0, "unit_closed": 0.0, "positive": 0.0, "nonnegative": 0.0}.get(
+                support, -np.inf
+            )
+            hi = 1.0 if support in ("unit", "unit_closed") else np.inf
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 total = integrate.quad(dens, lo, hi, limit=400)[0]
                 if support == "nonnegative":
                     total += dens(0.0)  # a point mass at zero (Tweedie)
+                if support == "unit_closed":
+                    total += dens(0.0) + dens(1.0)  # point masses at 0 and 1 (ordbeta)
         if abs(total - 1.0) > 1e-5:
             raise ctx.fail(
                 "logpdf normalised",

@@ -1,0 +1,37 @@
+"""The vectorised trigamma of the families' second derivatives against scipy's."""
+
+import numpy as np
+from mixedmodels_families._base import trigamma
+from scipy.special import polygamma
+
+
+def test_trigamma_matches_scipy_across_scales() -> None:
+    rng = np.random.default_rng(1)
+    x = np.concatenate(
+        [np.logspace(-8, 8, 2001), rng.uniform(0, 20, 500), np.arange(1.0, 40.0), [9.999, 10.0]]
+    )
+    np.testing.assert_allclose(trigamma(x), polygamma(1, x), rtol=1e-13, atol=0)
+
+
+def test_trigamma_keeps_shape_and_scalars() -> None:
+    x = np.array([[0.5, 3.0], [12.0, 1e4]])
+    assert trigamma(x).shape == (2, 2)
+    np.testing.assert_allclose(float(trigamma(np.float64(1.0))), np.pi**2 / 6, rtol=1e-15)
+
+
+def test_nbinom2_cached_terms_follow_the_dispersion_and_response() -> None:
+    """The mu-free terms are kept for the last (y, size): changing either recomputes."""
+    from mixedmodels_families._counts import NBinom2Family
+    from scipy.stats import nbinom
+
+    fam = NBinom2Family()
+    rng = np.random.default_rng(3)
+    y = rng.poisson(3.0, 50).astype(float)
+    mu = rng.uniform(0.5, 6.0, 50)
+    for size, yy in ((2.0, y), (2.0, y), (0.7, y), (0.7, y + 1.0), (2.0, y)):
+        phi = np.full(50, size)
+        want = nbinom.logpmf(yy, size, size / (size + mu))
+        np.testing.assert_allclose(fam.logpdf(yy, mu, phi, np.zeros(0)), want, rtol=1e-12)
+        np.testing.assert_allclose(
+            fam.logpdf_derivatives(yy, mu, phi, np.zeros(0))[0], want, rtol=1e-12
+        )
