@@ -258,6 +258,7 @@ def lmm(
     result = DaskLMMResult.from_fit(fit)
     assert isinstance(result, DaskLMMResult)
     result._attach(data, design, client)
+    result._products = (total, layout, p, std)
     if not result.converged:
         reasons = [m for m in result.messages if "singular" not in m]
         warnings.warn(

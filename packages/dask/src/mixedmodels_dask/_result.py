@@ -101,6 +101,8 @@ class DaskLMMResult(LMMResult):
     _ddf: Any
     _design: DaskDesign
     _client: Any
+    #: The summed cross-products, layout, number of fixed effects, standardisation.
+    _products: tuple[Any, ...]
 
     def _attach(self, ddf: Any, design: DaskDesign, client: Any) -> DaskLMMResult:
         self._ddf = ddf
@@ -168,6 +170,21 @@ class DaskLMMResult(LMMResult):
             allow_new_levels,
             meta=pd.Series(dtype=np.float64, name="prediction"),
         )
+
+    def refit_ml(self) -> LMMResult:
+        """The maximum-likelihood fit of the same model, from the same summed
+        cross-products (no pass over the rows): what profile intervals start from."""
+        if not self.reml:
+            return self
+        from mixedmodels.extending import criterion_from_cross_products, fit_lmm_criterion
+
+        total, layout, p, std = self._products
+        criterion = criterion_from_cross_products(total, layout, p, std)
+        out = DaskLMMResult.from_fit(fit_lmm_criterion(self.model, criterion, reml=False))
+        assert isinstance(out, DaskLMMResult)
+        out._attach(self._ddf, self._design, self._client)
+        out._products = self._products
+        return out
 
     def refit(self, newresp: Any, check: bool = False) -> LMMResult:
         raise ModelSpecificationError(
