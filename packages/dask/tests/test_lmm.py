@@ -193,3 +193,25 @@ def test_pandas_frames_stay_in_memory() -> None:
         warnings.simplefilter("error")
         fit = mm.lmm("Yield ~ 1 + (1 | Batch)", mm.datasets.load("Dyestuff"))
     assert type(fit) is mm.LMMResult
+
+
+@pytest.mark.parametrize("case", ["sleepstudy", "dyestuff"])
+def test_profile_confint_from_the_sums(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profile intervals: every evaluation from the summed cross-products (no pass over
+    the rows: any computation on the frame would raise here), equal to in memory."""
+    name, formula = CASES[case]
+    df = mm.datasets.load(name)
+    want = mm.lmm(formula, df).confint(method="profile")
+    fit = mm.lmm(formula, _shuffled_partitions(df, 4))
+
+    def no_pass(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a pass over the rows")
+
+    monkeypatch.setattr(dask, "compute", no_pass)
+    monkeypatch.setattr(dask, "persist", no_pass)
+    got = fit.confint(method="profile")
+    assert list(got.index) == list(want.index)
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-8)
+    assert fit.refit_ml().deviance == pytest.approx(
+        mm.lmm(formula, df, reml=False).deviance, rel=1e-10
+    )

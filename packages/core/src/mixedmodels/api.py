@@ -161,6 +161,25 @@ def glmm(
     GLMMResult, or TMBResult for glmmTMB's families (plugin ``mixedmodels-families``)
     and for models with ``ziformula`` / ``dispformula``.
     """
+    source = data_source_for(data)
+    if source is not None:  # e.g. a Dask frame, with the mixedmodels-dask plugin
+        if not hasattr(source, "glmm"):
+            raise ModelSpecificationError(
+                f"the data source {source.name!r} does not fit generalized linear mixed models"
+            )
+        return source.glmm(  # type: ignore[no-any-return]
+            formula,
+            data,
+            family=_FAMILY_ALIASES.get(family, family) if isinstance(family, str) else family,
+            link=link,
+            nagq=nagq,
+            weights=weights,
+            offset=offset,
+            contrasts=contrasts,
+            ziformula=ziformula,
+            dispformula=dispformula,
+            **options,
+        )
     extras = {}
     if ziformula is not None:
         extras["ziformula"] = ziformula

@@ -16,6 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from .generalized.chunked import ChunkedGLMMProblem
+from .generalized.chunked import combine as combine_chunks
+from .generalized.criterion import GLMMProblem
+from .generalized.fit import fit_glmm
+from .generalized.standardized import StandardizedGLMMProblem
 from .interfaces import FloatArray
 from .linear.cross_products import CrossProducts, lmm_cross_products, uses_dense
 from .linear.fit import criterion_from_cross_products, fit_lmm_criterion
@@ -27,15 +32,20 @@ from .output.tabular import Section, Tabular
 from .output.tabular import render as render_table
 
 __all__ = [
+    "ChunkedGLMMProblem",
     "ColumnMoments",
     "CrossProducts",
     "FixedTermAssignment",
+    "GLMMProblem",
     "Section",
+    "StandardizedGLMMProblem",
     "Summary",
     "Tabular",
     "TermData",
+    "combine_chunks",
     "criterion_from_cross_products",
     "finite_difference_derivatives",
+    "fit_glmm",
     "fit_lmm_criterion",
     "fixed_matrix",
     "fixed_term_assignment",

@@ -60,15 +60,20 @@ MIXEDMODELS_ALL = [
 # The public modules and their ``__all__``, sorted.
 PUBLIC_MODULES: dict[str, list[str]] = {
     "mixedmodels.extending": [
+        "ChunkedGLMMProblem",
         "ColumnMoments",
         "CrossProducts",
         "FixedTermAssignment",
+        "GLMMProblem",
         "Section",
+        "StandardizedGLMMProblem",
         "Summary",
         "Tabular",
         "TermData",
+        "combine_chunks",
         "criterion_from_cross_products",
         "finite_difference_derivatives",
+        "fit_glmm",
         "fit_lmm_criterion",
         "fixed_matrix",
         "fixed_term_assignment",

@@ -14,9 +14,10 @@ in-memory fit of all rows, and the core's fitter optimises it.
 
 from __future__ import annotations
 
+from ._glmm import glmm
 from ._lmm import lmm
-from ._result import DaskLMMResult
+from ._result import DaskGLMMResult, DaskLMMResult
 
-__all__ = ["DaskLMMResult", "__version__", "lmm"]
+__all__ = ["DaskGLMMResult", "DaskLMMResult", "__version__", "glmm", "lmm"]
 
 __version__ = "0.1.0"

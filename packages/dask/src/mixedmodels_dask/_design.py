@@ -28,6 +28,9 @@ __all__ = ["DaskDesign", "PartitionRows", "check_formula", "prototype_frame"]
 # applied per partition they would differ between partitions.
 _STATEFUL = ("scale", "center", "poly", "bs", "ns", "standardize", "cr", "cc", "te", "s")
 _BAR = re.compile(r"\(([^()|]*(?:\([^()]*\)[^()|]*)*)\|\|?([^()]*)\)")
+# Responses read per partition by the core (no state): a column, cbind() of columns and
+# differences, a factor column.
+_READABLE_RESPONSE = re.compile(r"^(cbind\(.*\)|[A-Za-z_.][A-Za-z0-9_.]*)$")
 _FACTOR_CALL = re.compile(r"\b(?:factor|as\.factor|C)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)")
 
 
@@ -120,7 +123,8 @@ class PartitionRows:
 
     X: np.ndarray  # (n, p) kept fixed-effect columns
     X_full: np.ndarray  # (n, p_full) every design column (for the rank check)
-    y: np.ndarray  # response minus offset
+    y: np.ndarray  # response minus offset (a one-column response)
+    y_raw: np.ndarray  # the response as read ((n, 2) for cbind)
     offset: np.ndarray | None
     weights: np.ndarray | None
     Zs: list[np.ndarray]  # per model term (the model's order)
@@ -141,6 +145,8 @@ class DaskDesign:
     meta: pd.DataFrame
     #: The fixed-effect columns kept (set from the rank over all rows).
     keep: list[int] | None = None
+    #: The response is a numeric column (else an expression: cbind(), a factor).
+    response_is_column: bool = True
 
     def set_kept_columns(self, keep: list[int]) -> None:
         """Keep these design columns (found over all rows): the model's names follow."""
@@ -166,16 +172,24 @@ class DaskDesign:
         if self.offset is not None:
             extra = frame[self.offset].to_numpy(dtype=np.float64, na_value=np.nan)
             offset = extra if offset is None else offset + extra
-        if self.response in frame.columns:
+        if self.response in frame.columns and self.response_is_column:
             y = frame[self.response].to_numpy(dtype=np.float64, na_value=np.nan)
+        elif self.response_is_column:
+            y = np.zeros(len(frame))  # (prediction on data without the response)
         else:
-            y = np.zeros(len(frame))
+            # cbind(successes, failures), a two-level factor: the core's own reading
+            y = m.design.response_for(frame)
         w = (
             None
             if self.weights is None
             else frame[self.weights].to_numpy(dtype=np.float64, na_value=np.nan)
         )
-        ok = np.isfinite(X_full).all(axis=1) & np.isfinite(y)
+        ok = np.isfinite(X_full).all(axis=1)
+        if y.ndim == 2:
+            # as the core: rows with no trials contribute nothing and are left out
+            ok &= np.isfinite(y).all(axis=1) & ~np.all(y == 0, axis=1)
+        else:
+            ok &= np.isfinite(y)
         raw = frame[self.used]
         ok &= ~raw.isna().any(axis=1).to_numpy()
         for (Z, codes), t in zip(ordered, m.terms, strict=True):
@@ -196,12 +210,13 @@ class DaskDesign:
             ok &= w > 0
         rows = np.flatnonzero(ok)
         off = None if offset is None else offset[rows]
-        yy = y[rows] if off is None else y[rows] - off
+        yy = y[rows] if off is None or y.ndim == 2 else y[rows] - off
         keep = self.keep if self.keep is not None else list(range(X_full.shape[1]))
         return PartitionRows(
             X=X_full[rows][:, keep],
             X_full=X_full[rows],
             y=yy,
+            y_raw=y[rows],
             offset=off,
             weights=None if w is None else w[rows],
             Zs=[Z[rows] for Z, _ in ordered],
@@ -218,6 +233,8 @@ def build_design(
     weights: str | None,
     offset: str | None,
     contrasts: dict[str, str] | None,
+    family: Any = "gaussian",
+    link: Any = None,
 ) -> DaskDesign:
     """The core's model on the prototype (replicated so that the core's per-model
     size checks, which the caller repeats on the real sizes, do not see its few rows)."""
@@ -229,12 +246,20 @@ def build_design(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = mm.Model(
-            formula, frame, family="gaussian", weights=weights, offset=offset, contrasts=contrasts
+            formula,
+            frame,
+            family=family,
+            link=link,
+            weights=weights,
+            offset=offset,
+            contrasts=contrasts,
         )
     response = model.design.response_name
-    if response not in meta.columns:
+    is_column = response in meta.columns and pd.api.types.is_numeric_dtype(meta[response].dtype)
+    if not is_column and (family == "gaussian" or not _READABLE_RESPONSE.match(response)):
         raise ModelSpecificationError(
-            f"the response {response!r} must be a column of the Dask frame; compute it "
-            f"first, e.g. ddf = ddf.assign(y=...)"
+            f"the response {response!r} must be a numeric column of the Dask frame"
+            + (" (or cbind() of two, or a two-level factor column)" if family != "gaussian" else "")
+            + "; compute it first, e.g. ddf = ddf.assign(y=...)"
         )
-    return DaskDesign(model, response, weights, offset, used, meta)
+    return DaskDesign(model, response, weights, offset, used, meta, response_is_column=is_column)

@@ -63,6 +63,8 @@ def _design_of(
     offset: str | None,
     contrasts: dict[str, str] | None,
     client: Any,
+    family: Any = "gaussian",
+    link: Any = None,
 ) -> DaskDesign:
     check_formula(formula)
     meta = ddf._meta
@@ -82,7 +84,7 @@ def _design_of(
     )
     if len(prototype) == 0:
         raise ModelSpecificationError("no complete rows in the Dask frame: nothing to fit")
-    return build_design(formula, prototype, meta, used, weights, offset, contrasts)
+    return build_design(formula, prototype, meta, used, weights, offset, contrasts, family, link)
 
 
 def _moments(design: DaskDesign) -> Any:
@@ -256,6 +258,7 @@ def lmm(
     result = DaskLMMResult.from_fit(fit)
     assert isinstance(result, DaskLMMResult)
     result._attach(data, design, client)
+    result._products = (total, layout, p, std)
     if not result.converged:
         reasons = [m for m in result.messages if "singular" not in m]
         warnings.warn(

@@ -28,6 +28,11 @@ class DaskDataSource:
 
         return lmm(formula, data, **arguments)
 
+    def glmm(self, formula: str, data: Any, **arguments: Any) -> Any:
+        from ._glmm import glmm
+
+        return glmm(formula, data, **arguments)
+
 
 @hookimpl
 def mixedmodels_data_sources() -> Sequence[Any]:

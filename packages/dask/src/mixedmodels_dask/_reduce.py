@@ -8,7 +8,7 @@ from typing import Any
 
 import dask
 
-__all__ = ["compute", "map_reduce"]
+__all__ = ["compute", "map_reduce", "persist_partitions", "tree_reduce"]
 
 
 def compute(values: Sequence[Any], client: Any = None) -> list[Any]:
@@ -30,6 +30,39 @@ def map_reduce(
     partition, as a tree of ``split_every``-ary reductions on the workers."""
     parts = ddf.to_delayed()
     layer = [dask.delayed(per_partition)(p, i) for i, p in enumerate(parts)]
+
+    def combine_many(*values: Any) -> Any:
+        out = values[0]
+        for v in values[1:]:
+            out = combine(out, v)
+        return out
+
+    while len(layer) > 1:
+        layer = [
+            dask.delayed(combine_many)(*layer[i : i + split_every])
+            for i in range(0, len(layer), split_every)
+        ]
+    return compute(layer, client)[0]
+
+
+def persist_partitions(ddf: Any, build: Callable[[Any, int], Any], client: Any = None) -> list[Any]:
+    """``build(partition, index)`` of every partition, computed once and held (on the
+    workers of ``client``, or in this process for the local schedulers)."""
+    layer = [dask.delayed(build)(p, i) for i, p in enumerate(ddf.to_delayed())]
+    if client is not None:
+        return list(client.persist(layer))
+    return list(dask.persist(*layer))
+
+
+def tree_reduce(
+    items: Sequence[Any],
+    task: Callable[[Any], Any],
+    combine: Callable[[Any, Any], Any],
+    client: Any = None,
+    split_every: int = 8,
+) -> Any:
+    """``combine`` over ``task(item)`` of held items (:func:`persist_partitions`)."""
+    layer = [dask.delayed(task)(item) for item in items]
 
     def combine_many(*values: Any) -> Any:
         out = values[0]

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedmodels import LMMResult
+from mixedmodels import GLMMResult, LMMResult
 from mixedmodels.errors import ModelSpecificationError
 
 from ._design import DaskDesign
 
-__all__ = ["DaskLMMResult", "is_dask_frame"]
+__all__ = ["DaskGLMMResult", "DaskLMMResult", "is_dask_frame"]
 
 
 def is_dask_frame(data: Any) -> bool:
@@ -101,6 +101,8 @@ class DaskLMMResult(LMMResult):
     _ddf: Any
     _design: DaskDesign
     _client: Any
+    #: The summed cross-products, layout, number of fixed effects, standardisation.
+    _products: tuple[Any, ...]
 
     def _attach(self, ddf: Any, design: DaskDesign, client: Any) -> DaskLMMResult:
         self._ddf = ddf
@@ -169,7 +171,175 @@ class DaskLMMResult(LMMResult):
             meta=pd.Series(dtype=np.float64, name="prediction"),
         )
 
+    def refit_ml(self) -> LMMResult:
+        """The maximum-likelihood fit of the same model, from the same summed
+        cross-products (no pass over the rows): what profile intervals start from."""
+        if not self.reml:
+            return self
+        from mixedmodels.extending import criterion_from_cross_products, fit_lmm_criterion
+
+        total, layout, p, std = self._products
+        criterion = criterion_from_cross_products(total, layout, p, std)
+        out = DaskLMMResult.from_fit(fit_lmm_criterion(self.model, criterion, reml=False))
+        assert isinstance(out, DaskLMMResult)
+        out._attach(self._ddf, self._design, self._client)
+        out._products = self._products
+        return out
+
     def refit(self, newresp: Any, check: bool = False) -> LMMResult:
+        raise ModelSpecificationError(
+            "refit() of a fit on a Dask frame: fit again with the new response column"
+        )
+
+    def simulate(self, nsim: int = 1, seed: Any = None, re_form: str | None = "NA") -> Any:
+        raise ModelSpecificationError(
+            "simulate() of a fit on a Dask frame is not available (it returns every row)"
+        )
+
+
+def _glmm_part(
+    frame: pd.DataFrame,
+    design: DaskDesign,
+    beta: np.ndarray,
+    bs: list[np.ndarray],
+    what: str,
+    family: Any,
+    link: Any,
+) -> pd.Series:
+    """A GLMM's row-wise output on one partition: ``"eta"``, ``"mu"``, a residual type,
+    or ``"deviance2"`` (squared deviance residuals)."""
+    r = design.rows(frame, -1)
+    eta = r.X @ beta + _random_part(r.Zs, r.codes, bs, [True] * len(bs))
+    if r.offset is not None:
+        eta = eta + r.offset
+    index = frame.index[r.rows]
+    if what == "eta":
+        return pd.Series(eta, index=index, name="eta")
+    mu = link.inverse(eta)
+    if what == "mu":
+        return pd.Series(mu, index=index, name="fitted")
+    y = r.y_raw
+    pw = r.weights
+    if y.ndim == 2:
+        trials = y[:, 0] + y[:, 1]
+        y = y[:, 0] / trials
+        pw = trials if pw is None else trials * pw
+    w = np.ones(len(y)) if pw is None else pw
+    if what == "response":
+        res = y - mu
+    elif what == "pearson":
+        res = (y - mu) * np.sqrt(w / family.variance(mu))
+    elif what in ("deviance", "deviance2"):
+        res = family.deviance_residuals(y, mu, w)
+        if what == "deviance2":
+            res = res**2
+    else:  # working
+        res = (y - mu) / link.mu_eta(eta)
+    return pd.Series(res, index=index, name="residuals")
+
+
+class DaskGLMMResult(GLMMResult):
+    """A :class:`mixedmodels.GLMMResult` fitted on a Dask frame.
+
+    ``fixef``, ``vcov``, ``varcorr``, ``ranef``, ``loglik``, ``summary()``, ``tidy``,
+    Wald ``confint`` are the in-memory result's; :meth:`fitted`,
+    :meth:`linear_predictor`, :meth:`residuals` and :meth:`predict` (on a Dask
+    ``newdata``) are lazy Dask series; :attr:`deviance` is one pass over the rows.
+    """
+
+    _ddf: Any
+    _design: DaskDesign
+    _client: Any
+
+    def _attach(self, ddf: Any, design: DaskDesign, client: Any) -> DaskGLMMResult:
+        self._ddf = ddf
+        self._design = design
+        self._client = client
+        return self
+
+    def _rowwise(self, what: str, name: str) -> Any:
+        return self._ddf.map_partitions(
+            _glmm_part,
+            self._design,
+            self._beta,
+            self._b(),
+            what,
+            self.family,
+            self.link,
+            meta=pd.Series(dtype=np.float64, name=name),
+        )
+
+    def fitted(self) -> Any:  # type: ignore[override]
+        """Fitted means conditional on the random effects: a lazy Dask series."""
+        return self._rowwise("mu", "fitted")
+
+    def linear_predictor(self) -> Any:  # type: ignore[override]
+        """The linear predictor conditional on the random effects: a lazy Dask series."""
+        return self._rowwise("eta", "eta")
+
+    def residuals(self, type: str = "deviance") -> Any:  # type: ignore[override]
+        """Residuals (``"deviance"``, ``"pearson"``, ``"response"``, ``"working"``): a lazy
+        Dask series."""
+        if type not in ("deviance", "pearson", "response", "working"):
+            raise ModelSpecificationError(
+                f"unknown residual type {type!r}; use 'deviance', 'pearson', 'response' "
+                "or 'working'"
+            )
+        return self._rowwise(type, "residuals")
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance()`` of a GLMM: the sum of squared deviance residuals (one
+        pass over the rows)."""
+        total = self._rowwise("deviance2", "residuals").sum()
+        if self._client is not None:
+            return float(self._client.compute(total).result())
+        return float(total.compute())
+
+    def predict(  # type: ignore[override]
+        self,
+        newdata: Any = None,
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+        type: str = "link",
+        se_fit: bool = False,
+        interval: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Predictions on the ``"link"`` or ``"response"`` scale: lazy for a Dask
+        ``newdata`` (default: the fitted data), the in-memory result's for a pandas one."""
+        if newdata is not None and not is_dask_frame(newdata):
+            return super().predict(
+                newdata, re_form, allow_new_levels, type, se_fit, interval, **kwargs
+            )
+        if type not in ("link", "response"):
+            raise ModelSpecificationError(
+                f"unknown prediction type {type!r}; use 'link' or 'response'"
+            )
+        if se_fit or interval not in (None, "none"):
+            raise ModelSpecificationError(
+                "standard errors and intervals of predictions need an in-memory newdata; "
+                "pass newdata.compute() (or a sample of it)"
+            )
+        frame = self._ddf if newdata is None else newdata
+        eta = frame.map_partitions(
+            _predict_part,
+            self._design,
+            self._beta,
+            self._b(),
+            self._terms_in(re_form),
+            allow_new_levels,
+            meta=pd.Series(dtype=np.float64, name="prediction"),
+        )
+        if type == "link":
+            return eta
+        link = self.link
+        return eta.map_partitions(
+            lambda s: pd.Series(link.inverse(s.to_numpy()), index=s.index, name="prediction"),
+            meta=pd.Series(dtype=np.float64, name="prediction"),
+        )
+
+    def refit(self, newresp: Any, check: bool = False) -> GLMMResult:
         raise ModelSpecificationError(
             "refit() of a fit on a Dask frame: fit again with the new response column"
         )

@@ -180,6 +180,31 @@ class Design:
             out.append((tspec.lhs.new_matrix(frame), tspec.group.new_codes(frame)))
         return out
 
+    def response_for(self, newdata: Any) -> NDArray[np.float64]:
+        """The response evaluated on ``newdata``, as :attr:`y` (``(n, 2)`` for ``cbind``;
+        a two-level factor response coded 0/1 with the fitted levels; NaN where missing
+        or, for a factor response, a level not seen in fitting).
+
+        Parameters
+        ----------
+        newdata
+            Anything :func:`mixedmodels.design.data.as_pandas` accepts.
+        """
+        spec = _spec_of(self)
+        frame = as_pandas(newdata)
+        parts = []
+        for r in spec.responses:
+            if r.levels is not None:
+                col = frame[r.columns[0]]
+                values = col.astype(str).to_numpy()
+                y = np.where(values == str(r.levels[1]), 1.0, 0.0)
+                known = np.isin(values, [str(v) for v in r.levels]) & ~col.isna().to_numpy()
+                y[~known] = np.nan
+                parts.append(y)
+            else:
+                parts.append(np.asarray(r.new_values(frame), dtype=np.float64))
+        return parts[0] if len(parts) == 1 else np.column_stack(parts)
+
     def offset_for(self, newdata: Any) -> NDArray[np.float64] | None:
         """The formula's ``offset()`` terms evaluated on ``newdata`` (``None`` if none).
 
@@ -217,6 +242,8 @@ class _DesignSpec:
     #: Levels (failure, success) of a two-level factor response, the categories of an
     #: ordered factor response with more levels, else None.
     response_levels: list[str] | None = None
+    #: The response's parts (one, or the two of ``cbind``), for new data.
+    responses: list[NumericExpression] = field(default_factory=list)
 
 
 def _spec_of(design: Design) -> _DesignSpec:
@@ -459,5 +486,5 @@ def build_design(formula: str, data: Any, contrasts: dict[str, str] | None = Non
         offset=None if offset is None else np.asarray(offset, dtype=np.float64),
         row_index=frame.index[keep],
         n_dropped=n_total - n,
-        spec=_DesignSpec(fixed, offsets, columns, responses[0].levels),
+        spec=_DesignSpec(fixed, offsets, columns, responses[0].levels, responses),
     )

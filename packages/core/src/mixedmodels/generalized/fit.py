@@ -236,6 +236,7 @@ def fit_glmm(
     family: Any = None,
     problem: GLMMProblem | None = None,
     start: Any = None,
+    user: StandardizedGLMMProblem | None = None,
 ) -> GLMMFit:
     """Fit a GLMM by Laplace (``nagq=1``), adaptive quadrature (``nagq>1``) or the fast
     first stage only (``fast=True``, lme4's ``nAGQ = 0``).
@@ -257,10 +258,12 @@ def fit_glmm(
         Starting covariance parameters ``theta`` of the first stage (e.g. those of an
         earlier fit, as lme4's ``refit``); the structures' default start otherwise.
         Values on a zero lower bound are moved to 0.05, where the criterion is not flat.
+    user
+        With ``problem`` on standardised matrices: the same problem in the user's
+        coordinates (the fit is stated in them), as :func:`standardized_glmm_problem`.
     """
 
     _check_nagq(model, nagq)
-    user: StandardizedGLMMProblem | None = None
     if problem is not None:
         P = problem
     else:

@@ -178,7 +178,20 @@ class PenalizedSystem:
         that is not positive definite)."""
         if not (np.all(np.isfinite(w)) and all(np.all(np.isfinite(lam)) for lam in lambdas)):
             return None  # an overflowing mean (an extreme trial point)
-        A11, A_R1, A_RR = self._weighted(w)
+        return self.factor_from(lambdas, *self._weighted(w))
+
+    def weighted(self, w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The weighted cross-products ``A11``, ``A_R1``, ``A_RR`` of these rows: sums over
+        rows, so those of chunks of rows add up to those of all rows (decision 0022)."""
+        return self._weighted(w)
+
+    def factor_from(
+        self, lambdas: list[FloatArray], A11: FloatArray, A_R1: FloatArray, A_RR: FloatArray
+    ) -> Factor | None:
+        """:meth:`factor` from weighted cross-products (:meth:`weighted`, or their sum
+        over chunks of rows)."""
+        if not all(np.all(np.isfinite(lam)) for lam in lambdas):
+            return None
         l1 = lambdas[0]
         p1 = self.p1
         if p1 == 1:

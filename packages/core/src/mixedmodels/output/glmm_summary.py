@@ -113,7 +113,8 @@ def format_glmm_summary(result: Any, digits: int = 4) -> str:
     strs[-1] = _r_num(_r_round(vals[-1], 1))
     parts.append(_print_named(["AIC", "BIC", "logLik", "deviance", "df.resid"], strs))
     parts.append("\n")
-    res = result.residuals(type="pearson").to_numpy()
+    # (np.asarray: a lazy series of a fit on a Dask frame computes here)
+    res = np.asarray(result.residuals(type="pearson"), dtype=float)
     q = np.quantile(res, [0, 0.25, 0.5, 0.75, 1]) if res.size else np.full(5, np.nan)
     parts.append(
         "Scaled residuals: \n"
