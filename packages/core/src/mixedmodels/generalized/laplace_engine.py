@@ -127,7 +127,7 @@ class _Dense:
         self._chol: Any = None  # cho_factor's (factor, lower)
         # Z Lambda has Z's pattern by levels: row i of term t fills the columns of its
         # level with Z_i Lambda_t, so it is built from these positions, not by products.
-        self._pos: list[list[tuple[FloatArray, FloatArray]]] = []
+        self._pos: list[list[tuple[np.ndarray, np.ndarray]]] = []  # (rows, cols) indices
         for terms in per_predictor:
             pos, off = [], 0
             for t in terms:
