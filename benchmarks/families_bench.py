@@ -1,8 +1,10 @@
 """Time the general Laplace engine (mixedmodels-families) against glmmTMB in one run.
 
-The seven glmmTMB reference cases (data under ``packages/families/tests/reference``)
-and a simulated zero-inflated NB2 with two crossed random intercepts (``--rows``
-100,000 rows, 2,000 x 200 levels).  Prints seconds, the ratio glmmTMB / ours and the
+The seven glmmTMB reference cases (data under ``packages/families/tests/reference``),
+the simulated cases of the second round's families (compois, betabinomial, ordbeta;
+lognormal and nbinom12 ours only: glmmTMB 1.1.5 lacks them) and a simulated
+zero-inflated NB2 with two crossed random intercepts (``--rows`` 100,000 rows, 2,000 x
+200 levels).  Prints seconds, the ratio glmmTMB / ours and the
 log-likelihoods of both.
 
     python benchmarks/families_bench.py [--rows 100000] [--repeat 1] [--no-r] [--no-big]
@@ -77,6 +79,34 @@ CASES = {
         "distance ~ age + Sex + (1 | Subject), dispformula = ~Sex, family = gaussian",
     ),
 }
+
+# The simulated cases of issue 15's second round (tools/reference/glmmtmb_families/
+# new_families.R); glmmTMB 1.1.5 has no lognormal or nbinom12: ours only for those.
+SIM_CASES = {
+    "compois_sim": (
+        dict(formula="y ~ x + (1 | g)", family="compois"),
+        "y ~ x + (1 | g), family = compois",
+    ),
+    "betabinomial_sim": (
+        dict(formula="cbind(succ, fail) ~ x + (1 | g)", family="betabinomial"),
+        "cbind(succ, size - succ) ~ x + (1 | g), family = betabinomial",
+    ),
+    "ordbeta_sim": (
+        dict(formula="y ~ x + (1 | g)", family="ordbeta"),
+        "y ~ x + (1 | g), family = ordbeta, start = list(psi = c(-1, 1))",
+    ),
+    "lognormal_sim": (dict(formula="y ~ x + (1 | g)", family="lognormal"), None),
+    "nbinom12_sim": (dict(formula="y ~ x + (1 | g)", family="nbinom12"), None),
+}
+
+
+def load_sim(name: str) -> tuple[pd.DataFrame, dict]:
+    """A simulated case's data and the factor levels for R."""
+    data = pd.read_csv(REFERENCE / f"{name}.csv")
+    data["g"] = pd.Categorical(data["g"].astype(str))
+    if "succ" in data:
+        data["fail"] = data["size"] - data["succ"]
+    return data, {"g": {"levels": list(data["g"].cat.categories)}}
 
 
 def simulate_zinb2(rows: int, seed: int = 20240611) -> pd.DataFrame:
@@ -156,6 +186,12 @@ def main() -> None:
         csv = REFERENCE / Path(case["data_file"]).name
         jobs.append((case_id, csv, case.get("factor_levels", {}), rcall))
         print(f"{case_id}: ours {ours[case_id][0]:.2f} s", flush=True)
+    for name, (spec, rcall) in SIM_CASES.items():
+        data, levels = load_sim(name)
+        ours[name] = time_ours(data, spec, opt.repeat)
+        if rcall is not None:
+            jobs.append((name, REFERENCE / f"{name}.csv", levels, rcall))
+        print(f"{name}: ours {ours[name][0]:.2f} s", flush=True)
     tmp = None
     if not opt.no_big:
         big = simulate_zinb2(opt.rows)

@@ -110,6 +110,14 @@ def test_betabinomial_needs_trials() -> None:
         mm.glmm("prop ~ x + (1 | g)", betabinomial_data(), family="betabinomial")
 
 
+def test_betabinomial_trials_must_give_whole_successes() -> None:
+    data = betabinomial_data().copy()
+    data["size"] = data["size"].astype(float)
+    data.loc[[0, 3], "size"] += 0.5
+    with pytest.raises(ValueError, match=r"'prop' times weights.*whole number.*in 2 rows"):
+        mm.glmm("prop ~ x + (1 | g)", data, family="betabinomial", weights="size")
+
+
 def test_ordbeta() -> None:
     """The two cutpoints (glmmTMB's ``psi``) and glmmTMB's predictions (the mean ``mu``
     of the beta part)."""

@@ -316,11 +316,11 @@ def _trials_and_weights(model: Any) -> tuple[ConditionalFamily, Any]:
             "weights = the number of trials"
         )
     k = y * model.weights
-    if np.any(np.abs(k - np.round(k)) > 1e-8 * np.maximum(1.0, k)):
+    bad = np.abs(k - np.round(k)) > 1e-8 * np.maximum(1.0, k)
+    if np.any(bad):
         raise ModelSpecificationError(
             f"response {model.design.response_name!r} times weights (the trials) is not "
-            f"a whole number of successes in {int(np.sum(np.abs(k - np.round(k)) > 1e-8))} "
-            f"rows (family {family.name!r})"
+            f"a whole number of successes in {int(np.sum(bad))} rows (family {family.name!r})"
         )
     return family.bind_trials(model.weights), None
 
