@@ -101,6 +101,10 @@ class ClmmProblem:
         Threshold Jacobian (thresholds x threshold parameters).
     weights, offset
         Prior weights and location offset.
+    nominal
+        Nominal-effects design ``W`` (n x m, first column the intercept) or ``None``:
+        row-specific thresholds ``theta_ij = (W_i kron tJac_j) alpha`` (ordinal's
+        ``nominal``), the parameters ordered by ``W``'s columns, then thresholds.
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class ClmmProblem:
         tjac: FloatArray,
         weights: FloatArray,
         offset: FloatArray,
+        nominal: FloatArray | None = None,
     ) -> None:
         self.y = np.asarray(y, dtype=np.int64)
         self.X = np.asarray(X, dtype=np.float64)
@@ -121,7 +126,9 @@ class ClmmProblem:
         self.w = weights
         self.offset = offset
         self.n = self.y.shape[0]
-        self.n_alpha = tjac.shape[1]
+        W = np.ones((self.n, 1)) if nominal is None else np.asarray(nominal, dtype=np.float64)
+        self.nominal = nominal
+        self.n_alpha = tjac.shape[1] * W.shape[1]
         self.n_beta = self.X.shape[1]
         self.n_st = sum(t.n_st for t in terms)
         self.n_par = self.n_alpha + self.n_beta + self.n_st
@@ -138,6 +145,12 @@ class ClmmProblem:
         self._fin2 = (self.y > 0).astype(np.float64)
         self._inf1 = self._fin1 == 0
         self._inf2 = self._fin2 == 0
+        # d theta_{y} / d alpha and d theta_{y-1} / d alpha, one row per observation
+        na0 = tjac.shape[1]
+        up = np.vstack([tjac, np.zeros((1, na0))])[self.y]
+        lo = np.vstack([np.zeros((1, na0)), tjac])[self.y]
+        self.tj_up = (W[:, :, None] * up[:, None, :]).reshape(self.n, -1)
+        self.tj_lo = (W[:, :, None] * lo[:, None, :]).reshape(self.n, -1)
 
     # ---------------------------------------------------------------------------
     def split(self, par: FloatArray) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
@@ -152,9 +165,10 @@ class ClmmProblem:
     def fixed_eta(self, par: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``theta_y - X beta - offset`` and ``theta_{y-1} - X beta - offset``."""
         alpha, beta, _ = self.split(par)
-        theta = np.concatenate([[-np.inf], self.tjac @ alpha, [np.inf]])
         loc = self.X @ beta + self.offset
-        return theta[self.y + 1] - loc, theta[self.y] - loc
+        e1 = np.where(self._inf1, np.inf, self.tj_up @ alpha - loc)
+        e2 = np.where(self._inf2, -np.inf, self.tj_lo @ alpha - loc)
+        return e1, e2
 
     def _zl(self, sts: list[FloatArray]) -> list[FloatArray]:
         """Per term, ``Z_k Lambda_k`` (n x dim)."""
@@ -420,8 +434,7 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> FloatArray:
 
     pb = problem
     X, w = pb.X, pb.w
-    tj_up = np.vstack([pb.tjac, np.zeros((1, pb.n_alpha))])[pb.y]  # rows of theta_y
-    tj_lo = np.vstack([np.zeros((1, pb.n_alpha)), pb.tjac])[pb.y]  # rows of theta_{y-1}
+    tj_up, tj_lo = pb.tj_up, pb.tj_lo  # rows of d theta_y, d theta_{y-1} / d alpha
     k = pb.n_alpha + pb.n_beta
 
     def fg(x: FloatArray) -> tuple[float, FloatArray]:
@@ -482,8 +495,7 @@ def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> Float
     hj = 1.0 + s * s * np.bincount(codes, z * z * phi, minlength=nl)
     dh_du = s * s * np.bincount(codes, z * z * dphi_db * s * z, minlength=nl)
     # eta derivatives: alpha (through the thresholds), beta (-x), tau = log s (-b)
-    tj_up = np.vstack([pb.tjac, np.zeros((1, pb.n_alpha))])[pb.y]
-    tj_lo = np.vstack([np.zeros((1, pb.n_alpha)), pb.tjac])[pb.y]
+    tj_up, tj_lo = pb.tj_up, pb.tj_lo
     d1 = np.column_stack([tj_up, -pb.X, -b])  # d eta1 / d theta
     d2 = np.column_stack([tj_lo, -pb.X, -b])
     # direct partial of nll_u
