@@ -427,9 +427,10 @@ class ClmmProblem:
         return float(-np.sum(logsumexp(S + logw, axis=1)))
 
 
-def fit_fixed(problem: ClmmProblem, start: FloatArray) -> FloatArray:
+def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, FloatArray | None]:
     """The model without random effects (ordinal's ``clm``) by BFGS with the exact
-    gradient: the clmm's starting thresholds and coefficients."""
+    gradient: the clmm's starting thresholds and coefficients, and BFGS's inverse
+    Hessian there (``None`` if the fit failed)."""
     from scipy import optimize
 
     pb = problem
@@ -450,7 +451,9 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> FloatArray:
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         res = optimize.minimize(fg, start[:k], jac=True, method="BFGS", options={"gtol": 1e-6})
-    return np.asarray(res.x) if np.isfinite(res.fun) else start[:k]
+    if not np.isfinite(res.fun):
+        return start[:k], None
+    return np.asarray(res.x), np.asarray(res.hess_inv, dtype=np.float64)
 
 
 def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:

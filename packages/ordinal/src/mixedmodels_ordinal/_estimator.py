@@ -103,10 +103,16 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
         )
     problem = ClmmProblem(y, X, terms, link, tjac, weights, offset, nominal=W)
     start = options.get("start")
+    hess_inv0 = None
     if start is None:
         start = _start(y, len(levels), tjac, X.shape[1], problem)
         # as ordinal: start from the fit without random effects
-        start[: problem.n_alpha + problem.n_beta] = fit_fixed(problem, start)
+        k = problem.n_alpha + problem.n_beta
+        start[:k], hinv = fit_fixed(problem, start)
+        if hinv is not None:
+            # its curvature starts BFGS (unit curvature for the log SDs and T)
+            hess_inv0 = np.eye(problem.n_par)
+            hess_inv0[:k, :k] = hinv
     else:
         start = np.asarray(start, dtype=np.float64).ravel()
         if start.size != problem.n_par:
@@ -115,9 +121,14 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
                 f"got {start.size}"
             )
     if nagq > 1:
-        # the Laplace optimum (exact gradient) is a close start for quadrature
-        start = fit_clmm(problem, start, nagq=1, quiet=True).par
-    outcome = fit_clmm(problem, start, nagq=nagq)
+        # the Laplace optimum (exact gradient) and its curvature start quadrature
+        lap = fit_clmm(problem, start, nagq=1, quiet=True, hess_inv0=hess_inv0)
+        start = lap.par
+        try:
+            hess_inv0 = np.linalg.inv(lap.hessian)
+        except np.linalg.LinAlgError:
+            hess_inv0 = None
+    outcome = fit_clmm(problem, start, nagq=nagq, hess_inv0=hess_inv0)
     mode = problem.mode(outcome.par)
     spec = ClmmSpec(
         formula=model.formula,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import optimize
@@ -75,8 +76,12 @@ def fit_clmm(
     gtol: float = 1e-6,
     maxiter: int = 1000,
     quiet: bool = False,
+    hess_inv0: FloatArray | None = None,
 ) -> FitOutcome:
-    """Minimise the Laplace (``nagq == 1``) or AGQ criterion from ``start``."""
+    """Minimise the Laplace (``nagq == 1``) or AGQ criterion from ``start``.
+
+    ``hess_inv0``: BFGS's starting inverse Hessian (the fixed-effects fit's, or the
+    Laplace fit's for quadrature), which saves most of its early iterations."""
     if nagq > 1:
         x, w = np.polynomial.hermite.hermgauss(nagq)
 
@@ -128,14 +133,18 @@ def fit_clmm(
         fun_and_grad(par)
         return (H + H.T) / 2
 
+    # with difference gradients BFGS only gets close: the Newton finish below (with
+    # the finite-difference Hessian computed anyway for vcov) converges from there
+    opts: dict[str, Any] = {"gtol": gtol if exact else max(gtol, 1e-4), "maxiter": maxiter}
+    if hess_inv0 is not None and np.all(np.isfinite(hess_inv0)):
+        h0 = (hess_inv0 + hess_inv0.T) / 2
+        try:
+            np.linalg.cholesky(h0)
+            opts["hess_inv0"] = h0
+        except np.linalg.LinAlgError:
+            pass  # not positive definite (a boundary fit): BFGS's identity
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        res = optimize.minimize(
-            fun_and_grad,
-            start,
-            jac=True,
-            method="BFGS",
-            options={"gtol": gtol, "maxiter": maxiter},
-        )
+        res = optimize.minimize(fun_and_grad, start, jac=True, method="BFGS", options=opts)
         par = res.x
         f, g = fun_and_grad(par)
         H = hess(par)
@@ -154,7 +163,9 @@ def fit_clmm(
             if not np.isfinite(f_new) or f_new > f + 1e-12:
                 break
             par, f, g = par - step, f_new, g_new
-            moved = True
+            # the Hessian is recomputed only if the estimates moved beyond its own
+            # difference step (it changes by O(|step|))
+            moved = moved or bool(np.max(np.abs(step)) > 1e-5)
         fun_and_grad(par)  # leave the mode at the optimum
         if moved:
             H = hess(par)
