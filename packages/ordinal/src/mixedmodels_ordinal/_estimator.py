@@ -103,7 +103,7 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
         )
     problem = ClmmProblem(y, X, terms, link, tjac, weights, offset, nominal=W)
     start = options.get("start")
-    hess_inv0 = None
+    hess_inv0: Any = None
     if start is None:
         start = _start(y, len(levels), tjac, X.shape[1], problem)
         # as ordinal: start from the fit without random effects

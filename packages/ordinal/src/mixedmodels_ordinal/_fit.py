@@ -135,7 +135,7 @@ def fit_clmm(
 
     # with difference gradients BFGS only gets close: the Newton finish below (with
     # the finite-difference Hessian computed anyway for vcov) converges from there
-    opts: dict[str, Any] = {"gtol": gtol if exact else max(gtol, 1e-4), "maxiter": maxiter}
+    opts: Any = {"gtol": gtol if exact else max(gtol, 1e-4), "maxiter": maxiter}
     if hess_inv0 is not None and np.all(np.isfinite(hess_inv0)):
         h0 = (hess_inv0 + hess_inv0.T) / 2
         try:
