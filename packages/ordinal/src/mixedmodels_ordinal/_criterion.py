@@ -152,6 +152,16 @@ class ClmmProblem:
         self.tj_up = (W[:, :, None] * up[:, None, :]).reshape(self.n, -1)
         self.tj_lo = (W[:, :, None] * lo[:, None, :]).reshape(self.n, -1)
 
+    def level_indicator(self) -> sp.csr_matrix:
+        """Sparse (levels x rows) indicator of the single term's grouping levels: sums
+        over each level's rows of several columns in one product."""
+        if not hasattr(self, "_level_ind"):
+            t = self.terms[0]
+            self._level_ind = sp.csr_matrix(
+                (np.ones(self.n), (t.codes, np.arange(self.n))), shape=(t.n_levels, self.n)
+            )
+        return self._level_ind
+
     # ---------------------------------------------------------------------------
     def split(self, par: FloatArray) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
         a, b = self.n_alpha, self.n_alpha + self.n_beta
@@ -505,20 +515,13 @@ def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> Float
     g_direct = -(l1 @ d1 + l2 @ d2)
     # d^2 nll_u / du_j dtheta = sum_i s z_i w dA/dtheta (+ s z_i w A for tau)
     dA = dA1[:, None] * d1 + dA2[:, None] * d2
-    cross = np.column_stack(
-        [np.bincount(codes, s * z * w * dA[:, k], minlength=nl) for k in range(dA.shape[1])]
-    )
+    ind = pb.level_indicator()
+    cross = np.asarray(ind @ ((s * z * w)[:, None] * dA))
     cross[:, -1] += np.bincount(codes, s * z * w * A, minlength=nl)
     du = -cross / hj[:, None]
     # partial of h_j
     dphi = dphi1[:, None] * d1 + dphi2[:, None] * d2
-    dh = (
-        s
-        * s
-        * np.column_stack(
-            [np.bincount(codes, z * z * dphi[:, k], minlength=nl) for k in range(dphi.shape[1])]
-        )
-    )
+    dh = s * s * np.asarray(ind @ ((z * z)[:, None] * dphi))
     dh[:, -1] += 2 * s * s * np.bincount(codes, z * z * phi, minlength=nl)
     dh_total = dh + dh_du[:, None] * du
     return g_direct + 0.5 * np.sum(dh_total / hj[:, None], axis=0)

@@ -123,13 +123,16 @@ def fit_clmm(
     def hess(par: FloatArray) -> FloatArray:
         if not exact:
             return hessian(fun, par)
-        # central differences of the exact gradient, symmetrised
+        # forward differences of the exact gradient, symmetrised: the gradient is
+        # smooth, so the O(h) error (~1e-5 relative) is far below what the standard
+        # errors are compared to, at half the evaluations of central differences
         k = par.size
         H = np.empty((k, k))
+        g0 = fun_and_grad(par)[1]
         for i in range(k):
             e = np.zeros(k)
             e[i] = 1e-5 * max(1.0, abs(par[i]))
-            H[:, i] = (fun_and_grad(par + e)[1] - fun_and_grad(par - e)[1]) / (2 * e[i])
+            H[:, i] = (fun_and_grad(par + e)[1] - g0) / e[i]
         fun_and_grad(par)
         return (H + H.T) / 2
 
