@@ -466,7 +466,9 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
     return np.asarray(res.x), np.asarray(res.hess_inv, dtype=np.float64)
 
 
-def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:
+def laplace_gradient(
+    problem: ClmmProblem, par: FloatArray, mode: Mode, parts: bool = False
+) -> FloatArray:
     """Exact gradient of the Laplace criterion for one scalar random-effect term.
 
     ``L = nll(u^) + sum_j log(h_j) / 2`` with ``h_j = 1 + s^2 sum_i z_i^2 phi_i``; the
@@ -524,4 +526,55 @@ def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> Float
     dh = s * s * np.asarray(ind @ ((z * z)[:, None] * dphi))
     dh[:, -1] += 2 * s * s * np.bincount(codes, z * z * phi, minlength=nl)
     dh_total = dh + dh_du[:, None] * du
+    if parts:
+        mode.extra["laplace_parts"] = (du, dh_total, hj)
     return g_direct + 0.5 * np.sum(dh_total / hj[:, None], axis=0)
+
+
+def agq_gradient(
+    problem: ClmmProblem, par: FloatArray, mode: Mode, nodes: FloatArray, weights: FloatArray
+) -> FloatArray:
+    """Exact gradient of the adaptive Gauss-Hermite criterion (one scalar term).
+
+    ``-log L = sum_j [log(D_j) / 2 - logsumexp_k(log w_k + x_k^2 - g_j(U_jk))] + c`` with
+    nodes ``U_jk = u_j + sqrt(2 / D_j) x_k`` at the mode ``u_j`` and ``g_j`` the level's
+    conditional criterion: the mode and ``D_j`` move with the parameters as in
+    :func:`laplace_gradient`, each node with them.
+    """
+    pb = problem
+    laplace_gradient(pb, par, mode, parts=True)
+    du, dD, D = mode.extra["laplace_parts"]
+    t = pb.terms[0]
+    _, _, sts = pb.split(par)
+    s = float(np.exp(sts[0][0]))
+    z = t.Z[:, 0]
+    codes = t.codes
+    ind = pb.level_indicator()
+    e1f, e2f = mode.extra["eta"]
+    K = np.sqrt(2.0 / D)
+    U = mode.u[:, None] + K[:, None] * nodes[None, :]  # levels x nodes
+    B = U[codes] * (s * z)[:, None]
+    inf1, inf2 = pb._inf1[:, None], pb._inf2[:, None]
+    F1, f1, _ = pb.link.all_finite(np.where(inf1, 0.0, e1f[:, None] - B))
+    F2, f2, _ = pb.link.all_finite(np.where(inf2, 0.0, e2f[:, None] - B))
+    p = np.where(inf1, 1.0, F1) - np.where(inf2, 0.0, F2)
+    f1 = f1 * pb._fin1[:, None]
+    f2 = f2 * pb._fin2[:, None]
+    w = pb.w[:, None]
+    g = -np.asarray(ind @ (w * np.log(p))) + 0.5 * U**2
+    lw = np.log(weights)[None, :] + nodes[None, :] ** 2 - g
+    pi = np.exp(lw - logsumexp(lw, axis=1, keepdims=True))  # levels x nodes
+    A1, A2 = w * f1 / p, w * f2 / p
+    Pi = pi[codes]
+    a1 = np.sum(Pi * A1, axis=1)
+    a2 = np.sum(Pi * A2, axis=1)
+    direct_ab = -(a1 @ np.column_stack([pb.tj_up, -pb.X]) - a2 @ np.column_stack([pb.tj_lo, -pb.X]))
+    direct_tau = float(np.sum(Pi * (A1 - A2) * B))
+    direct = np.concatenate([direct_ab, [direct_tau]])
+    gprime = np.asarray(ind @ ((s * z)[:, None] * (A1 - A2))) + U
+    c1 = np.sum(pi * gprime, axis=1)
+    c2 = np.sum(pi * gprime * nodes[None, :], axis=1)
+    dK = -0.5 * (K / D)[:, None] * dD
+    return np.asarray(
+        direct + c1 @ du + c2 @ dK + 0.5 * np.sum(dD / D[:, None], axis=0), dtype=np.float64
+    )

@@ -1,9 +1,9 @@
 """Maximise the approximate likelihood of a clmm over (alpha, beta, log SDs, T).
 
-The outer problem has few parameters; the gradient is by central differences of the
-criterion (each evaluation re-finds the mode, warm-started at the centre's), the
-optimiser is BFGS, finished by Newton steps with a finite-difference Hessian, which is
-also the Hessian ordinal reports (``deriv12``) and whose inverse is ``vcov``.
+The outer problem has few parameters; the gradient is exact for one scalar term (Laplace
+and AGQ), otherwise by central differences of the criterion (each evaluation re-finds
+the mode, warm-started at the centre's); the optimiser is BFGS, finished by Newton steps
+with a finite-difference Hessian (as ordinal's ``deriv12``), whose inverse is ``vcov``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from scipy import optimize
 
 from mixedmodels.interfaces import FloatArray
 
-from ._criterion import ClmmProblem, laplace_gradient
+from ._criterion import ClmmProblem, agq_gradient, laplace_gradient
 
 __all__ = ["ClmmConvergenceWarning", "FitOutcome", "fit_clmm", "hessian"]
 
@@ -99,21 +99,26 @@ def fit_clmm(
         n_eval[0] += 1
         return crit(par)
 
-    exact = nagq == 1 and problem.scalar_single
+    exact = problem.scalar_single
 
     def fun_and_grad(par: FloatArray) -> tuple[float, FloatArray]:
         centre[0] = None
         if exact:
-            # one scalar term: the Laplace criterion's exact gradient
+            # one scalar term: the Laplace or quadrature criterion's exact gradient
             n_eval[0] += 1
             try:
                 m = problem.mode(par)
             except (np.linalg.LinAlgError, ValueError):
                 return np.inf, np.zeros_like(par)
-            f = m.nll + m.logdet
+            if nagq > 1:
+                f = problem.agq(par, x, w, u0=m.u) if np.isfinite(m.nll) else np.inf
+            else:
+                f = m.nll + m.logdet
             if not np.isfinite(f):
                 return np.inf, np.zeros_like(par)
             centre[0] = problem._u_start.copy()
+            if nagq > 1:
+                return float(f), agq_gradient(problem, par, m, x, w)
             return float(f), laplace_gradient(problem, par, m)
         f = fun(par)
         centre[0] = problem._u_start.copy()
