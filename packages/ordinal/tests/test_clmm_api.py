@@ -153,3 +153,17 @@ def test_clmm_convergence_warning_is_the_core_s_convergence_warning():
 
     # Users filter mm.ConvergenceWarning for every engine; clmm's must be caught too.
     assert issubclass(ClmmConvergenceWarning, mm.ConvergenceWarning)
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+def test_exact_agq_gradient_matches_differences(wine, link):
+    from mixedmodels_ordinal._criterion import agq_gradient
+    from mixedmodels_ordinal._fit import _gradient
+
+    fit = clmm("rating ~ temp + contact + (1 | judge)", wine, link=link)
+    pb = fit._problem
+    x, w = np.polynomial.hermite.hermgauss(10)
+    par = fit._outcome.par + 0.1
+    exact = agq_gradient(pb, par, pb.mode(par, tol=1e-12), x, w)
+    numeric = _gradient(lambda p: pb.agq(p, x, w), par)
+    np.testing.assert_allclose(exact, numeric, atol=1e-6 * max(1.0, np.abs(numeric).max()))

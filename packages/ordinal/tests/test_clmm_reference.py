@@ -181,3 +181,32 @@ def test_fit_model_rejects_unknown_option(wine):
     model = mm.Model("score ~ temp + (1 | judge)", data)
     with pytest.raises(TypeError, match="unknown option"):
         fit_model(model, list("12345"), bogus=1)
+
+
+@pytest.mark.parametrize("case,nagq", [("laplace", 1), ("agq10", 10)])
+def test_nominal_effects_against_clmm2(wine, case, nagq):
+    # ordinal's clmm has no nominal effects; its clmm2 does (one random intercept).
+    # clmm2's Laplace value is ~2e-7 relative above clmm's criterion at the same
+    # parameters (our criterion is clmm's); estimates to 1e-4, standard errors 5e-4.
+    ref = load_case(f"clmm2_wine_nominal_{case}")
+    fit = clmm("rating ~ temp + (1 | judge)", wine, nominal="~ contact", nAGQ=nagq)
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    names = ref["coef_table"]["rownames"]
+    assert list(fit.coefficients.index) == names
+    np.testing.assert_allclose(
+        fit.coefficients[names], list(ref["coefficients"].values()), rtol=1e-4
+    )
+    se = [row[1] for row in ref["coef_table"]["values"]]
+    np.testing.assert_allclose(fit.coef_table().loc[names, "Std. Error"], se, rtol=5e-4)
+    assert np.sqrt(fit.varcorr()["vcov"].iloc[0]) == pytest.approx(ref["stDev"], rel=1e-4)
+    np.testing.assert_allclose(fit.fitted().to_numpy(), ref["fitted"], atol=1e-4)
+    # predictions use the row's own thresholds
+    p = fit.predict(wine.head(4).drop(columns="rating"))
+    np.testing.assert_allclose(p.to_numpy(), fit.predict().to_numpy()[:4], rtol=1e-12)
+
+
+def test_nominal_bad_input(wine):
+    with pytest.raises(ValueError, match="appear in both the location and the nominal"):
+        clmm("rating ~ temp + contact + (1 | judge)", wine, nominal="~ contact")
+    with pytest.raises(ValueError, match="nominal effects need flexible thresholds"):
+        clmm("rating ~ temp + (1 | judge)", wine, nominal="~ contact", threshold="equidistant")

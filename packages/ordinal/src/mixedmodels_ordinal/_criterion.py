@@ -101,6 +101,10 @@ class ClmmProblem:
         Threshold Jacobian (thresholds x threshold parameters).
     weights, offset
         Prior weights and location offset.
+    nominal
+        Nominal-effects design ``W`` (n x m, first column the intercept) or ``None``:
+        row-specific thresholds ``theta_ij = (W_i kron tJac_j) alpha`` (ordinal's
+        ``nominal``), the parameters ordered by ``W``'s columns, then thresholds.
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class ClmmProblem:
         tjac: FloatArray,
         weights: FloatArray,
         offset: FloatArray,
+        nominal: FloatArray | None = None,
     ) -> None:
         self.y = np.asarray(y, dtype=np.int64)
         self.X = np.asarray(X, dtype=np.float64)
@@ -121,7 +126,9 @@ class ClmmProblem:
         self.w = weights
         self.offset = offset
         self.n = self.y.shape[0]
-        self.n_alpha = tjac.shape[1]
+        W = np.ones((self.n, 1)) if nominal is None else np.asarray(nominal, dtype=np.float64)
+        self.nominal = nominal
+        self.n_alpha = tjac.shape[1] * W.shape[1]
         self.n_beta = self.X.shape[1]
         self.n_st = sum(t.n_st for t in terms)
         self.n_par = self.n_alpha + self.n_beta + self.n_st
@@ -138,6 +145,22 @@ class ClmmProblem:
         self._fin2 = (self.y > 0).astype(np.float64)
         self._inf1 = self._fin1 == 0
         self._inf2 = self._fin2 == 0
+        # d theta_{y} / d alpha and d theta_{y-1} / d alpha, one row per observation
+        na0 = tjac.shape[1]
+        up = np.vstack([tjac, np.zeros((1, na0))])[self.y]
+        lo = np.vstack([np.zeros((1, na0)), tjac])[self.y]
+        self.tj_up = (W[:, :, None] * up[:, None, :]).reshape(self.n, -1)
+        self.tj_lo = (W[:, :, None] * lo[:, None, :]).reshape(self.n, -1)
+
+    def level_indicator(self) -> sp.csr_matrix:
+        """Sparse (levels x rows) indicator of the single term's grouping levels: sums
+        over each level's rows of several columns in one product."""
+        if not hasattr(self, "_level_ind"):
+            t = self.terms[0]
+            self._level_ind = sp.csr_matrix(
+                (np.ones(self.n), (t.codes, np.arange(self.n))), shape=(t.n_levels, self.n)
+            )
+        return self._level_ind
 
     # ---------------------------------------------------------------------------
     def split(self, par: FloatArray) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
@@ -152,9 +175,10 @@ class ClmmProblem:
     def fixed_eta(self, par: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``theta_y - X beta - offset`` and ``theta_{y-1} - X beta - offset``."""
         alpha, beta, _ = self.split(par)
-        theta = np.concatenate([[-np.inf], self.tjac @ alpha, [np.inf]])
         loc = self.X @ beta + self.offset
-        return theta[self.y + 1] - loc, theta[self.y] - loc
+        e1 = np.where(self._inf1, np.inf, self.tj_up @ alpha - loc)
+        e2 = np.where(self._inf2, -np.inf, self.tj_lo @ alpha - loc)
+        return e1, e2
 
     def _zl(self, sts: list[FloatArray]) -> list[FloatArray]:
         """Per term, ``Z_k Lambda_k`` (n x dim)."""
@@ -413,15 +437,15 @@ class ClmmProblem:
         return float(-np.sum(logsumexp(S + logw, axis=1)))
 
 
-def fit_fixed(problem: ClmmProblem, start: FloatArray) -> FloatArray:
+def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, FloatArray | None]:
     """The model without random effects (ordinal's ``clm``) by BFGS with the exact
-    gradient: the clmm's starting thresholds and coefficients."""
+    gradient: the clmm's starting thresholds and coefficients, and BFGS's inverse
+    Hessian there (``None`` if the fit failed)."""
     from scipy import optimize
 
     pb = problem
     X, w = pb.X, pb.w
-    tj_up = np.vstack([pb.tjac, np.zeros((1, pb.n_alpha))])[pb.y]  # rows of theta_y
-    tj_lo = np.vstack([np.zeros((1, pb.n_alpha)), pb.tjac])[pb.y]  # rows of theta_{y-1}
+    tj_up, tj_lo = pb.tj_up, pb.tj_lo  # rows of d theta_y, d theta_{y-1} / d alpha
     k = pb.n_alpha + pb.n_beta
 
     def fg(x: FloatArray) -> tuple[float, FloatArray]:
@@ -437,10 +461,14 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> FloatArray:
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         res = optimize.minimize(fg, start[:k], jac=True, method="BFGS", options={"gtol": 1e-6})
-    return np.asarray(res.x) if np.isfinite(res.fun) else start[:k]
+    if not np.isfinite(res.fun):
+        return start[:k], None
+    return np.asarray(res.x), np.asarray(res.hess_inv, dtype=np.float64)
 
 
-def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:
+def laplace_gradient(
+    problem: ClmmProblem, par: FloatArray, mode: Mode, parts: bool = False
+) -> FloatArray:
     """Exact gradient of the Laplace criterion for one scalar random-effect term.
 
     ``L = nll(u^) + sum_j log(h_j) / 2`` with ``h_j = 1 + s^2 sum_i z_i^2 phi_i``; the
@@ -482,28 +510,71 @@ def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> Float
     hj = 1.0 + s * s * np.bincount(codes, z * z * phi, minlength=nl)
     dh_du = s * s * np.bincount(codes, z * z * dphi_db * s * z, minlength=nl)
     # eta derivatives: alpha (through the thresholds), beta (-x), tau = log s (-b)
-    tj_up = np.vstack([pb.tjac, np.zeros((1, pb.n_alpha))])[pb.y]
-    tj_lo = np.vstack([np.zeros((1, pb.n_alpha)), pb.tjac])[pb.y]
+    tj_up, tj_lo = pb.tj_up, pb.tj_lo
     d1 = np.column_stack([tj_up, -pb.X, -b])  # d eta1 / d theta
     d2 = np.column_stack([tj_lo, -pb.X, -b])
     # direct partial of nll_u
     g_direct = -(l1 @ d1 + l2 @ d2)
     # d^2 nll_u / du_j dtheta = sum_i s z_i w dA/dtheta (+ s z_i w A for tau)
     dA = dA1[:, None] * d1 + dA2[:, None] * d2
-    cross = np.column_stack(
-        [np.bincount(codes, s * z * w * dA[:, k], minlength=nl) for k in range(dA.shape[1])]
-    )
+    ind = pb.level_indicator()
+    cross = np.asarray(ind @ ((s * z * w)[:, None] * dA))
     cross[:, -1] += np.bincount(codes, s * z * w * A, minlength=nl)
     du = -cross / hj[:, None]
     # partial of h_j
     dphi = dphi1[:, None] * d1 + dphi2[:, None] * d2
-    dh = (
-        s
-        * s
-        * np.column_stack(
-            [np.bincount(codes, z * z * dphi[:, k], minlength=nl) for k in range(dphi.shape[1])]
-        )
-    )
+    dh = s * s * np.asarray(ind @ ((z * z)[:, None] * dphi))
     dh[:, -1] += 2 * s * s * np.bincount(codes, z * z * phi, minlength=nl)
     dh_total = dh + dh_du[:, None] * du
+    if parts:
+        mode.extra["laplace_parts"] = (du, dh_total, hj)
     return g_direct + 0.5 * np.sum(dh_total / hj[:, None], axis=0)
+
+
+def agq_gradient(
+    problem: ClmmProblem, par: FloatArray, mode: Mode, nodes: FloatArray, weights: FloatArray
+) -> FloatArray:
+    """Exact gradient of the adaptive Gauss-Hermite criterion (one scalar term).
+
+    ``-log L = sum_j [log(D_j) / 2 - logsumexp_k(log w_k + x_k^2 - g_j(U_jk))] + c`` with
+    nodes ``U_jk = u_j + sqrt(2 / D_j) x_k`` at the mode ``u_j`` and ``g_j`` the level's
+    conditional criterion: the mode and ``D_j`` move with the parameters as in
+    :func:`laplace_gradient`, each node with them.
+    """
+    pb = problem
+    laplace_gradient(pb, par, mode, parts=True)
+    du, dD, D = mode.extra["laplace_parts"]
+    t = pb.terms[0]
+    _, _, sts = pb.split(par)
+    s = float(np.exp(sts[0][0]))
+    z = t.Z[:, 0]
+    codes = t.codes
+    ind = pb.level_indicator()
+    e1f, e2f = mode.extra["eta"]
+    K = np.sqrt(2.0 / D)
+    U = mode.u[:, None] + K[:, None] * nodes[None, :]  # levels x nodes
+    B = U[codes] * (s * z)[:, None]
+    inf1, inf2 = pb._inf1[:, None], pb._inf2[:, None]
+    F1, f1, _ = pb.link.all_finite(np.where(inf1, 0.0, e1f[:, None] - B))
+    F2, f2, _ = pb.link.all_finite(np.where(inf2, 0.0, e2f[:, None] - B))
+    p = np.where(inf1, 1.0, F1) - np.where(inf2, 0.0, F2)
+    f1 = f1 * pb._fin1[:, None]
+    f2 = f2 * pb._fin2[:, None]
+    w = pb.w[:, None]
+    g = -np.asarray(ind @ (w * np.log(p))) + 0.5 * U**2
+    lw = np.log(weights)[None, :] + nodes[None, :] ** 2 - g
+    pi = np.exp(lw - logsumexp(lw, axis=1, keepdims=True))  # levels x nodes
+    A1, A2 = w * f1 / p, w * f2 / p
+    Pi = pi[codes]
+    a1 = np.sum(Pi * A1, axis=1)
+    a2 = np.sum(Pi * A2, axis=1)
+    direct_ab = -(a1 @ np.column_stack([pb.tj_up, -pb.X]) - a2 @ np.column_stack([pb.tj_lo, -pb.X]))
+    direct_tau = float(np.sum(Pi * (A1 - A2) * B))
+    direct = np.concatenate([direct_ab, [direct_tau]])
+    gprime = np.asarray(ind @ ((s * z)[:, None] * (A1 - A2))) + U
+    c1 = np.sum(pi * gprime, axis=1)
+    c2 = np.sum(pi * gprime * nodes[None, :], axis=1)
+    dK = -0.5 * (K / D)[:, None] * dD
+    return np.asarray(
+        direct + c1 @ du + c2 @ dK + 0.5 * np.sum(dD / D[:, None], axis=0), dtype=np.float64
+    )

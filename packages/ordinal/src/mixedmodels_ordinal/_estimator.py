@@ -19,7 +19,7 @@ from ._thresholds import make_thresholds
 
 __all__ = ["ClmmEstimator", "clmm", "fit_model"]
 
-OPTIONS = ("link", "threshold", "nAGQ", "start", "data_name", "levels")
+OPTIONS = ("link", "threshold", "nAGQ", "start", "data_name", "levels", "nominal")
 
 
 def _start(
@@ -28,6 +28,8 @@ def _start(
     cum = np.cumsum(np.bincount(y, minlength=ncat))[:-1] / y.size
     theta = np.log(cum / (1 - cum))  # logistic quantiles: a start for every link
     alpha = np.linalg.lstsq(tjac, theta, rcond=None)[0]
+    # nominal effects start at zero
+    alpha = np.concatenate([alpha, np.zeros(problem.n_alpha - alpha.size)])
     st = []
     for t in problem.terms:
         st.extend([0.0] * t.dim + [0.0] * (t.n_st - t.dim))
@@ -44,7 +46,8 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
     levels
         The response's category labels, lowest first.
     **options
-        ``link``, ``threshold``, ``nAGQ``, ``start``, ``data_name`` (see :func:`clmm`).
+        ``link``, ``threshold``, ``nAGQ``, ``start``, ``data_name``, ``nominal``
+        (see :func:`clmm`).
     """
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -92,12 +95,24 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
         ReTerm(t.group_name, t.codes, t.Z, list(t.levels), list(t.column_names))
         for t in model.terms
     ]
-    problem = ClmmProblem(y, X, terms, link, tjac, weights, offset)
+    nominal_model, W, alpha_names = _nominal(model, options.get("nominal"), alpha_names)
+    if W is not None and threshold != "flexible":
+        raise ValueError(
+            f"nominal effects need flexible thresholds (one set per nominal column), "
+            f"not {threshold!r}"
+        )
+    problem = ClmmProblem(y, X, terms, link, tjac, weights, offset, nominal=W)
     start = options.get("start")
+    hess_inv0: Any = None
     if start is None:
         start = _start(y, len(levels), tjac, X.shape[1], problem)
         # as ordinal: start from the fit without random effects
-        start[: problem.n_alpha + problem.n_beta] = fit_fixed(problem, start)
+        k = problem.n_alpha + problem.n_beta
+        start[:k], hinv = fit_fixed(problem, start)
+        if hinv is not None:
+            # its curvature starts BFGS (unit curvature for the log SDs and T)
+            hess_inv0 = np.eye(problem.n_par)
+            hess_inv0[:k, :k] = hinv
     else:
         start = np.asarray(start, dtype=np.float64).ravel()
         if start.size != problem.n_par:
@@ -106,9 +121,14 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
                 f"got {start.size}"
             )
     if nagq > 1:
-        # the Laplace optimum (exact gradient) is a close start for quadrature
-        start = fit_clmm(problem, start, nagq=1, quiet=True).par
-    outcome = fit_clmm(problem, start, nagq=nagq)
+        # the Laplace optimum (exact gradient) and its curvature start quadrature
+        lap = fit_clmm(problem, start, nagq=1, quiet=True, hess_inv0=hess_inv0)
+        start = lap.par
+        try:
+            hess_inv0 = np.linalg.inv(lap.hessian)
+        except np.linalg.LinAlgError:
+            hess_inv0 = None
+    outcome = fit_clmm(problem, start, nagq=nagq, hess_inv0=hess_inv0)
     mode = problem.mode(outcome.par)
     spec = ClmmSpec(
         formula=model.formula,
@@ -122,8 +142,46 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
         beta_names=beta_names,
         row_index=model.design.row_index,
         model=model,
+        nominal_model=nominal_model,
     )
     return ClmmResult(problem, outcome, mode, spec)
+
+
+def _nominal(
+    model: Model, nominal: Any, alpha_names: list[str]
+) -> tuple[Model | None, np.ndarray | None, list[str]]:
+    """The nominal-effects design (ordinal's ``nominal = ~ x``): its own model matrix,
+    with an intercept, on the same rows; threshold names ``"1|2.(Intercept)"``,
+    ``"1|2.x"``, ... as ordinal's."""
+    if nominal is None:
+        return None, None, alpha_names
+    rhs = str(nominal).strip()
+    rhs = rhs[1:].strip() if rhs.startswith("~") else rhs
+    if not rhs:
+        raise ValueError("nominal must be a formula such as '~ contact'")
+    design = model.design
+    g = model.terms[0].group_name
+    try:
+        nm = Model(f"{design.response_name} ~ {rhs} + (1 | {g})", model.data)
+    except Exception as err:
+        raise ValueError(f"nominal formula '~ {rhs}': {err}") from err
+    if not nm.design.row_index.equals(design.row_index):
+        raise ValueError(
+            f"nominal formula '~ {rhs}' uses other rows than the location formula "
+            "(missing values in its columns): drop those rows first"
+        )
+    names = list(nm.fixef_names)
+    if "(Intercept)" not in names:
+        raise ValueError(f"nominal formula '~ {rhs}' must keep the intercept")
+    both = sorted(set(names) & set(model.fixef_names) - {"(Intercept)"})
+    if both:
+        raise ValueError(
+            f"{both} appear in both the location and the nominal formula; keep each term "
+            "in one of them"
+        )
+    W = np.asarray(nm.X, dtype=np.float64)
+    pairs = [a for a in alpha_names]
+    return nm, W, [f"{p}.{c}" for c in names for p in pairs]
 
 
 class ClmmEstimator(Estimator):
@@ -210,6 +268,7 @@ def clmm(
     offset: Any = None,
     start: Any = None,
     data_name: str | None = None,
+    nominal: str | None = None,
 ) -> ClmmResult:
     """Fit a cumulative link mixed model (R's ``ordinal::clmm``).
 
@@ -237,6 +296,12 @@ def clmm(
         Starting values (threshold parameters, coefficients, ST parameters).
     data_name
         Name shown after ``data:`` in the summary.
+    nominal
+        Nominal effects, ``"~ contact"``: terms whose effect differs between the
+        thresholds, ``theta_j(w) = alpha_j + w' gamma_j`` (ordinal's ``nominal``, as
+        ``clmm2`` fits them; flexible thresholds only).  The threshold parameters are
+        then named ``"1|2.(Intercept)"``, ..., ``"1|2.contact"``, ... and
+        :attr:`ClmmResult.thresholds` holds the baseline thresholds.
 
     Returns
     -------
@@ -263,4 +328,6 @@ def clmm(
     }
     if start is not None:
         options["start"] = start
+    if nominal is not None:
+        options["nominal"] = nominal
     return fit_model(model, levels, **options)

@@ -35,6 +35,7 @@ class ClmmSpec:
     beta_names: list[str]
     row_index: pd.Index
     model: Any
+    nominal_model: Any = None  # the Model whose fixed matrix is the nominal design
 
 
 class ClmmResult:
@@ -73,7 +74,10 @@ class ClmmResult:
         alpha, beta, sts = pb.split(par)
         self.alpha = pd.Series(alpha, index=spec.alpha_names, name="alpha")
         pairs = [f"{a}|{b}" for a, b in zip(spec.levels[:-1], spec.levels[1:], strict=True)]
-        self.thresholds = pd.Series(pb.tjac @ alpha, index=pairs, name="threshold")
+        # with nominal effects: the thresholds at the nominal terms' baseline
+        self.thresholds = pd.Series(
+            pb.tjac @ alpha[: pb.tjac.shape[1]], index=pairs, name="threshold"
+        )
         self.beta = pd.Series(beta, index=spec.beta_names, name="beta")
         self._sts = sts
         self.loglik = -float(outcome.nll)
@@ -223,6 +227,19 @@ class ClmmResult:
             raise ValueError(f"re_form must be None or '~0', got {re_form!r}")
         return loc, frame.index
 
+    def _row_thresholds(self, newdata: Any) -> FloatArray:
+        """Thresholds per row (n x K-1): the same for all rows without nominal effects."""
+        pb = self._problem
+        theta = np.asarray(self.thresholds.to_numpy(), dtype=np.float64)[None, :]
+        if pb.nominal is None:
+            return theta
+        if newdata is None:
+            W = pb.nominal
+        else:
+            W = self.spec.nominal_model.design.fixed_matrix(pd.DataFrame(newdata))
+        A = self.alpha.to_numpy().reshape(W.shape[1], -1) @ pb.tjac.T
+        return np.asarray(W @ A, dtype=np.float64)
+
     def predict(
         self, newdata: Any = None, type: str = "prob", re_form: str | None = None
     ) -> pd.DataFrame | pd.Series:
@@ -240,8 +257,8 @@ class ClmmResult:
             (levels not seen in the fit get zero); ``"~0"`` sets them to zero.
         """
         loc, index = self._linear_predictor(newdata, re_form)
-        theta = self.thresholds.to_numpy()
-        F = self._problem.link.cdf(theta[None, :] - loc[:, None])
+        theta = self._row_thresholds(newdata)
+        F = self._problem.link.cdf(theta - loc[:, None])
         cum = np.column_stack([F, np.ones(len(loc))])
         probs = np.diff(np.column_stack([np.zeros(len(loc)), cum]), axis=1)
         levels = self.spec.levels

@@ -64,12 +64,25 @@ def pql_iterate(
     fit = None
     converged = False
     i = 0
+    model: Any = None
     for i in range(1, niter + 1):  # noqa: B007 - the count is reported
-        data["zz_pql_"] = zz
-        data["wz_pql_"] = wz
-        fit = mm.lmm(
-            formula, data, reml=False, weights="wz_pql_", correlation=correlation, **lmm_options
-        )
+        if model is None or not np.all(wz > 0):
+            data["zz_pql_"] = zz
+            data["wz_pql_"] = wz
+            extras = {} if correlation is None else {"correlation": correlation}
+            model = mm.Model(formula, data, family="gaussian", weights="wz_pql_", **extras)
+        else:
+            # the design does not change between iterations, only the working response
+            # and weights: swap them into the model instead of building it again
+            model.design.y = zz
+            model.y = zz
+            model.weights = wz
+        options = dict(lmm_options)
+        if fit is not None and correlation is None and "start" not in options:
+            # warm start from the previous working fit (as lme4's refit: zero SDs
+            # nudged off the boundary)
+            options["start"] = np.where(fit.theta == 0, 0.05, fit.theta)
+        fit = model.fit(method="ml", **options)
         eta_old = eta
         eta = np.asarray(fit.fitted(), dtype=np.float64) + offset
         if np.sum((eta - eta_old) ** 2) < 1e-6 * np.sum(eta**2):
