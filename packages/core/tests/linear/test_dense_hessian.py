@@ -53,3 +53,25 @@ def test_hessian_unavailable_next_to_a_bound() -> None:
     problem = _dense("Yield ~ 1 + (1 | Batch)", "Dyestuff")
     assert problem.hessian(np.array([0.0]), True) is None
     assert problem.hessian(np.array([0.5]), True) is not None
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize(("formula", "name"), CASES)
+def test_newton_reaches_the_lbfgsb_optimum(formula: str, name: str, reml: bool) -> None:
+    data = mm.datasets.load(name)
+    newton = mm.lmm(formula, data, reml=reml)
+    lbfgsb = mm.lmm(formula, data, reml=reml, optimizer="lbfgsb")
+    assert newton.optimizer.method == "newton"
+    assert lbfgsb.optimizer.method == "lbfgsb"
+    assert newton.converged
+    crit = "reml_criterion" if reml else "deviance"
+    # Newton converges to the rounding noise: never above L-BFGS-B's optimum.
+    assert getattr(newton, crit) <= getattr(lbfgsb, crit) + 1e-9
+    np.testing.assert_allclose(newton.theta, lbfgsb.theta, rtol=1e-5, atol=1e-6)
+
+
+def test_singular_fits_keep_their_path() -> None:
+    # The Hessian is unavailable next to a bound: the fit falls back to L-BFGS-B.
+    data = mm.datasets.load("Dyestuff2")
+    fit = mm.lmm("Yield ~ 1 + (1 | Batch)", data)
+    assert fit.singular and fit.optimizer.method == "lbfgsb"

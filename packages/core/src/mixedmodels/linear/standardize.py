@@ -254,12 +254,14 @@ def _column_transform(M: FloatArray, general: bool, shift: bool) -> FloatArray:
     A = np.eye(d)
     if n == 0 or d == 0:
         return A
-    ones = [j for j in range(d) if np.all(M[:, j] == 1.0)]
-    intercept = ones[0] if ones else None
-    for j in range(d):
+    # Column checks on the whole matrix at once (a loop of numpy calls per column costs
+    # more than the arithmetic on small data).
+    is_one = M == 1.0
+    ones = np.flatnonzero(is_one.all(axis=0))
+    intercept = int(ones[0]) if ones.size else None
+    indicator = (is_one | (M == 0.0)).all(axis=0)
+    for j in np.flatnonzero(~indicator).tolist():
         x = M[:, j]
-        if j == intercept or np.all((x == 0.0) | (x == 1.0)):
-            continue
         centre = float(np.mean(x)) if (shift and intercept is not None) else 0.0
         scale = float(np.sqrt(np.mean((x - centre) ** 2)))
         if not (np.isfinite(scale) and scale > 0.0):
