@@ -128,7 +128,7 @@ class GroupingFactor:
         cache = self.__dict__.setdefault("_int_levels", {})
         key = id(levels)
         if key not in cache:
-            values = None
+            values: tuple[Any, ...] | None = None
             if levels and all(s.lstrip("-").isdigit() for s in levels):
                 ints = np.array([int(s) for s in levels], dtype=np.int64)
                 if all(str(v) == s for v, s in zip(ints.tolist(), levels, strict=True)):
