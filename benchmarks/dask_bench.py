@@ -60,6 +60,12 @@ def simulate(path: Path, rows: int, partition_rows: int, seed: int = 1, model: s
         part += 1
 
 
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _peak_rss_gib() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -80,6 +86,7 @@ def run_one(
         return mm.lmm(FORMULA, data, reml=False)
 
     start = time.perf_counter()
+    cpu0 = _cpu_seconds()
     if kind == "dask":
         import dask.dataframe as dd
 
@@ -105,6 +112,9 @@ def run_one(
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
+        # CPU time of this process and its workers: rows per CPU-second do not depend
+        # on how busy the machine is (wall time does, on a shared 2-core machine).
+        "cpu_seconds": _cpu_seconds() - cpu0,
         "peak_rss_gib": _peak_rss_gib(),
         "nobs": float(fit.nobs),
         "deviance": float(-2.0 * fit.loglik),
@@ -150,8 +160,10 @@ def main() -> None:
     cores = args.workers
     for kind, r in results.items():
         per_core = r["nobs"] / r["seconds"] / cores
+        per_cpu = r["nobs"] / max(r["cpu_seconds"], 1e-9)
         print(
             f"{kind:>6}: {r['seconds']:8.1f} s  {per_core:12,.0f} rows/s/core  "
+            f"CPU {r['cpu_seconds']:8.1f} s ({per_cpu:,.0f} rows per CPU-second)  "
             f"peak RSS {r['peak_rss_gib']:.2f} GiB  (n = {int(r['nobs']):,}, {cores} cores)"
         )
     if "memory" in results:
