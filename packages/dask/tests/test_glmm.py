@@ -152,3 +152,37 @@ def test_refused_models() -> None:
         mm.glmm("TICKS ~ YEAR + (1 | BROOD)", ddf, family="poisson", nagq=0)
     with pytest.raises(ModelSpecificationError, match="ziformula"):
         mm.glmm("TICKS ~ YEAR + (1 | BROOD)", ddf, family="poisson", ziformula="~1")
+
+
+# --- bad input ------------------------------------------------------------------------
+def test_partition_with_another_dtype() -> None:
+    import dask
+
+    df = mm.datasets.load("cbpp")
+    bad = df.iloc[30:].copy()
+    bad["size"] = bad["size"].astype(str)  # (as a file of another schema)
+    ddf = dd.from_delayed(
+        [dask.delayed(df.iloc[:30]), dask.delayed(bad)], meta=df.iloc[:0], verify_meta=False
+    )
+    with pytest.raises(ModelSpecificationError, match=r"column 'size' has dtype .* partition 1"):
+        mm.glmm(CASES["cbpp_laplace"][1], ddf, family="binomial")
+
+
+def test_level_seen_only_in_newdata() -> None:
+    name, formula, family, _ = CASES["cbpp_laplace"]
+    df = mm.datasets.load(name)
+    fit = mm.glmm(formula, _shuffled(df, 3), family=family)
+    new = df.iloc[:4].copy()
+    new["herd"] = "99"
+    lazy = fit.predict(dd.from_pandas(new, npartitions=1))
+    with pytest.raises(ModelSpecificationError, match=r"levels of 'herd' not seen"):
+        lazy.compute()
+    ok = fit.predict(dd.from_pandas(new, npartitions=1), allow_new_levels=True).compute()
+    np.testing.assert_allclose(ok, fit.predict(new, re_form="~0"), rtol=1e-12)
+
+
+def test_successes_above_trials_in_a_partition() -> None:
+    df = mm.datasets.load("cbpp").copy()
+    df.loc[df.index[40], "incidence"] = df.loc[df.index[40], "size"] + 1
+    with pytest.raises(ModelSpecificationError, match=r"non-negative .* partition"):
+        mm.glmm(CASES["cbpp_laplace"][1], _shuffled(df, 3), family="binomial")

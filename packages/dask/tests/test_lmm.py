@@ -64,7 +64,7 @@ def test_partitions_missing_levels() -> None:
     """Each partition holds only some subjects (sorted data, 6 partitions)."""
     df = mm.datasets.load("sleepstudy")
     ddf = dd.from_pandas(df, npartitions=6, sort=False)
-    per_part = [p["Subject"].nunique().compute() for p in ddf.partitions]
+    per_part = [p.compute()["Subject"].nunique() for p in ddf.partitions]
     assert max(per_part) < df["Subject"].nunique()
     assert_same_fit(
         mm.lmm("Reaction ~ Days + (Days | Subject)", ddf),

@@ -124,11 +124,54 @@ class GroupingFactor:
         key[missing] = -1
         return key
 
+    def _integer_codes(self, col: pd.Series, levels: list[str]) -> NDArray[np.int64] | None:
+        """Codes of an integer column whose fitted levels are all integers as R
+        prints them, by binary search (no labels formatted per row: the chunks of a Dask
+        frame ask this for millions of rows); ``None`` where that does not apply."""
+        dtype = col.dtype
+        if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_integer_dtype(dtype):
+            return None
+        if not isinstance(dtype, np.dtype) and col.hasnans:
+            return None  # (nullable or Arrow integers with missing values)
+        cache = self.__dict__.setdefault("_int_levels", {})
+        key = id(levels)
+        if key not in cache:
+            values: tuple[Any, ...] | None = None
+            if levels and all(s.lstrip("-").isdigit() for s in levels):
+                ints = np.array([int(s) for s in levels], dtype=np.int64)
+                if all(str(v) == s for v, s in zip(ints.tolist(), levels, strict=True)):
+                    low, span = int(ints.min()), int(ints.max() - ints.min()) + 1
+                    if span <= 4 * len(levels) + 1024:
+                        # A lookup table (one gather per row; a binary search costs more)
+                        table = np.full(span, -1, dtype=np.int64)
+                        table[ints - low] = np.arange(len(levels))
+                        values = ("table", low, table)
+                    else:
+                        order = np.argsort(ints, kind="stable")
+                        values = ("search", ints[order], order)
+            cache[key] = (levels, values)
+        how = cache[key][1]
+        if how is None:
+            return None
+        x = col.to_numpy(dtype=np.int64)
+        if how[0] == "table":
+            _, low, table = how
+            pos = x - low
+            inside = (pos >= 0) & (pos < table.size)
+            return np.where(inside, table[np.where(inside, pos, 0)], -1).astype(np.int64)
+        _, sorted_levels, order = how
+        pos = np.clip(np.searchsorted(sorted_levels, x), 0, len(sorted_levels) - 1)
+        return np.where(sorted_levels[pos] == x, order[pos], -1).astype(np.int64)
+
     def new_codes(self, frame: pd.DataFrame) -> NDArray[np.int64]:
         """Codes of new data's groups in the fitted levels (``-1``: unseen or missing)."""
         require_columns(frame, list(self.factors), f"grouping factor {self.name!r}")
         comps = []
         for col, levels in zip(self.factors, self.component_levels, strict=True):
+            fast = self._integer_codes(frame[col], levels)
+            if fast is not None:
+                comps.append(fast)
+                continue
             codes, labels, _ = factorize(frame[col])
             index = np.append(pd.Index(levels).get_indexer(pd.Index(labels)), -1)
             comps.append(index[codes])

@@ -139,6 +139,27 @@ def _observed_task(local: GLMMProblem, state: Any, point: tuple[Any, ...], joint
 
 
 def _gradient_rows(
+    local: GLMMProblem,
+    point: tuple[Any, ...],
+    sel: SelectedInverse,
+    joint: bool,
+    token: int,
+    keep: bool,
+) -> tuple[Any, ...]:
+    """The per-row terms of the gradient at ``point``; kept on the chunk between the two
+    passes of one gradient (``token``), so that the second does not recompute them
+    (where the chunk is another copy, they are recomputed: the same values)."""
+    cached = local.__dict__.get("_gradient_rows")
+    if cached is not None and cached[0] == token:
+        if not keep:
+            local.__dict__["_gradient_rows"] = None
+        return cached[1]  # type: ignore[no-any-return]
+    out = _compute_gradient_rows(local, point, sel, joint)
+    local.__dict__["_gradient_rows"] = (token, out) if keep else None
+    return out
+
+
+def _compute_gradient_rows(
     local: GLMMProblem, point: tuple[Any, ...], sel: SelectedInverse, joint: bool
 ) -> tuple[Any, ...]:
     lambdas = point[0]
@@ -154,13 +175,18 @@ def _gradient_rows(
 
 
 def _leverage_task(
-    local: GLMMProblem, state: Any, point: tuple[Any, ...], sel: SelectedInverse, joint: bool
+    local: GLMMProblem,
+    state: Any,
+    point: tuple[Any, ...],
+    sel: SelectedInverse,
+    joint: bool,
+    token: int,
 ) -> Any:
     """Whether the observed weights are Fisher's here, and ``[Z X]' g_lev``."""
     if local is None:
         return None
     _set_state(local, state)
-    _, w_obs, w, g_lev, _, system = _gradient_rows(local, point, sel, joint)
+    _, w_obs, w, g_lev, _, system = _gradient_rows(local, point, sel, joint, token, keep=True)
     canonical = bool(np.allclose(w_obs, w, rtol=1e-6, atol=1e-12))
     return (canonical, system.crossprod(np.ones(local.n), g_lev))
 
@@ -173,6 +199,7 @@ def _gradient_task(
     joint: bool,
     s: tuple[FloatArray, FloatArray],
     jacobians: list[tuple[int, FloatArray]],
+    token: int,
 ) -> Any:
     """The dot products over rows that make up the gradient (see
     :meth:`GLMMProblem.laplace_gradient`)."""
@@ -180,7 +207,7 @@ def _gradient_task(
         return None
     _set_state(local, state)
     lambdas, _, u1, uR = point
-    r, w_obs, w, g_lev, rows, system = _gradient_rows(local, point, sel, joint)
+    r, w_obs, w, g_lev, rows, system = _gradient_rows(local, point, sel, joint, token, keep=False)
     q = local.fixed.q_rest
     s1, sR = s
     v = system.random_part(lambdas, s1, sR[:q])
@@ -266,6 +293,8 @@ class ChunkedGLMMProblem(GLMMProblem):
         self.binary = bool(binary) and family.name == "binomial"
         self._xtx = xtx
         self._point: tuple[Any, ...] | None = None
+        # Names one gradient's two passes (their per-row terms are kept in between).
+        self._token = int(np.random.default_rng().integers(1 << 62))
 
     def _last_point(self) -> tuple[Any, ...]:
         """``(lambdas, beta, u1, uR)`` of the last PIRLS: where the rows are evaluated."""
@@ -453,8 +482,10 @@ class ChunkedGLMMProblem(GLMMProblem):
         point = self._last_point()
         sel = system.selected_inverse(res.factor)
         state = self._state()
+        self._token += 1
+        token = self._token
         canonical, (c1, cR) = self._reduce(
-            partial(_leverage_task, state=state, point=point, sel=sel, joint=joint)
+            partial(_leverage_task, state=state, point=point, sel=sel, joint=joint, token=token)
         )
         f_obs = res.factor if canonical else self._observed_factor(system, lambdas, joint)
         if f_obs is None:
@@ -474,6 +505,7 @@ class ChunkedGLMMProblem(GLMMProblem):
                 joint=joint,
                 s=(s1, sR),
                 jacobians=jacobians,
+                token=token,
             )
         )
         parts = out[0]
