@@ -131,7 +131,6 @@ def test_collapsed_marginal_is_the_gaussian_marginal(sleepstudy):
     assert ours(*a) - ours(*b) == pytest.approx(dense(*a) - dense(*b), rel=1e-9)
 
 
-@slow
 def test_binomial_prior_predictive_counts(cbpp):
     """Prior predictive draws of a binomial model are counts within the trials (the
     sampler once failed on float trials)."""

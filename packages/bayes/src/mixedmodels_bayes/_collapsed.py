@@ -356,6 +356,30 @@ def _small_forward(L: list[list[Any]], b: Any) -> Any:
     return jnp.stack(x, axis=-2)
 
 
+def _single_term_blocks(bd: BayesData, info: CollapsedInfo, params: dict[str, Any]) -> Any:
+    """The blocks of ``A`` and ``c`` for a model with one random-effect term, read
+    from the cross-products level by level (never forming ``A``): ``D`` ``(n0, d, d)``,
+    ``B`` ``(n0, d, p_c)``, ``C`` ``(p_c, p_c)``, ``c0`` ``(n0, d)``, ``cr`` ``(p_c,)``,
+    with ``rss`` and ``sigma``."""
+    t = bd.terms[0]
+    n0, d0 = t.n_levels, t.dim
+    sigma = params["sigma"]
+    s2 = sigma * sigma
+    T = term_factor(params, 0, t.correlated)
+    ci, si = info.collapsed_idx, info.sampled_idx
+    beta_s = params["beta_s"]
+    G = jnp.einsum("iaib->iab", info.ZZ.reshape(n0, d0, n0, d0))
+    ZX = info.ZX.reshape(n0, d0, -1)
+    D = jnp.einsum("ca,icd,db->iab", T, G, T) / s2 + jnp.eye(d0)
+    B = jnp.einsum("ca,icp->iap", T, ZX[..., ci]) / s2
+    C = info.XX[np.ix_(ci, ci)] / s2 + jnp.diag(info.prior_prec)
+    zy = info.Zy.reshape(n0, d0) - ZX[..., si] @ beta_s
+    c0 = jnp.einsum("ca,ic->ia", T, zy) / s2
+    cr = (info.Xy[ci] - info.XX[np.ix_(ci, si)] @ beta_s) / s2 + info.prior_prec * info.prior_mean
+    rss = info.yy - 2.0 * beta_s @ info.Xy[si] + beta_s @ info.XX[np.ix_(si, si)] @ beta_s
+    return D, B, C, c0, cr, rss, sigma
+
+
 #: Largest dimension of the first term for which the blocked marginal is used.
 BLOCKED_MAX_DIM = 4
 
@@ -370,23 +394,25 @@ def log_marginal_blocked(bd: BayesData, info: CollapsedInfo, params: dict[str, A
     blocked Cholesky factorisation of the core's criterion.  The small blocks are
     factorised elementwise; only ``S`` (often 1 x 1 or 2 x 2) goes to LAPACK.
     """
-    A, c, rss, sigma = _system(bd, info, params)
     t = bd.terms[0]
     n0, d0 = t.n_levels, t.dim
     q0 = n0 * d0
-    D = jnp.einsum("iaib->iab", A[:q0, :q0].reshape(n0, d0, n0, d0))
+    if len(bd.terms) == 1:
+        D, B, C, c0, cr, rss, sigma = _single_term_blocks(bd, info, params)
+    else:
+        A, c, rss, sigma = _system(bd, info, params)
+        D = jnp.einsum("iaib->iab", A[:q0, :q0].reshape(n0, d0, n0, d0))
+        B, C = A[:q0, q0:].reshape(n0, d0, -1), A[q0:, q0:]
+        c0, cr = c[:q0].reshape(n0, d0), c[q0:]
     LD = _small_cholesky(D)
-    B = A[:q0, q0:].reshape(n0, d0, -1)
-    rhs = jnp.concatenate([B, c[:q0].reshape(n0, d0, 1)], axis=-1)
-    WB = _small_forward(LD, rhs)  # (n0, d0, m + 1)
+    WB = _small_forward(LD, jnp.concatenate([B, c0[..., None]], axis=-1))  # (n0, d0, m+1)
     W, w0 = WB[..., :-1].reshape(q0, -1), WB[..., -1].reshape(q0)
     half_logdet = sum(jnp.sum(jnp.log(LD[j][j])) for j in range(d0))
     quad = w0 @ w0
-    m = A.shape[0] - q0
-    if m:
-        S = A[q0:, q0:] - W.T @ W
+    if C.shape[0]:
+        S = C - W.T @ W
         LS = jnp.linalg.cholesky(S)
         half_logdet = half_logdet + jnp.sum(jnp.log(jnp.diag(LS)))
-        u = jax.scipy.linalg.solve_triangular(LS, c[q0:] - W.T @ w0, lower=True)
+        u = jax.scipy.linalg.solve_triangular(LS, cr - W.T @ w0, lower=True)
         quad = quad + u @ u
     return -info.n * jnp.log(sigma) - 0.5 * rss / sigma**2 - half_logdet + 0.5 * quad
