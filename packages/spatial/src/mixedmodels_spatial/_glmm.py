@@ -83,6 +83,12 @@ class _Problem:
         s2 = float(np.exp(2.0 * log_sigma))
         return (Q * (1.0 / s2)).tocsc(), float(np.sum(np.log(F))) + self.lp.u * np.log(s2)
 
+    def _factor(self, d2: FloatArray, P: sparse.csc_matrix) -> Any:
+        H = (self.Zt @ sparse.diags(d2) @ self.Z + P).tocsc()
+        return splu(
+            H, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+        )
+
     def objective(self, z: FloatArray) -> float:
         """``-log L`` (Laplace), or ``inf`` where the inner problem fails."""
         try:
@@ -101,19 +107,15 @@ class _Problem:
             return -ll + 0.5 * float(w @ (P @ w)), d1, d2
 
         f, d1, d2 = value(w)
+        fresh = False  # whether lu factors H at the current w
         for _ in range(100):  # Newton iterations on the field (few)
             g = self.Zt @ d1 - P @ w
-            H = (self.Zt @ sparse.diags(d2) @ self.Z + P).tocsc()
-            lu = splu(
-                H,
-                permc_spec="MMD_AT_PLUS_A",
-                diag_pivot_thresh=0.0,
-                options={"SymmetricMode": True},
-            )
-            step = lu.solve(g)
+            lu = self._factor(d2, P)
+            fresh = True
             self.n_inner += 1
             if float(np.max(np.abs(g))) < 1e-9 * max(1.0, float(np.max(np.abs(w)))):
                 break
+            step = lu.solve(g)
             t = 1.0
             for _ in range(30):  # step halving
                 f_new, d1_new, d2_new = value(w + t * step)
@@ -123,13 +125,11 @@ class _Problem:
             else:
                 break
             w, f, d1, d2 = w + t * step, f_new, d1_new, d2_new
+            fresh = False
             if float(np.max(np.abs(t * step))) < 1e-11:
                 break
-        g = self.Zt @ d1 - P @ w
-        H = (self.Zt @ sparse.diags(d2) @ self.Z + P).tocsc()
-        lu = splu(
-            H, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
-        )
+        if not fresh:
+            lu = self._factor(d2, P)
         logdet_h = float(np.sum(np.log(np.abs(lu.U.diagonal()))))
         self.w = w
         return float(f + 0.5 * logdet_prior + 0.5 * logdet_h)
