@@ -11,6 +11,7 @@ ALL = [
     "STRUCTURES",
     "SpatialField",
     "SpatialFit",
+    "SpatialGLMMFit",
     "SpatialResidual",
     "__version__",
     "from_spamm",
@@ -21,6 +22,7 @@ ALL = [
     "morans_i",
     "num_factor",
     "plot_variogram",
+    "spatial_glmm",
     "spatial_lmm",
     "variogram",
 ]

@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._fit import SpatialFit, spatial_lmm
 from ._functions import matern
+from ._glmm import SpatialGLMMFit, spatial_glmm
 from ._kriging import krige
 from ._numfactor import num_factor
 from ._report import glmmtmb_theta
@@ -25,6 +26,7 @@ __all__ = [
     "STRUCTURES",
     "SpatialField",
     "SpatialFit",
+    "SpatialGLMMFit",
     "SpatialResidual",
     "__version__",
     "from_spamm",
@@ -35,6 +37,7 @@ __all__ = [
     "morans_i",
     "num_factor",
     "plot_variogram",
+    "spatial_glmm",
     "spatial_lmm",
     "variogram",
 ]

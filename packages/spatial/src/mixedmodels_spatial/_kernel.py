@@ -134,6 +134,28 @@ class SpatialKernel:
         h = np.asarray(d, dtype=np.float64) * (1.0 / v["range"])  # a fresh array
         return self.family.rho(h, v["nu"])
 
+    def correlation_derivatives(
+        self, d: FloatArray, v: dict[str, float], corr: FloatArray
+    ) -> list[FloatArray]:
+        """Derivatives of the correlation of distinct observations, ``corr = (1 -
+        nugget) rho(d / range)`` at distances ``d``, with respect to each internal
+        parameter (no anisotropy): analytic in ``log(range)`` and ``logit(nugget)``,
+        central differences of ``rho`` in ``log(nu)``."""
+        if self.anisotropy:
+            raise NotImplementedError("no analytic gradient with an anisotropy")
+        h = np.asarray(d, dtype=np.float64) * (1.0 / v["range"])
+        g, nu = v["nugget"], v["nu"]
+        rho = corr * (1.0 / (1.0 - g)) if g else corr
+        out = [-(1.0 - g) * self.family.hdrho(h, nu, rho)]
+        if self.estimates_nu:
+            step = 1e-5
+            up = self.family.rho(h.copy(), nu * np.exp(step))
+            down = self.family.rho(h.copy(), nu * np.exp(-step))
+            out.append((1.0 - g) * (up - down) / (2.0 * step))
+        if self.nugget:
+            out.append(-g * corr)
+        return out
+
     def cross(self, params: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
         """Correlations between observations at ``a`` and distinct observations at
         ``b`` (``(..., n, m)``, the nugget's factor included)."""
