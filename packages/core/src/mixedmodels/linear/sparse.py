@@ -294,6 +294,7 @@ class SparseLMMProblem(ThetaLayout):
         self.A_ZD = np.asarray(ZR.T @ D)  # (q_rest, p + 1)
         self.A_DD = D.T @ D
         self.dense_factor = dense_factor
+        self._rest_scalar = all(t.dim == 1 for t in rest)
         self._eye = sp.identity(self.q_rest, format="csr")
         self._eye_p1 = np.eye(p1)
 
@@ -318,15 +319,42 @@ class SparseLMMProblem(ThetaLayout):
     def _schur(self, lambdas: list[FloatArray]) -> tuple[FloatArray, float, Any, Any, Any]:
         """``T``, ``sum log|T_j|`` and the blocks ``S_ZZ`` (sparse), ``S_ZD``, ``S_DD``."""
         T, W, logdet1 = self._first_blocks(lambdas[0])
-        Wb = _block_diagonal(W)
-        AW = (self.A_Z1 @ Wb).tocsr()  # A_Z1 W, (q_rest, q1)
+        if self.p1 == 1:
+            # Scalar first term: W is diagonal, a scaling of A_Z1's columns.
+            w = W[:, 0, 0]
+            AW = self.A_Z1.copy()
+            AW.data *= w[AW.indices]
+            G_DD = (self.A_D1 * w) @ self.A_D1.T
+        else:
+            Wb = _block_diagonal(W)
+            AW = (self.A_Z1 @ Wb).tocsr()  # A_Z1 W, (q_rest, q1)
+            G_DD = self.A_D1 @ (Wb @ self.A_D1.T)
         G_ZZ = AW @ self.A_Z1.T
         G_ZD = np.asarray(AW @ self.A_D1.T)
-        G_DD = self.A_D1 @ (Wb @ self.A_D1.T)
-        LR = self._lambda_R(lambdas)
-        S_ZZ = (LR.T @ (self.A_ZZ - G_ZZ) @ LR + self._eye).tocsc()
-        S_ZD = np.asarray(LR.T @ (self.A_ZD - G_ZD))
+        if self._rest_scalar:
+            # Lambda_R is diagonal: scale rows and columns in place of two products.
+            scale = np.concatenate(
+                [
+                    np.full(t.q, lam[0, 0])
+                    for t, lam in zip(self.terms[1:], lambdas[1:], strict=True)
+                ]
+            )
+            M = (self.A_ZZ - G_ZZ).tocsr()
+            M.data *= scale[self._row_of(M)] * scale[M.indices]
+            S = (M + self._eye).tocsr()
+            # S is symmetric: its CSR arrays read as CSC are S itself (no conversion).
+            S_ZZ = sp.csc_matrix((S.data, S.indices, S.indptr), shape=S.shape)
+            S_ZD = scale[:, None] * (self.A_ZD - G_ZD)
+        else:
+            LR = self._lambda_R(lambdas)
+            S_ZZ = (LR.T @ (self.A_ZZ - G_ZZ) @ LR + self._eye).tocsc()
+            S_ZD = np.asarray(LR.T @ (self.A_ZD - G_ZD))
         return T, logdet1, S_ZZ, S_ZD, self.A_DD - G_DD
+
+    @staticmethod
+    def _row_of(M: Any) -> np.ndarray:
+        """Row index of each stored entry of a CSR matrix."""
+        return np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
 
     def _choose_ordering(self) -> None:
         """Fix the fill-reducing ordering once, on the pattern of ``S_ZZ`` at a generic
