@@ -173,7 +173,7 @@ class NBinom12Family(CountFamily):
         l_mm = -y / mu**2 + (y + k) / km**2
         l_k = psi(y + k) - psi(k) + np.log(k / km) + (mu - y) / km
         l_mk = (y - mu) / km**2
-        l_kk = polygamma(1, y + k) - polygamma(1, k) + 1.0 / k - 1.0 / km - (mu - y) / km**2
+        l_kk = trigamma(y + k) - trigamma(k) + 1.0 / k - 1.0 / km - (mu - y) / km**2
         d1 = l_m + l_k * k1
         d2 = l_mm + 2.0 * l_mk * k1 + l_kk * k1 * k1 + l_k * k2
         return _nb2(y, mu, k), d1, d2
