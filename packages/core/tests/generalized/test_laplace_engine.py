@@ -164,27 +164,3 @@ def test_predict_newdata(ticks) -> None:  # type: ignore[no-untyped-def]
     row = new.iloc[1]
     assert got[1] == pytest.approx(fixed[1] + loc[str(row["LOCATION"])], rel=1e-12)
     np.testing.assert_allclose(got[[0, 2, 3]], fit.predict("link").to_numpy()[[0, 2, 3]])
-
-
-def test_warm_start_keeps_the_random_effects_when_theta_moves(ticks) -> None:  # type: ignore[no-untyped-def]
-    """After a mode at theta, the next inner solve starts from the same b = Lambda u
-    (u rescaled by the factors' ratio), and reaches the same mode as a cold start."""
-    model = Model("TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", ticks, family=_Poisson())
-    problem = LaplaceProblem(model.y, model.family, build_components(model))
-    x = problem.start()
-    th = problem.blocks["theta"]
-    x[th.start : th.stop] = [0.8, 0.4]
-    first = problem.inner(x)
-    y = x.copy()
-    y[th.start : th.stop] = [1.6, 0.1]
-    lams = problem._set_lambdas(y)
-    start = problem._rescaled_start(lams)
-    q1 = problem.components["cond"].terms[0].q
-    np.testing.assert_allclose(start[:q1], first.u[:q1] * 0.8 / 1.6, rtol=1e-14)
-    np.testing.assert_allclose(start[q1:], first.u[q1:] * 0.4 / 0.1, rtol=1e-14)
-    warm = problem.inner(y)
-    problem.u = np.zeros(problem.q)  # set from outside: no rescaling, a cold start
-    assert np.array_equal(problem._rescaled_start(problem._set_lambdas(y)), problem.u)
-    cold = problem.inner(y)
-    assert warm.objective == pytest.approx(cold.objective, rel=1e-12)
-    np.testing.assert_allclose(warm.u, cold.u, atol=1e-8)

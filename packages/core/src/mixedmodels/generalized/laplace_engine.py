@@ -273,8 +273,6 @@ class LaplaceProblem:
         self.inner_failures = 0
         # the last converged inner state and its parameters' bytes
         self._last: tuple[bytes, InnerState] | None = None
-        # the last mode's u and the relative factors it was found with (warm starts)
-        self._warm: tuple[FloatArray, list[list[FloatArray]]] | None = None
         # the last fixed predictors, phi and zero-inflation parts (inner iterations)
         self._fixed: tuple[bytes, dict[str, FloatArray]] | None = None
         self._phi: tuple[FloatArray, FloatArray] | None = None
@@ -348,29 +346,6 @@ class LaplaceProblem:
         elif isinstance(self.solver, _Dense):
             self.solver.set_lambdas(lams)
         return lams
-
-    def _rescaled_start(self, lams: list[list[FloatArray]]) -> FloatArray:
-        """The warm start for relative factors ``lams``: the last mode's random effects
-        ``b = Lambda u`` kept, not its spherical ``u`` (when theta moves, ``u`` at the
-        new mode is about ``Lambda_new^-1 Lambda_old u_old``; the same ``u`` would put
-        every ``b`` off by the ratio of the factors, and the inner Newton iterations on
-        a log link then overshoot and halve their steps)."""
-        u = self.u.copy()
-        if self._warm is None or self._warm[0] is not self.u:
-            return u  # u set from outside: its factors are unknown
-        i = 0
-        for old_k, new_k, k in zip(self._warm[1], lams, self.re_names, strict=True):
-            for old, new, t in zip(old_k, new_k, self.components[k].terms, strict=True):
-                blk = u[i : i + t.q].reshape(t.n_levels, t.dim)
-                i += t.q
-                d_old, d_new = np.abs(np.diag(old)), np.abs(np.diag(new))
-                if np.min(d_old) <= 1e-8 * max(1.0, np.max(d_old)) or np.min(d_new) <= 1e-8 * max(
-                    1.0, np.max(d_new)
-                ):
-                    continue  # a zero variance: no b to keep
-                b = blk @ old.T
-                blk[:] = np.linalg.solve(new, b.T).T if t.dim > 1 else b / new[0, 0]
-        return u
 
     def _fixed_cached(self, params: FloatArray) -> dict[str, FloatArray]:
         """:meth:`fixed_predictors` kept for the last ``params`` (the inner iterations
@@ -485,8 +460,8 @@ class LaplaceProblem:
             r = self.rows(params, self.fixed_predictors(params), derivatives=False)
             val = -float(np.sum(r.ll))
             return InnerState(val if np.isfinite(val) else np.inf, np.zeros(0), r.ll, 0.0, True)
-        lams = self._set_lambdas(params)
-        u = self._rescaled_start(lams) if u0 is None else u0.copy()
+        self._set_lambdas(params)
+        u = (self.u if u0 is None else u0).copy()
 
         def objective_at(u: FloatArray) -> tuple[float, RowDerivatives]:
             r = self.rows(params, self.predictors(params, u, _cached=True))
@@ -540,7 +515,6 @@ class LaplaceProblem:
             self.inner_failures += 1
             return InnerState(np.inf, u, r.ll, np.nan, False)
         self.u = u
-        self._warm = (u, lams)
         state = InnerState(h + 0.5 * logdet, u, r.ll, logdet, converged)
         self._last = (key, state)
         return state
