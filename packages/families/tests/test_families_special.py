@@ -1,6 +1,7 @@
 """The vectorised trigamma of the families' second derivatives against scipy's."""
 
 import numpy as np
+import pytest
 from mixedmodels_families._base import trigamma
 from scipy.special import polygamma
 
@@ -35,3 +36,22 @@ def test_nbinom2_cached_terms_follow_the_dispersion_and_response() -> None:
         np.testing.assert_allclose(
             fam.logpdf_derivatives(yy, mu, phi, np.zeros(0))[0], want, rtol=1e-12
         )
+
+
+@pytest.mark.parametrize("p", [1.01, 1.2, 1.5, 1.95])
+@pytest.mark.parametrize("phi", [0.01, 0.5, 20.0])
+def test_tweedie_series_window_loses_nothing(p: float, phi: float) -> None:
+    """The series over its window equals the sum over every j up to far beyond it."""
+    from mixedmodels_families._tweedie_series import tweedie_log_series
+    from scipy.special import gammaln, logsumexp
+
+    y = np.logspace(-4, 2, 40)
+    alpha = (2.0 - p) / (1.0 - p)
+    c = -alpha * np.log(y) + alpha * np.log(p - 1.0) - (1.0 - alpha) * np.log(phi)
+    c = c - np.log(2.0 - p)
+    jmax = y ** (2.0 - p) / (phi * (2.0 - p))
+    j = np.arange(1.0, float(np.ceil(3 * jmax.max() + 60 * np.sqrt(jmax.max()) + 200)))
+    logw = j[None, :] * c[:, None] - gammaln(j + 1.0)[None, :] - gammaln(-j * alpha)[None, :]
+    want = logsumexp(logw, axis=1) - np.log(y)
+    got = tweedie_log_series(y, np.full(y.size, phi), p)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)

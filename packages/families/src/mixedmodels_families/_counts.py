@@ -124,9 +124,18 @@ class NBinom1Family(CountFamily):
     def logpdf_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
         k = mu / phi
-        d1 = (psi(y + k) - psi(k) - np.log1p(phi)) / phi
-        d2 = (trigamma(y + k) - trigamma(k)) / phi**2
+        # psi(y + k) - psi(k) and its trigamma analogue vanish at y = 0: only the
+        # positive counts pay for the special functions
+        pos = np.flatnonzero(y > 0)
+        yp, kp = y.ravel()[pos], k.ravel()[pos]
+        dpsi = np.zeros(k.size)
+        dtri = np.zeros(k.size)
+        dpsi[pos] = psi(yp + kp) - psi(kp)
+        dtri[pos] = trigamma(yp + kp) - trigamma(kp)
+        d1 = (dpsi.reshape(k.shape) - np.log1p(phi)) / phi
+        d2 = dtri.reshape(k.shape) / phi**2
         return self.logpdf(y, mu, phi, shape), d1, d2
 
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:

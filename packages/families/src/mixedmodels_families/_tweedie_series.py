@@ -15,14 +15,17 @@ def tweedie_log_series(y: FloatArray, phi: FloatArray, p: float) -> FloatArray:
     kappa(theta)) / phi)``, ``a = (1 / y) sum_j W_j``.
 
     The terms ``W_j`` peak at ``j_max = y^(2 - p) / (phi (2 - p))``; the sum runs over a
-    window of ``j`` around it wide enough (in standard deviations of the terms' bell)
-    that the terms left out are below double precision.
+    window of ``j`` around it wide enough that the terms left out are below double
+    precision: ``log W_j`` has curvature ``-(1 - alpha) / j`` there, so the terms' bell
+    has standard deviation ``sqrt(j_max / (1 - alpha))``, and the window is 10 of those
+    (terms below ``exp(-50)`` of the largest) plus 15 terms (small ``j_max``, where the
+    terms fall off factorially from ``j = 1``).
     """
     alpha = (2.0 - p) / (1.0 - p)  # negative
     # log W_j = j * c - lgamma(j + 1) - lgamma(-j alpha)
     c = -alpha * np.log(y) + alpha * np.log(p - 1.0) - (1.0 - alpha) * np.log(phi) - np.log(2.0 - p)
     jmax = np.maximum(y ** (2.0 - p) / (phi * (2.0 - p)), 1.0)
-    half = int(np.ceil(np.max(12.0 * np.sqrt(jmax) + 30.0)))
+    half = int(np.ceil(np.max(10.0 * np.sqrt(jmax / (1.0 - alpha)) + 15.0)))
     base = np.maximum(np.round(jmax) - half, 1.0).astype(np.int64)
     # the j-only parts, tabulated once for every j any row's window reaches
     top = int(base.max()) + 2 * half + 1

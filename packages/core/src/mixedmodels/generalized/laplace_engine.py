@@ -339,11 +339,13 @@ class LaplaceProblem:
             out["disp"] = self.components["disp"].fixed_part(self.part(params, "betad"))
         return out
 
-    def _set_lambdas(self, params: FloatArray) -> None:
+    def _set_lambdas(self, params: FloatArray) -> list[list[FloatArray]]:
+        lams = [self.lambdas(params, k) for k in self.re_names]
         if isinstance(self.solver, _Blocked):
-            self.solver.set_lambdas(self.lambdas(params, self.re_names[0]))
+            self.solver.set_lambdas(lams[0])
         elif isinstance(self.solver, _Dense):
-            self.solver.set_lambdas([self.lambdas(params, k) for k in self.re_names])
+            self.solver.set_lambdas(lams)
+        return lams
 
     def _fixed_cached(self, params: FloatArray) -> dict[str, FloatArray]:
         """:meth:`fixed_predictors` kept for the last ``params`` (the inner iterations
