@@ -117,6 +117,15 @@ def test_fit_takes_the_sparse_path_and_matches_the_dense_fit(monkeypatch):
     assert sparse_fit.loglik == pytest.approx(dense_fit.loglik, rel=1e-8)
     np.testing.assert_allclose(sparse_fit.fixef, dense_fit.fixef, rtol=1e-4)
     np.testing.assert_allclose(sparse_fit.theta, dense_fit.theta, rtol=1e-3, atol=1e-4)
+    # What a result reads from its criterion: vcov, conditional modes and variances.
+    np.testing.assert_allclose(
+        np.asarray(sparse_fit.vcov), np.asarray(dense_fit.vcov), rtol=1e-3, atol=1e-10
+    )
+    expected = dense_fit.ranef(condvar=True).select_dtypes("number")
+    got = sparse_fit.ranef(condvar=True)[expected.columns]
+    assert list(expected.columns)  # condval, condsd
+    np.testing.assert_allclose(got.to_numpy(float), expected.to_numpy(float), rtol=1e-3, atol=1e-4)
+    assert sparse_fit.summary() is not None
 
 
 def test_random_crossings_stay_dense(monkeypatch):
