@@ -58,6 +58,13 @@ DIETOX: dict[str, Any] = dict(
 )
 
 
+def named_spec(name: str) -> dict[str, Any]:
+    """The spec of a reference case named ``<data>_<corstr>`` (``"ohio_ar1"``)."""
+    data, corstr = name.split("_", 1)
+    base = {"ohio": OHIO, "respiratory": RESPIRATORY, "dietox": DIETOX}[data]
+    return dict(base, corstr=corstr)
+
+
 def fit_spec(spec: dict[str, Any], **options: Any) -> Any:
     """``gee`` of a model spec (as :data:`OHIO`), with more options."""
     from mixedmodels_gee import gee

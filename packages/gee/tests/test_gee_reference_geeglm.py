@@ -17,23 +17,24 @@ from typing import Any
 import numpy as np
 import pytest
 from gee_helpers import (
-    DIETOX,
-    OHIO,
-    RESPIRATORY,
     assert_rel,
     extra_reference,
     fit_spec,
     geeglm_case,
+    named_spec,
     values,
 )
 
 CASES: dict[str, dict[str, Any]] = {
-    **{
-        f"geeglm_ohio_{c}": dict(OHIO, corstr=c)
-        for c in ("independence", "exchangeable", "unstructured")
-    },
-    **{f"geeglm_respiratory_{c}": dict(RESPIRATORY, corstr=c) for c in ("exchangeable", "ar1")},
-    "geeglm_dietox_ar1": dict(DIETOX, corstr="ar1"),
+    f"geeglm_{name}": named_spec(name)
+    for name in (
+        "ohio_independence",
+        "ohio_exchangeable",
+        "ohio_unstructured",
+        "respiratory_exchangeable",
+        "respiratory_ar1",
+        "dietox_ar1",
+    )
 }
 
 

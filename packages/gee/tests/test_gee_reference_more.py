@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from gee_helpers import (
-    DIETOX,
     OHIO,
     RESPIRATORY,
     assert_rel,
     dataset,
     extra_reference,
     fit_spec,
+    named_spec,
     values,
 )
 from mixedmodels_gee import MDependent, anova, gee
@@ -243,29 +243,11 @@ def test_negative_binomial_fixed_theta() -> None:
 
 
 @pytest.mark.parametrize(
-    "name, spec",
-    [
-        (
-            "ohio_exchangeable",
-            dict(OHIO, corstr="exchangeable"),
-        ),
-        (
-            "ohio_independence",
-            dict(OHIO, corstr="independence"),
-        ),
-        (
-            "ohio_unstructured",
-            dict(OHIO, corstr="unstructured"),
-        ),
-        (
-            "dietox_ar1",
-            dict(DIETOX, corstr="ar1"),
-        ),
-    ],
+    "name", ["ohio_exchangeable", "ohio_independence", "ohio_unstructured", "dietox_ar1"]
 )
-def test_jackknife(name: str, spec: dict[str, Any]) -> None:
+def test_jackknife(name: str) -> None:
     ref = extra_reference()["jackknife"][name]
-    fit = fit_spec(spec, std_err="jackknife")
+    fit = fit_spec(named_spec(name), std_err="jackknife")
     assert_rel(fit.fixef, values(ref["coef"]), COEF_TOL, f"{name} coef")
     assert_rel(fit.fixef_se, values(ref["jack_se"]), SE_TOL, f"{name} jackknife se")
     assert_rel(fit.std_errors("jack"), values(ref["jack_se"]), SE_TOL, "alias")
@@ -308,28 +290,10 @@ def test_anova_nested_models() -> None:
 
 
 @pytest.mark.parametrize(
-    "name, spec",
-    [
-        (
-            "dietox_ar1",
-            dict(DIETOX, corstr="ar1"),
-        ),
-        (
-            "respiratory_exchangeable",
-            dict(RESPIRATORY, corstr="exchangeable"),
-        ),
-        (
-            "ohio_ar1",
-            dict(OHIO, corstr="ar1"),
-        ),
-        (
-            "ohio_unstructured",
-            dict(OHIO, corstr="unstructured"),
-        ),
-    ],
+    "name", ["dietox_ar1", "respiratory_exchangeable", "ohio_ar1", "ohio_unstructured"]
 )
-def test_qic(name: str, spec: dict[str, Any]) -> None:
+def test_qic(name: str) -> None:
     ref = extra_reference()["qic"][name]
-    q = fit_spec(spec).qic()
+    q = fit_spec(named_spec(name)).qic()
     for key in ("QIC", "QICu", "QuasiLik", "CIC", "QICC"):
         assert_rel(q[key], ref[key], 1e-6, f"{name} {key}")
