@@ -42,6 +42,38 @@ def dataset(name: str) -> pd.DataFrame:
     return _dataset(name).copy()
 
 
+#: The reference models' data and formulas (``data`` names a core data set): add
+#: ``corstr`` and other options of :func:`~mixedmodels_gee.gee`, then :func:`fit_spec`.
+OHIO: dict[str, Any] = dict(
+    formula="resp ~ age + smoke", data="ohio", family="binomial", groups="id"
+)
+RESPIRATORY: dict[str, Any] = dict(
+    formula="outcome ~ treat + sex + age + baseline",
+    data="respiratory",
+    family="binomial",
+    groups=["center", "id"],
+)
+DIETOX: dict[str, Any] = dict(
+    formula="Weight ~ Time + Cu", data="dietox", family="gaussian", groups="Pig"
+)
+
+
+def named_spec(name: str) -> dict[str, Any]:
+    """The spec of a reference case named ``<data>_<corstr>`` (``"ohio_ar1"``)."""
+    data, corstr = name.split("_", 1)
+    base = {"ohio": OHIO, "respiratory": RESPIRATORY, "dietox": DIETOX}[data]
+    return dict(base, corstr=corstr)
+
+
+def fit_spec(spec: dict[str, Any], **options: Any) -> Any:
+    """``gee`` of a model spec (as :data:`OHIO`), with more options."""
+    from mixedmodels_gee import gee
+
+    spec = dict(spec)
+    data = dataset(spec.pop("data"))
+    return gee(spec.pop("formula"), data, **spec, **options)
+
+
 def values(d: dict[str, float] | list[float] | float) -> np.ndarray:
     """The numbers of a named JSON vector, in order (a scalar is a vector of one)."""
     if isinstance(d, dict):

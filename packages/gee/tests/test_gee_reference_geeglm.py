@@ -16,60 +16,30 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gee_helpers import assert_rel, dataset, extra_reference, geeglm_case, values
-from mixedmodels_gee import gee
+from gee_helpers import (
+    assert_rel,
+    extra_reference,
+    fit_spec,
+    geeglm_case,
+    named_spec,
+    values,
+)
 
 CASES: dict[str, dict[str, Any]] = {
-    "geeglm_ohio_independence": dict(
-        formula="resp ~ age + smoke",
-        data="ohio",
-        family="binomial",
-        groups="id",
-        corstr="independence",
-    ),
-    "geeglm_ohio_exchangeable": dict(
-        formula="resp ~ age + smoke",
-        data="ohio",
-        family="binomial",
-        groups="id",
-        corstr="exchangeable",
-    ),
-    "geeglm_ohio_unstructured": dict(
-        formula="resp ~ age + smoke",
-        data="ohio",
-        family="binomial",
-        groups="id",
-        corstr="unstructured",
-    ),
-    "geeglm_respiratory_exchangeable": dict(
-        formula="outcome ~ treat + sex + age + baseline",
-        data="respiratory",
-        family="binomial",
-        groups=["center", "id"],
-        corstr="exchangeable",
-    ),
-    "geeglm_respiratory_ar1": dict(
-        formula="outcome ~ treat + sex + age + baseline",
-        data="respiratory",
-        family="binomial",
-        groups=["center", "id"],
-        corstr="ar1",
-    ),
-    "geeglm_dietox_ar1": dict(
-        formula="Weight ~ Time + Cu",
-        data="dietox",
-        family="gaussian",
-        groups="Pig",
-        corstr="ar1",
-    ),
+    f"geeglm_{name}": named_spec(name)
+    for name in (
+        "ohio_independence",
+        "ohio_exchangeable",
+        "ohio_unstructured",
+        "respiratory_exchangeable",
+        "respiratory_ar1",
+        "dietox_ar1",
+    )
 }
 
 
 def _fit(case: str, **options: Any) -> Any:
-    spec = dict(CASES[case])
-    data = dataset(spec.pop("data"))
-    formula = spec.pop("formula")
-    return gee(formula, data, **spec, **options)
+    return fit_spec(CASES[case], **options)
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))

@@ -13,7 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from gee_helpers import assert_rel, dataset, extra_reference, values
+from gee_helpers import (
+    OHIO,
+    RESPIRATORY,
+    assert_rel,
+    dataset,
+    extra_reference,
+    fit_spec,
+    named_spec,
+    values,
+)
 from mixedmodels_gee import MDependent, anova, gee
 
 from mixedmodels.families import NegativeBinomial
@@ -197,42 +206,18 @@ def test_fixed_working_correlation() -> None:
 
 
 def test_scale_fixed() -> None:
-    fit = gee(
-        "resp ~ age + smoke",
-        dataset("ohio"),
-        groups="id",
-        family="binomial",
-        corstr="exchangeable",
-        scale_fix=True,
-    )
+    fit = fit_spec(OHIO, corstr="exchangeable", scale_fix=True)
     # Reference: geese(scale.fix = TRUE, gm = 1); geeglm(scale.fix = TRUE) keeps the
     # scale at the GLM's mean squared Pearson residual instead.
     _check(fit, more("ohio_exch_scalefix"), "scale fixed")
     assert fit.scale == 1.0 and fit.scale_fixed
-    assert (
-        gee(
-            "resp ~ age + smoke",
-            dataset("ohio"),
-            groups="id",
-            family="binomial",
-            corstr="exchangeable",
-            scale_fix=1.0,
-        ).scale
-        == 1.0
-    )
+    assert fit_spec(OHIO, corstr="exchangeable", scale_fix=1.0).scale == 1.0
     assert np.isnan(fit.scale_se)
     assert "Scale is fixed." in fit.summary()
 
 
 def test_probit_ar1() -> None:
-    fit = gee(
-        "outcome ~ treat + sex + age + baseline",
-        dataset("respiratory"),
-        groups=["center", "id"],
-        family="binomial",
-        link="probit",
-        corstr="ar1",
-    )
+    fit = fit_spec(RESPIRATORY, link="probit", corstr="ar1")
     _check(fit, more("respiratory_probit_ar1"), "probit")
 
 
@@ -258,55 +243,11 @@ def test_negative_binomial_fixed_theta() -> None:
 
 
 @pytest.mark.parametrize(
-    "name, spec",
-    [
-        (
-            "ohio_exchangeable",
-            dict(
-                formula="resp ~ age + smoke",
-                data="ohio",
-                groups="id",
-                family="binomial",
-                corstr="exchangeable",
-            ),
-        ),
-        (
-            "ohio_independence",
-            dict(
-                formula="resp ~ age + smoke",
-                data="ohio",
-                groups="id",
-                family="binomial",
-                corstr="independence",
-            ),
-        ),
-        (
-            "ohio_unstructured",
-            dict(
-                formula="resp ~ age + smoke",
-                data="ohio",
-                groups="id",
-                family="binomial",
-                corstr="unstructured",
-            ),
-        ),
-        (
-            "dietox_ar1",
-            dict(
-                formula="Weight ~ Time + Cu",
-                data="dietox",
-                groups="Pig",
-                family="gaussian",
-                corstr="ar1",
-            ),
-        ),
-    ],
+    "name", ["ohio_exchangeable", "ohio_independence", "ohio_unstructured", "dietox_ar1"]
 )
-def test_jackknife(name: str, spec: dict[str, Any]) -> None:
+def test_jackknife(name: str) -> None:
     ref = extra_reference()["jackknife"][name]
-    spec = dict(spec)
-    data = dataset(spec.pop("data"))
-    fit = gee(spec.pop("formula"), data, std_err="jackknife", **spec)
+    fit = fit_spec(named_spec(name), std_err="jackknife")
     assert_rel(fit.fixef, values(ref["coef"]), COEF_TOL, f"{name} coef")
     assert_rel(fit.fixef_se, values(ref["jack_se"]), SE_TOL, f"{name} jackknife se")
     assert_rel(fit.std_errors("jack"), values(ref["jack_se"]), SE_TOL, "alias")
@@ -328,13 +269,7 @@ def test_anova_sequential() -> None:
     fit = gee("Weight ~ Time + Cu", dataset("dietox"), groups="Pig", corstr="ar1")
     _anova_check(fit.anova(), refs["dietox_ar1"], "dietox_ar1")
     _anova_check(anova(fit), refs["dietox_ar1"], "dietox_ar1")
-    fit = gee(
-        "outcome ~ treat + sex + age + baseline",
-        dataset("respiratory"),
-        groups=["center", "id"],
-        family="binomial",
-        corstr="exchangeable",
-    )
+    fit = fit_spec(RESPIRATORY, corstr="exchangeable")
     _anova_check(fit.anova(), refs["respiratory_exchangeable"], "respiratory")
     fit = gee(
         "resp ~ age * smoke", dataset("ohio"), groups="id", family="binomial", corstr="exchangeable"
@@ -355,54 +290,10 @@ def test_anova_nested_models() -> None:
 
 
 @pytest.mark.parametrize(
-    "name, spec",
-    [
-        (
-            "dietox_ar1",
-            dict(
-                formula="Weight ~ Time + Cu",
-                data="dietox",
-                groups="Pig",
-                family="gaussian",
-                corstr="ar1",
-            ),
-        ),
-        (
-            "respiratory_exchangeable",
-            dict(
-                formula="outcome ~ treat + sex + age + baseline",
-                data="respiratory",
-                groups=["center", "id"],
-                family="binomial",
-                corstr="exchangeable",
-            ),
-        ),
-        (
-            "ohio_ar1",
-            dict(
-                formula="resp ~ age + smoke",
-                data="ohio",
-                groups="id",
-                family="binomial",
-                corstr="ar1",
-            ),
-        ),
-        (
-            "ohio_unstructured",
-            dict(
-                formula="resp ~ age + smoke",
-                data="ohio",
-                groups="id",
-                family="binomial",
-                corstr="unstructured",
-            ),
-        ),
-    ],
+    "name", ["dietox_ar1", "respiratory_exchangeable", "ohio_ar1", "ohio_unstructured"]
 )
-def test_qic(name: str, spec: dict[str, Any]) -> None:
+def test_qic(name: str) -> None:
     ref = extra_reference()["qic"][name]
-    spec = dict(spec)
-    data = dataset(spec.pop("data"))
-    q = gee(spec.pop("formula"), data, **spec).qic()
+    q = fit_spec(named_spec(name)).qic()
     for key in ("QIC", "QICu", "QuasiLik", "CIC", "QICC"):
         assert_rel(q[key], ref[key], 1e-6, f"{name} {key}")

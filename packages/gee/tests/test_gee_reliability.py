@@ -38,3 +38,5 @@ def test_non_convergence_warns_once_as_a_convergence_warning() -> None:
     assert not fit.converged
     conv = [w for w in caught if issubclass(w.category, mm.ConvergenceWarning)]
     assert len(conv) == 1
+    assert "did not converge" in str(conv[0].message)
+    assert "did not converge" in fit.summary()

@@ -281,7 +281,31 @@ class ConditionalFamily(Family):
         return self.sample(mu, np.full(mu.shape, dispersion), self._shape0(), rng)
 
 
-class CovarianceStructure(ABC):
+class _Parameterised(ABC):
+    """The parameter vector of a covariance structure or residual correlation: its
+    size, names (nlme's for residual correlations: ``"Phi"``, ``"Rho"`` ...), a start
+    value and bounds."""
+
+    @property
+    @abstractmethod
+    def n_params(self) -> int:
+        """Number of free parameters."""
+
+    @abstractmethod
+    def param_names(self) -> list[str]:
+        """One name per parameter."""
+
+    @abstractmethod
+    def start(self) -> FloatArray:
+        """A start value inside the parameter space (a residual correlation's is
+        usually independence)."""
+
+    @abstractmethod
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        """Lower and upper bounds of each parameter (``-inf``/``inf`` when free)."""
+
+
+class CovarianceStructure(_Parameterised):
     """A parameterisation of the covariance of one random-effect term.
 
     An instance describes a ``dim x dim`` *relative* covariance (the covariance of the
@@ -305,23 +329,6 @@ class CovarianceStructure(ABC):
         )
         if len(self.column_names) != self.dim:
             raise ValueError("column_names must have one name per dimension")
-
-    @property
-    @abstractmethod
-    def n_params(self) -> int:
-        """Number of free parameters."""
-
-    @abstractmethod
-    def param_names(self) -> list[str]:
-        """One name per parameter."""
-
-    @abstractmethod
-    def start(self) -> FloatArray:
-        """A start value inside the parameter space."""
-
-    @abstractmethod
-    def bounds(self) -> tuple[FloatArray, FloatArray]:
-        """Lower and upper bounds of each parameter (``-inf``/``inf`` when free)."""
 
     @abstractmethod
     def factor(self, params: FloatArray) -> FloatArray:
@@ -396,7 +403,7 @@ class CovarianceStructure(ABC):
         return f"<CovarianceStructure {self.name} dim={self.dim}>"
 
 
-class ResidualCorrelation(ABC):
+class ResidualCorrelation(_Parameterised):
     """A parameterised correlation of the residuals within groups (nlme's corStruct).
 
     Returned by :meth:`CovarianceStructure.residual_correlation`, bound to the data's
@@ -411,23 +418,6 @@ class ResidualCorrelation(ABC):
     #: Whether two observations of one group may share coordinates (true of compound
     #: symmetry, which ignores them); if not, duplicates are a clear error.
     allows_ties: bool = False
-
-    @property
-    @abstractmethod
-    def n_params(self) -> int:
-        """Number of free parameters."""
-
-    @abstractmethod
-    def param_names(self) -> list[str]:
-        """One name per parameter (nlme's: ``"Phi"``, ``"Rho"``, ``"Phi1"`` ...)."""
-
-    @abstractmethod
-    def start(self) -> FloatArray:
-        """A start value inside the parameter space (usually independence)."""
-
-    @abstractmethod
-    def bounds(self) -> tuple[FloatArray, FloatArray]:
-        """Lower and upper bounds of each parameter (``-inf``/``inf`` when free)."""
 
     @abstractmethod
     def correlations(self, params: FloatArray, coords: FloatArray) -> FloatArray:

@@ -19,6 +19,7 @@ Conventions (those of :class:`~mixedmodels.interfaces.Family`):
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -122,7 +123,70 @@ def _warn_weights_ignored(name: str, weights: FloatArray | None) -> None:
         warnings.warn(f"{name} family: simulate ignores prior weights", stacklevel=3)
 
 
-class Gaussian(Family):
+_W = FloatArray | None
+_Rng = np.random.Generator
+
+
+class _BuiltinFamily(Family):
+    """The public methods of :class:`~mixedmodels.interfaces.Family` with their arguments
+    made float arrays once; each family writes only the private kernels."""
+
+    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
+        return self._unit_deviance(_as_float(y), _as_float(mu))
+
+    def loglik(
+        self,
+        y: FloatArray,
+        mu: FloatArray,
+        weights: FloatArray | None = None,
+        dispersion: float = 1.0,
+    ) -> FloatArray:
+        return self._loglik(_as_float(y), _as_float(mu), weights, dispersion)
+
+    def simulate(
+        self,
+        mu: FloatArray,
+        rng: np.random.Generator,
+        weights: FloatArray | None = None,
+        dispersion: float = 1.0,
+    ) -> FloatArray:
+        return self._simulate(_as_float(mu), rng, weights, dispersion)
+
+    @abstractmethod
+    def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
+        """Unit deviances (see :meth:`unit_deviance`)."""
+
+    @abstractmethod
+    def _loglik(self, y: FloatArray, mu: FloatArray, weights: _W, dispersion: float) -> FloatArray:
+        """Per-observation log-likelihood (see :meth:`loglik`)."""
+
+    @abstractmethod
+    def _simulate(self, mu: FloatArray, rng: _Rng, weights: _W, dispersion: float) -> FloatArray:
+        """Draws of the response (see :meth:`simulate`)."""
+
+
+class _PositiveMean(_BuiltinFamily):
+    """Families whose mean must be finite and strictly positive."""
+
+    def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
+        mu = _as_float(mu)
+        return np.isfinite(mu) & (mu > 0)
+
+
+class _Counts(_PositiveMean):
+    """Count families (Poisson, negative binomial): whole non-negative responses, log
+    densities ``-inf`` off the support and multiplied by the prior weights."""
+
+    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
+        _check_counts(self.name, _as_float(y), weights)
+
+    @staticmethod
+    def _count_loglik(y: FloatArray, core: FloatArray, weights: _W) -> FloatArray:
+        ll = _count_loglik(y, core)
+        return _weighted(ll, _weights(weights, ll.shape))
+
+
+class Gaussian(_BuiltinFamily):
     """Normal distribution; ``dispersion`` is the residual variance ``sigma**2``."""
 
     name: ClassVar[str] = "gaussian"
@@ -133,32 +197,19 @@ class Gaussian(Family):
     def variance(self, mu: FloatArray) -> FloatArray:
         return np.ones_like(_as_float(mu))
 
-    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
-        r = _as_float(y) - _as_float(mu)
+    def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
+        r = y - mu
         return r * r
 
-    def loglik(
-        self,
-        y: FloatArray,
-        mu: FloatArray,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        r = _as_float(y) - _as_float(mu)
+    def _loglik(self, y: FloatArray, mu: FloatArray, weights: _W, dispersion: float) -> FloatArray:
+        r = y - mu
         w = _weights(weights, r.shape)
         # Precision weights: variance dispersion / w (R's aic has - sum(log(wt))).
         with np.errstate(divide="ignore", invalid="ignore"):
             ll = -0.5 * (_LOG_2PI + np.log(dispersion) - np.log(w)) - 0.5 * w * r * r / dispersion
         return np.asarray(np.where(w == 0, 0.0, ll), dtype=np.float64)
 
-    def simulate(
-        self,
-        mu: FloatArray,
-        rng: np.random.Generator,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        mu = _as_float(mu)
+    def _simulate(self, mu: FloatArray, rng: _Rng, weights: _W, dispersion: float) -> FloatArray:
         w = _weights(weights, mu.shape)
         return mu + np.sqrt(dispersion / w) * rng.standard_normal(mu.shape)
 
@@ -169,7 +220,7 @@ class Gaussian(Family):
         return _as_float(y).copy()
 
 
-class Binomial(Family):
+class Binomial(_BuiltinFamily):
     """Binomial proportions: ``y`` is ``successes / trials`` and ``weights`` the trials.
 
     With no weights each observation is a single Bernoulli trial.
@@ -184,20 +235,10 @@ class Binomial(Family):
         mu = _as_float(mu)
         return mu * (1.0 - mu)
 
-    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         return 2.0 * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
 
-    def loglik(
-        self,
-        y: FloatArray,
-        mu: FloatArray,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _loglik(self, y: FloatArray, mu: FloatArray, weights: _W, dispersion: float) -> FloatArray:
         shape = np.broadcast_shapes(y.shape, mu.shape)
         n = np.round(_weights(weights, shape))
         # R's aic: dbinom(round(m * y), round(m), mu).
@@ -213,14 +254,7 @@ class Binomial(Family):
         ll = np.where((k < 0) | (k > n), -np.inf, ll)
         return np.asarray(np.where(n == 0, 0.0, ll), dtype=np.float64)
 
-    def simulate(
-        self,
-        mu: FloatArray,
-        rng: np.random.Generator,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        mu = _as_float(mu)
+    def _simulate(self, mu: FloatArray, rng: _Rng, weights: _W, dispersion: float) -> FloatArray:
         w = _weights(weights, mu.shape)
         if np.any(w != np.round(w)) or np.any(w < 0):
             raise ModelSpecificationError(
@@ -273,7 +307,7 @@ class Binomial(Family):
         return (w * y + 0.5) / (w + 1.0)
 
 
-class Poisson(Family):
+class Poisson(_Counts):
     """Poisson counts."""
 
     name: ClassVar[str] = "poisson"
@@ -284,47 +318,23 @@ class Poisson(Family):
     def variance(self, mu: FloatArray) -> FloatArray:
         return _as_float(mu).copy()
 
-    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         return 2.0 * (_ylogy(y, mu) - (y - mu))
 
-    def loglik(
-        self,
-        y: FloatArray,
-        mu: FloatArray,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _loglik(self, y: FloatArray, mu: FloatArray, weights: _W, dispersion: float) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
             core = special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
-        ll = _count_loglik(y, core)
-        return _weighted(ll, _weights(weights, ll.shape))
+        return self._count_loglik(y, core, weights)
 
-    def simulate(
-        self,
-        mu: FloatArray,
-        rng: np.random.Generator,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
+    def _simulate(self, mu: FloatArray, rng: _Rng, weights: _W, dispersion: float) -> FloatArray:
         _warn_weights_ignored(self.name, weights)
-        return rng.poisson(_as_float(mu)).astype(np.float64)
-
-    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
-        _check_counts(self.name, _as_float(y), weights)
-
-    def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
-        mu = _as_float(mu)
-        return np.isfinite(mu) & (mu > 0)
+        return rng.poisson(mu).astype(np.float64)
 
     def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
         return _as_float(y) + 0.1
 
 
-class _PositiveContinuous(Family):
+class _PositiveContinuous(_PositiveMean):
     """Shared support rules of the positive continuous families (Gamma, inverse
     Gaussian): response and mean strictly positive, start at the response."""
 
@@ -334,10 +344,6 @@ class _PositiveContinuous(Family):
         bad = y <= 0
         if np.any(bad):
             raise ModelSpecificationError(_describe(self.name, y, bad, "not positive"))
-
-    def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
-        mu = _as_float(mu)
-        return np.isfinite(mu) & (mu > 0)
 
     def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
         return _as_float(y).copy()
@@ -361,22 +367,12 @@ class Gamma(_PositiveContinuous):
         mu = _as_float(mu)
         return mu * mu
 
-    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
             logratio = np.where(y == 0, 0.0, np.log(y / mu))
         return -2.0 * (logratio - (y - mu) / mu)
 
-    def loglik(
-        self,
-        y: FloatArray,
-        mu: FloatArray,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _loglik(self, y: FloatArray, mu: FloatArray, weights: _W, dispersion: float) -> FloatArray:
         shape = 1.0 / dispersion
         scale = mu * dispersion
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -388,14 +384,7 @@ class Gamma(_PositiveContinuous):
             )
         return self._on_support(ll, y, weights)
 
-    def simulate(
-        self,
-        mu: FloatArray,
-        rng: np.random.Generator,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        mu = _as_float(mu)
+    def _simulate(self, mu: FloatArray, rng: _Rng, weights: _W, dispersion: float) -> FloatArray:
         w = _weights(weights, mu.shape)
         # R's Gamma()$simulate uses the weights as multipliers of the shape.
         shape = w / dispersion
@@ -414,22 +403,12 @@ class InverseGaussian(_PositiveContinuous):
         mu = _as_float(mu)
         return mu * mu * mu
 
-    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         r = y - mu
         with np.errstate(divide="ignore", invalid="ignore"):
             return r * r / (y * mu * mu)
 
-    def loglik(
-        self,
-        y: FloatArray,
-        mu: FloatArray,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _loglik(self, y: FloatArray, mu: FloatArray, weights: _W, dispersion: float) -> FloatArray:
         r = y - mu
         with np.errstate(divide="ignore", invalid="ignore"):
             ll = -0.5 * (_LOG_2PI + np.log(dispersion) + 3.0 * np.log(y)) - r * r / (
@@ -437,20 +416,13 @@ class InverseGaussian(_PositiveContinuous):
             )
         return self._on_support(ll, y, weights)
 
-    def simulate(
-        self,
-        mu: FloatArray,
-        rng: np.random.Generator,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        mu = _as_float(mu)
+    def _simulate(self, mu: FloatArray, rng: _Rng, weights: _W, dispersion: float) -> FloatArray:
         w = _weights(weights, mu.shape)
         # R's inverse.gaussian()$simulate: shape lambda = weights / dispersion.
         return rng.wald(mu, w / dispersion)
 
 
-class NegativeBinomial(Family):
+class NegativeBinomial(_Counts):
     """Negative binomial counts with size ``theta``: variance ``mu + mu**2 / theta``.
 
     MASS's ``negative.binomial(theta)`` and glmmTMB's ``nbinom2``.  ``theta`` is fixed
@@ -484,23 +456,13 @@ class NegativeBinomial(Family):
         mu = _as_float(mu)
         return mu + mu * mu / self.theta
 
-    def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         th = self.theta
         # MASS writes y * log(pmax(1, y) / mu), equal to this for every count; this form
         # is also zero at y == mu for non-integer y.
         return 2.0 * (_ylogy(y, mu) - (y + th) * np.log((y + th) / (mu + th)))
 
-    def loglik(
-        self,
-        y: FloatArray,
-        mu: FloatArray,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
-        y = _as_float(y)
-        mu = _as_float(mu)
+    def _loglik(self, y: FloatArray, mu: FloatArray, weights: _W, dispersion: float) -> FloatArray:
         th = self.theta
         with np.errstate(divide="ignore", invalid="ignore"):
             core = (
@@ -511,26 +473,11 @@ class NegativeBinomial(Family):
                 + special.xlogy(y, mu)
                 - y * np.log(th + mu)
             )
-        ll = _count_loglik(y, core)
-        return _weighted(ll, _weights(weights, ll.shape))
+        return self._count_loglik(y, core, weights)
 
-    def simulate(
-        self,
-        mu: FloatArray,
-        rng: np.random.Generator,
-        weights: FloatArray | None = None,
-        dispersion: float = 1.0,
-    ) -> FloatArray:
+    def _simulate(self, mu: FloatArray, rng: _Rng, weights: _W, dispersion: float) -> FloatArray:
         _warn_weights_ignored(self.name, weights)
-        mu = _as_float(mu)
         return rng.negative_binomial(self.theta, self.theta / (self.theta + mu)).astype(np.float64)
-
-    def validate_response(self, y: FloatArray, weights: FloatArray | None = None) -> None:
-        _check_counts(self.name, _as_float(y), weights)
-
-    def valid_mu(self, mu: FloatArray) -> NDArray[np.bool_]:
-        mu = _as_float(mu)
-        return np.isfinite(mu) & (mu > 0)
 
     def starting_mu(self, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
         # MASS's negative.binomial initialize: y + (y == 0) / 6.

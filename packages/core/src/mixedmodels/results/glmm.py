@@ -22,7 +22,7 @@ from ..interfaces import FloatArray
 from ..model import Model
 from ..numerics.optimize import OptimizerSummary
 from ..output.report import Summary
-from .lmm import LMMResult, check_nsim
+from .lmm import LMMResult, check_nsim, singular_fit
 from .refit import with_response
 
 __all__ = ["GLMMResult"]
@@ -85,14 +85,9 @@ class GLMMResult:
             for t, off in zip(model.terms[1:], problem.fixed.rest_offsets, strict=False)
         ]
         self._vcov = vcov
-        # Judged on the standardised theta where the fit has one (decision 0014).
-        boundary = getattr(problem, "boundary_theta", lambda th: th)(self.theta)
-        self.singular = any(
-            s.is_boundary(th)
-            for s, th in zip(model.structures, self._split_theta(boundary), strict=True)
+        self.singular = singular_fit(
+            model.structures, problem, self.theta, self._split_theta, self.messages
         )
-        if self.singular:
-            self.messages.append("boundary (singular) fit: a variance is (near) zero")
 
     @classmethod
     def from_fit(cls, fit: GLMMFit) -> GLMMResult:
@@ -160,9 +155,7 @@ class GLMMResult:
 
     ngrps: Any = _shared(LMMResult.ngrps)
 
-    @property
-    def n_theta(self) -> int:
-        return int(self.theta.size)
+    n_theta: Any = _shared(LMMResult.n_theta)
 
     @property
     def df(self) -> int:
@@ -278,19 +271,8 @@ class GLMMResult:
         return pd.Series(r, index=self.model.design.row_index, name="residuals")
 
     _prediction_design: Any = _shared(LMMResult._prediction_design)
-
-    def _predict_link(
-        self, newdata: Any = None, re_form: str | None = None, allow_new_levels: bool = False
-    ) -> pd.Series:
-        X, offset, Zs, codes, index, include = self._prediction_design(
-            newdata, re_form, allow_new_levels
-        )
-        eta = X @ self._beta
-        if offset is not None:
-            eta = eta + offset
-        if any(include):
-            eta = eta + self._random_part(Zs, codes, include)
-        return pd.Series(eta, index=index, name="prediction")
+    _predict: Any = _shared(LMMResult._predict)
+    _simulated_eta: Any = _shared(LMMResult._simulated_eta)
 
     def predict(
         self,
@@ -317,26 +299,10 @@ class GLMMResult:
             raise ModelSpecificationError(
                 f"unknown prediction type {type!r}; use 'link' or 'response'"
             )
-        if se_fit or interval not in (None, "none"):
-            from ..inference.prediction import prediction_table
-
-            design = self._prediction_design(newdata, re_form, allow_new_levels)
-            return prediction_table(
-                self,
-                design,
-                newdata,
-                re_form,
-                allow_new_levels,
-                se_fit,
-                interval,
-                level,
-                type,
-                method,
-                nsim,
-                seed,
-            )
-        eta = self._predict_link(newdata, re_form=re_form, allow_new_levels=allow_new_levels)
-        if type == "link":
+        eta = self._predict(
+            newdata, re_form, allow_new_levels, se_fit, interval, level, type, method, nsim, seed
+        )
+        if type == "link" or se_fit or interval not in (None, "none"):
             return eta
         return pd.Series(self.link.inverse(eta.to_numpy()), index=eta.index, name="prediction")
 
@@ -366,22 +332,8 @@ class GLMMResult:
         nsim = check_nsim(nsim)
         rng = np.random.default_rng(seed)
         m = self.model
-        keep = self._terms_in(re_form)
-        eta0 = m.X @ self._beta + (m.offset if m.offset is not None else 0.0)
-        if any(keep):
-            zs, codes = [t.Z for t in m.terms], [t.codes for t in m.terms]
-            eta0 = eta0 + self._random_part(zs, codes, keep)
         # All simulations at once: (n, nsim) linear predictors, one family draw.
-        eta = np.repeat(eta0[:, None], nsim, axis=1)
-        for t, lam, held in zip(m.terms, self._lambdas(), keep, strict=True):
-            if held:
-                continue
-            u = rng.standard_normal((t.n_levels, t.dim, nsim))
-            b = np.einsum("ij,njs->nis", lam, u)
-            if t.dim == 1:
-                eta += t.Z[:, :1] * b[t.codes, 0, :]
-            else:
-                eta += np.einsum("nj,njs->ns", t.Z, b[t.codes])
+        eta = self._simulated_eta(re_form, rng, nsim)
         pw = self._problem.pw
         sims = self.family.simulate(
             self.link.inverse(eta),
@@ -396,47 +348,7 @@ class GLMMResult:
         )
 
     # --- inference ------------------------------------------------------------------------
-    def confint(
-        self,
-        parm: Any = None,
-        level: float = 0.95,
-        method: str = "profile",
-        nsim: int = 500,
-        seed: int | None = None,
-        boot_type: str = "perc",
-        n_jobs: int = 1,
-        progress: Any = True,
-    ) -> pd.DataFrame:
-        """Confidence intervals for the random-effect SDs/correlations and the fixed
-        effects (lme4's ``confint`` of a glmer fit).
-
-        Parameters
-        ----------
-        parm
-            Parameter names (default: all), e.g. ``"sd_(Intercept)|herd"``, a fixed
-            effect, lme4's old names (``".sig01"``), ``"theta_"`` / ``"beta_"`` or
-            positions.
-        level
-            Confidence level.
-        method
-            ``"profile"`` (default, as lme4: the deviance profiled over all other
-            parameters, by the fit's Laplace or quadrature criterion), ``"wald"`` (fixed
-            effects only; ``NaN`` for variance parameters, as lme4) or ``"boot"``
-            (parametric bootstrap, :func:`mixedmodels.bootstrap`).
-        nsim, seed, boot_type, n_jobs
-            Bootstrap only: number of simulations, seed, ``"perc"``, ``"basic"`` or
-            ``"norm"`` intervals, worker processes.
-        progress
-            Progress bar on stderr (profile and bootstrap); ``False`` switches it off.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per parameter, columns ``"2.5 %"`` and ``"97.5 %"`` (for 95%).
-        """
-        from ..inference.confint import confint
-
-        return confint(self, parm, level, method, nsim, seed, boot_type, n_jobs, progress)
+    confint: Any = _shared(LMMResult.confint)
 
     # --- reporting ----------------------------------------------------------------------
     def summary(self) -> Summary:
@@ -445,8 +357,7 @@ class GLMMResult:
 
         return Summary(format_glmm_summary(self), self)
 
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
+    _repr_html_: Any = _shared(LMMResult._repr_html_)
 
     def __repr__(self) -> str:
         return (
@@ -455,5 +366,4 @@ class GLMMResult:
             f"{'' if self.converged else ', NOT CONVERGED'}{', singular' if self.singular else ''}>"
         )
 
-    def __str__(self) -> str:
-        return self.summary()
+    __str__: Any = _shared(LMMResult.__str__)

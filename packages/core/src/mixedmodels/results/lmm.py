@@ -29,6 +29,23 @@ def check_nsim(nsim: Any) -> int:
     return int(nsim)
 
 
+def singular_fit(
+    structures: Any,
+    problem: Any,
+    theta: FloatArray,
+    split: Callable[[FloatArray], list[FloatArray]],
+    messages: list[str],
+) -> bool:
+    """Whether a fit is singular (a structure's parameters on the boundary), judged on
+    the standardised theta where the fit has one (decision 0014); says so in
+    ``messages``."""
+    boundary = getattr(problem, "boundary_theta", lambda th: th)(theta)
+    singular = any(s.is_boundary(th) for s, th in zip(structures, split(boundary), strict=True))
+    if singular:
+        messages.append("boundary (singular) fit: a variance is (near) zero")
+    return singular
+
+
 class LMMResult:
     """A linear mixed model fitted by REML or ML.
 
@@ -62,14 +79,9 @@ class LMMResult:
         beta, us, _ = problem.solve(evaluation)
         self._beta = beta
         self._u = us
-        # Judged on the standardised theta where the fit has one (decision 0014).
-        boundary = getattr(problem, "boundary_theta", lambda th: th)(self.theta)
-        self.singular = any(
-            s.is_boundary(th)
-            for s, th in zip(model.structures, problem.split_theta(boundary), strict=True)
+        self.singular = singular_fit(
+            model.structures, problem, self.theta, problem.split_theta, self.messages
         )
-        if self.singular:
-            self.messages.append("boundary (singular) fit: a variance is (near) zero")
 
     @classmethod
     def from_fit(cls, fit: LMMFit) -> LMMResult:
@@ -415,6 +427,25 @@ class LMMResult:
             The predictions (a Series) or, with ``se_fit`` or ``interval``, a frame with
             ``fit``, ``se.fit``, ``lwr``, ``upr``.
         """
+        return self._predict(
+            newdata, re_form, allow_new_levels, se_fit, interval, level, "link", method, nsim, seed
+        )
+
+    def _predict(
+        self,
+        newdata: Any,
+        re_form: str | None,
+        allow_new_levels: bool,
+        se_fit: bool,
+        interval: str | None,
+        level: float,
+        type: str,
+        method: str,
+        nsim: int,
+        seed: Any,
+    ) -> Any:
+        """:meth:`predict`'s table when ``se_fit`` or an interval is asked for (on the
+        ``type`` scale), else the linear predictor (a Series)."""
         design = self._prediction_design(newdata, re_form, allow_new_levels)
         if se_fit or interval not in (None, "none"):
             from ..inference.prediction import prediction_table
@@ -428,7 +459,7 @@ class LMMResult:
                 se_fit,
                 interval,
                 level,
-                "link",
+                type,
                 method,
                 nsim,
                 seed,
@@ -520,20 +551,7 @@ class LMMResult:
         rng = np.random.default_rng(seed)
         m = self.model
         n = self.nobs
-        keep = self._terms_in(re_form)
-        mu = m.X @ self._beta
-        if m.offset is not None:
-            mu = mu + m.offset
-        if any(keep):
-            # Held terms contribute their conditional modes, the same in every column.
-            mu = mu + self._random_part([t.Z for t in m.terms], [t.codes for t in m.terms], keep)
-        sims = np.repeat(mu[:, None], nsim, axis=1)
-        for t, lam, held in zip(m.terms, self._lambdas(), keep, strict=True):
-            if held:
-                continue
-            u = rng.standard_normal((t.n_levels, t.dim, nsim))
-            b = np.einsum("ij,njs->nis", lam, u) * self.sigma
-            sims += np.einsum("nj,njs->ns", t.Z, b[t.codes])
+        sims = self._simulated_eta(re_form, rng, nsim)
         if self._problem.residual is not None:
             from ..inference.parameters import residual_noise
 
@@ -544,6 +562,32 @@ class LMMResult:
         return pd.DataFrame(
             sims, index=m.design.row_index, columns=[f"sim_{i + 1}" for i in range(nsim)]
         )
+
+    def _simulated_eta(
+        self, re_form: str | None, rng: np.random.Generator, nsim: int
+    ) -> FloatArray:
+        """``nsim`` columns of linear predictors: the fixed part, the conditional modes of
+        the terms ``re_form`` holds and new random effects (``sigma`` times the relative
+        ones) for the others."""
+        m = self.model
+        keep = self._terms_in(re_form)
+        mu = m.X @ self._beta
+        if m.offset is not None:
+            mu = mu + m.offset
+        if any(keep):
+            # Held terms contribute their conditional modes, the same in every column.
+            mu = mu + self._random_part([t.Z for t in m.terms], [t.codes for t in m.terms], keep)
+        eta = np.repeat(mu[:, None], nsim, axis=1)
+        for t, lam, held in zip(m.terms, self._lambdas(), keep, strict=True):
+            if held:
+                continue
+            u = rng.standard_normal((t.n_levels, t.dim, nsim))
+            b = np.einsum("ij,njs->nis", lam, u) * self.sigma
+            if t.dim == 1:
+                eta += t.Z[:, :1] * b[t.codes, 0, :]
+            else:
+                eta += np.einsum("nj,njs->ns", t.Z, b[t.codes])
+        return eta
 
     # --- inference ------------------------------------------------------------------
     def confint(
@@ -558,22 +602,24 @@ class LMMResult:
         progress: Any = True,
     ) -> pd.DataFrame:
         """Confidence intervals for the variance parameters and fixed effects (lme4's
-        ``confint``).
+        ``confint`` of an lmer or glmer fit).
 
         Parameters
         ----------
         parm
             Parameter names (default: all): ``"sd_(Intercept)|Subject"``,
-            ``"cor_Days.(Intercept)|Subject"``, ``"sigma"`` and the fixed effects, or
-            lme4's old names (``".sig01"``, ``".sigma"``), ``"theta_"`` (all variance
-            parameters), ``"beta_"`` (all fixed effects), or positions.
+            ``"cor_Days.(Intercept)|Subject"``, ``"sigma"`` (models with a residual SD)
+            and the fixed effects, or lme4's old names (``".sig01"``, ``".sigma"``),
+            ``"theta_"`` (all variance parameters), ``"beta_"`` (all fixed effects), or
+            positions.
         level
             Confidence level.
         method
             ``"profile"`` (default; profile likelihood of the ML deviance, as lme4 —
-            REML fits are refitted by ML), ``"wald"`` (normal intervals for the fixed
-            effects; ``NaN`` for variance parameters, as lme4) or ``"boot"``
-            (parametric bootstrap, :func:`mixedmodels.bootstrap`).
+            REML fits are refitted by ML; a GLMM's deviance is its fit's Laplace or
+            quadrature criterion), ``"wald"`` (normal intervals for the fixed effects;
+            ``NaN`` for variance parameters, as lme4) or ``"boot"`` (parametric
+            bootstrap, :func:`mixedmodels.bootstrap`).
         nsim, seed, boot_type, n_jobs
             Bootstrap only: number of simulations, seed, ``"perc"``, ``"basic"`` or
             ``"norm"`` intervals, worker processes.

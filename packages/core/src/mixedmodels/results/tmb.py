@@ -15,6 +15,7 @@ from ..generalized.conditional import link_derivatives
 from ..generalized.laplace_engine import LaplaceFit, LaplaceProblem
 from ..interfaces import ConditionalFamily, FloatArray
 from ..model import Model
+from .lmm import LMMResult
 
 __all__ = ["TMBResult"]
 
@@ -73,13 +74,9 @@ class TMBResult:
         """``-2 logLik`` (glmmTMB's summary 'deviance')."""
         return -2.0 * self.loglik
 
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.df
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.df
+    # The same criteria of loglik, df and nobs as a mixed model's.
+    aic: Any = LMMResult.aic
+    bic: Any = LMMResult.bic
 
     @property
     def df_residual(self) -> int:

@@ -51,7 +51,19 @@ def _integer_positions(name: str, coords: FloatArray, coord_names: Sequence[str]
     return np.asarray(np.round(t), dtype=np.float64)
 
 
-class CompSymmResidual(ResidualCorrelation):
+class _Unconstrained(ResidualCorrelation):
+    """A correlation whose parameters are all free (nlme's unconstrained transforms):
+    bounds ``-inf``/``inf``, start ``0`` (independence) unless a structure says
+    otherwise."""
+
+    def start(self) -> FloatArray:
+        return np.zeros(self.n_params)
+
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        return np.full(self.n_params, -np.inf), np.full(self.n_params, np.inf)
+
+
+class CompSymmResidual(_Unconstrained):
     """nlme's ``corCompSymm``: one correlation within each group."""
 
     allows_ties = True
@@ -74,9 +86,6 @@ class CompSymmResidual(ResidualCorrelation):
         a = 1.0 / (self.max_size - 1)
         return np.array([np.log(a)])
 
-    def bounds(self) -> tuple[FloatArray, FloatArray]:
-        return np.full(1, -np.inf), np.full(1, np.inf)
-
     def rho(self, params: FloatArray) -> float:
         a = 1.0 / (self.max_size - 1)
         return float(logistic(params[0]) * (1.0 + a) - a)
@@ -92,7 +101,7 @@ class CompSymmResidual(ResidualCorrelation):
         return [("Rho", self.rho(params))]
 
 
-class CAR1Residual(ResidualCorrelation):
+class CAR1Residual(_Unconstrained):
     """nlme's ``corCAR1``: ``phi^|t_i - t_j|`` over a continuous time covariate."""
 
     def __init__(self, name: str, coords: FloatArray, **options: Any) -> None:
@@ -110,9 +119,6 @@ class CAR1Residual(ResidualCorrelation):
 
     def start(self) -> FloatArray:
         return np.array([np.log(0.2 / 0.8)])
-
-    def bounds(self) -> tuple[FloatArray, FloatArray]:
-        return np.full(1, -np.inf), np.full(1, np.inf)
 
     def correlations(self, params: FloatArray, coords: FloatArray) -> FloatArray:
         log_phi = float(np.log(logistic(params[0])))
@@ -136,7 +142,7 @@ def _lags(owner: Any, coords: FloatArray) -> FloatArray:
     return lag
 
 
-class LagResidual(ResidualCorrelation):
+class LagResidual(_Unconstrained):
     """Correlation a function of the integer lag ``|t_i - t_j|`` (AR, ARMA, Toeplitz)."""
 
     def __init__(self, name: str, coords: FloatArray, coord_names: Sequence[str]) -> None:
@@ -185,13 +191,6 @@ class ARMAResidual(LagResidual):
             return [self._label]
         return [f"Phi{i + 1}" for i in range(self.p)] + [f"Theta{j + 1}" for j in range(self.q)]
 
-    def start(self) -> FloatArray:
-        return np.zeros(self.p + self.q)
-
-    def bounds(self) -> tuple[FloatArray, FloatArray]:
-        k = self.p + self.q
-        return np.full(k, -np.inf), np.full(k, np.inf)
-
     def acf(self, params: FloatArray, lag_max: int) -> FloatArray:
         if self.p == 1 and self.q == 0:
             phi = float(np.tanh(0.5 * params[0]))
@@ -236,12 +235,6 @@ class ToeplitzResidual(LagResidual):
     def param_names(self) -> list[str]:
         return [f"pacf{k}" for k in range(1, self.max_lag + 1)]
 
-    def start(self) -> FloatArray:
-        return np.zeros(self.max_lag)
-
-    def bounds(self) -> tuple[FloatArray, FloatArray]:
-        return np.full(self.max_lag, -np.inf), np.full(self.max_lag, np.inf)
-
     def acf(self, params: FloatArray, lag_max: int) -> FloatArray:
         acf = pacf_to_acf(np.tanh(0.5 * np.asarray(params, dtype=np.float64)))
         return acf[: lag_max + 1]
@@ -251,7 +244,7 @@ class ToeplitzResidual(LagResidual):
         return [(f"Rho.lag{k}", float(acf[k])) for k in range(1, self.max_lag + 1)]
 
 
-class SymmResidual(ResidualCorrelation):
+class SymmResidual(_Unconstrained):
     """nlme's ``corSymm``: a general correlation between the distinct values of the
     position covariate (``K (K - 1) / 2`` parameters for ``K`` distinct values)."""
 
@@ -283,12 +276,6 @@ class SymmResidual(ResidualCorrelation):
     def param_names(self) -> list[str]:
         rows, cols = self._pairs
         return [f"cpc({r + 1},{c + 1})" for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
-
-    def start(self) -> FloatArray:
-        return np.zeros(self.n_params)
-
-    def bounds(self) -> tuple[FloatArray, FloatArray]:
-        return np.full(self.n_params, -np.inf), np.full(self.n_params, np.inf)
 
     def matrix(self, params: FloatArray) -> FloatArray:
         L = cpc_cholesky(np.tanh(np.asarray(params, dtype=np.float64)), self.K)

@@ -20,16 +20,16 @@ from .transforms import logistic
 __all__ = ["AR1", "ARMA", "CAR1", "Toeplitz"]
 
 
-class AR1(ScaledCorrelation):
-    """First-order autoregressive correlation over the columns, one common variance
-    (glmmTMB's ``ar1``): ``corr(i, j) = phi^|i - j|``, ``phi = r / sqrt(1 + r^2)``.
+def _lags(dim: int) -> NDArray[np.int64]:
+    """The lags ``|i - j|`` between the columns of a ``dim x dim`` matrix."""
+    idx = np.arange(dim)
+    return np.abs(idx[:, None] - idx[None, :])
 
-    As a residual correlation, nlme's ``corAR1`` over an integer time covariate (or the
-    row order): ``correlation="ar1(visit | id)"``; gaps in the times give
-    ``phi^lag``, as nlme does.
-    """
 
-    name: ClassVar[str] = "ar1"
+class _OnePhi(ScaledCorrelation):
+    """A correlation over ordered columns with one common variance and one parameter
+    ``phi`` (none in one dimension): AR(1) and continuous-time AR(1)."""
+
     time_ordered: ClassVar[bool] = True
     homogeneous: ClassVar[bool] = True
 
@@ -39,14 +39,25 @@ class AR1(ScaledCorrelation):
     def corr_param_names(self) -> list[str]:
         return ["phi"] if self.dim > 1 else []
 
+
+class AR1(_OnePhi):
+    """First-order autoregressive correlation over the columns, one common variance
+    (glmmTMB's ``ar1``): ``corr(i, j) = phi^|i - j|``, ``phi = r / sqrt(1 + r^2)``.
+
+    As a residual correlation, nlme's ``corAR1`` over an integer time covariate (or the
+    row order): ``correlation="ar1(visit | id)"``; gaps in the times give
+    ``phi^lag``, as nlme does.
+    """
+
+    name: ClassVar[str] = "ar1"
+
     @staticmethod
     def phi(r: FloatArray) -> float:
         t = float(r[0])
         return t / np.sqrt(1.0 + t * t)
 
     def correlation_matrix(self, r: FloatArray) -> FloatArray:
-        idx = np.arange(self.dim)
-        return np.asarray(self.phi(r) ** np.abs(idx[:, None] - idx[None, :]), dtype=np.float64)
+        return np.asarray(self.phi(r) ** _lags(self.dim), dtype=np.float64)
 
     def correlation_cholesky(self, r: FloatArray) -> FloatArray:
         phi = self.phi(r)
@@ -60,8 +71,7 @@ class AR1(ScaledCorrelation):
         t = float(r[0])
         phi = self.phi(r)
         dphi = (1.0 + t * t) ** -1.5
-        idx = np.arange(self.dim)
-        lag = np.abs(idx[:, None] - idx[None, :])
+        lag = _lags(self.dim)
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.where(lag > 0, lag * phi ** np.maximum(lag - 1, 0), 0.0)
         return np.asarray((d * dphi)[None], dtype=np.float64)
@@ -81,7 +91,7 @@ class AR1(ScaledCorrelation):
         return ARMAResidual(cls.name, coords, groups, coord_names, p=1, q=0, label="Phi")
 
 
-class CAR1(ScaledCorrelation):
+class CAR1(_OnePhi):
     """Continuous-time AR(1): ``corr = phi^|t_i - t_j|`` with ``phi`` in ``(0, 1)``,
     ``phi = logistic(r)`` (nlme's ``corCAR1``; glmmTMB's ``ou`` in another
     parameterisation).  As a random-effect structure the columns sit at times
@@ -91,19 +101,10 @@ class CAR1(ScaledCorrelation):
     """
 
     name: ClassVar[str] = "car1"
-    time_ordered: ClassVar[bool] = True
-    homogeneous: ClassVar[bool] = True
-
-    def n_corr(self) -> int:
-        return 0 if self.dim == 1 else 1
-
-    def corr_param_names(self) -> list[str]:
-        return ["phi"] if self.dim > 1 else []
 
     def correlation_matrix(self, r: FloatArray) -> FloatArray:
         phi = float(logistic(r[0]))
-        idx = np.arange(self.dim)
-        return np.asarray(phi ** np.abs(idx[:, None] - idx[None, :]), dtype=np.float64)
+        return np.asarray(phi ** _lags(self.dim), dtype=np.float64)
 
     def natural_correlation(self, r: FloatArray) -> list[tuple[str, float]]:
         return [("phi", float(logistic(r[0])))]
@@ -149,8 +150,7 @@ class ARMA(ScaledCorrelation):
     def correlation_matrix(self, r: FloatArray) -> FloatArray:
         ar, ma = self._coefs(r)
         acf = arma_acf(ar, ma, self.dim - 1)
-        idx = np.arange(self.dim)
-        return np.asarray(acf[np.abs(idx[:, None] - idx[None, :])], dtype=np.float64)
+        return np.asarray(acf[_lags(self.dim)], dtype=np.float64)
 
     def natural_correlation(self, r: FloatArray) -> list[tuple[str, float]]:
         ar, ma = self._coefs(r)
@@ -189,8 +189,7 @@ class Toeplitz(ScaledCorrelation):
 
     def correlation_matrix(self, r: FloatArray) -> FloatArray:
         acf = self.acf(r)
-        idx = np.arange(self.dim)
-        return np.asarray(acf[np.abs(idx[:, None] - idx[None, :])], dtype=np.float64)
+        return np.asarray(acf[_lags(self.dim)], dtype=np.float64)
 
     def natural_correlation(self, r: FloatArray) -> list[tuple[str, float]]:
         acf = self.acf(r)
