@@ -117,7 +117,7 @@ def pql_iterate(
             model.y = zz
             model.weights = wz
         options = dict(lmm_options)
-        if fit is not None and correlation is None and "start" not in options:
+        if fit is not None and "start" not in options:
             # warm start from the previous working fit (as lme4's refit: zero SDs
             # nudged off the boundary)
             options["start"] = np.where(fit.theta == 0, 0.05, fit.theta)
