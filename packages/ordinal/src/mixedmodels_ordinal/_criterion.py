@@ -490,7 +490,7 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
                 break
             if np.max(np.abs(g)) < 1e-10:
                 try:
-                    return x, np.linalg.inv(H)
+                    return x, np.asarray(np.linalg.inv(H), dtype=np.float64)
                 except np.linalg.LinAlgError:
                     break
             try:
