@@ -438,9 +438,9 @@ class ClmmProblem:
 
 
 def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, FloatArray | None]:
-    """The model without random effects (ordinal's ``clm``) by BFGS with the exact
-    gradient: the clmm's starting thresholds and coefficients, and BFGS's inverse
-    Hessian there (``None`` if the fit failed)."""
+    """The model without random effects (ordinal's ``clm``) by Newton with the exact
+    Hessian (BFGS if Newton fails): the clmm's starting thresholds and coefficients,
+    and the inverse Hessian there (``None`` if the fit failed)."""
     from scipy import optimize
 
     pb = problem
@@ -459,7 +459,54 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
         gb = X.T @ (a1 - a2)
         return float(-np.sum(w * np.log(p))), np.concatenate([ga, gb])
 
+    D1 = np.column_stack([tj_up, -X])  # d eta1 / d (alpha, beta)
+    D2 = np.column_stack([tj_lo, -X])
+
+    def fgh(x: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        """Criterion, gradient and exact Hessian (clm's Newton, as ordinal's
+        ``clm.fit``)."""
+        par = np.concatenate([x, np.zeros(pb.n_st)])
+        e1, e2 = pb.fixed_eta(par)
+        p, f1, f2, g1, g2 = pb._derivs(e1, e2)
+        if np.any(~(p > 0)):
+            return np.inf, np.zeros(k), np.eye(k)
+        l1, l2 = -w * f1 / p, w * f2 / p  # d nll / d eta1, d eta2
+        h11 = -w * (g1 / p - (f1 / p) ** 2)
+        h22 = w * (g2 / p + (f2 / p) ** 2)
+        h12 = -w * f1 * f2 / p**2
+        H = (
+            D1.T @ (h11[:, None] * D1)
+            + D2.T @ (h22[:, None] * D2)
+            + D1.T @ (h12[:, None] * D2)
+            + D2.T @ (h12[:, None] * D1)
+        )
+        return float(-np.sum(w * np.log(p))), l1 @ D1 + l2 @ D2, (H + H.T) / 2
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x = np.array(start[:k], dtype=np.float64)
+        f, g, H = fgh(x)
+        for _ in range(50):
+            if not np.isfinite(f):
+                break
+            if np.max(np.abs(g)) < 1e-10:
+                try:
+                    return x, np.asarray(np.linalg.inv(H), dtype=np.float64)
+                except np.linalg.LinAlgError:
+                    break
+            try:
+                step = np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                break
+            sf = 1.0
+            for _ in range(30):
+                fn, gn, Hn = fgh(x - sf * step)
+                if fn <= f + 1e-12 * abs(f):
+                    break
+                sf /= 2.0
+            else:
+                break
+            x, f, g, H = x - sf * step, fn, gn, Hn
+        # Newton failed (not positive definite on the way): BFGS
         res = optimize.minimize(fg, start[:k], jac=True, method="BFGS", options={"gtol": 1e-6})
     if not np.isfinite(res.fun):
         return start[:k], None

@@ -122,12 +122,8 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
             )
     if nagq > 1:
         # the Laplace optimum (exact gradient) and its curvature start quadrature
-        lap = fit_clmm(problem, start, nagq=1, quiet=True, hess_inv0=hess_inv0)
-        start = lap.par
-        try:
-            hess_inv0 = np.linalg.inv(lap.hessian)
-        except np.linalg.LinAlgError:
-            hess_inv0 = None
+        lap = fit_clmm(problem, start, nagq=1, quiet=True, hess_inv0=hess_inv0, finish=False)
+        start, hess_inv0 = lap.par, lap.hessian
     outcome = fit_clmm(problem, start, nagq=nagq, hess_inv0=hess_inv0)
     mode = problem.mode(outcome.par)
     spec = ClmmSpec(

@@ -78,11 +78,14 @@ def fit_clmm(
     maxiter: int = 1000,
     quiet: bool = False,
     hess_inv0: FloatArray | None = None,
+    finish: bool = True,
 ) -> FitOutcome:
     """Minimise the Laplace (``nagq == 1``) or AGQ criterion from ``start``.
 
     ``hess_inv0``: BFGS's starting inverse Hessian (the fixed-effects fit's, or the
-    Laplace fit's for quadrature), which saves most of its early iterations."""
+    Laplace fit's for quadrature), which saves most of its early iterations.
+    ``finish=False`` stops after BFGS (no Newton finish, no Hessian): the outcome's
+    ``hessian`` is then BFGS's *inverse* Hessian, to start another stage."""
     if nagq > 1:
         x, w = np.polynomial.hermite.hermgauss(nagq)
 
@@ -126,7 +129,9 @@ def fit_clmm(
         g = _gradient(fun, par)
         return f, g
 
-    def hess(par: FloatArray) -> FloatArray:
+    def hess(par: FloatArray, g0: FloatArray) -> FloatArray:
+        """``g0``: the gradient at ``par``, evaluated last (its mode warm-starts the
+        differences)."""
         if not exact:
             return hessian(fun, par)
         # forward differences of the exact gradient, symmetrised: the gradient is
@@ -134,12 +139,10 @@ def fit_clmm(
         # errors are compared to, at half the evaluations of central differences
         k = par.size
         H = np.empty((k, k))
-        g0 = fun_and_grad(par)[1]
         for i in range(k):
             e = np.zeros(k)
             e[i] = 1e-5 * max(1.0, abs(par[i]))
             H[:, i] = (fun_and_grad(par + e)[1] - g0) / e[i]
-        fun_and_grad(par)
         return (H + H.T) / 2
 
     # with difference gradients BFGS only gets close: the Newton finish below (with
@@ -155,8 +158,18 @@ def fit_clmm(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         res = optimize.minimize(fun_and_grad, start, jac=True, method="BFGS", options=opts)
         par = res.x
-        f, g = fun_and_grad(par)
-        H = hess(par)
+        if exact and np.isfinite(res.fun):
+            # BFGS's last evaluation is at its result
+            f, g = float(res.fun), np.asarray(res.jac, dtype=np.float64)
+        else:
+            f, g = fun_and_grad(par)
+        if not finish:
+            # a stage (the Laplace start of quadrature): BFGS's own inverse Hessian
+            # is curvature enough to start the next stage
+            return FitOutcome(
+                par, float(f), g, np.asarray(res.hess_inv), n_eval[0], True, str(res.message)
+            )
+        H = hess(par, g)
         # Newton finish: BFGS stops on gtol; a few steps with the finite-difference
         # Hessian tighten the optimum (and the Hessian is reused for vcov unless the
         # steps moved the estimates).
@@ -175,10 +188,9 @@ def fit_clmm(
             # the Hessian is recomputed only if the estimates moved beyond its own
             # difference step (it changes by O(|step|))
             moved = moved or bool(np.max(np.abs(step)) > 1e-5)
-        fun_and_grad(par)  # leave the mode at the optimum
         if moved:
-            H = hess(par)
-        problem.mode(par, centre[0])
+            H = hess(par, fun_and_grad(par)[1])
+        problem.mode(par, centre[0])  # leave the mode at the optimum
     converged = bool(np.max(np.abs(g)) < 1e-3)
     message = "max|gradient| small" if converged else f"optimizer stopped: {res.message}"
     if not converged and not quiet:

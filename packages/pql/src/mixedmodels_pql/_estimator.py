@@ -79,6 +79,7 @@ def fit_model(model: Model, **options: Any) -> PQLResult:
         start,
         correlation=options.get("correlation"),
         niter=niter,
+        base=model,
     )
     return PQLResult(model, it, start, data_name=str(options.get("data_name", "data")))
 

@@ -8,6 +8,9 @@ when ``sum((eta - eta_old)^2) < 1e-6 sum(eta^2)`` or after ``niter`` steps.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +40,31 @@ class PQLIterations:
     working_weights: FloatArray
 
 
+def working_model(base: mm.Model, zz: FloatArray, wz: FloatArray, correlation: Any) -> mm.Model:
+    """The working LMM ``zz ~ fixed + random`` with precision weights ``wz``, made from
+    the glmmPQL model without parsing the formula again: the fixed and random design
+    are the base model's, only the response, family, weights and offset change (as
+    in MASS, the working fit has no offset: it is taken out of ``zz``)."""
+    model = copy.copy(base)
+    model.design = dataclasses.replace(
+        base.design, y=zz, offset=None, response_name="zz", formula=base.formula
+    )
+    model.family, model.link = _gaussian()
+    model.y = zz
+    model.trials = None
+    model.weights = wz
+    model.offset = None
+    model.extras = {} if correlation is None else {"correlation": correlation}
+    return model
+
+
+@functools.cache
+def _gaussian() -> tuple[Family, Link]:
+    """The registered gaussian family and identity link (through the public Model)."""
+    probe = mm.Model("y ~ 1", pd.DataFrame({"y": [0.0, 1.0, 3.0]}))
+    return probe.family, probe.link
+
+
 def pql_iterate(
     frame: pd.DataFrame,
     rhs: str,
@@ -48,13 +76,17 @@ def pql_iterate(
     start: GLMStart,
     correlation: Any = None,
     niter: int = 10,
+    base: mm.Model | None = None,
     **lmm_options: Any,
 ) -> PQLIterations:
     """Run glmmPQL's loop from the GLM start.
 
     ``frame`` holds the rows used (in order); ``rhs`` is the right-hand side, fixed
     and random terms (lme4 syntax); ``offset`` is subtracted from the working response
-    as in MASS and added back to the fitted values.
+    as in MASS and added back to the fitted values.  ``base``, the glmmPQL model
+    on the same rows, lends its design to the working fits (no formula parsing);
+    without it (or when a working weight is not positive, so that rows drop out) the
+    working model is built from ``frame``.
     """
     data = frame.copy()
     eta = start.eta.copy()
@@ -66,7 +98,14 @@ def pql_iterate(
     i = 0
     model: Any = None
     for i in range(1, niter + 1):  # noqa: B007 - the count is reported
-        if model is None or not np.all(wz > 0):
+        if base is not None and np.all(wz > 0):
+            if model is None:
+                model = working_model(base, zz, wz, correlation)
+            else:
+                model.design.y = zz
+                model.y = zz
+                model.weights = wz
+        elif model is None or not np.all(wz > 0):
             data["zz_pql_"] = zz
             data["wz_pql_"] = wz
             extras = {} if correlation is None else {"correlation": correlation}
@@ -78,7 +117,7 @@ def pql_iterate(
             model.y = zz
             model.weights = wz
         options = dict(lmm_options)
-        if fit is not None and correlation is None and "start" not in options:
+        if fit is not None and "start" not in options:
             # warm start from the previous working fit (as lme4's refit: zero SDs
             # nudged off the boundary)
             options["start"] = np.where(fit.theta == 0, 0.05, fit.theta)
