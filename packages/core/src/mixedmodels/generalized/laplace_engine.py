@@ -127,9 +127,10 @@ class _Dense:
         self._chol: Any = None  # cho_factor's (factor, lower)
         # Z Lambda has Z's pattern by levels: row i of term t fills the columns of its
         # level with Z_i Lambda_t, so it is built from these positions, not by products.
-        self._pos: list[list[tuple[np.ndarray, np.ndarray]]] = []  # (rows, cols) indices
+        self._pos: list[list[tuple[np.ndarray, np.ndarray]]] = []
         for terms in per_predictor:
-            pos, off = [], 0
+            pos: list[tuple[np.ndarray, np.ndarray]] = []
+            off = 0
             for t in terms:
                 rows = np.repeat(np.arange(n), t.dim)
                 cols = (off + t.codes[:, None] * t.dim + np.arange(t.dim)[None, :]).ravel()
