@@ -135,9 +135,9 @@ def main() -> None:
             r_s, r_cpu, r_ll = run_r(frame, formula, nagq, resp, grp, levels, reps)
         ratio = f"{r_cpu / ours_cpu:10.1f}" if r_cpu else "         -"
         dll = f"{fit.loglik - r_ll:10.2e}" if r_ll is not None else "         -"
-        rs = f"{r_s:8.2f}" if r_s else "       -"
-        rc = f"{r_cpu:9.2f}" if r_cpu else "        -"
-        print(f"{label:<14} {len(frame):>8} {ours:8.2f} {rs} {ours_cpu:9.2f} {rc} {ratio} {dll}")
+        rs = f"{r_s:8.4f}" if r_s else "       -"
+        rc = f"{r_cpu:9.4f}" if r_cpu else "        -"
+        print(f"{label:<14} {len(frame):>8} {ours:8.4f} {rs} {ours_cpu:9.4f} {rc} {ratio} {dll}")
         sys.stdout.flush()
 
 

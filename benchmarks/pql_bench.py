@@ -128,13 +128,13 @@ def main() -> None:
         if have_r:
             r_s, r_cpu, r_fix = run_r(frame, fixed, random, cor is not None, prep, reps)
         ratio = f"{r_cpu / ours_cpu:7.1f}" if r_cpu else "      -"
-        rs = f"{r_s:9.2f}" if r_s else "        -"
+        rs = f"{r_s:9.4f}" if r_s else "        -"
         diff = (
             f"{np.max(np.abs(fit.fixef.to_numpy() / r_fix - 1)):15.2e}"
             if r_fix is not None
             else "              -"
         )
-        print(f"{label:<14} {len(frame):>8} {ours:9.2f} {rs} {ours_cpu:9.2f} {ratio} {diff}")
+        print(f"{label:<14} {len(frame):>8} {ours:9.4f} {rs} {ours_cpu:9.4f} {ratio} {diff}")
         sys.stdout.flush()
 
 
