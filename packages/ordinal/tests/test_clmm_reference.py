@@ -210,3 +210,43 @@ def test_nominal_bad_input(wine):
         clmm("rating ~ temp + contact + (1 | judge)", wine, nominal="~ contact")
     with pytest.raises(ValueError, match="nominal effects need flexible thresholds"):
         clmm("rating ~ temp + (1 | judge)", wine, nominal="~ contact", threshold="equidistant")
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+def test_clm_start_is_newtons_optimum(wine, link):
+    # the fit without random effects (clmm's start) by Newton with the exact Hessian:
+    # a stationary point, and its inverse Hessian is the inverse of the criterion's
+    # second differences
+    from mixedmodels_ordinal._criterion import fit_fixed
+
+    fit = clmm("rating ~ temp + contact + (1 | judge)", wine, link=link)
+    pb = fit._problem
+    k = pb.n_alpha + pb.n_beta
+    start = np.concatenate([np.linspace(-1.0, 1.0, pb.n_alpha), np.zeros(pb.n_par - pb.n_alpha)])
+    x, hinv = fit_fixed(pb, start)
+    assert hinv is not None
+
+    def nll(v):
+        e1, e2 = pb.fixed_eta(np.concatenate([v, np.zeros(pb.n_st)]))
+        return -np.sum(pb.w * np.log(pb._probs(e1, e2)))
+
+    h = 1e-4
+    E = np.eye(k) * h
+    H = np.array(
+        [
+            [
+                (
+                    nll(x + E[i] + E[j])
+                    - nll(x + E[i] - E[j])
+                    - nll(x - E[i] + E[j])
+                    + nll(x - E[i] - E[j])
+                )
+                / (4 * h * h)
+                for j in range(k)
+            ]
+            for i in range(k)
+        ]
+    )
+    g = np.array([(nll(x + E[i]) - nll(x - E[i])) / (2 * h) for i in range(k)])
+    assert np.max(np.abs(g)) < 1e-6
+    np.testing.assert_allclose(np.linalg.inv(hinv), H, rtol=1e-5, atol=1e-5)

@@ -305,6 +305,7 @@ class ClmmProblem:
         m.extra["phi2"] = phi2
         m.extra["zl"] = zl
         m.extra["eta"] = (e1f, e2f)
+        m.extra["derivs"] = dv  # p, f1, f2, f1', f2' at the mode
         return m
 
     def _zt_vec(
@@ -535,7 +536,8 @@ def laplace_gradient(
     e1, e2 = e1f - b, e2f - b
     x1 = np.where(pb._inf1, 0.0, e1)
     x2 = np.where(pb._inf2, 0.0, e2)
-    p, f1, f2, g1, g2 = pb._derivs(e1, e2)
+    dv = mode.extra.get("derivs")
+    p, f1, f2, g1, g2 = pb._derivs(e1, e2) if dv is None else dv
     h1 = ddpdf(pb.link, x1) * pb._fin1
     h2 = ddpdf(pb.link, x2) * pb._fin2
     w = pb.w
@@ -586,7 +588,8 @@ def agq_gradient(
     ``-log L = sum_j [log(D_j) / 2 - logsumexp_k(log w_k + x_k^2 - g_j(U_jk))] + c`` with
     nodes ``U_jk = u_j + sqrt(2 / D_j) x_k`` at the mode ``u_j`` and ``g_j`` the level's
     conditional criterion: the mode and ``D_j`` move with the parameters as in
-    :func:`laplace_gradient`, each node with them.
+    :func:`laplace_gradient`, each node with them.  The criterion's value is left in
+    ``mode.extra["agq_value"]``.
     """
     pb = problem
     laplace_gradient(pb, par, mode, parts=True)
@@ -610,7 +613,11 @@ def agq_gradient(
     w = pb.w[:, None]
     g = -np.asarray(ind @ (w * np.log(p))) + 0.5 * U**2
     lw = np.log(weights)[None, :] + nodes[None, :] ** 2 - g
-    pi = np.exp(lw - logsumexp(lw, axis=1, keepdims=True))  # levels x nodes
+    lse = logsumexp(lw, axis=1, keepdims=True)
+    pi = np.exp(lw - lse)  # levels x nodes
+    # the criterion itself (ClmmProblem.agq's value, from the same node terms)
+    value = float(-np.sum(lse) - np.sum(np.log(K)) + 0.5 * D.size * np.log(2 * np.pi))
+    mode.extra["agq_value"] = value if np.all(p > 0) and np.isfinite(value) else np.inf
     A1, A2 = w * f1 / p, w * f2 / p
     Pi = pi[codes]
     a1 = np.sum(Pi * A1, axis=1)

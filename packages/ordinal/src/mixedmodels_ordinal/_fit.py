@@ -115,14 +115,19 @@ def fit_clmm(
             except (np.linalg.LinAlgError, ValueError):
                 return np.inf, np.zeros_like(par)
             if nagq > 1:
-                f = problem.agq(par, x, w, u0=m.u) if np.isfinite(m.nll) else np.inf
+                D = np.asarray(m.extra["factor"][1])
+                if not np.isfinite(m.nll) or np.any(D <= 0):
+                    return np.inf, np.zeros_like(par)
+                # value and gradient from the same quadrature nodes
+                g = agq_gradient(problem, par, m, x, w)
+                f = m.extra["agq_value"]
             else:
                 f = m.nll + m.logdet
             if not np.isfinite(f):
                 return np.inf, np.zeros_like(par)
             centre[0] = problem._u_start.copy()
             if nagq > 1:
-                return float(f), agq_gradient(problem, par, m, x, w)
+                return float(f), g
             return float(f), laplace_gradient(problem, par, m)
         f = fun(par)
         centre[0] = problem._u_start.copy()
