@@ -220,9 +220,20 @@ def _task(
     return out
 
 
-def _start_sums(part: _Part | None, family: Any, link: Any) -> tuple[Any, ...] | None:
-    """Counts and the weighted least-squares system of R's glm.fit start (the gee
-    plugin's ``_glm_start``, as sums)."""
+@dataclass
+class _Start:
+    """Counts and the weighted least-squares system of R's glm.fit start."""
+
+    n_obs: int
+    n_clusters: int
+    sum_w: float
+    A: np.ndarray
+    b: np.ndarray
+
+
+def _start_sums(part: _Part | None, family: Any, link: Any) -> _Start | None:
+    """The gee plugin's ``_glm_start`` as sums (one weighted least-squares step from
+    the family's starting means)."""
     if part is None:
         return None
     ws = part.ws
@@ -233,15 +244,17 @@ def _start_sums(part: _Part | None, family: Any, link: Any) -> tuple[Any, ...] |
     z = eta - ws.offset + (ws.y - mu) / mu_eta
     wt = ws.w * mu_eta**2 / var
     Xw = ws.X * wt[:, None]
-    return (ws.X.shape[0], ws.layout.n_clusters, part.sum_w, Xw.T @ ws.X, Xw.T @ z)
+    return _Start(ws.X.shape[0], ws.layout.n_clusters, part.sum_w, Xw.T @ ws.X, Xw.T @ z)
 
 
-def _add_start(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+def _add_start(a: _Start | None, b: _Start | None) -> _Start | None:
     if a is None:
         return b
     if b is None:
         return a
-    return tuple(x + y for x, y in zip(a, b, strict=True))
+    return _Start(
+        a.n_obs + b.n_obs, a.n_clusters + b.n_clusters, a.sum_w + b.sum_w, a.A + b.A, a.b + b.b
+    )
 
 
 # --------------------------------------------------------------------- the result
@@ -394,8 +407,8 @@ def gee(
     start = tree_reduce(held, partial(_start_sums, family=fam, link=lnk), _add_start, client)
     if start is None:
         raise ModelSpecificationError("no complete rows in the Dask frame: nothing to fit")
-    n_obs, n_clusters, sum_w, A, b = start
-    beta = fit._solve(A, b)
+    n_obs, n_clusters, sum_w = start.n_obs, start.n_clusters, start.sum_w
+    beta = fit._solve(start.A, start.b)
     tol = options.get("tol") or 1e-10
     maxiter = options.get("maxiter") or 100
 
