@@ -70,8 +70,8 @@ def check_whole_clusters(ddf: Any, groups: str, client: Any) -> Any:
         lambda a, b: [*a, *b],
         client,
     )
-    labels = np.concatenate([np.asarray(v, dtype=object) for _, v in parts]) if parts else []
-    owner = np.concatenate([np.full(len(v), i) for i, v in parts]) if parts else []
+    labels = np.concatenate([np.asarray(v, dtype=object) for _, v in parts])
+    owner = np.concatenate([np.full(len(v), i) for i, v in parts])
     series = pd.Series(owner, index=pd.Index(labels, dtype=object))
     split = series.index.duplicated(keep=False)
     if np.any(split):
