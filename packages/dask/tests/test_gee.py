@@ -130,3 +130,20 @@ def test_distributed_cluster(cluster_client: Any) -> None:
     ddf = dd.from_pandas(data, npartitions=4).set_index("cid")
     fit = gee(data=ddf, corstr="ar1", client=cluster_client, **spec)
     _check(fit, gee(data=data, corstr="ar1", **spec))
+
+
+def test_offset_and_weights() -> None:
+    data = _data("ohio")
+    data["off"] = 0.1 * data["age"]
+    data["w"] = 1.0 + (data["id"] % 3)
+    spec = dict(
+        formula="resp ~ age + smoke + offset(0.2 * smoke)",
+        groups="id",
+        time="age",
+        family="binomial",
+        corstr="exchangeable",
+        offset="off",
+        weights="w",
+    )
+    ddf = dd.from_pandas(data, npartitions=3).set_index("id")
+    _check(gee(data=ddf, **spec), gee(data=data, **spec))
