@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .data_sources import data_source_for
 from .generalized.chunked import ChunkedGLMMProblem
 from .generalized.chunked import combine as combine_chunks
 from .generalized.criterion import GLMMProblem
@@ -44,6 +45,7 @@ __all__ = [
     "TermData",
     "combine_chunks",
     "criterion_from_cross_products",
+    "data_source_for",
     "finite_difference_derivatives",
     "fit_glmm",
     "fit_lmm_criterion",

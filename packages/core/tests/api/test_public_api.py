@@ -72,6 +72,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "TermData",
         "combine_chunks",
         "criterion_from_cross_products",
+        "data_source_for",
         "finite_difference_derivatives",
         "fit_glmm",
         "fit_lmm_criterion",

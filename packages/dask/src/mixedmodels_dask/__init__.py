@@ -14,10 +14,19 @@ in-memory fit of all rows, and the core's fitter optimises it.
 
 from __future__ import annotations
 
+from ._gee import DaskGEEResult, gee
 from ._glmm import glmm
 from ._lmm import lmm
 from ._result import DaskGLMMResult, DaskLMMResult
 
-__all__ = ["DaskGLMMResult", "DaskLMMResult", "__version__", "glmm", "lmm"]
+__all__ = [
+    "DaskGEEResult",
+    "DaskGLMMResult",
+    "DaskLMMResult",
+    "__version__",
+    "gee",
+    "glmm",
+    "lmm",
+]
 
 __version__ = "0.1.0"

@@ -33,6 +33,11 @@ class DaskDataSource:
 
         return glmm(formula, data, **arguments)
 
+    def gee(self, formula: str, data: Any, **arguments: Any) -> Any:
+        from ._gee import gee
+
+        return gee(formula, data, **arguments)
+
 
 @hookimpl
 def mixedmodels_data_sources() -> Sequence[Any]:

@@ -6,6 +6,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mixedmodels import ModelSpecificationError
+from mixedmodels.extending import data_source_for
 from mixedmodels.interfaces import Estimator, Family, Link
 from mixedmodels.model import Model
 
@@ -216,7 +218,8 @@ def gee(
         Model formula for the mean, e.g. ``"resp ~ age + smoke"``; ``cbind(s, f)``
         responses and ``offset()`` terms work as in R.  No random-effect terms.
     data
-        A pandas DataFrame (polars / pyarrow accepted).
+        A pandas DataFrame (polars / pyarrow accepted), or a ``dask.dataframe.DataFrame``
+        with the ``mixedmodels-dask`` plugin (each cluster whole in one partition).
     groups
         The clusters: a column name, a list of column names (their interaction, as
         R's ``interaction(center, id)``), or an array with one value per row.  Rows do
@@ -277,6 +280,27 @@ def gee(
     >>> round(float(fit.corr_params["alpha"]), 4)
     0.3543
     """
+    source = data_source_for(data)
+    if source is not None:  # e.g. a Dask frame, with the mixedmodels-dask plugin
+        if not hasattr(source, "gee"):
+            raise ModelSpecificationError(
+                f"the data source {source.name!r} does not fit GEE models"
+            )
+        return source.gee(  # type: ignore[no-any-return]
+            formula,
+            data,
+            groups=groups,
+            time=time,
+            family=family,
+            link=link,
+            corstr=corstr,
+            weights=weights,
+            offset=offset,
+            scale_fix=scale_fix,
+            std_err=std_err,
+            contrasts=contrasts,
+            **options,
+        )
     model = Model(
         formula, data, family=family, link=link, weights=weights, offset=offset, contrasts=contrasts
     )
