@@ -336,7 +336,8 @@ def gee(
     groups
         The cluster column's name.
     time
-        Within-cluster time column (default: the row order within each cluster).
+        Within-cluster time column.  Required for ``"ar1"``: a Dask frame does not keep
+        the order of rows within a cluster (in memory the default is that order).
     corstr
         ``"independence"``, ``"exchangeable"`` or ``"ar1"``.
     scale_fix, std_err
@@ -365,6 +366,15 @@ def gee(
         raise ModelSpecificationError(
             f"corstr {corr.describe()!r} is not available on Dask frames yet; "
             f"use one of {list(_STRUCTURES)}"
+        )
+    if corr.name == "ar1" and time is None:
+        # In memory, ar1 pairs rows by their order within a cluster; a Dask frame's row
+        # order within a cluster is not kept by set_index or a shuffle, so the fit would
+        # silently depend on how the frame was partitioned.
+        raise ModelSpecificationError(
+            f"corstr 'ar1' on a Dask frame needs time=: the order of rows within a cluster "
+            f"({groups!r}) is not kept by set_index or a shuffle; give the column that "
+            f"orders observations within a cluster"
         )
     if scale_fix is not None or std_err != "robust":
         raise ModelSpecificationError(
