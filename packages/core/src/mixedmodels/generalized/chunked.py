@@ -394,15 +394,7 @@ class ChunkedGLMMProblem(GLMMProblem):
                 new_beta = 0.5 * (new_beta + cur_beta)
             else:
                 return None
-            step = max(
-                float(np.max(np.abs(new_u1 - u1), initial=0.0)),
-                float(np.max(np.abs(new_uR - uR[:q]), initial=0.0)),
-                float(np.max(np.abs(new_beta - cur_beta), initial=0.0)) if joint else 0.0,
-            )
-            scale = 1.0 + max(
-                float(np.max(np.abs(new_u1), initial=0.0)),
-                float(np.max(np.abs(new_uR), initial=0.0)),
-            )
+            step, scale = _c.mode_step(u1, new_u1, uR[:q], new_uR, cur_beta, new_beta, joint)
             u1, uR, cur_beta, sums = new_u1, new_uR, new_beta, new_sums
             stalled = stalled + 1 if pdev - new_pdev <= _c._STALL_TOL * (1.0 + abs(pdev)) else 0
             pdev = new_pdev

@@ -36,6 +36,29 @@ _STALL_COUNT = 3
 _STALL_TOL = 1e-14
 
 
+def mode_step(
+    u1: FloatArray,
+    new_u1: FloatArray,
+    uR: FloatArray,
+    new_uR: FloatArray,
+    beta: FloatArray,
+    new_beta: FloatArray,
+    joint: bool,
+) -> tuple[float, float]:
+    """Largest change of the modes in one PIRLS step (``beta`` too when it is iterated
+    jointly), and the scale it is compared with (``1 + `` the largest new mode)."""
+    step = max(
+        float(np.max(np.abs(new_u1 - u1), initial=0.0)),
+        float(np.max(np.abs(new_uR - uR), initial=0.0)),
+        float(np.max(np.abs(new_beta - beta), initial=0.0)) if joint else 0.0,
+    )
+    scale = 1.0 + max(
+        float(np.max(np.abs(new_u1), initial=0.0)),
+        float(np.max(np.abs(new_uR), initial=0.0)),
+    )
+    return step, scale
+
+
 @dataclass
 class PirlsResult:
     """The conditional modes and everything evaluated there."""
@@ -301,15 +324,7 @@ class GLMMProblem:
                 return None
             # Converged when the modes stop moving (Fisher scoring with a non-canonical
             # link converges linearly: the deviance change alone stops too early).
-            step = max(
-                float(np.max(np.abs(new_u1 - u1), initial=0.0)),
-                float(np.max(np.abs(new_uR - uR[:q]), initial=0.0)),
-                float(np.max(np.abs(new_beta - cur_beta), initial=0.0)) if joint else 0.0,
-            )
-            scale = 1.0 + max(
-                float(np.max(np.abs(new_u1), initial=0.0)),
-                float(np.max(np.abs(new_uR), initial=0.0)),
-            )
+            step, scale = mode_step(u1, new_u1, uR[:q], new_uR, cur_beta, new_beta, joint)
             u1, uR, cur_beta, fixed_eta, eta = new_u1, new_uR, new_beta, new_fixed, new_eta
             mu, dmu, w = self._weights(eta, new_mu)
             # Modes drifting off to infinity (complete separation) while the criterion
