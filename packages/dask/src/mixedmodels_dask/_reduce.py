@@ -30,19 +30,7 @@ def map_reduce(
     partition, as a tree of ``split_every``-ary reductions on the workers."""
     parts = ddf.to_delayed()
     layer = [dask.delayed(per_partition)(p, i) for i, p in enumerate(parts)]
-
-    def combine_many(*values: Any) -> Any:
-        out = values[0]
-        for v in values[1:]:
-            out = combine(out, v)
-        return out
-
-    while len(layer) > 1:
-        layer = [
-            dask.delayed(combine_many)(*layer[i : i + split_every])
-            for i in range(0, len(layer), split_every)
-        ]
-    return compute(layer, client)[0]
+    return _reduce_layer(layer, combine, client, split_every)
 
 
 def persist_partitions(ddf: Any, build: Callable[[Any, int], Any], client: Any = None) -> list[Any]:
@@ -63,6 +51,13 @@ def tree_reduce(
 ) -> Any:
     """``combine`` over ``task(item)`` of held items (:func:`persist_partitions`)."""
     layer = [dask.delayed(task)(item) for item in items]
+    return _reduce_layer(layer, combine, client, split_every)
+
+
+def _reduce_layer(
+    layer: list[Any], combine: Callable[[Any, Any], Any], client: Any, split_every: int
+) -> Any:
+    """Reduce delayed values by ``combine`` in a tree of ``split_every``-ary nodes."""
 
     def combine_many(*values: Any) -> Any:
         out = values[0]
