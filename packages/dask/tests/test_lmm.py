@@ -215,3 +215,16 @@ def test_profile_confint_from_the_sums(case: str, monkeypatch: pytest.MonkeyPatc
     assert fit.refit_ml().deviance == pytest.approx(
         mm.lmm(formula, df, reml=False).deviance, rel=1e-10
     )
+
+
+def test_singular_fit_warns_at_the_user_s_call() -> None:
+    """lme4's singular-fit warning, once, pointing at the caller (not the plugin)."""
+    data = mm.datasets.load("Dyestuff2")
+    ddf = dd.from_pandas(data, npartitions=3)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fit = mm.lmm("Yield ~ 1 + (1 | Batch)", ddf)
+    assert fit.singular
+    singular = [w for w in record if issubclass(w.category, mm.SingularFitWarning)]
+    assert len(singular) == 1
+    assert singular[0].filename == __file__

@@ -52,9 +52,11 @@ SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 def _user_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside mixedmodels
-    (the user's call), however deep the library's call chain."""
+    and its plugins (``mixedmodels_*``: the user's call), however deep the call chain."""
     level, frame = 1, sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("mixedmodels."):
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        ("mixedmodels.", "mixedmodels_")
+    ):
         level += 1
         frame = frame.f_back  # type: ignore[assignment]
     return level

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .data_sources import data_source_for
+from .estimators import announce as announce_fit
 from .generalized.chunked import ChunkedGLMMProblem
 from .generalized.chunked import combine as combine_chunks
 from .generalized.criterion import GLMMProblem
@@ -43,6 +44,7 @@ __all__ = [
     "Summary",
     "Tabular",
     "TermData",
+    "announce_fit",
     "combine_chunks",
     "criterion_from_cross_products",
     "data_source_for",

@@ -70,6 +70,7 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "Summary",
         "Tabular",
         "TermData",
+        "announce_fit",
         "combine_chunks",
         "criterion_from_cross_products",
         "data_source_for",

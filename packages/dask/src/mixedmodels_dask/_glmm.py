@@ -11,19 +11,18 @@ reduction over them, and the core's GLMM fitter optimises it.
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-import mixedmodels as mm
 from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.extending import (
     ChunkedGLMMProblem,
     GLMMProblem,
     StandardizedGLMMProblem,
     TermData,
+    announce_fit,
     combine_chunks,
     fit_glmm,
     standardize_from_moments,
@@ -190,15 +189,4 @@ def glmm(
     result = DaskGLMMResult.from_fit(fit)
     assert isinstance(result, DaskGLMMResult)
     result._attach(data, design, client)
-    if not result.converged:
-        reasons = [m for m in result.messages if "singular" not in m]
-        warnings.warn(
-            f"Model failed to converge: {'; '.join(reasons) or 'the convergence check failed'}",
-            mm.ConvergenceWarning,
-            stacklevel=2,
-        )
-    if result.singular:
-        warnings.warn(
-            "boundary (singular) fit: see help('isSingular')", mm.SingularFitWarning, stacklevel=2
-        )
-    return result
+    return announce_fit(result)

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-import mixedmodels as mm
 from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.extending import (
     ColumnMoments,
     TermData,
+    announce_fit,
     criterion_from_cross_products,
     fit_lmm_criterion,
     lmm_cross_products,
@@ -259,15 +259,4 @@ def lmm(
     assert isinstance(result, DaskLMMResult)
     result._attach(data, design, client)
     result._products = (total, layout, p, std)
-    if not result.converged:
-        reasons = [m for m in result.messages if "singular" not in m]
-        warnings.warn(
-            f"Model failed to converge: {'; '.join(reasons) or 'the convergence check failed'}",
-            mm.ConvergenceWarning,
-            stacklevel=2,
-        )
-    if result.singular:
-        warnings.warn(
-            "boundary (singular) fit: see help('isSingular')", mm.SingularFitWarning, stacklevel=2
-        )
-    return result
+    return announce_fit(result)
