@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from .cross_products import CrossProducts, lmm_cross_products
-from .layout import Evaluation, TermData, ThetaLayout
+from .layout import Evaluation, TermData, ThetaLayout, profiled_objective
 
 __all__ = ["Evaluation", "LMMProblem", "TermData", "ThetaLayout"]
 
@@ -395,12 +395,7 @@ class LMMProblem(ThetaLayout):
         logdet_L = logdet1 + logdet_scale + 2.0 * float(np.sum(np.log(d[:q])))
         logdet_RX = 2.0 * float(np.sum(np.log(d[q : q + self.p])))
         pwrss = float(d[-1] ** 2)
-        n, p = self.n, self.p
-        if reml:
-            nmp = n - p
-            obj = logdet_L + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
-        else:
-            obj = logdet_L + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+        obj = profiled_objective(logdet_L, logdet_RX, pwrss, self.n, self.p, reml)
         obj -= self.log_weights_sum
         return Evaluation(theta, float(obj), logdet_L, logdet_RX, pwrss, L, T, lambdas)
 

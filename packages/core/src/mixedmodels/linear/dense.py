@@ -17,7 +17,7 @@ from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from ..structures.unstructured import Diagonal, Unstructured
 from .cross_products import CrossProducts, lmm_cross_products
-from .layout import Evaluation, TermData, ThetaLayout
+from .layout import Evaluation, TermData, ThetaLayout, profiled_objective
 
 __all__ = ["DenseLMMProblem"]
 
@@ -196,12 +196,7 @@ class DenseLMMProblem(ThetaLayout):
         logdet_L = float(logs[:q].sum())
         logdet_RX = float(logs[q:].sum())
         pwrss = float(d[-1] ** 2)
-        n, p = self.n, self.p
-        if reml:
-            nmp = n - p
-            obj = logdet_L + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
-        else:
-            obj = logdet_L + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+        obj = profiled_objective(logdet_L, logdet_RX, pwrss, self.n, self.p, reml)
         obj -= self.log_weights_sum
         return Evaluation(theta, float(obj), logdet_L, logdet_RX, pwrss, L, np.empty(0), lambdas)
 

@@ -37,6 +37,18 @@ class TermData:
         return self.n_levels * self.dim
 
 
+def profiled_objective(
+    logdet_L: float, logdet_RX: float, pwrss: float, n: int, p: int, reml: bool
+) -> float:
+    """The profiled deviance (ML) or REML criterion from the factor's log-determinants
+    and the penalised residual sum of squares (lme4's ``devCrit``, before prior
+    weights' log-determinant is subtracted)."""
+    if reml:
+        nmp = n - p
+        return logdet_L + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
+    return logdet_L + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+
+
 @dataclass
 class Evaluation:
     """Everything the criterion computes at one theta (kept for the optimum)."""

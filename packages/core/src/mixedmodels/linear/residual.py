@@ -29,7 +29,7 @@ from ..structures.whitening import BoundResidual, solve_lower
 from .criterion import LMMProblem
 from .dense import DenseLMMProblem
 from .direct import DirectLMMProblem
-from .layout import Evaluation, TermData, ThetaLayout
+from .layout import Evaluation, TermData, ThetaLayout, profiled_objective
 
 __all__ = ["GLSProblem", "ResidualLMMProblem"]
 
@@ -87,12 +87,7 @@ class GLSProblem(ThetaLayout):
             return None
         logdet_RX = 2.0 * float(np.sum(np.log(d[:-1])))
         pwrss = float(d[-1] ** 2)
-        n, p = self.n, self.p
-        if reml:
-            nmp = n - p
-            obj = logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
-        else:
-            obj = n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+        obj = profiled_objective(0.0, logdet_RX, pwrss, self.n, self.p, reml)
         obj -= self.log_weights_sum
         theta = np.zeros(0)
         return Evaluation(theta, float(obj), 0.0, logdet_RX, pwrss, L, np.empty(0), [])

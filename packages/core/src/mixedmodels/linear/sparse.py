@@ -32,7 +32,7 @@ import scipy.sparse.linalg as spla
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from .criterion import _batched_inverse_logdet
-from .layout import Evaluation, TermData, ThetaLayout
+from .layout import Evaluation, TermData, ThetaLayout, profiled_objective
 
 __all__ = ["SparseEvaluation", "SparseLMMProblem", "prefers_sparse", "second_block"]
 
@@ -417,12 +417,7 @@ class SparseLMMProblem(ThetaLayout):
         logdet_L = logdet1 + float(np.sum(np.log(d)))
         logdet_RX = 2.0 * float(np.sum(np.log(dL[: self.p])))
         pwrss = float(dL[-1] ** 2)
-        n, p = self.n, self.p
-        if reml:
-            nmp = n - p
-            obj = logdet_L + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
-        else:
-            obj = logdet_L + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+        obj = profiled_objective(logdet_L, logdet_RX, pwrss, self.n, self.p, reml)
         obj -= self.log_weights_sum
         return SparseEvaluation(
             theta, float(obj), logdet_L, logdet_RX, pwrss, L, T, lambdas, lu=lu, C=C
