@@ -181,8 +181,13 @@ def test_pp_check(fit):
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     ax = fit.pp_check(ndraws=3, seed=1)
-    assert len(ax.lines) == 4
+    try:
+        assert len(ax.lines) == 4
+    finally:
+        plt.close(ax.figure)  # later tests count the open figures
 
 
 def test_sampling_warning_on_too_few_draws(sleepstudy):

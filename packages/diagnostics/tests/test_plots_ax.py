@@ -19,6 +19,7 @@ def fit() -> object:
 
 def test_single_panel_plots_use_the_given_axes(fit: object) -> None:
     res = mmd.simulate_residuals(fit, n=50, seed=1)
+    plt.close("all")  # figures other tests left open must not count below
     fig, axes = plt.subplots(2, 3)
     try:
         assert mmd.plot_qq(res, ax=axes[0, 0]) is fig
