@@ -7,9 +7,11 @@ import copy
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import betaln, gammaln, polygamma, psi
+from scipy.special import betaln, gammaln, psi
 
 from mixedmodels.interfaces import ConditionalFamily, FloatArray
+
+from ._base import trigamma
 
 __all__ = ["BetaBinomialFamily"]
 
@@ -81,9 +83,7 @@ class BetaBinomialFamily(ConditionalFamily):
         k = np.round(y * n)
         a, b = mu * phi, (1.0 - mu) * phi
         d1 = phi * (psi(k + a) - psi(a) - psi(n - k + b) + psi(b))
-        d2 = phi**2 * (
-            polygamma(1, k + a) - polygamma(1, a) + polygamma(1, n - k + b) - polygamma(1, b)
-        )
+        d2 = phi**2 * (trigamma(k + a) - trigamma(a) + trigamma(n - k + b) - trigamma(b))
         return self.logpdf(y, mu, phi, shape), d1, d2
 
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import expit, gammaln, polygamma, psi
+from scipy.special import expit, gammaln, psi
 
 from mixedmodels.interfaces import ConditionalFamily, FloatArray
+
+from ._base import trigamma
 
 __all__ = ["OrdBetaFamily"]
 
@@ -92,7 +94,7 @@ class OrdBetaFamily(ConditionalFamily):
             + (b - 1.0) * np.log1p(-ys)
         )
         b1 = phi * (psi(b) - psi(a) + np.log(ys) - np.log1p(-ys))
-        b2 = -(phi**2) * (polygamma(1, a) + polygamma(1, b))
+        b2 = -(phi**2) * (trigamma(a) + trigamma(b))
         return (
             c + np.where(mid, lb, 0.0),
             c_m + np.where(mid, b1, 0.0),
