@@ -330,3 +330,15 @@ def test_huge_response_says_why(sleep: pd.DataFrame) -> None:
     d["Reaction"] *= 1e300
     with pytest.raises(mm.ModelSpecificationError, match="rescale"):
         mm.lmm("Reaction ~ Days + (Days | Subject)", d)
+
+
+def test_all_missing_response_is_a_specification_error(sleep: pd.DataFrame) -> None:
+    # Was a plain ValueError: users catching mm.ModelSpecificationError missed it.
+    data = sleep.assign(Reaction=np.nan)
+    with pytest.raises(mm.ModelSpecificationError, match="'Reaction': 180"):
+        mm.lmm("Reaction ~ Days + (Days | Subject)", data)
+
+
+def test_unknown_contrast_name_is_a_specification_error(sleep: pd.DataFrame) -> None:
+    with pytest.raises(mm.ModelSpecificationError, match=r"\['zz'\]"):
+        mm.lmm("Reaction ~ Days + (Days | Subject)", sleep, contrasts={"zz": "contr.sum"})

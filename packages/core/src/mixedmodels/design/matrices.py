@@ -378,7 +378,7 @@ def build_design(formula: str, data: Any, contrasts: dict[str, str] | None = Non
     factor_keys = {k for part in [fixed, *lhs_parts] for k in part.keys}
     absent = [name for name in contrasts if name not in factor_keys]
     if absent:
-        raise ValueError(
+        raise ModelSpecificationError(
             f"contrasts= names {absent} that are not variables of the formula's terms "
             f"({sorted(factor_keys)})"
         )
@@ -415,14 +415,14 @@ def build_design(formula: str, data: Any, contrasts: dict[str, str] | None = Non
                 bad |= v.bad_rows()
         return [ys, offs, vals], bad
 
-    def no_rows(n_invalid: int = 0) -> ValueError:
+    def no_rows(n_invalid: int = 0) -> ModelSpecificationError:
         detail = ", ".join(f"{c!r}: {k}" for c, k in na_counts.items())
         msg = f"no rows left: all {n_total} rows were dropped; {n_na} for missing values" + (
             f" (missing per column: {detail})" if detail else ""
         )
         if n_invalid:
             msg += f", {n_invalid} whose values could not be evaluated (NaN, e.g. log(0))"
-        return ValueError(msg)
+        return ModelSpecificationError(msg)
 
     if len(work) == 0:
         if n_total == 0:
