@@ -11,7 +11,10 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _threaded_scheduler() -> Iterator[None]:
-    with dask.config.set(scheduler="threads"):
+    # Task-based shuffles (set_index): once the session's LocalCluster exists as the
+    # default client, dask would pick its P2P shuffle, which the threaded scheduler
+    # cannot run (the outcome of a test would depend on the order tests run in).
+    with dask.config.set({"scheduler": "threads", "dataframe.shuffle.method": "tasks"}):
         yield
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from ._gee import DaskGEEResult, gee
 from ._glmm import glmm
 from ._lmm import lmm
+from ._reduce import local_client
 from ._result import DaskGLMMResult, DaskLMMResult
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "gee",
     "glmm",
     "lmm",
+    "local_client",
 ]
 
 __version__ = "0.1.0"

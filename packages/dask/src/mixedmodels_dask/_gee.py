@@ -25,7 +25,7 @@ import pandas as pd
 from mixedmodels.errors import ModelSpecificationError
 
 from ._lmm import _add_moments, _column_name, _design_of, _kept_columns, _moments
-from ._reduce import map_reduce, persist_partitions, tree_reduce
+from ._reduce import map_reduce, persist_partitions, resolve_client, tree_reduce
 
 __all__ = ["DaskGEEResult", "gee"]
 
@@ -343,7 +343,7 @@ def gee(
     scale_fix, std_err
         Only the defaults (``None``, ``"robust"``) on Dask frames.
     client
-        A ``distributed.Client``; default: dask's current scheduler.
+        A ``distributed.Client``; default as in :func:`mixedmodels_dask.lmm`.
     **options
         ``tol``, ``maxiter``.
 
@@ -381,6 +381,7 @@ def gee(
             "scale_fix= and std_err= other than the defaults are not available on Dask "
             "frames yet (the robust and naive variances are: get_vcov('naive'))"
         )
+    client = resolve_client(client)
     weights = _column_name(weights, "weights")
     offset = _column_name(offset, "offset")
     data = check_whole_clusters(data, groups, client)

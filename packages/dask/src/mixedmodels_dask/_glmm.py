@@ -30,7 +30,7 @@ from mixedmodels.extending import (
 
 from ._design import DaskDesign
 from ._lmm import _add_moments, _column_name, _design_of, _kept_columns, _moments, _subset
-from ._reduce import map_reduce, persist_partitions, tree_reduce
+from ._reduce import map_reduce, persist_partitions, resolve_client, tree_reduce
 from ._result import DaskGLMMResult
 
 __all__ = ["glmm"]
@@ -115,7 +115,7 @@ def glmm(
     contrasts
         As :func:`mixedmodels.glmm`.
     client
-        A ``distributed.Client``; default: dask's current scheduler.
+        A ``distributed.Client``; default as in :func:`mixedmodels_dask.lmm`.
     ziformula, dispformula
         Not available on Dask frames.
     **options
@@ -141,6 +141,7 @@ def glmm(
         raise ModelSpecificationError(
             f"unexpected options {unknown} for a GLMM on a Dask frame; accepted: {list(_OPTIONS)}"
         )
+    client = resolve_client(client)
     weights = _column_name(weights, "weights")
     offset = _column_name(offset, "offset")
     design = _design_of(formula, data, weights, offset, contrasts, client, family, link)

@@ -39,7 +39,7 @@ from ._design import (
     prototype_frame,
     used_columns,
 )
-from ._reduce import map_reduce
+from ._reduce import map_reduce, resolve_client
 from ._result import DaskLMMResult
 
 __all__ = ["lmm"]
@@ -190,8 +190,10 @@ def lmm(
     contrasts
         As :func:`mixedmodels.lmm`.
     client
-        A ``distributed.Client`` to compute on; default: dask's current scheduler (the
-        active client if there is one, else the threaded scheduler).
+        A ``distributed.Client`` to compute on.  Default: the scheduler configured in
+        dask, if one is (an active default client, or e.g.
+        ``dask.config.set(scheduler="threads")``); else a shared local client that runs
+        in this process (:func:`mixedmodels_dask.local_client`).
     correlation, variance
         Residual structures are not available on Dask frames (they couple rows).
     **options
@@ -215,6 +217,7 @@ def lmm(
         raise ModelSpecificationError(
             f"unexpected options {unknown} for a linear mixed model; accepted: {list(_OPTIONS)}"
         )
+    client = resolve_client(client)
     weights = _column_name(weights, "weights")
     offset = _column_name(offset, "offset")
     design = _design_of(formula, data, weights, offset, contrasts, client)
