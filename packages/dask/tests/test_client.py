@@ -8,12 +8,12 @@ from typing import Any
 
 import dask
 import dask.dataframe as dd
+import mixedmodels_dask
 import numpy as np
 import pytest
+from mixedmodels_dask import _reduce
 
 import mixedmodels as mm
-import mixedmodels_dask
-from mixedmodels_dask import _reduce
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 
