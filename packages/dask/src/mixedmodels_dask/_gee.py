@@ -1,4 +1,4 @@
-"""Generalized estimating equations on a Dask frame (decisions 0029, 0031).
+"""Generalized estimating equations on a Dask frame (decision 0029).
 
 Clusters must sit whole in one partition: then each partition builds the gee plugin's
 own per-cluster workspace of its clusters (held on the workers) and every quantity of
