@@ -270,13 +270,22 @@ def _check(fit: Any, ref: Any, kinds: tuple[str, ...] = ("robust", "naive")) -> 
     assert fit.converged == ref.converged and fit.n_iter == ref.n_iter
 
 
+@pytest.fixture(params=["threads", "LocalCluster"])
+def scheduler(request: pytest.FixtureRequest) -> Any:
+    """The threaded scheduler (``None``: dask's current one) or the session's
+    2-worker ``distributed.LocalCluster``."""
+    if request.param == "threads":
+        return None
+    return request.getfixturevalue("cluster_client")
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_every_reference_case(name: str) -> None:
+def test_every_reference_case(name: str, scheduler: Any) -> None:
     data, spec = _prepared(name)
     ref = gee(data=data, **spec)
     ddf = _partitioned(data, spec["groups"])
     assert ddf.npartitions == 4 and not ddf.known_divisions
-    fit = gee(data=ddf, **spec)
+    fit = gee(data=ddf, client=scheduler, **spec)
     _check(fit, ref, KINDS)
     _close(fit.scale_se, ref.scale_se, "scale se")
     _close(fit.corr_params_se, ref.corr_params_se, "alpha se")
@@ -299,6 +308,8 @@ def test_result_methods(name: str) -> None:
     assert list(t["term"]) == list(r["term"])
     _close(t.drop(columns="term"), r.drop(columns="term"), "tidy")
     _close(gee_plugin.glance_gee(fit), gee_plugin.glance_gee(ref), "glance")
+    _close(mm.tidy(fit).drop(columns="term"), mm.tidy(ref).drop(columns="term"), "mm.tidy")
+    _close(mm.glance(fit), mm.glance(ref), "mm.glance")
     _close(fit.qic(), ref.qic(), "qic")
     _close(gee_plugin.qic(fit), gee_plugin.qic(ref), "qic table")
     for kind in ("sequential", "marginal"):
@@ -339,6 +350,7 @@ def test_row_outputs_are_lazy_and_equal() -> None:
     for lazy, want in pairs:
         assert hasattr(lazy, "dask")
         got = lazy.compute()
+        assert got.name == want.name
         got = got.loc[want.index] if len(got) == len(want) else got.dropna().loc[want.index]
         _close(got.to_numpy(), want.to_numpy(), f"{want.name}")
     new = data.head(20)

@@ -371,7 +371,7 @@ class DaskGEEResult(GEEResult):
                 raise ModelSpecificationError(
                     "offset= is for new data; the fitted rows have their own offsets"
                 )
-            eta = self._rowwise("eta")
+            eta = self._rowwise("eta").rename("fit")
         else:
             if offset is not None and not isinstance(offset, str):
                 raise ModelSpecificationError("offset of a Dask newdata must be a column name")
