@@ -499,3 +499,36 @@ def test_offset_and_weights() -> None:
     )
     ddf = dd.from_pandas(data, npartitions=3).set_index("id")
     _check(gee(data=ddf, **spec), gee(data=data, **spec), KINDS)
+
+
+def test_start_and_iteration_limits() -> None:
+    data, spec = _prepared("ohio_exchangeable")
+    ddf = _partitioned(data, "id")
+    start = {"start": [-1.8, -0.1, 0.2]}
+    _check(gee(data=ddf, **spec, **start), gee(data=data, **spec, **start))
+    short = {"maxiter": 2, "tol": 1e-14}
+    with pytest.warns(gee_plugin.GEEConvergenceWarning):
+        ref = gee(data=data, **spec, **short)
+    with pytest.warns(gee_plugin.GEEConvergenceWarning):
+        fit = gee(data=ddf, **spec, **short)
+    _check(fit, ref)
+    with pytest.raises(ValueError, match="one value per coefficient"):
+        gee(data=ddf, **spec, start=[0.0])
+
+
+def test_same_errors_as_in_memory() -> None:
+    data, spec = _prepared("ohio_ar1_gee")
+    data = data.loc[~((data["id"] == 3) & (data["age"] > -2))]  # a one-row cluster
+    with pytest.raises(gee_plugin.GEEError, match="more than 1 row") as err:
+        gee(data=data, **spec)
+    with pytest.raises(gee_plugin.GEEError) as got:
+        gee(data=_partitioned(data, "id"), **spec)
+    assert str(got.value) == str(err.value)
+    data, spec = _prepared("dietox_gaps_ar1")
+    data["Time"] = data["Time"] + 0.5 * (data["Time"] == 12)
+    spec = dict(spec, corstr="m-dependent")
+    with pytest.raises(ValueError, match="whole-number times") as err:
+        gee(data=data, **spec)
+    with pytest.raises(ValueError) as got:
+        gee(data=_partitioned(data, "Pig"), **spec)
+    assert str(got.value) == str(err.value)
