@@ -11,7 +11,9 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _threaded_scheduler() -> Iterator[None]:
-    with dask.config.set(scheduler="threads"):
+    # Task-based shuffles (set_index): once the session's LocalCluster exists, dask
+    # would otherwise pick its p2p shuffle, which needs that cluster's workers.
+    with dask.config.set({"scheduler": "threads", "dataframe.shuffle.method": "tasks"}):
         yield
 
 
