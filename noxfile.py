@@ -25,6 +25,10 @@ PLUGINS = sorted(
 PACKAGES = ["core", *PLUGINS]
 TEST_DEPS = ["pytest>=7", "hypothesis>=6", "pyarrow>=12", "import-linter>=2.1", "copier>=9"]
 
+# Local packages a plugin's tests also need (its optional extras that name another
+# package of this repository: pip would look for them on PyPI).
+LOCAL_TEST_PACKAGES: dict[str, list[str]] = {"dask": ["gee"]}
+
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -53,7 +57,7 @@ def tests(session: nox.Session, target: str) -> None:
             paths.append(str(ROOT / "tests"))
         session.run("pytest", "-q", *paths, *session.posargs, env=env)
     else:
-        _install(session, *dict.fromkeys(["core", target]))
+        _install(session, *dict.fromkeys(["core", *LOCAL_TEST_PACKAGES.get(target, []), target]))
         session.run(
             "pytest", "-q", str(ROOT / "packages" / target / "tests"), *session.posargs, env=env
         )

@@ -14,7 +14,9 @@ in-memory fit of all rows, and the core's fitter optimises it.
 
 from __future__ import annotations
 
-from ._gee import DaskGEEResult, gee
+from typing import Any
+
+from ._gee import gee
 from ._glmm import glmm
 from ._lmm import lmm
 from ._reduce import local_client
@@ -32,3 +34,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The GEE result subclasses the gee plugin's, an optional dependency.
+    if name == "DaskGEEResult":
+        from ._gee_result import DaskGEEResult
+
+        return DaskGEEResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

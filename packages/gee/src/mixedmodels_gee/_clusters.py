@@ -190,6 +190,7 @@ def build_layout(
     time: Any,
     data: pd.DataFrame,
     rows: pd.Index,
+    min_clusters: int = 2,
 ) -> tuple[ClusterLayout, NDArray[np.bool_]]:
     """Group the used rows into clusters ordered by time.
 
@@ -205,6 +206,9 @@ def build_layout(
         The model's data.
     rows
         Index labels of the rows the model uses.
+    min_clusters
+        Fewer clusters are an error (2: the sandwich needs several; a chunk of a data
+        set held in chunks may hold one).
 
     Returns
     -------
@@ -255,7 +259,7 @@ def build_layout(
         raise ModelSpecificationError(
             "no rows left once rows with a missing cluster or time are dropped"
         )
-    if len(labels) < 2:
+    if len(labels) < min_clusters:
         raise ModelSpecificationError(
             f"groups ({gname}): all {n} rows are in one cluster ({labels[0]!r}); GEE needs "
             "at least two clusters, as its robust (sandwich) variance is estimated from the "

@@ -253,16 +253,28 @@ class Unstructured(WorkingCorrelation):
         self._keys: FloatArray = np.empty(0)
 
     def bind(self, layout: ClusterLayout) -> None:
-        self._T = int(layout.time_values.shape[0])
-        labels = format_time(layout.time_values.tolist())
-        seen: set[int] = set()
+        self.bind_pairs(layout.time_values, self.seen_pairs(layout))
+
+    @staticmethod
+    def seen_pairs(layout: ClusterLayout) -> FloatArray:
+        """``(n, 2)`` distinct pairs of times ``t_j < t_k`` seen together in a cluster."""
+        pairs = [np.empty((0, 2))]
         for g in layout.groups:
             if g.size < 2:
                 continue
             j, k = np.triu_indices(g.size, 1)
-            codes = g.waves[:, j] * self._T + g.waves[:, k]
-            seen.update(np.unique(codes).tolist())
-        keys = np.array(sorted(seen), dtype=np.float64)
+            both = np.stack([g.times[:, j].ravel(), g.times[:, k].ravel()], axis=1)
+            pairs.append(np.unique(both, axis=0))
+        return np.asarray(np.unique(np.concatenate(pairs), axis=0), dtype=np.float64)
+
+    def bind_pairs(self, time_values: FloatArray, pairs: FloatArray) -> None:
+        """Learn the time points and the pairs of them seen together (of all the data:
+        one parameter per pair)."""
+        self._T = int(time_values.shape[0])
+        labels = format_time(time_values.tolist())
+        j = np.searchsorted(time_values, pairs[:, 0])
+        k = np.searchsorted(time_values, pairs[:, 1])
+        keys = np.unique((j * self._T + k).astype(np.float64))
         self._keys = keys
         self.param_names = [
             f"alpha.{labels[int(c) // self._T]}:{labels[int(c) % self._T]}" for c in keys

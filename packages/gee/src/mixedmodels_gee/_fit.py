@@ -43,9 +43,12 @@ __all__ = [
     "GEEConvergenceWarning",
     "GEEError",
     "GEEFit",
+    "GEEMomentSums",
     "Workspace",
     "fit_gee",
+    "gee_moment_sums",
     "gee_moments",
+    "gee_moments_from_sums",
 ]
 
 #: The moment estimators of the scale and the working correlation: geepack's (the
@@ -166,9 +169,16 @@ def build_workspace(
     offset: FloatArray,
     layout: ClusterLayout,
     corr: WorkingCorrelation,
+    bind: bool = True,
 ) -> Workspace:
-    """Arrange the data in blocks and classify every within-cluster pair of rows."""
-    corr.bind(layout)
+    """Arrange the data in blocks and classify every within-cluster pair of rows.
+
+    ``bind=False`` keeps what ``corr`` learnt from other data (the time points of all
+    chunks of a data set held in chunks): then ``layout.time_values`` must be those
+    time points too.
+    """
+    if bind:
+        corr.bind(layout)
     correlated = not corr.is_independence
     # Pair keys depend only on a cluster's times: compute them per distinct time vector.
     per_group: list[tuple[IntArray, IntArray, FloatArray, IntArray] | None] = []
@@ -458,39 +468,98 @@ def gee_moments(ws: Workspace, pr: FloatArray, n_coef: int) -> tuple[float, Floa
     """
     corr = ws.corr
     n = pr.shape[0]
-    scale = float(np.sum(pr * pr) / (n - n_coef))
-    if corr.is_independence or corr.n_params == 0:
-        return scale, np.zeros(corr.n_params)
+    lags = corr.m if isinstance(corr, MDependent) else 1
+    sums = gee_moment_sums(ws, pr, lags)
+    S = np.empty(0)
+    if ws.class_keys.size and not corr.is_independence and corr.n_params:
+        S, _ = class_sums(ws, pr, np.ones(n))
+    return gee_moments_from_sums(corr, sums, ws.class_keys, S, n_coef)
+
+
+@dataclass
+class GEEMomentSums:
+    """Sums over clusters behind :func:`gee_moments` (those of chunks of clusters add).
+
+    ``lag_sums[u - 1]`` is ``sum_i sum_j e_ij e_i,j+u / (n_i - u)``; ``phi_sum`` is
+    ``sum_i e_i'e_i / n_i``.
+    """
+
+    n_obs: int
+    ee: float
+    n_clusters: int
+    n_multi: int
+    n_pairs: float
+    min_size: int
+    phi_sum: float
+    lag_sums: FloatArray
+
+    def __add__(self, other: GEEMomentSums) -> GEEMomentSums:
+        return GEEMomentSums(
+            self.n_obs + other.n_obs,
+            self.ee + other.ee,
+            self.n_clusters + other.n_clusters,
+            self.n_multi + other.n_multi,
+            self.n_pairs + other.n_pairs,
+            min(self.min_size, other.min_size),
+            self.phi_sum + other.phi_sum,
+            self.lag_sums + other.lag_sums,
+        )
+
+
+def gee_moment_sums(ws: Workspace, pr: FloatArray, lags: int) -> GEEMomentSums:
+    """The sums of :class:`GEEMomentSums` over the clusters of ``ws`` (Pearson residuals
+    ``pr`` in workspace order; lags ``1..lags``)."""
     layout = ws.layout
+    n = pr.shape[0]
     used = np.empty(n)
     used[ws.order] = pr
     e = used[layout.order]  # by cluster, in time order within each
     sizes = layout.sizes
-    n_clusters, n_multi = float(sizes.size), float(np.sum(sizes > 1))
-    if isinstance(corr, Exchangeable):
-        S, _ = class_sums(ws, pr, np.ones(n))
-        n_pairs = float(np.sum(sizes * (sizes - 1)) / 2.0)
-        return scale, np.array([float(np.sum(S)) / (scale * (n_pairs - n_coef))])
     blocks = [(g.size, g.block(e)) for g in layout.groups]
-    phi_sum = sum(float(np.sum(B * B)) / m for m, B in blocks)
-    factor = n_clusters / (n_multi * phi_sum)
+    lag_sums = np.array(
+        [
+            sum(float(np.sum(B[:, u:] * B[:, :-u])) / (m - u) for m, B in blocks if m > u)
+            for u in range(1, lags + 1)
+        ],
+        dtype=np.float64,
+    )
+    return GEEMomentSums(
+        n_obs=n,
+        ee=float(np.sum(pr * pr)),
+        n_clusters=int(sizes.size),
+        n_multi=int(np.sum(sizes > 1)),
+        n_pairs=float(np.sum(sizes * (sizes - 1)) / 2.0),
+        min_size=int(sizes.min()) if sizes.size else np.iinfo(np.int64).max,
+        phi_sum=sum(float(np.sum(B * B)) / m for m, B in blocks),
+        lag_sums=lag_sums,
+    )
+
+
+def gee_moments_from_sums(
+    corr: WorkingCorrelation,
+    sums: GEEMomentSums,
+    class_keys: FloatArray,
+    S: FloatArray,
+    n_coef: int,
+) -> tuple[float, FloatArray]:
+    """:func:`gee_moments` from the sums of all clusters (and the per-class sums ``S``
+    of ``e_j e_k`` over the classes ``class_keys``)."""
+    scale = float(sums.ee / (sums.n_obs - n_coef))
+    if corr.is_independence or corr.n_params == 0:
+        return scale, np.zeros(corr.n_params)
+    if isinstance(corr, Exchangeable):
+        return scale, np.array([float(np.sum(S)) / (scale * (sums.n_pairs - n_coef))])
+    factor = float(sums.n_clusters) / (float(sums.n_multi) * sums.phi_sum)
     if isinstance(corr, AR1 | MDependent):
         lags = 1 if isinstance(corr, AR1) else corr.m
-        if int(sizes.min()) <= lags:
+        if sums.min_size <= lags:
             raise GEEError(
                 f"moments='gee' with {corr.describe()} needs clusters of more than {lags} "
-                f"row(s) (gee::gee stops too); the smallest cluster has {int(sizes.min())}"
+                f"row(s) (gee::gee stops too); the smallest cluster has {sums.min_size}"
             )
-        alpha = np.array(
-            [
-                factor * sum(float(np.sum(B[:, u:] * B[:, :-u])) / (m - u) for m, B in blocks)
-                for u in range(1, lags + 1)
-            ]
-        )
-        return scale, alpha
+        return scale, np.asarray(factor * sums.lag_sums[:lags], dtype=np.float64)
     if isinstance(corr, Unstructured):
-        S, _ = class_sums(ws, pr, np.ones(n))
-        c = corr.class_params(ws.class_keys)
+        c = corr.class_params(class_keys)
         ok = c >= 0
         num = np.bincount(c[ok], weights=S[ok], minlength=corr.n_params)
         return scale, np.asarray(factor * num, dtype=np.float64)

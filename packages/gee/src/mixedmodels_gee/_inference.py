@@ -13,10 +13,8 @@ from scipy import stats
 
 from mixedmodels.interfaces import Family, FloatArray
 
-from ._correlation import Independence
 from ._fit import build_workspace, fit_gee
 from ._threads import single_blas_thread
-from ._variance import cluster_scores, compute_vcov
 
 if TYPE_CHECKING:
     from ._results import GEEResult
@@ -187,8 +185,7 @@ def anova_terms(
                 if t == "(Intercept)" or t in terms[: i + 1]
                 for c in cs
             )
-            beta, fit = _refit(result, keep)
-            V = compute_vcov(cluster_scores(fit), kind, n_corr_params=result.corstr.n_params)
+            beta, V = result._subset_fit(keep, kind)
             pos = [keep.index(c) for c in cols]
             stat, df = _wald(beta, V, np.eye(len(keep))[pos], np.zeros(len(pos)))
         rows.append({"Df": df, "X2": stat, "P(>|Chi|)": float(stats.chi2.sf(stat, df))})
@@ -234,6 +231,13 @@ def anova(
     if len(results) != 2:
         raise ValueError("anova takes one fit or two nested fits")
     a, b = results
+    for r in results:
+        if not r.rows_in_memory:
+            raise ValueError(
+                "anova of two nested fits needs both fits' rows in memory (it compares their "
+                "model matrices); on a fit held in chunks test the extra terms of the larger "
+                "fit with its wald_test(terms=...) or anova(type='marginal')"
+            )
     Xa, Xb = a._data.X, b._data.X
     if Xa.shape[0] != Xb.shape[0] or not np.array_equal(a._data.y, b._data.y):
         raise ValueError("the two models were not fitted to the same observations")
@@ -320,19 +324,10 @@ def qic(*results: GEEResult, scaled: bool = False) -> pd.DataFrame:
 
 def qic_of(result: GEEResult, scaled: bool = False) -> pd.Series:
     """QIC and friends of one fit (see :meth:`GEEResult.qic`)."""
-    d = result._data
-    mu = result.fitted().to_numpy()
-    quasi = quasi_likelihood(result.family, d.y, mu, d.w)
+    quasi = result._quasi_likelihood()
     if scaled:
         quasi /= result.scale
-    if result.corstr.is_independence:
-        omega_i = result._scores().omega
-    else:
-        key = "qic:independence"
-        if key not in result._cache:
-            _, fit = _refit(result, range(d.X.shape[1]), corr=Independence())
-            result._cache[key] = cluster_scores(fit).omega
-        omega_i = result._cache[key]
+    omega_i = result._independence_precision()
     V_r = result.get_vcov("robust").to_numpy()
     trace = float(np.trace(omega_i @ V_r))
     p = len(result.fixef_names)

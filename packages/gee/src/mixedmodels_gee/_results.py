@@ -137,6 +137,41 @@ class GEEResult:
         """Alias of :attr:`fixef` (geepack's ``coef``)."""
         return self.fixef
 
+    #: Whether the rows of the fit are held in this result (a fit on data held in
+    #: chunks, e.g. a Dask frame, computes row-wise quantities by passes instead).
+    rows_in_memory: bool = True
+
+    def _subset_fit(self, cols: list[int], kind: str) -> tuple[FloatArray, FloatArray]:
+        """The coefficients and their variance of type ``kind`` of the same model
+        refitted on the columns ``cols`` only (sequential ``anova``)."""
+        from ._inference import _refit
+
+        beta, fit = _refit(self, cols)
+        with single_blas_thread():
+            V = compute_vcov(cluster_scores(fit), kind, n_corr_params=self.corstr.n_params)
+        return beta, V
+
+    def _independence_precision(self) -> FloatArray:
+        """The model-based precision of the independence fit of the same model (QIC)."""
+        if self.corstr.is_independence:
+            return self._scores().omega
+        key = "qic:independence"
+        if key not in self._cache:
+            from ._correlation import Independence
+            from ._inference import _refit
+
+            _, fit = _refit(self, range(self._data.X.shape[1]), corr=Independence())
+            self._cache[key] = cluster_scores(fit).omega
+        omega: FloatArray = self._cache[key]
+        return omega
+
+    def _quasi_likelihood(self) -> float:
+        """geepack's quasi-likelihood at the fitted means (QIC)."""
+        from ._inference import quasi_likelihood
+
+        d = self._data
+        return quasi_likelihood(self.family, d.y, self.fitted().to_numpy(), d.w)
+
     def _scores(self) -> ClusterScores:
         if "scores" not in self._cache:
             with single_blas_thread():

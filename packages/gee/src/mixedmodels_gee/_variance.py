@@ -39,10 +39,15 @@ from ._fit import GEEFit, whiten
 __all__ = [
     "VCOV_TYPES",
     "ClusterScores",
+    "NuisanceSums",
+    "cluster_meat",
     "cluster_scores",
     "compute_vcov",
     "normalize_vcov_type",
+    "nuisance_from_sums",
+    "nuisance_sums",
     "nuisance_vcov",
+    "vcov_from_meat",
 ]
 
 IntArray = NDArray[np.int64]
@@ -169,12 +174,6 @@ def cluster_scores(fit: GEEFit) -> ClusterScores:
     )
 
 
-def _sandwich(bread: FloatArray, U: FloatArray) -> FloatArray:
-    meat = U.T @ U
-    out = bread @ meat @ bread
-    return np.asarray(0.5 * (out + out.T), dtype=np.float64)
-
-
 def _leverage_scores(cs: ClusterScores, power: float) -> FloatArray:
     """Cluster scores ``W_k' (I - P_k)^power e_k`` (``power`` -1 or -1/2)."""
     out = []
@@ -195,6 +194,69 @@ def _leverage_scores(cs: ClusterScores, power: float) -> FloatArray:
             x = np.einsum("kij,kj->ki", Q, np.einsum("kji,kj->ki", Q, ek) * lam**power)
         out.append(np.einsum("ikp,ki->kp", W, x))
     return np.concatenate(out)
+
+
+def cluster_meat(cs: ClusterScores, kind: str, fg_b: float = 0.75) -> FloatArray:
+    """``sum_k u_k u_k'`` over the clusters of ``cs`` of the (corrected) scores that
+    variance type ``kind`` uses (zeros for ``"naive"``).
+
+    ``cs.omega`` and ``cs.bread`` must be those of *all* clusters (the leverages and the
+    jackknife need them); the clusters themselves may be any subset, so that the meat of
+    data held in chunks is the sum of the chunks' meats.
+    """
+    kind = normalize_vcov_type(kind)
+    B = cs.bread
+    U: FloatArray
+    if kind == "naive":
+        return np.zeros((cs.p, cs.p))
+    if kind in ("robust", "mbn"):
+        U = cs.U
+    elif kind == "md":
+        U = _leverage_scores(cs, -1.0)
+    elif kind == "kc":
+        U = _leverage_scores(cs, -0.5)
+    elif kind == "fg":
+        om = cs.omega_i()
+        lev = np.einsum("kpq,qp->kp", om, B)  # diag(Omega_i Omega^-1)
+        U = np.asarray(cs.U * (1.0 - np.minimum(fg_b, lev)) ** -0.5, dtype=np.float64)
+    else:
+        # Approximate jackknife: one-step leave-one-cluster-out changes, as geepack's "jack".
+        om = cs.omega_i()
+        U = np.asarray(
+            np.linalg.solve(cs.omega[None, :, :] - om, cs.U[:, :, None])[:, :, 0], dtype=np.float64
+        )
+    return np.asarray(U.T @ U, dtype=np.float64)
+
+
+def vcov_from_meat(
+    bread: FloatArray,
+    meat: FloatArray,
+    kind: str,
+    n_clusters: int,
+    n_obs: int,
+    n_corr_params: int = 0,
+    mbn_d: float = 2.0,
+    mbn_r: float = 1.0,
+) -> FloatArray:
+    """The variance of type ``kind`` from the bread ``Omega^-1`` and the summed meat
+    (:func:`cluster_meat`) of all ``n_clusters`` clusters."""
+    kind = normalize_vcov_type(kind)
+    K, p = n_clusters, bread.shape[0]
+    B = bread
+    if kind == "naive":
+        return B.copy()
+    if kind == "jackknife":
+        out = (K - p - n_corr_params - 1.0) / K * meat
+    elif kind == "mbn":
+        if K <= 1 or n_obs <= p:
+            raise ValueError("the Morel-Bokossa-Neerchal correction needs K > 1 and N > p")
+        c = (n_obs - 1.0) / (n_obs - p) * K / (K - 1.0)
+        delta = p / (K - p) if (mbn_d + 1.0) * p < K else 1.0 / mbn_d
+        xi = max(mbn_r, float(np.trace(B @ meat)) / p)
+        out = c * (B @ meat @ B) + delta * xi * B
+    else:
+        out = B @ meat @ B
+    return np.asarray(0.5 * (out + out.T), dtype=np.float64)
 
 
 def compute_vcov(
@@ -220,37 +282,16 @@ def compute_vcov(
     mbn_d, mbn_r
         Morel-Bokossa-Neerchal's ``d`` and ``r``.
     """
-    kind = normalize_vcov_type(kind)
-    K, p = cs.n_clusters, cs.p
-    B = cs.bread
-    if kind == "naive":
-        return B.copy()
-    if kind == "robust":
-        return _sandwich(B, cs.U)
-    if kind == "md":
-        return _sandwich(B, _leverage_scores(cs, -1.0))
-    if kind == "kc":
-        return _sandwich(B, _leverage_scores(cs, -0.5))
-    if kind == "fg":
-        om = cs.omega_i()
-        lev = np.einsum("kpq,qp->kp", om, B)  # diag(Omega_i Omega^-1)
-        scale = (1.0 - np.minimum(fg_b, lev)) ** -0.5
-        return _sandwich(B, cs.U * scale)
-    if kind == "mbn":
-        if K <= 1 or cs.n_obs <= p:
-            raise ValueError("the Morel-Bokossa-Neerchal correction needs K > 1 and N > p")
-        c = (cs.n_obs - 1.0) / (cs.n_obs - p) * K / (K - 1.0)
-        M = cs.U.T @ cs.U
-        delta = p / (K - p) if (mbn_d + 1.0) * p < K else 1.0 / mbn_d
-        xi = max(mbn_r, float(np.trace(B @ M)) / p)
-        out = c * (B @ M @ B) + delta * xi * B
-        return np.asarray(0.5 * (out + out.T), dtype=np.float64)
-    # Approximate jackknife: one-step leave-one-cluster-out changes, as geepack's "jack".
-    om = cs.omega_i()
-    b = np.linalg.solve(cs.omega[None, :, :] - om, cs.U[:, :, None])[:, :, 0]
-    f = (K - p - n_corr_params - 1.0) / K
-    out = f * (b.T @ b)
-    return np.asarray(0.5 * (out + out.T), dtype=np.float64)
+    return vcov_from_meat(
+        cs.bread,
+        cluster_meat(cs, kind, fg_b),
+        kind,
+        cs.n_clusters,
+        cs.n_obs,
+        n_corr_params,
+        mbn_d,
+        mbn_r,
+    )
 
 
 # ------------------------------------------------------------- nuisance parameters
@@ -265,26 +306,48 @@ def _variance_derivative(family: Family, mu: FloatArray) -> FloatArray:
         )
 
 
-def nuisance_vcov(
-    fit: GEEFit, cs: ClusterScores, family: Family
-) -> tuple[FloatArray | None, FloatArray | None]:
-    """Sandwich variances of the scale and the correlation parameters, as geepack's.
+@dataclass
+class NuisanceSums:
+    """Sums over clusters behind the sandwich variances of the scale and the correlation
+    parameters (:func:`nuisance_sums`); those of chunks of clusters add up.
 
-    geepack (``gee_var``) stacks the estimating equations of ``beta``, the scale and
-    ``alpha`` and reports the corresponding blocks of the joint sandwich.  The
-    derivative terms follow geepack's code (``getS_Beta``, ``getZ_Beta``), so that the
-    standard errors agree with geepack's summary.
+    ``ZZ`` is ``sum_k z_k z_k'`` with ``z_k = (U1_k, U2_k, U3_k)`` the cluster's scores
+    of ``beta`` (``p``), the scale (1) and ``alpha`` (``q``); ``C``, ``B``, ``F``, ``E``,
+    ``D`` the derivative blocks of geepack's ``gee_var``.
+    """
 
-    Returns
-    -------
-    vgamma, valpha
-        ``(1, 1)`` variance of the scale (``None`` when fixed) and ``(q, q)`` variance
-        of the correlation parameters (``None`` without any).
+    ZZ: FloatArray
+    C: float
+    B: FloatArray
+    F: FloatArray
+    E: FloatArray
+    D: FloatArray
+    has_pairs: bool
+
+    def __add__(self, other: NuisanceSums) -> NuisanceSums:
+        return NuisanceSums(
+            self.ZZ + other.ZZ,
+            self.C + other.C,
+            self.B + other.B,
+            self.F + other.F,
+            self.E + other.E,
+            self.D + other.D,
+            self.has_pairs or other.has_pairs,
+        )
+
+
+def nuisance_sums(fit: GEEFit, U1: FloatArray, family: Family) -> NuisanceSums:
+    """The sums of :class:`NuisanceSums` over the clusters of ``fit`` (its workspace),
+    with ``U1`` the clusters' scores (:attr:`ClusterScores.U`).
+
+    The derivative terms follow geepack's code (``getS_Beta``, ``getZ_Beta``), so that
+    the standard errors agree with geepack's summary.
     """
     ws = fit.ws
     phi = fit.scale
-    n, p = ws.X.shape
-    K = cs.n_clusters
+    n = ws.X.shape[0]
+    K = U1.shape[0]
+    q = ws.corr.n_params
     # Cluster (in block order) of every row; blocks are position-major.
     cl_offsets = np.cumsum([0] + [b.n_clusters for b in ws.blocks])[:-1]
     row_cluster = np.concatenate(
@@ -292,6 +355,7 @@ def nuisance_vcov(
             c0 + np.tile(np.arange(b.n_clusters), b.size)
             for b, c0 in zip(ws.blocks, cl_offsets, strict=True)
         ]
+        or [np.zeros(0, dtype=np.int64)]
     )
     w = ws.w
     V = fit.var
@@ -299,43 +363,20 @@ def nuisance_vcov(
     PR = (ws.y - fit.mu) / sqV
     Dr = ws.X * (fit.mu_eta / sqV)[:, None]  # unweighted d mu / d beta over sqrt(V)
     Vmu = _variance_derivative(family, fit.mu)
-    U1 = cs.U
-    Ainv = cs.bread
-    level_scale = not fit.scale_fixed
-    q = ws.corr.n_params
-    level_alpha = q > 0 and ws.class_keys.size > 0
-
-    vgamma: FloatArray | None = None
-    valpha: FloatArray | None = None
-    C: FloatArray = np.zeros((1, 1))
-    Binv: FloatArray = np.zeros((1, p))
-    Cinv: FloatArray = np.zeros((1, 1))
-    U2: FloatArray = np.zeros((K, 1))
-    if level_scale:
-        wv = w / (2.0 * phi)
-        U2 = np.asarray(
-            np.bincount(row_cluster, weights=wv * (PR * PR - phi), minlength=K)[:, None],
-            dtype=np.float64,
-        )
-        C = np.array([[np.sum(wv)]])
-        f = -2.0 * PR / sqV - PR * PR / V * Vmu
-        B = ((-(wv * f)) @ Dr)[None, :]
-        Cinv = np.asarray(np.linalg.inv(C), dtype=np.float64)
-        Binv = -Cinv @ B @ Ainv
-        L11 = U1.T @ U1
-        L12 = U1.T @ U2
-        L22 = U2.T @ U2
-        vgamma = (Binv @ L11 + Cinv @ L12.T) @ Binv.T + (Binv @ L12 + Cinv @ L22) @ Cinv.T
-
-    if level_alpha:
+    wv = w / (2.0 * phi)
+    U2 = np.bincount(row_cluster, weights=wv * (PR * PR - phi), minlength=K)[:, None]
+    f = -2.0 * PR / sqV - PR * PR / V * Vmu
+    B = (-(wv * f)) @ Dr
+    F = np.zeros(q)
+    U3 = np.zeros((K, q))
+    row_coef = np.zeros((n, q))
+    E = np.zeros(q)
+    has_pairs = q > 0 and ws.class_keys.size > 0
+    if has_pairs:
         keys = ws.class_keys
         rho_c = ws.corr.rho(fit.alpha, keys)
         e_c = ws.corr.drho(fit.alpha, keys)
         par_c = ws.class_param
-        F = np.zeros(q)
-        U3 = np.zeros((K, q))
-        row_coef = np.zeros((n, q))
-        E = np.zeros(q)
         for b, c0 in zip(ws.blocks, cl_offsets, strict=True):
             if b.identity:
                 continue
@@ -368,25 +409,74 @@ def nuisance_vcov(
             rk = (b.start + b.k[:, None] * Kb + kk)[ok] * q + cc[ok]
             row_coef += np.bincount(rj, weights=coef_j[ok], minlength=n * q).reshape(n, q)
             row_coef += np.bincount(rk, weights=coef_k[ok], minlength=n * q).reshape(n, q)
-        Dmat = row_coef.T @ Dr  # (q, p)
-        Fd = np.where(F > 0, F, np.nan)
+    Z = np.hstack([U1, U2, U3])
+    return NuisanceSums(
+        ZZ=Z.T @ Z,
+        C=float(np.sum(wv)),
+        B=np.asarray(B, dtype=np.float64),
+        F=F,
+        E=E,
+        D=row_coef.T @ Dr,  # (q, p)
+        has_pairs=has_pairs,
+    )
+
+
+def nuisance_from_sums(
+    s: NuisanceSums, Ainv: FloatArray, scale_fixed: bool
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """The variances of the scale and the correlation parameters from the sums of all
+    clusters and the naive variance ``Ainv`` of the coefficients (see
+    :func:`nuisance_vcov`)."""
+    p = Ainv.shape[0]
+    q = s.F.shape[0]
+    L = s.ZZ
+    L11 = L[:p, :p]
+    L12 = L[:p, p : p + 1]
+    L13 = L[:p, p + 1 :]
+    L22 = L[p : p + 1, p : p + 1]
+    L23 = L[p : p + 1, p + 1 :]
+    L33 = L[p + 1 :, p + 1 :]
+    level_scale = not scale_fixed
+    vgamma: FloatArray | None = None
+    valpha: FloatArray | None = None
+    Binv: FloatArray = np.zeros((1, p))
+    Cinv: FloatArray = np.zeros((1, 1))
+    if level_scale:
+        C = np.array([[s.C]])
+        Cinv = np.asarray(np.linalg.inv(C), dtype=np.float64)
+        Binv = -Cinv @ s.B[None, :] @ Ainv
+        vgamma = (Binv @ L11 + Cinv @ L12.T) @ Binv.T + (Binv @ L12 + Cinv @ L22) @ Cinv.T
+    if q > 0 and s.has_pairs:
+        Fd = np.where(s.F > 0, s.F, np.nan)
         Finv = np.diag(1.0 / Fd)
-        Emat = E[:, None]
+        Emat = s.E[:, None]
         if level_scale:
             Einv = -Finv @ Emat @ Cinv
-            Dinv = -Finv @ (Dmat @ Ainv + Emat @ Binv)
+            Dinv = -Finv @ (s.D @ Ainv + Emat @ Binv)
         else:
             Einv = np.zeros((q, 1))
-            Dinv = -Finv @ Dmat @ Ainv
-        L11 = U1.T @ U1
-        L13 = U1.T @ U3
-        L33 = U3.T @ U3
-        L12 = U1.T @ U2
-        L22 = U2.T @ U2
-        L23 = U2.T @ U3
+            Dinv = -Finv @ s.D @ Ainv
         valpha = (
             (Dinv @ L11 + Einv @ L12.T + Finv @ L13.T) @ Dinv.T
             + (Dinv @ L12 + Einv @ L22 + Finv @ L23.T) @ Einv.T
             + (Dinv @ L13 + Einv @ L23 + Finv @ L33) @ Finv.T
         )
     return vgamma, valpha
+
+
+def nuisance_vcov(
+    fit: GEEFit, cs: ClusterScores, family: Family
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """Sandwich variances of the scale and the correlation parameters, as geepack's.
+
+    geepack (``gee_var``) stacks the estimating equations of ``beta``, the scale and
+    ``alpha`` and reports the corresponding blocks of the joint sandwich.
+
+    Returns
+    -------
+    vgamma, valpha
+        ``(1, 1)`` variance of the scale (``None`` when fixed) and ``(q, q)`` variance
+        of the correlation parameters (``None`` without any).
+    """
+    sums = nuisance_sums(fit, cs.U, family)
+    return nuisance_from_sums(sums, cs.bread, fit.scale_fixed)
