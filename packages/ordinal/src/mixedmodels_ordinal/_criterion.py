@@ -23,7 +23,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.special import logsumexp
+from scipy.special import expit, logsumexp
 
 from mixedmodels.interfaces import FloatArray
 
@@ -151,6 +151,13 @@ class ClmmProblem:
         lo = np.vstack([np.zeros((1, na0)), tjac])[self.y]
         self.tj_up = (W[:, :, None] * up[:, None, :]).reshape(self.n, -1)
         self.tj_lo = (W[:, :, None] * lo[:, None, :]).reshape(self.n, -1)
+        # the logistic takes +-inf as it is (F = 1 / 0, zero densities): one expit
+        # call over both ends, no masks
+        self._logit = link.name == "logit"
+        self._unit_w = bool(np.all(self.w == 1.0))
+        # d eta1 / d (alpha, beta) and d eta2 / d (alpha, beta): constant
+        self._D1 = np.column_stack([self.tj_up, -self.X])
+        self._D2 = np.column_stack([self.tj_lo, -self.X])
 
     def level_indicator(self) -> sp.csr_matrix:
         """Sparse (levels x rows) indicator of the single term's grouping levels: sums
@@ -220,6 +227,12 @@ class ClmmProblem:
         self, e1: FloatArray, e2: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
         """``p = F1 - F2``, then ``f1``, ``f2``, ``f1'``, ``f2'`` (zero at infinite ends)."""
+        if self._logit:
+            n = self.n
+            P = expit(np.concatenate((e1, e2)))
+            f = P * (1.0 - P)
+            g = f * (1.0 - 2.0 * P)
+            return P[:n] - P[n:], f[:n], f[n:], g[:n], g[n:]
         F1, f1, g1 = self.link.all_finite(np.where(self._inf1, 0.0, e1))
         F2, f2, g2 = self.link.all_finite(np.where(self._inf2, 0.0, e2))
         p = np.where(self._inf1, 1.0, F1) - np.where(self._inf2, 0.0, F2)
@@ -237,6 +250,8 @@ class ClmmProblem:
     # ---------------------------------------------------------------------------
     def mode(self, par: FloatArray, u0: FloatArray | None = None, tol: float = 1e-9) -> Mode:
         """Newton iterations for the conditional mode of ``u`` (ordinal's ``update.u``)."""
+        if self.scalar_single:
+            return self._mode_scalar(par, u0, tol)
         _, _, sts = self.split(par)
         e1f, e2f = self.fixed_eta(par)
         zl = self._zl(sts)
@@ -306,6 +321,85 @@ class ClmmProblem:
         m.extra["zl"] = zl
         m.extra["eta"] = (e1f, e2f)
         m.extra["derivs"] = dv  # p, f1, f2, f1', f2' at the mode
+        return m
+
+    def _mode_scalar(self, par: FloatArray, u0: FloatArray | None, tol: float) -> Mode:
+        """:meth:`mode` for one scalar term, the same iterations in fewer array
+        operations: the Hessian is diagonal, one ``bincount`` per level sum."""
+        t = self.terms[0]
+        codes, nl = t.codes, t.n_levels
+        s = float(np.exp(par[self.n_alpha + self.n_beta]))
+        sz = s * t.Z[:, 0]
+        sz2 = sz * sz
+        w = None if self._unit_w else self.w
+        e1f, e2f = self.fixed_eta(par)
+        u = (self._u_start if u0 is None else u0).copy()
+
+        def nll_at(uu: FloatArray) -> tuple[float, tuple[FloatArray, ...]]:
+            b = sz * uu[codes]
+            d = self._derivs(e1f - b, e2f - b)
+            p = d[0]
+            if not np.all(p > 0):
+                return np.inf, d
+            lp = np.log(p)
+            ll = float(lp.sum() if w is None else w @ lp)
+            return -ll + 0.5 * float(uu @ uu), d
+
+        nll, dv = nll_at(u)
+        if not np.isfinite(nll):
+            u = np.zeros(self.q)
+            nll, dv = nll_at(u)
+        converged = False
+        h = np.ones(nl)
+        grad = np.zeros(self.q)
+        phi2 = np.zeros(self.n)
+        for _ in range(200):
+            p, f1, f2, g1, g2 = dv
+            A = (f1 - f2) / p
+            phi2 = A * A - (g1 - g2) / p
+            if w is not None:
+                A = w * A
+                phi2 = w * phi2
+            grad = np.bincount(codes, sz * A, minlength=nl) + u
+            h = np.bincount(codes, sz2 * phi2, minlength=nl) + 1.0
+            gmax = float(np.max(np.abs(grad)))
+            if gmax < tol:
+                converged = True
+                break
+            step = grad / h
+            if gmax < 1e-3:
+                # quadratic region: the full Newton step (see mode)
+                unew = u - step
+                nnew, dnew = nll_at(unew)
+                if np.isfinite(nnew):
+                    u, nll, dv = unew, nnew, dnew
+                    if np.max(np.abs(step)) < 1e-12:
+                        converged = True
+                        break
+                    continue
+            sf = 1.0
+            for _ in range(30):
+                unew = u - sf * step
+                nnew, dnew = nll_at(unew)
+                if nnew <= nll:
+                    break
+                sf /= 2.0
+            else:
+                break
+            u, nll, dv = unew, nnew, dnew
+            if abs(sf * np.max(np.abs(step))) < 1e-14:
+                converged = True
+                break
+        if not converged:
+            converged = bool(np.max(np.abs(grad)) < 1e-6)
+        self._u_start = u.copy()
+        logdet = 0.5 * float(np.sum(np.log(h)))
+        m = Mode(u=u, nll=nll, logdet=logdet, fitted=dv[0], hdiag=np.empty(0), converged=converged)
+        m.extra["factor"] = ("diag", h)
+        m.extra["phi2"] = phi2
+        m.extra["zl"] = [sz[:, None]]
+        m.extra["eta"] = (e1f, e2f)
+        m.extra["derivs"] = dv
         return m
 
     def _zt_vec(
@@ -523,6 +617,8 @@ def laplace_gradient(
     mode moves with the parameters, ``du_j/dtheta = -(d^2 nll / du_j dtheta) / h_j``,
     and ``phi``'s derivatives need ``f''`` (third derivatives of ``log p``).
     """
+    if not parts:
+        return _laplace_gradient_rows(problem, par, mode)
     from ._links import ddpdf
 
     pb = problem
@@ -578,6 +674,66 @@ def laplace_gradient(
     if parts:
         mode.extra["laplace_parts"] = (du, dh_total, hj)
     return g_direct + 0.5 * np.sum(dh_total / hj[:, None], axis=0)
+
+
+def _laplace_gradient_rows(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:
+    """:func:`laplace_gradient` summed over rows: the per-level terms
+    ``sum_j (dh_j + dh_j/du_j du_j) / (2 h_j)`` are linear in the rows' derivatives, so
+    each row gets one coefficient per end (``q1``, ``q2``) and the gradient is two
+    vector-matrix products; no (levels x parameters) arrays."""
+    from ._links import ddpdf
+
+    pb = problem
+    t = pb.terms[0]
+    codes, nl = t.codes, t.n_levels
+    s = float(np.exp(par[pb.n_alpha + pb.n_beta]))
+    z = t.Z[:, 0]
+    e1f, e2f = mode.extra["eta"]
+    b = s * z * mode.u[codes]
+    dv = mode.extra.get("derivs")
+    p, f1, f2, g1, g2 = pb._derivs(e1f - b, e2f - b) if dv is None else dv
+    if pb._logit:
+        # f'' = f ((1 - 2F)^2 - 2 f): zero at infinite ends
+        P = expit(np.concatenate((e1f - b, e2f - b)))
+        n = pb.n
+        h1 = f1 * ((1.0 - 2.0 * P[:n]) ** 2 - 2.0 * f1)
+        h2 = f2 * ((1.0 - 2.0 * P[n:]) ** 2 - 2.0 * f2)
+    else:
+        h1 = ddpdf(pb.link, np.where(pb._inf1, 0.0, e1f - b)) * pb._fin1
+        h2 = ddpdf(pb.link, np.where(pb._inf2, 0.0, e2f - b)) * pb._fin2
+    ip = 1.0 / p
+    A = (f1 - f2) * ip
+    B = (g1 - g2) * ip
+    phi = A * A - B
+    dphi_db = 2 * A**3 - 3 * A * B + (h1 - h2) * ip
+    dA1 = (g1 - A * f1) * ip
+    dA2 = (A * f2 - g2) * ip
+    dphi1 = 2 * A * dA1 - (h1 - B * f1) * ip
+    dphi2 = 2 * A * dA2 - (B * f2 - h2) * ip
+    l1, l2 = f1 * ip, -f2 * ip
+    if not pb._unit_w:
+        w = pb.w
+        phi, dphi_db, dA1, dA2, dphi1, dphi2 = (
+            w * phi,
+            w * dphi_db,
+            w * dA1,
+            w * dA2,
+            w * dphi1,
+            w * dphi2,
+        )
+        l1, l2, A = w * l1, w * l2, w * A
+    z2 = z * z
+    s2 = s * s
+    hj = 1.0 + s2 * np.bincount(codes, z2 * phi, minlength=nl)
+    dh_du = s2 * s * np.bincount(codes, z2 * z * dphi_db, minlength=nl)
+    # per row: 1 / (2 h) times the Hessian's derivative, and the mode's movement
+    rho = (0.5 * s2) * z2 / hj[codes]
+    kap = (0.5 * s) * z * (dh_du / (hj * hj))[codes]
+    q1 = rho * dphi1 - kap * dA1 - l1
+    q2 = rho * dphi2 - kap * dA2 - l2
+    g_ab = q1 @ pb._D1 + q2 @ pb._D2
+    g_tau = float(np.sum(2.0 * rho * phi - kap * A - b * (q1 + q2)))
+    return np.append(g_ab, g_tau)
 
 
 def agq_gradient(
