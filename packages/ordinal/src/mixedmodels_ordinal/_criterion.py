@@ -350,7 +350,7 @@ class ClmmProblem:
             u = np.zeros(self.q)
             nll, dv = nll_at(u)
         converged = False
-        h = np.ones(nl)
+        h: Any = np.ones(nl)
         grad = np.zeros(self.q)
         phi2 = np.zeros(self.n)
         for _ in range(200):
