@@ -233,10 +233,62 @@ class ClmmProblem:
             f = P * (1.0 - P)
             g = f * (1.0 - 2.0 * P)
             return P[:n] - P[n:], f[:n], f[n:], g[:n], g[n:]
-        F1, f1, g1 = self.link.all_finite(np.where(self._inf1, 0.0, e1))
-        F2, f2, g2 = self.link.all_finite(np.where(self._inf2, 0.0, e2))
-        p = np.where(self._inf1, 1.0, F1) - np.where(self._inf2, 0.0, F2)
-        return p, f1 * self._fin1, f2 * self._fin2, g1 * self._fin1, g2 * self._fin2
+        inf1, inf2, fin1, fin2 = self._masks(e1.ndim)
+        F1, f1, g1 = self.link.all_finite(np.where(inf1, 0.0, e1))
+        F2, f2, g2 = self.link.all_finite(np.where(inf2, 0.0, e2))
+        p = np.where(inf1, 1.0, F1) - np.where(inf2, 0.0, F2)
+        return p, f1 * fin1, f2 * fin2, g1 * fin1, g2 * fin2
+
+    def _masks(self, ndim: int) -> tuple[Any, Any, FloatArray, FloatArray]:
+        """The infinite-end masks, shaped for (rows x ...) arrays."""
+        if ndim == 1:
+            return self._inf1, self._inf2, self._fin1, self._fin2
+        shape = (-1,) + (1,) * (ndim - 1)
+        return tuple(m.reshape(shape) for m in (self._inf1, self._inf2, self._fin1, self._fin2))  # type: ignore[return-value]
+
+    def _level_sum(self, v: FloatArray) -> FloatArray:
+        """Sums over each level's rows (one scalar term): ``v`` is (rows,) or
+        (rows, batch)."""
+        t = self.terms[0]
+        if v.ndim == 1:
+            return np.asarray(np.bincount(t.codes, v, minlength=t.n_levels), dtype=np.float64)
+        out = np.asarray(self.level_indicator() @ v.reshape(self.n, -1))
+        return out.reshape((t.n_levels, *v.shape[1:]))
+
+    def modes_batch(
+        self, P: FloatArray, U0: FloatArray, tol: float = 1e-9
+    ) -> tuple[FloatArray, tuple[FloatArray, FloatArray], tuple[FloatArray, ...]] | None:
+        """Conditional modes at the rows of ``P`` at once (one scalar term), by full
+        Newton steps from ``U0`` (levels x batch): for parameters a difference step
+        away from a solved point, whose mode starts in the quadratic region.  Returns
+        the modes, the fixed parts of the linear predictors and the link values, or
+        ``None`` where a start is not close enough (the caller goes one by one)."""
+        t = self.terms[0]
+        a, k = self.n_alpha, self.n_alpha + self.n_beta
+        loc = self.X @ P[:, a:k].T + self.offset[:, None]
+        e1f = np.where(self._inf1[:, None], np.inf, self.tj_up @ P[:, :a].T - loc)
+        e2f = np.where(self._inf2[:, None], -np.inf, self.tj_lo @ P[:, :a].T - loc)
+        sz = t.Z[:, 0][:, None] * np.exp(P[:, k])[None, :]
+        w = None if self._unit_w else self.w[:, None]
+        U = np.array(U0, dtype=np.float64)
+        for _ in range(30):
+            b = sz * U[t.codes]
+            dv = self._derivs(e1f - b, e2f - b)
+            p, f1, f2, g1, g2 = dv
+            if not np.all(p > 0):
+                return None
+            A = (f1 - f2) / p
+            phi2 = A * A - (g1 - g2) / p
+            if w is not None:
+                A, phi2 = w * A, w * phi2
+            grad = self._level_sum(sz * A) + U
+            gmax = float(np.max(np.abs(grad)))
+            if not np.isfinite(gmax) or gmax > 1e-3:
+                return None
+            if gmax < tol:
+                return U, (e1f, e2f), dv
+            U = U - grad / (self._level_sum(sz * sz * phi2) + 1.0)
+        return None
 
     def _cond(
         self, e1f: FloatArray, e2f: FloatArray, b: FloatArray
@@ -608,89 +660,55 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
     return np.asarray(res.x), np.asarray(res.hess_inv, dtype=np.float64)
 
 
-def laplace_gradient(
-    problem: ClmmProblem, par: FloatArray, mode: Mode, parts: bool = False
-) -> FloatArray:
+def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:
     """Exact gradient of the Laplace criterion for one scalar random-effect term.
 
     ``L = nll(u^) + sum_j log(h_j) / 2`` with ``h_j = 1 + s^2 sum_i z_i^2 phi_i``; the
     mode moves with the parameters, ``du_j/dtheta = -(d^2 nll / du_j dtheta) / h_j``,
-    and ``phi``'s derivatives need ``f''`` (third derivatives of ``log p``).
+    and ``phi``'s derivatives need ``f''`` (third derivatives of ``log p``).  Summed
+    over rows (:func:`laplace_gradient_at`).
     """
-    if not parts:
-        return _laplace_gradient_rows(problem, par, mode)
+    e1f, e2f = mode.extra["eta"]
+    return laplace_gradient_at(problem, par, mode.u, e1f, e2f, mode.extra.get("derivs"))
+
+
+@dataclass
+class _Rows:
+    """Row-level derivatives at a mode (one scalar term), for the exact gradients:
+    ``phi`` (the observed information), its derivatives in ``b`` and in the two ends'
+    linear predictors, those of the score ``A``, and the level sums ``h``, ``dh/du``.
+    Arrays are (rows,) or (rows, batch)."""
+
+    s: Any
+    z: FloatArray
+    b: FloatArray
+    A: FloatArray
+    phi: FloatArray
+    dA1: FloatArray
+    dA2: FloatArray
+    dphi1: FloatArray
+    dphi2: FloatArray
+    l1: FloatArray
+    l2: FloatArray
+    h: FloatArray
+    dh_du: FloatArray
+
+
+def _rows(
+    pb: ClmmProblem,
+    par: FloatArray,
+    u: FloatArray,
+    e1f: FloatArray,
+    e2f: FloatArray,
+    dv: tuple[FloatArray, ...] | None,
+) -> _Rows:
     from ._links import ddpdf
 
-    pb = problem
     t = pb.terms[0]
-    _, _, sts = pb.split(par)
-    s = float(np.exp(sts[0][0]))
-    z = t.Z[:, 0]
-    e1f, e2f = mode.extra["eta"]
-    u = mode.u
+    batch = par.ndim == 2
+    s = np.exp(par[..., pb.n_alpha + pb.n_beta])
+    z = t.Z[:, 0][:, None] if batch else t.Z[:, 0]
     b = s * z * u[t.codes]
-    e1, e2 = e1f - b, e2f - b
-    x1 = np.where(pb._inf1, 0.0, e1)
-    x2 = np.where(pb._inf2, 0.0, e2)
-    dv = mode.extra.get("derivs")
-    p, f1, f2, g1, g2 = pb._derivs(e1, e2) if dv is None else dv
-    h1 = ddpdf(pb.link, x1) * pb._fin1
-    h2 = ddpdf(pb.link, x2) * pb._fin2
-    w = pb.w
-    A = (f1 - f2) / p
-    B = (g1 - g2) / p
-    H = (h1 - h2) / p
-    phi = w * (A * A - B)
-    dphi_db = w * (2 * A**3 - 3 * A * B + H)
-    # partials in eta1, eta2
-    l1, l2 = w * f1 / p, -w * f2 / p
-    dA1 = g1 / p - A * f1 / p
-    dA2 = -g2 / p + A * f2 / p
-    dB1 = h1 / p - B * f1 / p
-    dB2 = -h2 / p + B * f2 / p
-    dphi1 = w * (2 * A * dA1 - dB1)
-    dphi2 = w * (2 * A * dA2 - dB2)
-    nl = t.n_levels
-    codes = t.codes
-    hj = 1.0 + s * s * np.bincount(codes, z * z * phi, minlength=nl)
-    dh_du = s * s * np.bincount(codes, z * z * dphi_db * s * z, minlength=nl)
-    # eta derivatives: alpha (through the thresholds), beta (-x), tau = log s (-b)
-    tj_up, tj_lo = pb.tj_up, pb.tj_lo
-    d1 = np.column_stack([tj_up, -pb.X, -b])  # d eta1 / d theta
-    d2 = np.column_stack([tj_lo, -pb.X, -b])
-    # direct partial of nll_u
-    g_direct = -(l1 @ d1 + l2 @ d2)
-    # d^2 nll_u / du_j dtheta = sum_i s z_i w dA/dtheta (+ s z_i w A for tau)
-    dA = dA1[:, None] * d1 + dA2[:, None] * d2
-    ind = pb.level_indicator()
-    cross = np.asarray(ind @ ((s * z * w)[:, None] * dA))
-    cross[:, -1] += np.bincount(codes, s * z * w * A, minlength=nl)
-    du = -cross / hj[:, None]
-    # partial of h_j
-    dphi = dphi1[:, None] * d1 + dphi2[:, None] * d2
-    dh = s * s * np.asarray(ind @ ((z * z)[:, None] * dphi))
-    dh[:, -1] += 2 * s * s * np.bincount(codes, z * z * phi, minlength=nl)
-    dh_total = dh + dh_du[:, None] * du
-    if parts:
-        mode.extra["laplace_parts"] = (du, dh_total, hj)
-    return g_direct + 0.5 * np.sum(dh_total / hj[:, None], axis=0)
-
-
-def _laplace_gradient_rows(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:
-    """:func:`laplace_gradient` summed over rows: the per-level terms
-    ``sum_j (dh_j + dh_j/du_j du_j) / (2 h_j)`` are linear in the rows' derivatives, so
-    each row gets one coefficient per end (``q1``, ``q2``) and the gradient is two
-    vector-matrix products; no (levels x parameters) arrays."""
-    from ._links import ddpdf
-
-    pb = problem
-    t = pb.terms[0]
-    codes, nl = t.codes, t.n_levels
-    s = float(np.exp(par[pb.n_alpha + pb.n_beta]))
-    z = t.Z[:, 0]
-    e1f, e2f = mode.extra["eta"]
-    b = s * z * mode.u[codes]
-    dv = mode.extra.get("derivs")
     p, f1, f2, g1, g2 = pb._derivs(e1f - b, e2f - b) if dv is None else dv
     if pb._logit:
         # f'' = f ((1 - 2F)^2 - 2 f): zero at infinite ends
@@ -699,8 +717,9 @@ def _laplace_gradient_rows(problem: ClmmProblem, par: FloatArray, mode: Mode) ->
         h1 = f1 * ((1.0 - 2.0 * P[:n]) ** 2 - 2.0 * f1)
         h2 = f2 * ((1.0 - 2.0 * P[n:]) ** 2 - 2.0 * f2)
     else:
-        h1 = ddpdf(pb.link, np.where(pb._inf1, 0.0, e1f - b)) * pb._fin1
-        h2 = ddpdf(pb.link, np.where(pb._inf2, 0.0, e2f - b)) * pb._fin2
+        inf1, inf2, fin1, fin2 = pb._masks(b.ndim)
+        h1 = ddpdf(pb.link, np.where(inf1, 0.0, e1f - b)) * fin1
+        h2 = ddpdf(pb.link, np.where(inf2, 0.0, e2f - b)) * fin2
     ip = 1.0 / p
     A = (f1 - f2) * ip
     B = (g1 - g2) * ip
@@ -712,7 +731,7 @@ def _laplace_gradient_rows(problem: ClmmProblem, par: FloatArray, mode: Mode) ->
     dphi2 = 2 * A * dA2 - (B * f2 - h2) * ip
     l1, l2 = f1 * ip, -f2 * ip
     if not pb._unit_w:
-        w = pb.w
+        w = pb.w[:, None] if batch else pb.w
         phi, dphi_db, dA1, dA2, dphi1, dphi2 = (
             w * phi,
             w * dphi_db,
@@ -724,16 +743,98 @@ def _laplace_gradient_rows(problem: ClmmProblem, par: FloatArray, mode: Mode) ->
         l1, l2, A = w * l1, w * l2, w * A
     z2 = z * z
     s2 = s * s
-    hj = 1.0 + s2 * np.bincount(codes, z2 * phi, minlength=nl)
-    dh_du = s2 * s * np.bincount(codes, z2 * z * dphi_db, minlength=nl)
-    # per row: 1 / (2 h) times the Hessian's derivative, and the mode's movement
-    rho = (0.5 * s2) * z2 / hj[codes]
-    kap = (0.5 * s) * z * (dh_du / (hj * hj))[codes]
-    q1 = rho * dphi1 - kap * dA1 - l1
-    q2 = rho * dphi2 - kap * dA2 - l2
-    g_ab = q1 @ pb._D1 + q2 @ pb._D2
-    g_tau = float(np.sum(2.0 * rho * phi - kap * A - b * (q1 + q2)))
-    return np.append(g_ab, g_tau)
+    h = 1.0 + s2 * pb._level_sum(z2 * phi)
+    dh_du = s2 * s * pb._level_sum(z2 * z * dphi_db)
+    return _Rows(s, z, b, A, phi, dA1, dA2, dphi1, dphi2, l1, l2, h, dh_du)
+
+
+def _combine(
+    pb: ClmmProblem, r: _Rows, gamma: FloatArray, kappa: FloatArray, q1: Any, q2: Any, tau: Any
+) -> FloatArray:
+    """``sum_j gamma_j dh_j/dtheta - kappa_j cross_j`` (``cross_j = -h_j du_j/dtheta``)
+    plus the direct terms: ``q1``, ``q2`` per row and end (times d eta / d(alpha,
+    beta)) and ``tau`` (the log SD's), summed over rows."""
+    codes = pb.terms[0].codes
+    rho = (r.s * r.s) * r.z * r.z * gamma[codes]
+    kap = r.s * r.z * kappa[codes]
+    p1 = rho * r.dphi1 - kap * r.dA1
+    p2 = rho * r.dphi2 - kap * r.dA2
+    g_tau = np.sum(2.0 * rho * r.phi - kap * r.A - r.b * (p1 + p2), axis=0) + tau
+    q1, q2 = p1 + q1, p2 + q2
+    if r.b.ndim == 2:
+        return np.column_stack([q1.T @ pb._D1 + q2.T @ pb._D2, g_tau])
+    return np.append(q1 @ pb._D1 + q2 @ pb._D2, g_tau)
+
+
+def laplace_gradient_at(
+    problem: ClmmProblem,
+    par: FloatArray,
+    u: FloatArray,
+    e1f: FloatArray,
+    e2f: FloatArray,
+    dv: tuple[FloatArray, ...] | None = None,
+) -> FloatArray:
+    """The exact Laplace gradient (one scalar term) at mode ``u``; batched when
+    ``par`` is (batch x parameters), ``u`` (levels x batch) and ``e1f``, ``e2f``
+    (rows x batch), as :meth:`ClmmProblem.modes_batch` returns them."""
+    r = _rows(problem, par, u, e1f, e2f, dv)
+    # Laplace: d/dtheta sum_j log(h_j) / 2 with the mode's movement du = -cross / h
+    gamma = 0.5 / r.h
+    tau = np.sum((r.l1 + r.l2) * r.b, axis=0)
+    return _combine(problem, r, gamma, gamma * r.dh_du / r.h, -r.l1, -r.l2, tau)
+
+
+def agq_gradient_at(
+    problem: ClmmProblem,
+    par: FloatArray,
+    u: FloatArray,
+    e1f: FloatArray,
+    e2f: FloatArray,
+    dv: tuple[FloatArray, ...] | None,
+    nodes: FloatArray,
+    weights: FloatArray,
+) -> tuple[Any, FloatArray]:
+    """The adaptive Gauss-Hermite criterion and its exact gradient (one scalar term)
+    at mode ``u``, summed over rows as :func:`laplace_gradient_at` (batched likewise;
+    see :func:`agq_gradient` for the formula).  Returns ``(value, gradient)``; the
+    value is ``inf`` where a probability is zero."""
+    pb = problem
+    codes = pb.terms[0].codes
+    r = _rows(pb, par, u, e1f, e2f, dv)
+    batch = par.ndim == 2
+    D = r.h
+    K = np.sqrt(2.0 / D)
+    nd = nodes[:, None] if batch else nodes
+    U = u[:, None] + K[:, None] * nd  # levels x nodes (x batch)
+    szq = (r.s * r.z)[:, None]
+    B = U[codes] * szq
+    p, f1, f2, _, _ = pb._derivs(e1f[:, None] - B, e2f[:, None] - B)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.log(p)
+    if not pb._unit_w:
+        wq = pb.w.reshape((-1,) + (1,) * (p.ndim - 1))
+        lp = wq * lp
+        f1, f2 = wq * f1, wq * f2
+    lw = (np.log(weights) + nodes**2)[:, None] if batch else np.log(weights) + nodes**2
+    lw = lw + pb._level_sum(lp) - 0.5 * U**2
+    lse = logsumexp(lw, axis=1, keepdims=True)
+    pi = np.exp(lw - lse)  # levels x nodes (x batch)
+    value = -np.sum(lse[:, 0], axis=0) - np.sum(np.log(K), axis=0)
+    value = value + 0.5 * D.shape[0] * np.log(2 * np.pi)
+    value = np.where(np.all(p > 0, axis=(0, 1)) & np.isfinite(value), value, np.inf)
+    A1, A2 = f1 / p, f2 / p
+    Pi = pi[codes]
+    a1 = np.sum(Pi * A1, axis=1)
+    a2 = np.sum(Pi * A2, axis=1)
+    direct_tau = np.sum(Pi * (A1 - A2) * B, axis=(0, 1))
+    gprime = pb._level_sum(szq * (A1 - A2)) + U
+    c1 = np.sum(pi * gprime, axis=1)
+    c2 = np.sum(pi * gprime * nd, axis=1)
+    # sum_j c1_j du_j + c2_j dK_j + dD_j / (2 D_j), dK = -K dD / (2 D)
+    gamma = (0.5 - 0.5 * c2 * K) / D
+    kappa = (gamma * r.dh_du + c1) / D
+    g = _combine(pb, r, gamma, kappa, -a1, a2, direct_tau)
+    return value, g
 
 
 def agq_gradient(
@@ -747,44 +848,9 @@ def agq_gradient(
     :func:`laplace_gradient`, each node with them.  The criterion's value is left in
     ``mode.extra["agq_value"]``.
     """
-    pb = problem
-    laplace_gradient(pb, par, mode, parts=True)
-    du, dD, D = mode.extra["laplace_parts"]
-    t = pb.terms[0]
-    _, _, sts = pb.split(par)
-    s = float(np.exp(sts[0][0]))
-    z = t.Z[:, 0]
-    codes = t.codes
-    ind = pb.level_indicator()
     e1f, e2f = mode.extra["eta"]
-    K = np.sqrt(2.0 / D)
-    U = mode.u[:, None] + K[:, None] * nodes[None, :]  # levels x nodes
-    B = U[codes] * (s * z)[:, None]
-    inf1, inf2 = pb._inf1[:, None], pb._inf2[:, None]
-    F1, f1, _ = pb.link.all_finite(np.where(inf1, 0.0, e1f[:, None] - B))
-    F2, f2, _ = pb.link.all_finite(np.where(inf2, 0.0, e2f[:, None] - B))
-    p = np.where(inf1, 1.0, F1) - np.where(inf2, 0.0, F2)
-    f1 = f1 * pb._fin1[:, None]
-    f2 = f2 * pb._fin2[:, None]
-    w = pb.w[:, None]
-    g = -np.asarray(ind @ (w * np.log(p))) + 0.5 * U**2
-    lw = np.log(weights)[None, :] + nodes[None, :] ** 2 - g
-    lse = logsumexp(lw, axis=1, keepdims=True)
-    pi = np.exp(lw - lse)  # levels x nodes
-    # the criterion itself (ClmmProblem.agq's value, from the same node terms)
-    value = float(-np.sum(lse) - np.sum(np.log(K)) + 0.5 * D.size * np.log(2 * np.pi))
-    mode.extra["agq_value"] = value if np.all(p > 0) and np.isfinite(value) else np.inf
-    A1, A2 = w * f1 / p, w * f2 / p
-    Pi = pi[codes]
-    a1 = np.sum(Pi * A1, axis=1)
-    a2 = np.sum(Pi * A2, axis=1)
-    direct_ab = -(a1 @ np.column_stack([pb.tj_up, -pb.X]) - a2 @ np.column_stack([pb.tj_lo, -pb.X]))
-    direct_tau = float(np.sum(Pi * (A1 - A2) * B))
-    direct = np.concatenate([direct_ab, [direct_tau]])
-    gprime = np.asarray(ind @ ((s * z)[:, None] * (A1 - A2))) + U
-    c1 = np.sum(pi * gprime, axis=1)
-    c2 = np.sum(pi * gprime * nodes[None, :], axis=1)
-    dK = -0.5 * (K / D)[:, None] * dD
-    return np.asarray(
-        direct + c1 @ du + c2 @ dK + 0.5 * np.sum(dD / D[:, None], axis=0), dtype=np.float64
+    value, g = agq_gradient_at(
+        problem, par, mode.u, e1f, e2f, mode.extra.get("derivs"), nodes, weights
     )
+    mode.extra["agq_value"] = float(value)
+    return g

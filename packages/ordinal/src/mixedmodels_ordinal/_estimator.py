@@ -122,7 +122,9 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
             )
     if nagq > 1:
         # the Laplace optimum (exact gradient) and its curvature start quadrature
-        lap = fit_clmm(problem, start, nagq=1, quiet=True, hess_inv0=hess_inv0, finish=False)
+        lap = fit_clmm(
+            problem, start, nagq=1, gtol=1e-4, quiet=True, hess_inv0=hess_inv0, finish=False
+        )
         start, hess_inv0 = lap.par, lap.hessian
     outcome = fit_clmm(problem, start, nagq=nagq, hess_inv0=hess_inv0)
     mode = problem.mode(outcome.par)
