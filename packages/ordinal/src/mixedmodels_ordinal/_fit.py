@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import optimize
 
 from mixedmodels import ConvergenceWarning
 from mixedmodels.interfaces import FloatArray
@@ -261,7 +262,12 @@ def fit_clmm(
                     opts["hess_inv0"] = np.linalg.inv(H0)
                 except np.linalg.LinAlgError:
                     pass  # not convex there: keep the fixed fit's curvature
-        res = _bfgs(fun_and_grad, start, opts.get("hess_inv0"), opts["gtol"], maxiter, first)
+        if exact:
+            res = _bfgs(fun_and_grad, start, opts.get("hess_inv0"), opts["gtol"], maxiter, first)
+        else:
+            # difference gradients: scipy's Wolfe line search copes better with their
+            # noise than backtracking does
+            res = optimize.minimize(fun_and_grad, start, jac=True, method="BFGS", options=opts)
         par = res.x
         if exact and np.isfinite(res.fun):
             # BFGS's last evaluation is at its result
