@@ -127,7 +127,7 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
         )
         start, hess_inv0 = lap.par, lap.hessian
     outcome = fit_clmm(problem, start, nagq=nagq, hess_inv0=hess_inv0)
-    mode = problem.mode(outcome.par)
+    mode = outcome.mode if outcome.mode is not None else problem.mode(outcome.par)
     spec = ClmmSpec(
         formula=model.formula,
         data_name=str(options.get("data_name", "data")),

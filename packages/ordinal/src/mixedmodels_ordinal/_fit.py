@@ -37,6 +37,7 @@ class FitOutcome:
     n_eval: int
     converged: bool
     message: str
+    mode: Any = None  # the conditional mode at ``par`` (a criterion.Mode), if kept
 
 
 def _gradient(fn: Callable[[FloatArray], float], x: FloatArray, h: float = 1e-5) -> FloatArray:
@@ -262,6 +263,7 @@ def fit_clmm(
                     opts["hess_inv0"] = np.linalg.inv(H0)
                 except np.linalg.LinAlgError:
                     pass  # not convex there: keep the fixed fit's curvature
+        res: Any
         if exact:
             res = _bfgs(fun_and_grad, start, opts.get("hess_inv0"), opts["gtol"], maxiter, first)
         else:
@@ -301,7 +303,7 @@ def fit_clmm(
             moved = moved or bool(np.max(np.abs(step)) > 1e-5)
         if moved:
             H = hess(par, fun_and_grad(par)[1])
-        problem.mode(par, centre[0])  # leave the mode at the optimum
+        final_mode = problem.mode(par, centre[0])  # leave the mode at the optimum
     converged = bool(np.max(np.abs(g)) < 1e-3)
     message = "max|gradient| small" if converged else f"optimizer stopped: {res.message}"
     if not converged and not quiet:
@@ -310,4 +312,4 @@ def fit_clmm(
             ClmmConvergenceWarning,
             stacklevel=3,
         )
-    return FitOutcome(par, float(f), g, H, n_eval[0], converged, message)
+    return FitOutcome(par, float(f), g, H, n_eval[0], converged, message, final_mode)
