@@ -213,3 +213,29 @@ def test_batched_modes_and_gradients_equal_one_at_a_time(wine, link):
         np.testing.assert_allclose(GA[i], g1, rtol=1e-7, atol=1e-9)
     # far from the centre's mode the batch declines (the caller goes one by one)
     assert pb.modes_batch(P + 0.5, np.repeat(centre.u[:, None], par.size, axis=1)) is None
+
+
+@pytest.mark.parametrize(
+    ("formula", "link", "weighted"),
+    [
+        ("rating ~ temp + contact + (1 | judge) + (1 | bottle)", "probit", False),
+        ("rating ~ temp + contact + (1 | judge) + (1 | bottle)", "logit", True),
+        ("rating ~ contact + (1 | judge/temp)", "cloglog", False),
+    ],
+)
+def test_exact_gradient_of_several_scalar_terms_matches_differences(wine, formula, link, weighted):
+    from mixedmodels_ordinal._criterion import laplace_gradient_terms
+    from mixedmodels_ordinal._fit import _gradient
+
+    d = wine.copy()
+    d["bottle"] = d["bottle"].astype("category")
+    d["wt"] = np.random.default_rng(5).uniform(0.5, 2.0, len(d)) if weighted else 1.0
+    fit = clmm(formula, d, link=link, weights="wt")
+    pb = fit._problem
+    assert pb.scalar_terms
+    par = fit._outcome.par.copy()
+    par[pb.n_alpha + pb.n_beta :] = np.log(0.7)  # off the boundary, away from the optimum
+    par[: pb.n_alpha + pb.n_beta] += 0.1
+    exact = laplace_gradient_terms(pb, par, pb.mode(par, tol=1e-12))
+    numeric = _gradient(lambda p: pb.laplace(p), par)
+    np.testing.assert_allclose(exact, numeric, atol=1e-6 * max(1.0, np.abs(numeric).max()))

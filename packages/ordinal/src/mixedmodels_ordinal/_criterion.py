@@ -138,6 +138,11 @@ class ClmmProblem:
         self._col_offsets = offs
         self.single = len(terms) == 1
         self.scalar_single = self.single and terms[0].dim == 1
+        # several scalar terms (crossed, nested) with a dense Hessian: exact gradient
+        # of the Laplace criterion by laplace_gradient_terms
+        self.scalar_terms = (
+            not self.single and all(t.dim == 1 for t in terms) and self.q <= _DENSE_MAX
+        )
         self._u_start = np.zeros(self.q)
         # Rows whose upper (lower) threshold is +inf (-inf): fixed by the response, so
         # the links are evaluated at 0 there and the known limits put in.
@@ -371,6 +376,7 @@ class ClmmProblem:
         m.extra["factor"] = factor
         m.extra["phi2"] = phi2
         m.extra["zl"] = zl
+        m.extra["szl"] = szl
         m.extra["eta"] = (e1f, e2f)
         m.extra["derivs"] = dv  # p, f1, f2, f1', f2' at the mode
         return m
@@ -584,10 +590,13 @@ class ClmmProblem:
         return float(-np.sum(logsumexp(S + logw, axis=1)))
 
 
-def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+def fit_fixed(
+    problem: ClmmProblem, start: FloatArray, gtol: float = 1e-10
+) -> tuple[FloatArray, FloatArray | None]:
     """The model without random effects (ordinal's ``clm``) by Newton with the exact
     Hessian (BFGS if Newton fails): the clmm's starting thresholds and coefficients,
-    and the inverse Hessian there (``None`` if the fit failed)."""
+    and the inverse Hessian there (``None`` if the fit failed).  ``gtol``: Newton's
+    stop on max|gradient| (a start needs no more than a few digits)."""
     from scipy import optimize
 
     pb = problem
@@ -621,11 +630,8 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
         h11 = -w * (g1 / p - (f1 / p) ** 2)
         h22 = w * (g2 / p + (f2 / p) ** 2)
         h12 = -w * f1 * f2 / p**2
-        H = (
-            D1.T @ (h11[:, None] * D1)
-            + D2.T @ (h22[:, None] * D2)
-            + D1.T @ (h12[:, None] * D2)
-            + D2.T @ (h12[:, None] * D1)
+        H = D1.T @ (h11[:, None] * D1 + h12[:, None] * D2) + D2.T @ (
+            h12[:, None] * D1 + h22[:, None] * D2
         )
         return float(-np.sum(w * np.log(p))), l1 @ D1 + l2 @ D2, (H + H.T) / 2
 
@@ -635,7 +641,7 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
         for _ in range(50):
             if not np.isfinite(f):
                 break
-            if np.max(np.abs(g)) < 1e-10:
+            if np.max(np.abs(g)) < gtol:
                 try:
                     return x, np.asarray(np.linalg.inv(H), dtype=np.float64)
                 except np.linalg.LinAlgError:
@@ -854,3 +860,77 @@ def agq_gradient(
     )
     mode.extra["agq_value"] = float(value)
     return g
+
+
+def laplace_gradient_terms(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:
+    """Exact gradient of the Laplace criterion for several scalar terms (crossed or
+    nested intercepts) with a dense factor.
+
+    With ``A = Z Lambda`` (one column per level of each term), ``H = I + A' Phi A`` and
+    the mode's movement ``du/dtheta = -H^-1 C`` (``C`` the cross derivatives of the
+    inner gradient), ``d/dtheta log det(H) / 2 = sum_i m_i dphi_i / 2`` (plus
+    ``sum_i phi_i m_it`` for term ``t``'s log SD), ``m_i = (A H^-1 A')_ii`` and
+    ``m_it`` its term-``t`` part; ``dphi`` includes the mode's movement.
+    """
+    pb = problem
+    kind, L = mode.extra["factor"]
+    if kind != "dense":
+        raise ValueError("laplace_gradient_terms needs the dense factor")
+    kab = pb.n_alpha + pb.n_beta
+    s = np.exp(par[kab:])  # one log SD per term
+    z = np.column_stack([t.Z[:, 0] for t in pb.terms])
+    a = z * s[None, :]  # (n, T): each row's column of A per term
+    cols = np.column_stack([pb._col_offsets[j] + t.codes for j, t in enumerate(pb.terms)])  # (n, T)
+    u = mode.u
+    bt = a * u[cols]  # each term's part of b
+    b = bt.sum(axis=1)
+    e1f, e2f = mode.extra["eta"]
+    r = _rows_scalar_b(pb, b, e1f, e2f, mode.extra.get("derivs"))
+    Hinv = sla.cho_solve((L, True), np.eye(pb.q))
+    Hsub = Hinv[cols[:, :, None], cols[:, None, :]]  # (n, T, T)
+    mt = a * np.einsum("itk,ik->it", Hsub, a)  # (n, T)
+    m = mt.sum(axis=1)
+    D1, D2 = pb._D1, pb._D2
+    # C = A' R (+ the score's own scaling for each log SD), R: d score / d theta
+    dAb = -(r.dA1 + r.dA2)  # d score / d b
+    R = np.column_stack([r.dA1[:, None] * D1 + r.dA2[:, None] * D2, dAb[:, None] * bt])
+    szl = mode.extra["szl"]
+    C = np.asarray(szl.T @ R, dtype=np.float64)
+    for j in range(len(pb.terms)):
+        C[:, kab + j] += np.bincount(cols[:, j], a[:, j] * r.A, minlength=pb.q)
+    HC = Hinv @ C
+    db = -np.einsum("it,itk->ik", a, HC[cols])  # (n, k): b's movement with the mode
+    dphi_db = -(r.dphi1 + r.dphi2)
+    dphi = dphi_db[:, None] * db
+    dphi[:, :kab] += r.dphi1[:, None] * D1 + r.dphi2[:, None] * D2
+    dphi[:, kab:] += dphi_db[:, None] * bt
+    g = 0.5 * (m @ dphi)
+    g[:kab] -= r.l1 @ D1 + r.l2 @ D2
+    g[kab:] += r.A @ bt + r.phi @ mt
+    return np.asarray(g, dtype=np.float64)
+
+
+def _rows_scalar_b(
+    pb: ClmmProblem, b: FloatArray, e1f: FloatArray, e2f: FloatArray, dv: Any
+) -> _Rows:
+    """:func:`_rows`' row derivatives for a given ``b`` (the level sums are unused)."""
+    from ._links import ddpdf
+
+    p, f1, f2, g1, g2 = pb._derivs(e1f - b, e2f - b) if dv is None else dv
+    h1 = ddpdf(pb.link, np.where(pb._inf1, 0.0, e1f - b)) * pb._fin1
+    h2 = ddpdf(pb.link, np.where(pb._inf2, 0.0, e2f - b)) * pb._fin2
+    ip = 1.0 / p
+    A = (f1 - f2) * ip
+    B = (g1 - g2) * ip
+    phi = A * A - B
+    dA1 = (g1 - A * f1) * ip
+    dA2 = (A * f2 - g2) * ip
+    dphi1 = 2 * A * dA1 - (h1 - B * f1) * ip
+    dphi2 = 2 * A * dA2 - (B * f2 - h2) * ip
+    l1, l2 = f1 * ip, -f2 * ip
+    if not pb._unit_w:
+        w = pb.w
+        phi, dA1, dA2, dphi1, dphi2 = w * phi, w * dA1, w * dA2, w * dphi1, w * dphi2
+        l1, l2, A = w * l1, w * l2, w * A
+    empty = np.empty(0)
+    return _Rows(1.0, empty, b, A, phi, dA1, dA2, dphi1, dphi2, l1, l2, empty, empty)

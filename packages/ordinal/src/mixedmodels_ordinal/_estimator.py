@@ -108,7 +108,9 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
         start = _start(y, len(levels), tjac, X.shape[1], problem)
         # as ordinal: start from the fit without random effects
         k = problem.n_alpha + problem.n_beta
-        start[:k], hinv = fit_fixed(problem, start)
+        # one scalar term: BFGS starts from the exact curvature of the clmm criterion
+        # (fit_clmm), so the clm fit is only a start and needs few digits
+        start[:k], hinv = fit_fixed(problem, start, 1e-5 if problem.scalar_single else 1e-10)
         if hinv is not None:
             # its curvature starts BFGS (unit curvature for the log SDs and T)
             hess_inv0 = np.eye(problem.n_par)

@@ -1,9 +1,13 @@
 """Maximise the approximate likelihood of a clmm over (alpha, beta, log SDs, T).
 
-The outer problem has few parameters; the gradient is exact for one scalar term (Laplace
-and AGQ), otherwise by central differences of the criterion (each evaluation re-finds
-the mode, warm-started at the centre's); the optimiser is BFGS, finished by Newton steps
-with a finite-difference Hessian (as ordinal's ``deriv12``), whose inverse is ``vcov``.
+The outer problem has few parameters.  The gradient is exact for one scalar term
+(Laplace and AGQ) and for several scalar terms (Laplace); the optimiser is then a lean
+BFGS started from the exact curvature (one scalar term: a batched difference pass),
+and the Hessian for ``vcov`` is forward differences of the exact gradient (batched for
+one scalar term).  Otherwise the gradient is central differences of the criterion (each
+evaluation re-finds the mode, warm-started at the centre's), the optimiser scipy's
+BFGS, finished by Newton steps with a second-difference Hessian (as ordinal's
+``deriv12``), whose inverse is ``vcov``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from scipy import optimize
 from mixedmodels import ConvergenceWarning
 from mixedmodels.interfaces import FloatArray
 
-from ._criterion import ClmmProblem, agq_gradient_at, laplace_gradient, laplace_gradient_at
+from ._criterion import (
+    ClmmProblem,
+    agq_gradient_at,
+    laplace_gradient,
+    laplace_gradient_at,
+    laplace_gradient_terms,
+)
 
 __all__ = ["ClmmConvergenceWarning", "FitOutcome", "fit_clmm", "hessian"]
 
@@ -175,7 +185,9 @@ def fit_clmm(
         n_eval[0] += 1
         return crit(par)
 
-    exact = problem.scalar_single
+    # exact gradients: one scalar term (Laplace and quadrature), several scalar terms
+    # (Laplace); otherwise central differences
+    exact = problem.scalar_single or (problem.scalar_terms and nagq == 1)
 
     def fun_and_grad(par: FloatArray) -> tuple[float, FloatArray]:
         centre[0] = None
@@ -200,6 +212,8 @@ def fit_clmm(
             centre[0] = problem._u_start.copy()
             if nagq > 1:
                 return float(f), g
+            if not problem.scalar_single:
+                return float(f), laplace_gradient_terms(problem, par, m)
             return float(f), laplace_gradient(problem, par, m)
         f = fun(par)
         centre[0] = problem._u_start.copy()
@@ -216,7 +230,7 @@ def fit_clmm(
         # errors are compared to, at half the evaluations of central differences
         k = par.size
         steps = 1e-5 * np.maximum(1.0, np.abs(par))
-        if centre[0] is not None:
+        if centre[0] is not None and problem.scalar_single:
             # the k differences at once, (rows x k) arrays, modes warm-started at the
             # centre's: one pass of array operations instead of k
             P = par[None, :] + np.diag(steps)
@@ -251,7 +265,7 @@ def fit_clmm(
             pass  # not positive definite (a boundary fit): BFGS's identity
     first: tuple[float, FloatArray] | None = None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if exact:
+        if problem.scalar_single:
             # the exact curvature at the start (one batched difference pass) makes
             # BFGS's steps Newton's from the first
             f0, g0 = fun_and_grad(np.asarray(start, dtype=np.float64))
