@@ -772,6 +772,15 @@ def _combine(
     return np.append(q1 @ pb._D1 + q2 @ pb._D2, g_tau)
 
 
+def _mode_slope(pb: ClmmProblem, r: _Rows) -> FloatArray:
+    """``du/dtheta = -cross / h`` (levels x parameters, one scalar term): predicts
+    the mode at the next parameters (a warm start one Newton step closer)."""
+    sz = r.s * r.z
+    cross_ab = pb._level_sum(sz[:, None] * (r.dA1[:, None] * pb._D1 + r.dA2[:, None] * pb._D2))
+    cross_tau = pb._level_sum(sz * (r.A - (r.dA1 + r.dA2) * r.b))
+    return -np.column_stack([cross_ab, cross_tau]) / r.h[:, None]
+
+
 def laplace_gradient_at(
     problem: ClmmProblem,
     par: FloatArray,
@@ -779,11 +788,15 @@ def laplace_gradient_at(
     e1f: FloatArray,
     e2f: FloatArray,
     dv: tuple[FloatArray, ...] | None = None,
+    slope: list[FloatArray] | None = None,
 ) -> FloatArray:
     """The exact Laplace gradient (one scalar term) at mode ``u``; batched when
     ``par`` is (batch x parameters), ``u`` (levels x batch) and ``e1f``, ``e2f``
-    (rows x batch), as :meth:`ClmmProblem.modes_batch` returns them."""
+    (rows x batch), as :meth:`ClmmProblem.modes_batch` returns them.  ``slope``: a
+    list to which the mode's derivative ``du/dtheta`` is appended (not batched)."""
     r = _rows(problem, par, u, e1f, e2f, dv)
+    if slope is not None:
+        slope.append(_mode_slope(problem, r))
     # Laplace: d/dtheta sum_j log(h_j) / 2 with the mode's movement du = -cross / h
     gamma = 0.5 / r.h
     tau = np.sum((r.l1 + r.l2) * r.b, axis=0)
@@ -799,6 +812,7 @@ def agq_gradient_at(
     dv: tuple[FloatArray, ...] | None,
     nodes: FloatArray,
     weights: FloatArray,
+    slope: list[FloatArray] | None = None,
 ) -> tuple[Any, FloatArray]:
     """The adaptive Gauss-Hermite criterion and its exact gradient (one scalar term)
     at mode ``u``, summed over rows as :func:`laplace_gradient_at` (batched likewise;
@@ -807,6 +821,8 @@ def agq_gradient_at(
     pb = problem
     codes = pb.terms[0].codes
     r = _rows(pb, par, u, e1f, e2f, dv)
+    if slope is not None:
+        slope.append(_mode_slope(pb, r))
     batch = par.ndim == 2
     D = r.h
     K = np.sqrt(2.0 / D)

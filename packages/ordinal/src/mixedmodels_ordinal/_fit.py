@@ -26,7 +26,6 @@ from mixedmodels.interfaces import FloatArray
 from ._criterion import (
     ClmmProblem,
     agq_gradient_at,
-    laplace_gradient,
     laplace_gradient_at,
     laplace_gradient_terms,
 )
@@ -189,32 +188,47 @@ def fit_clmm(
     # (Laplace); otherwise central differences
     exact = problem.scalar_single or (problem.scalar_terms and nagq == 1)
 
+    # one scalar term: the last mode, its parameters and du/dtheta there, whose
+    # first-order prediction warm-starts the next mode
+    last: list[Any] = []
+
     def fun_and_grad(par: FloatArray) -> tuple[float, FloatArray]:
         centre[0] = None
         if exact:
             # one scalar term: the Laplace or quadrature criterion's exact gradient
             n_eval[0] += 1
+            u0 = None
+            if last:
+                lp, lu, ldu = last
+                u0 = lu + ldu @ (par - lp)
+            last.clear()
             try:
-                m = problem.mode(par)
+                m = problem.mode(par, u0)
             except (np.linalg.LinAlgError, ValueError):
                 return np.inf, np.zeros_like(par)
+            slope: list[FloatArray] | None = [] if problem.scalar_single else None
             if nagq > 1:
                 D = np.asarray(m.extra["factor"][1])
                 if not np.isfinite(m.nll) or np.any(D <= 0):
                     return np.inf, np.zeros_like(par)
                 # value and gradient from the same quadrature nodes
                 e1f, e2f = m.extra["eta"]
-                f, g = agq_gradient_at(problem, par, m.u, e1f, e2f, m.extra["derivs"], x, w)
+                f, g = agq_gradient_at(problem, par, m.u, e1f, e2f, m.extra["derivs"], x, w, slope)
             else:
                 f = m.nll + m.logdet
             if not np.isfinite(f):
                 return np.inf, np.zeros_like(par)
             centre[0] = problem._u_start.copy()
             if nagq > 1:
-                return float(f), g
-            if not problem.scalar_single:
-                return float(f), laplace_gradient_terms(problem, par, m)
-            return float(f), laplace_gradient(problem, par, m)
+                g = np.asarray(g, dtype=np.float64)
+            elif not problem.scalar_single:
+                g = laplace_gradient_terms(problem, par, m)
+            else:
+                e1f, e2f = m.extra["eta"]
+                g = laplace_gradient_at(problem, par, m.u, e1f, e2f, m.extra["derivs"], slope)
+            if slope and np.all(np.isfinite(slope[0])):
+                last.extend([par.copy(), m.u.copy(), slope[0]])
+            return float(f), g
         f = fun(par)
         centre[0] = problem._u_start.copy()
         g = _gradient(fun, par)
