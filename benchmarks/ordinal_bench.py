@@ -1,6 +1,7 @@
 """Time mixedmodels-ordinal's clmm against ordinal::clmm (R) in the same run.
 
-Cases: the reference wine model (72 rows, Laplace, and AGQ with 10 nodes) and a
+Cases: the reference wine model (72 rows, Laplace, and AGQ with 10 nodes), the probit
+model with crossed judge and bottle effects (Laplace) and a
 simulated 100,000-row model (five ordered categories, two covariates, 500 judges).
 Prints seconds, the ratio R / ours and the log-likelihood difference.
 
@@ -56,9 +57,16 @@ def simulate(n: int, groups: int, seed: int = 1) -> pd.DataFrame:
 
 
 CASES = [
-    ("wine Laplace", "rating ~ temp + contact + (1 | judge)", "wine", 1),
-    ("wine AGQ 10", "rating ~ temp + contact + (1 | judge)", "wine", 10),
-    ("simulated", "y ~ x1 + x2 + (1 | g)", "sim", 1),
+    ("wine Laplace", "rating ~ temp + contact + (1 | judge)", "wine", 1, "logit"),
+    ("wine AGQ 10", "rating ~ temp + contact + (1 | judge)", "wine", 10, "logit"),
+    (
+        "wine crossed",
+        "rating ~ temp + contact + (1 | judge) + (1 | bottle)",
+        "wine",
+        1,
+        "probit",
+    ),
+    ("simulated", "y ~ x1 + x2 + (1 | g)", "sim", 1, "logit"),
 ]
 
 R_TEMPLATE = """
@@ -66,9 +74,11 @@ suppressPackageStartupMessages(library(ordinal))
 d <- read.csv("{csv}")
 d${resp} <- factor(d${resp}, levels = {levels}, ordered = TRUE)
 d${grp} <- factor(d${grp})
+if (!is.null(d$bottle)) d$bottle <- factor(d$bottle)
 
-f <- clmm({formula}, data = d, nAGQ = {nagq})  # warm-up (byte compilation)
-st <- system.time(for (i in seq_len({reps})) f <- clmm({formula}, data = d, nAGQ = {nagq}))
+f <- clmm({formula}, data = d, nAGQ = {nagq}, link = "{link}")  # warm-up (byte compilation)
+st <- system.time(for (i in seq_len({reps}))
+    f <- clmm({formula}, data = d, nAGQ = {nagq}, link = "{link}"))
 cat(st[["elapsed"]] / {reps}, (st[["user.self"]] + st[["sys.self"]]) / {reps},
     as.numeric(logLik(f)), "\\n")
 """
@@ -82,6 +92,7 @@ def run_r(  # type: ignore[no-untyped-def]
     grp: str,
     levels: list[str],
     reps: int = 1,
+    link: str = "logit",
 ):
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "d.csv"
@@ -89,7 +100,14 @@ def run_r(  # type: ignore[no-untyped-def]
         out.to_csv(csv, index=False)
         lv = "c(" + ", ".join(f'"{v}"' for v in levels) + ")"
         script = R_TEMPLATE.format(
-            csv=csv, resp=resp, grp=grp, levels=lv, formula=formula, nagq=nagq, reps=reps
+            csv=csv,
+            resp=resp,
+            grp=grp,
+            levels=lv,
+            formula=formula,
+            nagq=nagq,
+            reps=reps,
+            link=link,
         )
         run = subprocess.run(
             ["Rscript", "-e", script], capture_output=True, text=True, timeout=7200
@@ -119,20 +137,20 @@ def main() -> None:
         f"{'case':<14} {'rows':>8} {'ours s':>8} {'R s':>8} {'ours cpu':>9} {'R cpu':>9} "
         f"{'R/ours cpu':>10} {'dlogLik':>10}"
     )
-    for label, formula, key, nagq in CASES:
+    for label, formula, key, nagq, link in CASES:
         if key not in data:
             continue
         frame = data[key]
         reps = args.reps if key == "wine" else 1
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(reps):
-            fit = clmm(formula, frame, nAGQ=nagq)
+            fit = clmm(formula, frame, nAGQ=nagq, link=link)
         ours, ours_cpu = (time.perf_counter() - t0) / reps, (time.process_time() - c0) / reps
         r_s, r_cpu, r_ll = (None, None, None)
         if have_r:
             resp, grp = ("rating", "judge") if key == "wine" else ("y", "g")
             levels = list(frame[resp].cat.categories)
-            r_s, r_cpu, r_ll = run_r(frame, formula, nagq, resp, grp, levels, reps)
+            r_s, r_cpu, r_ll = run_r(frame, formula, nagq, resp, grp, levels, reps, link)
         ratio = f"{r_cpu / ours_cpu:10.1f}" if r_cpu else "         -"
         dll = f"{fit.loglik - r_ll:10.2e}" if r_ll is not None else "         -"
         rs = f"{r_s:8.4f}" if r_s else "       -"

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.special import logsumexp
+from scipy.special import expit, logsumexp
 
 from mixedmodels.interfaces import FloatArray
 
@@ -138,6 +138,11 @@ class ClmmProblem:
         self._col_offsets = offs
         self.single = len(terms) == 1
         self.scalar_single = self.single and terms[0].dim == 1
+        # several scalar terms (crossed, nested) with a dense Hessian: exact gradient
+        # of the Laplace criterion by laplace_gradient_terms
+        self.scalar_terms = (
+            not self.single and all(t.dim == 1 for t in terms) and self.q <= _DENSE_MAX
+        )
         self._u_start = np.zeros(self.q)
         # Rows whose upper (lower) threshold is +inf (-inf): fixed by the response, so
         # the links are evaluated at 0 there and the known limits put in.
@@ -151,6 +156,13 @@ class ClmmProblem:
         lo = np.vstack([np.zeros((1, na0)), tjac])[self.y]
         self.tj_up = (W[:, :, None] * up[:, None, :]).reshape(self.n, -1)
         self.tj_lo = (W[:, :, None] * lo[:, None, :]).reshape(self.n, -1)
+        # the logistic takes +-inf as it is (F = 1 / 0, zero densities): one expit
+        # call over both ends, no masks
+        self._logit = link.name == "logit"
+        self._unit_w = bool(np.all(self.w == 1.0))
+        # d eta1 / d (alpha, beta) and d eta2 / d (alpha, beta): constant
+        self._D1 = np.column_stack([self.tj_up, -self.X])
+        self._D2 = np.column_stack([self.tj_lo, -self.X])
 
     def level_indicator(self) -> sp.csr_matrix:
         """Sparse (levels x rows) indicator of the single term's grouping levels: sums
@@ -220,10 +232,68 @@ class ClmmProblem:
         self, e1: FloatArray, e2: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
         """``p = F1 - F2``, then ``f1``, ``f2``, ``f1'``, ``f2'`` (zero at infinite ends)."""
-        F1, f1, g1 = self.link.all_finite(np.where(self._inf1, 0.0, e1))
-        F2, f2, g2 = self.link.all_finite(np.where(self._inf2, 0.0, e2))
-        p = np.where(self._inf1, 1.0, F1) - np.where(self._inf2, 0.0, F2)
-        return p, f1 * self._fin1, f2 * self._fin2, g1 * self._fin1, g2 * self._fin2
+        if self._logit:
+            n = self.n
+            P = expit(np.concatenate((e1, e2)))
+            f = P * (1.0 - P)
+            g = f * (1.0 - 2.0 * P)
+            return P[:n] - P[n:], f[:n], f[n:], g[:n], g[n:]
+        inf1, inf2, fin1, fin2 = self._masks(e1.ndim)
+        F1, f1, g1 = self.link.all_finite(np.where(inf1, 0.0, e1))
+        F2, f2, g2 = self.link.all_finite(np.where(inf2, 0.0, e2))
+        p = np.where(inf1, 1.0, F1) - np.where(inf2, 0.0, F2)
+        return p, f1 * fin1, f2 * fin2, g1 * fin1, g2 * fin2
+
+    def _masks(self, ndim: int) -> tuple[Any, Any, FloatArray, FloatArray]:
+        """The infinite-end masks, shaped for (rows x ...) arrays."""
+        if ndim == 1:
+            return self._inf1, self._inf2, self._fin1, self._fin2
+        shape = (-1,) + (1,) * (ndim - 1)
+        return tuple(m.reshape(shape) for m in (self._inf1, self._inf2, self._fin1, self._fin2))  # type: ignore[return-value]
+
+    def _level_sum(self, v: FloatArray) -> FloatArray:
+        """Sums over each level's rows (one scalar term): ``v`` is (rows,) or
+        (rows, batch)."""
+        t = self.terms[0]
+        if v.ndim == 1:
+            return np.asarray(np.bincount(t.codes, v, minlength=t.n_levels), dtype=np.float64)
+        out = np.asarray(self.level_indicator() @ v.reshape(self.n, -1))
+        return out.reshape((t.n_levels, *v.shape[1:]))
+
+    def modes_batch(
+        self, P: FloatArray, U0: FloatArray, tol: float = 1e-9
+    ) -> tuple[FloatArray, tuple[FloatArray, FloatArray], tuple[FloatArray, ...]] | None:
+        """Conditional modes at the rows of ``P`` at once (one scalar term), by full
+        Newton steps from ``U0`` (levels x batch): for parameters a difference step
+        away from a solved point, whose mode starts in the quadratic region.  Returns
+        the modes, the fixed parts of the linear predictors and the link values, or
+        ``None`` where a start is not close enough (the caller goes one by one)."""
+        t = self.terms[0]
+        a, k = self.n_alpha, self.n_alpha + self.n_beta
+        loc = self.X @ P[:, a:k].T + self.offset[:, None]
+        e1f = np.where(self._inf1[:, None], np.inf, self.tj_up @ P[:, :a].T - loc)
+        e2f = np.where(self._inf2[:, None], -np.inf, self.tj_lo @ P[:, :a].T - loc)
+        sz = t.Z[:, 0][:, None] * np.exp(P[:, k])[None, :]
+        w = None if self._unit_w else self.w[:, None]
+        U = np.array(U0, dtype=np.float64)
+        for _ in range(30):
+            b = sz * U[t.codes]
+            dv = self._derivs(e1f - b, e2f - b)
+            p, f1, f2, g1, g2 = dv
+            if not np.all(p > 0):
+                return None
+            A = (f1 - f2) / p
+            phi2 = A * A - (g1 - g2) / p
+            if w is not None:
+                A, phi2 = w * A, w * phi2
+            grad = self._level_sum(sz * A) + U
+            gmax = float(np.max(np.abs(grad)))
+            if not np.isfinite(gmax) or gmax > 1e-3:
+                return None
+            if gmax < tol:
+                return U, (e1f, e2f), dv
+            U = U - grad / (self._level_sum(sz * sz * phi2) + 1.0)
+        return None
 
     def _cond(
         self, e1f: FloatArray, e2f: FloatArray, b: FloatArray
@@ -237,6 +307,8 @@ class ClmmProblem:
     # ---------------------------------------------------------------------------
     def mode(self, par: FloatArray, u0: FloatArray | None = None, tol: float = 1e-9) -> Mode:
         """Newton iterations for the conditional mode of ``u`` (ordinal's ``update.u``)."""
+        if self.scalar_single:
+            return self._mode_scalar(par, u0, tol)
         _, _, sts = self.split(par)
         e1f, e2f = self.fixed_eta(par)
         zl = self._zl(sts)
@@ -304,8 +376,88 @@ class ClmmProblem:
         m.extra["factor"] = factor
         m.extra["phi2"] = phi2
         m.extra["zl"] = zl
+        m.extra["szl"] = szl
         m.extra["eta"] = (e1f, e2f)
         m.extra["derivs"] = dv  # p, f1, f2, f1', f2' at the mode
+        return m
+
+    def _mode_scalar(self, par: FloatArray, u0: FloatArray | None, tol: float) -> Mode:
+        """:meth:`mode` for one scalar term, the same iterations in fewer array
+        operations: the Hessian is diagonal, one ``bincount`` per level sum."""
+        t = self.terms[0]
+        codes, nl = t.codes, t.n_levels
+        s = float(np.exp(par[self.n_alpha + self.n_beta]))
+        sz = s * t.Z[:, 0]
+        sz2 = sz * sz
+        w = None if self._unit_w else self.w
+        e1f, e2f = self.fixed_eta(par)
+        u = (self._u_start if u0 is None else u0).copy()
+
+        def nll_at(uu: FloatArray) -> tuple[float, tuple[FloatArray, ...]]:
+            b = sz * uu[codes]
+            d = self._derivs(e1f - b, e2f - b)
+            p = d[0]
+            if not np.all(p > 0):
+                return np.inf, d
+            lp = np.log(p)
+            ll = float(lp.sum() if w is None else w @ lp)
+            return -ll + 0.5 * float(uu @ uu), d
+
+        nll, dv = nll_at(u)
+        if not np.isfinite(nll):
+            u = np.zeros(self.q)
+            nll, dv = nll_at(u)
+        converged = False
+        h: Any = np.ones(nl)
+        grad = np.zeros(self.q)
+        phi2 = np.zeros(self.n)
+        for _ in range(200):
+            p, f1, f2, g1, g2 = dv
+            A = (f1 - f2) / p
+            phi2 = A * A - (g1 - g2) / p
+            if w is not None:
+                A = w * A
+                phi2 = w * phi2
+            grad = np.bincount(codes, sz * A, minlength=nl) + u
+            h = np.bincount(codes, sz2 * phi2, minlength=nl) + 1.0
+            gmax = float(np.max(np.abs(grad)))
+            if gmax < tol:
+                converged = True
+                break
+            step = grad / h
+            if gmax < 1e-3:
+                # quadratic region: the full Newton step (see mode)
+                unew = u - step
+                nnew, dnew = nll_at(unew)
+                if np.isfinite(nnew):
+                    u, nll, dv = unew, nnew, dnew
+                    if np.max(np.abs(step)) < 1e-12:
+                        converged = True
+                        break
+                    continue
+            sf = 1.0
+            for _ in range(30):
+                unew = u - sf * step
+                nnew, dnew = nll_at(unew)
+                if nnew <= nll:
+                    break
+                sf /= 2.0
+            else:
+                break
+            u, nll, dv = unew, nnew, dnew
+            if abs(sf * np.max(np.abs(step))) < 1e-14:
+                converged = True
+                break
+        if not converged:
+            converged = bool(np.max(np.abs(grad)) < 1e-6)
+        self._u_start = u.copy()
+        logdet = 0.5 * float(np.sum(np.log(h)))
+        m = Mode(u=u, nll=nll, logdet=logdet, fitted=dv[0], hdiag=np.empty(0), converged=converged)
+        m.extra["factor"] = ("diag", h)
+        m.extra["phi2"] = phi2
+        m.extra["zl"] = [sz[:, None]]
+        m.extra["eta"] = (e1f, e2f)
+        m.extra["derivs"] = dv
         return m
 
     def _zt_vec(
@@ -438,10 +590,13 @@ class ClmmProblem:
         return float(-np.sum(logsumexp(S + logw, axis=1)))
 
 
-def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+def fit_fixed(
+    problem: ClmmProblem, start: FloatArray, gtol: float = 1e-10
+) -> tuple[FloatArray, FloatArray | None]:
     """The model without random effects (ordinal's ``clm``) by Newton with the exact
     Hessian (BFGS if Newton fails): the clmm's starting thresholds and coefficients,
-    and the inverse Hessian there (``None`` if the fit failed)."""
+    and the inverse Hessian there (``None`` if the fit failed).  ``gtol``: Newton's
+    stop on max|gradient| (a start needs no more than a few digits)."""
     from scipy import optimize
 
     pb = problem
@@ -475,11 +630,8 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
         h11 = -w * (g1 / p - (f1 / p) ** 2)
         h22 = w * (g2 / p + (f2 / p) ** 2)
         h12 = -w * f1 * f2 / p**2
-        H = (
-            D1.T @ (h11[:, None] * D1)
-            + D2.T @ (h22[:, None] * D2)
-            + D1.T @ (h12[:, None] * D2)
-            + D2.T @ (h12[:, None] * D1)
+        H = D1.T @ (h11[:, None] * D1 + h12[:, None] * D2) + D2.T @ (
+            h12[:, None] * D1 + h22[:, None] * D2
         )
         return float(-np.sum(w * np.log(p))), l1 @ D1 + l2 @ D2, (H + H.T) / 2
 
@@ -489,7 +641,7 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
         for _ in range(50):
             if not np.isfinite(f):
                 break
-            if np.max(np.abs(g)) < 1e-10:
+            if np.max(np.abs(g)) < gtol:
                 try:
                     return x, np.asarray(np.linalg.inv(H), dtype=np.float64)
                 except np.linalg.LinAlgError:
@@ -514,70 +666,197 @@ def fit_fixed(problem: ClmmProblem, start: FloatArray) -> tuple[FloatArray, Floa
     return np.asarray(res.x), np.asarray(res.hess_inv, dtype=np.float64)
 
 
-def laplace_gradient(
-    problem: ClmmProblem, par: FloatArray, mode: Mode, parts: bool = False
-) -> FloatArray:
+def laplace_gradient(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:
     """Exact gradient of the Laplace criterion for one scalar random-effect term.
 
     ``L = nll(u^) + sum_j log(h_j) / 2`` with ``h_j = 1 + s^2 sum_i z_i^2 phi_i``; the
     mode moves with the parameters, ``du_j/dtheta = -(d^2 nll / du_j dtheta) / h_j``,
-    and ``phi``'s derivatives need ``f''`` (third derivatives of ``log p``).
+    and ``phi``'s derivatives need ``f''`` (third derivatives of ``log p``).  Summed
+    over rows (:func:`laplace_gradient_at`).
     """
+    e1f, e2f = mode.extra["eta"]
+    return laplace_gradient_at(problem, par, mode.u, e1f, e2f, mode.extra.get("derivs"))
+
+
+@dataclass
+class _Rows:
+    """Row-level derivatives at a mode (one scalar term), for the exact gradients:
+    ``phi`` (the observed information), its derivatives in ``b`` and in the two ends'
+    linear predictors, those of the score ``A``, and the level sums ``h``, ``dh/du``.
+    Arrays are (rows,) or (rows, batch)."""
+
+    s: Any
+    z: FloatArray
+    b: FloatArray
+    A: FloatArray
+    phi: FloatArray
+    dA1: FloatArray
+    dA2: FloatArray
+    dphi1: FloatArray
+    dphi2: FloatArray
+    l1: FloatArray
+    l2: FloatArray
+    h: FloatArray
+    dh_du: FloatArray
+
+
+def _rows(
+    pb: ClmmProblem,
+    par: FloatArray,
+    u: FloatArray,
+    e1f: FloatArray,
+    e2f: FloatArray,
+    dv: tuple[FloatArray, ...] | None,
+) -> _Rows:
     from ._links import ddpdf
 
-    pb = problem
     t = pb.terms[0]
-    _, _, sts = pb.split(par)
-    s = float(np.exp(sts[0][0]))
-    z = t.Z[:, 0]
-    e1f, e2f = mode.extra["eta"]
-    u = mode.u
+    batch = par.ndim == 2
+    s = np.exp(par[..., pb.n_alpha + pb.n_beta])
+    z = t.Z[:, 0][:, None] if batch else t.Z[:, 0]
     b = s * z * u[t.codes]
-    e1, e2 = e1f - b, e2f - b
-    x1 = np.where(pb._inf1, 0.0, e1)
-    x2 = np.where(pb._inf2, 0.0, e2)
-    dv = mode.extra.get("derivs")
-    p, f1, f2, g1, g2 = pb._derivs(e1, e2) if dv is None else dv
-    h1 = ddpdf(pb.link, x1) * pb._fin1
-    h2 = ddpdf(pb.link, x2) * pb._fin2
-    w = pb.w
-    A = (f1 - f2) / p
-    B = (g1 - g2) / p
-    H = (h1 - h2) / p
-    phi = w * (A * A - B)
-    dphi_db = w * (2 * A**3 - 3 * A * B + H)
-    # partials in eta1, eta2
-    l1, l2 = w * f1 / p, -w * f2 / p
-    dA1 = g1 / p - A * f1 / p
-    dA2 = -g2 / p + A * f2 / p
-    dB1 = h1 / p - B * f1 / p
-    dB2 = -h2 / p + B * f2 / p
-    dphi1 = w * (2 * A * dA1 - dB1)
-    dphi2 = w * (2 * A * dA2 - dB2)
-    nl = t.n_levels
-    codes = t.codes
-    hj = 1.0 + s * s * np.bincount(codes, z * z * phi, minlength=nl)
-    dh_du = s * s * np.bincount(codes, z * z * dphi_db * s * z, minlength=nl)
-    # eta derivatives: alpha (through the thresholds), beta (-x), tau = log s (-b)
-    tj_up, tj_lo = pb.tj_up, pb.tj_lo
-    d1 = np.column_stack([tj_up, -pb.X, -b])  # d eta1 / d theta
-    d2 = np.column_stack([tj_lo, -pb.X, -b])
-    # direct partial of nll_u
-    g_direct = -(l1 @ d1 + l2 @ d2)
-    # d^2 nll_u / du_j dtheta = sum_i s z_i w dA/dtheta (+ s z_i w A for tau)
-    dA = dA1[:, None] * d1 + dA2[:, None] * d2
-    ind = pb.level_indicator()
-    cross = np.asarray(ind @ ((s * z * w)[:, None] * dA))
-    cross[:, -1] += np.bincount(codes, s * z * w * A, minlength=nl)
-    du = -cross / hj[:, None]
-    # partial of h_j
-    dphi = dphi1[:, None] * d1 + dphi2[:, None] * d2
-    dh = s * s * np.asarray(ind @ ((z * z)[:, None] * dphi))
-    dh[:, -1] += 2 * s * s * np.bincount(codes, z * z * phi, minlength=nl)
-    dh_total = dh + dh_du[:, None] * du
-    if parts:
-        mode.extra["laplace_parts"] = (du, dh_total, hj)
-    return g_direct + 0.5 * np.sum(dh_total / hj[:, None], axis=0)
+    p, f1, f2, g1, g2 = pb._derivs(e1f - b, e2f - b) if dv is None else dv
+    if pb._logit:
+        # f'' = f ((1 - 2F)^2 - 2 f): zero at infinite ends
+        P = expit(np.concatenate((e1f - b, e2f - b)))
+        n = pb.n
+        h1 = f1 * ((1.0 - 2.0 * P[:n]) ** 2 - 2.0 * f1)
+        h2 = f2 * ((1.0 - 2.0 * P[n:]) ** 2 - 2.0 * f2)
+    else:
+        inf1, inf2, fin1, fin2 = pb._masks(b.ndim)
+        h1 = ddpdf(pb.link, np.where(inf1, 0.0, e1f - b)) * fin1
+        h2 = ddpdf(pb.link, np.where(inf2, 0.0, e2f - b)) * fin2
+    ip = 1.0 / p
+    A = (f1 - f2) * ip
+    B = (g1 - g2) * ip
+    phi = A * A - B
+    dphi_db = 2 * A**3 - 3 * A * B + (h1 - h2) * ip
+    dA1 = (g1 - A * f1) * ip
+    dA2 = (A * f2 - g2) * ip
+    dphi1 = 2 * A * dA1 - (h1 - B * f1) * ip
+    dphi2 = 2 * A * dA2 - (B * f2 - h2) * ip
+    l1, l2 = f1 * ip, -f2 * ip
+    if not pb._unit_w:
+        w = pb.w[:, None] if batch else pb.w
+        phi, dphi_db, dA1, dA2, dphi1, dphi2 = (
+            w * phi,
+            w * dphi_db,
+            w * dA1,
+            w * dA2,
+            w * dphi1,
+            w * dphi2,
+        )
+        l1, l2, A = w * l1, w * l2, w * A
+    z2 = z * z
+    s2 = s * s
+    h = 1.0 + s2 * pb._level_sum(z2 * phi)
+    dh_du = s2 * s * pb._level_sum(z2 * z * dphi_db)
+    return _Rows(s, z, b, A, phi, dA1, dA2, dphi1, dphi2, l1, l2, h, dh_du)
+
+
+def _combine(
+    pb: ClmmProblem, r: _Rows, gamma: FloatArray, kappa: FloatArray, q1: Any, q2: Any, tau: Any
+) -> FloatArray:
+    """``sum_j gamma_j dh_j/dtheta - kappa_j cross_j`` (``cross_j = -h_j du_j/dtheta``)
+    plus the direct terms: ``q1``, ``q2`` per row and end (times d eta / d(alpha,
+    beta)) and ``tau`` (the log SD's), summed over rows."""
+    codes = pb.terms[0].codes
+    rho = (r.s * r.s) * r.z * r.z * gamma[codes]
+    kap = r.s * r.z * kappa[codes]
+    p1 = rho * r.dphi1 - kap * r.dA1
+    p2 = rho * r.dphi2 - kap * r.dA2
+    g_tau = np.sum(2.0 * rho * r.phi - kap * r.A - r.b * (p1 + p2), axis=0) + tau
+    q1, q2 = p1 + q1, p2 + q2
+    if r.b.ndim == 2:
+        return np.column_stack([q1.T @ pb._D1 + q2.T @ pb._D2, g_tau])
+    return np.append(q1 @ pb._D1 + q2 @ pb._D2, g_tau)
+
+
+def _mode_slope(pb: ClmmProblem, r: _Rows) -> FloatArray:
+    """``du/dtheta = -cross / h`` (levels x parameters, one scalar term): predicts
+    the mode at the next parameters (a warm start one Newton step closer)."""
+    sz = r.s * r.z
+    cross_ab = pb._level_sum(sz[:, None] * (r.dA1[:, None] * pb._D1 + r.dA2[:, None] * pb._D2))
+    cross_tau = pb._level_sum(sz * (r.A - (r.dA1 + r.dA2) * r.b))
+    return -np.column_stack([cross_ab, cross_tau]) / r.h[:, None]
+
+
+def laplace_gradient_at(
+    problem: ClmmProblem,
+    par: FloatArray,
+    u: FloatArray,
+    e1f: FloatArray,
+    e2f: FloatArray,
+    dv: tuple[FloatArray, ...] | None = None,
+    slope: list[FloatArray] | None = None,
+) -> FloatArray:
+    """The exact Laplace gradient (one scalar term) at mode ``u``; batched when
+    ``par`` is (batch x parameters), ``u`` (levels x batch) and ``e1f``, ``e2f``
+    (rows x batch), as :meth:`ClmmProblem.modes_batch` returns them.  ``slope``: a
+    list to which the mode's derivative ``du/dtheta`` is appended (not batched)."""
+    r = _rows(problem, par, u, e1f, e2f, dv)
+    if slope is not None:
+        slope.append(_mode_slope(problem, r))
+    # Laplace: d/dtheta sum_j log(h_j) / 2 with the mode's movement du = -cross / h
+    gamma = 0.5 / r.h
+    tau = np.sum((r.l1 + r.l2) * r.b, axis=0)
+    return _combine(problem, r, gamma, gamma * r.dh_du / r.h, -r.l1, -r.l2, tau)
+
+
+def agq_gradient_at(
+    problem: ClmmProblem,
+    par: FloatArray,
+    u: FloatArray,
+    e1f: FloatArray,
+    e2f: FloatArray,
+    dv: tuple[FloatArray, ...] | None,
+    nodes: FloatArray,
+    weights: FloatArray,
+    slope: list[FloatArray] | None = None,
+) -> tuple[Any, FloatArray]:
+    """The adaptive Gauss-Hermite criterion and its exact gradient (one scalar term)
+    at mode ``u``, summed over rows as :func:`laplace_gradient_at` (batched likewise;
+    see :func:`agq_gradient` for the formula).  Returns ``(value, gradient)``; the
+    value is ``inf`` where a probability is zero."""
+    pb = problem
+    codes = pb.terms[0].codes
+    r = _rows(pb, par, u, e1f, e2f, dv)
+    if slope is not None:
+        slope.append(_mode_slope(pb, r))
+    batch = par.ndim == 2
+    D = r.h
+    K = np.sqrt(2.0 / D)
+    nd = nodes[:, None] if batch else nodes
+    U = u[:, None] + K[:, None] * nd  # levels x nodes (x batch)
+    szq = (r.s * r.z)[:, None]
+    B = U[codes] * szq
+    p, f1, f2, _, _ = pb._derivs(e1f[:, None] - B, e2f[:, None] - B)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.log(p)
+    if not pb._unit_w:
+        wq = pb.w.reshape((-1,) + (1,) * (p.ndim - 1))
+        lp = wq * lp
+        f1, f2 = wq * f1, wq * f2
+    lw = (np.log(weights) + nodes**2)[:, None] if batch else np.log(weights) + nodes**2
+    lw = lw + pb._level_sum(lp) - 0.5 * U**2
+    lse = logsumexp(lw, axis=1, keepdims=True)
+    pi = np.exp(lw - lse)  # levels x nodes (x batch)
+    value = -np.sum(lse[:, 0], axis=0) - np.sum(np.log(K), axis=0)
+    value = value + 0.5 * D.shape[0] * np.log(2 * np.pi)
+    value = np.where(np.all(p > 0, axis=(0, 1)) & np.isfinite(value), value, np.inf)
+    A1, A2 = f1 / p, f2 / p
+    Pi = pi[codes]
+    a1 = np.sum(Pi * A1, axis=1)
+    a2 = np.sum(Pi * A2, axis=1)
+    direct_tau = np.sum(Pi * (A1 - A2) * B, axis=(0, 1))
+    gprime = pb._level_sum(szq * (A1 - A2)) + U
+    c1 = np.sum(pi * gprime, axis=1)
+    c2 = np.sum(pi * gprime * nd, axis=1)
+    # sum_j c1_j du_j + c2_j dK_j + dD_j / (2 D_j), dK = -K dD / (2 D)
+    gamma = (0.5 - 0.5 * c2 * K) / D
+    kappa = (gamma * r.dh_du + c1) / D
+    g = _combine(pb, r, gamma, kappa, -a1, a2, direct_tau)
+    return value, g
 
 
 def agq_gradient(
@@ -591,44 +870,83 @@ def agq_gradient(
     :func:`laplace_gradient`, each node with them.  The criterion's value is left in
     ``mode.extra["agq_value"]``.
     """
-    pb = problem
-    laplace_gradient(pb, par, mode, parts=True)
-    du, dD, D = mode.extra["laplace_parts"]
-    t = pb.terms[0]
-    _, _, sts = pb.split(par)
-    s = float(np.exp(sts[0][0]))
-    z = t.Z[:, 0]
-    codes = t.codes
-    ind = pb.level_indicator()
     e1f, e2f = mode.extra["eta"]
-    K = np.sqrt(2.0 / D)
-    U = mode.u[:, None] + K[:, None] * nodes[None, :]  # levels x nodes
-    B = U[codes] * (s * z)[:, None]
-    inf1, inf2 = pb._inf1[:, None], pb._inf2[:, None]
-    F1, f1, _ = pb.link.all_finite(np.where(inf1, 0.0, e1f[:, None] - B))
-    F2, f2, _ = pb.link.all_finite(np.where(inf2, 0.0, e2f[:, None] - B))
-    p = np.where(inf1, 1.0, F1) - np.where(inf2, 0.0, F2)
-    f1 = f1 * pb._fin1[:, None]
-    f2 = f2 * pb._fin2[:, None]
-    w = pb.w[:, None]
-    g = -np.asarray(ind @ (w * np.log(p))) + 0.5 * U**2
-    lw = np.log(weights)[None, :] + nodes[None, :] ** 2 - g
-    lse = logsumexp(lw, axis=1, keepdims=True)
-    pi = np.exp(lw - lse)  # levels x nodes
-    # the criterion itself (ClmmProblem.agq's value, from the same node terms)
-    value = float(-np.sum(lse) - np.sum(np.log(K)) + 0.5 * D.size * np.log(2 * np.pi))
-    mode.extra["agq_value"] = value if np.all(p > 0) and np.isfinite(value) else np.inf
-    A1, A2 = w * f1 / p, w * f2 / p
-    Pi = pi[codes]
-    a1 = np.sum(Pi * A1, axis=1)
-    a2 = np.sum(Pi * A2, axis=1)
-    direct_ab = -(a1 @ np.column_stack([pb.tj_up, -pb.X]) - a2 @ np.column_stack([pb.tj_lo, -pb.X]))
-    direct_tau = float(np.sum(Pi * (A1 - A2) * B))
-    direct = np.concatenate([direct_ab, [direct_tau]])
-    gprime = np.asarray(ind @ ((s * z)[:, None] * (A1 - A2))) + U
-    c1 = np.sum(pi * gprime, axis=1)
-    c2 = np.sum(pi * gprime * nodes[None, :], axis=1)
-    dK = -0.5 * (K / D)[:, None] * dD
-    return np.asarray(
-        direct + c1 @ du + c2 @ dK + 0.5 * np.sum(dD / D[:, None], axis=0), dtype=np.float64
+    value, g = agq_gradient_at(
+        problem, par, mode.u, e1f, e2f, mode.extra.get("derivs"), nodes, weights
     )
+    mode.extra["agq_value"] = float(value)
+    return g
+
+
+def laplace_gradient_terms(problem: ClmmProblem, par: FloatArray, mode: Mode) -> FloatArray:
+    """Exact gradient of the Laplace criterion for several scalar terms (crossed or
+    nested intercepts) with a dense factor.
+
+    With ``A = Z Lambda`` (one column per level of each term), ``H = I + A' Phi A`` and
+    the mode's movement ``du/dtheta = -H^-1 C`` (``C`` the cross derivatives of the
+    inner gradient), ``d/dtheta log det(H) / 2 = sum_i m_i dphi_i / 2`` (plus
+    ``sum_i phi_i m_it`` for term ``t``'s log SD), ``m_i = (A H^-1 A')_ii`` and
+    ``m_it`` its term-``t`` part; ``dphi`` includes the mode's movement.
+    """
+    pb = problem
+    kind, L = mode.extra["factor"]
+    if kind != "dense":
+        raise ValueError("laplace_gradient_terms needs the dense factor")
+    kab = pb.n_alpha + pb.n_beta
+    s = np.exp(par[kab:])  # one log SD per term
+    z = np.column_stack([t.Z[:, 0] for t in pb.terms])
+    a = z * s[None, :]  # (n, T): each row's column of A per term
+    cols = np.column_stack([pb._col_offsets[j] + t.codes for j, t in enumerate(pb.terms)])  # (n, T)
+    u = mode.u
+    bt = a * u[cols]  # each term's part of b
+    b = bt.sum(axis=1)
+    e1f, e2f = mode.extra["eta"]
+    r = _rows_scalar_b(pb, b, e1f, e2f, mode.extra.get("derivs"))
+    Hinv = sla.cho_solve((L, True), np.eye(pb.q))
+    Hsub = Hinv[cols[:, :, None], cols[:, None, :]]  # (n, T, T)
+    mt = a * np.einsum("itk,ik->it", Hsub, a)  # (n, T)
+    m = mt.sum(axis=1)
+    D1, D2 = pb._D1, pb._D2
+    # C = A' R (+ the score's own scaling for each log SD), R: d score / d theta
+    dAb = -(r.dA1 + r.dA2)  # d score / d b
+    R = np.column_stack([r.dA1[:, None] * D1 + r.dA2[:, None] * D2, dAb[:, None] * bt])
+    szl = mode.extra["szl"]
+    C = np.asarray(szl.T @ R, dtype=np.float64)
+    for j in range(len(pb.terms)):
+        C[:, kab + j] += np.bincount(cols[:, j], a[:, j] * r.A, minlength=pb.q)
+    HC = Hinv @ C
+    db = -np.einsum("it,itk->ik", a, HC[cols])  # (n, k): b's movement with the mode
+    dphi_db = -(r.dphi1 + r.dphi2)
+    dphi = dphi_db[:, None] * db
+    dphi[:, :kab] += r.dphi1[:, None] * D1 + r.dphi2[:, None] * D2
+    dphi[:, kab:] += dphi_db[:, None] * bt
+    g = 0.5 * (m @ dphi)
+    g[:kab] -= r.l1 @ D1 + r.l2 @ D2
+    g[kab:] += r.A @ bt + r.phi @ mt
+    return np.asarray(g, dtype=np.float64)
+
+
+def _rows_scalar_b(
+    pb: ClmmProblem, b: FloatArray, e1f: FloatArray, e2f: FloatArray, dv: Any
+) -> _Rows:
+    """:func:`_rows`' row derivatives for a given ``b`` (the level sums are unused)."""
+    from ._links import ddpdf
+
+    p, f1, f2, g1, g2 = pb._derivs(e1f - b, e2f - b) if dv is None else dv
+    h1 = ddpdf(pb.link, np.where(pb._inf1, 0.0, e1f - b)) * pb._fin1
+    h2 = ddpdf(pb.link, np.where(pb._inf2, 0.0, e2f - b)) * pb._fin2
+    ip = 1.0 / p
+    A = (f1 - f2) * ip
+    B = (g1 - g2) * ip
+    phi = A * A - B
+    dA1 = (g1 - A * f1) * ip
+    dA2 = (A * f2 - g2) * ip
+    dphi1 = 2 * A * dA1 - (h1 - B * f1) * ip
+    dphi2 = 2 * A * dA2 - (B * f2 - h2) * ip
+    l1, l2 = f1 * ip, -f2 * ip
+    if not pb._unit_w:
+        w = pb.w
+        phi, dA1, dA2, dphi1, dphi2 = w * phi, w * dA1, w * dA2, w * dphi1, w * dphi2
+        l1, l2, A = w * l1, w * l2, w * A
+    empty = np.empty(0)
+    return _Rows(1.0, empty, b, A, phi, dA1, dA2, dphi1, dphi2, l1, l2, empty, empty)

@@ -108,7 +108,9 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
         start = _start(y, len(levels), tjac, X.shape[1], problem)
         # as ordinal: start from the fit without random effects
         k = problem.n_alpha + problem.n_beta
-        start[:k], hinv = fit_fixed(problem, start)
+        # one scalar term: BFGS starts from the exact curvature of the clmm criterion
+        # (fit_clmm), so the clm fit is only a start and needs few digits
+        start[:k], hinv = fit_fixed(problem, start, 1e-5 if problem.scalar_single else 1e-10)
         if hinv is not None:
             # its curvature starts BFGS (unit curvature for the log SDs and T)
             hess_inv0 = np.eye(problem.n_par)
@@ -122,10 +124,12 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
             )
     if nagq > 1:
         # the Laplace optimum (exact gradient) and its curvature start quadrature
-        lap = fit_clmm(problem, start, nagq=1, quiet=True, hess_inv0=hess_inv0, finish=False)
+        lap = fit_clmm(
+            problem, start, nagq=1, gtol=1e-4, quiet=True, hess_inv0=hess_inv0, finish=False
+        )
         start, hess_inv0 = lap.par, lap.hessian
     outcome = fit_clmm(problem, start, nagq=nagq, hess_inv0=hess_inv0)
-    mode = problem.mode(outcome.par)
+    mode = outcome.mode if outcome.mode is not None else problem.mode(outcome.par)
     spec = ClmmSpec(
         formula=model.formula,
         data_name=str(options.get("data_name", "data")),

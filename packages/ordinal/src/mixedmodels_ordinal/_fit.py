@@ -1,9 +1,13 @@
 """Maximise the approximate likelihood of a clmm over (alpha, beta, log SDs, T).
 
-The outer problem has few parameters; the gradient is exact for one scalar term (Laplace
-and AGQ), otherwise by central differences of the criterion (each evaluation re-finds
-the mode, warm-started at the centre's); the optimiser is BFGS, finished by Newton steps
-with a finite-difference Hessian (as ordinal's ``deriv12``), whose inverse is ``vcov``.
+The outer problem has few parameters.  The gradient is exact for one scalar term
+(Laplace and AGQ) and for several scalar terms (Laplace); the optimiser is then a lean
+BFGS started from the exact curvature (one scalar term: a batched difference pass),
+and the Hessian for ``vcov`` is forward differences of the exact gradient (batched for
+one scalar term).  Otherwise the gradient is central differences of the criterion (each
+evaluation re-finds the mode, warm-started at the centre's), the optimiser scipy's
+BFGS, finished by Newton steps with a second-difference Hessian (as ordinal's
+``deriv12``), whose inverse is ``vcov``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,12 @@ from scipy import optimize
 from mixedmodels import ConvergenceWarning
 from mixedmodels.interfaces import FloatArray
 
-from ._criterion import ClmmProblem, agq_gradient, laplace_gradient
+from ._criterion import (
+    ClmmProblem,
+    agq_gradient_at,
+    laplace_gradient_at,
+    laplace_gradient_terms,
+)
 
 __all__ = ["ClmmConvergenceWarning", "FitOutcome", "fit_clmm", "hessian"]
 
@@ -37,6 +46,7 @@ class FitOutcome:
     n_eval: int
     converged: bool
     message: str
+    mode: Any = None  # the conditional mode at ``par`` (a criterion.Mode), if kept
 
 
 def _gradient(fn: Callable[[FloatArray], float], x: FloatArray, h: float = 1e-5) -> FloatArray:
@@ -68,6 +78,77 @@ def hessian(fn: Callable[[FloatArray], float], x: FloatArray, h: float = 1e-4) -
             ) / (4 * h**2)
             H[i, j] = H[j, i] = v
     return H
+
+
+@dataclass
+class _BFGSResult:
+    x: FloatArray
+    fun: float
+    jac: FloatArray
+    hess_inv: FloatArray
+    message: str
+
+
+def _bfgs(
+    fg: Callable[[FloatArray], tuple[float, FloatArray]],
+    x0: FloatArray,
+    hess_inv0: FloatArray | None,
+    gtol: float,
+    maxiter: int,
+    first: tuple[float, FloatArray] | None = None,
+) -> _BFGSResult:
+    """BFGS on max|gradient| < ``gtol`` with a backtracking (Armijo) line search.
+
+    scipy's BFGS costs ~0.1 ms of bookkeeping per iteration, as much as a clmm
+    criterion on a small data set; this loop does what the outer problem needs: unit
+    steps are accepted almost always (the start's curvature is the fixed-effects
+    fit's), and curvature pairs with ``s'y <= 0`` are skipped.  ``first``: the value
+    and gradient at ``x0`` if already known."""
+    x = np.asarray(x0, dtype=np.float64).copy()
+    k = x.size
+    H = np.eye(k) if hess_inv0 is None else np.array(hess_inv0, dtype=np.float64)
+    f, g = fg(x) if first is None else first
+    if not np.isfinite(f):
+        return _BFGSResult(x, f, g, H, "the criterion is not finite at the start")
+    message = "maximum number of iterations"
+    for _ in range(maxiter):
+        if np.max(np.abs(g)) < gtol:
+            message = "max|gradient| < gtol"
+            break
+        d = -(H @ g)
+        slope = float(g @ d)
+        if not slope < 0:
+            H = np.eye(k)
+            d, slope = -g, -float(g @ g)
+        t = 1.0
+        for _ls in range(40):
+            fn, gn = fg(x + t * d)
+            if np.isfinite(fn) and fn <= f + 1e-4 * t * slope:
+                break
+            if np.isfinite(fn):
+                # minimum of the quadratic through f, slope and fn, kept in [t/10, t/2]
+                tq = -slope * t * t / (2.0 * (fn - f - slope * t))
+                t = min(max(tq, 0.1 * t), 0.5 * t)
+            else:
+                t *= 0.1
+        else:
+            message = "the line search found no decrease"
+            break
+        step = t * d
+        y = gn - g
+        sy = float(step @ y)
+        x, f, g = x + step, float(fn), gn
+        if sy > 1e-12 * float(np.sqrt((step @ step) * (y @ y))):
+            Hy = H @ y
+            H = (
+                H
+                + ((sy + y @ Hy) / sy**2) * np.outer(step, step)
+                - (np.outer(Hy, step) + np.outer(step, Hy)) / sy
+            )
+        if np.max(np.abs(step)) < 1e-14 * (1.0 + np.max(np.abs(x))):
+            message = "no progress"
+            break
+    return _BFGSResult(x, f, g, H, message)
 
 
 def fit_clmm(
@@ -103,32 +184,51 @@ def fit_clmm(
         n_eval[0] += 1
         return crit(par)
 
-    exact = problem.scalar_single
+    # exact gradients: one scalar term (Laplace and quadrature), several scalar terms
+    # (Laplace); otherwise central differences
+    exact = problem.scalar_single or (problem.scalar_terms and nagq == 1)
+
+    # one scalar term: the last mode, its parameters and du/dtheta there, whose
+    # first-order prediction warm-starts the next mode
+    last: list[Any] = []
 
     def fun_and_grad(par: FloatArray) -> tuple[float, FloatArray]:
         centre[0] = None
         if exact:
             # one scalar term: the Laplace or quadrature criterion's exact gradient
             n_eval[0] += 1
+            u0 = None
+            if last:
+                lp, lu, ldu = last
+                u0 = lu + ldu @ (par - lp)
+            last.clear()
             try:
-                m = problem.mode(par)
+                m = problem.mode(par, u0)
             except (np.linalg.LinAlgError, ValueError):
                 return np.inf, np.zeros_like(par)
+            slope: list[FloatArray] | None = [] if problem.scalar_single else None
             if nagq > 1:
                 D = np.asarray(m.extra["factor"][1])
                 if not np.isfinite(m.nll) or np.any(D <= 0):
                     return np.inf, np.zeros_like(par)
                 # value and gradient from the same quadrature nodes
-                g = agq_gradient(problem, par, m, x, w)
-                f = m.extra["agq_value"]
+                e1f, e2f = m.extra["eta"]
+                f, g = agq_gradient_at(problem, par, m.u, e1f, e2f, m.extra["derivs"], x, w, slope)
             else:
                 f = m.nll + m.logdet
             if not np.isfinite(f):
                 return np.inf, np.zeros_like(par)
             centre[0] = problem._u_start.copy()
             if nagq > 1:
-                return float(f), g
-            return float(f), laplace_gradient(problem, par, m)
+                g = np.asarray(g, dtype=np.float64)
+            elif not problem.scalar_single:
+                g = laplace_gradient_terms(problem, par, m)
+            else:
+                e1f, e2f = m.extra["eta"]
+                g = laplace_gradient_at(problem, par, m.u, e1f, e2f, m.extra["derivs"], slope)
+            if slope and np.all(np.isfinite(slope[0])):
+                last.extend([par.copy(), m.u.copy(), slope[0]])
+            return float(f), g
         f = fun(par)
         centre[0] = problem._u_start.copy()
         g = _gradient(fun, par)
@@ -143,10 +243,27 @@ def fit_clmm(
         # smooth, so the O(h) error (~1e-5 relative) is far below what the standard
         # errors are compared to, at half the evaluations of central differences
         k = par.size
+        steps = 1e-5 * np.maximum(1.0, np.abs(par))
+        if centre[0] is not None and problem.scalar_single:
+            # the k differences at once, (rows x k) arrays, modes warm-started at the
+            # centre's: one pass of array operations instead of k
+            P = par[None, :] + np.diag(steps)
+            batch = problem.modes_batch(P, np.repeat(centre[0][:, None], k, axis=1))
+            if batch is not None:
+                U, (e1f, e2f), dv = batch
+                if nagq > 1:
+                    fb, G = agq_gradient_at(problem, P, U, e1f, e2f, dv, x, w)
+                    ok = bool(np.all(np.isfinite(fb)))
+                else:
+                    G, ok = laplace_gradient_at(problem, P, U, e1f, e2f, dv), True
+                n_eval[0] += k
+            if batch is not None and ok and np.all(np.isfinite(G)):
+                H = ((G - g0[None, :]) / steps[:, None]).T
+                return (H + H.T) / 2
         H = np.empty((k, k))
         for i in range(k):
             e = np.zeros(k)
-            e[i] = 1e-5 * max(1.0, abs(par[i]))
+            e[i] = steps[i]
             H[:, i] = (fun_and_grad(par + e)[1] - g0) / e[i]
         return (H + H.T) / 2
 
@@ -160,8 +277,27 @@ def fit_clmm(
             opts["hess_inv0"] = h0
         except np.linalg.LinAlgError:
             pass  # not positive definite (a boundary fit): BFGS's identity
+    first: tuple[float, FloatArray] | None = None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        res = optimize.minimize(fun_and_grad, start, jac=True, method="BFGS", options=opts)
+        if problem.scalar_single:
+            # the exact curvature at the start (one batched difference pass) makes
+            # BFGS's steps Newton's from the first
+            f0, g0 = fun_and_grad(np.asarray(start, dtype=np.float64))
+            if np.isfinite(f0):
+                first = (f0, g0)
+                H0 = hess(np.asarray(start, dtype=np.float64), g0)
+                try:
+                    np.linalg.cholesky(H0)
+                    opts["hess_inv0"] = np.linalg.inv(H0)
+                except np.linalg.LinAlgError:
+                    pass  # not convex there: keep the fixed fit's curvature
+        res: Any
+        if exact:
+            res = _bfgs(fun_and_grad, start, opts.get("hess_inv0"), opts["gtol"], maxiter, first)
+        else:
+            # difference gradients: scipy's Wolfe line search copes better with their
+            # noise than backtracking does
+            res = optimize.minimize(fun_and_grad, start, jac=True, method="BFGS", options=opts)
         par = res.x
         if exact and np.isfinite(res.fun):
             # BFGS's last evaluation is at its result
@@ -195,7 +331,7 @@ def fit_clmm(
             moved = moved or bool(np.max(np.abs(step)) > 1e-5)
         if moved:
             H = hess(par, fun_and_grad(par)[1])
-        problem.mode(par, centre[0])  # leave the mode at the optimum
+        final_mode = problem.mode(par, centre[0])  # leave the mode at the optimum
     converged = bool(np.max(np.abs(g)) < 1e-3)
     message = "max|gradient| small" if converged else f"optimizer stopped: {res.message}"
     if not converged and not quiet:
@@ -204,4 +340,4 @@ def fit_clmm(
             ClmmConvergenceWarning,
             stacklevel=3,
         )
-    return FitOutcome(par, float(f), g, H, n_eval[0], converged, message)
+    return FitOutcome(par, float(f), g, H, n_eval[0], converged, message, final_mode)

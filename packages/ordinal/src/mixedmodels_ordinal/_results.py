@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +74,7 @@ class ClmmResult:
         pb = problem
         par = outcome.par
         alpha, beta, sts = pb.split(par)
-        self.alpha = pd.Series(alpha, index=spec.alpha_names, name="alpha")
-        pairs = [f"{a}|{b}" for a, b in zip(spec.levels[:-1], spec.levels[1:], strict=True)]
-        # with nominal effects: the thresholds at the nominal terms' baseline
-        self.thresholds = pd.Series(
-            pb.tjac @ alpha[: pb.tjac.shape[1]], index=pairs, name="threshold"
-        )
-        self.beta = pd.Series(beta, index=spec.beta_names, name="beta")
+        self._alpha_values, self._beta_values = alpha, beta
         self._sts = sts
         self.loglik = -float(outcome.nll)
         self.df = int(pb.n_par)
@@ -88,19 +84,48 @@ class ClmmResult:
         self.converged = outcome.converged
         self.n_eval = outcome.n_eval
         self.max_grad = float(np.max(np.abs(outcome.gradient)))
+        self.singular = bool(self._boundary().any())
+
+    # the pandas views are built when first asked for (a fit on a small data set
+    # takes about as long as building them all)
+    @functools.cached_property
+    def alpha(self) -> pd.Series:
+        return pd.Series(self._alpha_values, index=self.spec.alpha_names, name="alpha")
+
+    @functools.cached_property
+    def thresholds(self) -> pd.Series:
+        pb, levels = self._problem, self.spec.levels
+        pairs = [f"{a}|{b}" for a, b in itertools.pairwise(levels)]
+        # with nominal effects: the thresholds at the nominal terms' baseline
+        theta = pb.tjac @ self._alpha_values[: pb.tjac.shape[1]]
+        return pd.Series(theta, index=pairs, name="threshold")
+
+    @functools.cached_property
+    def beta(self) -> pd.Series:
+        return pd.Series(self._beta_values, index=self.spec.beta_names, name="beta")
+
+    @functools.cached_property
+    def _kept_hessian(self) -> tuple[FloatArray, list[str]]:
+        spec = self.spec
         names = list(spec.alpha_names) + list(spec.beta_names) + self._st_names()
-        boundary = self._boundary()
-        keep = ~boundary
-        H = outcome.hessian[np.ix_(keep, keep)]
+        keep = ~self._boundary()
+        kept = [n for n, k in zip(names, keep, strict=True) if k]
+        return self._outcome.hessian[np.ix_(keep, keep)], kept
+
+    @functools.cached_property
+    def vcov_full(self) -> pd.DataFrame:
+        H, kept = self._kept_hessian
         try:
             V = np.linalg.inv(H)
         except np.linalg.LinAlgError:
             V = np.full_like(H, np.nan)
-        kept = [n for n, k in zip(names, keep, strict=True) if k]
-        self.vcov_full = pd.DataFrame(V, index=kept, columns=kept)
-        ev = np.linalg.eigvalsh(H)
-        self.cond_hessian = float(ev.max() / ev.min()) if ev.min() > 0 else np.inf
-        self.singular = bool(boundary.any())
+        return pd.DataFrame(V, index=kept, columns=kept)
+
+    @functools.cached_property
+    def cond_hessian(self) -> float:
+        """Condition number of the Hessian (ordinal's ``cond.H``)."""
+        ev = np.linalg.eigvalsh(self._kept_hessian[0])
+        return float(ev.max() / ev.min()) if ev.min() > 0 else np.inf
 
     # ---------------------------------------------------------------------------
     def _st_names(self) -> list[str]:
