@@ -196,6 +196,11 @@ class ConditionalFamily(Family):
     #: Whether the density needs each row's number of binomial trials (betabinomial):
     #: the engine fits :meth:`bind_trials` of the model's trials.
     uses_trials: ClassVar[bool] = False
+    #: Whether a row's density depends on that row's arguments only, with no state tied
+    #: to the number of rows: the engine then evaluates several perturbed copies of the
+    #: rows (the differenced derivatives of its gradient) in one stacked call.  False
+    #: for a family that warm-starts from its last call's rows (compois).
+    rows_stackable: ClassVar[bool] = True
 
     def bind_trials(self, trials: FloatArray | None) -> ConditionalFamily:
         """The family holding each row's number of trials (families with
