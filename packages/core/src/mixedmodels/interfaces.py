@@ -233,6 +233,27 @@ class ConditionalFamily(Family):
     ) -> FloatArray:
         """One draw per element of ``mu``."""
 
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> (
+        tuple[
+            FloatArray,
+            FloatArray,
+            FloatArray,
+            FloatArray | None,
+            tuple[FloatArray, FloatArray, FloatArray] | None,
+        ]
+        | None
+    ):
+        """Optional, for the engine's analytic gradient: what :meth:`logpdf_derivatives`
+        gives (log-density, first and second derivatives in ``mu``), then the third
+        derivative in ``mu`` and the derivatives in ``log(phi)`` of the log-density and
+        of its first two derivatives in ``mu``, in one call (they share special
+        functions).  Either of the last two may be ``None``, and the default returns
+        ``None`` altogether: the engine then takes central differences of
+        :meth:`logpdf_derivatives` row by row, two more evaluations of every row each."""
+        return None
+
     def predict_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
         """The mean glmmTMB's ``predict`` reports (``type = "conditional"``): by default
         :meth:`response_mean` (the ordered beta reports the beta part's mean ``mu``)."""

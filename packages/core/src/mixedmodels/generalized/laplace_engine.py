@@ -26,7 +26,7 @@ factorisation of the joint ``H``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 import numpy as np
@@ -402,16 +402,20 @@ class LaplaceProblem:
         return parts
 
     def rows(
-        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool = True
+        self,
+        params: FloatArray,
+        eta: dict[str, FloatArray],
+        derivatives: bool = True,
+        higher: bool = False,
     ) -> RowDerivatives:
         # Trial points of the line searches can overflow the mean: the non-finite
         # values that follow make the objective infinite (rejected), not an error.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            r = self._rows(params, eta, derivatives)
+            r = self._rows(params, eta, derivatives, higher)
         return r if self.weights is None else _weighted(r, self.weights)
 
     def _rows(
-        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool
+        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool, higher: bool
     ) -> RowDerivatives:
         return row_loglik(
             self.family,
@@ -423,6 +427,7 @@ class LaplaceProblem:
             eta.get("zi"),
             derivatives,
             zi_parts=self._zi_parts(eta),
+            higher=higher,
         )
 
     def rows_many(
@@ -564,9 +569,11 @@ class LaplaceProblem:
         """Per-row derivatives the gradient needs, for random effects in predictor
         ``k``: first derivatives of ``l`` in every predictor, derivatives of ``d_k``
         (``dl/deta_k``) and of ``w = -d2l/deta_k2`` in every predictor and in ``psi``.
-        Third derivatives and those in the dispersion predictor or ``psi`` by central
-        differences of the family's analytic ones, row by row (no refit)."""
-        r = self.rows(params, eta)
+        Third derivatives and those in the dispersion predictor from the family where
+        it gives them (:meth:`~mixedmodels.interfaces.ConditionalFamily.
+        logpdf_higher_derivatives`), else, and in ``psi``, by central differences of the
+        family's second derivatives, row by row (no refit)."""
+        r = self.rows(params, eta, higher=k == "cond")
         first = {"cond": r.d_c, "zi": r.d_z}
         second = {("cond", "cond"): r.d_cc, ("zi", "zi"): r.d_zz, ("cond", "zi"): r.d_cz}
         second[("zi", "cond")] = r.d_cz
@@ -579,8 +586,14 @@ class LaplaceProblem:
 
         out: dict[str, Any] = {"ll": r.ll, "dk": dk_of(r), "w": -dkk_of(r)}
         d1, dk, wp = {}, {}, {}
-        # the composition's analytic cross derivative: no rows re-evaluated for zi
-        shifted = [a for a in eta if not (a == "zi" and k == "cond" and r.d_ccz is not None)]
+        # analytic where the composition (zi) or the family (cond, disp) gives the
+        # derivatives: no rows re-evaluated for those predictors
+        analytic = {
+            "zi": k == "cond" and r.d_ccz is not None,
+            "cond": k == "cond" and r.d_ccc is not None,
+            "disp": k == "cond" and r.ll_p is not None,
+        }
+        shifted = [a for a in eta if not analytic[a]]
         moved: list[dict[str, FloatArray]] = []
         for a in shifted:
             for sign in (h, -h):
@@ -590,11 +603,23 @@ class LaplaceProblem:
         got = self.rows_many(params, moved)
         evaluated = {a: (got[2 * i], got[2 * i + 1]) for i, a in enumerate(shifted)}
         for a in eta:
-            if a not in evaluated:
+            if a == "zi" and a not in evaluated:
                 assert r.d_ccz is not None
                 wp[a] = -r.d_ccz
                 d1[a] = first[a]
                 dk[a] = second[(k, a)]
+                continue
+            if a == "cond" and a not in evaluated:
+                assert r.d_ccc is not None
+                wp[a] = -r.d_ccc
+                d1[a] = first[a]
+                dk[a] = second[(k, a)]
+                continue
+            if a == "disp" and a not in evaluated:
+                assert r.ll_p is not None and r.d_c_p is not None and r.d_cc_p is not None
+                wp[a] = -r.d_cc_p
+                d1[a] = r.ll_p
+                dk[a] = r.d_c_p
                 continue
             ru, rd = evaluated[a]
             wp[a] = -(dkk_of(ru) - dkk_of(rd)) / (2 * h)
@@ -875,12 +900,11 @@ class LaplaceProblem:
 
 def _weighted(r: RowDerivatives, w: FloatArray) -> RowDerivatives:
     """Every row's log-likelihood and derivatives times its prior weight."""
-    return RowDerivatives(
-        r.ll * w,
-        r.d_c * w,
-        r.d_cc * w,
-        *(None if v is None else v * w for v in (r.d_z, r.d_zz, r.d_cz, r.d_ccz)),
-    )
+    scaled: dict[str, Any] = {
+        f.name: None if getattr(r, f.name) is None else getattr(r, f.name) * w
+        for f in fields(RowDerivatives)
+    }
+    return RowDerivatives(**scaled)
 
 
 def _hessian(
