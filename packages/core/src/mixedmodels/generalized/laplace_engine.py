@@ -272,6 +272,9 @@ class LaplaceProblem:
         self.u = np.zeros(self.q)  # warm start of the inner iterations
         self.n_evaluations = 0
         self.inner_failures = 0
+        # whether the last gradient was exact up to rounding: no row derivative and no
+        # component taken by differences (the Hessian then takes forward differences)
+        self.exact_gradient = False
         # the last converged inner state and its parameters' bytes
         self._last: tuple[bytes, InnerState] | None = None
         # the last fixed predictors, phi and zero-inflation parts (inner iterations)
@@ -533,6 +536,10 @@ class LaplaceProblem:
                     break
             step = self.solver.solve(g)
             if exact and float(np.max(np.abs(step), initial=0.0)) < tol:
+                # the last Newton step, too small to change the objective (second
+                # order) or the factor, still moves the mode: the gradient, which
+                # assumes a zero inner gradient, is then free of the tolerance's noise
+                u = u + step
                 converged = True
                 break
             t = 1.0
@@ -631,6 +638,8 @@ class LaplaceProblem:
                 dk[a] = (dk_of(ru) - dk_of(rd)) / (2 * h)
         out.update(d1=d1, dk=dk, wp=wp)
         b = self.blocks["psi"]
+        if shifted or b.stop > b.start:
+            self.exact_gradient = False
         psi_parts = []
         for j in range(b.start, b.stop):
             pu, pd = params.copy(), params.copy()
@@ -741,6 +750,7 @@ class LaplaceProblem:
             return {"cond": rr.d_c, "zi": rr.d_z}
 
         r = self.rows(params, eta)
+        self.exact_gradient = False  # third derivatives by differences
         pairs = [(a, b) for a in self.re_names for b in self.re_names]
         d1: dict[str, FloatArray] = {}
         second: dict[tuple[str, str], FloatArray] = {}
@@ -860,8 +870,10 @@ class LaplaceProblem:
     def gradient(self, params: FloatArray) -> FloatArray:
         """The gradient of :meth:`objective`: analytic where it applies, else by
         central differences."""
+        self.exact_gradient = True  # cleared by any part taken by differences
         g = self.analytic_gradient(params)
         if g is None or not np.all(np.isfinite(g)):
+            self.exact_gradient = False
             return self.fd_gradient(params)
         # At a variance of zero the Laplace objective is even in the relative factor:
         # its derivative is 0 there and the optimiser would stop on that stationary
@@ -870,6 +882,7 @@ class LaplaceProblem:
         lo, _ = self.bounds()
         at = np.flatnonzero(np.isfinite(lo) & (params - lo <= 1e-8))
         if at.size:
+            self.exact_gradient = False
             base = self.inner(params).objective
             u0 = self.u.copy()
             for i in at:
@@ -909,21 +922,51 @@ def _weighted(r: RowDerivatives, w: FloatArray) -> RowDerivatives:
 
 def _hessian(
     problem: Any, fun: Any, x: FloatArray, lo: FloatArray, hi: FloatArray, free: np.ndarray
-) -> FloatArray:
-    """Central differences of the analytic gradient (``2k`` gradients; accurate to
-    ``O(h^2)``), or of the objective where there is no analytic gradient."""
+) -> tuple[FloatArray, FloatArray | None]:
+    """The Hessian at ``x`` and the gradient there (``None`` if not computed).
+
+    Where the gradient is exact up to rounding (every row derivative analytic: the
+    family's higher derivatives, no ``psi``), forward differences of it with a small
+    step (``k`` gradients, accurate to about 1e-7 relative); otherwise central
+    differences (``2k`` gradients; accurate to ``O(h^2)``, the differenced row
+    derivatives' rounding kept out by the larger step), or differences of the
+    objective where there is no analytic gradient."""
     base = getattr(problem, "base", problem)
     if isinstance(base.solver, _Dense) and any(
         not isinstance(A, np.ndarray) for A in base.solver.ZL
     ):
-        return central_hessian(fun, x, lo, hi, free)
-    out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
-    if out is None:
-        return central_hessian(fun, x, lo, hi, free)
-    H = out[1]
+        return central_hessian(fun, x, lo, hi, free), None
+    g0 = np.asarray(problem.gradient(x), dtype=np.float64)
+    H = _forward_hessian(problem, x, g0, lo, hi) if base.exact_gradient else None
+    if H is None:
+        out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
+        if out is None:
+            return central_hessian(fun, x, lo, hi, free), None
+        H = out[1]
     H[~free, :] = 0.0
     H[:, ~free] = 0.0
-    return H
+    return H, g0
+
+
+def _forward_hessian(
+    problem: Any, x: FloatArray, g0: FloatArray, lo: FloatArray, hi: FloatArray
+) -> FloatArray | None:
+    """Forward differences of an exact gradient (step 1e-7 relative), symmetrised;
+    ``None`` if a gradient on the way was not exact (a variance reaching its bound)."""
+    base = getattr(problem, "base", problem)
+    k = x.size
+    H = np.empty((k, k))
+    for i in range(k):  # a loop over parameters (few)
+        h = 1e-7 * max(1.0, abs(x[i]))
+        if x[i] + h > hi[i]:
+            h = -h
+        e = np.zeros(k)
+        e[i] = h
+        g = problem.gradient(x + e)
+        if not base.exact_gradient or g is None:
+            return None
+        H[:, i] = (np.asarray(g) - g0) / h
+    return (H + H.T) / 2.0
 
 
 def _diagonal_scale(
@@ -1071,8 +1114,8 @@ def fit_laplace(
     # Newton steps with the central-difference Hessian (computed once: it changes
     # negligibly over the last small steps) and central-difference gradients.
     free = free_at(x)
-    H = _hessian(problem, fun, x, lo, hi, free)
-    grad = problem.gradient(x)
+    H, grad0 = _hessian(problem, fun, x, lo, hi, free)
+    grad = problem.gradient(x) if grad0 is None else grad0
     for _ in range(4):
         free = free_at(x)
         Hf = H[np.ix_(free, free)]
