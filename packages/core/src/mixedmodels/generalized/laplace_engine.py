@@ -517,6 +517,7 @@ class LaplaceProblem:
                 return InnerState(np.inf, u, r.ll, 0.0, False)
         converged = False
         logdet: float | None = None
+        t_next = 1.0
         for _ in range(100):
             ds, W = self._derivs(r)
             solver: Any = self.solver
@@ -542,7 +543,11 @@ class LaplaceProblem:
                 u = u + step
                 converged = True
                 break
-            t = 1.0
+            # Far from the mode (a trial point of the outer line search) the Newton
+            # step can overshoot by orders of magnitude iteration after iteration:
+            # the halving starts from four times the last accepted fraction, not from
+            # the full step each time (one to three evaluations of the rows, not eight)
+            t = t_next
             while t > 1e-10:
                 u_new = u + t * step
                 h_new, r_new = objective_at(u_new)
@@ -553,6 +558,7 @@ class LaplaceProblem:
                 logdet = None if not exact else logdet
                 converged = exact and float(np.max(np.abs(g))) < 1e-6
                 break
+            t_next = min(1.0, 4.0 * t)
             u, h, r = u_new, h_new, r_new
         if logdet is None:
             ds, W = self._derivs(r)
