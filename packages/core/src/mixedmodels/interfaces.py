@@ -196,6 +196,11 @@ class ConditionalFamily(Family):
     #: Whether the density needs each row's number of binomial trials (betabinomial):
     #: the engine fits :meth:`bind_trials` of the model's trials.
     uses_trials: ClassVar[bool] = False
+    #: Whether a row's density depends on that row's arguments only, with no state tied
+    #: to the number of rows: the engine then evaluates several perturbed copies of the
+    #: rows (the differenced derivatives of its gradient) in one stacked call.  False
+    #: for a family that warm-starts from its last call's rows (compois).
+    rows_stackable: ClassVar[bool] = True
 
     def bind_trials(self, trials: FloatArray | None) -> ConditionalFamily:
         """The family holding each row's number of trials (families with
@@ -227,6 +232,27 @@ class ConditionalFamily(Family):
         self, mu: FloatArray, phi: FloatArray, shape: FloatArray, rng: np.random.Generator
     ) -> FloatArray:
         """One draw per element of ``mu``."""
+
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> (
+        tuple[
+            FloatArray,
+            FloatArray,
+            FloatArray,
+            FloatArray | None,
+            tuple[FloatArray, FloatArray, FloatArray] | None,
+        ]
+        | None
+    ):
+        """Optional, for the engine's analytic gradient: what :meth:`logpdf_derivatives`
+        gives (log-density, first and second derivatives in ``mu``), then the third
+        derivative in ``mu`` and the derivatives in ``log(phi)`` of the log-density and
+        of its first two derivatives in ``mu``, in one call (they share special
+        functions).  Either of the last two may be ``None``, and the default returns
+        ``None`` altogether: the engine then takes central differences of
+        :meth:`logpdf_derivatives` row by row, two more evaluations of every row each."""
+        return None
 
     def predict_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
         """The mean glmmTMB's ``predict`` reports (``type = "conditional"``): by default

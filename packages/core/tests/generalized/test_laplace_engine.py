@@ -164,3 +164,71 @@ def test_predict_newdata(ticks) -> None:  # type: ignore[no-untyped-def]
     row = new.iloc[1]
     assert got[1] == pytest.approx(fixed[1] + loc[str(row["LOCATION"])], rel=1e-12)
     np.testing.assert_allclose(got[[0, 2, 3]], fit.predict("link").to_numpy()[[0, 2, 3]])
+
+
+class _NB2Higher(_Poisson):
+    """An NB2 (size ``phi``) giving the optional higher derivatives."""
+
+    name: ClassVar[str] = "test_nb2_higher"
+    has_dispersion = True
+    has_dispersion_predictor = True
+
+    def logpdf(self, y, mu, phi, shape):  # type: ignore[no-untyped-def]
+        k = phi
+        return (
+            gammaln(y + k)
+            - gammaln(k)
+            - gammaln(y + 1.0)
+            + k * np.log(k / (k + mu))
+            + y * np.log(mu / (k + mu))
+        )
+
+    def logpdf_derivatives(self, y, mu, phi, shape):  # type: ignore[no-untyped-def]
+        k = phi
+        d1 = y / mu - (y + k) / (k + mu)
+        d2 = -y / mu**2 + (y + k) / (k + mu) ** 2
+        return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def logpdf_higher_derivatives(self, y, mu, phi, shape):  # type: ignore[no-untyped-def]
+        from scipy.special import digamma
+
+        k, sm = phi, phi + mu
+        d3 = 2.0 * y / mu**3 - 2.0 * (y + k) / sm**3
+        lp = k * (digamma(y + k) - digamma(k) + np.log(k / sm) + (mu - y) / sm)
+        l1p = k * (y - mu) / sm**2
+        l2p = k * (mu - k - 2.0 * y) / sm**3
+        return (*self.logpdf_derivatives(y, mu, phi, shape), d3, (lp, l1p, l2p))
+
+
+@pytest.mark.parametrize("zero_inflated", [False, True])
+def test_higher_row_derivatives_composed(zero_inflated: bool) -> None:
+    """The third derivative in ``eta`` and the derivatives in ``log(phi)`` that
+    ``row_loglik(higher=True)`` composes (link, zero inflation) against central
+    differences of the composed first and second derivatives."""
+    fam = _NB2Higher()
+    link = manager.get_link("log")
+    rng = np.random.default_rng(2)
+    n = 300
+    y = rng.negative_binomial(2.0, 0.4, n).astype(float)
+    eta = rng.normal(0.5, 0.7, n)
+    ez = rng.normal(-0.5, 1.0, n) if zero_inflated else None
+    logphi = rng.normal(0.3, 0.4, n)
+    shape = np.zeros(0)
+
+    def rows(e: np.ndarray, lp: np.ndarray, higher: bool = False):  # type: ignore[no-untyped-def]
+        return row_loglik(fam, link, y, e, np.exp(lp), shape, ez, higher=higher)
+
+    r = rows(eta, logphi, higher=True)
+    assert r.d_ccc is not None and r.ll_p is not None
+    assert r.d_c_p is not None and r.d_cc_p is not None
+    h = 1e-5
+    up, dn = rows(eta + h, logphi), rows(eta - h, logphi)
+    np.testing.assert_allclose(r.d_ccc, (up.d_cc - dn.d_cc) / (2 * h), rtol=1e-6, atol=1e-7)
+    up, dn = rows(eta, logphi + h), rows(eta, logphi - h)
+    np.testing.assert_allclose(r.ll_p, (up.ll - dn.ll) / (2 * h), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(r.d_c_p, (up.d_c - dn.d_c) / (2 * h), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(r.d_cc_p, (up.d_cc - dn.d_cc) / (2 * h), rtol=1e-6, atol=1e-7)
+    # the zeros' composition differs from the count density's own derivatives
+    if zero_inflated:
+        plain = fam.logpdf_higher_derivatives(y, np.exp(eta), np.exp(logphi), shape)
+        assert np.max(np.abs(r.ll_p - plain[4][0])) > 1e-3

@@ -6,7 +6,16 @@ import numpy as np
 
 from mixedmodels.interfaces import ConditionalFamily, FloatArray
 
-__all__ = ["CountFamily", "trigamma", "truncate_derivatives"]
+__all__ = ["CountFamily", "Higher", "tetragamma", "trigamma", "truncate_derivatives"]
+
+#: what :meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_higher_derivatives` returns
+Higher = tuple[
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    FloatArray | None,
+    tuple[FloatArray, FloatArray, FloatArray] | None,
+]
 
 
 class CountFamily(ConditionalFamily):
@@ -77,3 +86,25 @@ def trigamma(x: FloatArray) -> FloatArray:
     for b in reversed(_B2K):  # Horner in 1/z^2
         series = (series + b) * iz2
     return acc + iz + 0.5 * iz2 + series * iz
+
+
+def tetragamma(x: FloatArray) -> FloatArray:
+    """The tetragamma function ``psi''(x)`` for ``x > 0``, vectorised as
+    :func:`trigamma`: ``psi''(x) = psi''(x + 1) - 2 / x^3`` lifts arguments below 10,
+    then ``-(1/z^2 + 1/z^3 + sum_k (2k + 1) B_2k / z^(2k+2))`` to ``B_14``."""
+    x = np.asarray(x, dtype=np.float64)
+    small = x < 10.0
+    z = np.where(small, x + 10.0, x)
+    acc = np.zeros_like(z)
+    if np.any(small):
+        xs = x[small]
+        lift = np.zeros_like(xs)
+        for j in range(10):  # a fixed ten steps of the recurrence, vectorised over rows
+            lift -= 2.0 / (xs + j) ** 3
+        acc[small] = lift
+    iz = 1.0 / z
+    iz2 = iz * iz
+    series = 0.0 * iz
+    for k in range(len(_B2K), 0, -1):  # Horner in 1/z^2
+        series = (series + (2 * k + 1) * _B2K[k - 1]) * iz2
+    return acc - (iz2 + iz2 * iz + series * iz2)

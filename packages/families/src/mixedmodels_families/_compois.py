@@ -123,6 +123,8 @@ class CompoisFamily(CountFamily):
     a Laplace approximation of it for means over 100)."""
 
     name: ClassVar[str] = "compois"
+    # warm-starts log(lambda) from the last call's rows: no stacked calls
+    rows_stackable: ClassVar[bool] = False
 
     def _state(self, mu: FloatArray, phi: FloatArray) -> tuple[FloatArray, FloatArray, CMPMoments]:
         # the engine asks for the density and its derivatives at the same means in turn

@@ -10,7 +10,7 @@ from scipy.special import expit, gammaln, psi
 
 from mixedmodels.interfaces import ConditionalFamily, FloatArray
 
-from ._base import trigamma
+from ._base import Higher, tetragamma, trigamma
 from ._tweedie_series import tweedie_log_series
 
 __all__ = [
@@ -69,6 +69,23 @@ class BetaFamily(ConditionalFamily):
         d2 = -(phi**2) * (trigamma(a) + trigamma(b))
         return self.logpdf(y, mu, phi, shape), d1, d2
 
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> Higher:
+        a, b = mu * phi, (1.0 - mu) * phi
+        dig_a, dig_b = psi(a), psi(b)
+        tri_a, tri_b = trigamma(a), trigamma(b)
+        tet_a, tet_b = tetragamma(a), tetragamma(b)
+        log_y, log_1my = np.log(y), np.log1p(-y)
+        l1 = phi * (dig_b - dig_a + log_y - log_1my)
+        l2 = -(phi**2) * (tri_a + tri_b)
+        third = -(phi**3) * (tet_a - tet_b)
+        l_p = phi * (psi(phi) - mu * dig_a - (1.0 - mu) * dig_b + mu * log_y + (1.0 - mu) * log_1my)
+        l1_p = l1 + phi**2 * ((1.0 - mu) * tri_b - mu * tri_a)
+        l2_p = 2.0 * l2 - phi**3 * (mu * tet_a + (1.0 - mu) * tet_b)
+        ll = gammaln(phi) - gammaln(a) - gammaln(b) + (a - 1.0) * log_y + (b - 1.0) * log_1my
+        return ll, l1, l2, third, (l_p, l1_p, l2_p)
+
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
         return np.asarray(mu, dtype=np.float64)
 
@@ -101,6 +118,15 @@ class GaussianTMBFamily(ConditionalFamily):
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         return self.logpdf(y, mu, phi, shape), (y - mu) / phi, -1.0 / np.broadcast_to(phi, mu.shape)
+
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> Higher:
+        phi = np.broadcast_to(phi, mu.shape)
+        r = y - mu
+        l1 = r / phi
+        ll = -0.5 * (np.log(2.0 * np.pi * phi) + r * l1)
+        return ll, l1, -1.0 / phi, np.zeros(mu.shape), (0.5 * r * l1 - 0.5, -l1, 1.0 / phi)
 
     def dispersion_start(self, y: FloatArray) -> float:
         return float(np.log(np.var(y))) if y.size > 1 and np.var(y) > 0 else 0.0
@@ -176,6 +202,15 @@ class TweedieFamily(ConditionalFamily):
         d1 = (y * mu ** (-p) - mu ** (1.0 - p)) / phi
         d2 = (-p * y * mu ** (-p - 1.0) - (1.0 - p) * mu ** (-p)) / phi
         return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> Higher:
+        # the series a(y, phi, p) is free of mu: the third derivative in closed form
+        p = self.power(shape)
+        ll, l1, l2 = self.logpdf_derivatives(y, mu, phi, shape)
+        third = (p * (p + 1.0) * y * mu ** (-p - 2.0) + p * (1.0 - p) * mu ** (-p - 1.0)) / phi
+        return ll, l1, l2, third, None
 
     def shape_start(self) -> FloatArray:
         return np.zeros(1)  # p = 1.5

@@ -11,7 +11,7 @@ from scipy.special import gammaln, psi
 
 from mixedmodels.interfaces import FloatArray
 
-from ._base import CountFamily, trigamma, truncate_derivatives
+from ._base import CountFamily, Higher, tetragamma, trigamma, truncate_derivatives
 
 __all__ = [
     "GenPoissonFamily",
@@ -71,6 +71,28 @@ def _nb2_derivatives(
     return _nb2(y, mu, size), d1, d2
 
 
+def _nb2_higher(
+    y: FloatArray, mu: FloatArray, size: FloatArray
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray]]:
+    """The NB2 log-density's third derivative in ``mu`` and the derivatives of the
+    log-density and its first two ``mu``-derivatives in ``log(size)``."""
+    y, mu, size = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, size)))
+    sm = size + mu
+    isq = 1.0 / (sm * sm)
+    ysm = (y + size) / sm
+    d3 = 2.0 * (y / mu**3 - ysm * isq)
+    # psi(y + k) - psi(k) vanishes at y = 0: the special function on positive counts only
+    pos = np.flatnonzero(y.ravel() > 0)
+    flat = np.zeros(y.size)
+    kp = size.ravel()[pos]
+    flat[pos] = psi(y.ravel()[pos] + kp) - psi(kp)
+    dpsi = flat.reshape(y.shape)
+    l_p = size * (dpsi + np.log(size / sm) + (mu - y) / sm)
+    l1_p = size * (y - mu) * isq
+    l2_p = size * (mu - size - 2.0 * y) * isq / sm
+    return d3, (l_p, l1_p, l2_p)
+
+
 def _sample_nb(mu: FloatArray, size: FloatArray, rng: np.random.Generator) -> FloatArray:
     return rng.negative_binomial(size, size / (size + mu)).astype(np.float64)
 
@@ -90,6 +112,11 @@ class NBinom2Family(CountFamily):
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         return _nb2_derivatives(y, mu, phi)
+
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> Higher | None:
+        return (*_nb2_derivatives(y, mu, phi), *_nb2_higher(y, mu, phi))
 
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
         return np.asarray(mu, dtype=np.float64)
@@ -137,6 +164,29 @@ class NBinom1Family(CountFamily):
         d1 = (dpsi.reshape(k.shape) - np.log1p(phi)) / phi
         d2 = dtri.reshape(k.shape) / phi**2
         return self.logpdf(y, mu, phi, shape), d1, d2
+
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> Higher:
+        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
+        k = mu / phi
+        # the polygamma differences vanish at y = 0: positive counts only
+        pos = np.flatnonzero(y.ravel() > 0)
+        yk, kp = y.ravel()[pos] + k.ravel()[pos], k.ravel()[pos]
+        d0, d1, d2 = (np.zeros(k.size) for _ in range(3))
+        d0[pos] = psi(yk) - psi(kp)
+        d1[pos] = trigamma(yk) - trigamma(kp)
+        d2[pos] = tetragamma(yk) - tetragamma(kp)
+        dpsi, dtri, dtet = (v.reshape(k.shape) for v in (d0, d1, d2))
+        log1p_phi = np.log1p(phi)
+        l1 = (dpsi - log1p_phi) / phi
+        l2 = dtri / phi**2
+        third = dtet / phi**3
+        # k = mu / phi: dk / dlog(phi) = -k
+        l_p = -k * (dpsi - log1p_phi) - k * phi / (1.0 + phi) + y / (1.0 + phi)
+        l1_p = -dtri * k / phi - 1.0 / (1.0 + phi) - l1
+        l2_p = -dtet * k / phi**2 - 2.0 * l2
+        return self.logpdf(y, mu, phi, shape), l1, l2, third, (l_p, l1_p, l2_p)
 
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
         return np.asarray(mu, dtype=np.float64)
@@ -230,6 +280,22 @@ class GenPoissonFamily(CountFamily):
         d2 = (-1.0 / th**2 - (y - 1.0) / inner**2) / s**2
         return self.logpdf(y, mu, phi, shape), d1, d2
 
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> Higher:
+        th, lam, s = self._parts(mu, phi)
+        inner = th + lam * y
+        ym1 = y - 1.0
+        l1 = (1.0 / th + ym1 / inner - 1.0) / s
+        l2 = (-1.0 / th**2 - ym1 / inner**2) / s**2
+        third = (2.0 / th**3 + 2.0 * ym1 / inner**3) / s**3
+        # d/dlog(phi): s' = s / 2, theta' = -theta / 2, inner' = (y / s - theta) / 2
+        dinner = 0.5 * (y / s - th)
+        l_p = -0.5 + ym1 * dinner / inner - dinner
+        l1_p = (0.5 / th - ym1 * dinner / inner**2) / s - 0.5 * l1
+        l2_p = (-1.0 / th**2 + 2.0 * ym1 * dinner / inner**3) / s**2 - l2
+        return self.logpdf(y, mu, phi, shape), l1, l2, third, (l_p, l1_p, l2_p)
+
     def response_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
         return np.asarray(mu, dtype=np.float64)
 
@@ -310,6 +376,11 @@ class TruncatedNBinom2Family(NBinom2Family):
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> FloatArray:
         return self.logpdf_derivatives(y, mu, phi, shape)[0]
+
+    def logpdf_higher_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> Higher | None:
+        return None  # not the untruncated density's (the engine differences)
 
     def logpdf_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray

@@ -51,6 +51,23 @@ class RowDerivatives:
     d_cz: FloatArray | None = None
     # d(d_cc)/d eta_zi, a third derivative of the composition (zero inflation only)
     d_ccz: FloatArray | None = None
+    # from the family's optional higher derivatives (``higher=True``): d(d_cc)/d eta,
+    # and the derivatives of ll, d_c and d_cc in the dispersion predictor log(phi)
+    d_ccc: FloatArray | None = None
+    ll_p: FloatArray | None = None
+    d_c_p: FloatArray | None = None
+    d_cc_p: FloatArray | None = None
+
+
+def _link_third(link: Link, mu: FloatArray, m1: FloatArray, m2: FloatArray) -> FloatArray | None:
+    """``d3mu/deta3`` for the links in closed form (``None`` for the others)."""
+    if link.name == "log":
+        return mu
+    if link.name == "identity":
+        return np.zeros_like(mu)
+    if link.name == "logit":
+        return m2 * (1.0 - 2.0 * mu) - 2.0 * m1 * m1
+    return None
 
 
 def zero_inflation_parts(eta_z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -70,15 +87,21 @@ def row_loglik(
     eta_zi: FloatArray | None = None,
     derivatives: bool = True,
     zi_parts: tuple[FloatArray, FloatArray, FloatArray] | None = None,
+    higher: bool = False,
 ) -> RowDerivatives:
     """Log-likelihood of every row and (if ``derivatives``) its derivatives.
 
     ``eta_zi`` is the zero-inflation predictor (``None``: no zero inflation).  Rows
     that are impossible (a zero under a truncated family without zero inflation) get
     ``-inf``.  ``zi_parts``: :func:`zero_inflation_parts` of ``eta_zi`` if known.
+    ``higher``: also the third derivative in ``eta`` and the derivatives in
+    ``log(phi)`` where the family gives them
+    (:meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_higher_derivatives`; not
+    for truncated families).
     """
     mu, m1, m2 = link_derivatives(link, eta)
     n = y.shape[0]
+    full = None  # the family's higher derivatives (``higher``, not truncated)
     if family.truncated:
         pos = y > 0
         if np.all(pos):
@@ -90,7 +113,11 @@ def row_loglik(
             a, b, c = family.logpdf_derivatives(y[pos], mu[pos], phi[pos], shape)
             ll[pos], l_mu[pos], l_mumu[pos] = a, b, c
     elif derivatives:
-        ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
+        full = family.logpdf_higher_derivatives(y, mu, phi, shape) if higher else None
+        if full is None:
+            ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
+        else:
+            ll, l_mu, l_mumu, l3, dphi = full
     else:
         ll = family.logpdf(y, mu, phi, shape)
         l_mu = l_mumu = np.zeros(n)
@@ -98,8 +125,17 @@ def row_loglik(
     f_c = l_mu * m1
     # the log link (mu' = mu'' = mu): one product fewer
     f_cc = (l_mumu * m1 + l_mu) * m1 if m2 is m1 else l_mumu * m1 * m1 + l_mu * m2
+    f_ccc = f_p = f_cp = f_ccp = None
+    if full is not None:
+        m3 = None if l3 is None else _link_third(link, mu, m1, m2)
+        if l3 is not None and m3 is not None:
+            f_ccc = l3 * m1**3 + 3.0 * l_mumu * m1 * m2 + l_mu * m3
+        if dphi is not None:
+            f_p, l_mup, l_mumup = dphi
+            f_cp = l_mup * m1
+            f_ccp = l_mumup * m1 * m1 + l_mup * m2
     if eta_zi is None:
-        return RowDerivatives(ll, f_c, f_cc)
+        return RowDerivatives(ll, f_c, f_cc, d_ccc=f_ccc, ll_p=f_p, d_c_p=f_cp, d_cc_p=f_ccp)
     pi, log_pi, log_1m = zero_inflation_parts(eta_zi) if zi_parts is None else zi_parts
     # f_c and f_cc are this call's own arrays: updated in place at the zeros; the zeros
     # as indices (a gather over a fraction of the rows, not masks over all of them)
@@ -132,4 +168,22 @@ def row_loglik(
             d_cz[zero] = -rr * fc
             # dr/deta_zi = -r (1 - r): d_cc = r f_cc + r (1 - r) f_c^2 differentiated
             d_ccz[zero] = -rr * (fcc + (1.0 - 2.0 * r) * fc * fc)
-    return RowDerivatives(out_ll, d_c, d_cc, d_z, d_zz, d_cz, d_ccz)
+            # dr/deta = rr f_c and dr/dlog(phi) = rr f_p: the same compositions
+            # differentiated in eta and in log(phi)
+            if f_ccc is not None:
+                f_ccc = f_ccc.copy()
+                f_ccc[zero] = r * f_ccc[zero] + 3.0 * rr * fc * fcc + (1.0 - 2.0 * r) * rr * fc**3
+            if f_p is not None and f_cp is not None and f_ccp is not None:
+                fp, fcp, fccp = f_p[zero], f_cp[zero], f_ccp[zero]
+                f_p, f_cp, f_ccp = f_p.copy(), f_cp.copy(), f_ccp.copy()
+                f_p[zero] = r * fp
+                f_cp[zero] = r * fcp + rr * fp * fc
+                f_ccp[zero] = (
+                    r * fccp
+                    + rr * fp * fcc
+                    + (1.0 - 2.0 * r) * rr * fp * fc * fc
+                    + 2.0 * rr * fc * fcp
+                )
+    return RowDerivatives(
+        out_ll, d_c, d_cc, d_z, d_zz, d_cz, d_ccz, d_ccc=f_ccc, ll_p=f_p, d_c_p=f_cp, d_cc_p=f_ccp
+    )

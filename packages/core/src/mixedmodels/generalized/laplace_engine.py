@@ -26,7 +26,7 @@ factorisation of the joint ``H``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 import numpy as np
@@ -272,6 +272,9 @@ class LaplaceProblem:
         self.u = np.zeros(self.q)  # warm start of the inner iterations
         self.n_evaluations = 0
         self.inner_failures = 0
+        # whether the last gradient was exact up to rounding: no row derivative and no
+        # component taken by differences (the Hessian then takes forward differences)
+        self.exact_gradient = False
         # the last converged inner state and its parameters' bytes
         self._last: tuple[bytes, InnerState] | None = None
         # the last fixed predictors, phi and zero-inflation parts (inner iterations)
@@ -402,16 +405,20 @@ class LaplaceProblem:
         return parts
 
     def rows(
-        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool = True
+        self,
+        params: FloatArray,
+        eta: dict[str, FloatArray],
+        derivatives: bool = True,
+        higher: bool = False,
     ) -> RowDerivatives:
         # Trial points of the line searches can overflow the mean: the non-finite
         # values that follow make the objective infinite (rejected), not an error.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            r = self._rows(params, eta, derivatives)
+            r = self._rows(params, eta, derivatives, higher)
         return r if self.weights is None else _weighted(r, self.weights)
 
     def _rows(
-        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool
+        self, params: FloatArray, eta: dict[str, FloatArray], derivatives: bool, higher: bool
     ) -> RowDerivatives:
         return row_loglik(
             self.family,
@@ -423,7 +430,41 @@ class LaplaceProblem:
             eta.get("zi"),
             derivatives,
             zi_parts=self._zi_parts(eta),
+            higher=higher,
         )
+
+    def rows_many(
+        self, params: FloatArray, etas: list[dict[str, FloatArray]]
+    ) -> list[RowDerivatives]:
+        """:meth:`rows` at several predictor sets (the differenced derivatives of the
+        gradient), in one call on the rows stacked: for a few hundred rows numpy's
+        per-operation overhead, not the rows, is most of an evaluation's cost."""
+        if len(etas) < 2 or not self.family.rows_stackable or self.family.uses_trials:
+            return [self.rows(params, e) for e in etas]
+        m, n = len(etas), self.n
+        stacked = {key: np.concatenate([e[key] for e in etas]) for key in etas[0]}
+        phi = np.exp(stacked["disp"]) if "disp" in stacked else np.ones(m * n)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            r = row_loglik(
+                self.family,
+                self.components["cond"].link,
+                np.tile(self.y, m),
+                stacked["cond"],
+                phi,
+                self.part(params, "psi"),
+                stacked.get("zi"),
+            )
+        if self.weights is not None:
+            r = _weighted(r, np.tile(self.weights, m))
+        names = ("ll", "d_c", "d_cc", "d_z", "d_zz", "d_cz", "d_ccz")
+        parts: dict[str, Any] = {a: getattr(r, a) for a in names}
+        out = []
+        for i in range(m):
+            piece: dict[str, Any] = {
+                a: None if v is None else v[i * n : (i + 1) * n] for a, v in parts.items()
+            }
+            out.append(RowDerivatives(**piece))
+        return out
 
     # --- the inner problem ----------------------------------------------------------
     def _derivs(self, r: RowDerivatives) -> tuple[list[FloatArray], list[list[FloatArray]]]:
@@ -476,6 +517,7 @@ class LaplaceProblem:
                 return InnerState(np.inf, u, r.ll, 0.0, False)
         converged = False
         logdet: float | None = None
+        t_next = 1.0
         for _ in range(100):
             ds, W = self._derivs(r)
             solver: Any = self.solver
@@ -495,9 +537,17 @@ class LaplaceProblem:
                     break
             step = self.solver.solve(g)
             if exact and float(np.max(np.abs(step), initial=0.0)) < tol:
+                # the last Newton step, too small to change the objective (second
+                # order) or the factor, still moves the mode: the gradient, which
+                # assumes a zero inner gradient, is then free of the tolerance's noise
+                u = u + step
                 converged = True
                 break
-            t = 1.0
+            # Far from the mode (a trial point of the outer line search) the Newton
+            # step can overshoot by orders of magnitude iteration after iteration:
+            # the halving starts from four times the last accepted fraction, not from
+            # the full step each time (one to three evaluations of the rows, not eight)
+            t = t_next
             while t > 1e-10:
                 u_new = u + t * step
                 h_new, r_new = objective_at(u_new)
@@ -508,6 +558,7 @@ class LaplaceProblem:
                 logdet = None if not exact else logdet
                 converged = exact and float(np.max(np.abs(g))) < 1e-6
                 break
+            t_next = min(1.0, 4.0 * t)
             u, h, r = u_new, h_new, r_new
         if logdet is None:
             ds, W = self._derivs(r)
@@ -531,9 +582,11 @@ class LaplaceProblem:
         """Per-row derivatives the gradient needs, for random effects in predictor
         ``k``: first derivatives of ``l`` in every predictor, derivatives of ``d_k``
         (``dl/deta_k``) and of ``w = -d2l/deta_k2`` in every predictor and in ``psi``.
-        Third derivatives and those in the dispersion predictor or ``psi`` by central
-        differences of the family's analytic ones, row by row (no refit)."""
-        r = self.rows(params, eta)
+        Third derivatives and those in the dispersion predictor from the family where
+        it gives them (:meth:`~mixedmodels.interfaces.ConditionalFamily.
+        logpdf_higher_derivatives`), else, and in ``psi``, by central differences of the
+        family's second derivatives, row by row (no refit)."""
+        r = self.rows(params, eta, higher=k == "cond")
         first = {"cond": r.d_c, "zi": r.d_z}
         second = {("cond", "cond"): r.d_cc, ("zi", "zi"): r.d_zz, ("cond", "zi"): r.d_cz}
         second[("zi", "cond")] = r.d_cz
@@ -546,17 +599,42 @@ class LaplaceProblem:
 
         out: dict[str, Any] = {"ll": r.ll, "dk": dk_of(r), "w": -dkk_of(r)}
         d1, dk, wp = {}, {}, {}
+        # analytic where the composition (zi) or the family (cond, disp) gives the
+        # derivatives: no rows re-evaluated for those predictors
+        analytic = {
+            "zi": k == "cond" and r.d_ccz is not None,
+            "cond": k == "cond" and r.d_ccc is not None,
+            "disp": k == "cond" and r.ll_p is not None,
+        }
+        shifted = [a for a in eta if not analytic[a]]
+        moved: list[dict[str, FloatArray]] = []
+        for a in shifted:
+            for sign in (h, -h):
+                e = dict(eta)
+                e[a] = eta[a] + sign
+                moved.append(e)
+        got = self.rows_many(params, moved)
+        evaluated = {a: (got[2 * i], got[2 * i + 1]) for i, a in enumerate(shifted)}
         for a in eta:
-            if a == "zi" and k == "cond" and r.d_ccz is not None:
-                # the composition's analytic cross derivative: no rows re-evaluated
+            if a == "zi" and a not in evaluated:
+                assert r.d_ccz is not None
                 wp[a] = -r.d_ccz
                 d1[a] = first[a]
                 dk[a] = second[(k, a)]
                 continue
-            up, down = dict(eta), dict(eta)
-            up[a] = eta[a] + h
-            down[a] = eta[a] - h
-            ru, rd = self.rows(params, up), self.rows(params, down)
+            if a == "cond" and a not in evaluated:
+                assert r.d_ccc is not None
+                wp[a] = -r.d_ccc
+                d1[a] = first[a]
+                dk[a] = second[(k, a)]
+                continue
+            if a == "disp" and a not in evaluated:
+                assert r.ll_p is not None and r.d_c_p is not None and r.d_cc_p is not None
+                wp[a] = -r.d_cc_p
+                d1[a] = r.ll_p
+                dk[a] = r.d_c_p
+                continue
+            ru, rd = evaluated[a]
             wp[a] = -(dkk_of(ru) - dkk_of(rd)) / (2 * h)
             if a in first:
                 d1[a] = first[a]
@@ -566,6 +644,8 @@ class LaplaceProblem:
                 dk[a] = (dk_of(ru) - dk_of(rd)) / (2 * h)
         out.update(d1=d1, dk=dk, wp=wp)
         b = self.blocks["psi"]
+        if shifted or b.stop > b.start:
+            self.exact_gradient = False
         psi_parts = []
         for j in range(b.start, b.stop):
             pu, pd = params.copy(), params.copy()
@@ -676,16 +756,22 @@ class LaplaceProblem:
             return {"cond": rr.d_c, "zi": rr.d_z}
 
         r = self.rows(params, eta)
+        self.exact_gradient = False  # third derivatives by differences
         pairs = [(a, b) for a in self.re_names for b in self.re_names]
         d1: dict[str, FloatArray] = {}
         second: dict[tuple[str, str], FloatArray] = {}
         wp: dict[tuple[str, str], dict[str, FloatArray]] = {pr: {} for pr in pairs}
         s0 = sec(r)
+        moved: list[dict[str, FloatArray]] = []
         for e in eta:
-            up, down = dict(eta), dict(eta)
-            up[e] = eta[e] + h
-            down[e] = eta[e] - h
-            ru, rd = self.rows(params, up), self.rows(params, down)
+            for sign in (h, -h):
+                m = dict(eta)
+                m[e] = eta[e] + sign
+                moved.append(m)
+        got = self.rows_many(params, moved)
+        evaluated = {e: (got[2 * i], got[2 * i + 1]) for i, e in enumerate(eta)}
+        for e in eta:
+            ru, rd = evaluated[e]
             su, sd = sec(ru), sec(rd)
             for pr in pairs:
                 wp[pr][e] = -(su[pr] - sd[pr]) / (2 * h)
@@ -790,8 +876,10 @@ class LaplaceProblem:
     def gradient(self, params: FloatArray) -> FloatArray:
         """The gradient of :meth:`objective`: analytic where it applies, else by
         central differences."""
+        self.exact_gradient = True  # cleared by any part taken by differences
         g = self.analytic_gradient(params)
         if g is None or not np.all(np.isfinite(g)):
+            self.exact_gradient = False
             return self.fd_gradient(params)
         # At a variance of zero the Laplace objective is even in the relative factor:
         # its derivative is 0 there and the optimiser would stop on that stationary
@@ -800,6 +888,7 @@ class LaplaceProblem:
         lo, _ = self.bounds()
         at = np.flatnonzero(np.isfinite(lo) & (params - lo <= 1e-8))
         if at.size:
+            self.exact_gradient = False
             base = self.inner(params).objective
             u0 = self.u.copy()
             for i in at:
@@ -830,31 +919,60 @@ class LaplaceProblem:
 
 def _weighted(r: RowDerivatives, w: FloatArray) -> RowDerivatives:
     """Every row's log-likelihood and derivatives times its prior weight."""
-    return RowDerivatives(
-        r.ll * w,
-        r.d_c * w,
-        r.d_cc * w,
-        *(None if v is None else v * w for v in (r.d_z, r.d_zz, r.d_cz)),
-    )
+    scaled: dict[str, Any] = {
+        f.name: None if getattr(r, f.name) is None else getattr(r, f.name) * w
+        for f in fields(RowDerivatives)
+    }
+    return RowDerivatives(**scaled)
 
 
 def _hessian(
     problem: Any, fun: Any, x: FloatArray, lo: FloatArray, hi: FloatArray, free: np.ndarray
-) -> FloatArray:
-    """Central differences of the analytic gradient (``2k`` gradients; accurate to
-    ``O(h^2)``), or of the objective where there is no analytic gradient."""
+) -> tuple[FloatArray, FloatArray | None]:
+    """The Hessian at ``x`` and the gradient there (``None`` if not computed).
+
+    Where the gradient is exact up to rounding (every row derivative analytic: the
+    family's higher derivatives, no ``psi``), forward differences of it with a small
+    step (``k`` gradients, accurate to about 1e-7 relative); otherwise central
+    differences (``2k`` gradients; accurate to ``O(h^2)``, the differenced row
+    derivatives' rounding kept out by the larger step), or differences of the
+    objective where there is no analytic gradient."""
     base = getattr(problem, "base", problem)
     if isinstance(base.solver, _Dense) and any(
         not isinstance(A, np.ndarray) for A in base.solver.ZL
     ):
-        return central_hessian(fun, x, lo, hi, free)
-    out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
-    if out is None:
-        return central_hessian(fun, x, lo, hi, free)
-    H = out[1]
+        return central_hessian(fun, x, lo, hi, free), None
+    g0 = np.asarray(problem.gradient(x), dtype=np.float64)
+    H = _forward_hessian(problem, x, g0, lo, hi) if base.exact_gradient else None
+    if H is None:
+        out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
+        if out is None:
+            return central_hessian(fun, x, lo, hi, free), None
+        H = out[1]
     H[~free, :] = 0.0
     H[:, ~free] = 0.0
-    return H
+    return H, g0
+
+
+def _forward_hessian(
+    problem: Any, x: FloatArray, g0: FloatArray, lo: FloatArray, hi: FloatArray
+) -> FloatArray | None:
+    """Forward differences of an exact gradient (step 1e-7 relative), symmetrised;
+    ``None`` if a gradient on the way was not exact (a variance reaching its bound)."""
+    base = getattr(problem, "base", problem)
+    k = x.size
+    H = np.empty((k, k))
+    for i in range(k):  # a loop over parameters (few)
+        h = 1e-7 * max(1.0, abs(x[i]))
+        if x[i] + h > hi[i]:
+            h = -h
+        e = np.zeros(k)
+        e[i] = h
+        g = problem.gradient(x + e)
+        if not base.exact_gradient or g is None:
+            return None
+        H[:, i] = (np.asarray(g) - g0) / h
+    return (H + H.T) / 2.0
 
 
 def _diagonal_scale(
@@ -1002,8 +1120,8 @@ def fit_laplace(
     # Newton steps with the central-difference Hessian (computed once: it changes
     # negligibly over the last small steps) and central-difference gradients.
     free = free_at(x)
-    H = _hessian(problem, fun, x, lo, hi, free)
-    grad = problem.gradient(x)
+    H, grad0 = _hessian(problem, fun, x, lo, hi, free)
+    grad = problem.gradient(x) if grad0 is None else grad0
     for _ in range(4):
         free = free_at(x)
         Hf = H[np.ix_(free, free)]
