@@ -42,7 +42,11 @@ def crossed():
         }
     )
     frame["y"] = 1.0 + 0.5 * frame["x"] + rng.standard_normal(n)
-    return mm.Model("y ~ x + (x | a) + (1 | b) + (x | c)", frame)
+    return {
+        "crossed": mm.Model("y ~ x + (x | a) + (1 | b) + (x | c)", frame),
+        # every term scalar: the precomputed pair map of the Schur complement
+        "scalar": mm.Model("y ~ x + (1 | a) + (1 | b) + (1 | c)", frame),
+    }
 
 
 def _potential_differences(bd, ps, phis, target):
@@ -67,10 +71,10 @@ def _potential_differences(bd, ps, phis, target):
     return vals - vals[0]
 
 
-@pytest.mark.parametrize("which", ["sleep-default", "sleep-case", "crossed"])
+@pytest.mark.parametrize("which", ["sleep-default", "sleep-case", "crossed", "scalar"])
 def test_target_is_the_nuts_collapsed_posterior(which, sleepstudy, crossed):
-    if which == "crossed":
-        bd, ps = _setup(crossed)
+    if which in crossed:
+        bd, ps = _setup(crossed[which])
     else:
         priors = load_case("brms_sleepstudy_gaussian_ranslope")["priors_brms"]
         bd, ps = _setup(mm.Model(SLEEP, sleepstudy), priors if which == "sleep-case" else None)
@@ -99,9 +103,9 @@ class _FixedNormals:
         return self.z[0, self.q0 :]
 
 
-@pytest.mark.parametrize("which", ["sleep", "crossed"])
+@pytest.mark.parametrize("which", ["sleep", "crossed", "scalar"])
 def test_conditional_draws_dense_and_blocked_agree(which, sleepstudy, crossed):
-    model = crossed if which == "crossed" else mm.Model(SLEEP, sleepstudy)
+    model = crossed[which] if which in crossed else mm.Model(SLEEP, sleepstudy)
     bd, ps = _setup(model)
     dense = CollapsedTarget(bd, ps, dense=True)
     sparse = CollapsedTarget(bd, ps, dense=False)
