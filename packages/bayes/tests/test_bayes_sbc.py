@@ -6,17 +6,26 @@ import os
 import warnings
 
 import pytest
-from bayes_sbc import run_sbc
+from bayes_sbc import MODELS, model_seed, run_sbc
 
 # Sampling these models takes minutes per case on a 2-core CI machine (more than the
 # rest of the plugin's tests together), so they run in ``nox -s bayes_reference``
 # (``MIXEDMODELS_BAYES_SLOW=1``), not in ``nox -s tests``.
-pytestmark = pytest.mark.skipif(
+slow = pytest.mark.skipif(
     os.environ.get("MIXEDMODELS_BAYES_SLOW") != "1",
     reason="slow posterior checks: set MIXEDMODELS_BAYES_SLOW=1 (nox -s bayes_reference)",
 )
 
 
+def test_models_draw_distinct_replicates():
+    # one seed for every model made the two Gaussian samplers' checks the same draws
+    for seed in (1, 3):
+        seeds = [model_seed(name, seed) for name in MODELS]
+        assert len(set(seeds)) == len(seeds)
+    assert model_seed("gaussian_collapsed", 1) != model_seed("gaussian_joint", 1)
+
+
+@slow
 @pytest.mark.parametrize("name", ["gaussian_collapsed", "binomial_joint"])
 def test_short_sbc(name):
     with warnings.catch_warnings():

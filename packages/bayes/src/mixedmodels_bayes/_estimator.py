@@ -31,6 +31,11 @@ OPTIONS = (
 )
 
 
+#: ``collapsed``: NUTS on the collapsed posterior; ``collapsed_imh``: independence
+#: Metropolis-Hastings on it (numpy, no compilation); ``joint``: NUTS on everything.
+SAMPLERS = ("auto", "joint", "collapsed", "collapsed_imh")
+
+
 def _positive_int(value: Any, name: str, allow_zero: bool = False) -> int:
     ok = isinstance(value, int) and not isinstance(value, bool)
     if not ok or value < 0 or (value == 0 and not allow_zero):
@@ -74,16 +79,16 @@ def _options(model: Any, options: dict[str, Any]) -> tuple[Any, Any, Any, str]:
     bd = bayes_data(model)
     linear = bd.family == "gaussian" and bd.link == "identity"
     sampler = options.get("sampler", "auto")
-    if sampler not in ("auto", "joint", "collapsed"):
-        raise ValueError(f"sampler must be 'auto', 'joint' or 'collapsed', got {sampler!r}")
-    if sampler == "collapsed" and not linear:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
+    if sampler in ("collapsed", "collapsed_imh") and not linear:
         raise ValueError(
-            "sampler='collapsed' integrates the random effects out exactly, which needs a "
+            f"sampler={sampler!r} integrates the random effects out exactly, which needs a "
             f"Gaussian model with the identity link (this one is {bd.family}/{bd.link}); "
             "use sampler='joint'"
         )
-    if sampler == "collapsed" and not bd.terms:
-        raise ValueError("sampler='collapsed' needs at least one random-effect term")
+    if sampler in ("collapsed", "collapsed_imh") and not bd.terms:
+        raise ValueError(f"sampler={sampler!r} needs at least one random-effect term")
     if sampler == "auto":
         sampler = "collapsed" if linear and bd.terms else "joint"
     if sampler == "collapsed" and chain_method == "vectorized" and _on_cpu():
@@ -194,7 +199,10 @@ def brm(
         As :class:`mixedmodels.Model`.
     **options
         ``sampler`` (``"auto"``: the exact collapsed sampler for Gaussian LMMs, the
-        joint NUTS sampler otherwise; or ``"joint"`` / ``"collapsed"``),
+        joint NUTS sampler otherwise; or ``"joint"`` / ``"collapsed"``; or
+        ``"collapsed_imh"``: the same collapsed posterior sampled by independence
+        Metropolis-Hastings with a multivariate-t proposal fitted at its mode, in numpy
+        without compilation, for large crossed designs and quick fits),
         ``adapt_delta`` (0.8), ``max_treedepth`` (10), ``chain_method``
         (``"sequential"``: one compiled chain run after another; ``"vectorized"``:
         all chains in one batched program, for GPUs),

@@ -35,7 +35,7 @@ class BayesResult:
         ``diverging``, ``tree_depth``, ``n_steps``, ``acceptance_rate``, ``energy``,
         ``step_size`` per draw.
     sampler : str
-        ``"joint"`` or ``"collapsed"``.
+        ``"joint"``, ``"collapsed"`` or ``"collapsed_imh"``.
     options : SamplerOptions
     elapsed_s : float
         Sampling time including compilation.

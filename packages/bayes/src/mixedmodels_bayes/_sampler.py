@@ -192,6 +192,18 @@ def _sample_prior(bd: BayesData, ps: PriorSet, opts: SamplerOptions, key: Any) -
     )
 
 
+def _run_imh(bd: BayesData, ps: PriorSet, opts: SamplerOptions) -> SamplingOutput:
+    """The independence Metropolis-Hastings sampler of the collapsed posterior."""
+    from ._imh import run_imh
+
+    draws, stats, record = run_imh(
+        bd, ps, opts.chains, opts.draws, opts.warmup, opts.seed, progress=opts.progress
+    )
+    out = SamplingOutput(draws, stats, "collapsed_imh", record["elapsed_s"])
+    out.record = record  # type: ignore[attr-defined]
+    return out
+
+
 def run_sampler(
     bd: BayesData,
     ps: PriorSet,
@@ -205,6 +217,8 @@ def run_sampler(
     key_mcmc, key_cond = jax.random.split(key)
     if prior_only:
         return _sample_prior(bd, ps, opts, key_mcmc)
+    if opts.sampler == "collapsed_imh":
+        return _run_imh(bd, ps, opts)
     collapsed = opts.sampler == "collapsed"
     model, data, info = _model_and_data(bd, ps, collapsed)
     t0 = time.perf_counter()

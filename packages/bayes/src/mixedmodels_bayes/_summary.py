@@ -120,11 +120,10 @@ def brms_summary(result: Any, prob: float = 0.95) -> BayesSummary:
     )
     spec = [k for k in ("sigma", "shape") if k in sc]
     spec_pars = pd.DataFrame([summarise(sc[k], prob) for k in spec], index=spec)
-    method = (
-        "the collapsed sampler (exact conditional draws)"
-        if result.sampler == "collapsed"
-        else "NUTS"
-    )
+    method = {
+        "collapsed": "the collapsed sampler (exact conditional draws)",
+        "collapsed_imh": "independence Metropolis-Hastings (collapsed)",
+    }.get(result.sampler, "NUTS")
     footer = [
         f"Draws were sampled using {method}. For each parameter, Bulk_ESS",
         "and Tail_ESS are effective sample size measures, and Rhat is the potential",
