@@ -11,9 +11,8 @@ of the field ``M = Q / (1 - g) + Z'Z / g`` (over ``sigma^2``):
 * ``log det V = log det M + sum log F_i + u log(1 - g) + n log g``,
 * ``E[w | y] = M^{-1} Z' (y - X beta) / g`` and ``cov(w | y) = sigma^2 M^{-1}``.
 
-``M`` is factored by SuperLU (:func:`scipy.sparse.linalg.splu`, symmetric mode, a
-minimum-degree ordering of ``M + M'``, no pivoting: ``M`` is positive definite), so
-``log det M`` is the sum of the logs of ``U``'s diagonal.  With ``m = u - 1`` the
+``M`` is factored by CHOLMOD (through cvxopt, when installed) or SuperLU, its ordering and
+symbolic analysis done once per plan (:mod:`._sparse_cholesky`).  With ``m = u - 1`` the
 prior is the exact GP and the likelihood the exact one.
 """
 
@@ -25,10 +24,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
-from scipy.sparse.linalg import splu
 
 from ._batched import backward_solve, cholesky_packed, packed_index
 from ._kernel import SpatialKernel
+from ._sparse_cholesky import SparseCholesky, cholmod_available
 from ._vecchia import VecchiaPlan, chunks, packed_distances, plan
 
 FloatArray = NDArray[np.float64]
@@ -46,6 +45,13 @@ class LatentPlan:
     loc: IntArray
     counts: FloatArray
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Sparse Cholesky backend: ``"auto"``, ``"cholmod"`` or ``"superlu"``.
+    backend: str = "auto"
+
+    def resolved_backend(self) -> str:
+        if self.backend == "auto":
+            return "cholmod" if cholmod_available() else "superlu"
+        return self.backend
 
     @property
     def u(self) -> int:
@@ -71,9 +77,15 @@ class LatentPlan:
 
 
 def latent_plan(
-    coords: FloatArray, m: int, ordering: str = "maxmin", metric: str = "euclidean", seed: int = 0
+    coords: FloatArray,
+    m: int,
+    ordering: str = "maxmin",
+    metric: str = "euclidean",
+    seed: int = 0,
+    backend: str = "auto",
 ) -> LatentPlan:
-    """Order the distinct locations of ``coords`` and find their neighbours."""
+    """Order the distinct locations of ``coords`` and find their neighbours;
+    ``backend``: the sparse Cholesky's (:class:`SparseCholesky`)."""
     uniq, inv = np.unique(coords, axis=0, return_inverse=True)
     u = uniq.shape[0]
     if not 1 <= m <= u - 1:
@@ -86,7 +98,7 @@ def latent_plan(
     pos[vp.order] = np.arange(u)
     loc = pos[np.asarray(inv).ravel()]
     counts = np.bincount(loc, minlength=u).astype(np.float64)
-    return LatentPlan(vp, loc, counts)
+    return LatentPlan(vp, loc, counts, backend=backend)
 
 
 def neighbour_weights(
@@ -131,23 +143,29 @@ def precision(vp: VecchiaPlan, B: FloatArray, F: FloatArray) -> sparse.csc_matri
     return (A.T @ A).tocsc()
 
 
-def _factor(kernel: SpatialKernel, params: FloatArray, lp: LatentPlan) -> tuple[Any, float, float]:
-    """``(lu of M, log det M + sum log F + u log(1 - g), g)``."""
+def factoriser(lp: LatentPlan) -> SparseCholesky:
+    """The plan's :class:`SparseCholesky` (its ordering and symbolic analysis are kept
+    across evaluations: the pattern is the neighbour graph's)."""
+    chol = lp.cache.get("cholesky")
+    if chol is None or chol.backend != lp.resolved_backend():
+        chol = SparseCholesky(lp.backend)
+        lp.cache["cholesky"] = chol
+    return chol
+
+
+def _factor(
+    kernel: SpatialKernel, params: FloatArray, lp: LatentPlan
+) -> tuple[SparseCholesky, float, float]:
+    """``(factor of M, log det M + sum log F + u log(1 - g), g)``."""
     g = kernel.unpack(params)["nugget"]
     if not 0.0 < g < 1.0:
         raise np.linalg.LinAlgError("the nugget share must lie in (0, 1)")
     B, F = neighbour_weights(kernel, params, lp.vp)
     Q = precision(lp.vp, B, F)
-    M = (Q * (1.0 / (1.0 - g)) + sparse.diags(lp.counts / g)).tocsc()
-    lu = splu(
-        M,
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
-    logdet = float(np.sum(np.log(np.abs(lu.U.diagonal()))))
-    logdet += float(np.sum(np.log(F))) + lp.u * float(np.log1p(-g))
-    return lu, logdet, g
+    M = Q * (1.0 / (1.0 - g)) + sparse.diags(lp.counts / g)
+    chol = factoriser(lp).factor(M)
+    logdet = chol.logdet + float(np.sum(np.log(F))) + lp.u * float(np.log1p(-g))
+    return chol, logdet, g
 
 
 def latent_gls(
@@ -182,7 +200,7 @@ def latent_gls(
 def posterior(
     kernel: SpatialKernel, params: FloatArray, lp: LatentPlan, columns: FloatArray
 ) -> tuple[Any, FloatArray]:
-    """``(lu of M, M^{-1} Z' columns / g)``: with ``columns = [y - X beta, X]`` the first
+    """``(factor of M, M^{-1} Z' columns / g)``: with ``columns = [y - X beta, X]`` the first
     column is the posterior mean of the field at the ordered locations (over nothing:
     in the response's units) and the rest ``(1 - g) R~ Z' V^{-1} X``."""
     lu, _, g = _factor(kernel, params, lp)
