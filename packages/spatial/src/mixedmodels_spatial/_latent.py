@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
-from ._batched import backward_solve, cholesky_packed, packed_index
+from ._batched import backward_solve, cholesky_packed, forward_solve, packed_index
 from ._kernel import SpatialKernel
 from ._sparse_cholesky import SparseCholesky, cholmod_available
 from ._vecchia import VecchiaPlan, chunks, packed_distances, plan
@@ -33,7 +33,14 @@ from ._vecchia import VecchiaPlan, chunks, packed_distances, plan
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-__all__ = ["LatentPlan", "latent_gls", "latent_plan", "neighbour_weights", "posterior"]
+__all__ = [
+    "LatentPlan",
+    "latent_gls",
+    "latent_plan",
+    "neighbour_weight_derivatives",
+    "neighbour_weights",
+    "posterior",
+]
 
 
 @dataclass
@@ -129,6 +136,58 @@ def neighbour_weights(
         B[:, s:e] = backward_solve(L[:m, :m], L[-1, :m][:, None, :])[:, 0]
         F[s:e] = L[-1, -1] ** 2
     return B, F
+
+
+def neighbour_weight_derivatives(
+    kernel: SpatialKernel, params: FloatArray, vp: VecchiaPlan
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`neighbour_weights` and their derivatives in the internal parameters:
+    ``(B, F, dB (q, m, u), dF (q, u))``.  Per location, with ``C`` the neighbours'
+    correlation, ``c`` their correlation with it and ``b = C^{-1} c``:
+    ``db = C^{-1} (dc - dC b)`` and ``dF = -(2 dc' b - b' dC b)`` (no anisotropy)."""
+    n, m = vp.n, vp.m
+    k = m + 1
+    q = kernel.n_params
+    v = kernel.unpack(params)
+    D = packed_distances(vp, kernel, params)
+    rows, cols = packed_index(k)
+    on_diag = rows == cols
+    pad = np.flatnonzero(vp.neighbours[:, -1] < 0)
+    valid = np.concatenate([vp.neighbours >= 0, np.ones((n, 1), dtype=bool)], axis=1)
+    B = np.empty((m, n))
+    F = np.empty(n)
+    dB = np.empty((q, m, n))
+    dF = np.empty((q, n))
+    for s, e in chunks(n, k):  # chunks of locations (memory), not locations
+        P = kernel.rho(D[:, s:e], v)
+        dPs = kernel.correlation_derivatives(D[:, s:e], v, P)
+        P[on_diag] = 1.0
+        for dP in dPs:
+            dP[on_diag] = 0.0
+        here = pad[(pad >= s) & (pad < e)] - s
+        if here.size:
+            ok = valid[s:e][here]
+            mask = (ok[:, rows] & ok[:, cols]).T
+            P[:, here] *= mask
+            P[np.ix_(np.flatnonzero(on_diag), here)] = 1.0
+            for dP in dPs:
+                dP[:, here] *= mask
+        L = cholesky_packed(P, k)
+        Lnn = L[:m, :m]
+        b = backward_solve(Lnn, L[-1, :m][:, None, :])[:, 0]  # (m, c)
+        B[:, s:e] = b
+        F[s:e] = L[-1, -1] ** 2
+        c = e - s
+        for j, dP in enumerate(dPs):  # a loop over parameters (few)
+            full = np.empty((k, k, c))
+            full[rows, cols] = dP
+            full[cols, rows] = dP
+            dc = full[:m, m]
+            u = np.einsum("ijc,jc->ic", full[:m, :m], b, optimize=False)
+            t = (dc - u)[:, None, :]
+            dB[j, :, s:e] = backward_solve(Lnn, forward_solve(Lnn, t))[:, 0]
+            dF[j, s:e] = -(2.0 * np.sum(dc * b, axis=0) - np.sum(b * u, axis=0))
+    return B, F, dB, dF
 
 
 def precision(vp: VecchiaPlan, B: FloatArray, F: FloatArray) -> sparse.csc_matrix:
