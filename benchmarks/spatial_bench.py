@@ -9,7 +9,10 @@
 3. Kriging 10,000 new locations from that fit (target: under 5 s).
 4. With ``--parts million``: the NNGP fit on 1,000,000 locations (target: under 10 minutes and
    8 GiB peak resident memory, reported).
-5. With ``--parts glmm``: a Poisson GLMM with an NNGP field (m = 15) on ``--glmm-n``
+5. With ``--parts latent``: CPU seconds of one latent-NNGP likelihood evaluation (m = 15) at
+   10^4 and 10^5 locations: SuperLU with a new ordering each time (as before), SuperLU with
+   the first ordering kept, CHOLMOD (cvxopt) with its symbolic analysis kept.
+6. With ``--parts glmm``: a Poisson GLMM with an NNGP field (m = 15) on ``--glmm-n``
    locations (Laplace over the field, :func:`mixedmodels_spatial.spatial_glmm`).
 
 Usage::
@@ -101,6 +104,11 @@ def main() -> None:
     parser.add_argument("--r-timeout", type=float, default=1800.0)
     parser.add_argument("--exact-n", type=int, default=2000, help="points of the exact fit")
     parser.add_argument("--glmm-n", type=int, default=10_000, help="locations of the GLMM")
+    parser.add_argument(
+        "--glmm-differences",
+        action="store_true",
+        help="also fit the GLMM with the gradient by differences (as before the analytic one)",
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
 
@@ -184,17 +192,56 @@ def main() -> None:
         d = simulate(n, 5, nugget=0.0)
         rng = np.random.default_rng(6)
         d["y"] = rng.poisson(np.exp(0.2 + 0.4 * d["x1"] + 0.6 * (d["z"] - 1 - 0.5 * d["x1"])))
-        t, c = time.perf_counter(), time.process_time()
-        g = ms.spatial_glmm("y ~ x1", d, ["sx", "sy"], m=15)
-        t_fit, c_fit = time.perf_counter() - t, time.process_time() - c
-        sp = g.structure_parameters().set_index("term")["estimate"]
-        print(
-            f"Poisson GLMM, NNGP field m = 15, {n:,} locations: {t_fit:.1f} s [{c_fit:.1f}]; "
-            f"converged {g.converged}; {g.n_evaluations} evaluations, "
-            f"{g._problem.n_inner} sparse Newton steps; sd {sp['sd']:.3f} (0.6), range "
-            f"{sp['range']:.4f} (0.1), x1 {g.fixef['x1']:.4f} (0.4)"
-        )
-        results[f"glmm_{n}"] = {"fit_s": t_fit, "fit_cpu_s": c_fit}
+        for analytic in (True, False) if args.glmm_differences else (True,):
+            t, c = time.perf_counter(), time.process_time()
+            g = ms.spatial_glmm("y ~ x1", d, ["sx", "sy"], m=15, gradient=analytic)
+            t_fit, c_fit = time.perf_counter() - t, time.process_time() - c
+            sp = g.structure_parameters().set_index("term")["estimate"]
+            how = "analytic gradient" if analytic else "gradient by differences"
+            print(
+                f"Poisson GLMM, NNGP field m = 15, {n:,} locations, {how}: {t_fit:.1f} s "
+                f"[{c_fit:.1f}]; converged {g.converged}; {g.n_evaluations} evaluations, "
+                f"{g._problem.n_inner} sparse Newton steps; logLik {g.loglik:.6f}; sd "
+                f"{sp['sd']:.3f} (0.6), range {sp['range']:.4f} (0.1), x1 {g.fixef['x1']:.4f} "
+                f"(0.4)"
+            )
+            results[f"glmm_{n}_{'analytic' if analytic else 'differences'}"] = {
+                "fit_s": t_fit,
+                "fit_cpu_s": c_fit,
+                "loglik": g.loglik,
+            }
+
+    if "latent" in parts:
+        from mixedmodels_spatial._fit import _LatentProblem
+        from mixedmodels_spatial._kernel import make_kernel
+        from mixedmodels_spatial._latent import latent_plan
+        from mixedmodels_spatial._sparse_cholesky import SparseCholesky, cholmod_available
+
+        backends = ["superlu-new-ordering", "superlu", *(["cholmod"] * cholmod_available())]
+        for n in (10_000, 100_000):
+            d = simulate(n, 7)
+            xy = d[["sx", "sy"]].to_numpy()
+            cols = np.column_stack([d["z"], np.ones(n), d["x1"]])
+            kernel = make_kernel("exponential", xy, nugget=True)
+            lp = latent_plan(xy, 15)
+            row = {}
+            for backend in backends:
+                lp.backend = backend.split("-")[0]
+                lp.cache.clear()
+                prob = _LatentProblem(kernel, xy, cols, False, lp.vp, lp=lp)
+                cpu, devs = [], []
+                for params in ([np.log(0.1), -1.0], [np.log(0.12), -0.8], [np.log(0.09), -1.1]):
+                    if backend == "superlu-new-ordering":
+                        lp.cache["cholesky"] = SparseCholesky("superlu")
+                    c = time.process_time()
+                    devs.append(prob.deviance(np.array(params)))
+                    cpu.append(time.process_time() - c)
+                row[backend] = float(np.median(cpu[1:]))
+                print(
+                    f"latent NNGP m = 15, {n:,} locations, {backend}: one evaluation "
+                    f"[{row[backend]:.3f}] CPU s (first {cpu[0]:.3f}); deviance {devs[-1]:.6f}"
+                )
+            results[f"latent_eval_cpu_{n}"] = row
 
     if "million" in parts:
         d = simulate(1_000_000, 4)

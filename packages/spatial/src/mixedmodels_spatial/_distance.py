@@ -95,6 +95,17 @@ def anisotropy_matrix(angle: float, ratio: float) -> FloatArray:
     return rot.T @ np.diag([1.0, 1.0 / ratio**2]) @ rot
 
 
+def anisotropy_derivatives(angle: float, ratio: float) -> tuple[FloatArray, FloatArray]:
+    """Derivatives of :func:`anisotropy_matrix` in ``angle`` and in ``log(ratio)``."""
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, s], [-s, c]])
+    drot = np.array([[-s, c], [-c, -s]])
+    scale = np.diag([1.0, 1.0 / ratio**2])
+    d_angle = drot.T @ scale @ rot + rot.T @ scale @ drot
+    d_log_ratio = rot.T @ np.diag([0.0, -2.0 / ratio**2]) @ rot
+    return d_angle, d_log_ratio
+
+
 def distances(
     a: FloatArray,
     b: FloatArray,

@@ -412,8 +412,8 @@ def spatial_lmm(
         Seed of the ordering's ties and of the subsample that starts large fits.
     gradient
         Use the analytic gradient of the response NNGP's deviance (``O(n m^3)``, one
-        pass with the likelihood); ``False``: finite differences.  Not with an
-        anisotropy, the latent NNGP or the exact method (finite differences there).
+        pass with the likelihood; an anisotropy included); ``False``: finite
+        differences.  Not for the latent NNGP or the exact method (differences there).
 
     Returns
     -------
@@ -506,8 +506,8 @@ def _optimise(problem: _Problem, x0: FloatArray, gradient: bool = True) -> Any:
     ]
     scale = 1.0 / max(problem.n, 1)
     analytic = problem.vp is not None and not isinstance(problem, _LatentProblem)
-    # The response NNGP: its analytic gradient (no anisotropy).
-    if gradient and analytic and not problem.kernel.anisotropy:
+    # The response NNGP: its analytic gradient (anisotropy included).
+    if gradient and analytic:
 
         def fg(x: FloatArray) -> tuple[float, FloatArray]:
             dev, grad = _nngp_deviance_gradient(problem, x)

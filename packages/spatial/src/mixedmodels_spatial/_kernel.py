@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from ._distance import (
     EARTH_RADIUS_KM,
+    anisotropy_derivatives,
     anisotropy_matrix,
     check_coordinates,
     distances,
@@ -135,18 +136,25 @@ class SpatialKernel:
         return self.family.rho(h, v["nu"])
 
     def correlation_derivatives(
-        self, d: FloatArray, v: dict[str, float], corr: FloatArray
+        self,
+        d: FloatArray,
+        v: dict[str, float],
+        corr: FloatArray,
+        diffs: list[FloatArray] | None = None,
     ) -> list[FloatArray]:
         """Derivatives of the correlation of distinct observations, ``corr = (1 -
         nugget) rho(d / range)`` at distances ``d``, with respect to each internal
-        parameter (no anisotropy): analytic in ``log(range)`` and ``logit(nugget)``,
-        central differences of ``rho`` in ``log(nu)``."""
-        if self.anisotropy:
-            raise NotImplementedError("no analytic gradient with an anisotropy")
+        parameter: analytic in ``log(range)``, ``logit(nugget)`` and, with an
+        anisotropy, its angle and ratio (``diffs``: the coordinate differences behind
+        ``d``, ``d^2 = diff' A diff``; ``d rho / d psi = h rho'(h) diff' dA diff /
+        (2 d^2)``); central differences of ``rho`` in ``log(nu)``."""
+        if self.anisotropy and diffs is None:
+            raise NotImplementedError("the anisotropy's derivatives need the differences")
         h = np.asarray(d, dtype=np.float64) * (1.0 / v["range"])
         g, nu = v["nugget"], v["nu"]
         rho = corr * (1.0 / (1.0 - g)) if g else corr
-        out = [-(1.0 - g) * self.family.hdrho(h, nu, rho)]
+        hd = self.family.hdrho(h, nu, rho)
+        out = [-(1.0 - g) * hd]
         if self.estimates_nu:
             step = 1e-5
             up = self.family.rho(h.copy(), nu * np.exp(step))
@@ -154,6 +162,20 @@ class SpatialKernel:
             out.append((1.0 - g) * (up - down) / (2.0 * step))
         if self.nugget:
             out.append(-g * corr)
+        if self.anisotropy and diffs is not None:
+            d_angle, d_log_ratio = anisotropy_derivatives(v["angle"], v["ratio"])
+            # angle = pi * logistic(p): d angle / dp = angle (1 - angle / pi).
+            chain = (v["angle"] * (1.0 - v["angle"] / np.pi), 1.0)
+            dsq = np.asarray(d, dtype=np.float64) ** 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                base = np.where(dsq > 0, (1.0 - g) * hd / (2.0 * dsq), 0.0)
+            for dA, ch in zip((d_angle, d_log_ratio), chain, strict=True):
+                quad = sum(
+                    dA[i, j] * diffs[i] * diffs[j]
+                    for i in range(len(diffs))
+                    for j in range(len(diffs))
+                )
+                out.append(ch * base * quad)
         return out
 
     def cross(self, params: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:

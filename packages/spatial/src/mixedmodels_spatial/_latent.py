@@ -11,9 +11,8 @@ of the field ``M = Q / (1 - g) + Z'Z / g`` (over ``sigma^2``):
 * ``log det V = log det M + sum log F_i + u log(1 - g) + n log g``,
 * ``E[w | y] = M^{-1} Z' (y - X beta) / g`` and ``cov(w | y) = sigma^2 M^{-1}``.
 
-``M`` is factored by SuperLU (:func:`scipy.sparse.linalg.splu`, symmetric mode, a
-minimum-degree ordering of ``M + M'``, no pivoting: ``M`` is positive definite), so
-``log det M`` is the sum of the logs of ``U``'s diagonal.  With ``m = u - 1`` the
+``M`` is factored by CHOLMOD (through cvxopt, when installed) or SuperLU, its ordering and
+symbolic analysis done once per plan (:mod:`._sparse_cholesky`).  With ``m = u - 1`` the
 prior is the exact GP and the likelihood the exact one.
 """
 
@@ -25,16 +24,23 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
-from scipy.sparse.linalg import splu
 
-from ._batched import backward_solve, cholesky_packed, packed_index
+from ._batched import backward_solve, cholesky_packed, forward_solve, packed_index
 from ._kernel import SpatialKernel
+from ._sparse_cholesky import SparseCholesky, cholmod_available
 from ._vecchia import VecchiaPlan, chunks, packed_distances, plan
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-__all__ = ["LatentPlan", "latent_gls", "latent_plan", "neighbour_weights", "posterior"]
+__all__ = [
+    "LatentPlan",
+    "latent_gls",
+    "latent_plan",
+    "neighbour_weight_derivatives",
+    "neighbour_weights",
+    "posterior",
+]
 
 
 @dataclass
@@ -46,6 +52,13 @@ class LatentPlan:
     loc: IntArray
     counts: FloatArray
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Sparse Cholesky backend: ``"auto"``, ``"cholmod"`` or ``"superlu"``.
+    backend: str = "auto"
+
+    def resolved_backend(self) -> str:
+        if self.backend == "auto":
+            return "cholmod" if cholmod_available() else "superlu"
+        return self.backend
 
     @property
     def u(self) -> int:
@@ -71,9 +84,15 @@ class LatentPlan:
 
 
 def latent_plan(
-    coords: FloatArray, m: int, ordering: str = "maxmin", metric: str = "euclidean", seed: int = 0
+    coords: FloatArray,
+    m: int,
+    ordering: str = "maxmin",
+    metric: str = "euclidean",
+    seed: int = 0,
+    backend: str = "auto",
 ) -> LatentPlan:
-    """Order the distinct locations of ``coords`` and find their neighbours."""
+    """Order the distinct locations of ``coords`` and find their neighbours;
+    ``backend``: the sparse Cholesky's (:class:`SparseCholesky`)."""
     uniq, inv = np.unique(coords, axis=0, return_inverse=True)
     u = uniq.shape[0]
     if not 1 <= m <= u - 1:
@@ -86,7 +105,7 @@ def latent_plan(
     pos[vp.order] = np.arange(u)
     loc = pos[np.asarray(inv).ravel()]
     counts = np.bincount(loc, minlength=u).astype(np.float64)
-    return LatentPlan(vp, loc, counts)
+    return LatentPlan(vp, loc, counts, backend=backend)
 
 
 def neighbour_weights(
@@ -119,6 +138,58 @@ def neighbour_weights(
     return B, F
 
 
+def neighbour_weight_derivatives(
+    kernel: SpatialKernel, params: FloatArray, vp: VecchiaPlan
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`neighbour_weights` and their derivatives in the internal parameters:
+    ``(B, F, dB (q, m, u), dF (q, u))``.  Per location, with ``C`` the neighbours'
+    correlation, ``c`` their correlation with it and ``b = C^{-1} c``:
+    ``db = C^{-1} (dc - dC b)`` and ``dF = -(2 dc' b - b' dC b)`` (no anisotropy)."""
+    n, m = vp.n, vp.m
+    k = m + 1
+    q = kernel.n_params
+    v = kernel.unpack(params)
+    D = packed_distances(vp, kernel, params)
+    rows, cols = packed_index(k)
+    on_diag = rows == cols
+    pad = np.flatnonzero(vp.neighbours[:, -1] < 0)
+    valid = np.concatenate([vp.neighbours >= 0, np.ones((n, 1), dtype=bool)], axis=1)
+    B = np.empty((m, n))
+    F = np.empty(n)
+    dB = np.empty((q, m, n))
+    dF = np.empty((q, n))
+    for s, e in chunks(n, k):  # chunks of locations (memory), not locations
+        P = kernel.rho(D[:, s:e], v)
+        dPs = kernel.correlation_derivatives(D[:, s:e], v, P)
+        P[on_diag] = 1.0
+        for dP in dPs:
+            dP[on_diag] = 0.0
+        here = pad[(pad >= s) & (pad < e)] - s
+        if here.size:
+            ok = valid[s:e][here]
+            mask = (ok[:, rows] & ok[:, cols]).T
+            P[:, here] *= mask
+            P[np.ix_(np.flatnonzero(on_diag), here)] = 1.0
+            for dP in dPs:
+                dP[:, here] *= mask
+        L = cholesky_packed(P, k)
+        Lnn = L[:m, :m]
+        b = backward_solve(Lnn, L[-1, :m][:, None, :])[:, 0]  # (m, c)
+        B[:, s:e] = b
+        F[s:e] = L[-1, -1] ** 2
+        c = e - s
+        for j, dP in enumerate(dPs):  # a loop over parameters (few)
+            full = np.empty((k, k, c))
+            full[rows, cols] = dP
+            full[cols, rows] = dP
+            dc = full[:m, m]
+            u = np.einsum("ijc,jc->ic", full[:m, :m], b, optimize=False)
+            t = (dc - u)[:, None, :]
+            dB[j, :, s:e] = backward_solve(Lnn, forward_solve(Lnn, t))[:, 0]
+            dF[j, s:e] = -(2.0 * np.sum(dc * b, axis=0) - np.sum(b * u, axis=0))
+    return B, F, dB, dF
+
+
 def precision(vp: VecchiaPlan, B: FloatArray, F: FloatArray) -> sparse.csc_matrix:
     """``Q = A' F^{-1} A``, the NNGP precision of the field's correlation."""
     n, m = vp.n, vp.m
@@ -131,23 +202,29 @@ def precision(vp: VecchiaPlan, B: FloatArray, F: FloatArray) -> sparse.csc_matri
     return (A.T @ A).tocsc()
 
 
-def _factor(kernel: SpatialKernel, params: FloatArray, lp: LatentPlan) -> tuple[Any, float, float]:
-    """``(lu of M, log det M + sum log F + u log(1 - g), g)``."""
+def factoriser(lp: LatentPlan) -> SparseCholesky:
+    """The plan's :class:`SparseCholesky` (its ordering and symbolic analysis are kept
+    across evaluations: the pattern is the neighbour graph's)."""
+    chol = lp.cache.get("cholesky")
+    if chol is None or chol.backend != lp.resolved_backend():
+        chol = SparseCholesky(lp.backend)
+        lp.cache["cholesky"] = chol
+    return chol
+
+
+def _factor(
+    kernel: SpatialKernel, params: FloatArray, lp: LatentPlan
+) -> tuple[SparseCholesky, float, float]:
+    """``(factor of M, log det M + sum log F + u log(1 - g), g)``."""
     g = kernel.unpack(params)["nugget"]
     if not 0.0 < g < 1.0:
         raise np.linalg.LinAlgError("the nugget share must lie in (0, 1)")
     B, F = neighbour_weights(kernel, params, lp.vp)
     Q = precision(lp.vp, B, F)
-    M = (Q * (1.0 / (1.0 - g)) + sparse.diags(lp.counts / g)).tocsc()
-    lu = splu(
-        M,
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
-    logdet = float(np.sum(np.log(np.abs(lu.U.diagonal()))))
-    logdet += float(np.sum(np.log(F))) + lp.u * float(np.log1p(-g))
-    return lu, logdet, g
+    M = Q * (1.0 / (1.0 - g)) + sparse.diags(lp.counts / g)
+    chol = factoriser(lp).factor(M)
+    logdet = chol.logdet + float(np.sum(np.log(F))) + lp.u * float(np.log1p(-g))
+    return chol, logdet, g
 
 
 def latent_gls(
@@ -182,7 +259,7 @@ def latent_gls(
 def posterior(
     kernel: SpatialKernel, params: FloatArray, lp: LatentPlan, columns: FloatArray
 ) -> tuple[Any, FloatArray]:
-    """``(lu of M, M^{-1} Z' columns / g)``: with ``columns = [y - X beta, X]`` the first
+    """``(factor of M, M^{-1} Z' columns / g)``: with ``columns = [y - X beta, X]`` the first
     column is the posterior mean of the field at the ordered locations (over nothing:
     in the response's units) and the rest ``(1 - g) R~ Z' V^{-1} X``."""
     lu, _, g = _factor(kernel, params, lp)

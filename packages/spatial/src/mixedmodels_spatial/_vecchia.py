@@ -190,7 +190,11 @@ def whiten_derivatives(
         P = kernel.rho(D[:, s:e], v)
         if v["nugget"]:
             P *= 1.0 - v["nugget"]
-        dPs = kernel.correlation_derivatives(D[:, s:e], v, P)
+        diffs = None
+        if kernel.anisotropy:  # coordinate differences within each set, packed
+            pts = vp.coords[aug[s:e]]  # (c, k, dim)
+            diffs = [(pts[:, rows, j] - pts[:, cols, j]).T for j in range(pts.shape[-1])]
+        dPs = kernel.correlation_derivatives(D[:, s:e], v, P, diffs)
         P[on_diag] = 1.0
         for dP in dPs:
             dP[on_diag] = 0.0
