@@ -49,13 +49,14 @@ def test_newton_finish_reaches_cobyqa_optimum_in_fewer_evaluations(
 ) -> None:
     data = _crossed()
     calls = [0]
-    objective = LMMProblem.objective
+    lead_stage = LMMProblem._lead_stage
 
-    def counted(self: LMMProblem, theta: np.ndarray, reml: bool) -> float:
-        calls[0] += 1
-        return objective(self, theta, reml)
+    def counted(self: LMMProblem, theta: np.ndarray):  # type: ignore[no-untyped-def]
+        # Count the factorisations of the large block (not the trailing block's).
+        calls[0] += theta[: self._lead_theta].tobytes() not in self._lead_cache
+        return lead_stage(self, theta)
 
-    monkeypatch.setattr(LMMProblem, "objective", counted)
+    monkeypatch.setattr(LMMProblem, "_lead_stage", counted)
     auto = mm.lmm(FORMULA, data, reml=reml)
     n_auto, calls[0] = calls[0], 0
     plain = mm.lmm(FORMULA, data, reml=reml, optimizer="cobyqa")
@@ -66,7 +67,7 @@ def test_newton_finish_reaches_cobyqa_optimum_in_fewer_evaluations(
     # Never worse than COBYQA run to its 1e-5 radius, and equal to its rounding noise.
     assert crit <= ref + 1e-9 * abs(ref)
     np.testing.assert_allclose(auto.theta, plain.theta, rtol=1e-4)
-    # All evaluations, the start scan and the convergence check's included.
+    # All factorisations, the start scan's and the convergence check's included.
     assert n_auto < n_plain
     # The convergence check used the finish's derivatives at the estimates.
     assert auto.converged
@@ -86,3 +87,44 @@ def test_unsettled_newton_finish_falls_back_to_cobyqa(monkeypatch: pytest.Monkey
     np.testing.assert_allclose(fit.theta, ref.theta, rtol=1e-4)
     crit = fit._ev.objective
     assert crit <= ref._ev.objective + 1e-9 * abs(crit)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_two_stage_criterion_equals_the_one_stage_factor(weighted: bool) -> None:
+    data = _crossed()
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, len(data)) if weighted else None
+    model = mm.Model(FORMULA, data, weights=weights)
+    problem = lmm_fit.build_problem(model)
+    assert isinstance(problem, LMMProblem) and problem._split == 450
+    assert problem.cheap_theta is not None and problem.cheap_theta.tolist() == [
+        False,
+        False,
+        True,
+    ]
+    for theta in ([0.6, 0.4, 0.2], [0.0, 0.4, 0.2], [0.6, 0.0, 0.2], [0.6, 0.4, 0.0], [2, 3, 5]):
+        for reml in (False, True):
+            th = np.asarray(theta, dtype=np.float64)
+            one_stage = problem.evaluate(th, reml)
+            assert one_stage is not None
+            two_stage = problem.objective(th, reml)  # first stage computed
+            again = problem.objective(th, reml)  # first stage from the store
+            assert two_stage == again
+            np.testing.assert_allclose(two_stage, one_stage.objective, rtol=1e-12)
+
+
+def test_two_stage_store_is_keyed_by_the_leading_thetas() -> None:
+    problem = lmm_fit.build_problem(mm.Model(FORMULA, _crossed()))
+    assert isinstance(problem, LMMProblem)
+    problem.objective(np.array([0.6, 0.4, 0.2]), False)
+    problem.objective(np.array([0.6, 0.4, 0.3]), False)  # trailing theta only: stored
+    assert len(problem._lead_cache) == 1
+    for i in range(12):  # bounded
+        problem.objective(np.array([0.6, 0.4 + 0.01 * i, 0.2]), False)
+    assert len(problem._lead_cache) <= 8
+
+
+def test_two_stage_needs_a_small_trailing_block() -> None:
+    # Two terms only: nothing trails the second term's columns but X and y.
+    problem = lmm_fit.build_problem(mm.Model("y ~ x + (1 | a) + (1 | b)", _crossed()))
+    assert isinstance(problem, LMMProblem)
+    assert problem._split == 0 and problem.cheap_theta is None
