@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 import scipy.linalg as sla
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
