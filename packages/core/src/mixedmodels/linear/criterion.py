@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
@@ -51,6 +52,12 @@ _DENSE_CLASS_MAX = 2_000
 _DENSE_CLASS_CHUNK = 2_048
 
 _syrk = sla.blas.dsyrk
+
+# Two-stage factorisation (``LMMProblem._setup_split``): fewest columns of the second
+# term, most trailing columns (or an eighth of the block), and stored first stages.
+_SPLIT_MIN_LEAD = 256
+_SPLIT_MAX_TRAIL = 64
+_LEAD_CACHE = 8
 
 # Distance from a bound at which the gradient is taken on boundary fits.
 _BOUNDARY_STEP = 1e-7
@@ -124,6 +131,9 @@ class LMMProblem(ThetaLayout):
     weights
         Prior weights or ``None``.
     """
+
+    # Columns of the second term when the block is factored in two stages (0: not).
+    _split = 0
 
     def __init__(
         self,
@@ -199,6 +209,35 @@ class LMMProblem(ThetaLayout):
         self._strict_lower_mask = np.tril(np.ones((self.m, self.m)), -1)
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
         self._eye_p1 = np.eye(self.p1)
+        self._setup_split()
+
+    def _setup_split(self) -> None:
+        """Where every other term is scalar and the second term holds nearly all of the
+        dense block (InstEval: 1,128 of 1,159 columns), the block is factored in two
+        stages: the second term's columns, which depend on the first two terms' theta
+        only, then the small trailing Schur complement (the later terms, X and y).  The
+        first stage is kept for the last few values of those two thetas, so that a
+        change of the later terms' theta alone costs a factorisation of the trailing
+        block only (decision 0036)."""
+        self._split = 0
+        self._lead_cache: dict[bytes, tuple[float, FloatArray]] = {}
+        if len(self.terms) < 3 or not self._rest_scalar or self.p1 != 1:
+            return
+        lead = self.terms[1].q
+        if lead < _SPLIT_MIN_LEAD or self.m - lead > max(_SPLIT_MAX_TRAIL, self.m // 8):
+            return
+        self._split = lead
+        self._lead_theta = self._theta_index[2]  # theta of terms 0 and 1
+
+    @property
+    def cheap_theta(self) -> NDArray[np.bool_] | None:
+        """Mask of the parameters whose change alone costs only the trailing
+        factorisation (:meth:`_setup_split`), or ``None``."""
+        if not self._split:
+            return None
+        mask = np.zeros(self.n_theta, dtype=bool)
+        mask[self._lead_theta :] = True
+        return mask
 
     # ------------------------------------------------------------------------------
     def _build_V(self) -> None:
@@ -400,8 +439,75 @@ class LMMProblem(ThetaLayout):
         return Evaluation(theta, float(obj), logdet_L, logdet_RX, pwrss, L, T, lambdas)
 
     def objective(self, theta: FloatArray, reml: bool) -> float:
+        if self._split:
+            return self._split_objective(np.asarray(theta, dtype=np.float64), reml)
         ev = self.evaluate(theta, reml, need_factor=False)
         return np.inf if ev is None else ev.objective
+
+    def _lead_stage(self, theta: FloatArray) -> tuple[float, FloatArray] | None:
+        """``log|S_LL|`` and the trailing Schur complement before the trailing terms'
+        scaling, ``N = M_TT - M_TL D_L S_LL^-1 D_L M_LT``, with ``M = A_RR - G``
+        (``L``: the second term's columns, ``T``: the rest)."""
+        key = theta[: self._lead_theta].tobytes()
+        hit = self._lead_cache.get(key)
+        if hit is not None:
+            return hit
+        lambdas = self.lambdas(theta)
+        s2 = lambdas[0][0, 0] ** 2
+        T = s2 * self.class_A + 1.0
+        w = s2 / T[:, 0, 0]
+        m, k = self.m, self._split
+        g = np.zeros(m * m)
+        self._add_G(w.reshape(-1, 1, 1), g)
+        M = g.reshape(m, m)
+        np.subtract(self.A_RR, M, out=M)  # lower triangle: A_RR - G
+        d = float(lambdas[1][0, 0])
+        S_LL = M[:k, :k] * (d * d)
+        S_LL[np.diag_indices(k)] += 1.0
+        U, info = _potrf(S_LL.T, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            return None
+        diag = np.diag(U)
+        if not diag.min() > 0.0:
+            return None
+        # W = L_LL^-1 (d M_LT), from the lower triangle's rows T (M_TL = M_LT').
+        W, info = _trtrs(U, d * M[k:, :k].T, lower=0, trans=1)
+        if info != 0:
+            return None
+        N = np.tril(M[k:, k:])
+        N = N + np.tril(N, -1).T - W.T @ W
+        out = (2.0 * float(np.sum(np.log(diag))), N)
+        if len(self._lead_cache) >= _LEAD_CACHE:
+            self._lead_cache.pop(next(iter(self._lead_cache)))
+        self._lead_cache[key] = out
+        return out
+
+    def _split_objective(self, theta: FloatArray, reml: bool) -> float:
+        """The criterion by the two-stage factorisation of :meth:`_setup_split`."""
+        lead = self._lead_stage(theta)
+        if lead is None:
+            return np.inf
+        logdet_lead, N = lead
+        lambdas = self.lambdas(theta)
+        s2 = lambdas[0][0, 0] ** 2
+        logdet1 = float(np.sum(self.class_counts * np.log(s2 * self.class_A[:, 0, 0] + 1.0)))
+        k, q = self._split, self.q_rest
+        scale = self._scale_vector(lambdas)[k:]
+        S = N * scale[:, None]
+        S *= scale[None, :]
+        n_re = q - k
+        S[np.arange(n_re), np.arange(n_re)] += 1.0
+        U, info = _potrf(S, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            return np.inf
+        d = np.diag(U)
+        if not (d[:-1].min(initial=1.0) > 0.0 and np.isfinite(d.sum())):
+            return np.inf
+        logdet_L = logdet1 + logdet_lead + 2.0 * float(np.sum(np.log(d[:n_re])))
+        logdet_RX = 2.0 * float(np.sum(np.log(d[n_re : n_re + self.p])))
+        pwrss = float(d[-1] ** 2)
+        obj = profiled_objective(logdet_L, logdet_RX, pwrss, self.n, self.p, reml)
+        return float(obj - self.log_weights_sum)
 
     # ------------------------------------------------------------------------------
     def solve(self, ev: Evaluation) -> tuple[FloatArray, list[FloatArray], FloatArray]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import FitError, ModelSpecificationError
 from ..interfaces import FloatArray
@@ -51,6 +52,10 @@ __all__ = [
 _DENSE_MAX_M = DENSE_MAX_M
 # Largest dense block for which the optimiser uses the analytic gradient.
 _GRADIENT_MAX_M = 400
+# COBYQA's last trust radius when Newton steps on differences finish the fit, and the
+# predicted decrease (deviance units) below which those steps stop.
+_COARSE_RADIUS = 1e-3
+_POLISH_TOL = 1e-7
 #: Scalings of the default theta tried as starting points (small problems; the GLMM
 #: fitter uses them too).
 START_SCALES = (0.25, 0.5, 1.0)
@@ -568,6 +573,121 @@ def _exact_newton(
     )
 
 
+def _profiled_cobyqa(
+    objective: Callable[[FloatArray], float],
+    x0: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    cheap: NDArray[np.bool_],
+    radius: float,
+) -> OptimizeResult:
+    """Coarse COBYQA over the parameters that are expensive to change, the ``cheap``
+    ones minimised out at each of its points (decision 0036: a change of the trailing
+    terms' theta alone refactors only a small block).  Fewer costly evaluations: one
+    dimension less for the derivative-free optimiser."""
+    lo_c, up_c = lower[cheap], upper[cheap]
+    inner = x0[cheap].copy()  # warm start: the last point's inner optimum
+    best: list[Any] = [np.inf, x0.copy()]
+
+    def joined(outer: FloatArray, values: FloatArray) -> FloatArray:
+        z = np.empty_like(x0)
+        z[~cheap], z[cheap] = outer, values
+        return z
+
+    def profiled(outer: FloatArray) -> float:
+        def at(values: FloatArray) -> float:
+            return objective(joined(outer, values))
+
+        def derivatives(z: FloatArray) -> tuple[FloatArray, FloatArray]:
+            return finite_difference_derivatives(at, z, lo_c, up_c)
+
+        # Newton from the last point's inner optimum (it moves little between COBYQA's
+        # points); L-BFGS-B first where that does not settle.
+        v, fv, derivs = newton_polish(
+            at, derivatives, inner, at(inner), lo_c, up_c, tol=1e-10, max_steps=8
+        )
+        settled = (
+            derivs is not None
+            and check_convergence(at, v, lo_c, up_c, tol=1e-10, value=fv, derivatives=derivs)[0]
+        )
+        if not settled:
+            first = minimize_bounded(at, v, lo_c, up_c, method="lbfgsb", fd_step=1e-7)
+            if first.fun < fv:
+                v, fv, _ = newton_polish(
+                    at, derivatives, first.x, first.fun, lo_c, up_c, tol=1e-10, max_steps=3
+                )
+        inner[:] = v
+        if fv < best[0]:
+            best[0], best[1] = fv, joined(outer, v)
+        return float(fv)
+
+    res = minimize_bounded(
+        profiled,
+        x0[~cheap],
+        lower[~cheap],
+        upper[~cheap],
+        method="cobyqa",
+        initial_radius=radius,
+        final_radius=_COARSE_RADIUS,
+    )
+    return OptimizeResult(
+        np.asarray(best[1], dtype=np.float64),
+        float(best[0]),
+        res.n_evaluations,
+        "cobyqa",
+        res.success,
+        res.message,
+    )
+
+
+def _fd_newton_finish(
+    objective: Callable[[FloatArray], float],
+    opt: OptimizeResult,
+    lower: FloatArray,
+    upper: FloatArray,
+) -> tuple[OptimizeResult, tuple[FloatArray, FloatArray, FloatArray] | None]:
+    """Finish a coarse COBYQA run by Newton steps on central differences (the
+    convergence check's scheme), or by COBYQA's own end game where they do not settle.
+    Returns the optimum and the gradient, Hessian and point of the last derivatives
+    (``None`` where there are none for the optimum)."""
+    count = [0]
+    known = {opt.x.tobytes(): opt.fun}  # the optimiser's last point is not its best
+
+    def counted(z: FloatArray) -> float:
+        count[0] += 1
+        value = objective(z)
+        known[np.asarray(z, dtype=np.float64).tobytes()] = value
+        return value
+
+    def derivatives_at(z: FloatArray) -> tuple[FloatArray, FloatArray] | None:
+        value = known.get(np.asarray(z, dtype=np.float64).tobytes())
+        grad, hess = finite_difference_derivatives(counted, z, lower, upper, value)
+        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
+            return None
+        return grad, hess
+
+    x, value, derivs = newton_polish(
+        counted, derivatives_at, opt.x, opt.fun, lower, upper, tol=_POLISH_TOL, max_steps=3
+    )
+    settled = (
+        derivs is not None
+        and check_convergence(
+            counted, x, lower, upper, tol=_POLISH_TOL, value=value, derivatives=derivs
+        )[0]
+    )
+    if not settled:
+        # Newton could not finish (an indefinite Hessian, a flat direction): COBYQA's
+        # own end game from the best point, as without the finish.
+        again = minimize_bounded(
+            counted, x, lower, upper, method="cobyqa", initial_radius=_COARSE_RADIUS
+        )
+        if again.fun <= value:
+            x, value = again.x, again.fun
+        derivs = None
+    out = replace(opt, x=x, fun=float(value), n_evaluations=opt.n_evaluations + count[0])
+    return out, None if derivs is None else (derivs[0], derivs[1], x)
+
+
 def _fit_problem(
     model: Model,
     problem: ProfiledCriterion,
@@ -621,18 +741,32 @@ def _fit_problem(
         newton = None
         if exact_hessian is not None and use_gradient and optimizer_auto:
             newton = _exact_newton(objective, lambda z: exact_hessian(z, reml), x0, lower, upper)
+        # Large dense blocks without a gradient: COBYQA to a trust radius of 1e-3, then
+        # Newton steps on the convergence check's own differences (decision 0036).
+        # COBYQA spends its last ~20 evaluations shrinking the radius from 1e-3 to 1e-5;
+        # from 0.4% off, one Newton step (k(k+3)/2 evaluations for k parameters)
+        # converges and the check reuses the derivatives of the last point.
+        fd_newton = optimizer_auto and optimizer == "cobyqa" and not structured
+        polished = None
         if newton is not None:
             opt = newton[0]
         else:
-            opt = minimize_bounded(
-                objective,
-                x0,
-                lower,
-                upper,
-                method=optimizer,
-                fun_and_grad=fun_and_grad if use_gradient else None,
-                initial_radius=radius,
-            )
+            cheap = getattr(problem, "cheap_theta", None) if fd_newton else None
+            if cheap is not None and np.any(cheap) and not np.all(cheap):
+                opt = _profiled_cobyqa(objective, x0, lower, upper, cheap, radius)
+            else:
+                opt = minimize_bounded(
+                    objective,
+                    x0,
+                    lower,
+                    upper,
+                    method=optimizer,
+                    fun_and_grad=fun_and_grad if use_gradient else None,
+                    initial_radius=radius,
+                    final_radius=_COARSE_RADIUS if fd_newton else 1e-5,
+                )
+            if fd_newton:
+                opt, polished = _fd_newton_finish(objective, opt, lower, upper)
         theta = opt.x
         # A zero variance is a stationary point whether or not it is the optimum:
         # probe inside the box along each such parameter, restart from a lower point.
@@ -688,6 +822,8 @@ def _fit_problem(
         derivatives = None
         if newton is not None and np.array_equal(theta, newton[1][2]):
             derivatives = newton[1]  # converged by Newton steps already
+        elif polished is not None and np.array_equal(theta, polished[2]):
+            derivatives = polished
         elif polish and use_gradient and not structured:
             theta, derivatives = _gradient_newton(
                 objective,

@@ -77,6 +77,7 @@ def minimize_bounded(
     ftol: float = 1e-15,
     initial_radius: float = 1.0,
     size: int | None = None,
+    final_radius: float = 1e-5,
 ) -> OptimizeResult:
     """Minimise ``fun`` over a box.
 
@@ -87,7 +88,8 @@ def minimize_bounded(
     fewest evaluations without a gradient, best for expensive criteria.  ``fd_step`` is
     L-BFGS-B's forward-difference step when no gradient is given (larger for criteria
     with an inner iteration, whose noise must stay small against it);
-    ``initial_radius`` is COBYQA's first trust-region radius.  ``"auto"``:
+    ``initial_radius`` and ``final_radius`` are COBYQA's first and last trust-region
+    radii (a larger last radius for a caller that finishes with Newton steps).  ``"auto"``:
     L-BFGS-B when a gradient is given, else COBYQA when ``size`` (the order of the
     system one evaluation factorises, a measure of its cost) is at least
     :data:`AUTO_COBYQA_MIN_SIZE`, else L-BFGS-B.  The choice depends on the problem
@@ -153,7 +155,7 @@ def minimize_bounded(
             bounds=bounds,
             options={
                 "maxfev": max_evaluations,
-                "final_tr_radius": 1e-5,
+                "final_tr_radius": final_radius,
                 "initial_tr_radius": initial_radius,
             },
         )
