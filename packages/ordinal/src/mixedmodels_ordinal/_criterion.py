@@ -33,6 +33,7 @@ __all__ = ["ClmmProblem", "Mode", "ReTerm"]
 
 _DENSE_MAX = 3000  # Hessians up to this size are factorised densely
 _DENSE_ZL_MAX = 2_000_000  # Z Lambda kept as a dense array up to this many cells
+_DENSE_INDICATOR_MAX = 100_000  # level indicator dense up to this many cells
 
 
 @dataclass
@@ -174,14 +175,20 @@ class ClmmProblem:
         self._D1 = np.column_stack([self.tj_up, -self.X])
         self._D2 = np.column_stack([self.tj_lo, -self.X])
 
-    def level_indicator(self) -> sp.csr_matrix:
-        """Sparse (levels x rows) indicator of the single term's grouping levels: sums
-        over each level's rows of several columns in one product."""
+    def level_indicator(self) -> Any:
+        """(levels x rows) indicator of the single term's grouping levels: sums over
+        each level's rows of several columns in one product.  Dense when small (a
+        sparse product costs ~50 us of dispatch, a small dense one ~2 us)."""
         if not hasattr(self, "_level_ind"):
             t = self.terms[0]
-            self._level_ind = sp.csr_matrix(
-                (np.ones(self.n), (t.codes, np.arange(self.n))), shape=(t.n_levels, self.n)
-            )
+            if t.n_levels * self.n <= _DENSE_INDICATOR_MAX:
+                ind = np.zeros((t.n_levels, self.n))
+                ind[t.codes, np.arange(self.n)] = 1.0
+                self._level_ind = ind
+            else:
+                self._level_ind = sp.csr_matrix(
+                    (np.ones(self.n), (t.codes, np.arange(self.n))), shape=(t.n_levels, self.n)
+                )
         return self._level_ind
 
     # ---------------------------------------------------------------------------
