@@ -181,14 +181,16 @@ class ClmmProblem:
         sparse product costs ~50 us of dispatch, a small dense one ~2 us)."""
         if not hasattr(self, "_level_ind"):
             t = self.terms[0]
+            ind: Any
             if t.n_levels * self.n <= _DENSE_INDICATOR_MAX:
                 ind = np.zeros((t.n_levels, self.n))
                 ind[t.codes, np.arange(self.n)] = 1.0
                 self._level_ind = ind
             else:
-                self._level_ind = sp.csr_matrix(
+                ind = sp.csr_matrix(
                     (np.ones(self.n), (t.codes, np.arange(self.n))), shape=(t.n_levels, self.n)
                 )
+                self._level_ind = ind
         return self._level_ind
 
     # ---------------------------------------------------------------------------
