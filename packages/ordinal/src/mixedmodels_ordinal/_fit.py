@@ -244,7 +244,9 @@ def fit_clmm(
         # errors are compared to, at half the evaluations of central differences
         k = par.size
         steps = 1e-5 * np.maximum(1.0, np.abs(par))
-        if centre[0] is not None and problem.scalar_single:
+        # quadrature batches hold (rows x nodes x k) arrays: one by one beyond ~32 MB
+        small = nagq == 1 or problem.n * nagq * k <= 4_000_000
+        if centre[0] is not None and problem.scalar_single and small:
             # the k differences at once, (rows x k) arrays, modes warm-started at the
             # centre's: one pass of array operations instead of k
             P = par[None, :] + np.diag(steps)
