@@ -123,9 +123,10 @@ def fit_model(model: Model, levels: list[str], **options: Any) -> ClmmResult:
                 f"got {start.size}"
             )
     if nagq > 1:
-        # the Laplace optimum (exact gradient) and its curvature start quadrature
+        # near the Laplace optimum (exact gradient; quadrature starts from its own exact
+        # curvature there, so two digits of the Laplace fit are enough) quadrature starts
         lap = fit_clmm(
-            problem, start, nagq=1, gtol=1e-4, quiet=True, hess_inv0=hess_inv0, finish=False
+            problem, start, nagq=1, gtol=1e-2, quiet=True, hess_inv0=hess_inv0, finish=False
         )
         start, hess_inv0 = lap.par, lap.hessian
     outcome = fit_clmm(problem, start, nagq=nagq, hess_inv0=hess_inv0)

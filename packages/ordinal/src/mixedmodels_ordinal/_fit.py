@@ -96,6 +96,7 @@ def _bfgs(
     gtol: float,
     maxiter: int,
     first: tuple[float, FloatArray] | None = None,
+    refresh: Callable[[FloatArray, FloatArray], FloatArray | None] | None = None,
 ) -> _BFGSResult:
     """BFGS on max|gradient| < ``gtol`` with a backtracking (Armijo) line search.
 
@@ -103,7 +104,9 @@ def _bfgs(
     criterion on a small data set; this loop does what the outer problem needs: unit
     steps are accepted almost always (the start's curvature is the fixed-effects
     fit's), and curvature pairs with ``s'y <= 0`` are skipped.  ``first``: the value
-    and gradient at ``x0`` if already known."""
+    and gradient at ``x0`` if already known.  ``refresh(x, g)``: a new inverse Hessian
+    (or ``None``), asked for once when max|gradient| first falls below 1e-2 (unless
+    already below 1e-4), so that the last steps are Newton's."""
     x = np.asarray(x0, dtype=np.float64).copy()
     k = x.size
     H = np.eye(k) if hess_inv0 is None else np.array(hess_inv0, dtype=np.float64)
@@ -112,9 +115,16 @@ def _bfgs(
         return _BFGSResult(x, f, g, H, "the criterion is not finite at the start")
     message = "maximum number of iterations"
     for _ in range(maxiter):
-        if np.max(np.abs(g)) < gtol:
+        gmax = float(np.max(np.abs(g)))
+        if gmax < gtol:
             message = "max|gradient| < gtol"
             break
+        if refresh is not None and gmax < 1e-2:
+            # below 1e-4 already: BFGS's curvature finishes it
+            Hn = refresh(x, g) if gmax >= 1e-4 else None
+            refresh = None
+            if Hn is not None:
+                H = Hn
         d = -(H @ g)
         slope = float(g @ d)
         if not slope < 0:
@@ -244,7 +254,9 @@ def fit_clmm(
         # errors are compared to, at half the evaluations of central differences
         k = par.size
         steps = 1e-5 * np.maximum(1.0, np.abs(par))
-        if centre[0] is not None and problem.scalar_single:
+        # quadrature batches hold (rows x nodes x k) arrays: one by one beyond ~32 MB
+        small = nagq == 1 or problem.n * nagq * k <= 4_000_000
+        if centre[0] is not None and problem.scalar_single and small:
             # the k differences at once, (rows x k) arrays, modes warm-started at the
             # centre's: one pass of array operations instead of k
             P = par[None, :] + np.diag(steps)
@@ -266,6 +278,16 @@ def fit_clmm(
             e[i] = steps[i]
             H[:, i] = (fun_and_grad(par + e)[1] - g0) / e[i]
         return (H + H.T) / 2
+
+    def refresh(par: FloatArray, g0: FloatArray) -> FloatArray | None:
+        """The inverse of the exact curvature at BFGS's current point (its mode is
+        the last evaluated), or ``None`` if not positive definite."""
+        H = hess(par, g0)
+        try:
+            np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            return None
+        return np.asarray(np.linalg.inv(H), dtype=np.float64)
 
     # with difference gradients BFGS only gets close: the Newton finish below (with
     # the finite-difference Hessian computed anyway for vcov) converges from there
@@ -293,7 +315,15 @@ def fit_clmm(
                     pass  # not convex there: keep the fixed fit's curvature
         res: Any
         if exact:
-            res = _bfgs(fun_and_grad, start, opts.get("hess_inv0"), opts["gtol"], maxiter, first)
+            res = _bfgs(
+                fun_and_grad,
+                start,
+                opts.get("hess_inv0"),
+                opts["gtol"],
+                maxiter,
+                first,
+                refresh if problem.scalar_single and finish else None,
+            )
         else:
             # difference gradients: scipy's Wolfe line search copes better with their
             # noise than backtracking does

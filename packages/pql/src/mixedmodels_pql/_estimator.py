@@ -64,7 +64,12 @@ def fit_model(model: Model, **options: Any) -> PQLResult:
     offset = np.zeros(n) if model.offset is None else np.asarray(model.offset, dtype=np.float64)
     start = glm_fit(X, y, prior, offset, family, link)
     rhs = model.formula.split("~", 1)[1]
-    frame = model.data.loc[model.design.row_index]
+
+    # the rows used, for working models built from data (needed only when a working
+    # weight is not positive; otherwise the model's design is reused)
+    def frame() -> Any:
+        return model.data.loc[model.design.row_index]
+
     niter = int(options.get("niter", 10))
     if niter < 1:
         raise ValueError(f"niter must be at least 1, got {niter}")

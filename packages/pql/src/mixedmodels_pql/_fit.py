@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,7 @@ def _gaussian() -> tuple[Family, Link]:
 
 
 def pql_iterate(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Callable[[], pd.DataFrame],
     rhs: str,
     y: FloatArray,
     prior: FloatArray,
@@ -81,14 +82,15 @@ def pql_iterate(
 ) -> PQLIterations:
     """Run glmmPQL's loop from the GLM start.
 
-    ``frame`` holds the rows used (in order); ``rhs`` is the right-hand side, fixed
-    and random terms (lme4 syntax); ``offset`` is subtracted from the working response
-    as in MASS and added back to the fitted values.  ``base``, the glmmPQL model
+    ``frame`` holds the rows used (in order), or makes them when called; ``rhs`` is
+    the right-hand side, fixed and random terms (lme4 syntax); ``offset`` is
+    subtracted from the working response as in MASS and added back to the fitted
+    values.  ``base``, the glmmPQL model
     on the same rows, lends its design to the working fits (no formula parsing);
     without it (or when a working weight is not positive, so that rows drop out) the
     working model is built from ``frame``.
     """
-    data = frame.copy()
+    data: pd.DataFrame | None = None
     eta = start.eta.copy()
     zz = eta + start.residuals - offset
     wz = start.weights.copy()
@@ -106,6 +108,8 @@ def pql_iterate(
                 model.y = zz
                 model.weights = wz
         elif model is None or not np.all(wz > 0):
+            if data is None:
+                data = (frame() if callable(frame) else frame).copy()
             data["zz_pql_"] = zz
             data["wz_pql_"] = wz
             extras = {} if correlation is None else {"correlation": correlation}

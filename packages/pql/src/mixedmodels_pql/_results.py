@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -64,10 +65,23 @@ class PQLResult:
         self.data_name = data_name
         self.iterations = it.iterations
         self.converged = it.converged
-        self.fixef = it.lmm.fixef.rename("estimate")
-        self.vcov = it.lmm.vcov
-        self.sigma = float(it.lmm.sigma)
         self.nobs = len(model.design.row_index)
+
+    # built on first use: on a small data set they cost as much as a working fit
+    @functools.cached_property
+    def fixef(self) -> pd.Series:
+        """Fixed effects of the last working fit."""
+        return self.lmm.fixef.rename("estimate")
+
+    @functools.cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Their covariance (the working LMM's)."""
+        return self.lmm.vcov
+
+    @functools.cached_property
+    def sigma(self) -> float:
+        """Residual standard deviation of the working LMM."""
+        return float(self.lmm.sigma)
 
     # ---------------------------------------------------------------------------
     def fixef_df(self) -> pd.Series:
