@@ -11,7 +11,7 @@ from scipy.special import expit, gammaln, psi
 from mixedmodels.interfaces import ConditionalFamily, FloatArray
 
 from ._base import Higher, tetragamma, trigamma
-from ._tweedie_series import tweedie_log_series
+from ._tweedie_series import tweedie_series_terms
 
 __all__ = [
     "BetaFamily",
@@ -181,18 +181,18 @@ class TweedieFamily(ConditionalFamily):
         pos = y > 0
         if np.any(pos):
             out = out.copy()
-            out[pos] += self._series(y[pos], phi[pos], p)
+            out[pos] += self._series(y[pos], phi[pos], p)[0]
         return out
 
-    def _series(self, y: FloatArray, phi: FloatArray, p: float) -> FloatArray:
+    def _series(self, y: FloatArray, phi: FloatArray, p: float) -> tuple[FloatArray, FloatArray]:
         # The series does not involve mu: the inner iterations of a fit (mu changes,
         # phi and p do not) reuse the last value.
         key = (p, hash(y.tobytes()), hash(phi.tobytes()))
-        cache: dict[Any, FloatArray] = self.__dict__.setdefault("_cache", {})
+        cache: dict[Any, tuple[FloatArray, FloatArray]] = self.__dict__.setdefault("_cache", {})
         if key not in cache:
             if len(cache) >= 8:  # the centre and the gradient's steps in psi and phi
                 cache.pop(next(iter(cache)))
-            cache[key] = tweedie_log_series(y, phi, p)
+            cache[key] = tweedie_series_terms(y, phi, p)
         return cache[key]
 
     def logpdf_derivatives(
@@ -209,8 +209,15 @@ class TweedieFamily(ConditionalFamily):
         # the series a(y, phi, p) is free of mu: the third derivative in closed form
         p = self.power(shape)
         ll, l1, l2 = self.logpdf_derivatives(y, mu, phi, shape)
+        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
         third = (p * (p + 1.0) * y * mu ** (-p - 2.0) + p * (1.0 - p) * mu ** (-p - 1.0)) / phi
-        return ll, l1, l2, third, None
+        # the mu part is proportional to 1 / phi; the series' part from its terms' mean
+        l_p = -(y * mu ** (1.0 - p) / (1.0 - p) - mu ** (2.0 - p) / (2.0 - p)) / phi
+        pos = y > 0
+        if np.any(pos):
+            mean_j = self._series(y[pos], phi[pos], p)[1]
+            l_p[pos] -= mean_j / (p - 1.0)  # 1 - alpha = 1 / (p - 1)
+        return ll, l1, l2, third, (l_p, -l1, -l2)
 
     def shape_start(self) -> FloatArray:
         return np.zeros(1)  # p = 1.5

@@ -7,10 +7,15 @@ from scipy.special import gammaln
 
 from mixedmodels.interfaces import FloatArray
 
-__all__ = ["tweedie_log_series"]
+__all__ = ["tweedie_log_series", "tweedie_series_terms"]
 
 
 def tweedie_log_series(y: FloatArray, phi: FloatArray, p: float) -> FloatArray:
+    """``log a(y, phi, p)`` for ``y > 0`` (:func:`tweedie_series_terms`)."""
+    return tweedie_series_terms(y, phi, p)[0]
+
+
+def tweedie_series_terms(y: FloatArray, phi: FloatArray, p: float) -> tuple[FloatArray, FloatArray]:
     """``log a(y, phi, p)`` for ``y > 0``: the density is ``a(y, phi, p) exp((y theta -
     kappa(theta)) / phi)``, ``a = (1 / y) sum_j W_j``.
 
@@ -20,6 +25,10 @@ def tweedie_log_series(y: FloatArray, phi: FloatArray, p: float) -> FloatArray:
     has standard deviation ``sqrt(j_max / (1 - alpha))``, and the window is 10 of those
     (terms below ``exp(-50)`` of the largest) plus 15 terms (small ``j_max``, where the
     terms fall off factorially from ``j = 1``).
+
+    Returns ``log a`` and the terms' mean ``E[j] = sum_j j W_j / sum_j W_j``: ``log W_j``
+    is ``-j (1 - alpha) log(phi)`` plus terms free of ``phi``, so
+    ``d log a / d log(phi) = -(1 - alpha) E[j]``.
     """
     alpha = (2.0 - p) / (1.0 - p)  # negative
     # log W_j = j * c - lgamma(j + 1) - lgamma(-j alpha)
@@ -33,10 +42,14 @@ def tweedie_log_series(y: FloatArray, phi: FloatArray, p: float) -> FloatArray:
     table = gammaln(jj + 1.0) + gammaln(np.maximum(-jj * alpha, 1e-300))
     offsets = np.arange(2 * half + 1)
     out = np.empty(y.size)
+    mean_j = np.empty(y.size)
     for start in range(0, y.size, 4096):  # chunks bound the (rows x window) memory
         sl = slice(start, start + 4096)
         j = base[sl, None] + offsets[None, :]
         logw = j * c[sl, None] - table[j]
         m = logw.max(axis=1)
-        out[sl] = m + np.log(np.exp(logw - m[:, None]).sum(axis=1))
-    return out - np.log(y)
+        w = np.exp(logw - m[:, None])
+        total = w.sum(axis=1)
+        out[sl] = m + np.log(total)
+        mean_j[sl] = (w * j).sum(axis=1) / total
+    return out - np.log(y), mean_j
