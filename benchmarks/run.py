@@ -106,17 +106,19 @@ PY_RUNNER = textwrap.dedent(
     data = {make_data}
     if {csv!r}:
         data.to_csv({csv!r}, index=False)
-    times = []
+    times, cpus = [], []
     for _ in range({repeat}):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         if {glmm!r}:
             fit = mm.glmm({formula!r}, data, family={family!r})
         else:
             fit = mm.lmm({formula!r}, data, reml={reml})
         times.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     crit = fit.reml_criterion if fit.reml else -2 * fit.loglik
-    print(json.dumps({{"seconds": min(times), "median": float(np.median(times)),
+    print(json.dumps({{"seconds": min(times), "cpu": min(cpus),
+                      "median": float(np.median(times)),
                       "criterion": crit, "peak_bytes": peak,
                       "n_evaluations": fit.optimizer.n_evaluations,
                       "converged": fit.converged}}))
@@ -134,9 +136,9 @@ MIXEDLM_RUNNER = textwrap.dedent(
     from simulate import simulate_binary, simulate_crossed
     data = {make_data}
     family = {family!r}
-    times = []
+    times, cpus = [], []
     for _ in range({repeat}):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         if family == "negative_binomial":
             fit = mixedlm.glmer_nb({formula!r}, data)
         elif family:
@@ -144,9 +146,11 @@ MIXEDLM_RUNNER = textwrap.dedent(
         else:
             fit = mixedlm.lmer({formula!r}, data, REML={reml})
         times.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     crit = float(fit.REMLcrit()) if {reml} and not family else -2 * float(fit.logLik().value)
-    print(json.dumps({{"seconds": min(times), "criterion": crit, "peak_bytes": peak}}))
+    print(json.dumps({{"seconds": min(times), "cpu": min(cpus), "criterion": crit,
+                      "peak_bytes": peak}}))
     """
 )
 
@@ -156,17 +160,19 @@ R_RUNNER = textwrap.dedent(
     data <- read.csv("{csv}", stringsAsFactors = TRUE)
     {factors}
     times <- numeric(0)
+    cpus <- numeric(0)
     for (i in seq_len({repeat})) {{
-      t <- system.time(fit <- {call})[["elapsed"]]
-      times <- c(times, t)
+      t <- system.time(fit <- {call})
+      times <- c(times, t[["elapsed"]])
+      cpus <- c(cpus, t[["user.self"]] + t[["sys.self"]])
     }}
     crit <- if ({reml}) REMLcrit(fit) else -2 * as.numeric(logLik(fit))
     peak <- tryCatch({{  # peak RSS (Linux): VmHWM of /proc/self/status, in kB
       hwm <- grep("VmHWM", readLines("/proc/self/status"), value = TRUE)
       as.numeric(gsub("[^0-9]", "", hwm)) * 1024
     }}, error = function(e) -1)
-    cat(sprintf('{{"seconds": %.6f, "criterion": %.10f, "peak_bytes": %.0f}}\\n',
-                min(times), crit, peak))
+    cat(sprintf('{{"seconds": %.6f, "cpu": %.6f, "criterion": %.10f, "peak_bytes": %.0f}}\\n',
+                min(times), min(cpus), crit, peak))
     """
 )
 
@@ -241,6 +247,14 @@ def run_r(case: Case, csv: str, repeat: int) -> dict[str, float] | None:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _cpu_ratio(other: dict[str, float], ours: dict[str, float]) -> str:
+    """The ratio of CPU times (min over the repeats; steadier than wall time on a
+    loaded machine), with ours in ms."""
+    if not other.get("cpu") or not ours.get("cpu"):
+        return "n/a"
+    return f"{other['cpu'] / ours['cpu']:.1f}x, ours {ours['cpu'] * 1000:.1f} ms"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", help="case names to run")
@@ -272,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 diff = py["criterion"] - r["criterion"]
                 line += (
                     f" | lme4 {r['seconds'] * 1000:9.1f} ms | ratio {ratio:6.1f}x"
+                    f" (CPU {_cpu_ratio(r, py)})"
                     f" | criterion diff {diff:+.2e}"
                 )
                 if r.get("peak_bytes", -1) > 0:
@@ -282,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                 diff = py["criterion"] - ml["criterion"]
                 line += (
                     f" | mixedlm {ml['seconds'] * 1000:9.1f} ms | ratio {ratio:6.1f}x"
+                    f" (CPU {_cpu_ratio(ml, py)})"
                     f" | criterion diff {diff:+.2e} (peak {ml['peak_bytes'] / 2**30:.2f} GiB)"
                 )
             print(line + f"   [target: {case.target}]", flush=True)

@@ -128,3 +128,19 @@ def test_two_stage_needs_a_small_trailing_block() -> None:
     problem = lmm_fit.build_problem(mm.Model("y ~ x + (1 | a) + (1 | b)", _crossed()))
     assert isinstance(problem, LMMProblem)
     assert problem._split == 0 and problem.cheap_theta is None
+
+
+def test_many_parameters_keep_cobyqa_end_game(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each set of differences costs k(k+3)/2 evaluations: above 3 parameters the
+    # Newton finish is not used.
+    monkeypatch.setattr(lmm_fit, "_FD_NEWTON_MAX_PARAMS", 2)
+    used = []
+    finish = lmm_fit._fd_newton_finish
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        used.append(True)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(lmm_fit, "_fd_newton_finish", spy)
+    fit = mm.lmm(FORMULA, _crossed(), reml=False)
+    assert not used and fit.converged
