@@ -29,12 +29,39 @@ __all__ = ["SelectedInverse", "SelectedInverter"]
 class SelectedInverse:
     """Entries of ``H^{-1}`` on the factor's pattern, looked up in ``H``'s own indexing."""
 
-    def __init__(self, ipos: IntArray, keys: IntArray, lower: FloatArray, diag: FloatArray):
+    def __init__(
+        self, ipos: IntArray, keys: IntArray, lower: FloatArray, diag: FloatArray, version: int
+    ):
         self._ipos = ipos  # original index -> permuted position
         self._keys = keys  # col * n + row of the strictly lower entries, sorted
         self._lower = lower
         self._diag = diag
         self.n = diag.size
+        #: Changes when the ordering (and so :meth:`positions`) changes.
+        self.version = version
+
+    def positions(self, rows: IntArray, cols: IntArray) -> IntArray:
+        """Where ``H^{-1}[rows, cols]`` lies in :meth:`values` (the same for every
+        matrix of the pattern while ``version`` stays; pairs on the pattern only).
+
+        Raises
+        ------
+        KeyError
+            If a pair lies off the factor's pattern.
+        """
+        r, c = np.broadcast_arrays(self._ipos[rows], self._ipos[cols])
+        hi, lo = np.maximum(r, c), np.minimum(r, c)
+        key = lo * self.n + hi
+        pos = np.minimum(np.searchsorted(self._keys, key), self._keys.size - 1)
+        off = hi != lo
+        if not np.array_equal(self._keys[pos[off]], key[off]):
+            raise KeyError("an entry off the Cholesky factor's pattern was asked for")
+        return np.where(off, pos, self._keys.size + hi)
+
+    def values(self) -> FloatArray:
+        """The strictly lower entries (permuted order) then the diagonal (see
+        :meth:`positions`)."""
+        return np.concatenate([self._lower, self._diag])
 
     def diagonal(self) -> FloatArray:
         """``diag(H^{-1})`` in ``H``'s indexing."""
@@ -70,6 +97,7 @@ class SelectedInverter:
     def __init__(self) -> None:
         self._pattern: tuple[Any, Any] | None = None
         self._perm: IntArray | None = None
+        self.version = 0
 
     def _ordering(self, H: sparse.csc_matrix) -> IntArray:
         same = (
@@ -88,6 +116,7 @@ class SelectedInverter:
             L.sort_indices()
             self._perm = p[_postorder(L.indptr, L.indices)]
             self._pattern = (H.indptr.copy(), H.indices.copy())
+            self.version += 1
         assert self._perm is not None
         return self._perm
 
@@ -117,7 +146,7 @@ class SelectedInverter:
         ipos = np.empty(n, dtype=np.int64)
         ipos[p] = np.arange(n)
         keys, lower, diag = _supernodal_takahashi(L, d)
-        return SelectedInverse(ipos, keys, lower, diag)
+        return SelectedInverse(ipos, keys, lower, diag, self.version)
 
 
 def _postorder(indptr: Any, rows: Any) -> IntArray:
