@@ -36,6 +36,7 @@ from ._latent import (
     neighbour_weight_derivatives,
     neighbour_weights,
     precision,
+    precision_lower,
 )
 from ._selinv import SelectedInverter
 from ._sparse_cholesky import SparseCholesky
@@ -109,7 +110,15 @@ class _Problem:
         """``H = Z' W Z + Q / sigma^2`` (``Z' W Z`` diagonal: one location per row)."""
         return (sparse.diags(np.bincount(self.lp.loc, d2, self.lp.u)) + P).tocsc()
 
-    def _mode(self, beta: FloatArray, P: sparse.csc_matrix) -> _Mode:
+    def _factor_h(self, d2: FloatArray, prior: tuple[FloatArray, FloatArray, float]) -> None:
+        """Factor ``H`` from its lower triangle summed into the kept pattern."""
+        B, F, s2 = prior
+        low = precision_lower(self.lp.vp, B, F, 1.0 / s2, np.bincount(self.lp.loc, d2, self.lp.u))
+        self.chol.factor(low, lower=True)
+
+    def _mode(
+        self, beta: FloatArray, P: sparse.csc_matrix, prior: tuple[FloatArray, FloatArray, float]
+    ) -> _Mode:
         """Newton with step halving from the last mode; on return ``self.chol`` holds
         the factor of ``H`` at the mode."""
         fixed = self.X @ beta
@@ -123,7 +132,7 @@ class _Problem:
         fresh = False  # whether self.chol factors H at the current w
         for _ in range(100):  # Newton iterations on the field (few)
             g = self.Zt @ d1 - P @ w
-            self.chol.factor(self._hessian(d2, P))
+            self._factor_h(d2, prior)
             fresh = True
             self.n_inner += 1
             if float(np.max(np.abs(g))) < 1e-9 * max(1.0, float(np.max(np.abs(w)))):
@@ -142,7 +151,7 @@ class _Problem:
             if float(np.max(np.abs(t * step))) < 1e-11:
                 break
         if not fresh:
-            self.chol.factor(self._hessian(d2, P))
+            self._factor_h(d2, prior)
         self.w = w
         return _Mode(w, f, d1, d2, d3)
 
@@ -153,7 +162,7 @@ class _Problem:
             B, F = neighbour_weights(self.kernel, params, self.lp.vp)
             s2 = float(np.exp(2.0 * log_sigma))
             P = (precision(self.lp.vp, B, F) * (1.0 / s2)).tocsc()
-            mode = self._mode(beta, P)
+            mode = self._mode(beta, P, (B, F, s2))
         except (np.linalg.LinAlgError, RuntimeError, FloatingPointError):
             return np.inf
         logdet_prior = float(np.sum(np.log(F))) + self.lp.u * np.log(s2)
@@ -179,7 +188,7 @@ class _Problem:
             B, F, dB, dF = neighbour_weight_derivatives(self.kernel, params, vp)
             s2 = float(np.exp(2.0 * log_sigma))
             P = (precision(vp, B, F) * (1.0 / s2)).tocsc()
-            mode = self._mode(beta, P)
+            mode = self._mode(beta, P, (B, F, s2))
             logdet_h = self.chol.logdet
             H = self._hessian(mode.d2, P)
             sel = self.selinv(H)
