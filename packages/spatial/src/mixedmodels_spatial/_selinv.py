@@ -249,24 +249,26 @@ def _supernodal_takahashi(L: Any, d: FloatArray) -> tuple[IntArray, FloatArray, 
         Ljj[np.arange(w), np.arange(w)] = 1.0
         Lrj = panel[w:]
         inv_ljj = dtrtri(Ljj, lower=1, unitdiag=1)[0]
-        full = np.empty((w + r, w + r))
+        keep = bool(children[K])
+        full = np.empty((w + r, w + r) if keep else (w + r, w))
         if r:
             P = int(parent[K])
             prow, pfull = kept[P]
             at = np.searchsorted(prow, R)
-            Zrr = pfull[at][:, at]
+            Zrr = pfull[np.ix_(at, at)]
             children[P] -= 1
             if children[P] == 0:
                 del kept[P]
             Zrj = -(Zrr @ Lrj) @ inv_ljj
             Zjj = (inv_ljj.T / d[f:e][None, :] - Zrj.T @ Lrj) @ inv_ljj
-            full[w:, w:] = Zrr
             full[w:, :w] = Zrj
-            full[:w, w:] = Zrj.T
+            if keep:  # the children gather their Z_RR from this block
+                full[w:, w:] = Zrr
+                full[:w, w:] = Zrj.T
         else:
             Zjj = inv_ljj.T / d[f:e][None, :] @ inv_ljj
         full[:w, :w] = 0.5 * (Zjj + Zjj.T)
-        if children[K]:
+        if keep:
             kept[K] = (here, full)
         diag[f:e] = np.diagonal(full)[:w]
         lower[a:b] = full[pos, cj]
