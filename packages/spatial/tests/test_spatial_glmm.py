@@ -54,6 +54,10 @@ def test_poisson_fit_at_m_u_minus_1_is_the_core_exact_laplace(poisson):
     assert ours.loglik == pytest.approx(core.loglik, rel=1e-8)
     np.testing.assert_allclose(ours.fixef, core.fixef, rtol=1e-4)
     np.testing.assert_allclose(ours.glmmtmb_theta(), glmmtmb_theta(core), rtol=1e-4)
+    # The analytic gradient drives the fit to the same optimum.
+    analytic = spatial_glmm("y ~ x", sub, ["gx", "gy"], structure="exp", m=29, gradient=True)
+    assert analytic.loglik == pytest.approx(core.loglik, rel=1e-8)
+    np.testing.assert_allclose(analytic.fixef, core.fixef, rtol=1e-4)
     # m = 10: close to the exact fit.
     near = spatial_glmm("y ~ x", sub, ["gx", "gy"], structure="exp", m=10)
     assert near.loglik == pytest.approx(core.loglik, rel=1e-2)

@@ -76,3 +76,16 @@ def test_latent_deviance_same_with_both_backends():
         prob = _LatentProblem(kernel, xy, cols, False, lp.vp, lp=lp)
         values[backend] = [prob.deviance(np.array(p)) for p in ([np.log(0.2), -1.0], [-3.0, 0.5])]
     np.testing.assert_allclose(values["superlu"], values["cholmod"], rtol=1e-11)
+
+
+def test_lower_precision_is_the_precisions_lower_triangle():
+    from mixedmodels_spatial._latent import precision_lower
+
+    rng = np.random.default_rng(8)
+    xy = rng.uniform(0, 1, (250, 2))
+    lp = latent_plan(xy, 7)
+    B, F = neighbour_weights(make_kernel("exponential", xy), np.array([np.log(0.2)]), lp.vp)
+    extra = rng.uniform(0.5, 2.0, lp.u)
+    got = precision_lower(lp.vp, B, F, 0.7, extra).toarray()
+    want = np.tril((precision(lp.vp, B, F) * 0.7 + sparse.diags(extra)).toarray())
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

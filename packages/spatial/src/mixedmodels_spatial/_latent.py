@@ -202,6 +202,44 @@ def precision(vp: VecchiaPlan, B: FloatArray, F: FloatArray) -> sparse.csc_matri
     return (A.T @ A).tocsc()
 
 
+def _lower_pattern(vp: VecchiaPlan) -> tuple[Any, Any, Any, Any]:
+    """The lower triangle of ``Q``'s pattern in CSC form (``indptr``, ``indices``), the
+    position there of each location's packed clique pair ``(n, T)`` and of the diagonal;
+    cached on the plan (the pattern is the neighbour graph's)."""
+    hit = vp.cache.get("lower_pattern")
+    if hit is not None:
+        return hit
+    n = vp.n
+    aug = vp.augmented()
+    rows_t, cols_t = packed_index(vp.m + 1)
+    pr, pc = aug[:, rows_t], aug[:, cols_t]
+    key = np.minimum(pr, pc) * n + np.maximum(pr, pc)  # column * n + row, row >= column
+    uniq, inv = np.unique(key, return_inverse=True)
+    col = uniq // n
+    indptr = np.searchsorted(col, np.arange(n + 1)).astype(np.int32)
+    indices = (uniq - col * n).astype(np.int32)
+    diag = np.searchsorted(uniq, np.arange(n) * (n + 1))
+    idx = inv.reshape(key.shape).astype(np.int32 if uniq.size < 2**31 else np.int64)
+    out = (indptr, indices, idx, diag)
+    vp.cache["lower_pattern"] = out
+    return out
+
+
+def precision_lower(
+    vp: VecchiaPlan, B: FloatArray, F: FloatArray, scale: float = 1.0, diagonal: Any = None
+) -> sparse.csc_matrix:
+    """The lower triangle (CSC) of ``scale Q + diag(diagonal)``, ``Q`` of
+    :func:`precision`, summed straight into the kept pattern (``Q = sum_i a_i a_i'``,
+    ``a_i = (e_i - b_i) / sqrt(F_i)`` on location ``i``'s conditioning set)."""
+    indptr, indices, idx, diag = _lower_pattern(vp)
+    a = np.concatenate([-B.T, np.ones((vp.n, 1))], axis=1) * (np.sqrt(scale / F))[:, None]
+    rows_t, cols_t = packed_index(vp.m + 1)
+    data = np.bincount(idx.ravel(), (a[:, rows_t] * a[:, cols_t]).ravel(), indices.size)
+    if diagonal is not None:
+        data[diag] += diagonal
+    return sparse.csc_matrix((data, indices, indptr), shape=(vp.n, vp.n))
+
+
 def factoriser(lp: LatentPlan) -> SparseCholesky:
     """The plan's :class:`SparseCholesky` (its ordering and symbolic analysis are kept
     across evaluations: the pattern is the neighbour graph's)."""
@@ -220,9 +258,8 @@ def _factor(
     if not 0.0 < g < 1.0:
         raise np.linalg.LinAlgError("the nugget share must lie in (0, 1)")
     B, F = neighbour_weights(kernel, params, lp.vp)
-    Q = precision(lp.vp, B, F)
-    M = Q * (1.0 / (1.0 - g)) + sparse.diags(lp.counts / g)
-    chol = factoriser(lp).factor(M)
+    M = precision_lower(lp.vp, B, F, 1.0 / (1.0 - g), lp.counts / g)
+    chol = factoriser(lp).factor(M, lower=True)
     logdet = chol.logdet + float(np.sum(np.log(F))) + lp.u * float(np.log1p(-g))
     return chol, logdet, g
 

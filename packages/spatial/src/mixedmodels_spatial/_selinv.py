@@ -13,7 +13,6 @@ over columns, each step vectorised over its ``|S|^2`` entries.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -30,12 +29,39 @@ __all__ = ["SelectedInverse", "SelectedInverter"]
 class SelectedInverse:
     """Entries of ``H^{-1}`` on the factor's pattern, looked up in ``H``'s own indexing."""
 
-    def __init__(self, ipos: IntArray, keys: IntArray, lower: FloatArray, diag: FloatArray):
+    def __init__(
+        self, ipos: IntArray, keys: IntArray, lower: FloatArray, diag: FloatArray, version: int
+    ):
         self._ipos = ipos  # original index -> permuted position
         self._keys = keys  # col * n + row of the strictly lower entries, sorted
         self._lower = lower
         self._diag = diag
         self.n = diag.size
+        #: Changes when the ordering (and so :meth:`positions`) changes.
+        self.version = version
+
+    def positions(self, rows: IntArray, cols: IntArray) -> IntArray:
+        """Where ``H^{-1}[rows, cols]`` lies in :meth:`values` (the same for every
+        matrix of the pattern while ``version`` stays; pairs on the pattern only).
+
+        Raises
+        ------
+        KeyError
+            If a pair lies off the factor's pattern.
+        """
+        r, c = np.broadcast_arrays(self._ipos[rows], self._ipos[cols])
+        hi, lo = np.maximum(r, c), np.minimum(r, c)
+        key = lo * self.n + hi
+        pos = np.minimum(np.searchsorted(self._keys, key), self._keys.size - 1)
+        off = hi != lo
+        if not np.array_equal(self._keys[pos[off]], key[off]):
+            raise KeyError("an entry off the Cholesky factor's pattern was asked for")
+        return np.where(off, pos, self._keys.size + hi)
+
+    def values(self) -> FloatArray:
+        """The strictly lower entries (permuted order) then the diagonal (see
+        :meth:`positions`)."""
+        return np.concatenate([self._lower, self._diag])
 
     def diagonal(self) -> FloatArray:
         """``diag(H^{-1})`` in ``H``'s indexing."""
@@ -71,6 +97,7 @@ class SelectedInverter:
     def __init__(self) -> None:
         self._pattern: tuple[Any, Any] | None = None
         self._perm: IntArray | None = None
+        self.version = 0
 
     def _ordering(self, H: sparse.csc_matrix) -> IntArray:
         same = (
@@ -79,14 +106,17 @@ class SelectedInverter:
             and np.array_equal(self._pattern[1], H.indices)
         )
         if not same:
-            lu = splu(
-                H,
-                permc_spec="MMD_AT_PLUS_A",
-                diag_pivot_thresh=0.0,
-                options={"SymmetricMode": True},
-            )
-            self._perm = np.argsort(lu.perm_c).astype(np.int64)
+            options = {"SymmetricMode": True}
+            lu = splu(H, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options=options)
+            p = np.argsort(lu.perm_c).astype(np.int64)
+            # Postorder the elimination tree (same fill): parents follow their
+            # children, so supernodes can be merged with their parents.
+            lu = splu(H[p][:, p], permc_spec="NATURAL", diag_pivot_thresh=0.0, options=options)
+            L = sparse.tril(lu.L, k=-1, format="csc")
+            L.sort_indices()
+            self._perm = p[_postorder(L.indptr, L.indices)]
             self._pattern = (H.indptr.copy(), H.indices.copy())
+            self.version += 1
         assert self._perm is not None
         return self._perm
 
@@ -116,40 +146,73 @@ class SelectedInverter:
         ipos = np.empty(n, dtype=np.int64)
         ipos[p] = np.arange(n)
         keys, lower, diag = _supernodal_takahashi(L, d)
-        return SelectedInverse(ipos, keys, lower, diag)
+        return SelectedInverse(ipos, keys, lower, diag, self.version)
 
 
-_GROUPS_BY_KEY = 30  # ancestors above which Z_RR is gathered by key, not block by block
-_TRIL: dict[int, tuple[IntArray, IntArray]] = {}
-
-
-def _tril_index(r: int) -> tuple[IntArray, IntArray]:
-    """``numpy.tril_indices(r, -1)``, cached."""
-    hit = _TRIL.get(r)
-    if hit is None:
-        ii, jj = np.tril_indices(r, -1)
-        hit = (ii.astype(np.int64), jj.astype(np.int64))
-        if r <= 512:
-            _TRIL[r] = hit
-    return hit
+def _postorder(indptr: Any, rows: Any) -> IntArray:
+    """A postorder of the elimination tree of a factor with this pattern (the parent of
+    column ``j`` is its first row below the diagonal)."""
+    n = indptr.size - 1
+    count = np.diff(indptr)
+    parent = np.full(n, -1, dtype=np.int64)
+    has = count > 0
+    parent[has] = rows[indptr[:-1][has]]
+    # Children lists in CSR form (children in increasing order).
+    kids = np.argsort(np.where(has, parent, n), kind="stable")[: int(np.sum(has))]
+    start = np.searchsorted(parent[kids], np.arange(n + 1))
+    kid_list = kids.tolist()
+    start_list = start.tolist()
+    order: list[int] = []
+    stack = [(int(j), False) for j in np.flatnonzero(~has)[::-1]]
+    while stack:  # depth first, a loop over columns (once per pattern)
+        j, done = stack.pop()
+        if done:
+            order.append(j)
+            continue
+        stack.append((j, True))
+        stack.extend((c, False) for c in kid_list[start_list[j] : start_list[j + 1]])
+    return np.asarray(order, dtype=np.int64)
 
 
 def _supernodes(indptr: IntArray, rows: IntArray, n: int) -> IntArray:
     """First columns of the supernodes (and ``n``): runs of columns ``t`` whose pattern
-    below the diagonal is ``{t + 1}`` and column ``t + 1``'s."""
+    below the diagonal is ``{t + 1}`` and column ``t + 1``'s (fundamental supernodes),
+    then a supernode merged into the next one when that is its parent and the dense
+    panel of the two holds at most half again as many entries as the factor there
+    (relaxed supernodes: fewer, larger dense blocks; the zeros they add are exact)."""
     count = np.diff(indptr)
     first_row = np.where(count > 0, rows[np.minimum(indptr[:-1], rows.size - 1)], -1)
     t = np.arange(n - 1)
     joins = (count[:-1] == count[1:] + 1) & (first_row[:-1] == t + 1)
-    return np.concatenate([[0], np.flatnonzero(~joins) + 1, [n]]).astype(np.int64)
+    fund = np.concatenate([[0], np.flatnonzero(~joins) + 1, [n]]).astype(np.int64)
+    # Relaxation: a loop over the fundamental supernodes, integers only.
+    last_count = count[fund[1:] - 1].tolist()  # |R| of each fundamental supernode
+    parent_col = first_row[fund[1:] - 1].tolist()  # first row below its last column
+    starts = fund.tolist()
+    out = [0]
+    for K in range(fund.size - 2):
+        f, e_next = out[-1], starts[K + 2]
+        if parent_col[K] != starts[K + 1]:  # the next supernode is not the parent
+            out.append(starts[K + 1])
+            continue
+        w = e_next - f
+        r = last_count[K + 1]
+        dense = w * (w - 1) // 2 + w * r
+        stored = int(indptr[e_next] - indptr[f])
+        if dense > 1.5 * stored + 16 * w:
+            out.append(starts[K + 1])
+    out.append(n)
+    return np.asarray(out, dtype=np.int64)
 
 
 def _supernodal_takahashi(L: Any, d: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
     """``(keys, lower, diag)`` of ``(L D L')^{-1}`` on ``L``'s pattern, ``keys = col * n +
     row`` of the strictly lower entries (sorted).  Supernode by supernode from the last:
     with ``J`` its columns and ``R`` the rows below them, ``Z_RJ = -Z_RR L_RJ L_JJ^{-1}``,
-    ``Z_JJ = (L_JJ^{-T} D_J^{-1} - Z_RJ' L_RJ) L_JJ^{-1}``; ``Z_RR`` is gathered from the
-    blocks of the supernodes ``R`` falls in (done before: they come later)."""
+    ``Z_JJ = (L_JJ^{-T} D_J^{-1} - Z_RJ' L_RJ) L_JJ^{-1}``.  ``R`` lies within the
+    parent supernode's ``J u R`` (the factor's pattern is chordal), so ``Z_RR`` is one
+    gather from the parent's dense ``Z[J u R, J u R]``, kept until its last child is done.
+    """
     from scipy.linalg.lapack import dtrtri
 
     n = d.size
@@ -161,16 +224,21 @@ def _supernodal_takahashi(L: Any, d: FloatArray) -> tuple[IntArray, FloatArray, 
     first = _supernodes(indptr, rows, n)
     n_sup = first.size - 1
     sup_of = np.repeat(np.arange(n_sup), np.diff(first))
-    block_rows: list[IntArray] = [np.empty(0, np.int64)] * n_sup  # J then R, sorted
-    blocks: list[FloatArray] = [np.empty((0, 0))] * n_sup  # Z[J u R, J]
+    # Parent supernode: the one holding the first row below the supernode's last column.
+    last = first[1:] - 1
+    has_parent = np.diff(indptr)[last] > 0
+    parent = np.full(n_sup, -1, dtype=np.int64)
+    parent[has_parent] = sup_of[rows[indptr[last[has_parent]]]]
+    children = np.bincount(parent[has_parent], minlength=n_sup)
+    kept: dict[int, tuple[IntArray, FloatArray]] = {}  # J u R and Z[J u R, J u R]
     diag = np.empty(n)
     lower = np.empty(rows.size)
     for K in range(n_sup - 1, -1, -1):  # a loop over supernodes, dense blocks inside
         f, e = int(first[K]), int(first[K + 1])
         w = e - f
         a, b = int(indptr[f]), int(indptr[e])
-        # Column f holds rows f+1..e-1 then R; the others are nested in it.
-        R = rows[a + (w - 1) : indptr[f + 1]]
+        # R: the rows below the last column; every column's rows lie in J u R.
+        R = rows[indptr[e - 1] : b]
         r = R.size
         here = np.concatenate([np.arange(f, e, dtype=np.int64), R])
         pos = np.searchsorted(here, rows[a:b])
@@ -180,32 +248,28 @@ def _supernodal_takahashi(L: Any, d: FloatArray) -> tuple[IntArray, FloatArray, 
         Ljj = panel[:w]
         Ljj[np.arange(w), np.arange(w)] = 1.0
         Lrj = panel[w:]
-        Zrr = np.empty((r, r))
-        if r:
-            groups = sup_of[R]
-            cuts = np.concatenate([[0], np.flatnonzero(np.diff(groups)) + 1, [r]])
-            if cuts.size - 1 > _GROUPS_BY_KEY:
-                # Many ancestors: one lookup of the lower triangle by key (those
-                # supernodes' entries are already in `lower`).
-                ii, jj = _tril_index(r)
-                at = np.searchsorted(keys, R[jj] * n + R[ii])
-                got = lower[at]
-                Zrr[ii, jj] = got
-                Zrr[jj, ii] = got
-                Zrr[np.arange(r), np.arange(r)] = diag[R]
-            else:
-                for g0, g1 in itertools.pairwise(cuts.tolist()):  # ancestors of R
-                    A = int(groups[g0])
-                    at = np.searchsorted(block_rows[A], R[g0:])
-                    part = blocks[A][at][:, R[g0:g1] - first[A]]
-                    Zrr[g0:, g0:g1] = part
-                    Zrr[g0:g1, g1:] = part[g1 - g0 :].T
         inv_ljj = dtrtri(Ljj, lower=1, unitdiag=1)[0]
-        Zrj = -(Zrr @ Lrj) @ inv_ljj
-        Zjj = (inv_ljj.T / d[f:e][None, :] - Zrj.T @ Lrj) @ inv_ljj
-        Zjj = 0.5 * (Zjj + Zjj.T)
-        block = np.vstack([Zjj, Zrj])
-        block_rows[K], blocks[K] = here, block
-        diag[f:e] = np.diagonal(Zjj)
-        lower[a:b] = block[pos, cj]
+        keep = bool(children[K])
+        full = np.empty((w + r, w + r) if keep else (w + r, w))
+        if r:
+            P = int(parent[K])
+            prow, pfull = kept[P]
+            at = np.searchsorted(prow, R)
+            Zrr = pfull[np.ix_(at, at)]
+            children[P] -= 1
+            if children[P] == 0:
+                del kept[P]
+            Zrj = -(Zrr @ Lrj) @ inv_ljj
+            Zjj = (inv_ljj.T / d[f:e][None, :] - Zrj.T @ Lrj) @ inv_ljj
+            full[w:, :w] = Zrj
+            if keep:  # the children gather their Z_RR from this block
+                full[w:, w:] = Zrr
+                full[:w, w:] = Zrj.T
+        else:
+            Zjj = inv_ljj.T / d[f:e][None, :] @ inv_ljj
+        full[:w, :w] = 0.5 * (Zjj + Zjj.T)
+        if keep:
+            kept[K] = (here, full)
+        diag[f:e] = np.diagonal(full)[:w]
+        lower[a:b] = full[pos, cj]
     return keys, lower, diag

@@ -82,8 +82,9 @@ class SparseCholesky:
             and bool(np.array_equal(p[1], indices))
         )
 
-    def factor(self, M: sparse.spmatrix) -> SparseCholesky:
-        """Factor ``M`` (symmetric positive definite; both triangles stored or not).
+    def factor(self, M: sparse.spmatrix, lower: bool = False) -> SparseCholesky:
+        """Factor ``M`` (symmetric positive definite): both triangles stored, or with
+        ``lower=True`` its lower triangle only (CSC, sorted indices).
 
         Raises
         ------
@@ -91,16 +92,19 @@ class SparseCholesky:
             If ``M`` is not (numerically) positive definite.
         """
         if self.backend == "cholmod":
-            self._factor_cholmod(M)
+            self._factor_cholmod(M if lower else sparse.tril(M, format="csc"))
         else:
+            if lower:
+                low = sparse.csc_matrix(M)
+                M = low + sparse.tril(low, k=-1, format="csc").T
             self._factor_superlu(M)
         return self
 
-    def _factor_cholmod(self, M: sparse.spmatrix) -> None:
+    def _factor_cholmod(self, low: sparse.spmatrix) -> None:
         import cvxopt
         import cvxopt.cholmod as chm
 
-        low = sparse.tril(M, format="csc")
+        low = sparse.csc_matrix(low)
         low.sort_indices()
         values = cvxopt.matrix(np.ascontiguousarray(low.data, dtype=np.float64))
         if not self._same_pattern(low.indptr, low.indices):
