@@ -157,3 +157,22 @@ def test_t2_bad_arguments(data):
         gamm4("y ~ t2(x, z, bs = 'tp')", data, random="(1 | g)")
     with pytest.raises(ValueError, match="use t2"):
         gamm4("y ~ te(x, z)", data, random="(1 | g)")
+
+
+@pytest.mark.parametrize("k", [5, 10, 20])
+def test_lanczos_eigenpairs_are_the_full_decompositions(data, k):
+    # the tprs basis takes E's k eigenpairs of largest |value| by Lanczos (as mgcv)
+    from mixedmodels_gamm._tprs import _eta, _leading_eigenpairs
+
+    u = np.unique(data["x"].to_numpy())
+    E = _eta(u, u)
+    np.testing.assert_allclose(E, np.abs(u[:, None] - u[None, :]) ** 3 / 12, rtol=1e-14)
+    evals, evecs = np.linalg.eigh(E)
+    order = np.argsort(-np.abs(evals))[:k]
+    vals, vecs = _leading_eigenpairs(E, k)
+    np.testing.assert_allclose(vals, evals[order], rtol=1e-10)
+    signs = np.sign(np.sum(vecs * evecs[:, order], axis=0))
+    np.testing.assert_allclose(vecs, evecs[:, order] * signs, atol=1e-10)
+    small_vals, _ = _leading_eigenpairs(E[:30, :30], 5)  # the full-eigh branch
+    e30 = np.linalg.eigvalsh(E[:30, :30])
+    np.testing.assert_allclose(small_vals, e30[np.argsort(-np.abs(e30))[:5]], rtol=1e-12)

@@ -75,3 +75,24 @@ def test_singular_fits_keep_their_path() -> None:
     data = mm.datasets.load("Dyestuff2")
     fit = mm.lmm("Yield ~ 1 + (1 | Batch)", data)
     assert fit.singular and fit.optimizer.method == "lbfgsb"
+
+
+def test_with_cross_products_is_a_fresh_problem() -> None:
+    # residual structures swap only C between whitened problems (same layout)
+    data = mm.datasets.load("sleepstudy")
+    a = lmm_fit.build_problem(Model("Reaction ~ Days + (Days | Subject)", data))
+    other = data.assign(Reaction=data["Reaction"] * 0.5 + 7.0 * data["Days"] ** 1.5)
+    b = lmm_fit.build_problem(Model("Reaction ~ Days + (Days | Subject)", other))
+    assert isinstance(a, DenseLMMProblem) and isinstance(b, DenseLMMProblem)
+    theta = np.array([0.9, 0.1, 0.3])
+    a.hessian(theta, True)  # fills a's caches, which must not leak into the copy
+    swapped = a.with_cross_products(b.C)
+    for reml in (True, False):
+        assert swapped.objective(theta, reml) == b.objective(theta, reml)
+        ours, theirs = swapped.hessian(theta, reml), b.hessian(theta, reml)
+        assert ours is not None and theirs is not None
+        for x, y in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert a.objective(theta, True) != b.objective(theta, True)
+    with pytest.raises(ValueError, match="cross-products of shape"):
+        a.with_cross_products(b.C[:-1, :-1])

@@ -497,3 +497,23 @@ def test_one_term_direct_problem_equals_textbook(correlation: Any, variance: Any
         assert problem.objective(theta, reml) == pytest.approx(expected, rel=1e-9)
         value, grad = problem.gradient(theta, reml)
         assert grad is not None and value == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("correlation", ["ar1(1 | g)", "car1(time | g)"])
+def test_correlation_factors_of_several_group_sizes(correlation: str) -> None:
+    # groups of sizes 2..6 (and singletons): the factors of all sizes come from one
+    # padded batched Cholesky; each must be its own pattern's factor
+    rng = np.random.default_rng(3)
+    sizes = np.array([1, 2, 2, 3, 4, 4, 4, 5, 6, 6])
+    g = np.repeat(np.arange(sizes.size), sizes)
+    time = np.concatenate([np.sort(rng.uniform(0, 5, k)) for k in sizes])
+    frame = pd.DataFrame({"g": g.astype(str), "time": time})
+    residual = bind_residual(correlation, None, frame, frame.index, None)
+    corr = np.array([0.4])
+    factors = residual.correlation_factors(corr)
+    assert factors is not None and len(factors) == len(residual.batches) > 1
+    assert residual.correlation is not None
+    for b, (L, logdet) in zip(residual.batches, factors, strict=True):
+        C = residual.correlation.correlations(corr, b.patterns)
+        np.testing.assert_allclose(L, np.linalg.cholesky(C), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(logdet, np.linalg.slogdet(C)[1], rtol=1e-12)

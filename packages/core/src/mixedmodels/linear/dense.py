@@ -10,6 +10,8 @@ use interchangeably) and is checked against it and against a textbook computatio
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.linalg as sla
 
@@ -82,6 +84,19 @@ class DenseLMMProblem(ThetaLayout):
         self._set_sizes(products.n, p, terms, products.log_weights_sum)
         self._setup(products.C)
         return self
+
+    def with_cross_products(self, C: FloatArray) -> DenseLMMProblem:
+        """The same problem (terms, sizes, weights) on other cross-products ``C`` of the
+        same layout: the layout's index arrays are shared, not rebuilt (a residual
+        structure's whitened problems differ only in ``C``)."""
+        if C.shape != self.C.shape:
+            raise ValueError(f"cross-products of shape {C.shape}, expected {self.C.shape}")
+        new = copy.copy(self)
+        new.C = C
+        new._last_ev = None
+        new._last_grad = None
+        new._hessian_parts = None
+        return new
 
     def _setup(self, C: FloatArray | None) -> None:
         """Everything the evaluations need, from ``C = [Z X y]' W [Z X y]``."""

@@ -27,6 +27,7 @@ from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
 from ..structures.whitening import BoundResidual, solve_lower
 from .criterion import LMMProblem
+from .cross_products import lmm_cross_products
 from .dense import DenseLMMProblem
 from .direct import DirectLMMProblem
 from .layout import Evaluation, TermData, ThetaLayout, profiled_objective
@@ -200,6 +201,7 @@ class ResidualLMMProblem(ThetaLayout):
                 plan.append((rest, n, n - rest, 1, levels, unique))
             self._gram_plan = plan
         self._cache: dict[bytes, tuple[Any, float] | None] = {}
+        self._dense_template: DenseLMMProblem | None = None
         built = self._inner(self.residual.start())
         if built is None:
             raise ModelSpecificationError(
@@ -308,7 +310,13 @@ class ResidualLMMProblem(ThetaLayout):
         elif self.kind == "dense_general":
             inner = DenseLMMProblem(X, y, self.terms, matrix=Mt)
         elif self.kind == "dense":
-            inner = DenseLMMProblem(X, y, terms)
+            # one layout for every phi: later problems reuse the first one's index arrays
+            if self._dense_template is None:
+                inner = self._dense_template = DenseLMMProblem(X, y, terms)
+            else:
+                C = lmm_cross_products(X, y, terms, None, dense=True).C
+                assert C is not None  # dense=True
+                inner = self._dense_template.with_cross_products(C)
         elif self.kind == "direct":
             grams = None if self._gram_plan is None else self._level_grams(Mt)
             inner = DirectLMMProblem(X, y, terms, grams=grams)

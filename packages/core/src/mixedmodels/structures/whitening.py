@@ -130,9 +130,38 @@ class BoundResidual:
         """Per batch, the Cholesky factors of the patterns' correlation matrices and
         their log-determinants; ``None`` if one is not positive definite."""
         assert self.correlation is not None
+        mats = [
+            np.asarray(self.correlation.correlations(corr, b.patterns), dtype=np.float64)
+            for b in self.batches
+        ]
+        sizes = [(m.shape[0], m.shape[1]) for m in mats]
+        total = sum(P for P, _ in sizes)
+        kmax = max((k for _, k in sizes), default=0)
+        if len(mats) > 1 and total * kmax * kmax <= 2 * sum(P * k * k for P, k in sizes) + 4096:
+            # Few small batches (groups of a few sizes): one factorisation of all the
+            # patterns, each padded with an identity block (the Cholesky factor of
+            # diag(C, I) is diag(chol(C), I)): one LAPACK dispatch instead of one per size.
+            big = np.zeros((total, kmax, kmax))
+            big[:, np.arange(kmax), np.arange(kmax)] = 1.0
+            at = 0
+            for m, (P, k) in zip(mats, sizes, strict=True):
+                big[at : at + P, :k, :k] = m
+                at += P
+            try:
+                L_all = np.linalg.cholesky(big)
+            except np.linalg.LinAlgError:
+                return None
+            diag = np.diagonal(L_all, axis1=1, axis2=2)
+            if not (np.all(np.isfinite(diag)) and diag.min() > 0):
+                return None
+            logdets = 2.0 * np.log(diag).sum(axis=1)
+            out, at = [], 0
+            for P, k in sizes:
+                out.append((L_all[at : at + P, :k, :k], logdets[at : at + P]))
+                at += P
+            return out
         out = []
-        for b in self.batches:
-            C = np.asarray(self.correlation.correlations(corr, b.patterns), dtype=np.float64)
+        for C in mats:
             try:
                 Lc = np.linalg.cholesky(C)
             except np.linalg.LinAlgError:
