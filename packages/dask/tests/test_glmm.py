@@ -10,6 +10,7 @@ rounding of sums: the in-memory fit of the same rows in another order moves it b
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,9 @@ PARAMETER_CASES = {
     "grouseticks_nb": ("grouseticks", "TICKS ~ YEAR + (1 | BROOD)", "negative_binomial", None),
     "gamma_log": ("dispersion", "y_gamma ~ x + (1 | g)", "Gamma", "log"),
     "gaussian_log": ("dispersion", "y_gauss ~ x + (1 | g)", "gaussian", "log"),
+    # Not a core reference case (the same data's inverse Gaussian response): the third
+    # dispersion family; threaded only (its Dask fit takes ~4x the Gamma fit's CPU time).
+    "inverse_gaussian_log": ("dispersion", "y_ig ~ x + (1 | g)", "inverse_gaussian", "log"),
 }
 # Relative tolerances (fixef, theta, vcov, size or dispersion); the criterion to 1e-10.
 # The joint optimisation over (theta, beta, log parameter) takes a forward difference
@@ -164,7 +168,11 @@ PARAMETER_TOL = {
     "grouseticks_nb": (2e-7, 2e-7, 2e-7, 1e-5),
     "gamma_log": (5e-6, 1e-5, 2e-5, 5e-6),
     "gaussian_log": (2e-8, 2e-8, 1e-5, 1e-5),
+    "inverse_gaussian_log": (2e-6, 5e-6, 1e-5, 5e-6),
 }
+# The printed summary identical (the inverse Gaussian's quantile of the scaled residuals
+# 1.491645 is printed 1.49164 or 1.49165 as the fit moves by 1e-7).
+EXACT_SUMMARY = ("grouseticks_nb", "gamma_log", "gaussian_log")
 _WANT_PARAMETER: dict[str, Any] = {}
 
 
@@ -198,7 +206,17 @@ def assert_same_parameter_fit(got: Any, want: Any, case: str) -> None:
             assert _rel(getattr(got, name), getattr(want, name)) <= par_tol
     assert got.nobs == want.nobs and got.ngrps == want.ngrps
     assert got.converged == want.converged and got.singular == want.singular
-    assert str(got.summary()) == str(want.summary())
+    if case in EXACT_SUMMARY:
+        assert str(got.summary()) == str(want.summary())
+    else:  # the same text; the printed numbers to 1e-5 (one rounds the other way)
+        number = r"-?\d+\.?\d*(?:e[-+]?\d+)?"
+        text_got, text_want = str(got.summary()), str(want.summary())
+        assert re.sub(number, "#", text_got) == re.sub(number, "#", text_want)
+        np.testing.assert_allclose(
+            [float(v) for v in re.findall(number, text_got)],
+            [float(v) for v in re.findall(number, text_want)],
+            rtol=1e-5,
+        )
     tidy_got, tidy_want = mm.tidy(got), mm.tidy(want)
     assert list(tidy_got.columns) == list(tidy_want.columns)
     assert list(tidy_got["term"]) == list(tidy_want["term"])
@@ -222,10 +240,10 @@ def test_family_parameter_cases_match_in_memory(case: str) -> None:
     assert_same_parameter_fit(got, _parameter_want(case), case)
 
 
-@pytest.mark.parametrize("case", list(PARAMETER_CASES))
+@pytest.mark.parametrize("case", ["grouseticks_nb", "gamma_log"])
 def test_family_parameter_cases_missing_levels_distributed(case: str, cluster_client: Any) -> None:
     """Rows sorted by the grouping factor into 6 partitions (each misses most levels),
-    on the 2-worker LocalCluster."""
+    on the 2-worker LocalCluster (one case per route: size, dispersion; ~1 min each)."""
     df = _parameter_data(case)
     group = "BROOD" if "BROOD" in df.columns else "g"
     df = df.sort_values(group, kind="stable")
