@@ -21,6 +21,7 @@ from .estimators import announce as announce_fit
 from .generalized.chunked import ChunkedGLMMProblem
 from .generalized.chunked import combine as combine_chunks
 from .generalized.criterion import GLMMProblem
+from .generalized.family_parameter import fit_glmm_dispersion, fit_glmm_nb
 from .generalized.fit import fit_glmm
 from .generalized.standardized import StandardizedGLMMProblem
 from .interfaces import FloatArray
@@ -50,6 +51,8 @@ __all__ = [
     "data_source_for",
     "finite_difference_derivatives",
     "fit_glmm",
+    "fit_glmm_dispersion",
+    "fit_glmm_nb",
     "fit_lmm_criterion",
     "fixed_matrix",
     "fixed_term_assignment",

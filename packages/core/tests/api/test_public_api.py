@@ -76,6 +76,8 @@ PUBLIC_MODULES: dict[str, list[str]] = {
         "data_source_for",
         "finite_difference_derivatives",
         "fit_glmm",
+        "fit_glmm_dispersion",
+        "fit_glmm_nb",
         "fit_lmm_criterion",
         "fixed_matrix",
         "fixed_term_assignment",

@@ -61,3 +61,36 @@ def test_chunked_criterion_and_gradient(case: str) -> None:
     if k == 1 and len(model.terms) == 1:
         assert C.agq(theta, beta, 9) == pytest.approx(P.agq(theta, beta, 9), rel=1e-12)
     assert C.n == P.n
+
+
+@pytest.mark.parametrize(
+    ("name", "formula", "family", "link"),
+    [
+        ("grouseticks", "TICKS ~ YEAR + (1 | BROOD)", "negative_binomial", None),
+        ("grouseticks", "TICKS + 0.5 ~ YEAR + (1 | BROOD)", "Gamma", "log"),
+    ],
+)
+def test_chunked_family_parameter_reductions(name: str, formula: str, family: str, link: Any):
+    """What the family-parameter fit reads from the rows, by one pass each: ``-2 log p(y|mu)``
+    at given modes (for several sizes / dispersions) and the fast fit's Fisher vcov."""
+    model = mm.Model(formula, mm.datasets.load(name), family=family, link=link)
+    P = build_glmm_problem(model)
+    C = _chunked(P, 3)
+    modes = C.pirls(np.array([0.8]), None)
+    assert modes is not None
+    # The same modes' linear predictor on all rows in memory.
+    eta = (
+        P.offset + P.X @ modes.beta + P.fixed.random_part(modes.factor.lambdas, modes.u1, modes.uR)
+    )
+    for value in (0.5, 2.0, 7.0):
+        for Q in (P, C):
+            if family == "negative_binomial":
+                Q.family = model.family.with_theta(value)  # type: ignore[attr-defined]
+            else:
+                Q.dispersion = value
+        want = P._full_minus2_loglik(P.link.inverse(eta))
+        assert C.modes_minus2_loglik(modes) == pytest.approx(want, rel=1e-13)
+    f = P.joint.factor(modes.factor.lambdas, P._weights(eta)[2])
+    assert f is not None
+    want_vcov = P.joint.fixed_effects_vcov(f)
+    np.testing.assert_allclose(C.fisher_fixed_effects_vcov(modes), want_vcov, rtol=1e-11)

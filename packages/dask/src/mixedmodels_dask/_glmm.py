@@ -25,6 +25,8 @@ from mixedmodels.extending import (
     announce_fit,
     combine_chunks,
     fit_glmm,
+    fit_glmm_dispersion,
+    fit_glmm_nb,
     standardize_from_moments,
 )
 
@@ -35,7 +37,7 @@ from ._result import DaskGLMMResult
 
 __all__ = ["glmm"]
 
-_OPTIONS = ("check", "start")
+_OPTIONS = ("check", "start", "estimate_size")
 
 
 def _response_and_weights(
@@ -106,7 +108,9 @@ def glmm(
     data
         The Dask frame.
     family, link
-        A family of the core's GLMM fitter (``"binomial"``, ``"poisson"``, ...).
+        A family of the core's GLMM fitter (``"binomial"``, ``"poisson"``, ...); the
+        negative binomial's size (glmer.nb) and a family's dispersion (``"Gamma"``,
+        ``"inverse_gaussian"``, gaussian with a link) are estimated as in memory.
     nagq
         1 (Laplace) or, for one scalar random-effect term, the number of adaptive
         Gauss-Hermite nodes.
@@ -119,7 +123,7 @@ def glmm(
     ziformula, dispformula
         Not available on Dask frames.
     **options
-        ``check``, ``start``, as :func:`mixedmodels.glmm`.
+        ``check``, ``start``, ``estimate_size``, as :func:`mixedmodels.glmm`.
 
     Returns
     -------
@@ -147,15 +151,14 @@ def glmm(
     design = _design_of(formula, data, weights, offset, contrasts, client, family, link)
     model = design.model
     fam = model.family
-    if fam.has_dispersion:
+    if fam.has_dispersion and model.is_linear:
         raise ModelSpecificationError(
-            f"family {fam.name!r} has a dispersion parameter to estimate: not available on "
-            "Dask frames yet (binomial, poisson and other families without one are)"
+            "a gaussian model with the identity link is a linear mixed model: use lmm"
         )
-    if fam.name == "negative_binomial":
+    if fam.has_dispersion and nagq != 1:
         raise ModelSpecificationError(
-            "the negative binomial (glmer.nb: its size is estimated) is not available on "
-            "Dask frames yet; use family='poisson', or fit in memory"
+            f"family {fam.name!r} has a dispersion parameter: fitted by the Laplace "
+            f"approximation (nagq=1), got nagq={nagq}"
         )
     if not model.terms:
         raise ModelSpecificationError(
@@ -186,7 +189,19 @@ def glmm(
     inner_terms = std.terms if standardized else layout
     inner = ChunkedGLMMProblem(reduce, list(inner_terms), p, n, model.family, model.link)
     user = StandardizedGLMMProblem(inner, std, np.zeros((0, p)), layout) if standardized else None
-    fit = fit_glmm(model, nagq=nagq, problem=inner, user=user, **options)
+    # As the core's estimator: glmer.nb's size, or a dispersion, estimated jointly.
+    if fam.name == "negative_binomial" and options.pop("estimate_size", True):
+        check = options.get("check", True)
+        if "start" in options:
+            raise ModelSpecificationError("start= is not available with an estimated size")
+        fit = fit_glmm_nb(model, nagq=nagq, check=check, problem=inner, user=user)
+    elif fam.has_dispersion:
+        if "start" in options:
+            raise ModelSpecificationError("start= is not available with an estimated dispersion")
+        fit = fit_glmm_dispersion(model, check=options.get("check", True), problem=inner, user=user)
+    else:
+        options.pop("estimate_size", None)
+        fit = fit_glmm(model, nagq=nagq, problem=inner, user=user, **options)
     result = DaskGLMMResult.from_fit(fit)
     assert isinstance(result, DaskGLMMResult)
     result._attach(data, design, client)

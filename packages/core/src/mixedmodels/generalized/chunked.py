@@ -441,6 +441,25 @@ class ChunkedGLMMProblem(GLMMProblem):
             return float(full) if cache[2] is None else float(dev) + cache[2]
         return deviance + cache[2]
 
+    @staticmethod
+    def _point_of(modes: PirlsResult) -> tuple[Any, ...]:
+        """``(lambdas, beta, u1, uR)`` of a PIRLS result: where its rows are evaluated."""
+        return (modes.factor.lambdas, modes.beta, modes.u1, modes.uR)
+
+    def modes_minus2_loglik(self, modes: PirlsResult) -> float:
+        """``-2 sum log p(y | mu)`` at the means of ``modes``: one pass."""
+        full, _, _, _ = self._reduce(
+            partial(_loglik_task, state=self._state(), point=self._point_of(modes), mean_mu=None)
+        )
+        return float(full)
+
+    def fisher_fixed_effects_vcov(self, modes: PirlsResult) -> FloatArray | None:
+        """The fast fit's vcov at ``modes`` (Fisher's weights): one pass."""
+        lambdas, beta, u1, uR = self._point_of(modes)
+        _, sums = self._at(lambdas, beta, u1, uR, joint=True, check_eta=False)
+        f = self._factor(self.joint, lambdas, sums)
+        return self.joint.fixed_effects_vcov(f) if f is not None else None
+
     def laplace(self, theta: FloatArray, beta: FloatArray | None = None) -> float:
         res = self.pirls(theta, beta)
         if res is None:

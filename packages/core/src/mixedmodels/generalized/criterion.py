@@ -459,6 +459,18 @@ class GLMMProblem:
         loglik = self.family.loglik(self.y, mu, self.pw, dispersion=self.dispersion)
         return -2.0 * float(np.sum(loglik))
 
+    def modes_minus2_loglik(self, modes: PirlsResult) -> float:
+        """``-2 sum log p(y | mu)`` at the means of ``modes`` (a PIRLS result of this
+        problem), with the problem's current family and dispersion: no PIRLS (the
+        family-parameter fits evaluate it for many values of that parameter)."""
+        return self._full_minus2_loglik(self.link.inverse(modes.eta))
+
+    def fisher_fixed_effects_vcov(self, modes: PirlsResult) -> FloatArray | None:
+        """``(X' V^-1 X)^-1`` at ``modes`` with Fisher's weights (the fast fit's vcov);
+        ``None`` where the system cannot be factored."""
+        f = self.joint.factor(modes.factor.lambdas, self._weights(modes.eta)[2])
+        return self.joint.fixed_effects_vcov(f) if f is not None else None
+
     def _constant_part(self, mu: FloatArray) -> float | None:
         """``-2 log L - deviance``, if it does not depend on ``mu`` (checked at two)."""
         other = 0.5 * (mu + float(np.mean(mu)))

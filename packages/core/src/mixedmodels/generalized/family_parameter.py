@@ -25,37 +25,56 @@ from .fit import (
     fit_to_user,
     standardized_glmm_problem,
 )
+from .standardized import StandardizedGLMMProblem
 
 __all__ = ["fit_glmm_dispersion", "fit_glmm_nb"]
 
 
-def fit_glmm_nb(model: Model, nagq: int = 1, check: bool = True) -> GLMMFit:
+def fit_glmm_nb(
+    model: Model,
+    nagq: int = 1,
+    check: bool = True,
+    problem: GLMMProblem | None = None,
+    user: StandardizedGLMMProblem | None = None,
+) -> GLMMFit:
     """Negative binomial GLMM with the size estimated (lme4's ``glmer.nb``).
 
     The size is the joint maximiser with ``theta`` and ``beta``, as glmer.nb's
-    alternation converges to.
+    alternation converges to.  ``problem`` and ``user``: as :func:`fit_glmm` (a problem
+    whose rows live elsewhere, e.g. a ``ChunkedGLMMProblem``); by default the model's
+    rows in memory.
     """
     base = model.family
 
     def set_size(P: GLMMProblem, log_size: float) -> None:
         P.family = base.with_theta(float(np.exp(log_size)))  # type: ignore[attr-defined]
 
-    fit = _fit_family_parameter(model, nagq, check, set_size, bracket=(-1.0, 2.0))
+    fit = _fit_family_parameter(
+        model, nagq, check, set_size, bracket=(-1.0, 2.0), problem=problem, user=user
+    )
     assert fit.family_parameter is not None
     fit.nb_size = float(np.exp(fit.family_parameter))
     return fit
 
 
-def fit_glmm_dispersion(model: Model, check: bool = True) -> GLMMFit:
+def fit_glmm_dispersion(
+    model: Model,
+    check: bool = True,
+    problem: GLMMProblem | None = None,
+    user: StandardizedGLMMProblem | None = None,
+) -> GLMMFit:
     """GLMM of a family with a dispersion parameter (Gamma, inverse Gaussian, gaussian
     with a link), the dispersion estimated jointly (glmmTMB's parameterisation: the
-    random effects' covariance is on the absolute scale)."""
+    random effects' covariance is on the absolute scale).  ``problem`` and ``user``: as
+    :func:`fit_glmm_nb`."""
 
     def set_dispersion(P: GLMMProblem, log_phi: float) -> None:
         P.dispersion = float(np.exp(log_phi))
         P.observed_information = True
 
-    fit = _fit_family_parameter(model, 1, check, set_dispersion, bracket=(-3.0, 1.0))
+    fit = _fit_family_parameter(
+        model, 1, check, set_dispersion, bracket=(-3.0, 1.0), problem=problem, user=user
+    )
     assert fit.family_parameter is not None
     fit.dispersion = float(np.exp(fit.family_parameter))
     return fit
@@ -67,15 +86,22 @@ def _fit_family_parameter(
     check: bool,
     set_parameter: Any,
     bracket: tuple[float, float],
+    problem: GLMMProblem | None = None,
+    user: StandardizedGLMMProblem | None = None,
 ) -> GLMMFit:
     """Fit with one extra family parameter (on a log scale) estimated jointly.
 
     The parameter's maximum-likelihood value given the means of a fast (first-stage) fit
     gives a start, one optimisation over ``(theta, beta, parameter)`` the optimum, and a
     final fit at that value the fixed-parameter inference (as glmer.nb reports).
+    Every use of the rows goes through the problem's methods (so that a chunked
+    problem evaluates each as one pass over its chunks).
     """
     # Optimised on standardised matrices where there are any (decision 0014).
-    P, user = standardized_glmm_problem(model)
+    if problem is None:
+        P, user = standardized_glmm_problem(model)
+    else:
+        P = problem
     k = P.n_theta
     lower_t = np.concatenate([s.bounds()[0] for s in model.structures])
     upper_t = np.concatenate([s.bounds()[1] for s in model.structures])
@@ -85,11 +111,10 @@ def _fit_family_parameter(
         # evaluation), and a fast fit there (glmer.nb's theta.ml step, once).
         set_parameter(P, float(np.mean(bracket)))
         first = _fit(model, P, nagq=1, fast=True, check=False)
-        mu = P.link.inverse(first.modes.eta)
 
         def conditional(value: float) -> float:
             set_parameter(P, value)
-            return P._full_minus2_loglik(mu)
+            return P.modes_minus2_loglik(first.modes)
 
         coarse = minimize_scalar(conditional, bracket=bracket, tol=1e-4)
         if not np.isfinite(coarse.fun):

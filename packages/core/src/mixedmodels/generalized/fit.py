@@ -334,8 +334,7 @@ def _fit(
     messages: list[str] = []
     if fast:
         messages += _separation_messages(model, P, res1.beta)
-        f = P.joint.factor(res1.factor.lambdas, P._weights(res1.eta)[2])
-        vcov = P.joint.fixed_effects_vcov(f) if f is not None else None
+        vcov = P.fisher_fixed_effects_vcov(res1)
         return _state(
             model,
             P,
