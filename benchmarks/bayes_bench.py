@@ -64,18 +64,22 @@ def _fit(formula, data, family, chains, draws, warmup, sampler, priors, seed):
         )
 
 
-def _run(label, formula, data, family, chains, draws, warmup, sampler, priors=None, names=None):
+def _run(label, formula, data, family, chains, draws, warmup, sampler, *, names=None, twice=True):
     """Two fits of one model: the first compiles (JIT included), the second reuses the
     compiled program (the sampler's cache is keyed by structure).  Wall and process
-    CPU seconds of both: on a loaded machine the CPU seconds are the honest figure."""
+    CPU seconds of both: on a loaded machine the CPU seconds are the honest figure.
+    ``twice=False``: one fit (nothing to compile: ``collapsed_imh``)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    fit = _fit(formula, data, family, chains, draws, warmup, sampler, priors, seed=1)
+    fit = _fit(formula, data, family, chains, draws, warmup, sampler, None, seed=1)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     ess, worst = _min_bulk_ess(fit, names)
-    t0, c0 = time.perf_counter(), time.process_time()
-    warm = _fit(formula, data, family, chains, draws, warmup, sampler, priors, seed=2)
-    wall_w, cpu_w = time.perf_counter() - t0, time.process_time() - c0
-    ess_w, _ = _min_bulk_ess(warm, names)
+    if twice:
+        t0, c0 = time.perf_counter(), time.process_time()
+        warm = _fit(formula, data, family, chains, draws, warmup, sampler, None, seed=2)
+        wall_w, cpu_w = time.perf_counter() - t0, time.process_time() - c0
+        ess_w, _ = _min_bulk_ess(warm, names)
+    else:
+        wall_w, cpu_w, ess_w = wall, cpu, ess
     out = {
         "case": label,
         "sampler": fit.sampler,
@@ -92,6 +96,7 @@ def _run(label, formula, data, family, chains, draws, warmup, sampler, priors=No
         "min_bulk_ess_per_cpu_s_incl_jit": round(ess / cpu, 2),
         "min_bulk_ess_per_cpu_s_compiled": round(ess_w / cpu_w, 2),
         "divergences": int(fit.sample_stats["diverging"].sum()),
+        "sampler_info": fit.sampler_info,
     }
     print(json.dumps(out), flush=True)
     return out
@@ -141,67 +146,9 @@ cat(sprintf('{{"brms_wall_s": %f, "brms_cpu_s": %f, "brms_min_bulk_ess": %f}}\\n
     return json.loads(lines[-1]) if lines else {"brms": "failed", "stderr": res.stderr[-500:]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--draws", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--insteval", action="store_true")
-    parser.add_argument("--insteval-draws", type=int, default=400)
-    parser.add_argument("--insteval-warmup", type=int, default=100)
-    parser.add_argument("--no-r", action="store_true")
-    args = parser.parse_args(argv)
-    global IMPORT_S
-    import jax
-    import mixedmodels_bayes  # noqa: F401
-
-    import mixedmodels as mm
-
-    IMPORT_S = round(time.perf_counter() - _T0, 3)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sleep = mm.datasets.load("sleepstudy")
-        cbpp = mm.datasets.load("cbpp")
+def _compare_brms(results: dict, args) -> None:
+    """Ratios of the sleepstudy cases' ESS rates to brms's (published and timed)."""
     c, d, w = args.chains, args.draws, args.warmup
-    results = {"jax_backend": jax.default_backend(), "cpu_count": os.cpu_count(), "cases": []}
-    f_sleep = "Reaction ~ Days + (Days | Subject)"
-    results["import_s"] = IMPORT_S
-    results["cases"].append(
-        _run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, "collapsed_imh")
-    )
-    results["cases"].append(_run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, "collapsed"))
-    results["cases"].append(_run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, "joint"))
-    results["cases"].append(
-        _run(
-            "cbpp",
-            "cbind(incidence, size - incidence) ~ period + (1 | herd)",
-            cbpp,
-            "binomial",
-            c,
-            d,
-            w,
-            "joint",
-        )
-    )
-    if args.insteval:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            inst = mm.datasets.load("InstEval")
-        names = ["sigma", "sd_s__Intercept", "sd_d__Intercept", "sd_dept:service__Intercept"]
-        results["cases"].append(
-            _run(
-                "InstEval",
-                "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)",
-                inst,
-                "gaussian",
-                c,
-                args.insteval_draws,
-                args.insteval_warmup,
-                "collapsed_imh",
-                names=names,
-            )
-        )
     pub = _published_brms()
     results["brms_published"] = pub
     results["ess_per_cpu_s_ratio_vs_published_brms"] = {
@@ -227,6 +174,76 @@ def main(argv: list[str] | None = None) -> int:
                         case["sampler"]: case["min_bulk_ess_per_cpu_s_incl_jit"] / cpu_rate
                         for case in results["cases"][:2]
                     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--insteval", action="store_true")
+    parser.add_argument("--insteval-draws", type=int, default=500)
+    parser.add_argument("--insteval-warmup", type=int, default=100)
+    parser.add_argument("--no-r", action="store_true")
+    parser.add_argument("--only-insteval", action="store_true")
+    args = parser.parse_args(argv)
+    global IMPORT_S
+    import jax
+    import mixedmodels_bayes  # noqa: F401
+
+    import mixedmodels as mm
+
+    IMPORT_S = round(time.perf_counter() - _T0, 3)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sleep = mm.datasets.load("sleepstudy")
+        cbpp = mm.datasets.load("cbpp")
+    c, d, w = args.chains, args.draws, args.warmup
+    results = {"jax_backend": jax.default_backend(), "cpu_count": os.cpu_count(), "cases": []}
+    f_sleep = "Reaction ~ Days + (Days | Subject)"
+    results["import_s"] = IMPORT_S
+    if not args.only_insteval:
+        results["cases"].append(
+            _run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, "collapsed_imh")
+        )
+        for sampler in ("collapsed", "joint"):
+            results["cases"].append(
+                _run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, sampler)
+            )
+        results["cases"].append(
+            _run(
+                "cbpp",
+                "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                cbpp,
+                "binomial",
+                c,
+                d,
+                w,
+                "joint",
+            )
+        )
+    if args.insteval or args.only_insteval:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inst = mm.datasets.load("InstEval")
+        names = ["sigma", "sd_s__Intercept", "sd_d__Intercept", "sd_dept:service__Intercept"]
+        results["cases"].append(
+            _run(
+                "InstEval",
+                "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)",
+                inst,
+                "gaussian",
+                c,
+                args.insteval_draws,
+                args.insteval_warmup,
+                "collapsed_imh",
+                names=names,
+                twice=False,
+            )
+        )
+    if not args.only_insteval:
+        _compare_brms(results, args)
     print(json.dumps(results))
     return 0
 
