@@ -505,14 +505,14 @@ def _hessian(f: Callable[[Any], Any], x: Any, h: Any) -> Any:
     return H
 
 
-def laplace(target: CollapsedTarget) -> tuple[Any, Any, int]:
+def laplace(target: CollapsedTarget, pool: Any = None) -> tuple[Any, Any, int]:
     """Posterior mode and Laplace covariance on the unconstrained scale, and the number
-    of evaluations of the marginal used."""
+    of evaluations of the marginal used (``pool``: threads evaluating each batch)."""
     count = [0]
 
     def f(batch: Any) -> Any:
         count[0] += batch.shape[0]
-        return target.log_posterior(batch)
+        return target.log_posterior(batch, pool)
 
     def fun(x: Any) -> tuple[float, Any]:
         # forward differences: one batch of p + 1 points (the Hessian below is central)
@@ -648,10 +648,10 @@ def run_imh(
     t_start = time.perf_counter()
     target = CollapsedTarget(bd, ps, dense=dense)
     rng = np.random.default_rng(seed)
-    mode, cov, n_laplace = laplace(target)
-    prop = _Proposal(mode, st.scale**2 * cov, st.df)
     threads = st.threads or min(4, os.cpu_count() or 1)
     pool = ThreadPoolExecutor(threads) if not target.dense and threads > 1 else None
+    mode, cov, n_laplace = laplace(target, pool)
+    prop = _Proposal(mode, st.scale**2 * cov, st.df)
     chunk = target.chunk(threads)
     n_eval = n_laplace
 
