@@ -3,9 +3,11 @@ and brms are installed.
 
     python benchmarks/bayes_bench.py [--insteval] [--chains 4] [--draws 2000]
 
-Cases: sleepstudy ``Reaction ~ Days + (Days | Subject)`` with the collapsed and the
-joint sampler, cbpp binomial GLMM (joint), and with ``--insteval`` the InstEval-sized
-crossed model ``y ~ service + (1|s) + (1|d) + (1|dept:service)`` (collapsed).  For each:
+Cases: sleepstudy ``Reaction ~ Days + (Days | Subject)`` with the collapsed posterior
+sampled by independence Metropolis-Hastings (``collapsed_imh``, numpy, nothing to
+compile) and by NUTS (``collapsed``), and the joint NUTS sampler; cbpp binomial GLMM
+(joint); and with ``--insteval`` the InstEval-sized crossed model
+``y ~ service + (1|s) + (1|d) + (1|dept:service)`` (``collapsed_imh``).  For each:
 wall time including JIT compilation, sampling time, minimum bulk ESS over the
 population-level effects, SDs, correlations and sigma, and min bulk-ESS per second.
 ``JAX_PLATFORMS`` is respected (``cpu``, ``cuda``).  The last line printed is one JSON
@@ -25,9 +27,13 @@ import time
 import warnings
 from pathlib import Path
 
+_T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 for sub in ("core", "bayes"):
     sys.path.insert(0, str(ROOT / "packages" / sub / "src"))
+
+
+IMPORT_S = None
 
 
 def _min_bulk_ess(fit, names=None) -> tuple[float, str]:
@@ -58,18 +64,22 @@ def _fit(formula, data, family, chains, draws, warmup, sampler, priors, seed):
         )
 
 
-def _run(label, formula, data, family, chains, draws, warmup, sampler, priors=None, names=None):
+def _run(label, formula, data, family, chains, draws, warmup, sampler, *, names=None, twice=True):
     """Two fits of one model: the first compiles (JIT included), the second reuses the
     compiled program (the sampler's cache is keyed by structure).  Wall and process
-    CPU seconds of both: on a loaded machine the CPU seconds are the honest figure."""
+    CPU seconds of both: on a loaded machine the CPU seconds are the honest figure.
+    ``twice=False``: one fit (nothing to compile: ``collapsed_imh``)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    fit = _fit(formula, data, family, chains, draws, warmup, sampler, priors, seed=1)
+    fit = _fit(formula, data, family, chains, draws, warmup, sampler, None, seed=1)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     ess, worst = _min_bulk_ess(fit, names)
-    t0, c0 = time.perf_counter(), time.process_time()
-    warm = _fit(formula, data, family, chains, draws, warmup, sampler, priors, seed=2)
-    wall_w, cpu_w = time.perf_counter() - t0, time.process_time() - c0
-    ess_w, _ = _min_bulk_ess(warm, names)
+    if twice:
+        t0, c0 = time.perf_counter(), time.process_time()
+        warm = _fit(formula, data, family, chains, draws, warmup, sampler, None, seed=2)
+        wall_w, cpu_w = time.perf_counter() - t0, time.process_time() - c0
+        ess_w, _ = _min_bulk_ess(warm, names)
+    else:
+        wall_w, cpu_w, ess_w = wall, cpu, ess
     out = {
         "case": label,
         "sampler": fit.sampler,
@@ -86,6 +96,7 @@ def _run(label, formula, data, family, chains, draws, warmup, sampler, priors=No
         "min_bulk_ess_per_cpu_s_incl_jit": round(ess / cpu, 2),
         "min_bulk_ess_per_cpu_s_compiled": round(ess_w / cpu_w, 2),
         "divergences": int(fit.sample_stats["diverging"].sum()),
+        "sampler_info": fit.sampler_info,
     }
     print(json.dumps(out), flush=True)
     return out
@@ -118,11 +129,14 @@ def _brms(chains: int, draws: int, warmup: int) -> dict | None:
     script = f"""
 suppressMessages(library(brms)); data(sleepstudy, package = "lme4")
 m <- brm(Reaction ~ Days + (Days | Subject), sleepstudy, chains = 0)
-t <- system.time(f <- update(m, chains = {chains}, iter = {draws + warmup},
-                 warmup = {warmup}, seed = 1, refresh = 0, cores = 2))[["elapsed"]]
+st <- system.time(f <- update(m, chains = {chains}, iter = {draws + warmup},
+                  warmup = {warmup}, seed = 1, refresh = 0, cores = 2))
+t <- st[["elapsed"]]
+cpu <- sum(st[c("user.self", "sys.self", "user.child", "sys.child")], na.rm = TRUE)
 s <- posterior::summarise_draws(posterior::as_draws_df(f))
 v <- s[grepl("^(b_|sd_|cor_|sigma)", s$variable), ]
-cat(sprintf('{{"brms_wall_s": %f, "brms_min_bulk_ess": %f}}\\n', t, min(v$ess_bulk)))
+cat(sprintf('{{"brms_wall_s": %f, "brms_cpu_s": %f, "brms_min_bulk_ess": %f}}\\n',
+            t, cpu, min(v$ess_bulk)))
 """
     with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
         fh.write(script)
@@ -132,17 +146,54 @@ cat(sprintf('{{"brms_wall_s": %f, "brms_min_bulk_ess": %f}}\\n', t, min(v$ess_bu
     return json.loads(lines[-1]) if lines else {"brms": "failed", "stderr": res.stderr[-500:]}
 
 
+def _compare_brms(results: dict, args) -> None:
+    """Ratios of the sleepstudy cases' ESS rates to brms's (published and timed)."""
+    c, d, w = args.chains, args.draws, args.warmup
+    pub = _published_brms()
+    results["brms_published"] = pub
+    results["ess_per_cpu_s_ratio_vs_published_brms"] = {
+        case["sampler"]: {
+            "incl_jit": case["min_bulk_ess_per_cpu_s_incl_jit"] / pub["min_bulk_ess_per_cpu_s"],
+            "compiled": case["min_bulk_ess_per_cpu_s_compiled"] / pub["min_bulk_ess_per_cpu_s"],
+        }
+        for case in results["cases"][:2]
+    }
+    if not args.no_r:
+        r = _brms(c, d, w)
+        if r is not None:
+            results["brms"] = r
+            if "brms_wall_s" in r:
+                brms_rate = r["brms_min_bulk_ess"] / r["brms_wall_s"]
+                results["ess_per_s_ratio_vs_brms"] = {
+                    case["sampler"]: case["min_bulk_ess_per_s"] / brms_rate
+                    for case in results["cases"][:2]
+                }
+                if "brms_cpu_s" in r:
+                    cpu_rate = r["brms_min_bulk_ess"] / r["brms_cpu_s"]
+                    results["ess_per_cpu_s_ratio_vs_brms"] = {
+                        case["sampler"]: case["min_bulk_ess_per_cpu_s_incl_jit"] / cpu_rate
+                        for case in results["cases"][:2]
+                    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--insteval", action="store_true")
+    parser.add_argument("--insteval-draws", type=int, default=500)
+    parser.add_argument("--insteval-warmup", type=int, default=100)
     parser.add_argument("--no-r", action="store_true")
+    parser.add_argument("--only-insteval", action="store_true")
     args = parser.parse_args(argv)
+    global IMPORT_S
     import jax
+    import mixedmodels_bayes  # noqa: F401
 
     import mixedmodels as mm
+
+    IMPORT_S = round(time.perf_counter() - _T0, 3)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -151,21 +202,28 @@ def main(argv: list[str] | None = None) -> int:
     c, d, w = args.chains, args.draws, args.warmup
     results = {"jax_backend": jax.default_backend(), "cpu_count": os.cpu_count(), "cases": []}
     f_sleep = "Reaction ~ Days + (Days | Subject)"
-    results["cases"].append(_run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, "collapsed"))
-    results["cases"].append(_run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, "joint"))
-    results["cases"].append(
-        _run(
-            "cbpp",
-            "cbind(incidence, size - incidence) ~ period + (1 | herd)",
-            cbpp,
-            "binomial",
-            c,
-            d,
-            w,
-            "joint",
+    results["import_s"] = IMPORT_S
+    if not args.only_insteval:
+        results["cases"].append(
+            _run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, "collapsed_imh")
         )
-    )
-    if args.insteval:
+        for sampler in ("collapsed", "joint"):
+            results["cases"].append(
+                _run("sleepstudy", f_sleep, sleep, "gaussian", c, d, w, sampler)
+            )
+        results["cases"].append(
+            _run(
+                "cbpp",
+                "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                cbpp,
+                "binomial",
+                c,
+                d,
+                w,
+                "joint",
+            )
+        )
+    if args.insteval or args.only_insteval:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             inst = mm.datasets.load("InstEval")
@@ -177,28 +235,15 @@ def main(argv: list[str] | None = None) -> int:
                 inst,
                 "gaussian",
                 c,
-                max(d // 4, 300),
-                max(w // 4, 300),
-                "collapsed",
+                args.insteval_draws,
+                args.insteval_warmup,
+                "collapsed_imh",
                 names=names,
+                twice=False,
             )
         )
-    pub = _published_brms()
-    results["brms_published"] = pub
-    ours = results["cases"][0]
-    results["ess_per_cpu_s_ratio_vs_published_brms"] = {
-        "incl_jit": ours["min_bulk_ess_per_cpu_s_incl_jit"] / pub["min_bulk_ess_per_cpu_s"],
-        "compiled": ours["min_bulk_ess_per_cpu_s_compiled"] / pub["min_bulk_ess_per_cpu_s"],
-    }
-    if not args.no_r:
-        r = _brms(c, d, w)
-        if r is not None:
-            results["brms"] = r
-            if "brms_wall_s" in r:
-                ours = results["cases"][0]
-                results["ess_per_s_ratio_vs_brms"] = ours["min_bulk_ess_per_s"] / (
-                    r["brms_min_bulk_ess"] / r["brms_wall_s"]
-                )
+    if not args.only_insteval:
+        _compare_brms(results, args)
     print(json.dumps(results))
     return 0
 

@@ -137,6 +137,8 @@ def test_matches_brms_reference(sleepstudy):
     failures = compare(fit, case)
     assert not failures, "\n".join(failures)
     assert fit.sample_stats["acceptance_rate"].mean() > 0.5
+    info = fit.sampler_info
+    assert info["evaluations"] >= 4 * 11_000 and info["mean_acceptance"] > 0.5
     assert "independence Metropolis-Hastings" in str(fit.summary())
 
 

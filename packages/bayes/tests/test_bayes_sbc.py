@@ -25,8 +25,15 @@ def test_models_draw_distinct_replicates():
     assert model_seed("gaussian_collapsed", 1) != model_seed("gaussian_joint", 1)
 
 
-@slow
-@pytest.mark.parametrize("name", ["gaussian_collapsed", "binomial_joint"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("gaussian_collapsed", marks=slow),
+        pytest.param("binomial_joint", marks=slow),
+        # nothing to compile and a few milliseconds per replicate: always run
+        "gaussian_collapsed_imh",
+    ],
+)
 def test_short_sbc(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -9,8 +9,11 @@ gradient and no compilation:
 
 1. the posterior mode (BFGS, central-difference gradients evaluated as one batch) and
    the Laplace covariance (central-difference Hessian);
-2. warm-up: every chain runs the sampler with the Laplace proposal, and the proposal
-   is refitted twice to the importance-weighted moments of all warm-up proposals;
+2. warm-up: every chain runs the sampler with the Laplace proposal; after each half
+   of it, the proposal becomes the best of a few candidates (centred at the mode with
+   the Laplace covariance, or at the importance-weighted moments of the warm-up
+   proposals; several degrees of freedom and scales), judged by their importance-
+   sampling efficiency estimated from the warm-up proposals already evaluated;
 3. sampling with that proposal held fixed (so each chain is an exact Metropolis-Hastings
    chain for the collapsed posterior); for every draw, ``(v, beta_c)`` is drawn
    exactly from its Gaussian conditional with the factorisation already computed for
@@ -36,6 +39,7 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 from scipy import optimize
+from scipy.special import gammaln, logsumexp
 
 from ._collapsed import _fixed_priors, _z_matrix, collapsible
 from ._data import BayesData
@@ -501,14 +505,14 @@ def _hessian(f: Callable[[Any], Any], x: Any, h: Any) -> Any:
     return H
 
 
-def laplace(target: CollapsedTarget) -> tuple[Any, Any, int]:
+def laplace(target: CollapsedTarget, pool: Any = None) -> tuple[Any, Any, int]:
     """Posterior mode and Laplace covariance on the unconstrained scale, and the number
-    of evaluations of the marginal used."""
+    of evaluations of the marginal used (``pool``: threads evaluating each batch)."""
     count = [0]
 
     def f(batch: Any) -> Any:
         count[0] += batch.shape[0]
-        return target.log_posterior(batch)
+        return target.log_posterior(batch, pool)
 
     def fun(x: Any) -> tuple[float, Any]:
         # forward differences: one batch of p + 1 points (the Hessian below is central)
@@ -558,29 +562,73 @@ class _Proposal:
         return self.mean + (z @ self.chol.T) / np.sqrt(g)[:, None]
 
     def logpdf(self, x: Any) -> Any:
+        """Normalised log density (proposals are compared through it)."""
         r = la.solve_triangular(self.chol, (x - self.mean).T, lower=True, check_finite=False)
-        return -0.5 * (self.df + self.p) * np.log1p(np.sum(r * r, axis=0) / self.df)
+        nu, p = self.df, self.p
+        const = (
+            gammaln(0.5 * (nu + p))
+            - gammaln(0.5 * nu)
+            - 0.5 * p * np.log(nu * np.pi)
+            - np.sum(np.log(np.diag(self.chol)))
+        )
+        return const - 0.5 * (nu + p) * np.log1p(np.sum(r * r, axis=0) / nu)
 
 
-def _refit(phis: Any, logw: Any, old: _Proposal, df: float, scale: float) -> _Proposal:
-    """The proposal refitted to importance-weighted moments (kept when too few
+def _weighted_moments(phis: Any, logw: Any) -> tuple[Any, Any] | None:
+    """Self-normalised importance-weighted mean and covariance (``None`` when too few
     weights count)."""
     ok = np.isfinite(logw)
-    if ok.sum() < 2 * old.p + 2:
-        return old
+    p = phis.shape[1]
+    if ok.sum() < 2 * p + 2:
+        return None
     w = np.exp(logw[ok] - logw[ok].max())
     w /= w.sum()
-    ess = 1.0 / np.sum(w * w)
-    if ess < max(5.0 * old.p, 20.0):
-        return old
+    if 1.0 / np.sum(w * w) < max(5.0 * p, 20.0):
+        return None
     x = phis[ok]
     mean = w @ x
     d = x - mean
-    cov = (d * w[:, None]).T @ d / (1.0 - np.sum(w * w))
-    try:
-        return _Proposal(mean, scale**2 * cov, df)
-    except np.linalg.LinAlgError:
-        return old
+    return mean, (d * w[:, None]).T @ d / (1.0 - np.sum(w * w))
+
+
+#: Degrees of freedom and scales of the candidate proposals tried after each warm-up
+#: round (a nearly Gaussian posterior wants a light-tailed proposal, a skewed one a
+#: heavier-tailed, wider one).  No lighter tails than t(20): the efficiency estimate
+#: cannot see the far tails, where a light-tailed proposal lets a chain stick (with
+#: t(100) one quantile of a sleepstudy random effect missed brms's by 4.3 MCSEs).
+CANDIDATE_DF = (5.0, 10.0, 20.0)
+CANDIDATE_SCALE = (0.9, 1.0, 1.15)
+
+
+def _best_proposal(
+    phis: Any, lp: Any, lq: Any, centres: list[tuple[Any, Any]], current: _Proposal
+) -> tuple[_Proposal, float]:
+    """The candidate proposal with the largest estimated importance-sampling efficiency
+    ``Z / E_pi[pi / q']`` (``Z`` and the expectation estimated from the warm-up
+    proposals ``phis`` with their target and proposal log densities ``lp``, ``lq``)."""
+    ok = np.isfinite(lp)
+    if ok.sum() < 2 * phis.shape[1] + 2:
+        return current, float("nan")
+    phis, lw = phis[ok], lp[ok] - lq[ok]
+    log_z = logsumexp(lw) - np.log(lw.size)
+    norm = logsumexp(lw)
+
+    def log_eff(q: _Proposal) -> float:
+        lw2 = lp[ok] - q.logpdf(phis)
+        return float(log_z - (logsumexp(lw + lw2) - norm))
+
+    best, best_val = current, log_eff(current)
+    for mean, cov in centres:
+        for df in CANDIDATE_DF:
+            for sc in CANDIDATE_SCALE:
+                try:
+                    q = _Proposal(mean, sc**2 * cov, df)
+                except np.linalg.LinAlgError:
+                    continue
+                val = log_eff(q)
+                if val > best_val:
+                    best, best_val = q, val
+    return best, float(np.exp(best_val))
 
 
 def run_imh(
@@ -600,10 +648,10 @@ def run_imh(
     t_start = time.perf_counter()
     target = CollapsedTarget(bd, ps, dense=dense)
     rng = np.random.default_rng(seed)
-    mode, cov, n_laplace = laplace(target)
-    prop = _Proposal(mode, st.scale**2 * cov, st.df)
     threads = st.threads or min(4, os.cpu_count() or 1)
     pool = ThreadPoolExecutor(threads) if not target.dense and threads > 1 else None
+    mode, cov, n_laplace = laplace(target, pool)
+    prop = _Proposal(mode, st.scale**2 * cov, st.df)
     chunk = target.chunk(threads)
     n_eval = n_laplace
 
@@ -612,7 +660,9 @@ def run_imh(
     cur_lp = np.full(chains, -np.inf)
     cur_state: list[Any] = [None] * chains
     hist_phi: list[Any] = []
-    hist_lw: list[Any] = []
+    hist_lp: list[Any] = []
+    hist_lq: list[Any] = []
+    efficiency = float("nan")
     rounds = [warmup // 2, warmup - warmup // 2] if warmup else []
     for length in rounds:
         if length == 0:
@@ -622,14 +672,21 @@ def run_imh(
         lps = target.log_posterior(phis.reshape(-1, target.size), pool).reshape(chains, length)
         n_eval += chains * length
         hist_phi.append(phis.reshape(-1, target.size))
-        hist_lw.append((lps - lq).reshape(-1))
+        hist_lp.append(lps.reshape(-1))
+        hist_lq.append(lq.reshape(-1))
         cur_lq = prop.logpdf(cur_phi)
         logu = np.log(rng.uniform(size=(chains, length)))
         for c in range(chains):
             for j in range(length):
                 if logu[c, j] < (lps[c, j] - lq[c, j]) - (cur_lp[c] - cur_lq[c]):
                     cur_phi[c], cur_lp[c], cur_lq[c] = phis[c, j], lps[c, j], lq[c, j]
-        prop = _refit(np.vstack(hist_phi), np.concatenate(hist_lw), prop, st.df, st.scale)
+        all_phi, all_lp = np.vstack(hist_phi), np.concatenate(hist_lp)
+        all_lq = np.concatenate(hist_lq)
+        centres = [(mode, cov)]
+        moments = _weighted_moments(all_phi, all_lp - all_lq)
+        if moments is not None:
+            centres.append(moments)
+        prop, efficiency = _best_proposal(all_phi, all_lp, all_lq, centres, prop)
     if not np.all(np.isfinite(cur_lp)):  # no warm-up: start from proposal draws
         bad = ~np.isfinite(cur_lp)
         cur_phi[bad] = prop.draw(rng, int(bad.sum()))
@@ -707,6 +764,8 @@ def run_imh(
         "evaluations": int(n_eval),
         "laplace_evaluations": int(n_laplace),
         "mean_acceptance": float(accept.mean()),
+        "proposal_df": prop.df,
+        "estimated_is_efficiency": efficiency,
         "dense": bool(target.dense),
         "elapsed_s": time.perf_counter() - t_start,
     }

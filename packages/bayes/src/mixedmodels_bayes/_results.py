@@ -60,6 +60,9 @@ class BayesResult:
         self.sampler = output.sampler
         self.options = options
         self.elapsed_s = output.elapsed_s
+        #: what the sampler reports about its run (``collapsed_imh``: evaluations of the
+        #: marginal, acceptance, proposal); empty for NUTS
+        self.sampler_info: dict[str, Any] = dict(getattr(output, "record", {}))
         self.prior_output = prior_output
         self.warnings: list[str] = []
 
