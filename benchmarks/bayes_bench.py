@@ -1,5 +1,5 @@
-"""Benchmarks of mixedmodels-bayes (issue 13), with brms timed in the same run when R
-and brms are installed.
+"""Benchmarks of mixedmodels-bayes (issue 13), with brms (sleepstudy) and rstanarm
+(cbpp) timed in the same run when R and they are installed.
 
     python benchmarks/bayes_bench.py [--insteval] [--chains 4] [--draws 2000]
 
@@ -146,6 +146,58 @@ cat(sprintf('{{"brms_wall_s": %f, "brms_cpu_s": %f, "brms_min_bulk_ess": %f}}\\n
     return json.loads(lines[-1]) if lines else {"brms": "failed", "stderr": res.stderr[-500:]}
 
 
+def _rstanarm_cbpp(chains: int, draws: int, warmup: int) -> dict | None:
+    """rstanarm's cbpp binomial GLMM (precompiled Stan models: nothing to compile) when
+    Rscript and rstanarm are installed; min bulk ESS over the fixed effects and the
+    herd variance (bulk ESS is rank-based: the same for the variance and the SD)."""
+    if shutil.which("Rscript") is None:
+        return None
+    check = subprocess.run(
+        ["Rscript", "-e", "quit(status = !requireNamespace('rstanarm', quietly = TRUE))"],
+        capture_output=True,
+    )
+    if check.returncode != 0:
+        return {"rstanarm": "not installed"}
+    script = f"""
+suppressMessages(library(rstanarm)); data(cbpp, package = "lme4")
+st <- system.time(f <- stan_glmer(cbind(incidence, size - incidence) ~ period + (1 | herd),
+                  data = cbpp, family = binomial, chains = {chains}, iter = {draws + warmup},
+                  warmup = {warmup}, seed = 1, refresh = 0, cores = 2))
+t <- st[["elapsed"]]
+cpu <- sum(st[c("user.self", "sys.self", "user.child", "sys.child")], na.rm = TRUE)
+s <- posterior::summarise_draws(posterior::as_draws_df(as.array(f)))
+v <- s[!startsWith(s$variable, "b[") & s$variable != "lp__", ]
+cat(sprintf('{{"rstanarm_wall_s": %f, "rstanarm_cpu_s": %f, "rstanarm_min_bulk_ess": %f}}\\n',
+            t, cpu, min(v$ess_bulk)))
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
+        fh.write(script)
+    res = subprocess.run(["Rscript", fh.name], capture_output=True, text=True)
+    os.unlink(fh.name)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"rstanarm": "failed", "stderr": res.stderr[-500:]}
+
+
+def _compare_rstanarm(results: dict, args) -> None:
+    """Ratios of the cbpp case's ESS rates to rstanarm's, timed in the same run."""
+    cbpp = [case for case in results["cases"] if case["case"] == "cbpp"]
+    if args.no_r or not cbpp:
+        return
+    r = _rstanarm_cbpp(args.chains, args.draws, args.warmup)
+    if r is None:
+        return
+    results["rstanarm_cbpp"] = r
+    if "rstanarm_wall_s" in r:
+        ours = cbpp[0]
+        wall_rate = r["rstanarm_min_bulk_ess"] / r["rstanarm_wall_s"]
+        cpu_rate = r["rstanarm_min_bulk_ess"] / r["rstanarm_cpu_s"]
+        results["cbpp_ratio_vs_rstanarm"] = {
+            "ess_per_wall_s_incl_jit": ours["min_bulk_ess_per_s"] / wall_rate,
+            "ess_per_cpu_s_incl_jit": ours["min_bulk_ess_per_cpu_s_incl_jit"] / cpu_rate,
+            "ess_per_cpu_s_compiled": ours["min_bulk_ess_per_cpu_s_compiled"] / cpu_rate,
+        }
+
+
 def _compare_brms(results: dict, args) -> None:
     """Ratios of the sleepstudy cases' ESS rates to brms's (published and timed)."""
     c, d, w = args.chains, args.draws, args.warmup
@@ -244,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.only_insteval:
         _compare_brms(results, args)
+        _compare_rstanarm(results, args)
     print(json.dumps(results))
     return 0
 
