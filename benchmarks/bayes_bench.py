@@ -116,16 +116,27 @@ def _published_brms() -> dict:
     return {"min_bulk_ess": ess, "chain_s_total": cpu, "min_bulk_ess_per_cpu_s": ess / cpu}
 
 
-def _brms(chains: int, draws: int, warmup: int) -> dict | None:
-    """brms's sleepstudy fit (compile excluded) when Rscript and brms are installed."""
+def _r_json(package: str, script: str) -> dict | None:
+    """Run an R script that prints one JSON line, when Rscript and ``package`` are
+    installed; ``None`` without R, a note when the package is missing or R fails."""
     if shutil.which("Rscript") is None:
         return None
     check = subprocess.run(
-        ["Rscript", "-e", "quit(status = !requireNamespace('brms', quietly = TRUE))"],
+        ["Rscript", "-e", f"quit(status = !requireNamespace('{package}', quietly = TRUE))"],
         capture_output=True,
     )
     if check.returncode != 0:
-        return {"brms": "not installed"}
+        return {package: "not installed"}
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
+        fh.write(script)
+    res = subprocess.run(["Rscript", fh.name], capture_output=True, text=True)
+    os.unlink(fh.name)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]) if lines else {package: "failed", "stderr": res.stderr[-500:]}
+
+
+def _brms(chains: int, draws: int, warmup: int) -> dict | None:
+    """brms's sleepstudy fit (compile excluded) when Rscript and brms are installed."""
     script = f"""
 suppressMessages(library(brms)); data(sleepstudy, package = "lme4")
 m <- brm(Reaction ~ Days + (Days | Subject), sleepstudy, chains = 0)
@@ -138,26 +149,13 @@ v <- s[grepl("^(b_|sd_|cor_|sigma)", s$variable), ]
 cat(sprintf('{{"brms_wall_s": %f, "brms_cpu_s": %f, "brms_min_bulk_ess": %f}}\\n',
             t, cpu, min(v$ess_bulk)))
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(script)
-    res = subprocess.run(["Rscript", fh.name], capture_output=True, text=True)
-    os.unlink(fh.name)
-    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
-    return json.loads(lines[-1]) if lines else {"brms": "failed", "stderr": res.stderr[-500:]}
+    return _r_json("brms", script)
 
 
 def _rstanarm_cbpp(chains: int, draws: int, warmup: int) -> dict | None:
     """rstanarm's cbpp binomial GLMM (precompiled Stan models: nothing to compile) when
     Rscript and rstanarm are installed; min bulk ESS over the fixed effects and the
     herd variance (bulk ESS is rank-based: the same for the variance and the SD)."""
-    if shutil.which("Rscript") is None:
-        return None
-    check = subprocess.run(
-        ["Rscript", "-e", "quit(status = !requireNamespace('rstanarm', quietly = TRUE))"],
-        capture_output=True,
-    )
-    if check.returncode != 0:
-        return {"rstanarm": "not installed"}
     script = f"""
 suppressMessages(library(rstanarm)); data(cbpp, package = "lme4")
 st <- system.time(f <- stan_glmer(cbind(incidence, size - incidence) ~ period + (1 | herd),
@@ -170,12 +168,7 @@ v <- s[!startsWith(s$variable, "b[") & s$variable != "lp__", ]
 cat(sprintf('{{"rstanarm_wall_s": %f, "rstanarm_cpu_s": %f, "rstanarm_min_bulk_ess": %f}}\\n',
             t, cpu, min(v$ess_bulk)))
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(script)
-    res = subprocess.run(["Rscript", fh.name], capture_output=True, text=True)
-    os.unlink(fh.name)
-    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
-    return json.loads(lines[-1]) if lines else {"rstanarm": "failed", "stderr": res.stderr[-500:]}
+    return _r_json("rstanarm", script)
 
 
 def _compare_rstanarm(results: dict, args) -> None:
