@@ -167,3 +167,31 @@ def test_needs_a_gaussian_lmm(cbpp, sleepstudy):
         _options(m, {"sampler": "collapsed_imh"})
     with pytest.raises(ValueError, match="at least one random-effect term"):
         _options(mm.Model("Reaction ~ Days", sleepstudy), {"sampler": "collapsed_imh"})
+
+
+def test_pool_threads_run_a_single_threaded_blas(sleepstudy, monkeypatch):
+    # Threads of the pool each factorising with a multi-threaded BLAS oversubscribed
+    # the cores (InstEval: 135 CPU s instead of 85); inside the run BLAS has one thread,
+    # and the caller's setting is back afterwards.
+    from mixedmodels_bayes import _imh
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = []
+    original = _imh.CollapsedTarget._sparse_one
+
+    def recording(self, theta, i):
+        seen.append(blas_threads())
+        return original(self, theta, i)
+
+    monkeypatch.setattr(_imh.CollapsedTarget, "_sparse_one", recording)
+    bd, ps = _setup(mm.Model(SLEEP, sleepstudy))
+    with threadpool_limits(2, user_api="blas"):
+        if blas_threads() != {2}:
+            pytest.skip("this BLAS cannot run two threads")
+        _imh.run_imh(bd, ps, 2, 20, 10, 1, settings=_imh.IMHSettings(threads=2), dense=False)
+        after = blas_threads()
+    assert seen and all(s == {1} for s in seen)
+    assert after == {2}
