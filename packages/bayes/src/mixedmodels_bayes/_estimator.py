@@ -81,7 +81,17 @@ def _options(model: Any, options: dict[str, Any]) -> tuple[Any, Any, Any, str]:
     sampler = options.get("sampler", "auto")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
-    if sampler in ("collapsed", "collapsed_imh") and not linear:
+    if sampler == "collapsed_imh" and not linear:
+        from ._quadrature import quadrature_reason
+
+        why = quadrature_reason(bd)
+        if why is not None:
+            raise ValueError(
+                "sampler='collapsed_imh' integrates the random effects out: exactly for a "
+                "Gaussian identity-link model, by adaptive quadrature for a GLMM with one "
+                f"scalar random-effect term; this model cannot: {why}. Use sampler='joint'"
+            )
+    if sampler == "collapsed" and not linear:
         raise ValueError(
             f"sampler={sampler!r} integrates the random effects out exactly, which needs a "
             f"Gaussian model with the identity link (this one is {bd.family}/{bd.link}); "
@@ -202,7 +212,10 @@ def brm(
         joint NUTS sampler otherwise; or ``"joint"`` / ``"collapsed"``; or
         ``"collapsed_imh"``: the same collapsed posterior sampled by independence
         Metropolis-Hastings with a multivariate-t proposal fitted at its mode, in numpy
-        without compilation, for large crossed designs and quick fits),
+        without compilation, for large crossed designs and quick fits; for a GLMM with
+        one scalar random-effect term, binomial, Poisson, negative binomial or Gamma, the
+        random effects are integrated out by 25-node adaptive Gauss-Hermite quadrature
+        and drawn exactly from their conditionals),
         ``adapt_delta`` (0.8), ``max_treedepth`` (10), ``chain_method``
         (``"sequential"``: one compiled chain run after another; ``"vectorized"``:
         all chains in one batched program, for GPUs),

@@ -50,6 +50,9 @@ __all__ = ["CollapsedTarget", "IMHSettings", "run_imh"]
 
 #: Largest order ``q + p_c`` of the conditional system factorised densely in batches.
 DENSE_MAX = 400
+#: Proposals a chain of a large (blocked) target evaluates before its conditional draws
+#: (each keeps its factorisation until then: about ``8 (q1 + p_c)^2`` bytes).
+_SPARSE_STEP = 4
 
 
 @dataclass
@@ -404,7 +407,9 @@ class CollapsedTarget:
         if not S.shape[0]:
             LS = S
         elif upper:
-            LS = la.cholesky(S, lower=False, check_finite=False).T
+            # S's upper triangle in C order is the lower triangle of the Fortran-ordered
+            # S.T: LAPACK factorises it in place, with no Fortran copy of S.
+            LS = la.cholesky(S.T, lower=True, overwrite_a=True, check_finite=False)
         else:
             LS = la.cholesky(S, lower=True, check_finite=False)
         u = la.solve_triangular(LS, r, lower=True, check_finite=False) if S.shape[0] else r
@@ -642,12 +647,17 @@ def run_imh(
     progress: bool = False,
     settings: IMHSettings | None = None,
     dense: bool | None = None,
+    target: Any = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Run the independence sampler; returns natural draws ``(chains, draws, ...)``,
-    sampler statistics and a record of the run (evaluations, acceptance, timings)."""
+    sampler statistics and a record of the run (evaluations, acceptance, timings).
+
+    ``target`` defaults to the collapsed Gaussian posterior (:class:`CollapsedTarget`);
+    any object with its interface may be passed (the GLMM quadrature target)."""
     st = settings or IMHSettings()
     t_start = time.perf_counter()
-    target = CollapsedTarget(bd, ps, dense=dense)
+    if target is None:
+        target = CollapsedTarget(bd, ps, dense=dense)
     rng = np.random.default_rng(seed)
     threads = st.threads or min(4, os.cpu_count() or 1)
     pool = ThreadPoolExecutor(threads) if not target.dense and threads > 1 else None
@@ -709,14 +719,21 @@ def run_imh(
             from tqdm.auto import tqdm
 
             bar = tqdm(total=chains * draws, desc="IMH (collapsed)", unit="draw")
-        for c in range(chains):
-            for start in range(0, draws, chunk):
-                n = min(chunk, draws - start)
-                phis = prop.draw(rng, n)
+        # Each chain has its own stream, so the draws do not depend on which thread runs
+        # which chain.  Dense targets evaluate a batch of proposals at once; large ones
+        # run whole chains in the pool's threads (no barrier per batch: a chain's
+        # evaluations, decisions and conditional draws follow one another in its thread).
+        chain_rngs = rng.spawn(chains)
+        step = chunk if target.dense else _SPARSE_STEP
+
+        def run_chain(c: int) -> None:
+            crng = chain_rngs[c]
+            for start in range(0, draws, step):
+                n = min(step, draws - start)
+                phis = prop.draw(crng, n)
                 lq = prop.logpdf(phis)
-                lps, _, states = target.evaluate(phis, pool)
-                n_eval += n
-                logu = np.log(rng.uniform(size=n))
+                lps, _, states = target.evaluate(phis)
+                logu = np.log(crng.uniform(size=n))
                 kept: list[Any] = []
                 for j in range(n):
                     a = (lps[j] - lq[j]) - (cur_lp[c] - cur_lq[c])
@@ -727,9 +744,16 @@ def run_imh(
                     out_phi[c, start + j] = cur_phi[c]
                     lp_out[c, start + j] = cur_lp[c]
                     kept.append(cur_state[c])
-                gamma[c, start : start + n] = target.draw(kept, rng)
+                gamma[c, start : start + n] = target.draw(kept, crng)
                 if bar is not None:
                     bar.update(n)
+
+        if pool is not None:
+            list(pool.map(run_chain, range(chains)))
+        else:
+            for c in range(chains):
+                run_chain(c)
+        n_eval += chains * draws
         if bar is not None:
             bar.close()
     finally:
@@ -749,10 +773,12 @@ def run_imh(
         v = gamma[..., start : start + t.n_levels * t.dim].reshape(-1, t.n_levels, t.dim)
         T = target.factors(theta, k)
         out[f"r_{k}"] = np.einsum("Nia,Nba->Nib", v, T).reshape(*shape, t.n_levels, t.dim)
-    out["sigma"] = theta["sigma"].reshape(shape)
+    for key in ("sigma", "shape"):
+        if key in theta:
+            out[key] = theta[key].reshape(shape)
     P = len(target.ci) + len(target.si)
     flat_beta = np.zeros((chains * draws, P))
-    flat_beta[:, target.ci] = gamma[..., target.q :].reshape(-1, target.pc)
+    flat_beta[:, target.ci] = gamma[..., target.q :].reshape(chains * draws, target.pc)
     flat_beta[:, target.si] = theta["beta_s"]
     beta = flat_beta.reshape(*shape, P)
     if bd.has_intercept:

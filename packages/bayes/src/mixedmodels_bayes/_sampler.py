@@ -195,9 +195,20 @@ def _sample_prior(bd: BayesData, ps: PriorSet, opts: SamplerOptions, key: Any) -
 def _run_imh(bd: BayesData, ps: PriorSet, opts: SamplerOptions) -> SamplingOutput:
     """The independence Metropolis-Hastings sampler of the collapsed posterior."""
     from ._imh import run_imh
+    from ._quadrature import QuadratureTarget
 
+    # Gaussian: (v, beta_c) integrated out exactly; otherwise one scalar term's random
+    # effects integrated out by adaptive quadrature (the estimator checked which applies)
+    target = None if bd.family == "gaussian" else QuadratureTarget(bd, ps)
     draws, stats, record = run_imh(
-        bd, ps, opts.chains, opts.draws, opts.warmup, opts.seed, progress=opts.progress
+        bd,
+        ps,
+        opts.chains,
+        opts.draws,
+        opts.warmup,
+        opts.seed,
+        progress=opts.progress,
+        target=target,
     )
     out = SamplingOutput(draws, stats, "collapsed_imh", record["elapsed_s"])
     out.record = record  # type: ignore[attr-defined]
