@@ -29,6 +29,7 @@ MODELS = {
     "gaussian_joint": ("gaussian", "joint"),
     "binomial_joint": ("binomial", "joint"),
     "gaussian_collapsed_imh": ("gaussian", "collapsed_imh"),
+    "binomial_collapsed_imh": ("binomial", "collapsed_imh"),
 }
 #: Each model draws its own truths and responses: with one seed for all, the two Gaussian
 #: samplers saw the same replicates and their rank histograms were not independent

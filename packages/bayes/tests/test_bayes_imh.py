@@ -195,3 +195,21 @@ def test_pool_threads_run_a_single_threaded_blas(sleepstudy, monkeypatch):
         after = blas_threads()
     assert seen and all(s == {1} for s in seen)
     assert after == {2}
+
+
+@pytest.mark.parametrize("which", ["sleep", "scalar", "crossed"])
+def test_extreme_proposals_have_zero_density_not_an_error(which, sleepstudy, crossed):
+    # A line search of the mode finder stepped to a sigma so small that the system was
+    # not numerically positive definite: numpy raised LinAlgError out of the sampler
+    # (the binomial/Gaussian SBC run died on it).  Such a point has zero density.
+    model = mm.Model(SLEEP, sleepstudy) if which == "sleep" else crossed[which]
+    bd, ps = _setup(model)
+    for dense in (True, False):
+        target = CollapsedTarget(bd, ps, dense=dense)
+        phis = np.tile(target.start(), (3, 1))
+        phis[1, target.slices["sigma"]] = -400.0  # sigma^2 underflows to 0
+        phis[2, target.slices["sd_0"]] = 400.0  # an SD that overflows
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no RuntimeWarning leaks either
+            lp, _, _ = target.evaluate(phis)
+        assert np.isfinite(lp[0]) and np.all(lp[1:] == -np.inf)

@@ -214,3 +214,14 @@ def test_models_it_cannot_take_are_refused_before_sampling(cbpp, counts):
         mm.Model("y ~ x + (1 | g)", counts, family="poisson", link="identity").fit(
             method="nuts", sampler="collapsed_imh"
         )
+
+
+def test_extreme_proposals_have_zero_density_not_an_error(cbpp):
+    target = _target(CBPP, cbpp, "binomial")
+    phis = np.tile(target.start(), (3, 1))
+    phis[1, target.slices["sd_0"]] = 400.0  # an SD that overflows
+    phis[2, target.slices["beta_s"]] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lp, _, _ = target.evaluate(phis)
+    assert np.isfinite(lp[0]) and np.all(lp[1:] == -np.inf)

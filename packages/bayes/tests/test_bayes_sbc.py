@@ -32,6 +32,7 @@ def test_models_draw_distinct_replicates():
         pytest.param("binomial_joint", marks=slow),
         # nothing to compile and a few milliseconds per replicate: always run
         "gaussian_collapsed_imh",
+        "binomial_collapsed_imh",
     ],
 )
 def test_short_sbc(name):

@@ -274,7 +274,7 @@ class CollapsedTarget:
         A[:, self.q + np.arange(self.pc), self.q + np.arange(self.pc)] += self.prec
         c /= s2[:, None]
         c[:, self.q :] = xy / s2[:, None] + self.prec * self.pmean
-        L = np.linalg.cholesky(A)
+        L, failed = _batched_cholesky(A)
         wv = np.linalg.solve(L, c[..., None])[..., 0]
         half_logdet = np.sum(np.log(np.diagonal(L, 0, 1, 2)), axis=1)
         value = (
@@ -283,6 +283,7 @@ class CollapsedTarget:
             - half_logdet
             + 0.5 * np.sum(wv * wv, axis=1)
         )
+        value[failed] = -np.inf
         return value, [(L[i], wv[i]) for i in range(N)]
 
     def _dense_draw(self, states: list[Any], rng: np.random.Generator) -> Any:
@@ -359,6 +360,15 @@ class CollapsedTarget:
         return sp.block_diag(blocks, format="csr")
 
     def _sparse_one(self, theta: dict[str, Any], i: int) -> tuple[float, Any]:
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return self._sparse_value(theta, i)
+        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
+            # a proposal so extreme (an SD or sigma that overflows) that the system is
+            # not numerically positive definite: zero posterior density, never accepted
+            return -np.inf, None
+
+    def _sparse_value(self, theta: dict[str, Any], i: int) -> tuple[float, Any]:
         sigma = float(theta["sigma"][i])
         s2 = sigma * sigma
         T0 = self.factors(theta, 0)[i]
@@ -440,10 +450,13 @@ class CollapsedTarget:
 
     # ---------------------------------------------------------------- interface
     def evaluate(self, phi: Any, pool: Any = None) -> tuple[Any, Any, list[Any]]:
-        """``(log posterior, natural parameters, factor states)`` of a batch."""
-        theta, lp = self.constrain(phi)
+        """``(log posterior, natural parameters, factor states)`` of a batch (``-inf``
+        where a proposal is too extreme to evaluate)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            theta, lp = self.constrain(phi)
         if self.dense:
-            value, states = self._dense(theta)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                value, states = self._dense(theta)
         else:
             N = phi.shape[0]
             mapper = pool.map if pool is not None and N > 1 else map
@@ -481,6 +494,25 @@ class CollapsedTarget:
         phi[self.slices["sigma"]] = np.log(0.7 * s)
         phi[self.slices["beta_s"]] = coef[self.si]
         return phi
+
+
+def _batched_cholesky(A: Any) -> tuple[Any, Any]:
+    """Cholesky factors of a batch ``(N, m, m)`` and which failed (not finite or not
+    numerically positive definite: the identity stands in for those)."""
+    failed = ~np.all(np.isfinite(A), axis=(1, 2))
+    if np.any(failed):
+        A = A.copy()
+        A[failed] = np.eye(A.shape[1])
+    try:
+        return np.linalg.cholesky(A), failed
+    except np.linalg.LinAlgError:
+        L = np.empty_like(A)
+        for i in range(A.shape[0]):  # rare: only when some proposal is extreme
+            try:
+                L[i] = np.linalg.cholesky(A[i])
+            except np.linalg.LinAlgError:
+                L[i], failed[i] = np.eye(A.shape[1]), True
+        return L, failed
 
 
 def _hessian(f: Callable[[Any], Any], x: Any, h: Any) -> Any:

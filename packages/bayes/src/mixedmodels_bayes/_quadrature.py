@@ -265,9 +265,9 @@ class QuadratureTarget:
     def evaluate(self, phi: Any, pool: Any = None) -> tuple[Any, Any, list[Any]]:
         """``(log posterior, natural parameters, states)`` of a batch; a state keeps
         what the conditional draw of the random effects needs."""
-        theta, lp = self.constrain(phi)
-        a, b, shape = self._rows(theta)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            theta, lp = self.constrain(phi)
+            a, b, shape = self._rows(theta)
             log_int, mode, s = self._log_marginal(a, b, shape)
         total = lp + np.sum(log_int, axis=1)
         total = np.where(np.isfinite(total), total, -np.inf)
