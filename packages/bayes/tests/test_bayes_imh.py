@@ -159,12 +159,20 @@ def test_same_seed_same_draws(sleepstudy):
     assert fits[0].draws["sigma"].shape == (4, 200)
 
 
-def test_needs_a_gaussian_lmm(cbpp, sleepstudy):
+def test_needs_a_gaussian_lmm_or_one_scalar_term(cbpp, sleepstudy):
     m = mm.Model(
         "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial"
     )
     with pytest.raises(ValueError, match="Gaussian model with the identity link"):
-        _options(m, {"sampler": "collapsed_imh"})
+        _options(m, {"sampler": "collapsed"})
+    _options(m, {"sampler": "collapsed_imh"})  # one scalar term: by quadrature
+    two = mm.Model(
+        "cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | period)",
+        cbpp,
+        family="binomial",
+    )
+    with pytest.raises(ValueError, match="one random-effect term with one column"):
+        _options(two, {"sampler": "collapsed_imh"})
     with pytest.raises(ValueError, match="at least one random-effect term"):
         _options(mm.Model("Reaction ~ Days", sleepstudy), {"sampler": "collapsed_imh"})
 
