@@ -164,10 +164,7 @@ def _compute_gradient_rows(
 ) -> tuple[Any, ...]:
     lambdas = point[0]
     eta = _eta(local, *point)[1]
-    r, w_obs = local._score_terms(eta)
-    w = local._weights(eta)[2]
-    h_eta = 1e-6 * np.maximum(1.0, np.abs(eta))
-    dw = (local._weights(eta + h_eta)[2] - local._weights(eta - h_eta)[2]) / (2 * h_eta)
+    r, w_obs, w, dw = local._gradient_terms(eta)
     system = local.joint if joint else local.fixed
     rows = system.row_vectors(lambdas)
     lev = system.row_bilinear(sel, rows, rows)
