@@ -335,7 +335,7 @@ def newton_refine(
     lower: FloatArray,
     upper: FloatArray,
     derivatives: tuple[FloatArray, FloatArray] | None,
-    se_fraction: float = 0.1,
+    se_fraction: float = 0.25,
     max_steps: int = 4,
     step_tol: float = 1e-10,
     final_hessian: bool = True,
