@@ -104,6 +104,18 @@ class Family(ABC):
     def variance(self, mu: FloatArray) -> FloatArray:
         """Variance function ``V(mu)`` (variance divided by dispersion)."""
 
+    def variance_derivative(self, mu: FloatArray) -> FloatArray:
+        """Derivative ``V'(mu)`` of :meth:`variance`.
+
+        The default is a central difference (relative step ``1e-6``), whose rounding
+        error is about ``1e-10`` relative; a family whose variance function has a closed
+        derivative should override it (the observed weights and the Laplace gradient of
+        a GLMM use it: differences of that gradient amplify its rounding error).
+        """
+        mu = np.asarray(mu, dtype=np.float64)
+        h = 1e-6 * np.maximum(np.abs(mu), 1e-3)
+        return np.asarray((self.variance(mu + h) - self.variance(mu - h)) / (2.0 * h))
+
     @abstractmethod
     def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         """Unit deviance ``d(y, mu)`` (non-negative, zero at ``y == mu``)."""

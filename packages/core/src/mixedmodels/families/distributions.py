@@ -197,6 +197,9 @@ class Gaussian(_BuiltinFamily):
     def variance(self, mu: FloatArray) -> FloatArray:
         return np.ones_like(_as_float(mu))
 
+    def variance_derivative(self, mu: FloatArray) -> FloatArray:
+        return np.zeros_like(_as_float(mu))
+
     def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         r = y - mu
         return r * r
@@ -234,6 +237,9 @@ class Binomial(_BuiltinFamily):
     def variance(self, mu: FloatArray) -> FloatArray:
         mu = _as_float(mu)
         return mu * (1.0 - mu)
+
+    def variance_derivative(self, mu: FloatArray) -> FloatArray:
+        return 1.0 - 2.0 * _as_float(mu)
 
     def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         return 2.0 * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
@@ -318,6 +324,9 @@ class Poisson(_Counts):
     def variance(self, mu: FloatArray) -> FloatArray:
         return _as_float(mu).copy()
 
+    def variance_derivative(self, mu: FloatArray) -> FloatArray:
+        return np.ones_like(_as_float(mu))
+
     def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         return 2.0 * (_ylogy(y, mu) - (y - mu))
 
@@ -367,6 +376,9 @@ class Gamma(_PositiveContinuous):
         mu = _as_float(mu)
         return mu * mu
 
+    def variance_derivative(self, mu: FloatArray) -> FloatArray:
+        return 2.0 * _as_float(mu)
+
     def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
             logratio = np.where(y == 0, 0.0, np.log(y / mu))
@@ -402,6 +414,10 @@ class InverseGaussian(_PositiveContinuous):
     def variance(self, mu: FloatArray) -> FloatArray:
         mu = _as_float(mu)
         return mu * mu * mu
+
+    def variance_derivative(self, mu: FloatArray) -> FloatArray:
+        mu = _as_float(mu)
+        return 3.0 * mu * mu
 
     def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         r = y - mu
@@ -455,6 +471,9 @@ class NegativeBinomial(_Counts):
     def variance(self, mu: FloatArray) -> FloatArray:
         mu = _as_float(mu)
         return mu + mu * mu / self.theta
+
+    def variance_derivative(self, mu: FloatArray) -> FloatArray:
+        return 1.0 + 2.0 * _as_float(mu) / self.theta
 
     def _unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         th = self.theta

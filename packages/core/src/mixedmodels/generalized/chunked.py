@@ -76,9 +76,12 @@ def _point_task(
     u1: FloatArray,
     uR: FloatArray,
     joint: bool,
+    newton: bool = False,
 ) -> Any:
     """At ``(beta, u)``: finite flags, the deviance, and the PIRLS system's weighted
-    cross-products and right-hand side there."""
+    cross-products and right-hand side there: Fisher's, and with ``newton`` also those
+    of the observed weights (:meth:`GLMMProblem.pirls`'s Newton step), whether these are
+    finite and positive here, and whether they equal Fisher's (a canonical link)."""
     if local is None:
         return None
     _set_state(local, state)
@@ -92,10 +95,18 @@ def _point_task(
     if not np.all(np.isfinite(w)):
         return (eta_ok, True, deviance, False, None)
     system = local.joint if joint else local.fixed
-    z = (eta - local.offset) + (local.y - mu) / dmu
-    if not joint:
-        z = z - (fixed_eta - local.offset)
-    return (eta_ok, True, deviance, True, (*system.weighted(w), *system.crossprod(w, z)))
+    shift = 0.0 if joint else (fixed_eta - local.offset)
+    z = (eta - local.offset) + (local.y - mu) / dmu - shift
+    fisher = (*system.weighted(w), *system.crossprod(w, z))
+    if not newton:
+        return (eta_ok, True, deviance, True, (fisher, True, True, None))
+    obs = local._observed_weights(eta, mu, dmu, w)
+    if obs is None:  # (None adds as an empty chunk; the flag discards the sum)
+        return (eta_ok, True, deviance, True, (fisher, False, False, None))
+    same = bool(np.allclose(obs, w, rtol=1e-6, atol=1e-12))
+    z_obs = (eta - local.offset) + local._score(mu, dmu) / obs - shift
+    observed = (*system.weighted(obs), *system.crossprod(obs, z_obs))
+    return (eta_ok, True, deviance, True, (fisher, True, same, observed))
 
 
 def _start_task(local: GLMMProblem, state: Any) -> Any:
@@ -164,10 +175,7 @@ def _compute_gradient_rows(
 ) -> tuple[Any, ...]:
     lambdas = point[0]
     eta = _eta(local, *point)[1]
-    r, w_obs = local._score_terms(eta)
-    w = local._weights(eta)[2]
-    h_eta = 1e-6 * np.maximum(1.0, np.abs(eta))
-    dw = (local._weights(eta + h_eta)[2] - local._weights(eta - h_eta)[2]) / (2 * h_eta)
+    r, w_obs, w, dw = local._gradient_terms(eta)
     system = local.joint if joint else local.fixed
     rows = system.row_vectors(lambdas)
     lev = system.row_bilinear(sel, rows, rows)
@@ -314,10 +322,12 @@ class ChunkedGLMMProblem(GLMMProblem):
         uR: FloatArray,
         joint: bool,
         check_eta: bool = True,
+        newton: bool = False,
     ) -> tuple[float, Any]:
         """The penalised deviance at ``(beta, u)`` (``inf`` where the mean, or with
         ``check_eta`` the linear predictor, overflows) and the PIRLS system's sums there
-        (``None`` where the weights are not finite)."""
+        (``None`` where the weights are not finite): ``(Fisher's, observed weights
+        usable, observed equal to Fisher's, the observed weights' sums)``."""
         out = self._reduce(
             partial(
                 _point_task,
@@ -327,6 +337,7 @@ class ChunkedGLMMProblem(GLMMProblem):
                 u1=u1,
                 uR=uR,
                 joint=joint,
+                newton=newton,
             )
         )
         eta_ok, mu_ok, deviance, w_ok, sums = out
@@ -340,6 +351,7 @@ class ChunkedGLMMProblem(GLMMProblem):
 
     @staticmethod
     def _factor(system: PenalizedSystem, lambdas: list[FloatArray], sums: Any) -> Factor | None:
+        """The factor of Fisher's weights' sums (an item of :meth:`_at`'s sums)."""
         if sums is None:
             return None
         return system.factor_from(lambdas, sums[0], sums[1], sums[2])
@@ -367,26 +379,40 @@ class ChunkedGLMMProblem(GLMMProblem):
         else:
             cur_beta = self._start_beta()
             u1[:], uR[:] = 0.0, 0.0
-        # (As GLMMProblem.pirls: the start's deviance is judged on the means only.)
-        pdev, sums = self._at(lambdas, cur_beta, u1, uR[:q], joint, check_eta=False)
+        # (As GLMMProblem.pirls: the start's deviance is judged on the means only; Newton
+        # steps, with the observed weights, for a link that is not canonical, decided
+        # once per problem at the first start.)
+        newton = self._newton is not False
+        pdev, sums = self._at(lambdas, cur_beta, u1, uR[:q], joint, False, newton)
         if not np.isfinite(pdev) and (np.any(u1) or np.any(uR)):
             u1, uR = np.zeros_like(u1), np.zeros_like(uR)
-            pdev, sums = self._at(lambdas, cur_beta, u1, uR[:q], joint, check_eta=False)
+            pdev, sums = self._at(lambdas, cur_beta, u1, uR[:q], joint, False, newton)
         if not np.isfinite(pdev):
             return None
-        converged = False
+        if self._newton is None and sums is not None:
+            self._newton = newton = bool(sums[1]) and not bool(sums[2])
+        converged = observed = False
         iterations = stalled = 0
         f: Factor | None = None
         for iterations in range(1, _c._MAX_PIRLS + 1):
-            f = self._factor(system, lambdas, sums)
+            if sums is None:
+                return None
+            observed = newton and bool(sums[1])
+            step_sums = sums[3] if observed else sums[0]
+            f = self._factor(system, lambdas, step_sums)
+            if f is None and observed:
+                observed, step_sums = False, sums[0]
+                f = self._factor(system, lambdas, step_sums)
             if f is None:
                 return None
-            r1, rR = self._rhs(system, lambdas, sums[3], sums[4])
+            r1, rR = self._rhs(system, lambdas, step_sums[3], step_sums[4])
             new_u1, new_xR = system.solve(f, r1, rR)
             new_uR = new_xR[:q]
             new_beta = new_xR[q:] if joint else cur_beta
             for _ in range(_c._MAX_HALVINGS):
-                new_pdev, new_sums = self._at(lambdas, new_beta, new_u1, new_uR, joint)
+                new_pdev, new_sums = self._at(
+                    lambdas, new_beta, new_u1, new_uR, joint, newton=newton
+                )
                 if new_pdev <= pdev * (1 + 1e-12) + 1e-12:
                     break
                 new_u1 = 0.5 * (new_u1 + u1)
@@ -403,8 +429,9 @@ class ChunkedGLMMProblem(GLMMProblem):
             ):
                 converged = True
                 break
-        if not converged:
-            f = self._factor(system, lambdas, sums)
+        if not converged or observed:
+            # As in memory: the Laplace criterion takes Fisher's weights at the modes.
+            f = self._factor(system, lambdas, None if sums is None else sums[0])
         if f is None:
             return None
         self._u1, self._uR = u1, uR[:q]
@@ -457,7 +484,7 @@ class ChunkedGLMMProblem(GLMMProblem):
         """The fast fit's vcov at ``modes`` (Fisher's weights): one pass."""
         lambdas, beta, u1, uR = self._point_of(modes)
         _, sums = self._at(lambdas, beta, u1, uR, joint=True, check_eta=False)
-        f = self._factor(self.joint, lambdas, sums)
+        f = self._factor(self.joint, lambdas, None if sums is None else sums[0])
         return self.joint.fixed_effects_vcov(f) if f is not None else None
 
     def laplace(self, theta: FloatArray, beta: FloatArray | None = None) -> float:

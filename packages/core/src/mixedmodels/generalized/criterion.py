@@ -205,12 +205,10 @@ class GLMMProblem:
         if second is None:
             return None
         var = self.family.variance(mu) * self.dispersion
-        # The variance function is a low-order polynomial in mu for every built-in
-        # family: a central difference is exact up to rounding.
-        h = 1e-6 * np.maximum(np.abs(mu), 1e-3)
-        dvar = (self.family.variance(mu + h) - self.family.variance(mu - h)) * (
-            self.dispersion / (2.0 * h)
-        )
+        # The variance function's derivative in closed form (the built-in families): a
+        # central difference would carry ~1e-10 relative rounding, which the Hessian of
+        # the criterion (differences of the Laplace gradient) amplifies to ~1e-8.
+        dvar = self.family.variance_derivative(mu) * self.dispersion
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             d2 = second(eta)
             dratio = d2 / var - dmu * dmu * dvar / (var * var)
@@ -351,9 +349,32 @@ class GLMMProblem:
         return PirlsResult(u1, uR[:q], cur_beta, eta, mu, f, converged, iterations, deviance)
 
     # --- gradient in beta ----------------------------------------------------------------
+    def _gradient_terms(
+        self, eta: FloatArray, mu: FloatArray | None = None
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The per-row terms of the Laplace gradient at ``eta`` (``mu``: its mean, when
+        known): the score ``r``, the observed weights ``W~``, Fisher's weights ``w`` and
+        their derivative ``dw / deta``; from the link's second derivative, or by
+        differences for a link without one.  The in-memory and the chunked gradients
+        both take them from here (the same arithmetic on the same rows)."""
+        mu, dmu, w = self._weights(eta, mu)
+        second = self._second_order(eta, mu, dmu, w)
+        if second is not None:
+            w_obs, dw = second
+            return self._score(mu, dmu), w_obs, w, dw
+        r, w_obs = self._score_terms(eta)
+        h_eta = 1e-6 * np.maximum(1.0, np.abs(eta))
+        dw = (self._weights(eta + h_eta)[2] - self._weights(eta - h_eta)[2]) / (2 * h_eta)
+        return r, w_obs, w, dw
+
     def _score_terms(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``r = w (y - mu) / mu'`` (minus half the derivative of the deviance in eta) and
-        ``W~ = -dr/deta`` (the observed weights; Fisher's for canonical links)."""
+        ``W~ = -dr/deta`` (the observed weights; Fisher's for canonical links): from the
+        link's second derivative where it has one, else by central differences."""
+        mu, dmu, w = self._weights(eta)
+        second = self._second_order(eta, mu, dmu, w)
+        if second is not None:
+            return self._score(mu, dmu), second[0]
 
         def r_of(e: FloatArray) -> FloatArray:
             mu = self.link.inverse(e)
@@ -394,15 +415,7 @@ class GLMMProblem:
         q = self.fixed.q_rest
         lambdas = res.factor.lambdas
         eta = res.eta
-        mu, dmu, w = self._weights(eta, res.mu)
-        second = self._second_order(eta, mu, dmu, w)
-        if second is not None:
-            r = self._score(mu, dmu)
-            w_obs, dw = second
-        else:  # a link without a second derivative: differences
-            r, w_obs = self._score_terms(eta)
-            h_eta = 1e-6 * np.maximum(1.0, np.abs(eta))
-            dw = (self._weights(eta + h_eta)[2] - self._weights(eta - h_eta)[2]) / (2 * h_eta)
+        r, w_obs, w, dw = self._gradient_terms(eta, res.mu)
         sel = system.selected_inverse(res.factor)
         rows = system.row_vectors(lambdas)
         lev = system.row_bilinear(sel, rows, rows)

@@ -505,6 +505,38 @@ def _gradient_newton(
     return x, (derivs[0], derivs[1], x)
 
 
+def _gradient_step(
+    hessian_at: Callable[[FloatArray], tuple[float, FloatArray, FloatArray] | None],
+    x: FloatArray,
+    step: FloatArray,
+    eig: FloatArray,
+    decrement: float,
+    lower: FloatArray,
+    upper: FloatArray,
+) -> tuple[Any, Any] | None:
+    """A Newton step judged by the exact gradient alone, where the criterion's values
+    no longer resolve a decrease (~1e-15 relative) but the gradient still resolves the
+    optimum (~1e-12): taken if the Hessian is positive definite at both ends, the step
+    stays well inside the box (a step toward a bound is the singular fits' path) and the
+    Newton decrement shrinks.  Decision 0037: otherwise where the values stopped the
+    iteration depends on rounding; theta of the same rows summed in another order moved
+    by 5e-8 (Pastes, ML).  ``None`` if not tried, ``(None, None)`` if tried and not
+    taken (one evaluation), else the new point and its value, gradient and Hessian."""
+    inside = bool(np.all(x + 2.0 * step > lower) and np.all(x + 2.0 * step < upper))
+    if not (inside and float(np.min(eig)) > 0 and float(np.max(np.abs(step))) > 1e-13):
+        return None
+    trial = x + step
+    new = hessian_at(trial)
+    if (
+        new is not None
+        and np.all(np.isfinite(new[1]))
+        and np.linalg.eigvalsh(new[2])[0] > 0
+        and float(new[1] @ np.linalg.solve(new[2], new[1])) < decrement
+    ):
+        return trial, new
+    return None, None
+
+
 def _exact_newton(
     objective: Callable[[FloatArray], float],
     hessian_at: Callable[[FloatArray], tuple[float, FloatArray, FloatArray] | None],
@@ -537,8 +569,13 @@ def _exact_newton(
         # Modified Newton: |eigenvalues|, floored, so that the step always descends.
         step = -vec @ ((vec.T @ grad) / np.maximum(np.abs(eig), 1e-10 * top))
         decrement = -float(grad @ step)
-        if not decrement > 1e-15 * max(1.0, abs(value)):  # at the rounding noise
-            break
+        if not decrement > 1e-15 * max(1.0, abs(value)):  # at the values' rounding noise
+            moved_on = _gradient_step(hessian_at, x, step, eig, decrement, lower, upper)
+            count += moved_on is not None
+            if moved_on is None or moved_on[0] is None:
+                break
+            x, (value, grad, hess) = moved_on
+            continue
         # Large steps far from the optimum: at most 1 per coordinate (theta is O(1) on
         # standardised matrices).
         step *= min(1.0, 1.0 / float(np.max(np.abs(step))))
@@ -562,7 +599,14 @@ def _exact_newton(
             t *= 0.5
         if not moved:
             if decrement < 1e-8 * max(1.0, abs(value)):
-                break  # the line search cannot resolve what is left: converged
+                # The line search cannot resolve what is left: converged, up to the
+                # gradient's own Newton steps.
+                moved_on = _gradient_step(hessian_at, x, step, eig, decrement, lower, upper)
+                count += moved_on is not None
+                if moved_on is None or moved_on[0] is None:
+                    break
+                x, (value, grad, hess) = moved_on
+                continue
             return None
         new = hessian_at(trial)
         count += 1

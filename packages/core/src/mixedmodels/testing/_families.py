@@ -229,6 +229,34 @@ def _variance(ctx: FamilyContext) -> None:
         )
 
 
+def _variance_derivative(ctx: FamilyContext) -> None:
+    grid = ctx.grid
+    got = as_array(
+        ctx.fail,
+        "variance_derivative",
+        call(ctx.fail, "variance_derivative", ctx.obj.variance_derivative, grid),
+        grid.shape,
+    )
+    # Richardson-extrapolated central differences of the variance function.
+    h = 1e-4 * np.maximum(np.abs(grid), 1e-2)
+    inside = np.all(ctx.obj.valid_mu(grid - h)) and np.all(ctx.obj.valid_mu(grid + h))
+    if not inside:
+        return
+    V = ctx.obj.variance
+
+    def central(t: FloatArray) -> FloatArray:
+        return np.asarray((V(grid + t) - V(grid - t)) / (2.0 * t), dtype=np.float64)
+
+    want = (4.0 * central(h / 2) - central(h)) / 3.0
+    bad = ~(np.abs(got - want) <= 1e-6 * (np.abs(want) + np.abs(V(grid)) / np.abs(grid) + 1e-8))
+    if np.any(bad):
+        raise ctx.fail(
+            "variance_derivative",
+            f"variance_derivative(mu) = {fmt(got[bad])} is not the derivative of variance "
+            f"(differences give {fmt(want[bad])}) at mu = {fmt(grid[bad])}",
+        )
+
+
 # --------------------------------------------------------------------------------------
 # simulate
 
@@ -480,6 +508,7 @@ def family_checks(
         ("default_link", _default_link, True),
         ("valid_mu", _valid_mu, True),
         ("variance", _variance, True),
+        ("variance_derivative", _variance_derivative, True),
         ("simulate", _simulate, True),
         ("simulate mean", _simulate_mean, True),
         ("simulate variance", _simulate_variance, True),
@@ -514,7 +543,9 @@ def check_family(
     * ``name`` is a non-empty string (``name``), ``links`` a tuple of names containing
       ``default_link`` (``links``, ``default_link``) and ``link``, when given;
     * ``variance`` is finite and positive on a grid of valid means (``valid_mu``,
-      ``variance``);
+      ``variance``), and ``variance_derivative`` is its derivative there (against
+      Richardson-extrapolated central differences, 1e-6 relative:
+      ``variance_derivative``);
     * ``simulate`` agrees with the moments: at up to three means the sample mean is
       within 5 standard errors of ``mu`` and the sample variance within 5 standard
       errors (plus 2 %) of ``dispersion * variance(mu)`` (weights 1; ``dispersion=0.7``
