@@ -20,6 +20,9 @@ from ._tprs import tprs
 
 __all__ = ["GammResult", "gamm4", "glance_gamm", "tidy_gamm"]
 
+# W of the Woodbury identity with a dense Zo up to n x q entries (else sparse).
+_DENSE_WOODBURY = 2_000_000
+
 
 @dataclass
 class _Smooth:
@@ -60,13 +63,12 @@ class GammResult:
     def smooth_variances(self) -> pd.Series:
         """Variance of each smooth's penalised coefficients (``sigma_b^2``); a ``t2``
         has one per penalty (``"t2(x,z)[1]"``, ...)."""
-        vc = self.mer.varcorr()
+        covs = self._covariances()
         out = {}
         for s in self._smooths:
             for j, (group, _) in enumerate(s.groups):
-                row = vc[(vc["grp"] == group) & vc["var2"].isna()]
                 key = s.label if len(s.groups) == 1 else f"{s.label}[{j + 1}]"
-                out[key] = float(row["vcov"].iloc[0])
+                out[key] = float(covs[group][0, 0])
         return pd.Series(out, name="variance")
 
     def _coef(self, s: _Smooth) -> FloatArray:
@@ -107,53 +109,77 @@ class GammResult:
             out = out + s.X @ self._coef(s)
         return pd.Series(out, index=self._frame.index, name="fitted")
 
+    def _covariances(self) -> dict[str, FloatArray]:
+        """Each random-effect term's covariance matrix by group (computed once)."""
+        if not hasattr(self, "_covs"):
+            self._covs = {k: v.to_numpy() for k, v in self.mer.covariance_matrices().items()}
+        return self._covs
+
     def _penalised_system(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``C'WC``, the penalty diagonal ``D`` and ``C`` (fixed columns, then each
         smooth's random columns), with ``W`` the relative precision of the residual
-        and the other random effects (Woodbury over their levels)."""
-        mer = self.mer
-        model = mer.model
-        sigma2 = float(mer.sigma) ** 2
-        X = np.asarray(model.X)
-        cols = [X]
-        pen = [np.zeros(X.shape[1])]
-        vc = self.mer.varcorr()
-        for s in self._smooths:
-            cols.append(s.mixed.Xr)
-            for group, gcols in s.groups:
-                var = float(vc[(vc["grp"] == group) & vc["var2"].isna()]["vcov"].iloc[0])
-                # a zero variance: gamm4's smoothing parameter 1e10
-                pen.append(np.full(len(gcols), sigma2 / var if var > 0 else 1e10))
-        C = np.column_stack(cols)
-        return C.T @ self._apply_w(C), np.concatenate(pen), C
+        and the other random effects (Woodbury over their levels); computed once."""
+        if not hasattr(self, "_system"):
+            sigma2 = float(self.mer.sigma) ** 2
+            X = np.asarray(self.mer.model.X)
+            cols = [X]
+            pen = [np.zeros(X.shape[1])]
+            covs = self._covariances()
+            for s in self._smooths:
+                cols.append(s.mixed.Xr)
+                for group, gcols in s.groups:
+                    var = float(covs[group][0, 0])
+                    # a zero variance: gamm4's smoothing parameter 1e10
+                    pen.append(np.full(len(gcols), sigma2 / var if var > 0 else 1e10))
+            C = np.column_stack(cols)
+            self._system = (C.T @ self._apply_w(C), np.concatenate(pen), C)
+        return self._system
 
     def _apply_w(self, M: FloatArray) -> FloatArray:
         """``W M`` with ``W = (I + Zo G Zo')^-1`` the relative precision of the
         residual and the random effects other than the smooths (Woodbury: ``I - Zo
-        (G^-1 + Zo'Zo)^-1 Zo'``, sparse over their levels)."""
+        (G^-1 + Zo'Zo)^-1 Zo'``, over their levels; ``Zo`` dense when small, else
+        sparse)."""
         if not hasattr(self, "_woodbury"):
             mer = self.mer
             model = mer.model
             sigma2 = float(mer.sigma) ** 2
             n = len(self._frame)
             smooth_groups = {g for s in self._smooths for g, _ in s.groups}
-            covs = mer.covariance_matrices()
-            zs, gs = [], []
-            for t, name in zip(model.terms, model.group_names, strict=True):
-                if t.group_name in smooth_groups:
-                    continue
-                d = t.dim
-                rows = np.repeat(np.arange(n), d)
-                cols = (t.codes[:, None] * d + np.arange(d)[None, :]).ravel()
-                zs.append(sp.csr_matrix((t.Z.ravel(), (rows, cols)), shape=(n, t.n_levels * d)))
-                gs.append(sp.kron(sp.eye(t.n_levels), covs[name].to_numpy() / sigma2))
-            if zs:
-                Zo = sp.hstack(zs).tocsr()
-                G = sp.block_diag(gs).toarray()
-                inner = np.linalg.pinv(G) + (Zo.T @ Zo).toarray()
-                self._woodbury: tuple[Any, FloatArray] | None = (Zo, inner)
-            else:
-                self._woodbury = None
+            covs = self._covariances()
+            others = [
+                (t, name)
+                for t, name in zip(model.terms, model.group_names, strict=True)
+                if t.group_name not in smooth_groups
+            ]
+            q = sum(t.n_levels * t.dim for t, _ in others)
+            Zo: Any
+            self._woodbury: tuple[Any, FloatArray] | None = None
+            if others:
+                G = np.zeros((q, q))
+                dense = n * q <= _DENSE_WOODBURY
+                parts = []
+                off = 0
+                for t, name in others:
+                    d, nl = t.dim, t.n_levels
+                    cols = (t.codes[:, None] * d + np.arange(d)[None, :]) + off
+                    parts.append((cols.ravel(), t.Z.ravel()))
+                    blk = covs[name] / sigma2
+                    idx = off + np.arange(nl * d).reshape(nl, d)
+                    G[idx[:, :, None], idx[:, None, :]] = blk
+                    off += nl * d
+                cols_all = np.concatenate([c for c, _ in parts])
+                vals = np.concatenate([v for _, v in parts])
+                rows_all = np.concatenate([np.repeat(np.arange(n), t.dim) for t, _ in others])
+                if dense:
+                    Zo = np.zeros((n, q))
+                    np.add.at(Zo, (rows_all, cols_all), vals)
+                    ZtZ = Zo.T @ Zo
+                else:
+                    Zo = sp.csr_matrix((vals, (rows_all, cols_all)), shape=(n, q))
+                    ZtZ = (Zo.T @ Zo).toarray()
+                inner = np.linalg.pinv(G) + ZtZ
+                self._woodbury = (Zo, inner)
         if self._woodbury is None:
             return M
         Zo, inner = self._woodbury

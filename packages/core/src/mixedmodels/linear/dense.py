@@ -17,7 +17,7 @@ import scipy.linalg as sla
 
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
-from ..structures.unstructured import Diagonal, Unstructured
+from ..structures.unstructured import Diagonal, HomogeneousDiagonal, Unstructured
 from .cross_products import CrossProducts, lmm_cross_products
 from .layout import Evaluation, TermData, ThetaLayout, profiled_objective
 
@@ -131,7 +131,11 @@ class DenseLMMProblem(ThetaLayout):
         self._jacobians = [
             t.structure.factor_jacobian(t.structure.start())
             if type(t.structure).factor_jacobian
-            in (Unstructured.factor_jacobian, Diagonal.factor_jacobian)
+            in (
+                Unstructured.factor_jacobian,
+                Diagonal.factor_jacobian,
+                HomogeneousDiagonal.factor_jacobian,
+            )
             else None
             for t in terms
         ]
