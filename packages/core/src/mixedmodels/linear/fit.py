@@ -28,6 +28,7 @@ from ..numerics.optimize import (
     probe_zero_bounds,
 )
 from ..structures.residual import bind_residual
+from ..structures.whitening import BoundResidual
 from .criterion import Evaluation, LMMProblem, TermData
 from .cross_products import DENSE_MAX_M, CrossProducts
 from .dense import DenseLMMProblem
@@ -150,16 +151,40 @@ def build_problem(model: Model) -> ProfiledCriterion:
     variance = model.extras.get("variance")
     if correlation is not None or variance is not None or not terms:
         default_group = list(model.terms[0].spec.group.factors) if model.terms else None
-        residual = bind_residual(
-            correlation,
-            variance,
-            model.data,
-            model.design.row_index,
-            default_group,
-            model.weights,
-        )
+        residual = _bound_residual(model, correlation, variance, default_group)
         return ResidualLMMProblem(model.X, y, terms, residual, list(model.group_names))
     return _unstructured_problem(model.X, y, terms, model.weights)
+
+
+def _bound_residual(
+    model: Model, correlation: Any, variance: Any, default_group: list[str] | None
+) -> BoundResidual:
+    """``bind_residual`` on the model's rows, remembered on the model: a model refitted
+    with new weights and response on the same rows (glmmPQL's working fits, one per
+    iteration) binds its structure once (groups, coordinates, batches) and only the
+    prior weights are swapped in."""
+    cached = getattr(model, "_bound_residual", None)
+    if (
+        cached is not None
+        and cached[0] is correlation
+        and cached[1] is variance
+        and cached[2] is model.data
+        and cached[3] is model.design.row_index
+        and cached[4] == default_group
+    ):
+        return cached[5].with_weights(model.weights)
+    residual = bind_residual(
+        correlation, variance, model.data, model.design.row_index, default_group, model.weights
+    )
+    model._bound_residual = (  # type: ignore[attr-defined]
+        correlation,
+        variance,
+        model.data,
+        model.design.row_index,
+        default_group,
+        residual,
+    )
+    return residual
 
 
 def _unstructured_problem(
