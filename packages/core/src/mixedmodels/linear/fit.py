@@ -439,14 +439,16 @@ def _newton_polish(
     upper: FloatArray,
     max_steps: int = 6,
     tol: float = 1e-8,
-) -> FloatArray:
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray] | None]:
     """Newton steps on finite-difference derivatives after the optimiser.
 
     Residual structures can leave long, flat ridges (a variance power against the
     profiled residual scale) on which quasi-Newton methods stop early; a few Newton
     steps with backtracking finish the job.  Parameters on a bound are held there.
+    Returns the point and the derivatives there (the convergence check's own scheme,
+    so the check reuses them), with the point: ``(grad, hess, x)``.
     """
-    x, _, _ = newton_polish(
+    x, _, derivs = newton_polish(
         objective,
         lambda z: finite_difference_derivatives(objective, z, lower, upper),
         x,
@@ -456,7 +458,7 @@ def _newton_polish(
         tol=tol,
         max_steps=max_steps,
     )
-    return x
+    return x, None if derivs is None else (derivs[0], derivs[1], x)
 
 
 def _gradient_newton(
@@ -856,7 +858,7 @@ def _fit_problem(
                 break
             opt, theta = again, again.x
         if structured:
-            theta = _newton_polish(objective, theta, lower, upper)
+            theta, polished = _newton_polish(objective, theta, lower, upper)
         derivatives = None
         if newton is not None and np.array_equal(theta, newton[1][2]):
             derivatives = newton[1]  # converged by Newton steps already
