@@ -317,8 +317,9 @@ def gamm4(
         ``"y ~ s(x) + z"``: thin-plate regression spline smooths ``s(x)`` (mgcv's
         default ``k = 10``; ``s(x, k = 5)``), cubic regression splines
         ``s(x, bs = "cr")``, factor-by smooths ``s(x, by = f)`` (one smooth per level
-        of ``f``, each centred; put ``f`` itself in the formula, as mgcv requires) and
-        parametric terms.
+        of ``f``, each centred; put ``f`` itself in the formula, as mgcv requires),
+        numeric-by smooths ``s(x, by = w)`` (the smooth multiplied by the numeric
+        ``w``, without the centring constraint, as mgcv) and parametric terms.
     data
         DataFrame.
     random
@@ -346,6 +347,16 @@ def gamm4(
             i = len(smooths)
             if spec.bs == "t2":
                 mixed = blocks2random(X, basis.blocks)
+            elif numeric_by(spec, frame):
+                # numeric by: the unconstrained basis times the variable (mgcv applies
+                # no centring constraint); thin-plate null columns [1, x] at unit RMS
+                tp = spec.bs != "cr"
+                mixed = smooth2random(
+                    X,
+                    basis.S_full,
+                    rms_of=basis.X_full if tp else None,
+                    null=basis.null_columns if tp else None,
+                )
             else:
                 mixed = smooth2random(X, basis.S, rms_of=None if spec.bs == "cr" else basis.X)
             stem = f"sm{i}_{spec.var}"
@@ -385,6 +396,18 @@ def _covariate(spec: SmoothSpec, var: str, frame: pd.DataFrame) -> FloatArray:
     return x
 
 
+def numeric_by(spec: SmoothSpec, frame: pd.DataFrame) -> bool:
+    """Whether the smooth has a numeric (not factor, not boolean) ``by`` variable."""
+    if spec.by is None or spec.by not in frame.columns:
+        return False
+    dtype = frame[spec.by].dtype
+    return bool(
+        pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and not isinstance(dtype, pd.CategoricalDtype)
+    )
+
+
 def _smooth_columns(spec: SmoothSpec, frame: pd.DataFrame) -> list[tuple[str, Any, Any]]:
     """The smooth's basis at the data, one entry per by-factor level (mgcv's
     ``smoothCon``: one basis over all rows, centred over all rows, then multiplied by
@@ -400,12 +423,16 @@ def _smooth_columns(spec: SmoothSpec, frame: pd.DataFrame) -> list[tuple[str, An
     if spec.by not in frame.columns:
         raise ValueError(f"{spec.label}: by = {spec.by!r} is not a column of the data")
     col = frame[spec.by]
-    if not isinstance(col.dtype, pd.CategoricalDtype):
-        if pd.api.types.is_numeric_dtype(col):
+    if numeric_by(spec, frame):
+        w = _covariate(spec, spec.by, frame)
+        if np.ptp(w) == 0:
             raise ValueError(
-                f"{spec.label}: by = {spec.by!r} is numeric; only factor 'by' variables are "
-                "supported (make it a pandas Categorical or strings)"
+                f"{spec.label}: by = {spec.by!r} is constant; a constant numeric 'by' "
+                "only rescales the smooth: drop it (or use s(x))"
             )
+        assert basis.X_full is not None
+        return [(f"{spec.label}:{spec.by}", w[:, None] * basis.X_full, basis)]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
         col = col.astype("category")
     levels = list(col.cat.categories)
     if col.cat.ordered and len(levels) > 1:
