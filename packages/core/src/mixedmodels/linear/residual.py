@@ -367,6 +367,19 @@ class ResidualLMMProblem(ThetaLayout):
         corr, _ = res.split(phi)
         lo_b, hi_b = res.bounds()
         out = np.empty(corr.size)
+        # All batches' patterns padded to one size (diag(L, I), diag(dR, 0)): one
+        # inverse and one set of products for all group sizes.
+        sizes = [Lc.shape for Lc, _ in factors]
+        kmax = max(k for _, k, _ in sizes)
+        offsets = np.cumsum([0, *[P for P, _, _ in sizes]]).tolist()
+        Li = np.zeros((offsets[-1], kmax, kmax))
+        Li[:, np.arange(kmax), np.arange(kmax)] = 1.0
+        for (Lc, _), at in zip(factors, offsets, strict=False):
+            P, k, _ = Lc.shape
+            Li[at : at + P, :k, :k] = Lc
+        Li = np.linalg.inv(Li)
+        counts = np.concatenate([b.counts for b in res.batches])
+        c = Mt.shape[1]
         for i in range(corr.size):
             h = 1e-6 * max(1.0, abs(corr[i]))
             if corr[i] + h > hi_b[i] or corr[i] - h < lo_b[i]:
@@ -374,23 +387,23 @@ class ResidualLMMProblem(ThetaLayout):
             up, down = corr.copy(), corr.copy()
             up[i] += h
             down[i] -= h
-            dMt = np.zeros_like(Mt)
-            dlogdet = 0.0
-            for b, (Lc, _), (lo, hi) in zip(res.batches, factors, self._slabs, strict=True):
-                dR = (
+            dR = np.zeros_like(Li)
+            for b, at, (P, k, _) in zip(res.batches, offsets, sizes, strict=False):
+                dR[at : at + P, :k, :k] = (
                     np.asarray(res.correlation.correlations(up, b.patterns), dtype=np.float64)
                     - np.asarray(res.correlation.correlations(down, b.patterns), dtype=np.float64)
                 ) / (2.0 * h)
-                Li = np.linalg.inv(Lc)
-                S = Li @ dR @ Li.transpose(0, 2, 1)
-                k = S.shape[1]
-                dlogdet += float(b.counts @ np.trace(S, axis1=1, axis2=2))
-                K = np.tril(S)
-                K[:, np.arange(k), np.arange(k)] *= 0.5
-                G_, _ = b.rows.shape
-                c = Mt.shape[1]
-                block = Mt[lo:hi].reshape(G_, k, c)
-                dMt[lo:hi] = -np.matmul(K[b.pattern], block).reshape(hi - lo, c)
+            S = Li @ dR @ Li.transpose(0, 2, 1)
+            dlogdet = float(counts @ np.trace(S, axis1=1, axis2=2))
+            K = np.tril(S)
+            K[:, np.arange(kmax), np.arange(kmax)] *= 0.5
+            dMt = np.zeros_like(Mt)
+            for b, at, (P, k, _), (lo, hi) in zip(
+                res.batches, offsets, sizes, self._slabs, strict=False
+            ):
+                block = Mt[lo:hi].reshape(b.rows.shape[0], k, c)
+                Kb = K[at : at + P, :k, :k]
+                dMt[lo:hi] = -np.matmul(Kb[b.pattern], block).reshape(hi - lo, c)
             # dC = B(dMt, Mt) + B(Mt, dMt) for the bilinear B(A, A) = C(A): exact from
             # two cross-products, dMt scaled to Mt's size for the rounding.
             size = float(np.linalg.norm(dMt))
