@@ -69,11 +69,31 @@ def test_against_gamm4(case, data):
     assert fit.mer.sigma == pytest.approx(ref["sigma"], rel=1e-4)
 
 
-def test_by_needs_a_factor(data):
-    with pytest.raises(ValueError, match=r"by = 'z' is numeric"):
-        gamm4("y ~ s(x, by = z)", data, random="(1 | g)")
+def test_by_must_be_a_column(data):
     with pytest.raises(ValueError, match=r"by = 'h' is not a column"):
         gamm4("y ~ s(x, by = h)", data, random="(1 | g)")
+    constant = data.copy()  # (defragmented)
+    constant["one"] = 1.0
+    with pytest.raises(ValueError, match=r"by = 'one' is constant"):
+        gamm4("y ~ s(x, by = one)", constant, random="(1 | g)")
+
+
+@pytest.mark.parametrize(
+    ("case", "formula"), [("tp", "y ~ s(x, by = w)"), ("cr", 'y ~ s(x, by = w, bs = "cr", k = 6)')]
+)
+def test_numeric_by_against_gamm4(case, formula):
+    """s(x, by = w), w numeric: mgcv's smooth times w without the centring constraint
+    (reference: tools/reference/gamm/gamm4_numeric_by.R, gamm4 0.2-6)."""
+    ref = json.loads((REF / "gamm4_numeric_by.json").read_text())[case]
+    d = pd.read_csv(REF / "gamm_numby.csv")
+    fit = gamm4(formula, d, random="(1 | g)")
+    assert fit.smooth_labels == [ref["label"]] == ["s(x):w"]
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    np.testing.assert_allclose(fit.fitted().to_numpy(), ref["fitted"], rtol=1e-4)
+    assert fit.edf()["s(x):w"] == pytest.approx(ref["edf"], rel=1e-5)
+    assert fit.mer.sigma == pytest.approx(ref["sigma"], rel=1e-4)
+    # two unpenalised columns (w and w x, no constraint) besides the intercept
+    assert len(fit.mer.fixef) == ref["n_fixed"] == 3
 
 
 def test_cr_with_more_knots_than_values():

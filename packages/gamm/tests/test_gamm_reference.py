@@ -56,6 +56,8 @@ def test_gamm4_sim_smooth_ranint(sim):
     ref = _case("gamm4_sim_smooth_ranint")["results"]
     fit = gamm4("y ~ s(x)", sim[["g", "x", "y"]], random="~ (1 | g)")
     assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    # homdiag's factor is linear in theta: the dense exact-Newton path, not L-BFGS-B
+    assert fit.mer.optimizer.method == "newton"
     np.testing.assert_allclose(fit.fitted().to_numpy()[:10], ref["fitted_first10"], rtol=1e-4)
     assert fit.edf()["s(x)"] == pytest.approx(ref["gam_s_table"]["values"][0][0], rel=1e-5)
     assert fit.edf()["total"] == pytest.approx(ref["gam_edf_total"], rel=1e-5)

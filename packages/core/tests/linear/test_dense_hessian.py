@@ -16,6 +16,8 @@ CASES = [
     ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy"),
     ("Yield ~ 1 + (1 | Batch)", "Dyestuff"),
     ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin"),
+    # homdiag: its factor theta * I is linear in theta too (gamm4's smooths)
+    ("Reaction ~ Days + homdiag(1 + Days | Subject)", "sleepstudy"),
 ]
 
 

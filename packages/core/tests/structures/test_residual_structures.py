@@ -517,3 +517,55 @@ def test_correlation_factors_of_several_group_sizes(correlation: str) -> None:
         C = residual.correlation.correlations(corr, b.patterns)
         np.testing.assert_allclose(L, np.linalg.cholesky(C), rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(logdet, np.linalg.slogdet(C)[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "correlation",
+    ["ar1(time | g)", "car1(time | g)", "arma(time | g, p = 1, q = 1)", "cs(1 | g)", "symm(1 | g)"],
+)
+@pytest.mark.parametrize("reml", [True, False])
+def test_dense_correlation_gradient_is_analytic(correlation: str, reml: bool) -> None:
+    """Dense inner problems: the derivative in the correlation's parameters comes from
+    the whitening's chain rule (one whitening), not from differences of the criterion;
+    it matches the criterion's central differences."""
+    prob = _random_problem(11, 30, True)
+    frame, X, y, terms = prob["frame"], prob["X"], prob["y"], prob["terms"]
+    residual = bind_residual(correlation, None, frame, frame.index, ["g"])
+    problem = ResidualLMMProblem(X, y, terms, residual)
+    assert problem.kind == "dense"
+    rng = prob["rng"]
+    params = np.concatenate(
+        [
+            np.abs(rng.normal(size=problem.n_theta)) + 0.2,
+            rng.normal(scale=0.4, size=problem.n_phi),
+        ]
+    )
+    theta, phi = problem.split(params)
+    inner = problem.inner_problem(params)
+    analytic = problem._correlation_gradient(theta, phi, inner, reml)
+    assert analytic is not None
+    for i in range(phi.size):
+        h = 1e-5 * max(1.0, abs(phi[i]))
+        up, down = params.copy(), params.copy()
+        up[problem.n_theta + i] += h
+        down[problem.n_theta + i] -= h
+        fd = (problem.objective(up, reml) - problem.objective(down, reml)) / (2 * h)
+        assert analytic[i] == pytest.approx(fd, rel=1e-6, abs=1e-7)
+
+
+def test_refits_with_new_weights_bind_the_structure_once() -> None:
+    """A model refitted with other weights on the same rows (glmmPQL's working fits)
+    reuses its bound residual structure; the fit equals a fresh model's."""
+    prob = _random_problem(5, 30, False)
+    frame = prob["frame"].assign(y=prob["y"], w2=lambda d: 1.0 / d["w"])
+    model = mm.Model("y ~ x + (1 | g)", frame, weights="w", correlation="ar1(time | g)")
+    first = model.fit(method="ml")
+    bound = model._bound_residual[5]
+    model.weights = frame["w2"].to_numpy()
+    again = model.fit(method="ml")
+    assert model._bound_residual[5] is bound
+    fresh = mm.Model("y ~ x + (1 | g)", frame, weights="w2", correlation="ar1(time | g)")
+    want = fresh.fit(method="ml")
+    assert again.loglik == pytest.approx(want.loglik, rel=1e-10)
+    assert again.loglik != pytest.approx(first.loglik, rel=1e-6)
+    np.testing.assert_allclose(again.theta, want.theta, rtol=1e-6, atol=1e-8)

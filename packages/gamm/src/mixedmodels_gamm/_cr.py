@@ -29,6 +29,8 @@ class CRS:
     knots: FloatArray
     F: FloatArray  # second derivatives at the knots = F @ values at the knots
     Z2: FloatArray
+    X_full: FloatArray | None = None  # before the sum-to-zero constraint (numeric by)
+    S_full: FloatArray | None = None
 
     def predict_matrix(self, x: FloatArray) -> FloatArray:
         """The (constrained) basis at new covariate values."""
@@ -121,4 +123,4 @@ def cr_basis(x: FloatArray, k: int = 10, term: str = "s(x)") -> CRS:
     F, S = _cr_parts(knots)
     X = _cr_matrix(x, knots, F)
     Z2 = absorb_sum_to_zero(X)
-    return CRS(X @ Z2, Z2.T @ S @ Z2, knots, F, Z2)
+    return CRS(X @ Z2, Z2.T @ S @ Z2, knots, F, Z2, X, S)

@@ -20,6 +20,9 @@ from ._tprs import tprs
 
 __all__ = ["GammResult", "gamm4", "glance_gamm", "tidy_gamm"]
 
+# W of the Woodbury identity with a dense Zo up to n x q entries (else sparse).
+_DENSE_WOODBURY = 2_000_000
+
 
 @dataclass
 class _Smooth:
@@ -60,13 +63,12 @@ class GammResult:
     def smooth_variances(self) -> pd.Series:
         """Variance of each smooth's penalised coefficients (``sigma_b^2``); a ``t2``
         has one per penalty (``"t2(x,z)[1]"``, ...)."""
-        vc = self.mer.varcorr()
+        covs = self._covariances()
         out = {}
         for s in self._smooths:
             for j, (group, _) in enumerate(s.groups):
-                row = vc[(vc["grp"] == group) & vc["var2"].isna()]
                 key = s.label if len(s.groups) == 1 else f"{s.label}[{j + 1}]"
-                out[key] = float(row["vcov"].iloc[0])
+                out[key] = float(covs[group][0, 0])
         return pd.Series(out, name="variance")
 
     def _coef(self, s: _Smooth) -> FloatArray:
@@ -107,53 +109,77 @@ class GammResult:
             out = out + s.X @ self._coef(s)
         return pd.Series(out, index=self._frame.index, name="fitted")
 
+    def _covariances(self) -> dict[str, FloatArray]:
+        """Each random-effect term's covariance matrix by group (computed once)."""
+        if not hasattr(self, "_covs"):
+            self._covs = {k: v.to_numpy() for k, v in self.mer.covariance_matrices().items()}
+        return self._covs
+
     def _penalised_system(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``C'WC``, the penalty diagonal ``D`` and ``C`` (fixed columns, then each
         smooth's random columns), with ``W`` the relative precision of the residual
-        and the other random effects (Woodbury over their levels)."""
-        mer = self.mer
-        model = mer.model
-        sigma2 = float(mer.sigma) ** 2
-        X = np.asarray(model.X)
-        cols = [X]
-        pen = [np.zeros(X.shape[1])]
-        vc = self.mer.varcorr()
-        for s in self._smooths:
-            cols.append(s.mixed.Xr)
-            for group, gcols in s.groups:
-                var = float(vc[(vc["grp"] == group) & vc["var2"].isna()]["vcov"].iloc[0])
-                # a zero variance: gamm4's smoothing parameter 1e10
-                pen.append(np.full(len(gcols), sigma2 / var if var > 0 else 1e10))
-        C = np.column_stack(cols)
-        return C.T @ self._apply_w(C), np.concatenate(pen), C
+        and the other random effects (Woodbury over their levels); computed once."""
+        if not hasattr(self, "_system"):
+            sigma2 = float(self.mer.sigma) ** 2
+            X = np.asarray(self.mer.model.X)
+            cols = [X]
+            pen = [np.zeros(X.shape[1])]
+            covs = self._covariances()
+            for s in self._smooths:
+                cols.append(s.mixed.Xr)
+                for group, gcols in s.groups:
+                    var = float(covs[group][0, 0])
+                    # a zero variance: gamm4's smoothing parameter 1e10
+                    pen.append(np.full(len(gcols), sigma2 / var if var > 0 else 1e10))
+            C = np.column_stack(cols)
+            self._system = (C.T @ self._apply_w(C), np.concatenate(pen), C)
+        return self._system
 
     def _apply_w(self, M: FloatArray) -> FloatArray:
         """``W M`` with ``W = (I + Zo G Zo')^-1`` the relative precision of the
         residual and the random effects other than the smooths (Woodbury: ``I - Zo
-        (G^-1 + Zo'Zo)^-1 Zo'``, sparse over their levels)."""
+        (G^-1 + Zo'Zo)^-1 Zo'``, over their levels; ``Zo`` dense when small, else
+        sparse)."""
         if not hasattr(self, "_woodbury"):
             mer = self.mer
             model = mer.model
             sigma2 = float(mer.sigma) ** 2
             n = len(self._frame)
             smooth_groups = {g for s in self._smooths for g, _ in s.groups}
-            covs = mer.covariance_matrices()
-            zs, gs = [], []
-            for t, name in zip(model.terms, model.group_names, strict=True):
-                if t.group_name in smooth_groups:
-                    continue
-                d = t.dim
-                rows = np.repeat(np.arange(n), d)
-                cols = (t.codes[:, None] * d + np.arange(d)[None, :]).ravel()
-                zs.append(sp.csr_matrix((t.Z.ravel(), (rows, cols)), shape=(n, t.n_levels * d)))
-                gs.append(sp.kron(sp.eye(t.n_levels), covs[name].to_numpy() / sigma2))
-            if zs:
-                Zo = sp.hstack(zs).tocsr()
-                G = sp.block_diag(gs).toarray()
-                inner = np.linalg.pinv(G) + (Zo.T @ Zo).toarray()
-                self._woodbury: tuple[Any, FloatArray] | None = (Zo, inner)
-            else:
-                self._woodbury = None
+            covs = self._covariances()
+            others = [
+                (t, name)
+                for t, name in zip(model.terms, model.group_names, strict=True)
+                if t.group_name not in smooth_groups
+            ]
+            q = sum(t.n_levels * t.dim for t, _ in others)
+            Zo: Any
+            self._woodbury: tuple[Any, FloatArray] | None = None
+            if others:
+                G = np.zeros((q, q))
+                dense = n * q <= _DENSE_WOODBURY
+                parts = []
+                off = 0
+                for t, name in others:
+                    d, nl = t.dim, t.n_levels
+                    cols = (t.codes[:, None] * d + np.arange(d)[None, :]) + off
+                    parts.append((cols.ravel(), t.Z.ravel()))
+                    blk = covs[name] / sigma2
+                    idx = off + np.arange(nl * d).reshape(nl, d)
+                    G[idx[:, :, None], idx[:, None, :]] = blk
+                    off += nl * d
+                cols_all = np.concatenate([c for c, _ in parts])
+                vals = np.concatenate([v for _, v in parts])
+                rows_all = np.concatenate([np.repeat(np.arange(n), t.dim) for t, _ in others])
+                if dense:
+                    Zo = np.zeros((n, q))
+                    np.add.at(Zo, (rows_all, cols_all), vals)
+                    ZtZ = Zo.T @ Zo
+                else:
+                    Zo = sp.csr_matrix((vals, (rows_all, cols_all)), shape=(n, q))
+                    ZtZ = (Zo.T @ Zo).toarray()
+                inner = np.linalg.pinv(G) + ZtZ
+                self._woodbury = (Zo, inner)
         if self._woodbury is None:
             return M
         Zo, inner = self._woodbury
@@ -291,8 +317,9 @@ def gamm4(
         ``"y ~ s(x) + z"``: thin-plate regression spline smooths ``s(x)`` (mgcv's
         default ``k = 10``; ``s(x, k = 5)``), cubic regression splines
         ``s(x, bs = "cr")``, factor-by smooths ``s(x, by = f)`` (one smooth per level
-        of ``f``, each centred; put ``f`` itself in the formula, as mgcv requires) and
-        parametric terms.
+        of ``f``, each centred; put ``f`` itself in the formula, as mgcv requires),
+        numeric-by smooths ``s(x, by = w)`` (the smooth multiplied by the numeric
+        ``w``, without the centring constraint, as mgcv) and parametric terms.
     data
         DataFrame.
     random
@@ -320,6 +347,16 @@ def gamm4(
             i = len(smooths)
             if spec.bs == "t2":
                 mixed = blocks2random(X, basis.blocks)
+            elif numeric_by(spec, frame):
+                # numeric by: the unconstrained basis times the variable (mgcv applies
+                # no centring constraint); thin-plate null columns [1, x] at unit RMS
+                tp = spec.bs != "cr"
+                mixed = smooth2random(
+                    X,
+                    basis.S_full,
+                    rms_of=basis.X_full if tp else None,
+                    null=basis.null_columns if tp else None,
+                )
             else:
                 mixed = smooth2random(X, basis.S, rms_of=None if spec.bs == "cr" else basis.X)
             stem = f"sm{i}_{spec.var}"
@@ -359,6 +396,18 @@ def _covariate(spec: SmoothSpec, var: str, frame: pd.DataFrame) -> FloatArray:
     return x
 
 
+def numeric_by(spec: SmoothSpec, frame: pd.DataFrame) -> bool:
+    """Whether the smooth has a numeric (not factor, not boolean) ``by`` variable."""
+    if spec.by is None or spec.by not in frame.columns:
+        return False
+    dtype = frame[spec.by].dtype
+    return bool(
+        pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and not isinstance(dtype, pd.CategoricalDtype)
+    )
+
+
 def _smooth_columns(spec: SmoothSpec, frame: pd.DataFrame) -> list[tuple[str, Any, Any]]:
     """The smooth's basis at the data, one entry per by-factor level (mgcv's
     ``smoothCon``: one basis over all rows, centred over all rows, then multiplied by
@@ -374,12 +423,16 @@ def _smooth_columns(spec: SmoothSpec, frame: pd.DataFrame) -> list[tuple[str, An
     if spec.by not in frame.columns:
         raise ValueError(f"{spec.label}: by = {spec.by!r} is not a column of the data")
     col = frame[spec.by]
-    if not isinstance(col.dtype, pd.CategoricalDtype):
-        if pd.api.types.is_numeric_dtype(col):
+    if numeric_by(spec, frame):
+        w = _covariate(spec, spec.by, frame)
+        if np.ptp(w) == 0:
             raise ValueError(
-                f"{spec.label}: by = {spec.by!r} is numeric; only factor 'by' variables are "
-                "supported (make it a pandas Categorical or strings)"
+                f"{spec.label}: by = {spec.by!r} is constant; a constant numeric 'by' "
+                "only rescales the smooth: drop it (or use s(x))"
             )
+        assert basis.X_full is not None
+        return [(f"{spec.label}:{spec.by}", w[:, None] * basis.X_full, basis)]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
         col = col.astype("category")
     levels = list(col.cat.categories)
     if col.cat.ordered and len(levels) > 1:

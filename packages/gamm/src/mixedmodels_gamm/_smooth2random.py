@@ -38,19 +38,30 @@ def blocks2random(X: FloatArray, blocks: list[int]) -> MixedSmooth:
 
 
 def smooth2random(
-    X: FloatArray, S: FloatArray, tol: float = 1e-8, rms_of: FloatArray | None = None
+    X: FloatArray,
+    S: FloatArray,
+    tol: float = 1e-8,
+    rms_of: FloatArray | None = None,
+    null: FloatArray | None = None,
 ) -> MixedSmooth:
     """Fixed and random parts of a smooth with one penalty.
 
     ``rms_of``: scale each fixed column so that ``rms_of @ U_0`` (the smooth over all
     rows, for a by-level smooth) has unit root mean square; ``None`` keeps mgcv's unit
-    eigenvectors (for bases in mgcv's own coordinates)."""
+    eigenvectors (for bases in mgcv's own coordinates).  ``null``: the null-space basis
+    ``U_0`` to use (orthonormal, spanning ``S``'s null space) where the eigenvectors of
+    a degenerate zero eigenvalue would be an arbitrary rotation and the scaling then
+    depends on it (an unconstrained thin-plate smooth: numeric ``by``)."""
     d, U = np.linalg.eigh(S)
     order = np.argsort(-d)
     d, U = d[order], U[:, order]
     rank = int(np.sum(d > tol * d[0]))
     Ur = U[:, :rank] / np.sqrt(d[:rank])[None, :]
-    Uf = U[:, rank:]
+    Uf = U[:, rank:] if null is None else null
+    if Uf.shape[1] != U.shape[1] - rank:
+        raise ValueError(
+            f"null basis of {Uf.shape[1]} columns, penalty null space {U.shape[1] - rank}"
+        )
     if rms_of is not None:
         rms = np.sqrt(np.mean((rms_of @ Uf) ** 2, axis=0))
         rms[rms == 0] = 1.0

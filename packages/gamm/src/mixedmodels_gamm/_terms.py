@@ -82,7 +82,9 @@ def split_smooths(formula: str) -> tuple[str, list[str], list[SmoothSpec]]:
         if bs not in ("tp", "cr"):
             raise ValueError(f"{term}: basis {bs!r} is not supported yet; use bs='tp' or 'cr'")
         if by is not None and not re.fullmatch(r"[A-Za-z_.][\w.]*", by):
-            raise ValueError(f"{term}: by = {by!r} must name one factor column")
+            raise ValueError(
+                f"{term}: by = {by!r} must name one column (a factor or a numeric variable)"
+            )
         smooths.append(SmoothSpec(f"s({var})", var, k, bs, by))
     return lhs, others, smooths
 

@@ -34,6 +34,15 @@ class TPRS:
     Uk: FloatArray
     Z: FloatArray
     Z2: FloatArray
+    X_full: FloatArray | None = None  # before the sum-to-zero constraint (numeric by)
+    S_full: FloatArray | None = None
+
+    @property
+    def null_columns(self) -> FloatArray:
+        """Unit vectors of the unconstrained penalty's null space (its last two
+        coordinates, the polynomial ``[1, x]``): mgcv's coordinates there."""
+        k = self.S_full.shape[0] if self.S_full is not None else self.S.shape[0] + 1
+        return np.eye(k)[:, k - 2 :]
 
     def predict_matrix(self, x: FloatArray) -> FloatArray:
         """The basis at new covariate values."""
@@ -123,4 +132,4 @@ def tprs(x: FloatArray, k: int = 10, term: str = "s(x)") -> TPRS:
     C = X.sum(axis=0)[:, None]
     q2, _ = np.linalg.qr(C, mode="complete")
     Z2 = q2[:, 1:]
-    return TPRS(X @ Z2, Z2.T @ S @ Z2, uniq, shift, Uk, Z, Z2)
+    return TPRS(X @ Z2, Z2.T @ S @ Z2, uniq, shift, Uk, Z, Z2, X, S)

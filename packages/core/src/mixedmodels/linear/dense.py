@@ -17,7 +17,7 @@ import scipy.linalg as sla
 
 from ..errors import ModelSpecificationError
 from ..interfaces import FloatArray
-from ..structures.unstructured import Diagonal, Unstructured
+from ..structures.unstructured import Diagonal, HomogeneousDiagonal, Unstructured
 from .cross_products import CrossProducts, lmm_cross_products
 from .layout import Evaluation, TermData, ThetaLayout, profiled_objective
 
@@ -131,7 +131,11 @@ class DenseLMMProblem(ThetaLayout):
         self._jacobians = [
             t.structure.factor_jacobian(t.structure.start())
             if type(t.structure).factor_jacobian
-            in (Unstructured.factor_jacobian, Diagonal.factor_jacobian)
+            in (
+                Unstructured.factor_jacobian,
+                Diagonal.factor_jacobian,
+                HomogeneousDiagonal.factor_jacobian,
+            )
             else None
             for t in terms
         ]
@@ -344,6 +348,42 @@ class DenseLMMProblem(ThetaLayout):
         if not (np.isfinite(grad).all() and np.isfinite(hess).all()):
             return None
         return ev.objective, grad, hess
+
+    def cross_product_gradient(self, theta: FloatArray, reml: bool) -> FloatArray | None:
+        """``G`` (``m x m``, symmetric) with ``d objective = sum(G * dC)`` for a change
+        ``dC`` of the cross-products at fixed ``theta`` (``None`` where the criterion is
+        undefined): a residual structure's parameters move ``C`` only.
+
+        As in :meth:`hessian`, the criterion is ``sum_B c_B log|M_B|`` over leading
+        blocks of ``M = Lambda~' C Lambda~ + I_q``, so ``d log|M_B| =
+        tr(K_B Lambda~_B' dC_B Lambda~_B)`` with ``K_B = M_B^-1``, i.e.
+        ``G = sum_B c_B Lambda~_B K_B Lambda~_B'``.
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        ev = self.evaluate(theta, reml)
+        if ev is None:
+            return None
+        q, p, m, n = self.q, self.p, self.m, self.n
+        Lam = self._Lambda(ev.lambdas)
+        Linv, info = _trtri(ev.L, lower=1)
+        if info != 0:
+            return None
+        s = q + p
+        nu = n - p if reml else n
+        blocks = [(s, 1.0 - nu), (m, float(nu))] if reml else [(q, 1.0), (s, -nu), (m, nu)]
+        G = np.zeros((m, m))
+        for b, c in blocks:
+            if b == 0:
+                continue
+            Lb = Linv[:b, :b]
+            K = Lb.T @ Lb
+            # Lambda~_B K: the leading q rows are multiplied by Lambda, the rest stay
+            TK = K.copy()
+            TK[:q] = Lam @ K[:q]
+            TKT = TK.copy()
+            TKT[:, :q] = TK[:, :q] @ Lam.T
+            G[:b, :b] += c * TKT
+        return G if np.isfinite(G).all() else None
 
     def vcov_unscaled(self, ev: Evaluation) -> FloatArray:
         """``(X' V0^-1 X)^-1``; multiply by sigma^2 for the covariance of beta-hat."""

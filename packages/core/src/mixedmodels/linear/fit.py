@@ -28,6 +28,7 @@ from ..numerics.optimize import (
     probe_zero_bounds,
 )
 from ..structures.residual import bind_residual
+from ..structures.whitening import BoundResidual
 from .criterion import Evaluation, LMMProblem, TermData
 from .cross_products import DENSE_MAX_M, CrossProducts
 from .dense import DenseLMMProblem
@@ -150,16 +151,40 @@ def build_problem(model: Model) -> ProfiledCriterion:
     variance = model.extras.get("variance")
     if correlation is not None or variance is not None or not terms:
         default_group = list(model.terms[0].spec.group.factors) if model.terms else None
-        residual = bind_residual(
-            correlation,
-            variance,
-            model.data,
-            model.design.row_index,
-            default_group,
-            model.weights,
-        )
+        residual = _bound_residual(model, correlation, variance, default_group)
         return ResidualLMMProblem(model.X, y, terms, residual, list(model.group_names))
     return _unstructured_problem(model.X, y, terms, model.weights)
+
+
+def _bound_residual(
+    model: Model, correlation: Any, variance: Any, default_group: list[str] | None
+) -> BoundResidual:
+    """``bind_residual`` on the model's rows, remembered on the model: a model refitted
+    with new weights and response on the same rows (glmmPQL's working fits, one per
+    iteration) binds its structure once (groups, coordinates, batches) and only the
+    prior weights are swapped in."""
+    cached = getattr(model, "_bound_residual", None)
+    if (
+        cached is not None
+        and cached[0] is correlation
+        and cached[1] is variance
+        and cached[2] is model.data
+        and cached[3] is model.design.row_index
+        and cached[4] == default_group
+    ):
+        return cached[5].with_weights(model.weights)
+    residual = bind_residual(
+        correlation, variance, model.data, model.design.row_index, default_group, model.weights
+    )
+    model._bound_residual = (  # type: ignore[attr-defined]
+        correlation,
+        variance,
+        model.data,
+        model.design.row_index,
+        default_group,
+        residual,
+    )
+    return residual
 
 
 def _unstructured_problem(
@@ -414,14 +439,16 @@ def _newton_polish(
     upper: FloatArray,
     max_steps: int = 6,
     tol: float = 1e-8,
-) -> FloatArray:
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray] | None]:
     """Newton steps on finite-difference derivatives after the optimiser.
 
     Residual structures can leave long, flat ridges (a variance power against the
     profiled residual scale) on which quasi-Newton methods stop early; a few Newton
     steps with backtracking finish the job.  Parameters on a bound are held there.
+    Returns the point and the derivatives there (the convergence check's own scheme,
+    so the check reuses them), with the point: ``(grad, hess, x)``.
     """
-    x, _, _ = newton_polish(
+    x, _, derivs = newton_polish(
         objective,
         lambda z: finite_difference_derivatives(objective, z, lower, upper),
         x,
@@ -431,7 +458,7 @@ def _newton_polish(
         tol=tol,
         max_steps=max_steps,
     )
-    return x
+    return x, None if derivs is None else (derivs[0], derivs[1], x)
 
 
 def _gradient_newton(
@@ -577,8 +604,10 @@ def _exact_newton(
             x, (value, grad, hess) = moved_on
             continue
         # Large steps far from the optimum: at most 1 per coordinate (theta is O(1) on
-        # standardised matrices).
-        step *= min(1.0, 1.0 / float(np.max(np.abs(step))))
+        # standardised matrices), or a doubling of an SD ratio above 1 (a smooth's
+        # penalised coefficients, gamm4: theta ~ 36, reached in 12 steps, not 38).
+        allowed = np.where((lower == 0.0) & (x > 1.0), x, 1.0)
+        step *= min(1.0, float(np.min(allowed / np.maximum(np.abs(step), 1e-300))))
         # Iterates stay inside the box (the Hessian needs it): at most half-way to a
         # bound per step; heading for a bound (a singular fit), leave it to L-BFGS-B.
         room = np.where(step < 0, x - lower, np.where(step > 0, upper - x, np.inf))
@@ -873,7 +902,7 @@ def _fit_problem(
                 break
             opt, theta = again, again.x
         if structured:
-            theta = _newton_polish(objective, theta, lower, upper)
+            theta, polished = _newton_polish(objective, theta, lower, upper)
         derivatives = None
         if newton is not None and np.array_equal(theta, newton[1][2]):
             derivatives = newton[1]  # converged by Newton steps already

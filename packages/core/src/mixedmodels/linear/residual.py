@@ -13,7 +13,9 @@ correlation's groups are nested in the random-effect groups).  For each ``phi`` 
 columns are whitened group by group, batched by group size and coordinate pattern, and
 an ordinary problem object is built on the result (dense, blocked with a direct ``G``,
 or blocked with the class map); evaluations at equal ``phi`` share it.  The gradient
-in ``theta`` is the inner problem's analytic one; in ``phi`` central differences.
+in ``theta`` is the inner problem's analytic one; in the correlation's parameters
+analytic too for dense inner problems (:meth:`ResidualLMMProblem._correlation_gradient`),
+otherwise (and in the variance functions' parameters) central differences.
 """
 
 from __future__ import annotations
@@ -201,6 +203,10 @@ class ResidualLMMProblem(ThetaLayout):
                 plan.append((rest, n, n - rest, 1, levels, unique))
             self._gram_plan = plan
         self._cache: dict[bytes, tuple[Any, float] | None] = {}
+        # The whitened [Z X y] of the cached dense problems (the analytic gradient in
+        # the correlation's parameters needs them).
+        self._whitened: dict[bytes, tuple[FloatArray, Any]] = {}
+        self._last_factors: Any = None
         self._dense_template: DenseLMMProblem | None = None
         built = self._inner(self.residual.start())
         if built is None:
@@ -256,9 +262,11 @@ class ResidualLMMProblem(ThetaLayout):
         key = np.asarray(phi, dtype=np.float64).tobytes()
         if key in self._cache:
             return self._cache[key]
-        out = self._build(np.asarray(phi, dtype=np.float64))
+        out = self._build(np.asarray(phi, dtype=np.float64), key)
         if len(self._cache) >= _CACHE_SIZE:
-            self._cache.pop(next(iter(self._cache)))
+            first = next(iter(self._cache))
+            self._cache.pop(first)
+            self._whitened.pop(first, None)
         self._cache[key] = out
         return out
 
@@ -277,10 +285,12 @@ class ResidualLMMProblem(ThetaLayout):
             logdet += 2.0 * float(ls.sum())
         else:
             out = self._M.copy()
+        self._last_factors = None
         if self._slabs:
             factors = res.correlation_factors(corr)
             if factors is None:
                 return None
+            self._last_factors = factors
             c = out.shape[1]
             for b, (Lc, ld), (lo, hi) in zip(res.batches, factors, self._slabs, strict=True):
                 G, k = b.rows.shape
@@ -289,13 +299,15 @@ class ResidualLMMProblem(ThetaLayout):
                 logdet += float(b.counts @ ld)
         return out, logdet
 
-    def _build(self, phi: FloatArray) -> tuple[Any, float] | None:
+    def _build(self, phi: FloatArray, key: bytes | None = None) -> tuple[Any, float] | None:
         white = self._whiten(phi)
         if white is None:
             return None
         Mt, logdet = white
         if not np.all(np.isfinite(logdet)):
             return None
+        if key is not None and self.kind in ("dense", "dense_general"):
+            self._whitened[key] = (Mt, self._last_factors)
         zi = self._z_index
         terms = [
             TermData(codes, t.n_levels, Mt[:, zi[i] : zi[i + 1]], t.structure)
@@ -314,15 +326,96 @@ class ResidualLMMProblem(ThetaLayout):
             if self._dense_template is None:
                 inner = self._dense_template = DenseLMMProblem(X, y, terms)
             else:
-                C = lmm_cross_products(X, y, terms, None, dense=True).C
-                assert C is not None  # dense=True
-                inner = self._dense_template.with_cross_products(C)
+                inner = self._dense_template.with_cross_products(self._cross_products(Mt))
         elif self.kind == "direct":
             grams = None if self._gram_plan is None else self._level_grams(Mt)
             inner = DirectLMMProblem(X, y, terms, grams=grams)
         else:
             inner = LMMProblem(X, y, terms)
         return inner, float(logdet)
+
+    def _cross_products(self, Mt: FloatArray) -> FloatArray:
+        """The dense inner problem's cross-products of the whitened ``[Z X y]``."""
+        if self.kind == "dense_general":
+            return np.asarray(Mt.T @ Mt, dtype=np.float64)
+        zi, p = self._z_index, self.p
+        terms = [
+            TermData(codes, t.n_levels, Mt[:, zi[i] : zi[i + 1]], t.structure)
+            for i, (t, codes) in enumerate(zip(self.terms, self._codes, strict=True))
+        ]
+        C = lmm_cross_products(Mt[:, zi[-1] : zi[-1] + p], Mt[:, -1], terms, None, dense=True).C
+        assert C is not None  # dense=True
+        return C
+
+    def _correlation_gradient(
+        self, theta: FloatArray, phi: FloatArray, inner: Any, reml: bool
+    ) -> FloatArray | None:
+        """The criterion's derivatives in the correlation's parameters, for dense inner
+        problems: ``Mt = L^-1 M`` per residual group, so ``dMt = -Phi(L^-1 dR L^-T) Mt``
+        (``Phi``: the lower triangle, half the diagonal) and ``d log|R| =
+        tr(L^-1 dR L^-T)``; ``dC`` (bilinear in ``Mt``) goes through the inner
+        criterion's :meth:`~DenseLMMProblem.cross_product_gradient`.  ``dR`` of the
+        small per-pattern correlation matrices by central differences (error ~1e-12),
+        the rest exact: one whitening per gradient instead of three per parameter."""
+        res = self.residual
+        key = np.asarray(phi, dtype=np.float64).tobytes()
+        white = self._whitened.get(key)
+        G = inner.cross_product_gradient(theta, reml)
+        if white is None or white[1] is None or G is None or res.correlation is None:
+            return None
+        Mt, factors = white
+        corr, _ = res.split(phi)
+        lo_b, hi_b = res.bounds()
+        out = np.empty(corr.size)
+        # All batches' patterns padded to one size (diag(L, I), diag(dR, 0)): one
+        # inverse and one set of products for all group sizes.
+        sizes = [Lc.shape for Lc, _ in factors]
+        kmax = max(k for _, k, _ in sizes)
+        offsets = np.cumsum([0, *[P for P, _, _ in sizes]]).tolist()
+        Li = np.zeros((offsets[-1], kmax, kmax))
+        Li[:, np.arange(kmax), np.arange(kmax)] = 1.0
+        for (Lc, _), at in zip(factors, offsets, strict=False):
+            P, k, _ = Lc.shape
+            Li[at : at + P, :k, :k] = Lc
+        Li = np.linalg.inv(Li)
+        counts = np.concatenate([b.counts for b in res.batches])
+        c = Mt.shape[1]
+        for i in range(corr.size):
+            h = 1e-6 * max(1.0, abs(corr[i]))
+            if corr[i] + h > hi_b[i] or corr[i] - h < lo_b[i]:
+                return None
+            up, down = corr.copy(), corr.copy()
+            up[i] += h
+            down[i] -= h
+            dR = np.zeros_like(Li)
+            for b, at, (P, k, _) in zip(res.batches, offsets, sizes, strict=False):
+                dR[at : at + P, :k, :k] = (
+                    np.asarray(res.correlation.correlations(up, b.patterns), dtype=np.float64)
+                    - np.asarray(res.correlation.correlations(down, b.patterns), dtype=np.float64)
+                ) / (2.0 * h)
+            S = Li @ dR @ Li.transpose(0, 2, 1)
+            dlogdet = float(counts @ np.trace(S, axis1=1, axis2=2))
+            K = np.tril(S)
+            K[:, np.arange(kmax), np.arange(kmax)] *= 0.5
+            dMt = np.zeros_like(Mt)
+            for b, at, (P, k, _), (lo, hi) in zip(
+                res.batches, offsets, sizes, self._slabs, strict=False
+            ):
+                block = Mt[lo:hi].reshape(b.rows.shape[0], k, c)
+                Kb = K[at : at + P, :k, :k]
+                dMt[lo:hi] = -np.matmul(Kb[b.pattern], block).reshape(hi - lo, c)
+            # dC = B(dMt, Mt) + B(Mt, dMt) for the bilinear B(A, A) = C(A): exact from
+            # two cross-products, dMt scaled to Mt's size for the rounding.
+            size = float(np.linalg.norm(dMt))
+            if size == 0.0:
+                dC = np.zeros_like(G)
+            else:
+                t = float(np.linalg.norm(Mt)) / size
+                dC = (self._cross_products(Mt + t * dMt) - self._cross_products(Mt - t * dMt)) / (
+                    2.0 * t
+                )
+            out[i] = float(np.sum(G * dC)) + dlogdet
+        return out if np.isfinite(out).all() else None
 
     def _level_grams(self, Mt: FloatArray) -> FloatArray:
         """``(levels, c, c)``: ``[Z X y]' [Z X y]`` over each level's whitened rows."""
@@ -375,7 +468,8 @@ class ResidualLMMProblem(ThetaLayout):
         return np.inf if ev is None else ev.objective
 
     def gradient(self, params: FloatArray, reml: bool) -> tuple[float, FloatArray | None]:
-        """Analytic in theta (the whitened problem's), central differences in phi."""
+        """Analytic in theta (the whitened problem's) and, for dense inner problems, in
+        the correlation's parameters; central differences in the other residual ones."""
         params = np.asarray(params, dtype=np.float64)
         theta, phi = self.split(params)
         built = self._inner(phi)
@@ -386,7 +480,13 @@ class ResidualLMMProblem(ThetaLayout):
         if not np.isfinite(value) or g_theta is None:
             return value + logdet, None
         g_phi = np.empty(phi.size)
-        for i in range(phi.size):
+        analytic = 0
+        if self.kind in ("dense", "dense_general") and self.residual.correlation is not None:
+            g_corr = self._correlation_gradient(theta, phi, inner, reml)
+            if g_corr is not None:
+                analytic = g_corr.size
+                g_phi[:analytic] = g_corr
+        for i in range(analytic, phi.size):
             h = 1e-5 * max(1.0, abs(phi[i]))
             up, down = params.copy(), params.copy()
             up[self.n_theta + i] += h

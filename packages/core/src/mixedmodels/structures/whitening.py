@@ -5,6 +5,7 @@ matrix is factored once.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,13 @@ class BoundResidual:
         self.batches: list[_Batch] = []
         if correlation is not None and groups is not None and coords is not None:
             self.batches = _make_batches(groups, coords)
+
+    def with_weights(self, weights: FloatArray | None) -> BoundResidual:
+        """The same structure on the same rows with other prior weights (shares the
+        groups, coordinates and batches)."""
+        out = copy.copy(self)
+        out.log_prior = None if weights is None else -0.5 * np.log(weights)
+        return out
 
     # --- parameters ---------------------------------------------------------------
     @property
