@@ -943,7 +943,7 @@ def spatial_glmm(
                 jac="3-point",
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"maxiter": 100, "ftol": 1e-15, "gtol": 1e-8},
+                options={"maxiter": 30, "ftol": 1e-12, "gtol": 1e-7},
             )
             opt.nfev = int(opt.nfev) + nfev
         return opt
