@@ -63,6 +63,11 @@ def test_family_at_m_u_minus_1_is_the_core_exact_laplace(sim, family, link, y, i
         assert ours.family_parameter == pytest.approx(core.dispersion, rel=1e-4)
     if family == "negative_binomial":
         assert ours.family_parameter == pytest.approx(core.nb_size, rel=1e-4)
+        # Wald intervals from differences of the objective (no analytic gradient here).
+        table = ours.structure_parameters(conf_int=True)
+        assert np.all(table["lower"] < table["estimate"])
+        assert np.all(table["estimate"] < table["upper"])
+        assert list(table["term"]) == ["sd", "range", "size"]
     # The Laplace value itself at the core's estimates, to the inner tolerance.
     P = ours._problem
     z = np.concatenate(

@@ -197,3 +197,29 @@ def test_kriging_means_are_glmmtmbs():
     # over all parameters); ours takes them as known: smaller, by under 3% here.
     ratio = pred["se"].to_numpy() / np.asarray(ref["se_fit"])
     assert np.all(ratio < 1.0) and np.all(ratio > 0.97)
+
+
+def test_outer_covariance_and_wald_intervals_are_glmmtmbs():
+    # glmmTMB's vcov(fit, full = TRUE) (beta, log sd, log range) at its estimates.
+    import json
+
+    ref = json.loads((REFERENCE / "glmmtmb_predict_exp.json").read_text())
+    data = pd.read_csv(REFERENCE / "glmmtmb_poisson_matern.csv", dtype={"pos": str, "group": str})
+    fit = spatial_glmm("y ~ x", data, ["gx", "gy"], structure="exp", m=99, start=ref["par"])
+    at = SpatialGLMMFit(
+        fit._problem,
+        np.asarray(ref["par"]),
+        SimpleNamespace(success=True, message="", nfev=0),
+        list(fit.fixef.index),
+        model=fit.model,
+        coord_names=fit.coord_names,
+    )
+    V = at.covariance().to_numpy()
+    np.testing.assert_allclose(V, np.asarray(ref["vcov_full"]), rtol=1e-4, atol=1e-7)
+    table = at.structure_parameters(conf_int=True).set_index("term")
+    se = np.sqrt(np.diag(np.asarray(ref["vcov_full"])))[2:]
+    theta = np.asarray(ref["par"])[2:]
+    np.testing.assert_allclose(table["lower"], np.exp(theta - 1.959963984540054 * se), rtol=1e-5)
+    np.testing.assert_allclose(table["upper"], np.exp(theta + 1.959963984540054 * se), rtol=1e-5)
+    # The fixed effects' covariance conditional on the covariance parameters is smaller.
+    assert np.all(np.diag(at.vcov().to_numpy()) <= np.diag(V)[:2])

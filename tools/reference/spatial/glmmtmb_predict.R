@@ -21,5 +21,7 @@ res <- list(
   logLik = as.numeric(logLik(f)), par = unname(f$fit$par), par_names = names(f$fit$par),
   newdata = nd[, c("gx", "gy", "x")], fit = unname(p$fit), se_fit = unname(p$se.fit),
   response = unname(pr), fit_cpu_seconds = cpu,
+  vcov_full = unname(as.matrix(vcov(f, full = TRUE))),
+  vcov_full_names = colnames(vcov(f, full = TRUE)),
   versions = list(R = R.version.string, glmmTMB = as.character(packageVersion("glmmTMB"))))
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, pretty = TRUE), "glmmtmb_predict_exp.json")

@@ -499,13 +499,87 @@ class SpatialGLMMFit:
         """glmmTMB's ``theta``: ``log(sd)``, ``log(range)`` (and ``log(smoothness)``)."""
         return np.concatenate([[np.log(self.sd)], self.params])
 
-    def structure_parameters(self) -> pd.DataFrame:
+    def structure_parameters(self, conf_int: bool = False, level: float = 0.95) -> pd.DataFrame:
         """``sd``, ``range`` (then ``smoothness``, ``nugget``, the anisotropy's angle and
-        ratio) and the family parameter (NB ``size``, Gamma ``dispersion``)."""
+        ratio) and the family parameter (NB ``size``, Gamma ``dispersion``); with
+        ``conf_int``, Wald intervals on the internal scale (``log``, ``logit``, the
+        angle's ``pi * logistic``) from :meth:`covariance`, transformed (glmmTMB's
+        ``confint(method = "wald")`` for its log-scale theta)."""
         rows = [("sd", self.sd), *self.kernel.natural_parameters(self.params)]
         if self.family_parameter is not None:
             rows.append((self.family.parameter_name, self.family_parameter))
-        return pd.DataFrame(rows, columns=["term", "estimate"])
+        table = pd.DataFrame(rows, columns=["term", "estimate"])
+        if not conf_int:
+            return table
+        if not 0.0 < float(level) < 1.0:
+            raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+        p = self.fixef.size
+        se = np.sqrt(np.diag(self.covariance().to_numpy()))[p:]
+        zq = float(stats.norm.ppf(0.5 + float(level) / 2.0))
+        internal = self.z[p:]
+        q = self.kernel.n_params
+
+        def natural(j: int, value: float) -> float:
+            if j == 0:
+                return float(np.exp(value))
+            if j <= q:
+                params = self.params.copy()
+                params[j - 1] = value
+                return float(self.kernel.natural_parameters(params)[j - 1][1])
+            return float(np.exp(value))
+
+        ends = [
+            sorted((natural(j, v - zq * e), natural(j, v + zq * e)))
+            for j, (v, e) in enumerate(zip(internal, se, strict=True))
+        ]
+        table["std_error_internal"] = se
+        table["lower"] = [a for a, _ in ends]
+        table["upper"] = [b for _, b in ends]
+        return table
+
+    def covariance(self) -> pd.DataFrame:
+        """Covariance of all outer parameters ``z = (beta, log sd, kernel parameters[, log
+        family parameter])``: the inverse Hessian of ``-log L`` (Laplace) at the
+        estimates, by central differences of the analytic gradient where there is one
+        (step 1e-4), else of the objective (step 1e-3: the inner Newton's tolerance
+        makes it noisy at ~1e-10); glmmTMB's ``vcov(fit, full = TRUE)``."""
+        P = self._problem
+        z = self.z
+        n = z.size
+        H = np.empty((n, n))
+        if P.family.n_params == 0 and P.family.uses_observed:
+            h = 1e-4
+            for j in range(n):  # a loop over outer parameters (few)
+                e = np.zeros(n)
+                e[j] = h
+                H[:, j] = (P.value_and_gradient(z + e)[1] - P.value_and_gradient(z - e)[1]) / (
+                    2.0 * h
+                )
+        else:
+            h = 1e-3
+            f0 = P.objective(z)
+            step = np.eye(n) * h
+            for i in range(n):  # loops over outer parameters (few)
+                H[i, i] = (
+                    -P.objective(z + 2 * step[i])
+                    + 16.0 * P.objective(z + step[i])
+                    - 30.0 * f0
+                    + 16.0 * P.objective(z - step[i])
+                    - P.objective(z - 2 * step[i])
+                ) / (12.0 * h * h)
+                for j in range(i):
+                    H[i, j] = H[j, i] = (
+                        P.objective(z + step[i] + step[j])
+                        - P.objective(z + step[i] - step[j])
+                        - P.objective(z - step[i] + step[j])
+                        + P.objective(z - step[i] - step[j])
+                    ) / (4.0 * h * h)
+        self._at_mode()
+        H = 0.5 * (H + H.T)
+        names = [*self.fixef.index, "log(sd)", *self.kernel.param_names()]
+        if P.family.n_params:
+            names.append(f"log({P.family.parameter_name})")
+        return pd.DataFrame(np.linalg.inv(H), index=names, columns=names)
 
     def _at_mode(self) -> tuple[FloatArray, FloatArray, float, FloatArray]:
         """Re-establish the mode at the estimates: ``(beta, kernel parameters, sigma^2,
