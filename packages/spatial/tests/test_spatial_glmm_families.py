@@ -247,3 +247,30 @@ def test_families_bad_input(sim):
         spatial_glmm("yb ~ x", sim, ["gx", "gy"], family="binomial", information="fisher")
     with pytest.raises(ValueError, match="two Euclidean coordinates"):
         spatial_glmm("yp ~ x", sim, ["gx"], anisotropy=True)
+
+
+def test_great_circle_field_is_the_dense_laplace():
+    from mixedmodels_spatial._distance import distances
+
+    rng = np.random.default_rng(12)
+    u = 20
+    lonlat = np.column_stack([rng.uniform(-10, 10, u), rng.uniform(40, 55, u)])
+    site = np.repeat(np.arange(u), 5)
+    D = distances(lonlat, lonlat, "great_circle")
+    w = np.linalg.cholesky(np.exp(-D / 400.0) + 1e-10 * np.eye(u)) @ rng.normal(size=u)
+    d = pd.DataFrame({"lon": lonlat[site, 0], "lat": lonlat[site, 1], "x": rng.normal(size=100)})
+    d["y"] = rng.poisson(np.exp(0.3 + 0.4 * d["x"] + w[site]))
+    fit = spatial_glmm("y ~ x", d, ["lon", "lat"], m=u - 1, metric="great_circle")
+    assert fit.converged
+    locs, loc = np.unique(d[["lon", "lat"]].to_numpy(), axis=0, return_inverse=True)
+    C = np.exp(-distances(locs, locs, "great_circle") / fit.kernel.unpack(fit.params)["range"])
+    X = np.column_stack([np.ones(100), d["x"]])
+    dense = _dense_laplace(
+        d["y"].to_numpy(float), X, loc.ravel(), C, fit.fixef.to_numpy(), fit.sd**2
+    )
+    assert fit.loglik == pytest.approx(dense, rel=1e-9)
+    assert 50.0 < fit.structure_parameters().set_index("term")["estimate"]["range"] < 5000.0
+    new = pd.DataFrame({"lon": [0.0, 5.0], "lat": [47.0, 50.0], "x": [0.0, 0.0]})
+    assert np.all(np.isfinite(fit.predict(new)["se"]))
+    with pytest.raises(ValueError, match="lat"):
+        fit.predict(new.assign(lat=[95.0, 50.0]))
