@@ -274,3 +274,15 @@ def test_great_circle_field_is_the_dense_laplace():
     assert np.all(np.isfinite(fit.predict(new)["se"]))
     with pytest.raises(ValueError, match="lat"):
         fit.predict(new.assign(lat=[95.0, 50.0]))
+
+
+def test_offset_is_honoured_in_the_fit_and_in_predict(sim):
+    # spatial_glmm ignored an offset() term before (fixed part X beta only).
+    d = sim.assign(t=np.random.default_rng(3).uniform(0.5, 3.0, len(sim)))
+    core = mm.glmm("yp ~ x + offset(log(t)) + exp(pos + 0 | group)", d, family="poisson")
+    ours = spatial_glmm("yp ~ x + offset(log(t))", d, ["gx", "gy"], m=24)
+    assert ours.loglik == pytest.approx(core.loglik, rel=1e-8)
+    np.testing.assert_allclose(ours.fixef, core.fixef, rtol=1e-4)
+    new = d.iloc[:2]
+    twice = ours.predict(new.assign(t=2.0 * new["t"]))["fit"] - ours.predict(new)["fit"]
+    np.testing.assert_allclose(twice, np.log(2.0), rtol=1e-12)
