@@ -494,7 +494,9 @@ class SpatialGLMMFit:
         return -2.0 * self.loglik + 2.0 * self.df
 
     def glmmtmb_theta(self) -> FloatArray:
-        """glmmTMB's ``theta``: ``log(sd)``, ``log(range)`` (and ``log(smoothness)``)."""
+        """glmmTMB's ``theta``: ``log(sd)``, ``log(range)`` (and ``log(smoothness)``); a
+        nugget's ``logit`` and an anisotropy's parameters follow (glmmTMB has neither: its
+        nugget is a separate ``(1 | pos)`` term)."""
         return np.concatenate([[np.log(self.sd)], self.params])
 
     def structure_parameters(self, conf_int: bool = False, level: float = 0.95) -> pd.DataFrame:
@@ -979,12 +981,24 @@ def spatial_glmm(
         # A GLM without the field starts beta (and the family parameter).
         off = problem.offset
 
-        def glm(x: FloatArray) -> float:
-            ll = fam_obj.terms(y, X @ x[: X.shape[1]] + off, t, float(x[-1]) if n_fp else 0.0)
-            return -ll[0]
+        p = X.shape[1]
 
-        x0 = np.zeros(X.shape[1] + n_fp)
-        glm_fit = optimize.minimize(glm, x0, method="L-BFGS-B")
+        def glm(x: FloatArray) -> tuple[float, FloatArray]:
+            # -log L and its gradient: analytic in beta, a central difference in the
+            # family parameter.
+            fp = float(x[-1]) if n_fp else 0.0
+            ll, d1, _, _ = fam_obj.terms(y, X @ x[:p] + off, t, fp)
+            grad = np.empty_like(x)
+            grad[:p] = -(X.T @ d1)
+            if n_fp:
+                h = 1e-6
+                up = fam_obj.terms(y, X @ x[:p] + off, t, fp + h)[0]
+                down = fam_obj.terms(y, X @ x[:p] + off, t, fp - h)[0]
+                grad[p] = -(up - down) / (2.0 * h)
+            return -ll, grad
+
+        x0 = np.zeros(p + n_fp)
+        glm_fit = optimize.minimize(glm, x0, jac=True, method="BFGS")
         starts: list[FloatArray] = []
         z0 = np.concatenate(
             [glm_fit.x[: X.shape[1]], [np.log(0.5)], kernel.start(), glm_fit.x[X.shape[1] :]]
