@@ -218,18 +218,6 @@ def glm_family(name: str, link: str | None = None, information: str = "observed"
     return GLMFamily(fam, chosen, information)
 
 
-def _loglik(
-    family: str | GLMFamily,
-    y: FloatArray,
-    eta: FloatArray,
-    trials: FloatArray,
-    log_fp: float = 0.0,
-) -> tuple[float, FloatArray, FloatArray, FloatArray]:
-    """``(sum l_i, dl/deta, W, dW/deta)``, constants included (R's densities)."""
-    fam = family if isinstance(family, GLMFamily) else glm_family(family)
-    return fam.terms(y, eta, trials, log_fp)
-
-
 @dataclass
 class _Mode:
     """The field's conditional mode and what the Laplace value and gradient need there."""

@@ -5,6 +5,7 @@ included), from all observations (exact) or from the ``m`` nearest (nearest-neig
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,6 @@ class _CoreGLS:
 
     def __init__(self, fit: Any) -> None:
         from mixedmodels.residual import parse_correlation
-        from mixedmodels.structures.correlation import group_columns
 
         spec_text = getattr(getattr(fit, "model", None), "extras", {}).get("correlation")
         terms = getattr(getattr(fit, "model", None), "terms", [])
@@ -76,7 +76,7 @@ class _CoreGLS:
         self.coord_names = list(spec.time or [])
         rows = fit.model.design.row_index
         self.coords = fit.model.data.loc[rows, self.coord_names].to_numpy(dtype=np.float64)
-        self.group_names = list(group_columns(spec.group)) if spec.group is not None else []
+        self.group_names = _group_columns(spec.group)
         self.groups = (
             _group_keys(fit.model.data.loc[rows], self.group_names) if self.group_names else None
         )
@@ -98,6 +98,16 @@ class _CoreGLS:
 
     def vcov(self) -> pd.DataFrame:
         return self._vcov
+
+
+def _group_columns(expr: Any) -> list[str]:
+    """nlme's grouping of a correlation, ``"a"``, ``"a:b"``, ``"a/b"``, ``"a*b"`` or a
+    sequence, as column names."""
+    if expr is None:
+        return []
+    if not isinstance(expr, str):
+        return [str(e) for e in expr]
+    return [p.strip().strip("`") for p in re.split(r"[/:*]", expr) if p.strip()]
 
 
 def _group_keys(frame: pd.DataFrame, names: list[str]) -> NDArray[np.object_]:
