@@ -118,7 +118,7 @@ def test_nearest_neighbour_fit_predicts_its_modes_at_fitted_locations():
     fit = spatial_glmm("y ~ x", d, ["sx", "sy"], family="binomial", trials="n", m=10)
     P = fit._problem
     rows = pd.DataFrame({"sx": fit.coords[:, 0], "sy": fit.coords[:, 1], "x": 0.0})
-    pred = fit.predict(rows, fixed_uncertainty=False)
+    pred = fit.predict(rows, uncertainty="none")
     np.testing.assert_allclose(pred["fit"], fit.fixef["(Intercept)"] + fit.mode, atol=1e-8)
     fit._at_mode()
     h_diag = np.array([P.chol.solve(np.eye(P.lp.u)[:, i])[i] for i in range(0, 120, 17)])
@@ -149,8 +149,8 @@ def test_nugget_prediction_at_a_site_and_between_sites():
     pred = fit.predict(at)
     np.testing.assert_allclose(pred["fit"], fit.fixef["(Intercept)"] + fit.mode[:4], atol=1e-8)
     new = pd.DataFrame({"gx": [1.1, 2.2], "gy": [0.3, 1.7], "x": [0.0, 1.0]})
-    with_nugget = fit.predict(new, fixed_uncertainty=False)
-    smooth = fit.predict(new, nugget=False, fixed_uncertainty=False)
+    with_nugget = fit.predict(new, uncertainty="none")
+    smooth = fit.predict(new, nugget=False, uncertainty="none")
     # The smooth field's kriging variance lacks the new location's own nugget.
     np.testing.assert_allclose(with_nugget["se"] ** 2 - smooth["se"] ** 2, fit.sd**2 * g, rtol=1e-8)
     np.testing.assert_allclose(with_nugget["fit"], smooth["fit"], rtol=1e-12)
@@ -197,6 +197,9 @@ def test_kriging_means_are_glmmtmbs():
     # over all parameters); ours takes them as known: smaller, by under 3% here.
     ratio = pred["se"].to_numpy() / np.asarray(ref["se_fit"])
     assert np.all(ratio < 1.0) and np.all(ratio > 0.97)
+    # With that uncertainty (generalized delta method over all parameters): glmmTMB's.
+    full = at.predict(new, uncertainty="all")
+    np.testing.assert_allclose(full["se"], ref["se_fit"], rtol=1e-4)
 
 
 def test_outer_covariance_and_wald_intervals_are_glmmtmbs():

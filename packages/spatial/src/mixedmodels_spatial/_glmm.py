@@ -609,7 +609,7 @@ class SpatialGLMMFit:
         re_form: str | None = None,
         m: int | None = None,
         nugget: bool = True,
-        fixed_uncertainty: bool = True,
+        uncertainty: str = "fixed",
         level: float = 0.95,
     ) -> pd.DataFrame:
         """Predict at new locations: kriging of the location-level effect conditional on
@@ -620,7 +620,7 @@ class SpatialGLMMFit:
         ``sigma^2 F0``).  The Laplace posterior of the field at the fitted locations is
         ``N(w^, H^{-1})`` (``w^`` the mode, ``H = Z'WZ + Q / sigma^2``), so the linear
         predictor ``eta0 = x0' beta + w0`` has mean ``x0' beta + b' w^_N`` and variance
-        ``sigma^2 F0 + b' (H^{-1})_NN b`` plus, with ``fixed_uncertainty``,
+        ``sigma^2 F0 + b' (H^{-1})_NN b`` plus, with ``uncertainty="fixed"``,
         ``u' V_beta u``, ``u = x0 - (H^{-1} Z'WX)_N' b`` (the joint Laplace precision of
         ``beta`` and ``w``: the core's conditional ``se.fit``, Henderson's equations).
         With ``m`` = all fitted locations and ``m = u - 1`` in the fit this is exact
@@ -648,8 +648,14 @@ class SpatialGLMMFit:
             Whether a new location's effect includes its own nugget (default: the
             linear predictor of a new observation there); ``False``: the smooth field
             (no difference without a nugget).
-        fixed_uncertainty
-            Whether the variance includes the fixed effects' uncertainty.
+        uncertainty
+            ``"fixed"`` (default): the variance includes the fixed effects' uncertainty,
+            the covariance parameters taken as known (the core's ``se.fit``);
+            ``"none"``: all parameters known; ``"all"``: TMB's generalized delta method
+            (glmmTMB's ``se.fit``): the variance with all parameters known plus
+            ``J V J'``, ``V`` = :meth:`covariance` of all outer parameters and ``J`` the
+            derivative of the predicted ``eta0`` in them, the mode moving with them
+            (central differences, step 1e-4: two mode searches per parameter).
         level
             Of the intervals ``lower``, ``upper``.
 
@@ -663,7 +669,6 @@ class SpatialGLMMFit:
 
         from mixedmodels.extending import fixed_matrix
 
-        from ._batched import backward_solve, cholesky_packed
         from ._neighbours import search_points
 
         if type not in ("link", "response"):
@@ -674,6 +679,8 @@ class SpatialGLMMFit:
             )
         if not 0.0 < float(level) < 1.0:
             raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+        if uncertainty not in ("none", "fixed", "all"):
+            raise ValueError(f"uncertainty must be 'none', 'fixed' or 'all', got {uncertainty!r}")
         if self.model is None:
             raise ValueError("this fit has no model to evaluate newdata with")
         frame = newdata if isinstance(newdata, pd.DataFrame) else pd.DataFrame(newdata)
@@ -703,31 +710,10 @@ class SpatialGLMMFit:
                 root = np.linalg.cholesky(anisotropy_matrix(v["angle"], v["ratio"]))
                 fitted, new = fitted @ root, new @ root
             tree = cKDTree(search_points(fitted, self.kernel.metric))
-            dist, idx = tree.query(search_points(new, self.kernel.metric), k=k)
-            idx = np.asarray(idx, dtype=np.int64).reshape(n0, k)
+            dist, found = tree.query(search_points(new, self.kernel.metric), k=k)
+            idx: NDArray[np.int64] = np.asarray(found, dtype=np.int64).reshape(n0, k)
             at_site = np.asarray(dist, dtype=np.float64).reshape(n0, k)[:, 0] == 0.0
-            kk = k + 1
-            rows, cols = packed_index(kk)
-            on_diag = rows == cols
-            last = np.flatnonzero((rows == k) & (cols == k))[0]
-            cross0 = np.flatnonzero((rows == k) & (cols == 0))[0]
-            b = np.empty((k, n0))
-            F0 = np.empty(n0)
-            size = max(1, _CHUNK_DOUBLES // (kk * kk))
-            for s, e in _ranges(n0, size):  # chunks of new points (memory)
-                pts = np.concatenate([self.coords[idx[s:e]], xy0[s:e, None, :]], axis=1)
-                d = self.kernel.distance(pts, pts, params)[:, rows, cols].T
-                C = self.kernel.rho(d, v) * (1.0 - g)
-                C[on_diag] = 1.0
-                site = at_site[s:e]
-                if not nugget:
-                    C[last] = 1.0 - g
-                elif g:  # on a fitted location: that location's effect itself
-                    C[cross0, site] = 1.0
-                C[last, site] += 1e-10
-                L = cholesky_packed(C, kk)
-                b[:, s:e] = backward_solve(L[:k, :k], L[-1, :k][:, None, :])[:, 0]
-                F0[s:e] = L[-1, -1] ** 2
+            b, F0 = self._new_weights(params, xy0, idx, at_site, nugget)
             eta0 = eta0 + np.einsum("ic,ci->c", b, self.mode[idx])
             # On a fitted location (its correlation with it 1): that location's posterior.
             same = at_site & (nugget or not g)
@@ -736,8 +722,29 @@ class SpatialGLMMFit:
         else:
             var = np.zeros(n0)
             U = X0
-        if fixed_uncertainty:
+        if uncertainty == "fixed":
             var = var + np.einsum("ij,jk,ik->i", U, Vb, U)
+        elif uncertainty == "all":
+            V = self.covariance().to_numpy()
+            P = self._problem
+            J = np.empty((n0, self.z.size))
+            h = 1e-4
+            for j in range(self.z.size):  # a loop over outer parameters (few)
+                ends = []
+                for sign in (1.0, -1.0):
+                    zz = self.z.copy()
+                    zz[j] += sign * h
+                    P.w = self.mode.copy()
+                    P.objective(zz)  # the mode at zz
+                    bj, _, pj = P.split(zz)
+                    mean = X0 @ bj
+                    if re_form is None:
+                        bw, _ = self._new_weights(pj, xy0, idx, at_site, nugget)
+                        mean = mean + np.einsum("ic,ci->c", bw, P.w[idx])
+                    ends.append(mean)
+                J[:, j] = (ends[0] - ends[1]) / (2.0 * h)
+            self._at_mode()
+            var = var + np.einsum("ij,jk,ik->i", J, V, J)
         se = np.sqrt(np.maximum(var, 0.0))
         zq = float(stats.norm.ppf(0.5 + float(level) / 2.0))
         lower, upper = eta0 - zq * se, eta0 + zq * se
@@ -753,6 +760,45 @@ class SpatialGLMMFit:
                 "mean": _predictive_mean(fam, eta0, var),
             }
         return pd.DataFrame(out, index=frame.index)
+
+    def _new_weights(
+        self,
+        params: FloatArray,
+        xy0: FloatArray,
+        idx: NDArray[np.int64],
+        at_site: NDArray[np.bool_],
+        nugget: bool,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Kriging weights ``b (k, n0)`` of the new locations on their neighbours ``idx``
+        and conditional variances ``F0`` (over ``sigma^2``), batched in chunks."""
+        from ._batched import backward_solve, cholesky_packed
+
+        n0, k = idx.shape
+        v = self.kernel.unpack(params)
+        g = v["nugget"]
+        kk = k + 1
+        rows, cols = packed_index(kk)
+        on_diag = rows == cols
+        last = np.flatnonzero((rows == k) & (cols == k))[0]
+        cross0 = np.flatnonzero((rows == k) & (cols == 0))[0]
+        b = np.empty((k, n0))
+        F0 = np.empty(n0)
+        size = max(1, _CHUNK_DOUBLES // (kk * kk))
+        for s, e in _ranges(n0, size):  # chunks of new points (memory)
+            pts = np.concatenate([self.coords[idx[s:e]], xy0[s:e, None, :]], axis=1)
+            d = self.kernel.distance(pts, pts, params)[:, rows, cols].T
+            C = self.kernel.rho(d, v) * (1.0 - g)
+            C[on_diag] = 1.0
+            site = at_site[s:e]
+            if not nugget:
+                C[last] = 1.0 - g
+            elif g:  # on a fitted location: that location's effect itself
+                C[cross0, site] = 1.0
+            C[last, site] += 1e-10
+            L = cholesky_packed(C, kk)
+            b[:, s:e] = backward_solve(L[:k, :k], L[-1, :k][:, None, :])[:, 0]
+            F0[s:e] = L[-1, -1] ** 2
+        return b, F0
 
     def summary(self) -> str:
         lines = [
