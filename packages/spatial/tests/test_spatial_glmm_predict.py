@@ -16,6 +16,7 @@ from scipy.spatial.distance import cdist
 from spatial_helpers import REFERENCE
 
 import mixedmodels as mm
+from mixedmodels.errors import ModelSpecificationError
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +170,12 @@ def test_predict_bad_input(poisson30):
         ours.predict(new.assign(gx=np.nan))
     with pytest.raises(ValueError, match="m = 31"):
         ours.predict(new, m=31)
+    with pytest.raises(ValueError, match="uncertainty must be"):
+        ours.predict(new, uncertainty="theta")
+    with pytest.raises(ModelSpecificationError, match="column 'x'"):
+        ours.predict(new.drop(columns="x"))
+    with pytest.raises(ValueError, match="coordinate column 'gx'"):
+        ours.predict(new.assign(gx="east"))
 
 
 def test_kriging_means_are_glmmtmbs():
