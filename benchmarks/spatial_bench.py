@@ -210,6 +210,17 @@ def main() -> None:
                 "fit_cpu_s": c_fit,
                 "loglik": g.loglik,
             }
+        # Kriging the fitted field at 10,000 new locations (m = 15 neighbours each).
+        new = simulate(10_000, 8, nugget=0.0)
+        t, c = time.perf_counter(), time.process_time()
+        pred = g.predict(new, type="response")
+        t_pred, c_pred = time.perf_counter() - t, time.process_time() - c
+        print(
+            f"spatial_glmm predict, 10,000 new locations (m = 15, response scale with "
+            f"se and the lognormal mean): {t_pred:.2f} s [{c_pred:.2f}]; median se of eta "
+            f"{float(np.median(pred['se'] / pred['fit'])):.3f}"
+        )
+        results[f"glmm_{n}_predict_10000"] = {"predict_s": t_pred, "predict_cpu_s": c_pred}
 
     if "latent" in parts:
         from mixedmodels_spatial._fit import _LatentProblem

@@ -85,6 +85,33 @@ def test_selected_inverse_is_the_inverse_on_the_pattern():
             sel.entries(np.array([far[0]]), np.array([far[1]]))
 
 
+def test_selected_inverse_keeps_its_pattern_when_entries_are_exactly_zero():
+    # A correlation that underflows leaves exact zeros in H; SuperLU drops them from L,
+    # which changed the pattern (and the positions kept for it) between matrices.
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 1, (300, 2))
+    lp = latent_plan(xy, 8)
+    B, F = neighbour_weights(make_kernel("exponential", xy), np.array([np.log(0.15)]), lp.vp)
+    H = (precision(lp.vp, B, F) + sparse.diags(rng.uniform(0.1, 3.0, lp.u))).tocsc()
+    inverter = SelectedInverter()
+    first = inverter(H)
+    coo = H.tocoo()
+    off = np.flatnonzero(coo.row != coo.col)
+    pos = first.positions(coo.row[off], coo.col[off])
+    zeroed = H.copy()  # the same pattern, a third of the off-diagonal values exactly 0
+    col = np.repeat(np.arange(lp.u), np.diff(zeroed.indptr))
+    diag = zeroed.indices == col
+    small = np.abs(zeroed.data) < np.quantile(np.abs(zeroed.data[~diag]), 0.3)
+    zeroed.data[small & ~diag] = 0.0
+    zeroed.data[diag] += 5.0  # still positive definite
+    assert zeroed.nnz == H.nnz and np.sum(zeroed.data == 0.0) > 100
+    sel = inverter(zeroed)
+    assert sel.version == first.version
+    Z = np.linalg.inv(zeroed.toarray())
+    np.testing.assert_allclose(sel.values()[pos], Z[coo.row[off], coo.col[off]], atol=1e-12)
+    np.testing.assert_allclose(sel.diagonal(), np.diag(Z), rtol=1e-10)
+
+
 @pytest.mark.skipif(not cholmod_available(), reason="cvxopt is not installed")
 def test_objective_same_with_both_backends(poisson):
     ref, data = poisson

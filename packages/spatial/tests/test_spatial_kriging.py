@@ -73,6 +73,47 @@ def test_kriging_from_a_core_gls_fit(fitted):
     a = ms.krige(core, new)
     b = own.predict(new)
     np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-4)
-    grouped = mm.gls("z ~ x1", data.assign(g=np.arange(400) % 2), correlation="exp(sx + sy | g)")
-    with pytest.raises(ValueError, match="within groups"):
-        ms.krige(grouped, new)
+    # Random-effect terms: refused, naming them.
+    with_re = mm.lmm(
+        "z ~ x1 + (1 | g)", data.assign(g=np.arange(400) % 5), correlation="exp(sx + sy | g)"
+    )
+    with pytest.raises(ValueError, match=r"random-effect terms \(.*g.*\) is not supported"):
+        ms.krige(with_re, new)
+
+
+def test_kriging_within_groups_from_a_core_gls_fit(fitted):
+    import mixedmodels as mm
+
+    data, _ = fitted
+    d = data.assign(g=np.where(data["sx"] < 0.5, "west", "east"))
+    fit = mm.gls("z ~ x1", d, correlation="exp(sx + sy | g, nugget = TRUE)", reml=False)
+    new = simulate(25, 13).assign(z=np.nan)
+    new["g"] = np.where(np.arange(25) % 3 == 0, "west", "east")
+    new.loc[new.index[:2], "g"] = "north"  # not in the fit
+    got = ms.krige(fit, new)
+    # Direct: the group's observations only, GLS beta from the fit (universal kriging).
+    k = ms._kriging._CoreGLS(fit)
+    s2, p = fit.sigma**2, k.params
+    beta = fit.fixef.to_numpy()
+    V = fit.vcov.to_numpy()
+    X0 = np.column_stack([np.ones(25), new["x1"]])
+    for i in range(25):
+        g = new["g"].iloc[i]
+        x0 = X0[i]
+        rows = np.flatnonzero(d["g"].to_numpy() == g)
+        if rows.size == 0:
+            assert got["fit"].iloc[i] == pytest.approx(x0 @ beta, rel=1e-12)
+            assert got["variance"].iloc[i] == pytest.approx(s2 + x0 @ V @ x0, rel=1e-10)
+            continue
+        xy = d[["sx", "sy"]].to_numpy()[rows]
+        X = np.column_stack([np.ones(rows.size), d["x1"].to_numpy()[rows]])
+        Si = np.linalg.inv(k.kernel.matrix(p, xy))
+        c = k.kernel.cross(p, new[["sx", "sy"]].to_numpy()[i : i + 1], xy)[0]
+        res = d["z"].to_numpy()[rows] - X @ beta
+        u = x0 - X.T @ Si @ c
+        assert got["fit"].iloc[i] == pytest.approx(x0 @ beta + c @ Si @ res, rel=1e-8)
+        assert got["variance"].iloc[i] == pytest.approx(s2 * (1 - c @ Si @ c) + u @ V @ u, rel=1e-8)
+    with pytest.raises(KeyError, match=r"group columns \['g'\]"):
+        ms.krige(fit, new.drop(columns="g"))
+    with pytest.raises(ValueError, match="within groups is exact only"):
+        ms.krige(fit, new, method="nngp")

@@ -5,6 +5,7 @@ included), from all observations (exact) or from the ``m`` nearest (nearest-neig
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,9 @@ def _new_coords(fit: Any, frame: pd.DataFrame) -> FloatArray:
 
 
 class _CoreGLS:
-    """A core ``mm.gls`` fit with one of this plugin's correlations over all
-    observations, seen as a :class:`SpatialFit` for kriging."""
+    """A core ``mm.gls`` fit with one of this plugin's correlations, over all
+    observations or within groups (``exp(sx + sy | site)``), seen as a
+    :class:`SpatialFit` for kriging."""
 
     method = "exact"
     m = None
@@ -47,25 +49,37 @@ class _CoreGLS:
     def __init__(self, fit: Any) -> None:
         from mixedmodels.residual import parse_correlation
 
-        spec_text = getattr(fit.model, "extras", {}).get("correlation")
-        if spec_text is None or getattr(fit.model, "terms", []):
+        spec_text = getattr(getattr(fit, "model", None), "extras", {}).get("correlation")
+        terms = getattr(getattr(fit, "model", None), "terms", [])
+        if terms:
+            names = ", ".join(
+                f"({getattr(t, 'expr', getattr(t, 'group_name', '?'))})" for t in terms
+            )
             raise ValueError(
-                "kriging needs a spatial_lmm fit or an mm.gls fit with a spatial correlation"
+                f"kriging from a core fit with random-effect terms ({names}) is not "
+                "supported: the prediction would have to combine their conditional modes "
+                "with the correlation's kriging. Fit the field with spatial_lmm (a nugget "
+                "for location-level noise), spatial_glmm (its predict) or mm.gls with the "
+                "correlation within groups"
+            )
+        if spec_text is None:
+            raise ValueError(
+                "kriging needs a spatial_lmm fit or an mm.gls fit with one of "
+                "mixedmodels-spatial's correlations (correlation='exp(sx + sy)')"
             )
         spec = parse_correlation(spec_text)
         classes = {cls.name: cls for cls in STRUCTURES}
         if spec.structure not in classes:
             raise ValueError(f"correlation {spec_text!r} is not one of mixedmodels-spatial's")
-        if spec.group is not None:
-            raise ValueError(
-                f"correlation {spec_text!r} is within groups; kriging supports one field over "
-                "all observations"
-            )
         cls = classes[spec.structure]
         self.model = fit.model
         self.coord_names = list(spec.time or [])
         rows = fit.model.design.row_index
         self.coords = fit.model.data.loc[rows, self.coord_names].to_numpy(dtype=np.float64)
+        self.group_names = _group_columns(spec.group)
+        self.groups = (
+            _group_keys(fit.model.data.loc[rows], self.group_names) if self.group_names else None
+        )
         n = self.coords.shape[0]
         res = spatial_residual(
             cls.name,
@@ -86,6 +100,77 @@ class _CoreGLS:
         return self._vcov
 
 
+def _group_columns(expr: Any) -> list[str]:
+    """nlme's grouping of a correlation, ``"a"``, ``"a:b"``, ``"a/b"``, ``"a*b"`` or a
+    sequence, as column names."""
+    if expr is None:
+        return []
+    if not isinstance(expr, str):
+        return [str(e) for e in expr]
+    return [p.strip().strip("`") for p in re.split(r"[/:*]", expr) if p.strip()]
+
+
+def _group_keys(frame: pd.DataFrame, names: list[str]) -> NDArray[np.object_]:
+    """One key per row: the group columns' values joined (their interaction)."""
+    cols = [frame[c].astype(str).to_numpy() for c in names]
+    out = cols[0].astype(object)
+    for c in cols[1:]:
+        out = out + ":" + c.astype(object)
+    return np.asarray(out, dtype=object)
+
+
+def _grouped(
+    fit: Any, groups0: NDArray[np.object_], xy0: FloatArray, r: FloatArray, X0: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Exact kriging within groups: each new row from the observations of its own group
+    (none for a group not in the fit: the regression mean and the total variance).
+    Groups are padded to the largest and factored at once (``(G, K, K)``)."""
+    kernel, params = fit.kernel, fit.params
+    X = fit.model.X
+    codes, levels = pd.factorize(pd.Series(fit.groups), sort=False)
+    G = levels.size
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=G)
+    K = int(sizes.max())
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    slot = np.arange(codes.size) - np.repeat(starts, sizes)  # position within its group
+    grp = codes[order]
+    member = np.full((G, K), -1, dtype=np.int64)
+    member[grp, slot] = order
+    pad = member < 0
+    pts = fit.coords[np.where(pad, 0, member)]  # (G, K, d)
+    C = kernel.matrix(params, pts)
+    C[pad] = 0.0
+    C.transpose(0, 2, 1)[pad] = 0.0
+    gi, ki = np.nonzero(pad)
+    C[gi, ki, ki] = 1.0
+    L = np.linalg.cholesky(C)
+    rhs = np.concatenate([r[np.where(pad, 0, member)][..., None], X[np.where(pad, 0, member)]], 2)
+    rhs[pad] = 0.0
+    LR = _batched_lower_solve(L, rhs)  # (G, K, 1 + p)
+    n0 = X0.shape[0]
+    krig, quad, U = np.zeros(n0), np.zeros(n0), X0.copy()
+    g0 = pd.Index(levels).get_indexer(pd.Index(groups0))
+    seen = np.flatnonzero(g0 >= 0)
+    size = max(1, _CHUNK_DOUBLES // (K * K))
+    for s in range(0, seen.size, size):  # chunks of new rows (memory), not rows
+        rows = seen[s : s + size]
+        g = g0[rows]
+        c0 = kernel.cross(params, xy0[rows, None, :], pts[g])[:, 0, :]  # (c, K)
+        c0[pad[g]] = 0.0
+        A = _batched_lower_solve(L[g], c0[..., None])[..., 0]  # (c, K)
+        krig[rows] = np.einsum("ck,ck->c", A, LR[g, :, 0])
+        quad[rows] = np.einsum("ck,ck->c", A, A)
+        U[rows] = X0[rows] - np.einsum("ck,ckp->cp", A, LR[g, :, 1:])
+    return krig, quad, U
+
+
+def _batched_lower_solve(L: FloatArray, B: FloatArray) -> FloatArray:
+    """``L^{-1} B`` for a stack of lower triangular ``L (c, K, K)``, ``B (c, K, r)``
+    (numpy's stacked LU solve: the triangular structure costs nothing extra to lose)."""
+    return np.asarray(np.linalg.solve(L, B), dtype=np.float64)
+
+
 def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = None) -> pd.DataFrame:
     """Predict a fitted spatial model at new locations.
 
@@ -99,7 +184,10 @@ def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = Non
     ----------
     fit
         A :class:`~mixedmodels_spatial.SpatialFit`, or an ``mm.gls`` fit whose
-        ``correlation`` is one of this plugin's over all observations (no group).
+        ``correlation`` is one of this plugin's, over all observations or within groups
+        (each new row kriged from its own group's observations; a group not in the fit
+        gets the regression mean and the total variance).  Core fits with random-effect
+        terms are refused.
     newdata
         Data frame with the fixed-effect columns and the coordinates.
     method
@@ -131,7 +219,14 @@ def krige(fit: Any, newdata: Any, method: str | None = None, m: int | None = Non
     r = fit.model.y - X @ beta
     kernel, params = fit.kernel, fit.params
     nug = kernel.unpack(params)["nugget"]
-    if method == "exact":
+    if getattr(fit, "groups", None) is not None:
+        if method != "exact":
+            raise ValueError("kriging within groups is exact only (method='exact')")
+        missing = [c for c in fit.group_names if c not in frame.columns]
+        if missing:
+            raise KeyError(f"newdata lacks the correlation's group columns {missing}")
+        krig, quad, U = _grouped(fit, _group_keys(frame, fit.group_names), xy0, r, X0)
+    elif method == "exact":
         C = kernel.matrix(params, fit.coords)
         L, _ = cho_factor(C, lower=True)
         L = np.tril(L)

@@ -109,13 +109,16 @@ def latent_plan(
 
 
 def neighbour_weights(
-    kernel: SpatialKernel, params: FloatArray, vp: VecchiaPlan
+    kernel: SpatialKernel, params: FloatArray, vp: VecchiaPlan, nugget: bool = False
 ) -> tuple[FloatArray, FloatArray]:
     """``(B (m, u), F (u,))``: each location's kriging weights on its earlier neighbours
-    and conditional variance, for the field's correlation (no nugget)."""
+    and conditional variance, for the field's correlation (no nugget) or, with
+    ``nugget``, for the correlation of distinct locations ``(1 - g) rho`` (the nugget an
+    iid location-level part: the spatial GLMM's)."""
     n, m = vp.n, vp.m
     k = m + 1
     v = kernel.unpack(params)
+    shrink = 1.0 - v["nugget"] if nugget else 1.0
     D = packed_distances(vp, kernel, params)
     rows, cols = packed_index(k)
     on_diag = rows == cols
@@ -125,6 +128,8 @@ def neighbour_weights(
     F = np.empty(n)
     for s, e in chunks(n, k):  # chunks of locations (memory), not locations
         P = kernel.rho(D[:, s:e], v)
+        if shrink != 1.0:
+            P *= shrink
         P[on_diag] = 1.0
         here = pad[(pad >= s) & (pad < e)] - s
         if here.size:
@@ -144,11 +149,15 @@ def neighbour_weight_derivatives(
     """:func:`neighbour_weights` and their derivatives in the internal parameters:
     ``(B, F, dB (q, m, u), dF (q, u))``.  Per location, with ``C`` the neighbours'
     correlation, ``c`` their correlation with it and ``b = C^{-1} c``:
-    ``db = C^{-1} (dc - dC b)`` and ``dF = -(2 dc' b - b' dC b)`` (no anisotropy)."""
+    ``db = C^{-1} (dc - dC b)`` and ``dF = -(2 dc' b - b' dC b)``.  The correlation is
+    that of distinct locations, ``(1 - g) rho`` with a nugget (as :func:`neighbour_weights`
+    with ``nugget=True``); with an anisotropy the coordinate differences within each
+    conditioning set are formed chunk by chunk."""
     n, m = vp.n, vp.m
     k = m + 1
     q = kernel.n_params
     v = kernel.unpack(params)
+    aug = vp.augmented() if kernel.anisotropy else None
     D = packed_distances(vp, kernel, params)
     rows, cols = packed_index(k)
     on_diag = rows == cols
@@ -160,7 +169,14 @@ def neighbour_weight_derivatives(
     dF = np.empty((q, n))
     for s, e in chunks(n, k):  # chunks of locations (memory), not locations
         P = kernel.rho(D[:, s:e], v)
-        dPs = kernel.correlation_derivatives(D[:, s:e], v, P)
+        if v["nugget"]:
+            P *= 1.0 - v["nugget"]
+        diffs = None
+        if aug is not None:
+            pts = vp.coords[aug[s:e]]  # (c, k, 2)
+            diff = pts[:, rows, :] - pts[:, cols, :]  # (c, T, 2)
+            diffs = [np.ascontiguousarray(diff[:, :, j].T) for j in range(diff.shape[2])]
+        dPs = kernel.correlation_derivatives(D[:, s:e], v, P, diffs)
         P[on_diag] = 1.0
         for dP in dPs:
             dP[on_diag] = 0.0

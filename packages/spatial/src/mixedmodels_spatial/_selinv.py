@@ -97,6 +97,7 @@ class SelectedInverter:
     def __init__(self) -> None:
         self._pattern: tuple[Any, Any] | None = None
         self._perm: IntArray | None = None
+        self._symbolic: tuple[IntArray, IntArray, IntArray] | None = None
         self.version = 0
 
     def _ordering(self, H: sparse.csc_matrix) -> IntArray:
@@ -116,6 +117,7 @@ class SelectedInverter:
             L.sort_indices()
             self._perm = p[_postorder(L.indptr, L.indices)]
             self._pattern = (H.indptr.copy(), H.indices.copy())
+            self._symbolic = _symbolic_pattern(H, self._perm)
             self.version += 1
         assert self._perm is not None
         return self._perm
@@ -141,12 +143,47 @@ class SelectedInverter:
         d = lu.U.diagonal()
         if not np.all(d > 0):
             raise np.linalg.LinAlgError("matrix not positive definite")
-        L = sparse.tril(lu.L, k=-1, format="csc")
-        L.sort_indices()
+        L = _on_pattern(sparse.tril(lu.L, k=-1, format="csc"), self._symbolic, n)
         ipos = np.empty(n, dtype=np.int64)
         ipos[p] = np.arange(n)
         keys, lower, diag = _supernodal_takahashi(L, d)
         return SelectedInverse(ipos, keys, lower, diag, self.version)
+
+
+def _symbolic_pattern(H: sparse.csc_matrix, p: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """The strictly lower pattern of the Cholesky factor of ``H[p][:, p]`` whatever its
+    values (``(indptr, indices, keys)``): SuperLU leaves out entries that are exactly
+    zero (a correlation that underflows), so the factor of a matrix with ``H``'s pattern
+    and generic values (positive, diagonally dominant) gives the fill once."""
+    G = sparse.csc_matrix(H, copy=True)
+    rng = np.random.default_rng(0)
+    G.data = rng.uniform(0.1, 1.0, G.data.size)
+    G = G + G.T + sparse.diags(np.asarray(abs(G).sum(axis=0)).ravel() * 2.0 + 1.0)
+    G = sparse.csc_matrix(G[p][:, p])
+    lu = splu(G, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    L = sparse.tril(lu.L, k=-1, format="csc")
+    L.sort_indices()
+    n = H.shape[0]
+    cols = np.repeat(np.arange(n, dtype=np.int64), np.diff(L.indptr))
+    keys = cols * n + L.indices
+    return L.indptr.astype(np.int64), L.indices.astype(np.int64), keys
+
+
+def _on_pattern(
+    L: Any, symbolic: tuple[IntArray, IntArray, IntArray] | None, n: int
+) -> sparse.csc_matrix:
+    """``L`` on the kept symbolic pattern (entries SuperLU left out as zeros put back)."""
+    L.sort_indices()
+    if symbolic is None:
+        return L
+    indptr, indices, keys = symbolic
+    if L.nnz == keys.size and np.array_equal(L.indptr, indptr):
+        return L
+    cols = np.repeat(np.arange(n, dtype=np.int64), np.diff(L.indptr))
+    pos = np.searchsorted(keys, cols * n + L.indices)
+    data = np.zeros(keys.size)
+    data[pos] = L.data
+    return sparse.csc_matrix((data, indices, indptr), shape=(n, n))
 
 
 def _postorder(indptr: Any, rows: Any) -> IntArray:
