@@ -228,6 +228,21 @@ class LMMProblem(ThetaLayout):
             return
         self._split = lead
         self._lead_theta = self._theta_index[2]  # theta of terms 0 and 1
+        # The first stage works in one buffer laid out as the second term's k x k block
+        # (C order, so that its lower triangle is LAPACK's upper one in place) followed
+        # by the trailing rows (m - k) x m: no copies of the m x m block per evaluation.
+        # G's map writes straight into that layout; A_RR's lower triangle is the base.
+        m, k = self.m, lead
+        (key,) = self._VT  # p1 == 1: the one component pair (0, 0)
+        vmap = self._VT[key]
+        r, s = np.divmod(vmap.rows, m)
+        rows = np.where(r < k, r * k + s, k * k + (r - k) * m + s)
+        self._split_map = _CompactMap(rows.astype(np.int64), vmap.matrix)
+        base = np.empty(k * k + (m - k) * m)
+        base[: k * k] = self.A_RR[:k, :k].ravel()
+        base[k * k :] = self.A_RR[k:, :].ravel()
+        self._split_base = base
+        self._split_work = np.empty_like(base)
 
     @property
     def cheap_theta(self) -> NDArray[np.bool_] | None:
@@ -457,26 +472,39 @@ class LMMProblem(ThetaLayout):
         T = s2 * self.class_A + 1.0
         w = s2 / T[:, 0, 0]
         m, k = self.m, self._split
-        g = np.zeros(m * m)
-        self._add_G(w.reshape(-1, 1, 1), g)
-        M = g.reshape(m, m)
-        np.subtract(self.A_RR, M, out=M)  # lower triangle: A_RR - G
+        # M = A_RR - G (lower triangle) in the first stage's layout; G's map times -w
+        # is exactly -(G's map times w), so M is the one-stage M to the last bit.
+        work = self._split_work
+        np.copyto(work, self._split_base)
+        self._split_map.add_product(-w, work)
+        M_LL = work[: k * k].reshape(k, k)
+        M_T = work[k * k :].reshape(m - k, m)
         d = float(lambdas[1][0, 0])
-        S_LL = M[:k, :k] * (d * d)
-        S_LL[np.diag_indices(k)] += 1.0
-        U, info = _potrf(S_LL.T, lower=0, clean=0, overwrite_a=1)
+        if d == 0.0:  # S_LL = I
+            N = np.tril(M_T[:, k:])
+            N = N + np.tril(N, -1).T
+            return self._store_lead(key, 0.0, N)
+        # S_LL = d^2 M_LL + I = d^2 (M_LL + d^-2 I): its factor is d times that of
+        # M_LL + d^-2 I (no scaling pass over the block), and L_LL^-1 (d M_LT) is
+        # that factor's inverse times M_LT.
+        M_LL[np.diag_indices(k)] += d**-2
+        U, info = _potrf(M_LL.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
             return None
         diag = np.diag(U)
         if not diag.min() > 0.0:
             return None
-        # W = L_LL^-1 (d M_LT), from the lower triangle's rows T (M_TL = M_LT').
-        W, info = _trtrs(U, d * M[k:, :k].T, lower=0, trans=1)
+        W, info = _trtrs(U, M_T[:, :k].T, lower=0, trans=1)
         if info != 0:
             return None
-        N = np.tril(M[k:, k:])
+        N = np.tril(M_T[:, k:])
         N = N + np.tril(N, -1).T - W.T @ W
-        out = (2.0 * float(np.sum(np.log(diag))), N)
+        logdet = 2.0 * float(np.sum(np.log(diag))) + k * np.log(d * d)
+        return self._store_lead(key, logdet, N)
+
+    def _store_lead(self, key: bytes, logdet: float, N: FloatArray) -> tuple[float, FloatArray]:
+        """Keep a first stage for the last :data:`_LEAD_CACHE` leading thetas."""
+        out = (float(logdet), N)
         if len(self._lead_cache) >= _LEAD_CACHE:
             self._lead_cache.pop(next(iter(self._lead_cache)))
         self._lead_cache[key] = out
