@@ -262,8 +262,9 @@ class LMMProblem(ThetaLayout):
         holds the lower triangle of ``P_ckl = sum_{j in class c} a_jk a_jl'`` (``a_jk``:
         column ``(j, k)`` of ``A_R1``), flattened row-major over ``m x m``.  All classes
         come out of one sparse product: a copy of ``A_R1`` whose rows are shifted by
-        ``class(j) * m``, times ``A_R1'``; its CSR rows ``(c, r)`` regroup into rows
-        ``c`` with column ``r * m + s`` without any sorting.
+        ``class(j) * m``, times ``A_R1'``; its lower-triangle entries, taken as
+        ``(r * m + s, c)``, are stored by one counting sort (COO to CSR) as the map's
+        rows, each position's classes in increasing order.
         """
         m, p1 = self.m, self.p1
         ncls = self.n_classes
@@ -289,7 +290,9 @@ class LMMProblem(ThetaLayout):
         class_work = np.bincount(self.level_class, weights=entries**2, minlength=ncls)
         chunk_of_class = (np.cumsum(class_work) // _PAIR_CHUNK).astype(np.int64)
         level_chunk = chunk_of_class[self.level_class]
-        parts: dict[tuple[int, int], list[sp.csr_matrix]] = {
+        # Per component pair: the lower triangle's entries as (position r*m + s, class,
+        # value), in class order within each position.
+        parts: dict[tuple[int, int], list[tuple[Any, Any, Any]]] = {
             (k, l_): [] for k in range(p1) for l_ in range(p1)
         }
         for chunk in np.unique(chunk_of_class).tolist():
@@ -297,31 +300,35 @@ class LMMProblem(ThetaLayout):
             chunk_classes = np.flatnonzero(chunk_of_class == chunk)
             first_class, n_chunk_classes = int(chunk_classes[0]), chunk_classes.size
             cls = self.level_class[levels] - first_class
+            n_rows = n_chunk_classes * m
+            row_r = np.arange(n_rows) % m
+            row_c = np.arange(n_rows) // m + first_class
             for k in range(p1):
                 Ak = A[:, levels * p1 + k].tocoo()
                 shifted = sp.csr_matrix(
                     (Ak.data, (cls[Ak.col] * m + Ak.row, Ak.col)),
-                    shape=(n_chunk_classes * m, levels.size),
+                    shape=(n_rows, levels.size),
                 )
                 for l_ in range(p1):
+                    # rows (class, r) in class-major order, columns s
                     prod = (shifted @ A[:, levels * p1 + l_].T).tocsr()
-                    row_id = np.repeat(np.arange(n_chunk_classes * m), np.diff(prod.indptr))
-                    row_r = row_id % m
-                    keep = row_r >= prod.indices  # lower triangle of G
-                    entries_per_class = np.bincount(row_id[keep] // m, minlength=n_chunk_classes)
-                    indptr = np.concatenate([[0], np.cumsum(entries_per_class)])
-                    flat = row_r[keep].astype(np.int64) * m + prod.indices[keep]
-                    parts[(k, l_)].append(
-                        sp.csr_matrix(
-                            (prod.data[keep], flat, indptr), shape=(n_chunk_classes, m * m)
-                        )
-                    )
+                    counts = np.diff(prod.indptr)
+                    r = np.repeat(row_r, counts)
+                    keep = r >= prod.indices  # lower triangle of G
+                    pos = r[keep].astype(np.int64) * m + prod.indices[keep]
+                    parts[(k, l_)].append((pos, np.repeat(row_c, counts)[keep], prod.data[keep]))
         dense = ncls * m * m <= _DENSE_V_ENTRIES
         self._VT = {}
-        for key, mats in parts.items():
-            VT = sp.vstack(mats, format="csr") if len(mats) > 1 else mats[0]
-            # Evaluations compute g = VT' w: store the transpose in CSR for a fast matvec.
-            self._VT[key] = _CompactMap.from_full(VT.toarray().T if dense else sp.csr_matrix(VT.T))
+        for key, chunks in parts.items():
+            pos, cls_, data = (np.concatenate(x) for x in zip(*chunks, strict=True))
+            # A counting sort by position keeps each position's entries in class order
+            # (evaluations compute g = V w: V is stored by rows in CSR), then only the
+            # positions with entries are kept.
+            V = sp.csr_matrix((data, (pos, cls_)), shape=(m * m, ncls))
+            rows = np.flatnonzero(np.diff(V.indptr))
+            indptr = np.concatenate([V.indptr[rows], V.indptr[-1:]])
+            compact = sp.csr_matrix((V.data, V.indices, indptr), shape=(rows.size, ncls))
+            self._VT[key] = _CompactMap(rows, compact.toarray() if dense else compact)
 
     def _build_V_dense_classes(self, force: bool = False) -> bool:
         """:meth:`_build_V` for a scalar first term with a dense ``A_R1``: per class,
