@@ -205,8 +205,6 @@ class LMMProblem(ThetaLayout):
             self._A_R1_RE = self.A_R1.tocsr()[: self.q_rest]
         self._rest_scalar = all(t.dim == 1 for t in terms[1:])
         self._diag_re = np.arange(self.q_rest)
-        self._lower_mask = np.tril(np.ones((self.m, self.m)))
-        self._strict_lower_mask = np.tril(np.ones((self.m, self.m)), -1)
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
         self._eye_p1 = np.eye(self.p1)
         self._setup_split()
@@ -364,8 +362,8 @@ class LMMProblem(ThetaLayout):
     def _class_Q(self, S_hat: FloatArray) -> FloatArray:
         """Per class ``sum_j B_j' S_hat B_j`` (``B_j``: level ``j``'s columns of A_R1)."""
         p1 = self.p1
-        s_low = (S_hat * self._lower_mask).ravel()
-        s_strict = (S_hat * self._strict_lower_mask).ravel()
+        s_low = np.tril(S_hat).ravel()
+        s_strict = np.tril(S_hat, -1).ravel()
         Q = np.empty((self.n_classes, p1, p1))
         for k in range(p1):
             for l_ in range(p1):
