@@ -241,6 +241,10 @@ class LMMProblem(ThetaLayout):
         base[k * k :] = self.A_RR[k:, :].ravel()
         self._split_base = base
         self._split_work = np.empty_like(base)
+        # A single grouping factor's own block is diagonal (InstEval's instructors):
+        # with the first term's theta at zero (G = 0) the first stage is diagonal too.
+        A_LL = self.A_RR[:k, :k]
+        self._lead_diagonal = not np.any(A_LL - np.diag(np.diag(A_LL)))
 
     @property
     def cheap_theta(self) -> NDArray[np.bool_] | None:
@@ -493,15 +497,23 @@ class LMMProblem(ThetaLayout):
         # M_LL + d^-2 I (no scaling pass over the block), and L_LL^-1 (d M_LT) is
         # that factor's inverse times M_LT.
         M_LL[np.diag_indices(k)] += d**-2
-        U, info = _potrf(M_LL.T, lower=0, clean=0, overwrite_a=1)
-        if info != 0:
-            return None
-        diag = np.diag(U)
-        if not diag.min() > 0.0:
-            return None
-        W, info = _trtrs(U, M_T[:, :k].T, lower=0, trans=1)
-        if info != 0:
-            return None
+        if s2 == 0.0 and self._lead_diagonal:
+            # A diagonal block: its factor is the square roots of the diagonal and
+            # the solve a division (equal to LAPACK's to rounding), no factorisation.
+            diag = np.sqrt(np.diag(M_LL))
+            if not diag.min() > 0.0:
+                return None
+            W = M_T[:, :k].T / diag[:, None]
+        else:
+            U, info = _potrf(M_LL.T, lower=0, clean=0, overwrite_a=1)
+            if info != 0:
+                return None
+            diag = np.diag(U)
+            if not diag.min() > 0.0:
+                return None
+            W, info = _trtrs(U, M_T[:, :k].T, lower=0, trans=1)
+            if info != 0:
+                return None
         N = np.tril(M_T[:, k:])
         N = N + np.tril(N, -1).T - W.T @ W
         logdet = 2.0 * float(np.sum(np.log(diag))) + k * np.log(d * d)
