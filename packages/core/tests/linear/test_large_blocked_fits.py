@@ -96,6 +96,8 @@ def test_two_stage_criterion_equals_the_one_stage_factor(weighted: bool) -> None
     model = mm.Model(FORMULA, data, weights=weights)
     problem = lmm_fit.build_problem(model)
     assert isinstance(problem, LMMProblem) and problem._split == 450
+    # b's own block is diagonal: at theta_a = 0 the first stage needs no factorisation.
+    assert problem._lead_diagonal
     assert problem.cheap_theta is not None and problem.cheap_theta.tolist() == [
         False,
         False,

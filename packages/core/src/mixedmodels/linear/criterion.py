@@ -205,8 +205,6 @@ class LMMProblem(ThetaLayout):
             self._A_R1_RE = self.A_R1.tocsr()[: self.q_rest]
         self._rest_scalar = all(t.dim == 1 for t in terms[1:])
         self._diag_re = np.arange(self.q_rest)
-        self._lower_mask = np.tril(np.ones((self.m, self.m)))
-        self._strict_lower_mask = np.tril(np.ones((self.m, self.m)), -1)
         self._theta_lower = np.concatenate([t.structure.bounds()[0] for t in terms])
         self._eye_p1 = np.eye(self.p1)
         self._setup_split()
@@ -228,6 +226,25 @@ class LMMProblem(ThetaLayout):
             return
         self._split = lead
         self._lead_theta = self._theta_index[2]  # theta of terms 0 and 1
+        # The first stage works in one buffer laid out as the second term's k x k block
+        # (C order, so that its lower triangle is LAPACK's upper one in place) followed
+        # by the trailing rows (m - k) x m: no copies of the m x m block per evaluation.
+        # G's map writes straight into that layout; A_RR's lower triangle is the base.
+        m, k = self.m, lead
+        (key,) = self._VT  # p1 == 1: the one component pair (0, 0)
+        vmap = self._VT[key]
+        r, s = np.divmod(vmap.rows, m)
+        rows = np.where(r < k, r * k + s, k * k + (r - k) * m + s)
+        self._split_map = _CompactMap(rows.astype(np.int64), vmap.matrix)
+        base = np.empty(k * k + (m - k) * m)
+        base[: k * k] = self.A_RR[:k, :k].ravel()
+        base[k * k :] = self.A_RR[k:, :].ravel()
+        self._split_base = base
+        self._split_work = np.empty_like(base)
+        # A single grouping factor's own block is diagonal (InstEval's instructors):
+        # with the first term's theta at zero (G = 0) the first stage is diagonal too.
+        A_LL = self.A_RR[:k, :k]
+        self._lead_diagonal = not np.any(A_LL - np.diag(np.diag(A_LL)))
 
     @property
     def cheap_theta(self) -> NDArray[np.bool_] | None:
@@ -247,8 +264,9 @@ class LMMProblem(ThetaLayout):
         holds the lower triangle of ``P_ckl = sum_{j in class c} a_jk a_jl'`` (``a_jk``:
         column ``(j, k)`` of ``A_R1``), flattened row-major over ``m x m``.  All classes
         come out of one sparse product: a copy of ``A_R1`` whose rows are shifted by
-        ``class(j) * m``, times ``A_R1'``; its CSR rows ``(c, r)`` regroup into rows
-        ``c`` with column ``r * m + s`` without any sorting.
+        ``class(j) * m``, times ``A_R1'``; its lower-triangle entries, taken as
+        ``(r * m + s, c)``, are stored by one counting sort (COO to CSR) as the map's
+        rows, each position's classes in increasing order.
         """
         m, p1 = self.m, self.p1
         ncls = self.n_classes
@@ -274,7 +292,9 @@ class LMMProblem(ThetaLayout):
         class_work = np.bincount(self.level_class, weights=entries**2, minlength=ncls)
         chunk_of_class = (np.cumsum(class_work) // _PAIR_CHUNK).astype(np.int64)
         level_chunk = chunk_of_class[self.level_class]
-        parts: dict[tuple[int, int], list[sp.csr_matrix]] = {
+        # Per component pair: the lower triangle's entries as (position r*m + s, class,
+        # value), in class order within each position.
+        parts: dict[tuple[int, int], list[tuple[Any, Any, Any]]] = {
             (k, l_): [] for k in range(p1) for l_ in range(p1)
         }
         for chunk in np.unique(chunk_of_class).tolist():
@@ -282,31 +302,35 @@ class LMMProblem(ThetaLayout):
             chunk_classes = np.flatnonzero(chunk_of_class == chunk)
             first_class, n_chunk_classes = int(chunk_classes[0]), chunk_classes.size
             cls = self.level_class[levels] - first_class
+            n_rows = n_chunk_classes * m
+            row_r = np.arange(n_rows) % m
+            row_c = np.arange(n_rows) // m + first_class
             for k in range(p1):
                 Ak = A[:, levels * p1 + k].tocoo()
                 shifted = sp.csr_matrix(
                     (Ak.data, (cls[Ak.col] * m + Ak.row, Ak.col)),
-                    shape=(n_chunk_classes * m, levels.size),
+                    shape=(n_rows, levels.size),
                 )
                 for l_ in range(p1):
+                    # rows (class, r) in class-major order, columns s
                     prod = (shifted @ A[:, levels * p1 + l_].T).tocsr()
-                    row_id = np.repeat(np.arange(n_chunk_classes * m), np.diff(prod.indptr))
-                    row_r = row_id % m
-                    keep = row_r >= prod.indices  # lower triangle of G
-                    entries_per_class = np.bincount(row_id[keep] // m, minlength=n_chunk_classes)
-                    indptr = np.concatenate([[0], np.cumsum(entries_per_class)])
-                    flat = row_r[keep].astype(np.int64) * m + prod.indices[keep]
-                    parts[(k, l_)].append(
-                        sp.csr_matrix(
-                            (prod.data[keep], flat, indptr), shape=(n_chunk_classes, m * m)
-                        )
-                    )
+                    counts = np.diff(prod.indptr)
+                    r = np.repeat(row_r, counts)
+                    keep = r >= prod.indices  # lower triangle of G
+                    pos = r[keep].astype(np.int64) * m + prod.indices[keep]
+                    parts[(k, l_)].append((pos, np.repeat(row_c, counts)[keep], prod.data[keep]))
         dense = ncls * m * m <= _DENSE_V_ENTRIES
         self._VT = {}
-        for key, mats in parts.items():
-            VT = sp.vstack(mats, format="csr") if len(mats) > 1 else mats[0]
-            # Evaluations compute g = VT' w: store the transpose in CSR for a fast matvec.
-            self._VT[key] = _CompactMap.from_full(VT.toarray().T if dense else sp.csr_matrix(VT.T))
+        for key, chunks in parts.items():
+            pos, cls_, data = (np.concatenate(x) for x in zip(*chunks, strict=True))
+            # A counting sort by position keeps each position's entries in class order
+            # (evaluations compute g = V w: V is stored by rows in CSR), then only the
+            # positions with entries are kept.
+            V = sp.csr_matrix((data, (pos, cls_)), shape=(m * m, ncls))
+            rows = np.flatnonzero(np.diff(V.indptr))
+            indptr = np.concatenate([V.indptr[rows], V.indptr[-1:]])
+            compact = sp.csr_matrix((V.data, V.indices, indptr), shape=(rows.size, ncls))
+            self._VT[key] = _CompactMap(rows, compact.toarray() if dense else compact)
 
     def _build_V_dense_classes(self, force: bool = False) -> bool:
         """:meth:`_build_V` for a scalar first term with a dense ``A_R1``: per class,
@@ -342,8 +366,8 @@ class LMMProblem(ThetaLayout):
     def _class_Q(self, S_hat: FloatArray) -> FloatArray:
         """Per class ``sum_j B_j' S_hat B_j`` (``B_j``: level ``j``'s columns of A_R1)."""
         p1 = self.p1
-        s_low = (S_hat * self._lower_mask).ravel()
-        s_strict = (S_hat * self._strict_lower_mask).ravel()
+        s_low = np.tril(S_hat).ravel()
+        s_strict = np.tril(S_hat, -1).ravel()
         Q = np.empty((self.n_classes, p1, p1))
         for k in range(p1):
             for l_ in range(p1):
@@ -457,26 +481,47 @@ class LMMProblem(ThetaLayout):
         T = s2 * self.class_A + 1.0
         w = s2 / T[:, 0, 0]
         m, k = self.m, self._split
-        g = np.zeros(m * m)
-        self._add_G(w.reshape(-1, 1, 1), g)
-        M = g.reshape(m, m)
-        np.subtract(self.A_RR, M, out=M)  # lower triangle: A_RR - G
+        # M = A_RR - G (lower triangle) in the first stage's layout; G's map times -w
+        # is exactly -(G's map times w), so M is the one-stage M to the last bit.
+        work = self._split_work
+        np.copyto(work, self._split_base)
+        self._split_map.add_product(-w, work)
+        M_LL = work[: k * k].reshape(k, k)
+        M_T = work[k * k :].reshape(m - k, m)
         d = float(lambdas[1][0, 0])
-        S_LL = M[:k, :k] * (d * d)
-        S_LL[np.diag_indices(k)] += 1.0
-        U, info = _potrf(S_LL.T, lower=0, clean=0, overwrite_a=1)
-        if info != 0:
-            return None
-        diag = np.diag(U)
-        if not diag.min() > 0.0:
-            return None
-        # W = L_LL^-1 (d M_LT), from the lower triangle's rows T (M_TL = M_LT').
-        W, info = _trtrs(U, d * M[k:, :k].T, lower=0, trans=1)
-        if info != 0:
-            return None
-        N = np.tril(M[k:, k:])
+        if d == 0.0:  # S_LL = I
+            N = np.tril(M_T[:, k:])
+            N = N + np.tril(N, -1).T
+            return self._store_lead(key, 0.0, N)
+        # S_LL = d^2 M_LL + I = d^2 (M_LL + d^-2 I): its factor is d times that of
+        # M_LL + d^-2 I (no scaling pass over the block), and L_LL^-1 (d M_LT) is
+        # that factor's inverse times M_LT.
+        M_LL[np.diag_indices(k)] += d**-2
+        if s2 == 0.0 and self._lead_diagonal:
+            # A diagonal block: its factor is the square roots of the diagonal and
+            # the solve a division (equal to LAPACK's to rounding), no factorisation.
+            diag = np.sqrt(np.diag(M_LL))
+            if not diag.min() > 0.0:
+                return None
+            W = M_T[:, :k].T / diag[:, None]
+        else:
+            U, info = _potrf(M_LL.T, lower=0, clean=0, overwrite_a=1)
+            if info != 0:
+                return None
+            diag = np.diag(U)
+            if not diag.min() > 0.0:
+                return None
+            W, info = _trtrs(U, M_T[:, :k].T, lower=0, trans=1)
+            if info != 0:
+                return None
+        N = np.tril(M_T[:, k:])
         N = N + np.tril(N, -1).T - W.T @ W
-        out = (2.0 * float(np.sum(np.log(diag))), N)
+        logdet = 2.0 * float(np.sum(np.log(diag))) + k * np.log(d * d)
+        return self._store_lead(key, logdet, N)
+
+    def _store_lead(self, key: bytes, logdet: float, N: FloatArray) -> tuple[float, FloatArray]:
+        """Keep a first stage for the last :data:`_LEAD_CACHE` leading thetas."""
+        out = (float(logdet), N)
         if len(self._lead_cache) >= _LEAD_CACHE:
             self._lead_cache.pop(next(iter(self._lead_cache)))
         self._lead_cache[key] = out

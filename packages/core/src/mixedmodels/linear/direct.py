@@ -88,8 +88,6 @@ class DirectLMMProblem(LMMProblem):
         self._theta_index = [0, first.structure.n_params]
         self._rest_scalar = True
         self._diag_re = np.arange(0)
-        self._lower_mask = np.tril(np.ones((m, m)))
-        self._strict_lower_mask = np.tril(np.ones((m, m)), -1)
         self._theta_lower = np.asarray(first.structure.bounds()[0], dtype=np.float64)
         self._eye_p1 = np.eye(p1)
 
