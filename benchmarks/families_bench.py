@@ -7,7 +7,7 @@ zero-inflated NB2 with two crossed random intercepts (``--rows`` 100,000 rows, 2
 200 levels).  Prints seconds, the ratio glmmTMB / ours and the
 log-likelihoods of both.
 
-    python benchmarks/families_bench.py [--rows 100000] [--repeat 1] [--no-r] [--no-big]
+    python benchmarks/families_bench.py [--rows 100000] [--repeat 1] [--no-r] [--no-big] [--no-sim]
 
 glmmTMB needs ``Rscript`` with glmmTMB installed.  Timings are end to end from the
 data frame (model matrices, fit, Wald covariance: glmmTMB's ``sdreport`` runs inside
@@ -185,6 +185,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--no-big", action="store_true")
+    ap.add_argument("--no-sim", action="store_true", help="skip the second round's cases")
     ap.add_argument("--cases", nargs="*", default=list(CASES), help="reference cases to time")
     opt = ap.parse_args()
     jobs, ours = [], {}
@@ -197,7 +198,7 @@ def main() -> None:
         csv = REFERENCE / Path(case["data_file"]).name
         jobs.append((case_id, csv, case.get("factor_levels", {}), rcall))
         print(f"{case_id}: ours {ours[case_id][0]:.2f} s", flush=True)
-    for name, (spec, rcall) in SIM_CASES.items():
+    for name, (spec, rcall) in ({} if opt.no_sim else SIM_CASES).items():
         data, levels = load_sim(name)
         ours[name] = time_ours(data, spec, opt.repeat)
         if rcall is not None:

@@ -644,8 +644,13 @@ class LaplaceProblem:
                 dk[a] = (dk_of(ru) - dk_of(rd)) / (2 * h)
         out.update(d1=d1, dk=dk, wp=wp)
         b = self.blocks["psi"]
-        if shifted or b.stop > b.start:
+        # the extra parameters: from the family where it gives their derivatives
+        shape_d = r.shape_d if k == "cond" and b.stop > b.start else None
+        if shifted or (b.stop > b.start and shape_d is None):
             self.exact_gradient = False
+        if shape_d is not None:
+            out["psi"] = [(a, c1, -c2) for a, c1, c2 in shape_d]
+            return out
         psi_parts = []
         for j in range(b.start, b.stop):
             pu, pd = params.copy(), params.copy()
@@ -922,7 +927,10 @@ def _weighted(r: RowDerivatives, w: FloatArray) -> RowDerivatives:
     scaled: dict[str, Any] = {
         f.name: None if getattr(r, f.name) is None else getattr(r, f.name) * w
         for f in fields(RowDerivatives)
+        if f.name != "shape_d"
     }
+    if r.shape_d is not None:
+        scaled["shape_d"] = [(a * w, b * w, c * w) for a, b, c in r.shape_d]
     return RowDerivatives(**scaled)
 
 
