@@ -36,7 +36,7 @@ from scipy.optimize import minimize
 
 from ..interfaces import ConditionalFamily, FloatArray
 from ..linear.layout import TermData
-from ..numerics.derivatives import central_hessian, gradient_differences
+from ..numerics.derivatives import central_hessian
 from .components import Component
 from .conditional import RowDerivatives, row_loglik, zero_inflation_parts
 from .pwls import PenalizedSystem
@@ -333,6 +333,27 @@ class LaplaceProblem:
                 [t.structure.bounds()[1] for t in self.components[k].terms]
             )
         return lo, hi
+
+    def independent_groups(self) -> list[np.ndarray]:
+        """Groups of parameters between which the objective's Hessian is exactly zero.
+
+        A hurdle (a truncated family with a ``ziformula``) is two models in one: the
+        zeros' rows depend on the zero-inflation predictor only, the positive rows'
+        log-likelihood is ``log(1 - pi)`` plus the truncated density's, so the Laplace
+        objective is a sum of a function of ``(betazi, thetazi)`` and one of the other
+        parameters (``H`` is block diagonal, its log-determinant a sum).  Differences
+        of the gradient then move one parameter of each group at once."""
+        every = np.arange(self.n_params)
+        if not (self.family.truncated and "zi" in self.components):
+            return [every]
+        zi = np.zeros(self.n_params, dtype=bool)
+        for name in ("betazi", "thetazi"):
+            b = self.blocks.get(name)
+            if b is not None:
+                zi[b.start : b.stop] = True
+        if zi.all() or not zi.any():
+            return [every]
+        return [np.flatnonzero(zi), np.flatnonzero(~zi)]
 
     # --- linear predictors ----------------------------------------------------------
     def fixed_predictors(self, params: FloatArray) -> dict[str, FloatArray]:
@@ -953,13 +974,84 @@ def _hessian(
     g0 = np.asarray(problem.gradient(x), dtype=np.float64)
     H = _forward_hessian(problem, x, g0, lo, hi) if base.exact_gradient else None
     if H is None:
-        out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
-        if out is None:
+        H = _gradient_columns(problem, x, g0, lo, hi, 1e-4, central=True)
+        if H is None:
             return central_hessian(fun, x, lo, hi, free), None
-        H = out[1]
+        H = (H + H.T) / 2.0
     H[~free, :] = 0.0
     H[:, ~free] = 0.0
     return H, g0
+
+
+def _gradient_columns(
+    problem: Any,
+    x: FloatArray,
+    g0: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    step: float,
+    central: bool,
+    exact: bool = False,
+) -> FloatArray | None:
+    """The Hessian at ``x`` by differences of the gradient (``g0`` there), steps
+    ``step * max(1, |x_i|)``: forward (``k`` gradients; away from an upper bound) or
+    central (``2k``; second-order one-sided next to a bound).  Parameters of
+    independent groups (:meth:`LaplaceProblem.independent_groups`: the Hessian between
+    them is zero) move together, one of each group per gradient.  ``exact``: ``None``
+    if a gradient on the way was not exact (a variance reaching its bound).  Not
+    symmetrised."""
+    base = getattr(problem, "base", problem)
+    k = x.size
+    h = step * np.maximum(np.abs(x), 1.0)
+    groups = problem.independent_groups() if hasattr(problem, "independent_groups") else []
+    if not groups:
+        groups = [np.arange(k)]
+    owner = np.zeros(k, dtype=np.int64)
+    for gi, g in enumerate(groups):
+        owner[g] = gi
+    alone = np.zeros(k, dtype=bool)
+    if central:  # next to a bound: one-sided, one parameter at a time
+        alone = (x - h < lo) | (x + h > hi)
+    lists = [[int(i) for i in g if not alone[i]] for g in groups]
+    rounds = [
+        [lst[r] for lst in lists if r < len(lst)] for r in range(max(map(len, lists), default=0))
+    ]
+    H = np.zeros((k, k))
+
+    def grad(z: FloatArray) -> FloatArray | None:
+        g = problem.gradient(z)
+        if g is None or (exact and not base.exact_gradient):
+            return None
+        return np.asarray(g, dtype=np.float64)
+
+    for moved in rounds:  # a loop over parameters (few)
+        e = np.zeros(k)
+        for i in moved:
+            e[i] = -h[i] if (not central and x[i] + h[i] > hi[i]) else h[i]
+        if central:
+            gp, gm = grad(x + e), grad(x - e)
+            if gp is None or gm is None:
+                return None
+            diff = gp - gm
+            denom = 2.0 * e
+        else:
+            gp = grad(x + e)
+            if gp is None:
+                return None
+            diff = gp - g0
+            denom = e
+        for i in moved:
+            rows = groups[owner[i]]
+            H[rows, i] = diff[rows] / denom[i]
+    for i in (int(j) for j in np.flatnonzero(alone)):
+        e = np.zeros(k)
+        e[i] = h[i]
+        sgn = 1.0 if x[i] - h[i] < lo[i] else -1.0
+        g1, g2 = grad(x + sgn * e), grad(x + 2 * sgn * e)
+        if g1 is None or g2 is None:
+            return None
+        H[:, i] = (-3 * g0 + 4 * g1 - g2) / (2 * sgn * h[i])
+    return H
 
 
 def _forward_hessian(
@@ -967,20 +1059,8 @@ def _forward_hessian(
 ) -> FloatArray | None:
     """Forward differences of an exact gradient (step 1e-7 relative), symmetrised;
     ``None`` if a gradient on the way was not exact (a variance reaching its bound)."""
-    base = getattr(problem, "base", problem)
-    k = x.size
-    H = np.empty((k, k))
-    for i in range(k):  # a loop over parameters (few)
-        h = 1e-7 * max(1.0, abs(x[i]))
-        if x[i] + h > hi[i]:
-            h = -h
-        e = np.zeros(k)
-        e[i] = h
-        g = problem.gradient(x + e)
-        if not base.exact_gradient or g is None:
-            return None
-        H[:, i] = (np.asarray(g) - g0) / h
-    return (H + H.T) / 2.0
+    H = _gradient_columns(problem, x, g0, lo, hi, 1e-7, central=False, exact=True)
+    return None if H is None else (H + H.T) / 2.0
 
 
 def _diagonal_scale(
@@ -1015,14 +1095,9 @@ def _preconditioner(
     g0 = problem.gradient(x0)
     H = np.full((k, k), np.nan)
     if np.all(np.isfinite(g0)):
-        for i in range(k):  # a loop over parameters (few)
-            h = 1e-4 * max(1.0, abs(x0[i]))
-            if x0[i] + h > hi[i]:
-                h = -h
-            x = x0.copy()
-            x[i] += h
-            H[:, i] = (problem.gradient(x) - g0) / h
-        H = (H + H.T) / 2.0
+        cols = _gradient_columns(problem, x0, g0, lo, hi, 1e-4, central=False)
+        if cols is not None:
+            H = (cols + cols.T) / 2.0
     bnd = np.isfinite(lo) | np.isfinite(hi)
     u, b = np.flatnonzero(~bnd), np.flatnonzero(bnd)
     try:
@@ -1201,6 +1276,13 @@ class HeldProblem:
     def bounds(self) -> tuple[FloatArray, FloatArray]:
         lo, hi = self.base.bounds()
         return np.delete(lo, self.index), np.delete(hi, self.index)
+
+    def independent_groups(self) -> list[np.ndarray]:
+        out = []
+        for g in self.base.independent_groups():
+            g = g[g != self.index]
+            out.append(g - (g > self.index))
+        return [g for g in out if g.size]
 
     def objective(self, x: FloatArray) -> float:
         return self.base.objective(self.full(x))
