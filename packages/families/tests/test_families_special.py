@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from mixedmodels_families._base import trigamma
+from mixedmodels_families._base import tetragamma, trigamma
 from scipy.special import polygamma
 
 
@@ -12,6 +12,15 @@ def test_trigamma_matches_scipy_across_scales() -> None:
         [np.logspace(-8, 8, 2001), rng.uniform(0, 20, 500), np.arange(1.0, 40.0), [9.999, 10.0]]
     )
     np.testing.assert_allclose(trigamma(x), polygamma(1, x), rtol=1e-13, atol=0)
+
+
+def test_tetragamma_matches_scipy_across_scales() -> None:
+    rng = np.random.default_rng(2)
+    x = np.concatenate(
+        [np.logspace(-8, 8, 2001), rng.uniform(0, 20, 500), np.arange(1.0, 40.0), [9.999, 10.0]]
+    )
+    np.testing.assert_allclose(tetragamma(x), polygamma(2, x), rtol=1e-13, atol=0)
+    assert tetragamma(np.array([[0.5, 3.0], [12.0, 1e4]])).shape == (2, 2)
 
 
 def test_trigamma_keeps_shape_and_scalars() -> None:
