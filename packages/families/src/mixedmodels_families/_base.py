@@ -6,7 +6,14 @@ import numpy as np
 
 from mixedmodels.interfaces import ConditionalFamily, FloatArray
 
-__all__ = ["CountFamily", "Higher", "tetragamma", "trigamma", "truncate_derivatives"]
+__all__ = [
+    "CountFamily",
+    "Higher",
+    "tetragamma",
+    "trigamma",
+    "truncate_derivatives",
+    "truncate_higher",
+]
 
 #: what :meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_higher_derivatives` returns
 Higher = tuple[
@@ -55,6 +62,37 @@ def truncate_derivatives(
     q = 1.0 / np.expm1(-L0)
     log1m = np.log(-np.expm1(L0))
     return ll - log1m, d1 + q * L1, d2 + q * L2 + q * (1.0 + q) * L1 * L1
+
+
+def truncate_higher(
+    full: Higher,
+    L0: FloatArray,
+    L_m: tuple[FloatArray, FloatArray, FloatArray],
+    L_p: tuple[FloatArray, FloatArray, FloatArray] | None,
+) -> Higher:
+    """:func:`truncate_derivatives` for the higher derivatives: ``full`` the untruncated
+    density's (:meth:`~mixedmodels.interfaces.ConditionalFamily.
+    logpdf_higher_derivatives`), ``L_m`` the first three ``mu``-derivatives of
+    ``L0 = log f(0)`` and ``L_p`` the derivatives of ``L0``, ``dL0/dmu`` and
+    ``d2L0/dmu2`` in ``log(phi)``.  With ``G(L0) = -log(1 - exp(L0))``: ``G' = q``,
+    ``G'' = q (1 + q)``, ``G''' = q (1 + q) (1 + 2 q)``, ``q = f0 / (1 - f0)``."""
+    ll, d1, d2, d3, dphi = full
+    L1, L2, L3 = L_m
+    ll, d1, d2 = truncate_derivatives(ll, d1, d2, L0, L1, L2)
+    q = 1.0 / np.expm1(-L0)
+    q1 = q * (1.0 + q)
+    q2 = q1 * (1.0 + 2.0 * q)
+    t3 = None if d3 is None else d3 + q * L3 + 3.0 * q1 * L1 * L2 + q2 * L1**3
+    tp = None
+    if dphi is not None and L_p is not None:
+        l_p, l1_p, l2_p = dphi
+        P0, P1, P2 = L_p
+        tp = (
+            l_p + q * P0,
+            l1_p + q * P1 + q1 * P0 * L1,
+            l2_p + q * P2 + q1 * P0 * L2 + q2 * P0 * L1 * L1 + 2.0 * q1 * L1 * P1,
+        )
+    return ll, d1, d2, t3, tp
 
 
 # Bernoulli numbers B_2k of the asymptotic series of the trigamma function

@@ -11,7 +11,14 @@ from scipy.special import gammaln, psi
 
 from mixedmodels.interfaces import FloatArray
 
-from ._base import CountFamily, Higher, tetragamma, trigamma, truncate_derivatives
+from ._base import (
+    CountFamily,
+    Higher,
+    tetragamma,
+    trigamma,
+    truncate_derivatives,
+    truncate_higher,
+)
 
 __all__ = [
     "GenPoissonFamily",
@@ -386,7 +393,19 @@ class TruncatedNBinom2Family(NBinom2Family):
     def logpdf_higher_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> Higher | None:
-        return None  # not the untruncated density's (the engine differences)
+        # the untruncated density's, and those of L0 = k log(k / (k + mu)), k = phi:
+        # in mu -k / sm, k / sm^2, -2 k / sm^3; in log(k) L0 + k mu / sm,
+        # -k mu / sm^2, k (mu - k) / sm^3 (sm = k + mu)
+        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
+        full = (*_nb2_derivatives(y, mu, phi), *_nb2_higher(y, mu, phi))
+        sm = phi + mu
+        ism = 1.0 / sm
+        L0 = phi * (np.log(phi) - np.log(sm))
+        a = phi * ism
+        L_m = (-a, a * ism, -2.0 * a * ism * ism)
+        L_p = (L0 + a * mu, -a * mu * ism, a * (mu - phi) * ism * ism)
+        ll, d1, d2, d3, dphi = truncate_higher(full, L0, L_m, L_p)
+        return np.where(y > 0, ll, -np.inf), d1, d2, d3, dphi
 
     def logpdf_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray

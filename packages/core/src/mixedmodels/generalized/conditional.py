@@ -10,6 +10,7 @@ with glmmTMB's zero inflation: ``P(y = 0) = pi + (1 - pi) f(0)`` with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import expit, log_expit
@@ -100,8 +101,9 @@ def row_loglik(
     ``-inf``.  ``zi_parts``: :func:`zero_inflation_parts` of ``eta_zi`` if known.
     ``higher``: also the third derivative in ``eta`` and the derivatives in
     ``log(phi)`` where the family gives them
-    (:meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_higher_derivatives`; not
-    for truncated families), and in the extra parameters ``shape`` where it gives
+    (:meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_higher_derivatives`; for
+    a truncated family, its truncated density's, 0 at the zeros), and in the extra
+    parameters ``shape`` where it gives
     :meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_shape_derivatives`.
     """
     mu, m1, m2 = link_derivatives(link, eta)
@@ -110,14 +112,36 @@ def row_loglik(
     raw_shape = None  # and those in the extra parameters
     if family.truncated:
         pos = y > 0
-        if np.all(pos):
-            ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
+        every = bool(np.all(pos))
+        part = (y, mu, phi) if every else (y[pos], mu[pos], phi[pos])
+        got: Any = None
+        if higher and derivatives:
+            got = family.logpdf_higher_derivatives(*part, shape)
+        if got is None:
+            got = family.logpdf_derivatives(*part, shape)
+        if not every:  # the zeros: log-density -inf, every derivative 0
+
+            def spread(v: Any, fill: float = 0.0) -> Any:
+                if v is None:
+                    return None
+                out = np.full(n, fill)
+                out[pos] = v
+                return out
+
+            got = (
+                spread(got[0], -np.inf),
+                *(spread(v) for v in got[1:3]),
+                *(
+                    (spread(got[3]), None if got[4] is None else tuple(map(spread, got[4])))
+                    if len(got) == 5
+                    else ()
+                ),
+            )
+        if len(got) == 5:
+            full = got
+            ll, l_mu, l_mumu, l3, dphi = full
         else:
-            ll = np.full(n, -np.inf)
-            l_mu = np.zeros(n)
-            l_mumu = np.zeros(n)
-            a, b, c = family.logpdf_derivatives(y[pos], mu[pos], phi[pos], shape)
-            ll[pos], l_mu[pos], l_mumu[pos] = a, b, c
+            ll, l_mu, l_mumu = got
     elif derivatives:
         full = family.logpdf_higher_derivatives(y, mu, phi, shape) if higher else None
         if higher and len(shape):

@@ -781,9 +781,36 @@ class LaplaceProblem:
         def first(rr: RowDerivatives) -> dict[str, Any]:
             return {"cond": rr.d_c, "zi": rr.d_z}
 
-        r = self.rows(params, eta)
-        self.exact_gradient = False  # third derivatives by differences
         pairs = [(a, b) for a in self.re_names for b in self.re_names]
+        hurdle = self.family.truncated and self.blocks["psi"].stop == self.blocks["psi"].start
+        r = self.rows(params, eta, higher=hurdle)
+        if hurdle and r.d_ccc is not None and ("disp" not in eta or r.ll_p is not None):
+            # A hurdle: the zeros' rows depend on eta_zi only, the positive rows' on
+            # log(1 - pi) and the truncated density: no cross derivatives, and the
+            # third derivatives from the family's (d_zz = -pi (1 - pi) on every row,
+            # so d_zzz = (1 - 2 pi) d_zz, prior weights included)
+            zero = np.zeros(self.n)
+            pi = zero_inflation_parts(eta["zi"])[0]
+            hd: Any = r  # every derivative is given (checked above)
+            h1: dict[str, Any] = {"cond": hd.d_c, "zi": hd.d_z}
+            h2: dict[tuple[str, str], Any] = {
+                ("cond", "cond"): hd.d_cc,
+                ("zi", "zi"): hd.d_zz,
+                ("cond", "zi"): zero,
+                ("zi", "cond"): zero,
+            }
+            hw: dict[tuple[str, str], dict[str, Any]] = {
+                pr: dict.fromkeys(eta, zero) for pr in pairs
+            }
+            hw[("cond", "cond")]["cond"] = -hd.d_ccc
+            hw[("zi", "zi")]["zi"] = -(1.0 - 2.0 * pi) * hd.d_zz
+            if "disp" in eta:
+                h1["disp"] = hd.ll_p
+                h2[("cond", "disp")] = hd.d_c_p
+                h2[("zi", "disp")] = zero
+                hw[("cond", "cond")]["disp"] = -hd.d_cc_p
+            return {"d1": h1, "second": h2, "wp": hw, "psi": [], "s0": sec(r)}
+        self.exact_gradient = False  # third derivatives by differences
         d1: dict[str, FloatArray] = {}
         second: dict[tuple[str, str], FloatArray] = {}
         wp: dict[tuple[str, str], dict[str, FloatArray]] = {pr: {} for pr in pairs}
