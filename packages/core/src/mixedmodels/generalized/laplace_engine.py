@@ -281,6 +281,8 @@ class LaplaceProblem:
         self._fixed: tuple[bytes, dict[str, FloatArray]] | None = None
         self._phi: tuple[FloatArray, FloatArray] | None = None
         self._zi: tuple[FloatArray, Any] | None = None
+        # the last gradient: parameters' bytes, whether exact, the gradient
+        self._last_gradient: tuple[bytes, bool, FloatArray] | None = None
 
     # --- parameters -----------------------------------------------------------------
     def part(self, params: FloatArray, name: str) -> FloatArray:
@@ -928,7 +930,17 @@ class LaplaceProblem:
 
     def gradient(self, params: FloatArray) -> FloatArray:
         """The gradient of :meth:`objective`: analytic where it applies, else by
-        central differences."""
+        central differences.  Kept for the last ``params`` (the optimiser's last point
+        is where the Hessian starts)."""
+        key = np.ascontiguousarray(params, dtype=np.float64).tobytes()
+        if self._last_gradient is not None and self._last_gradient[0] == key:
+            self.exact_gradient = self._last_gradient[1]
+            return self._last_gradient[2].copy()
+        g = self._gradient(params)
+        self._last_gradient = (key, self.exact_gradient, g.copy())
+        return g
+
+    def _gradient(self, params: FloatArray) -> FloatArray:
         self.exact_gradient = True  # cleared by any part taken by differences
         g = self.analytic_gradient(params)
         if g is None or not np.all(np.isfinite(g)):
