@@ -64,3 +64,27 @@ def test_tweedie_series_window_loses_nothing(p: float, phi: float) -> None:
     want = logsumexp(logw, axis=1) - np.log(y)
     got = tweedie_log_series(y, np.full(y.size, phi), p)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_tweedie_series_on_distinct_responses_equals_every_row() -> None:
+    """With a constant dispersion the family sums the series on the distinct positive
+    responses only: the same values, bit for bit, as on every row; a dispersion that
+    varies by row, or a new response, is summed on its own rows."""
+    from mixedmodels_families._continuous import TweedieFamily
+    from mixedmodels_families._tweedie_series import tweedie_series_terms
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(1, 12, 300) / rng.integers(1, 5, 300)  # repeated values
+    fam = TweedieFamily()
+    for phi in (np.full(y.size, 1.3), rng.uniform(0.5, 2.0, y.size), np.full(y.size, 0.4)):
+        got = fam._series(y, phi, 1.3)
+        want = tweedie_series_terms(y, phi, 1.3)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+    y2 = y[::-1].copy()
+    for a, b in zip(
+        fam._series(y2, np.full(y.size, 1.3), 1.4),
+        tweedie_series_terms(y2, np.full(y.size, 1.3), 1.4),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)

@@ -204,15 +204,37 @@ class TweedieFamily(ConditionalFamily):
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         # The series does not involve mu: the inner iterations of a fit (mu changes,
         # phi and p do not) reuse the last value.
-        key = (p, hash(y.tobytes()), hash(phi.tobytes()))
+        y_key = hash(y.tobytes())
+        key = (p, y_key, hash(phi.tobytes()))
         cache: dict[Any, tuple[FloatArray, FloatArray, FloatArray]] = self.__dict__.setdefault(
             "_cache", {}
         )
         if key not in cache:
             if len(cache) >= 8:  # the centre and the gradient's steps in psi and phi
                 cache.pop(next(iter(cache)))
-            cache[key] = tweedie_series_terms(y, phi, p)
+            cache[key] = self._series_distinct(y, y_key, phi, p)
         return cache[key]
+
+    def _series_distinct(
+        self, y: FloatArray, y_key: int, phi: FloatArray, p: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The series on the distinct responses when the dispersion is constant (no
+        ``dispformula``): a response with repeated values (counts per chick) has a
+        fraction of distinct rows; each row's sum is the same as on all the rows (the
+        window's width, the largest over the rows, is the same over the distinct
+        ones).  The distinct values of the last response are kept."""
+        if y.size < 32 or not np.all(phi == phi.flat[0]):
+            return tweedie_series_terms(y, phi, p)
+        last = self.__dict__.get("_distinct")
+        if last is None or last[0] != y_key or not np.array_equal(last[1], y):
+            values, inverse = np.unique(y, return_inverse=True)
+            last = (y_key, y.copy(), values, inverse.reshape(y.shape))
+            self.__dict__["_distinct"] = last
+        _, _, values, inverse = last
+        if values.size > 0.75 * y.size:
+            return tweedie_series_terms(y, phi, p)
+        parts = tweedie_series_terms(values, np.full(values.size, phi.flat[0]), p)
+        return parts[0][inverse], parts[1][inverse], parts[2][inverse]
 
     def _derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, p: float
