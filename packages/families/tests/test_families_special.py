@@ -88,3 +88,23 @@ def test_tweedie_series_on_distinct_responses_equals_every_row() -> None:
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)
+
+
+def test_tweedie_kept_series_follows_its_arrays() -> None:
+    """The series kept for read-only response and dispersion arrays (the engine's inner
+    iterations) is used only for those same arrays and power: other arrays, powers or
+    writeable copies give the values computed afresh."""
+    from mixedmodels_families._continuous import TweedieFamily
+
+    rng = np.random.default_rng(4)
+    y = np.where(rng.random(200) < 0.3, 0.0, rng.gamma(2.0, 1.0, 200))
+    y.flags.writeable = False
+    mu = rng.uniform(0.5, 3.0, 200)
+    fam, fresh = TweedieFamily(), TweedieFamily()
+    for phi0, psi in ((1.3, 0.0), (1.3, 0.0), (1.3, -0.8), (0.6, -0.8), (0.6, -0.8)):
+        phi = np.full(200, phi0)
+        phi.flags.writeable = False
+        for m in (mu, mu * 1.5):
+            got = fam.logpdf(y, m, phi, np.array([psi]))
+            want = fresh.logpdf(y.copy(), m, phi.copy(), np.array([psi]))
+            np.testing.assert_array_equal(got, want)

@@ -146,6 +146,21 @@ class GaussianTMBFamily(ConditionalFamily):
         return rng.normal(mu, np.sqrt(phi))
 
 
+def _same_shape(
+    y: FloatArray, mu: FloatArray, phi: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``y``, ``mu``, ``phi`` as float arrays of one shape: the arrays themselves where
+    they already are (the engine's rows; Tweedie keeps its series for the same response
+    and dispersion arrays), else broadcast."""
+    args = (y, mu, phi)
+    if all(isinstance(v, np.ndarray) and v.dtype == np.float64 for v in args) and (
+        y.shape == mu.shape == phi.shape
+    ):
+        return y, mu, phi
+    out = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in args))
+    return out[0], out[1], out[2]
+
+
 class TweedieFamily(ConditionalFamily):
     """Tweedie with ``Var(y) = phi mu^p``, ``1 < p < 2`` (glmmTMB's ``tweedie``): the
     power is ``p = 1 + plogis(psi)`` with ``psi`` estimated; the density by Dunn and
@@ -187,8 +202,18 @@ class TweedieFamily(ConditionalFamily):
     ) -> FloatArray:
         """``part / phi`` plus ``log a`` on the positive responses."""
         out = part / phi
+        # the engine's inner iterations pass the same read-only response and dispersion
+        # arrays call after call: their series (0 at the zeros) is kept for them
+        last = self.__dict__.get("_addend")
+        if last is not None and last[0] is y and last[1] is phi and last[2] == p:
+            return np.add(out, last[3], out=out)
         pos = y > 0
         if np.any(pos):
+            if not (y.flags.writeable or phi.flags.writeable):
+                add = np.zeros(out.shape)
+                add[pos] = self._series(y[pos], phi[pos], p)[0]
+                self.__dict__["_addend"] = (y, phi, p, add)
+                return np.add(out, add, out=out)
             out[pos] += self._series(y[pos], phi[pos], p)[0]
         return out
 
@@ -196,7 +221,7 @@ class TweedieFamily(ConditionalFamily):
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> FloatArray:
         p = self.power(shape)
-        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
+        y, mu, phi = _same_shape(y, mu, phi)
         return self._with_series(self._mu_part(y, mu, phi, p)[0], y, phi, p)
 
     def _series(
@@ -249,7 +274,7 @@ class TweedieFamily(ConditionalFamily):
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         p = self.power(shape)
-        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
+        y, mu, phi = _same_shape(y, mu, phi)
         return self._derivatives(y, mu, phi, p)[:3]
 
     def logpdf_higher_derivatives(
@@ -257,7 +282,7 @@ class TweedieFamily(ConditionalFamily):
     ) -> Higher:
         # the series a(y, phi, p) is free of mu: the third derivative in closed form
         p = self.power(shape)
-        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
+        y, mu, phi = _same_shape(y, mu, phi)
         ll, l1, l2, part, m_p, _ = self._derivatives(y, mu, phi, p)
         imu = 1.0 / mu
         third = (p * (p + 1.0) * y * m_p * imu * imu + p * (1.0 - p) * m_p * imu) / phi
@@ -275,7 +300,7 @@ class TweedieFamily(ConditionalFamily):
         # p = 1 + plogis(psi): dp/dpsi = (p - 1)(2 - p); the mu part's powers differ in
         # p by log(mu) factors, the series' by its terms' means (tweedie_series_terms)
         p = self.power(shape)
-        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
+        y, mu, phi = _same_shape(y, mu, phi)
         _, l1, l2, _, m_p, m1p = self._derivatives(y, mu, phi, p)
         lmu = np.log(mu)
         m2p = m1p * mu

@@ -233,7 +233,9 @@ class LaplaceProblem:
         components: dict[str, Component],
         weights: FloatArray | None = None,
     ) -> None:
-        self.y = np.asarray(y, dtype=np.float64)
+        # a read-only copy: families may keep per-response values for the same array
+        self.y = np.array(y, dtype=np.float64)
+        self.y.flags.writeable = False
         # prior weights multiply each row's log-likelihood (glmmTMB's ``weights``)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.n = self.y.size
