@@ -7,7 +7,8 @@ zero-inflated NB2 with two crossed random intercepts (``--rows`` 100,000 rows, 2
 200 levels).  Prints seconds, the ratio glmmTMB / ours and the
 log-likelihoods of both.
 
-    python benchmarks/families_bench.py [--rows 100000] [--repeat 1] [--no-r] [--no-big]
+    python benchmarks/families_bench.py [--rows 100000] [--repeat 1] [--big-repeat 1]
+        [--no-r] [--no-big] [--no-sim]
 
 glmmTMB needs ``Rscript`` with glmmTMB installed.  Timings are end to end from the
 data frame (model matrices, fit, Wald covariance: glmmTMB's ``sdreport`` runs inside
@@ -154,19 +155,18 @@ def time_ours(data: pd.DataFrame, spec: dict, repeat: int) -> tuple[float, float
     return best, cpu, ll
 
 
-def time_r(
-    jobs: list[tuple[str, Path, dict, str]], repeat: int
-) -> dict[str, tuple[float, float, float]]:
+def time_r(jobs: list[tuple], repeat: int) -> dict[str, tuple[float, float, float]]:
     """glmmTMB's elapsed and CPU seconds and log-likelihood per job (name, csv, factor
-    levels, call)."""
+    levels, call, and optionally its own number of runs)."""
     lines = ["suppressPackageStartupMessages(library(glmmTMB))", "out <- list()"]
-    for name, csv, levels, call in jobs:
+    for name, csv, levels, call, *runs in jobs:
+        n_runs = runs[0] if runs else repeat
         lines.append(f'd <- read.csv("{csv}")')
         for col, spec in levels.items():
             lv = ", ".join(f'"{v}"' for v in spec["levels"])
             lines.append(f"d${col} <- factor(d${col}, levels = c({lv}))")
         lines.append(
-            f"best <- Inf; cpu <- Inf; for (i in 1:{repeat}) {{ t <- system.time(m <- "
+            f"best <- Inf; cpu <- Inf; for (i in 1:{n_runs}) {{ t <- system.time(m <- "
             f"glmmTMB({call}, data = d)); best <- min(best, t[['elapsed']]); "
             "cpu <- min(cpu, t[['user.self']] + t[['sys.self']]) }"
         )
@@ -183,8 +183,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--big-repeat", type=int, default=1, help="runs of the 100,000-row case")
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--no-big", action="store_true")
+    ap.add_argument("--no-sim", action="store_true", help="skip the second round's cases")
     ap.add_argument("--cases", nargs="*", default=list(CASES), help="reference cases to time")
     opt = ap.parse_args()
     jobs, ours = [], {}
@@ -197,7 +199,7 @@ def main() -> None:
         csv = REFERENCE / Path(case["data_file"]).name
         jobs.append((case_id, csv, case.get("factor_levels", {}), rcall))
         print(f"{case_id}: ours {ours[case_id][0]:.2f} s", flush=True)
-    for name, (spec, rcall) in SIM_CASES.items():
+    for name, (spec, rcall) in ({} if opt.no_sim else SIM_CASES).items():
         data, levels = load_sim(name)
         ours[name] = time_ours(data, spec, opt.repeat)
         if rcall is not None:
@@ -209,8 +211,8 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp()) / "zinb2_crossed.csv"
         big.to_csv(tmp, index=False)
         name = f"simulated_zinb2_crossed_{opt.rows}"
-        ours[name] = time_ours(big, BIG[0], opt.repeat)
-        jobs.append((name, tmp, {}, BIG[1]))
+        ours[name] = time_ours(big, BIG[0], opt.big_repeat)
+        jobs.append((name, tmp, {}, BIG[1], opt.big_repeat))
         print(f"{name}: ours {ours[name][0]:.2f} s", flush=True)
     theirs = {}
     if not opt.no_r and shutil.which("Rscript"):

@@ -266,6 +266,16 @@ class ConditionalFamily(Family):
         :meth:`logpdf_derivatives` row by row, two more evaluations of every row each."""
         return None
 
+    def logpdf_shape_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> list[tuple[FloatArray, FloatArray, FloatArray]] | None:
+        """Optional, for the engine's analytic gradient: for each extra parameter
+        (:attr:`shape_names`, on the optimiser's scale) the derivatives in it of the
+        log-density and of its first two derivatives in ``mu``.  The default returns
+        ``None``: the engine then takes central differences in ``shape`` of
+        :meth:`logpdf_derivatives`, two more evaluations of every row per parameter."""
+        return None
+
     def predict_mean(self, mu: FloatArray, phi: FloatArray, shape: FloatArray) -> FloatArray:
         """The mean glmmTMB's ``predict`` reports (``type = "conditional"``): by default
         :meth:`response_mean` (the ordered beta reports the beta part's mean ``mu``)."""

@@ -146,6 +146,21 @@ class GaussianTMBFamily(ConditionalFamily):
         return rng.normal(mu, np.sqrt(phi))
 
 
+def _same_shape(
+    y: FloatArray, mu: FloatArray, phi: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``y``, ``mu``, ``phi`` as float arrays of one shape: the arrays themselves where
+    they already are (the engine's rows; Tweedie keeps its series for the same response
+    and dispersion arrays), else broadcast."""
+    args = (y, mu, phi)
+    if all(isinstance(v, np.ndarray) and v.dtype == np.float64 for v in args) and (
+        y.shape == mu.shape == phi.shape
+    ):
+        return y, mu, phi
+    out = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in args))
+    return out[0], out[1], out[2]
+
+
 class TweedieFamily(ConditionalFamily):
     """Tweedie with ``Var(y) = phi mu^p``, ``1 < p < 2`` (glmmTMB's ``tweedie``): the
     power is ``p = 1 + plogis(psi)`` with ``psi`` estimated; the density by Dunn and
@@ -172,52 +187,134 @@ class TweedieFamily(ConditionalFamily):
         if np.any(y < 0):
             raise ValueError(f"tweedie family: negative responses ({int(np.sum(y < 0))} rows)")
 
+    def _mu_part(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, p: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """``y mu^(1-p) / (1-p) - mu^(2-p) / (2-p)``, ``mu^(-p)``, ``mu^(1-p)`` and
+        ``mu^(2-p)`` (one power, the others by products)."""
+        m_p = mu ** (-p)
+        m1p = m_p * mu
+        m2p = m1p * mu
+        return y * m1p / (1.0 - p) - m2p / (2.0 - p), m_p, m1p, m2p
+
+    def _with_series(
+        self, part: FloatArray, y: FloatArray, phi: FloatArray, p: float
+    ) -> FloatArray:
+        """``part / phi`` plus ``log a`` on the positive responses."""
+        out = part / phi
+        # the engine's inner iterations pass the same read-only response and dispersion
+        # arrays call after call: their series (0 at the zeros) is kept for them
+        last = self.__dict__.get("_addend")
+        if last is not None and last[0] is y and last[1] is phi and last[2] == p:
+            return np.add(out, last[3], out=out)
+        pos = y > 0
+        if np.any(pos):
+            if not (y.flags.writeable or phi.flags.writeable):
+                add = np.zeros(out.shape)
+                add[pos] = self._series(y[pos], phi[pos], p)[0]
+                self.__dict__["_addend"] = (y, phi, p, add)
+                return np.add(out, add, out=out)
+            out[pos] += self._series(y[pos], phi[pos], p)[0]
+        return out
+
     def logpdf(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> FloatArray:
         p = self.power(shape)
-        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
-        out = (y * mu ** (1.0 - p) / (1.0 - p) - mu ** (2.0 - p) / (2.0 - p)) / phi
-        pos = y > 0
-        if np.any(pos):
-            out = out.copy()
-            out[pos] += self._series(y[pos], phi[pos], p)[0]
-        return out
+        y, mu, phi = _same_shape(y, mu, phi)
+        return self._with_series(self._mu_part(y, mu, phi, p)[0], y, phi, p)
 
-    def _series(self, y: FloatArray, phi: FloatArray, p: float) -> tuple[FloatArray, FloatArray]:
+    def _series(
+        self, y: FloatArray, phi: FloatArray, p: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         # The series does not involve mu: the inner iterations of a fit (mu changes,
         # phi and p do not) reuse the last value.
-        key = (p, hash(y.tobytes()), hash(phi.tobytes()))
-        cache: dict[Any, tuple[FloatArray, FloatArray]] = self.__dict__.setdefault("_cache", {})
+        y_key = hash(y.tobytes())
+        key = (p, y_key, hash(phi.tobytes()))
+        cache: dict[Any, tuple[FloatArray, FloatArray, FloatArray]] = self.__dict__.setdefault(
+            "_cache", {}
+        )
         if key not in cache:
             if len(cache) >= 8:  # the centre and the gradient's steps in psi and phi
                 cache.pop(next(iter(cache)))
-            cache[key] = tweedie_series_terms(y, phi, p)
+            cache[key] = self._series_distinct(y, y_key, phi, p)
         return cache[key]
+
+    def _series_distinct(
+        self, y: FloatArray, y_key: int, phi: FloatArray, p: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The series on the distinct responses when the dispersion is constant (no
+        ``dispformula``): a response with repeated values (counts per chick) has a
+        fraction of distinct rows; each row's sum is the same as on all the rows (the
+        window's width, the largest over the rows, is the same over the distinct
+        ones).  The distinct values of the last response are kept."""
+        if y.size < 32 or not np.all(phi == phi.flat[0]):
+            return tweedie_series_terms(y, phi, p)
+        last = self.__dict__.get("_distinct")
+        if last is None or last[0] != y_key or not np.array_equal(last[1], y):
+            values, inverse = np.unique(y, return_inverse=True)
+            last = (y_key, y.copy(), values, inverse.reshape(y.shape))
+            self.__dict__["_distinct"] = last
+        _, _, values, inverse = last
+        if values.size > 0.75 * y.size:
+            return tweedie_series_terms(y, phi, p)
+        parts = tweedie_series_terms(values, np.full(values.size, phi.flat[0]), p)
+        return parts[0][inverse], parts[1][inverse], parts[2][inverse]
+
+    def _derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, p: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        """``l``, ``l'``, ``l''`` in ``mu``, the ``mu`` part and ``mu^(-p)``, ``mu^(1-p)``."""
+        part, m_p, m1p, _ = self._mu_part(y, mu, phi, p)
+        d1 = (y * m_p - m1p) / phi
+        d2 = (-p * y * m_p / mu - (1.0 - p) * m_p) / phi
+        return self._with_series(part, y, phi, p), d1, d2, part, m_p, m1p
 
     def logpdf_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         p = self.power(shape)
-        d1 = (y * mu ** (-p) - mu ** (1.0 - p)) / phi
-        d2 = (-p * y * mu ** (-p - 1.0) - (1.0 - p) * mu ** (-p)) / phi
-        return self.logpdf(y, mu, phi, shape), d1, d2
+        y, mu, phi = _same_shape(y, mu, phi)
+        return self._derivatives(y, mu, phi, p)[:3]
 
     def logpdf_higher_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> Higher:
         # the series a(y, phi, p) is free of mu: the third derivative in closed form
         p = self.power(shape)
-        ll, l1, l2 = self.logpdf_derivatives(y, mu, phi, shape)
-        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
-        third = (p * (p + 1.0) * y * mu ** (-p - 2.0) + p * (1.0 - p) * mu ** (-p - 1.0)) / phi
+        y, mu, phi = _same_shape(y, mu, phi)
+        ll, l1, l2, part, m_p, _ = self._derivatives(y, mu, phi, p)
+        imu = 1.0 / mu
+        third = (p * (p + 1.0) * y * m_p * imu * imu + p * (1.0 - p) * m_p * imu) / phi
         # the mu part is proportional to 1 / phi; the series' part from its terms' mean
-        l_p = -(y * mu ** (1.0 - p) / (1.0 - p) - mu ** (2.0 - p) / (2.0 - p)) / phi
+        l_p = -part / phi
         pos = y > 0
         if np.any(pos):
             mean_j = self._series(y[pos], phi[pos], p)[1]
             l_p[pos] -= mean_j / (p - 1.0)  # 1 - alpha = 1 / (p - 1)
         return ll, l1, l2, third, (l_p, -l1, -l2)
+
+    def logpdf_shape_derivatives(
+        self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
+    ) -> list[tuple[FloatArray, FloatArray, FloatArray]]:
+        # p = 1 + plogis(psi): dp/dpsi = (p - 1)(2 - p); the mu part's powers differ in
+        # p by log(mu) factors, the series' by its terms' means (tweedie_series_terms)
+        p = self.power(shape)
+        y, mu, phi = _same_shape(y, mu, phi)
+        _, l1, l2, _, m_p, m1p = self._derivatives(y, mu, phi, p)
+        lmu = np.log(mu)
+        m2p = m1p * mu
+        dpart = (
+            y * m1p / (1.0 - p) * (1.0 / (1.0 - p) - lmu)
+            - m2p / (2.0 - p) * (1.0 / (2.0 - p) - lmu)
+        ) / phi
+        pos = y > 0
+        if np.any(pos):
+            dpart[pos] += self._series(y[pos], phi[pos], p)[2]
+        d1 = -lmu * l1
+        d2 = (m_p - y * m_p / mu) / phi - lmu * l2
+        jac = (p - 1.0) * (2.0 - p)
+        return [(dpart * jac, d1 * jac, d2 * jac)]
 
     def shape_start(self) -> FloatArray:
         return np.zeros(1)  # p = 1.5

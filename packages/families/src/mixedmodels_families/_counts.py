@@ -11,7 +11,14 @@ from scipy.special import gammaln, psi
 
 from mixedmodels.interfaces import FloatArray
 
-from ._base import CountFamily, Higher, tetragamma, trigamma, truncate_derivatives
+from ._base import (
+    CountFamily,
+    Higher,
+    tetragamma,
+    trigamma,
+    truncate_derivatives,
+    truncate_higher,
+)
 
 __all__ = [
     "GenPoissonFamily",
@@ -139,14 +146,14 @@ class NBinom1Family(CountFamily):
     def logpdf(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> FloatArray:
+        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
         k = mu / phi
-        return (
-            gammaln(y + k)
-            - gammaln(k)
-            - gammaln(y + 1.0)
-            - k * np.log1p(phi)
-            + y * (np.log(phi) - np.log1p(phi))
-        )
+        # lgamma(y + k) - lgamma(k) - lgamma(y + 1): one call on the three stacked
+        n = k.size
+        g = gammaln(np.concatenate([(y + k).ravel(), k.ravel(), y.ravel() + 1.0]))
+        lg = (g[:n] - g[n : 2 * n] - g[2 * n :]).reshape(k.shape)
+        log1p_phi = np.log1p(phi)
+        return lg - k * log1p_phi + y * (np.log(phi) - log1p_phi)
 
     def logpdf_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
@@ -156,11 +163,15 @@ class NBinom1Family(CountFamily):
         # psi(y + k) - psi(k) and its trigamma analogue vanish at y = 0: only the
         # positive counts pay for the special functions
         pos = np.flatnonzero(y > 0)
-        yp, kp = y.ravel()[pos], k.ravel()[pos]
+        kp = k.ravel()[pos]
+        # y + k and k in one call of each special function
+        both = np.concatenate([y.ravel()[pos] + kp, kp])
+        m = pos.size
         dpsi = np.zeros(k.size)
         dtri = np.zeros(k.size)
-        dpsi[pos] = psi(yp + kp) - psi(kp)
-        dtri[pos] = trigamma(yp + kp) - trigamma(kp)
+        p0, t0 = psi(both), trigamma(both)
+        dpsi[pos] = p0[:m] - p0[m:]
+        dtri[pos] = t0[:m] - t0[m:]
         d1 = (dpsi.reshape(k.shape) - np.log1p(phi)) / phi
         d2 = dtri.reshape(k.shape) / phi**2
         return self.logpdf(y, mu, phi, shape), d1, d2
@@ -172,11 +183,13 @@ class NBinom1Family(CountFamily):
         k = mu / phi
         # the polygamma differences vanish at y = 0: positive counts only
         pos = np.flatnonzero(y.ravel() > 0)
-        yk, kp = y.ravel()[pos] + k.ravel()[pos], k.ravel()[pos]
+        kp = k.ravel()[pos]
+        both = np.concatenate([y.ravel()[pos] + kp, kp])  # one call of each function
+        m = pos.size
         d0, d1, d2 = (np.zeros(k.size) for _ in range(3))
-        d0[pos] = psi(yk) - psi(kp)
-        d1[pos] = trigamma(yk) - trigamma(kp)
-        d2[pos] = tetragamma(yk) - tetragamma(kp)
+        for out, fun in ((d0, psi), (d1, trigamma), (d2, tetragamma)):
+            v = fun(both)
+            out[pos] = v[:m] - v[m:]
         dpsi, dtri, dtet = (v.reshape(k.shape) for v in (d0, d1, d2))
         log1p_phi = np.log1p(phi)
         l1 = (dpsi - log1p_phi) / phi
@@ -380,7 +393,19 @@ class TruncatedNBinom2Family(NBinom2Family):
     def logpdf_higher_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray
     ) -> Higher | None:
-        return None  # not the untruncated density's (the engine differences)
+        # the untruncated density's, and those of L0 = k log(k / (k + mu)), k = phi:
+        # in mu -k / sm, k / sm^2, -2 k / sm^3; in log(k) L0 + k mu / sm,
+        # -k mu / sm^2, k (mu - k) / sm^3 (sm = k + mu)
+        y, mu, phi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (y, mu, phi)))
+        full = (*_nb2_derivatives(y, mu, phi), *_nb2_higher(y, mu, phi))
+        sm = phi + mu
+        ism = 1.0 / sm
+        L0 = phi * (np.log(phi) - np.log(sm))
+        a = phi * ism
+        L_m = (-a, a * ism, -2.0 * a * ism * ism)
+        L_p = (L0 + a * mu, -a * mu * ism, a * (mu - phi) * ism * ism)
+        ll, d1, d2, d3, dphi = truncate_higher(full, L0, L_m, L_p)
+        return np.where(y > 0, ll, -np.inf), d1, d2, d3, dphi
 
     def logpdf_derivatives(
         self, y: FloatArray, mu: FloatArray, phi: FloatArray, shape: FloatArray

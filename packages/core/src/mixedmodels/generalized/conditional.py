@@ -10,6 +10,7 @@ with glmmTMB's zero inflation: ``P(y = 0) = pi + (1 - pi) f(0)`` with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import expit, log_expit
@@ -57,6 +58,10 @@ class RowDerivatives:
     ll_p: FloatArray | None = None
     d_c_p: FloatArray | None = None
     d_cc_p: FloatArray | None = None
+    # the derivatives of ll, d_c and d_cc in each extra parameter (``higher=True``,
+    # where the family gives :meth:`~mixedmodels.interfaces.ConditionalFamily.
+    # logpdf_shape_derivatives`)
+    shape_d: list[tuple[FloatArray, FloatArray, FloatArray]] | None = None
 
 
 def _link_third(link: Link, mu: FloatArray, m1: FloatArray, m2: FloatArray) -> FloatArray | None:
@@ -96,24 +101,51 @@ def row_loglik(
     ``-inf``.  ``zi_parts``: :func:`zero_inflation_parts` of ``eta_zi`` if known.
     ``higher``: also the third derivative in ``eta`` and the derivatives in
     ``log(phi)`` where the family gives them
-    (:meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_higher_derivatives`; not
-    for truncated families).
+    (:meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_higher_derivatives`; for
+    a truncated family, its truncated density's, 0 at the zeros), and in the extra
+    parameters ``shape`` where it gives
+    :meth:`~mixedmodels.interfaces.ConditionalFamily.logpdf_shape_derivatives`.
     """
     mu, m1, m2 = link_derivatives(link, eta)
     n = y.shape[0]
     full = None  # the family's higher derivatives (``higher``, not truncated)
+    raw_shape = None  # and those in the extra parameters
     if family.truncated:
         pos = y > 0
-        if np.all(pos):
-            ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
+        every = bool(np.all(pos))
+        part = (y, mu, phi) if every else (y[pos], mu[pos], phi[pos])
+        got: Any = None
+        if higher and derivatives:
+            got = family.logpdf_higher_derivatives(*part, shape)
+        if got is None:
+            got = family.logpdf_derivatives(*part, shape)
+        if not every:  # the zeros: log-density -inf, every derivative 0
+
+            def spread(v: Any, fill: float = 0.0) -> Any:
+                if v is None:
+                    return None
+                out = np.full(n, fill)
+                out[pos] = v
+                return out
+
+            got = (
+                spread(got[0], -np.inf),
+                *(spread(v) for v in got[1:3]),
+                *(
+                    (spread(got[3]), None if got[4] is None else tuple(map(spread, got[4])))
+                    if len(got) == 5
+                    else ()
+                ),
+            )
+        if len(got) == 5:
+            full = got
+            ll, l_mu, l_mumu, l3, dphi = full
         else:
-            ll = np.full(n, -np.inf)
-            l_mu = np.zeros(n)
-            l_mumu = np.zeros(n)
-            a, b, c = family.logpdf_derivatives(y[pos], mu[pos], phi[pos], shape)
-            ll[pos], l_mu[pos], l_mumu[pos] = a, b, c
+            ll, l_mu, l_mumu = got
     elif derivatives:
         full = family.logpdf_higher_derivatives(y, mu, phi, shape) if higher else None
+        if higher and len(shape):
+            raw_shape = family.logpdf_shape_derivatives(y, mu, phi, shape)
         if full is None:
             ll, l_mu, l_mumu = family.logpdf_derivatives(y, mu, phi, shape)
         else:
@@ -126,16 +158,32 @@ def row_loglik(
     # the log link (mu' = mu'' = mu): one product fewer
     f_cc = (l_mumu * m1 + l_mu) * m1 if m2 is m1 else l_mumu * m1 * m1 + l_mu * m2
     f_ccc = f_p = f_cp = f_ccp = None
+    # in log(phi) and in the extra parameters alike: (ll, d_c, d_cc) differentiated
+    in_params: list[tuple[FloatArray, FloatArray, FloatArray]] = []
     if full is not None:
         m3 = None if l3 is None else _link_third(link, mu, m1, m2)
         if l3 is not None and m3 is not None:
             f_ccc = l3 * m1**3 + 3.0 * l_mumu * m1 * m2 + l_mu * m3
         if dphi is not None:
-            f_p, l_mup, l_mumup = dphi
-            f_cp = l_mup * m1
-            f_ccp = l_mumup * m1 * m1 + l_mup * m2
+            in_params.append(dphi)
+    if raw_shape is not None:
+        in_params.extend(raw_shape)
+    # chained through the link: d_c = l_mu m1, d_cc = l_mumu m1^2 + l_mu m2
+    chained = [(a, b * m1, c * m1 * m1 + b * m2) for a, b, c in in_params]
+    n_phi = 1 if full is not None and full[4] is not None else 0
     if eta_zi is None:
-        return RowDerivatives(ll, f_c, f_cc, d_ccc=f_ccc, ll_p=f_p, d_c_p=f_cp, d_cc_p=f_ccp)
+        if n_phi:
+            f_p, f_cp, f_ccp = chained[0]
+        return RowDerivatives(
+            ll,
+            f_c,
+            f_cc,
+            d_ccc=f_ccc,
+            ll_p=f_p,
+            d_c_p=f_cp,
+            d_cc_p=f_ccp,
+            shape_d=chained[n_phi:] if raw_shape is not None else None,
+        )
     pi, log_pi, log_1m = zero_inflation_parts(eta_zi) if zi_parts is None else zi_parts
     # f_c and f_cc are this call's own arrays: updated in place at the zeros; the zeros
     # as indices (a gather over a fraction of the rows, not masks over all of them)
@@ -173,17 +221,32 @@ def row_loglik(
             if f_ccc is not None:
                 f_ccc = f_ccc.copy()
                 f_ccc[zero] = r * f_ccc[zero] + 3.0 * rr * fc * fcc + (1.0 - 2.0 * r) * rr * fc**3
-            if f_p is not None and f_cp is not None and f_ccp is not None:
-                fp, fcp, fccp = f_p[zero], f_cp[zero], f_ccp[zero]
-                f_p, f_cp, f_ccp = f_p.copy(), f_cp.copy(), f_ccp.copy()
-                f_p[zero] = r * fp
-                f_cp[zero] = r * fcp + rr * fp * fc
-                f_ccp[zero] = (
+            # the derivatives in log(phi) and in the extra parameters: dr/dx = rr f_x
+            for i, (f_x, f_cx, f_ccx) in enumerate(chained):
+                fp, fcp, fccp = f_x[zero], f_cx[zero], f_ccx[zero]
+                f_x, f_cx, f_ccx = f_x.copy(), f_cx.copy(), f_ccx.copy()
+                f_x[zero] = r * fp
+                f_cx[zero] = r * fcp + rr * fp * fc
+                f_ccx[zero] = (
                     r * fccp
                     + rr * fp * fcc
                     + (1.0 - 2.0 * r) * rr * fp * fc * fc
                     + 2.0 * rr * fc * fcp
                 )
+                chained[i] = (f_x, f_cx, f_ccx)
+    if n_phi:
+        f_p, f_cp, f_ccp = chained[0]
     return RowDerivatives(
-        out_ll, d_c, d_cc, d_z, d_zz, d_cz, d_ccz, d_ccc=f_ccc, ll_p=f_p, d_c_p=f_cp, d_cc_p=f_ccp
+        out_ll,
+        d_c,
+        d_cc,
+        d_z,
+        d_zz,
+        d_cz,
+        d_ccz,
+        d_ccc=f_ccc,
+        ll_p=f_p,
+        d_c_p=f_cp,
+        d_cc_p=f_ccp,
+        shape_d=chained[n_phi:] if raw_shape is not None else None,
     )

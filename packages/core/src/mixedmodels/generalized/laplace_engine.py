@@ -36,7 +36,7 @@ from scipy.optimize import minimize
 
 from ..interfaces import ConditionalFamily, FloatArray
 from ..linear.layout import TermData
-from ..numerics.derivatives import central_hessian, gradient_differences
+from ..numerics.derivatives import central_hessian
 from .components import Component
 from .conditional import RowDerivatives, row_loglik, zero_inflation_parts
 from .pwls import PenalizedSystem
@@ -233,7 +233,9 @@ class LaplaceProblem:
         components: dict[str, Component],
         weights: FloatArray | None = None,
     ) -> None:
-        self.y = np.asarray(y, dtype=np.float64)
+        # a read-only copy: families may keep per-response values for the same array
+        self.y = np.array(y, dtype=np.float64)
+        self.y.flags.writeable = False
         # prior weights multiply each row's log-likelihood (glmmTMB's ``weights``)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.n = self.y.size
@@ -281,6 +283,8 @@ class LaplaceProblem:
         self._fixed: tuple[bytes, dict[str, FloatArray]] | None = None
         self._phi: tuple[FloatArray, FloatArray] | None = None
         self._zi: tuple[FloatArray, Any] | None = None
+        # the last gradient: parameters' bytes, whether exact, the gradient
+        self._last_gradient: tuple[bytes, bool, FloatArray] | None = None
 
     # --- parameters -----------------------------------------------------------------
     def part(self, params: FloatArray, name: str) -> FloatArray:
@@ -333,6 +337,27 @@ class LaplaceProblem:
                 [t.structure.bounds()[1] for t in self.components[k].terms]
             )
         return lo, hi
+
+    def independent_groups(self) -> list[np.ndarray]:
+        """Groups of parameters between which the objective's Hessian is exactly zero.
+
+        A hurdle (a truncated family with a ``ziformula``) is two models in one: the
+        zeros' rows depend on the zero-inflation predictor only, the positive rows'
+        log-likelihood is ``log(1 - pi)`` plus the truncated density's, so the Laplace
+        objective is a sum of a function of ``(betazi, thetazi)`` and one of the other
+        parameters (``H`` is block diagonal, its log-determinant a sum).  Differences
+        of the gradient then move one parameter of each group at once."""
+        every = np.arange(self.n_params)
+        if not (self.family.truncated and "zi" in self.components):
+            return [every]
+        zi = np.zeros(self.n_params, dtype=bool)
+        for name in ("betazi", "thetazi"):
+            b = self.blocks.get(name)
+            if b is not None:
+                zi[b.start : b.stop] = True
+        if zi.all() or not zi.any():
+            return [every]
+        return [np.flatnonzero(zi), np.flatnonzero(~zi)]
 
     # --- linear predictors ----------------------------------------------------------
     def fixed_predictors(self, params: FloatArray) -> dict[str, FloatArray]:
@@ -644,8 +669,13 @@ class LaplaceProblem:
                 dk[a] = (dk_of(ru) - dk_of(rd)) / (2 * h)
         out.update(d1=d1, dk=dk, wp=wp)
         b = self.blocks["psi"]
-        if shifted or b.stop > b.start:
+        # the extra parameters: from the family where it gives their derivatives
+        shape_d = r.shape_d if k == "cond" and b.stop > b.start else None
+        if shifted or (b.stop > b.start and shape_d is None):
             self.exact_gradient = False
+        if shape_d is not None:
+            out["psi"] = [(a, c1, -c2) for a, c1, c2 in shape_d]
+            return out
         psi_parts = []
         for j in range(b.start, b.stop):
             pu, pd = params.copy(), params.copy()
@@ -755,9 +785,36 @@ class LaplaceProblem:
         def first(rr: RowDerivatives) -> dict[str, Any]:
             return {"cond": rr.d_c, "zi": rr.d_z}
 
-        r = self.rows(params, eta)
-        self.exact_gradient = False  # third derivatives by differences
         pairs = [(a, b) for a in self.re_names for b in self.re_names]
+        hurdle = self.family.truncated and self.blocks["psi"].stop == self.blocks["psi"].start
+        r = self.rows(params, eta, higher=hurdle)
+        if hurdle and r.d_ccc is not None and ("disp" not in eta or r.ll_p is not None):
+            # A hurdle: the zeros' rows depend on eta_zi only, the positive rows' on
+            # log(1 - pi) and the truncated density: no cross derivatives, and the
+            # third derivatives from the family's (d_zz = -pi (1 - pi) on every row,
+            # so d_zzz = (1 - 2 pi) d_zz, prior weights included)
+            zero = np.zeros(self.n)
+            pi = zero_inflation_parts(eta["zi"])[0]
+            hd: Any = r  # every derivative is given (checked above)
+            h1: dict[str, Any] = {"cond": hd.d_c, "zi": hd.d_z}
+            h2: dict[tuple[str, str], Any] = {
+                ("cond", "cond"): hd.d_cc,
+                ("zi", "zi"): hd.d_zz,
+                ("cond", "zi"): zero,
+                ("zi", "cond"): zero,
+            }
+            hw: dict[tuple[str, str], dict[str, Any]] = {
+                pr: dict.fromkeys(eta, zero) for pr in pairs
+            }
+            hw[("cond", "cond")]["cond"] = -hd.d_ccc
+            hw[("zi", "zi")]["zi"] = -(1.0 - 2.0 * pi) * hd.d_zz
+            if "disp" in eta:
+                h1["disp"] = hd.ll_p
+                h2[("cond", "disp")] = hd.d_c_p
+                h2[("zi", "disp")] = zero
+                hw[("cond", "cond")]["disp"] = -hd.d_cc_p
+            return {"d1": h1, "second": h2, "wp": hw, "psi": [], "s0": sec(r)}
+        self.exact_gradient = False  # third derivatives by differences
         d1: dict[str, FloatArray] = {}
         second: dict[tuple[str, str], FloatArray] = {}
         wp: dict[tuple[str, str], dict[str, FloatArray]] = {pr: {} for pr in pairs}
@@ -875,7 +932,17 @@ class LaplaceProblem:
 
     def gradient(self, params: FloatArray) -> FloatArray:
         """The gradient of :meth:`objective`: analytic where it applies, else by
-        central differences."""
+        central differences.  Kept for the last ``params`` (the optimiser's last point
+        is where the Hessian starts)."""
+        key = np.ascontiguousarray(params, dtype=np.float64).tobytes()
+        if self._last_gradient is not None and self._last_gradient[0] == key:
+            self.exact_gradient = self._last_gradient[1]
+            return self._last_gradient[2].copy()
+        g = self._gradient(params)
+        self._last_gradient = (key, self.exact_gradient, g.copy())
+        return g
+
+    def _gradient(self, params: FloatArray) -> FloatArray:
         self.exact_gradient = True  # cleared by any part taken by differences
         g = self.analytic_gradient(params)
         if g is None or not np.all(np.isfinite(g)):
@@ -922,7 +989,10 @@ def _weighted(r: RowDerivatives, w: FloatArray) -> RowDerivatives:
     scaled: dict[str, Any] = {
         f.name: None if getattr(r, f.name) is None else getattr(r, f.name) * w
         for f in fields(RowDerivatives)
+        if f.name != "shape_d"
     }
+    if r.shape_d is not None:
+        scaled["shape_d"] = [(a * w, b * w, c * w) for a, b, c in r.shape_d]
     return RowDerivatives(**scaled)
 
 
@@ -945,13 +1015,84 @@ def _hessian(
     g0 = np.asarray(problem.gradient(x), dtype=np.float64)
     H = _forward_hessian(problem, x, g0, lo, hi) if base.exact_gradient else None
     if H is None:
-        out = gradient_differences(problem.gradient, x, lo, hi, step=1e-4)
-        if out is None:
+        H = _gradient_columns(problem, x, g0, lo, hi, 1e-4, central=True)
+        if H is None:
             return central_hessian(fun, x, lo, hi, free), None
-        H = out[1]
+        H = (H + H.T) / 2.0
     H[~free, :] = 0.0
     H[:, ~free] = 0.0
     return H, g0
+
+
+def _gradient_columns(
+    problem: Any,
+    x: FloatArray,
+    g0: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    step: float,
+    central: bool,
+    exact: bool = False,
+) -> FloatArray | None:
+    """The Hessian at ``x`` by differences of the gradient (``g0`` there), steps
+    ``step * max(1, |x_i|)``: forward (``k`` gradients; away from an upper bound) or
+    central (``2k``; second-order one-sided next to a bound).  Parameters of
+    independent groups (:meth:`LaplaceProblem.independent_groups`: the Hessian between
+    them is zero) move together, one of each group per gradient.  ``exact``: ``None``
+    if a gradient on the way was not exact (a variance reaching its bound).  Not
+    symmetrised."""
+    base = getattr(problem, "base", problem)
+    k = x.size
+    h = step * np.maximum(np.abs(x), 1.0)
+    groups = problem.independent_groups() if hasattr(problem, "independent_groups") else []
+    if not groups:
+        groups = [np.arange(k)]
+    owner = np.zeros(k, dtype=np.int64)
+    for gi, g in enumerate(groups):
+        owner[g] = gi
+    alone = np.zeros(k, dtype=bool)
+    if central:  # next to a bound: one-sided, one parameter at a time
+        alone = (x - h < lo) | (x + h > hi)
+    lists = [[int(i) for i in g if not alone[i]] for g in groups]
+    rounds = [
+        [lst[r] for lst in lists if r < len(lst)] for r in range(max(map(len, lists), default=0))
+    ]
+    H = np.zeros((k, k))
+
+    def grad(z: FloatArray) -> FloatArray | None:
+        g = problem.gradient(z)
+        if g is None or (exact and not base.exact_gradient):
+            return None
+        return np.asarray(g, dtype=np.float64)
+
+    for moved in rounds:  # a loop over parameters (few)
+        e = np.zeros(k)
+        for i in moved:
+            e[i] = -h[i] if (not central and x[i] + h[i] > hi[i]) else h[i]
+        if central:
+            gp, gm = grad(x + e), grad(x - e)
+            if gp is None or gm is None:
+                return None
+            diff = gp - gm
+            denom = 2.0 * e
+        else:
+            gp = grad(x + e)
+            if gp is None:
+                return None
+            diff = gp - g0
+            denom = e
+        for i in moved:
+            rows = groups[owner[i]]
+            H[rows, i] = diff[rows] / denom[i]
+    for i in (int(j) for j in np.flatnonzero(alone)):
+        e = np.zeros(k)
+        e[i] = h[i]
+        sgn = 1.0 if x[i] - h[i] < lo[i] else -1.0
+        g1, g2 = grad(x + sgn * e), grad(x + 2 * sgn * e)
+        if g1 is None or g2 is None:
+            return None
+        H[:, i] = (-3 * g0 + 4 * g1 - g2) / (2 * sgn * h[i])
+    return H
 
 
 def _forward_hessian(
@@ -959,20 +1100,8 @@ def _forward_hessian(
 ) -> FloatArray | None:
     """Forward differences of an exact gradient (step 1e-7 relative), symmetrised;
     ``None`` if a gradient on the way was not exact (a variance reaching its bound)."""
-    base = getattr(problem, "base", problem)
-    k = x.size
-    H = np.empty((k, k))
-    for i in range(k):  # a loop over parameters (few)
-        h = 1e-7 * max(1.0, abs(x[i]))
-        if x[i] + h > hi[i]:
-            h = -h
-        e = np.zeros(k)
-        e[i] = h
-        g = problem.gradient(x + e)
-        if not base.exact_gradient or g is None:
-            return None
-        H[:, i] = (np.asarray(g) - g0) / h
-    return (H + H.T) / 2.0
+    H = _gradient_columns(problem, x, g0, lo, hi, 1e-7, central=False, exact=True)
+    return None if H is None else (H + H.T) / 2.0
 
 
 def _diagonal_scale(
@@ -1007,14 +1136,9 @@ def _preconditioner(
     g0 = problem.gradient(x0)
     H = np.full((k, k), np.nan)
     if np.all(np.isfinite(g0)):
-        for i in range(k):  # a loop over parameters (few)
-            h = 1e-4 * max(1.0, abs(x0[i]))
-            if x0[i] + h > hi[i]:
-                h = -h
-            x = x0.copy()
-            x[i] += h
-            H[:, i] = (problem.gradient(x) - g0) / h
-        H = (H + H.T) / 2.0
+        cols = _gradient_columns(problem, x0, g0, lo, hi, 1e-4, central=False)
+        if cols is not None:
+            H = (cols + cols.T) / 2.0
     bnd = np.isfinite(lo) | np.isfinite(hi)
     u, b = np.flatnonzero(~bnd), np.flatnonzero(bnd)
     try:
@@ -1193,6 +1317,13 @@ class HeldProblem:
     def bounds(self) -> tuple[FloatArray, FloatArray]:
         lo, hi = self.base.bounds()
         return np.delete(lo, self.index), np.delete(hi, self.index)
+
+    def independent_groups(self) -> list[np.ndarray]:
+        out = []
+        for g in self.base.independent_groups():
+            g = g[g != self.index]
+            out.append(g - (g > self.index))
+        return [g for g in out if g.size]
 
     def objective(self, x: FloatArray) -> float:
         return self.base.objective(self.full(x))
