@@ -221,3 +221,19 @@ def test_extreme_proposals_have_zero_density_not_an_error(which, sleepstudy, cro
             warnings.simplefilter("error")  # no RuntimeWarning leaks either
             lp, _, _ = target.evaluate(phis)
         assert np.isfinite(lp[0]) and np.all(lp[1:] == -np.inf)
+
+
+def test_cholesky_from_upper_reads_only_the_upper_triangle():
+    from mixedmodels_bayes._lapack import cholesky_from_upper
+
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((60, 60))
+    A = A @ A.T + 60 * np.eye(60)
+    S = np.triu(A) + np.tril(np.full((60, 60), np.nan), -1)  # lower triangle never read
+    L = cholesky_from_upper(S)
+    np.testing.assert_allclose(np.tril(L), np.linalg.cholesky(A), rtol=1e-12, atol=1e-12)
+    bad = -np.eye(3)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        cholesky_from_upper(bad.copy())
+    with pytest.raises(ValueError, match="C-contiguous"):
+        cholesky_from_upper(np.asfortranarray(A[:5, :4]))

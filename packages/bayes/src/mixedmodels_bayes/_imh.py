@@ -44,6 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from ._collapsed import _fixed_priors, _z_matrix, collapsible
 from ._data import BayesData
+from ._lapack import cholesky_from_upper
 from ._priors import Prior, PriorSet
 
 __all__ = ["CollapsedTarget", "IMHSettings", "run_imh"]
@@ -388,7 +389,6 @@ class CollapsedTarget:
         HX = Hs @ self.ZX0
         Sxx = (self.XX[np.ix_(self.ci, self.ci)] - self.ZX0.T @ HX / s2) / s2 + np.diag(self.prec)
         rx = xy / s2 + self.prec * self.pmean - self.ZX0.T @ g / s2
-        upper = False
         if self.q1 and self.scalar:
             k1 = np.concatenate(
                 [
@@ -399,7 +399,6 @@ class CollapsedTarget:
             )
             K1 = sp.diags(k1).tocsr()
             S = self._scalar_schur(H[:, 0, 0], k1, s2, Sxx)
-            upper = True
             r1 = k1 * (zy[self.q0 :] - self.Z10 @ g) / s2
             r = np.concatenate([r1, rx])
         elif self.q1:
@@ -414,14 +413,9 @@ class CollapsedTarget:
             r = np.concatenate([r1, rx])
         else:
             K1, S, r = None, Sxx, rx
-        if not S.shape[0]:
-            LS = S
-        elif upper:
-            # S's upper triangle in C order is the lower triangle of the Fortran-ordered
-            # S.T: LAPACK factorises it in place, with no Fortran copy of S.
-            LS = la.cholesky(S.T, lower=True, overwrite_a=True, check_finite=False)
-        else:
-            LS = la.cholesky(S, lower=True, check_finite=False)
+        # In place from S's upper triangle (all the scalar path fills), without the GIL:
+        # the pool's threads factorise in parallel.
+        LS = cholesky_from_upper(np.ascontiguousarray(S)) if S.shape[0] else S
         u = la.solve_triangular(LS, r, lower=True, check_finite=False) if S.shape[0] else r
         half_logdet = np.sum(np.log(np.diagonal(LD, 0, 1, 2))) + np.sum(np.log(np.diag(LS)))
         value = (
