@@ -48,3 +48,29 @@ def test_arithmetic_matches_formulaic(expr: str, columns: list[str]) -> None:
 def test_other_expressions_go_through_formulaic(expr: str, columns: list[str]) -> None:
     ne = NumericExpression(expr, "response", columns, lookup=False)
     assert ne._arithmetic(FRAME[columns]) is None
+
+
+@pytest.mark.parametrize(
+    ("formula", "want"),
+    [
+        ("k^2 ~ x + (1 | f)", FRAME["k"].to_numpy(float) ** 2),
+        ("log(n)^2 ~ x + (1 | f)", np.log(FRAME["n"].to_numpy(float)) ** 2),
+        ("(n - k)^2 ~ x + (1 | f)", (FRAME["n"] - FRAME["k"]).to_numpy(float) ** 2),
+    ],
+)
+def test_caret_in_a_response_is_a_power(formula: str, want: np.ndarray) -> None:
+    # k^2 of an integer column was evaluated as Python's k XOR 2 (k = 1..6 gave
+    # 3, 0, 1, 6, 7, 4): R's ^ in a numeric expression is a power everywhere
+    import mixedmodels as mm
+
+    frame = FRAME.assign(x=np.arange(6.0))
+    model = mm.Model(formula, frame)
+    np.testing.assert_allclose(model.y, want, rtol=1e-15)
+
+
+def test_caret_in_an_offset_is_a_power() -> None:
+    import mixedmodels as mm
+
+    frame = FRAME.assign(x=np.arange(6.0), y=np.arange(6.0) * 0.3)
+    model = mm.Model("y ~ x + offset(k^2) + (1 | f)", frame)
+    np.testing.assert_allclose(model.offset, FRAME["k"].to_numpy(float) ** 2, rtol=1e-15)

@@ -45,6 +45,17 @@ def _arithmetic_code(expr: str, columns: tuple[str, ...]) -> Any:
     return compile(tree, "<expression>", "eval")
 
 
+def _numeric_python(expr: str) -> str:
+    """A numeric R expression in Python syntax.  It is arithmetic as a whole, so ``^`` is a
+    power everywhere (as in R's ``log(n)^2`` response or offset), not only inside a call:
+    at the formula level ``to_python`` keeps it for interaction powers, and Python would
+    read it as bitwise XOR (``b^2`` of an integer column was ``b XOR 2``)."""
+    wrapped = to_python(f"I({expr})")
+    if not (wrapped.startswith("I(") and wrapped.endswith(")")):  # pragma: no cover
+        return to_python(expr)
+    return wrapped[2:-1]
+
+
 class NumericExpression:
     """A numeric expression: a response column or an ``offset()`` argument."""
 
@@ -69,7 +80,7 @@ class NumericExpression:
         if direct is not None:
             return direct
         arr, spec = formulaic_matrix(
-            [f"I({to_python(self.expr)})"], work, None if fit else self.fspec, self.what
+            [f"I({_numeric_python(self.expr)})"], work, None if fit else self.fspec, self.what
         )
         if fit:
             self.fspec = spec
@@ -84,7 +95,7 @@ class NumericExpression:
         ``cbind(incidence, size - incidence)``: what formulaic's ``I()`` computes
         (float64, missing values as NaN), without its ~2 ms of machinery; ``None`` for
         anything else (functions, factors, booleans), which formulaic evaluates."""
-        code = _arithmetic_code(to_python(self.expr), tuple(self.columns))
+        code = _arithmetic_code(_numeric_python(self.expr), tuple(self.columns))
         if code is None:
             return None
         values = {}
