@@ -225,3 +225,26 @@ def test_extreme_proposals_have_zero_density_not_an_error(cbpp):
         warnings.simplefilter("error")
         lp, _, _ = target.evaluate(phis)
     assert np.isfinite(lp[0]) and np.all(lp[1:] == -np.inf)
+
+
+def test_binomial_predictions_for_newdata_use_its_trials(cbpp):
+    # predict(newdata) took one trial per row whatever the cbind() columns said, so
+    # cbpp's predicted counts were 0/1 draws (brms reads the trials from new data)
+    fit = mm.Model(CBPP, cbpp, family="binomial").fit(
+        method="nuts",
+        chains=2,
+        draws=200,
+        warmup=200,
+        seed=3,
+        sampler="collapsed_imh",
+        progress=False,
+        warn=False,
+    )
+    np.testing.assert_allclose(fit.posterior_epred(cbpp), fit.posterior_epred(), rtol=1e-12)
+    np.testing.assert_allclose(fit.fitted(cbpp)["Estimate"], fit.fitted()["Estimate"])
+    draws = fit.predict(cbpp, summary=False, seed=1)
+    assert draws.max() > 1 and np.all(draws <= cbpp["size"].to_numpy()[None, :])
+    one = fit.posterior_epred(cbpp, trials=1)
+    np.testing.assert_allclose(one * cbpp["size"].to_numpy()[None, :], fit.posterior_epred())
+    with pytest.raises(ValueError, match="gives the binomial trials"):
+        fit.predict(cbpp.drop(columns=["incidence", "size"]))

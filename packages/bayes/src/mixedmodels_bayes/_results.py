@@ -253,22 +253,48 @@ class BayesResult:
                 out[k] = self._flat(k)[:, None]
         return out
 
+    def _new_trials(self, newdata: Any, trials: Any, rows: int) -> np.ndarray:
+        """Binomial trials of ``newdata``: ``trials`` when given; else, for a
+        ``cbind(successes, failures)`` response, their sum in ``newdata`` (as brms reads
+        ``trials()`` from new data); else one trial per row (a 0/1 response)."""
+        if trials is not None:
+            out = np.broadcast_to(np.asarray(trials, dtype=float), (rows,)).copy()
+            if np.any(~np.isfinite(out)) or np.any(out < 0):
+                raise ValueError("trials must be finite and non-negative")
+            return out
+        if self.model.trials is None:
+            return np.ones(rows)
+        try:
+            response = self.model.design.response_for(newdata)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(
+                f"the response {self.data.response_name!r} gives the binomial trials, and newdata "
+                f"cannot evaluate it ({exc}); add its columns to newdata or pass trials="
+            ) from exc
+        out = np.asarray(response, dtype=float)
+        return out[:, 0] + out[:, 1] if out.ndim == 2 else np.ones(rows)
+
     def posterior_epred(
         self,
         newdata: Any = None,
         re_form: Any = None,
         allow_new_levels: bool = False,
         seed: int | None = None,
+        trials: Any = None,
     ) -> np.ndarray:
         """Draws of the expected response, ``(draws, rows)`` (brms's
-        ``posterior_epred``; binomial: the expected number of successes)."""
+        ``posterior_epred``; binomial: the expected number of successes, with the
+        trials of ``newdata`` read from its ``cbind()`` columns or given as ``trials``)."""
         from ._likelihood import inverse_link
 
         eta = self._eta(*self._design(newdata, re_form, allow_new_levels, seed))
         mu = np.asarray(inverse_link(self.data.link, eta))
         if self.data.family == "binomial":
-            trials = self.data.trials if newdata is None else np.ones(mu.shape[1])
-            mu = mu * trials
+            if newdata is None and trials is None:
+                n_trials = self.data.trials
+            else:
+                n_trials = self._new_trials(newdata, trials, mu.shape[1])
+            mu = mu * n_trials
         return mu
 
     def posterior_predict(
@@ -286,7 +312,7 @@ class BayesResult:
 
         eta = self._eta(*self._design(newdata, re_form, allow_new_levels, seed))
         if newdata is not None and self.data.family == "binomial":
-            trials = np.ones(eta.shape[1]) if trials is None else np.asarray(trials, float)
+            trials = self._new_trials(newdata, trials, eta.shape[1])
         weights = None
         if newdata is not None and self.data.family == "gaussian":
             weights = np.ones(eta.shape[1])
@@ -305,6 +331,7 @@ class BayesResult:
         summary: bool = True,
         prob: float = 0.95,
         seed: int | None = None,
+        trials: Any = None,
     ) -> Any:
         """Posterior predictive distribution (brms's ``predict``).
 
@@ -320,8 +347,11 @@ class BayesResult:
             ``sample_new_levels = "gaussian"``); otherwise they are an error.
         summary
             Return brms's table (Estimate, Est.Error, Q2.5, Q97.5); ``False``: the draws.
+        trials
+            Binomial trials of ``newdata`` (default: the sum of its ``cbind()`` response
+            columns, or one per row for a 0/1 response).
         """
-        draws = self.posterior_predict(newdata, re_form, allow_new_levels, seed)
+        draws = self.posterior_predict(newdata, re_form, allow_new_levels, seed, trials)
         if not summary:
             return draws
         return pd.DataFrame(interval_summary(draws, prob))
@@ -334,9 +364,11 @@ class BayesResult:
         summary: bool = True,
         prob: float = 0.95,
         seed: int | None = None,
+        trials: Any = None,
     ) -> Any:
-        """Expected response (brms's ``fitted``): summary table or draws."""
-        draws = self.posterior_epred(newdata, re_form, allow_new_levels, seed)
+        """Expected response (brms's ``fitted``): summary table or draws (``trials`` as
+        in :meth:`predict`)."""
+        draws = self.posterior_epred(newdata, re_form, allow_new_levels, seed, trials)
         if not summary:
             return draws
         return pd.DataFrame(interval_summary(draws, prob))
